@@ -1,0 +1,39 @@
+//! Backends: ways to get a device queue. The ring driver (`queue.rs`) is written once; a
+//! backend only provides the MMIO page, the ring memory, a DMA domain, an interrupt fd and
+//! a way to wake a sleeping software device. Later designs (uacce character devices,
+//! iommufd) fit behind the same trait.
+
+use std::os::fd::RawFd;
+use std::sync::Arc;
+
+use crate::dma::Domain;
+use crate::error::Result;
+use crate::ring::{Mmio, Rings};
+
+pub mod soft;
+
+/// A started device queue.
+pub trait Backend: Send {
+    /// Region 0: registers and doorbells.
+    fn mmio(&self) -> &Mmio;
+    /// Region 1: the rings.
+    fn rings(&self) -> &Rings;
+    /// The address space the device works in.
+    fn domain(&self) -> &Arc<Domain>;
+    /// Queue number inside the parent (goes into doorbells).
+    fn sqn(&self) -> u16 {
+        0
+    }
+    /// The fd that becomes readable when an armed interrupt fires.
+    fn interrupt_fd(&self) -> RawFd;
+    /// Consumes pending interrupt signals.
+    fn clear_interrupt(&self);
+    /// Wakes a software device that said it sleeps (a system call; the driver calls it
+    /// only when the idle register reads 1). A backend whose wake-up can fail must still
+    /// guarantee progress (e.g. its device also polls on a timer), so this cannot fail.
+    fn kick(&self);
+    /// Stops the device. Every request it read completes first.
+    fn stop(&mut self) -> Result<()>;
+    /// A short human-readable name (e.g. `soft:compress`).
+    fn describe(&self) -> String;
+}

@@ -1,0 +1,324 @@
+//! The soft device: a ZIP accelerator modelled in the caller's process, on its own thread.
+//!
+//! It behaves like the hardware, not like a shortcut: it learns about requests only from
+//! the SQ doorbell and the ring, reaches only memory shared in its domain (anything else
+//! completes with `DMA_FAULT` and nothing is touched), writes results back into the SQ
+//! entry, posts completions with the phase bit, and signals its eventfd when the driver
+//! armed the interrupt. Registers follow the software-device layout of `docs/abi.md`.
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::abi::{
+    Cqe, Doorbell, ReqType, Status, ZipSqe, DOORBELL_CQ_SOFT, DOORBELL_EMPTY, DOORBELL_SQ,
+    MMIO_SIZE, REG_IDLE, REG_SOFT_ID, RINGS_SIZE, RING_DEPTH, SOFT_ID_MAGIC,
+};
+use crate::backend::Backend;
+use crate::dma::Domain;
+use crate::engine::{validate, Direction, Engine, Outcome};
+use crate::error::{Error, Result};
+use crate::ring::{Mmio, Region, Rings};
+use crate::sys::{AnonMap, EventFd};
+
+/// Tuning and test knobs of the soft device.
+#[derive(Debug, Clone)]
+pub struct SoftOptions {
+    /// How long the device polls an empty ring before it sleeps.
+    pub spin: Duration,
+    /// Take up to this many requests at once and complete them in reverse order
+    /// (1 = in order). Real devices complete out of order; this makes it happen on demand.
+    pub reorder_window: usize,
+    /// Start with request processing held (see [`SoftControl::pause`]).
+    pub start_paused: bool,
+}
+
+impl Default for SoftOptions {
+    fn default() -> Self {
+        SoftOptions {
+            spin: Duration::from_micros(50),
+            reorder_window: 1,
+            start_paused: false,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    paused: AtomicBool,
+    kicks: AtomicU64,
+}
+
+/// A handle to hold and release the device, as a debugger would (for tests and
+/// benchmarks: "the device is busy").
+#[derive(Clone)]
+pub struct SoftControl {
+    shared: Arc<Shared>,
+    thread: std::thread::Thread,
+}
+
+impl SoftControl {
+    /// The device stops taking new requests from the ring.
+    pub fn pause(&self) {
+        self.shared.paused.store(true, Ordering::SeqCst);
+    }
+    /// The device takes requests again.
+    pub fn resume(&self) {
+        self.shared.paused.store(false, Ordering::SeqCst);
+        self.thread.unpark();
+    }
+}
+
+/// A started soft device queue.
+pub struct SoftBackend {
+    mmio: Mmio,
+    rings: Rings,
+    domain: Arc<Domain>,
+    irq: Arc<EventFd>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    dir: Direction,
+}
+
+fn region(map: AnonMap) -> Region {
+    let map = Arc::new(map);
+    // SAFETY: the region covers exactly the mapping, which the Arc keeps alive; mappings
+    // are page aligned.
+    unsafe { Region::new(map.as_ptr(), map.len(), map.clone()) }
+}
+
+impl SoftBackend {
+    /// Starts a soft device of direction `dir` in `domain`.
+    pub fn start(domain: Arc<Domain>, dir: Direction, opts: SoftOptions) -> Result<SoftBackend> {
+        let mmio = Mmio::new(region(
+            AnonMap::new(MMIO_SIZE).map_err(|e| Error::io("mapping the MMIO page", e))?,
+        ));
+        let rings = Rings::new(region(
+            AnonMap::new(RINGS_SIZE).map_err(|e| Error::io("mapping the rings", e))?,
+        ));
+        let r = mmio.region();
+        r.store32(REG_SOFT_ID, SOFT_ID_MAGIC, Ordering::Relaxed);
+        r.store64(DOORBELL_CQ_SOFT, DOORBELL_EMPTY, Ordering::Relaxed);
+        let irq = Arc::new(EventFd::new().map_err(|e| Error::io("creating the eventfd", e))?);
+        let shared = Arc::new(Shared::default());
+        shared.paused.store(opts.start_paused, Ordering::SeqCst);
+        let dev = DeviceThread {
+            mmio: mmio.clone(),
+            rings: rings.clone(),
+            domain: Arc::clone(&domain),
+            irq: Arc::clone(&irq),
+            shared: Arc::clone(&shared),
+            engine: Engine::new(dir),
+            opts,
+            head: 0,
+            cq_tail: 0,
+            phase: true,
+            armed: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("wd-soft-{dir:?}").to_lowercase())
+            .spawn(move || dev.run())
+            .map_err(|e| Error::io("starting the soft device thread", e))?;
+        Ok(SoftBackend {
+            mmio,
+            rings,
+            domain,
+            irq,
+            shared,
+            thread: Some(thread),
+            dir,
+        })
+    }
+
+    /// A handle to pause and resume the device.
+    pub fn control(&self) -> SoftControl {
+        SoftControl {
+            shared: Arc::clone(&self.shared),
+            thread: self.thread.as_ref().expect("running").thread().clone(),
+        }
+    }
+
+    /// How many times the driver had to wake the device.
+    pub fn kicks(&self) -> u64 {
+        self.shared.kicks.load(Ordering::Relaxed)
+    }
+}
+
+impl Backend for SoftBackend {
+    fn mmio(&self) -> &Mmio {
+        &self.mmio
+    }
+    fn rings(&self) -> &Rings {
+        &self.rings
+    }
+    fn domain(&self) -> &Arc<Domain> {
+        &self.domain
+    }
+    fn interrupt_fd(&self) -> RawFd {
+        self.irq.as_raw_fd()
+    }
+    fn clear_interrupt(&self) {
+        self.irq.drain();
+    }
+    fn kick(&self) {
+        self.shared.kicks.fetch_add(1, Ordering::Relaxed);
+        if let Some(t) = &self.thread {
+            t.thread().unpark();
+        }
+    }
+    fn stop(&mut self) -> Result<()> {
+        if let Some(t) = self.thread.take() {
+            self.shared.stop.store(true, Ordering::SeqCst);
+            t.thread().unpark();
+            t.join()
+                .map_err(|_| Error::Protocol("the soft device thread panicked".into()))?;
+        }
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        match self.dir {
+            Direction::Compress => "soft:compress".into(),
+            Direction::Decompress => "soft:decompress".into(),
+        }
+    }
+}
+
+impl Drop for SoftBackend {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+struct DeviceThread {
+    mmio: Mmio,
+    rings: Rings,
+    domain: Arc<Domain>,
+    irq: Arc<EventFd>,
+    shared: Arc<Shared>,
+    engine: Engine,
+    opts: SoftOptions,
+    head: u16,
+    cq_tail: u16,
+    phase: bool,
+    armed: bool,
+}
+
+impl DeviceThread {
+    fn sq_tail(&self, order: Ordering) -> u16 {
+        let v = self.mmio.region().load64(DOORBELL_SQ, order);
+        Doorbell::decode(v).index % RING_DEPTH as u16
+    }
+
+    fn run(mut self) {
+        let mut idle_since = Instant::now();
+        loop {
+            let stopping = self.shared.stop.load(Ordering::SeqCst);
+            let paused = self.shared.paused.load(Ordering::SeqCst) && !stopping;
+            let tail = self.sq_tail(Ordering::Acquire);
+            if tail != self.head && !paused {
+                self.serve(tail);
+                idle_since = Instant::now();
+                continue;
+            }
+            // Requests read before the stop are all answered by now.
+            if stopping {
+                return;
+            }
+            self.read_cq_doorbell();
+            if idle_since.elapsed() < self.opts.spin && !paused {
+                std::hint::spin_loop();
+                continue;
+            }
+            // Announce sleep, then look once more: a driver that rang the doorbell before
+            // seeing the idle flag is caught here, one that rang after will kick us.
+            let r = self.mmio.region();
+            r.store32(REG_IDLE, 1, Ordering::SeqCst);
+            if self.sq_tail(Ordering::SeqCst) == self.head || paused {
+                std::thread::park_timeout(Duration::from_millis(200));
+            }
+            r.store32(REG_IDLE, 0, Ordering::SeqCst);
+            idle_since = Instant::now();
+        }
+    }
+
+    /// Takes the requests up to `tail` (at most a reorder window at a time), answers them
+    /// and raises the interrupt if armed.
+    fn serve(&mut self, tail: u16) {
+        let window = self.opts.reorder_window.max(1);
+        let mut batch: Vec<u16> = Vec::with_capacity(window);
+        while self.head != tail && batch.len() < window {
+            batch.push(self.head);
+            self.head = (self.head + 1) % RING_DEPTH as u16;
+        }
+        let mut results: Vec<(u16, ZipSqe)> = batch
+            .iter()
+            .map(|&idx| {
+                let mut sqe = self.rings.read_sqe(idx as usize);
+                let o = self.execute(&sqe);
+                sqe.set_result(o.status, o.consumed, o.produced, o.checksum);
+                (idx, sqe)
+            })
+            .collect();
+        if window > 1 {
+            results.reverse();
+        }
+        for (idx, sqe) in results {
+            self.rings.write_sqe(idx as usize, &sqe);
+            self.rings
+                .write_cqe(self.cq_tail as usize, &Cqe::new(idx, 0, self.phase));
+            self.cq_tail += 1;
+            if self.cq_tail as usize == RING_DEPTH {
+                self.cq_tail = 0;
+                self.phase = !self.phase;
+            }
+        }
+        // Pairs with the driver's arm-then-recheck: either it sees the completion, or we
+        // see its arming here.
+        fence(Ordering::SeqCst);
+        self.read_cq_doorbell();
+        if self.armed {
+            self.armed = false;
+            self.irq.signal();
+        }
+    }
+
+    /// Consumes the CQ doorbell register; the latest write decides whether an interrupt
+    /// is wanted.
+    fn read_cq_doorbell(&mut self) {
+        let v = self
+            .mmio
+            .region()
+            .swap64(DOORBELL_CQ_SOFT, DOORBELL_EMPTY, Ordering::SeqCst);
+        if v != DOORBELL_EMPTY {
+            self.armed = Doorbell::decode(v).priority == 1;
+        }
+    }
+
+    fn execute(&mut self, sqe: &ZipSqe) -> Outcome {
+        let t = match validate(sqe, self.engine.direction()) {
+            Ok(t) => t,
+            Err(o) => return o,
+        };
+        if t == ReqType::Nop {
+            return Outcome::status(Status::Ok);
+        }
+        let (src, n) = (sqe.src(), sqe.input_len() as usize);
+        let (dst, space) = (sqe.dst(), sqe.output_space() as usize);
+        let overlap = n > 0 && space > 0 && src < dst + space as u64 && dst < src + n as u64;
+        if overlap {
+            return Outcome::status(Status::BadRequest);
+        }
+        // The IOMMU check: both ranges must be shared, and stay shared while we work.
+        let Some(access) = self.domain.device_access(&[(src, n), (dst, space)]) else {
+            return Outcome::status(Status::DmaFault);
+        };
+        // SAFETY: both ranges were just checked to be shared and cannot be unshared while
+        // `access` lives; they do not overlap; while a request is in flight its buffers are
+        // owned by the queue, which neither reads nor writes them until the completion.
+        let (input, output) = unsafe { (access.read(src, n), access.write(dst, space)) };
+        self.engine.run(t, sqe, input, output)
+    }
+}

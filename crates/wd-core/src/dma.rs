@@ -1,0 +1,330 @@
+//! Memory a device may reach: one [`Domain`] per device address space (a VFIO container,
+//! or the soft device's emulated IOMMU), a registry of every share in it, and
+//! [`DmaBuf`], the only kind of memory the driver shares.
+//!
+//! Rules this module enforces:
+//! - only anonymous, page-aligned memory that the driver allocated itself is shared
+//!   (file-backed pages pinned for DMA corrupt file systems);
+//! - shares never overlap; every share is undone when its buffer drops;
+//! - a buffer moves into the queue while a request uses it (see `queue.rs`), so no caller
+//!   can touch, free or reuse it until the device has answered.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use crate::error::{Error, Result};
+use crate::sys::AnonMap;
+
+/// How a backend makes memory reachable by its device (`VFIO_IOMMU_MAP_DMA` for vfio,
+/// nothing for the soft device, whose IOMMU is the registry itself).
+pub trait IommuMapper: Send + Sync {
+    /// Makes `[vaddr, vaddr + len)` reachable at `iova`.
+    fn map(&self, iova: u64, vaddr: *mut u8, len: usize) -> Result<()>;
+    /// Undoes a `map` of exactly that range.
+    fn unmap(&self, iova: u64, len: usize) -> Result<()>;
+}
+
+/// The soft device's IOMMU: the registry alone decides what the device may reach.
+#[derive(Debug, Default)]
+pub struct RegistryOnly;
+
+impl IommuMapper for RegistryOnly {
+    fn map(&self, _iova: u64, _vaddr: *mut u8, _len: usize) -> Result<()> {
+        Ok(())
+    }
+    fn unmap(&self, _iova: u64, _len: usize) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// One device address space and the registry of what is shared in it.
+pub struct Domain {
+    /// start IOVA -> length, non-overlapping.
+    shares: RwLock<BTreeMap<u64, usize>>,
+    mapper: Box<dyn IommuMapper>,
+}
+
+impl std::fmt::Debug for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Domain")
+            .field("shares", &self.share_count())
+            .finish()
+    }
+}
+
+impl Domain {
+    /// A domain whose shares are made real by `mapper`.
+    pub fn new(mapper: Box<dyn IommuMapper>) -> Arc<Domain> {
+        Arc::new(Domain {
+            shares: RwLock::new(BTreeMap::new()),
+            mapper,
+        })
+    }
+
+    /// A domain for the soft device.
+    pub fn soft() -> Arc<Domain> {
+        Domain::new(Box::new(RegistryOnly))
+    }
+
+    /// Allocates a buffer of at least `len` bytes (rounded to pages) and shares it with
+    /// every device of this domain (IOVA = virtual address). Its `len()` starts at 0.
+    pub fn alloc(self: &Arc<Self>, len: usize) -> Result<DmaBuf> {
+        let map = AnonMap::new(len).map_err(|e| Error::io("allocating a DMA buffer", e))?;
+        let iova = map.as_ptr() as u64;
+        self.share(iova, map.as_ptr(), map.len())?;
+        Ok(DmaBuf {
+            map,
+            len: 0,
+            domain: Arc::clone(self),
+        })
+    }
+
+    fn share(&self, iova: u64, vaddr: *mut u8, len: usize) -> Result<()> {
+        let mut shares = self.shares.write().expect("share registry poisoned");
+        let end = iova
+            .checked_add(len as u64)
+            .ok_or_else(|| Error::Share("range wraps the address space".into()))?;
+        if let Some((&s, &l)) = shares.range(..end).next_back() {
+            if s + l as u64 > iova {
+                return Err(Error::Share(format!(
+                    "range {iova:#x}+{len:#x} overlaps the share at {s:#x}+{l:#x}"
+                )));
+            }
+        }
+        self.mapper.map(iova, vaddr, len)?;
+        shares.insert(iova, len);
+        Ok(())
+    }
+
+    fn unshare(&self, iova: u64, len: usize) -> Result<()> {
+        let mut shares = self.shares.write().expect("share registry poisoned");
+        match shares.get(&iova) {
+            Some(&l) if l == len => {}
+            _ => {
+                return Err(Error::Share(format!(
+                    "no share at {iova:#x}+{len:#x} to undo"
+                )))
+            }
+        }
+        self.mapper.unmap(iova, len)?;
+        shares.remove(&iova);
+        Ok(())
+    }
+
+    /// Number of live shares (for tests and leak checks).
+    pub fn share_count(&self) -> usize {
+        self.shares.read().expect("share registry poisoned").len()
+    }
+
+    /// True if `[iova, iova + len)` lies inside one share. An empty range is always
+    /// reachable.
+    pub fn is_shared(&self, iova: u64, len: usize) -> bool {
+        let shares = self.shares.read().expect("share registry poisoned");
+        contains(&shares, iova, len)
+    }
+
+    /// Device side: holds the registry steady (no unshare can happen) while a request's
+    /// memory is accessed. Returns `None` if any range is not shared: a DMA fault.
+    pub fn device_access(&self, ranges: &[(u64, usize)]) -> Option<DeviceAccess<'_>> {
+        let shares = self.shares.read().expect("share registry poisoned");
+        if ranges.iter().all(|&(a, l)| contains(&shares, a, l)) {
+            Some(DeviceAccess { _shares: shares })
+        } else {
+            None
+        }
+    }
+}
+
+fn contains(shares: &BTreeMap<u64, usize>, iova: u64, len: usize) -> bool {
+    if len == 0 {
+        return true;
+    }
+    let Some(end) = iova.checked_add(len as u64) else {
+        return false;
+    };
+    match shares.range(..=iova).next_back() {
+        Some((&s, &l)) => end <= s + l as u64,
+        None => false,
+    }
+}
+
+/// Proof that a device may touch a set of shared ranges; the shares cannot go away while
+/// it lives.
+pub struct DeviceAccess<'a> {
+    _shares: RwLockReadGuard<'a, BTreeMap<u64, usize>>,
+}
+
+impl DeviceAccess<'_> {
+    /// The bytes at `[iova, iova + len)` for reading.
+    ///
+    /// # Safety
+    /// The range must be one of those checked by [`Domain::device_access`], and nobody may
+    /// write it while the slice lives (the queue's ownership of in-flight buffers
+    /// guarantees that for requests the safe API built).
+    pub unsafe fn read(&self, iova: u64, len: usize) -> &[u8] {
+        if len == 0 {
+            return &[];
+        }
+        // SAFETY: shared (so mapped, IOVA = vaddr) and not written meanwhile, per contract.
+        unsafe { std::slice::from_raw_parts(iova as *const u8, len) }
+    }
+
+    /// The bytes at `[iova, iova + len)` for writing.
+    ///
+    /// # Safety
+    /// As for [`DeviceAccess::read`], and nobody else may read or write the range while the
+    /// slice lives (in particular it must not overlap a range passed to `read`).
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn write(&self, iova: u64, len: usize) -> &mut [u8] {
+        if len == 0 {
+            return &mut [];
+        }
+        // SAFETY: shared (so mapped, IOVA = vaddr) and exclusively ours, per contract.
+        unsafe { std::slice::from_raw_parts_mut(iova as *mut u8, len) }
+    }
+}
+
+/// A page-aligned buffer shared with every device of its domain.
+///
+/// It has a capacity (whole pages) and a length (the meaningful bytes: the input of a
+/// request, or what the device produced). Dropping it unshares and frees it.
+pub struct DmaBuf {
+    map: AnonMap,
+    len: usize,
+    domain: Arc<Domain>,
+}
+
+impl std::fmt::Debug for DmaBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DmaBuf")
+            .field("iova", &format_args!("{:#x}", self.iova()))
+            .field("len", &self.len)
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
+
+impl DmaBuf {
+    /// The address the device uses for this buffer.
+    pub fn iova(&self) -> u64 {
+        self.map.as_ptr() as u64
+    }
+
+    /// Bytes available (a whole number of pages).
+    pub fn capacity(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Meaningful bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when no byte is meaningful.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sets the meaningful length (at most the capacity).
+    pub fn set_len(&mut self, len: usize) {
+        assert!(len <= self.capacity(), "length {len} beyond capacity");
+        self.len = len;
+    }
+
+    /// The meaningful bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the mapping is live, `len <= capacity`, and `&self` excludes writers
+        // (the device only writes buffers the queue owns).
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr(), self.len) }
+    }
+
+    /// The meaningful bytes, writable.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_ptr(), self.len) }
+    }
+
+    /// The whole capacity, writable (fill it, then `set_len`).
+    pub fn as_full_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as above, over the whole mapping.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_ptr(), self.map.len()) }
+    }
+
+    /// Copies `data` in and sets the length; `data` must fit.
+    pub fn fill(&mut self, data: &[u8]) {
+        assert!(data.len() <= self.capacity(), "data larger than buffer");
+        self.as_full_mut_slice()[..data.len()].copy_from_slice(data);
+        self.len = data.len();
+    }
+
+    /// The domain this buffer is shared in.
+    pub fn domain(&self) -> &Arc<Domain> {
+        &self.domain
+    }
+}
+
+impl Drop for DmaBuf {
+    fn drop(&mut self) {
+        // Unshare before the memory goes back to the system. A failure here can only come
+        // from a backend that lost its IOMMU (device gone); the memory is freed regardless
+        // because no device mapping to it can be used any more.
+        let _ = self.domain.unshare(self.iova(), self.capacity());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_are_shared_until_dropped() {
+        let d = Domain::soft();
+        let mut b = d.alloc(100).unwrap();
+        assert_eq!(b.capacity(), crate::sys::page_size());
+        assert_eq!(b.iova() as usize % crate::sys::page_size(), 0);
+        assert!(d.is_shared(b.iova(), b.capacity()));
+        assert!(d.is_shared(b.iova() + 10, 20));
+        assert!(!d.is_shared(b.iova(), b.capacity() + 1));
+        b.fill(b"hello");
+        assert_eq!(b.as_slice(), b"hello");
+        let iova = b.iova();
+        drop(b);
+        assert!(!d.is_shared(iova, 1));
+        assert_eq!(d.share_count(), 0);
+    }
+
+    #[test]
+    fn overlapping_shares_are_refused() {
+        let d = Domain::soft();
+        let b = d.alloc(3 * 4096).unwrap();
+        let base = b.iova();
+        for (a, l) in [
+            (base, 1),
+            (base + 4096, 4096),
+            (base - 4096, 4097),
+            (base + 8191, 10),
+        ] {
+            let e = d.share(a, a as *mut u8, l).unwrap_err();
+            assert!(
+                matches!(e, Error::Share(ref m) if m.contains("overlaps")),
+                "{e}"
+            );
+        }
+        // Adjacent ranges are fine.
+        d.share(base + b.capacity() as u64, std::ptr::null_mut(), 4096)
+            .unwrap();
+        d.unshare(base + b.capacity() as u64, 4096).unwrap();
+        assert!(d.unshare(base + 1, 4096).is_err());
+        drop(b);
+        assert_eq!(d.share_count(), 0);
+    }
+
+    #[test]
+    fn empty_ranges_are_always_reachable_and_wrapping_ones_never() {
+        let d = Domain::soft();
+        assert!(d.is_shared(0x1000, 0));
+        assert!(!d.is_shared(u64::MAX - 2, 10));
+        assert!(d.device_access(&[(5, 0)]).is_some());
+        assert!(d.device_access(&[(5, 1)]).is_none());
+    }
+}

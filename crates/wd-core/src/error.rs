@@ -1,0 +1,74 @@
+//! Typed errors. Each says what went wrong and what to do next.
+
+use std::io;
+
+/// Everything the driver can report.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The submission ring has no free slot. Receive completions, then send again.
+    #[error("queue full: receive completions before sending more")]
+    QueueFull,
+    /// Nothing completed in time.
+    #[error("timed out waiting for the device")]
+    Timeout,
+    /// The device reported an address it was not allowed to reach (an IOMMU fault).
+    #[error("DMA fault: the request named memory that was not shared with the device")]
+    DmaFault,
+    /// The destination was too small for the result.
+    #[error("output buffer too small for the result")]
+    OutputTooSmall,
+    /// The input is not a valid stream of the requested format.
+    #[error("bad data: {0}")]
+    BadData(String),
+    /// The request is malformed or does not fit the queue.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The device answered with a status this driver does not know.
+    #[error("device status {status:#04x} is unknown to this driver")]
+    DeviceStatus {
+        /// The raw status byte.
+        status: u8,
+    },
+    /// No device of the requested kind is present.
+    #[error("no device: {0}")]
+    NoDevice(String),
+    /// The operating system refused access.
+    #[error("permission denied: {0}")]
+    Permission(String),
+    /// Memory could not be shared with the device (e.g. RLIMIT_MEMLOCK).
+    #[error("cannot share memory with the device: {0}")]
+    Share(String),
+    /// The queue belongs to the process that opened it; this one is a fork child.
+    #[error("queue used after fork: a queue belongs to the process that opened it; open a new one in the child")]
+    Forked,
+    /// The queue was closed or its device stopped.
+    #[error("queue is closed")]
+    Closed,
+    /// The device broke the protocol (e.g. a completion for a slot with no request).
+    #[error("device protocol error: {0}")]
+    Protocol(String),
+    /// An operating-system call failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the driver was doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps an `io::Error` with what the driver was doing, mapping EPERM/EACCES to
+    /// [`Error::Permission`].
+    pub fn io(context: impl Into<String>, source: io::Error) -> Error {
+        let context = context.into();
+        if source.kind() == io::ErrorKind::PermissionDenied {
+            return Error::Permission(format!("{context}: {source}"));
+        }
+        Error::Io { context, source }
+    }
+}
+
+/// Result with the driver's error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

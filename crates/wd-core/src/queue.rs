@@ -1,0 +1,629 @@
+//! The ring driver for the `hisi_qm_v1` dialect, written once for every backend.
+//!
+//! Hot path: `send` writes an SQ entry and rings the doorbell (one store); `recv` looks at
+//! the phase bit of the next CQ entry. Neither takes a lock or makes a system call while
+//! the device is busy. The only system calls are the kick of a sleeping software device and
+//! the blocking wait, which happens only after the driver has nothing left to do.
+//!
+//! Ownership: a [`Request`] owns its [`DmaBuf`]s; `send` moves it into the queue and the
+//! matching [`Completion`] hands the buffers back. While the device may write a buffer,
+//! nobody else can reach it. Dropping a queue stops its device first; only then are the
+//! buffers of unanswered requests freed.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{fence, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::abi::{
+    doorbell, Csum, ReqType, Status, ZipSqe, CMD_CQ, CMD_SQ, DOORBELL_CQ_SOFT, DOORBELL_SQ,
+    FLAG_CONTINUE, FLAG_PARTIAL, MAX_OUTSTANDING, REG_IDLE, REG_SOFT_ID, RING_DEPTH, SOFT_ID_MAGIC,
+};
+use crate::backend::Backend;
+use crate::dma::{DmaBuf, Domain};
+use crate::engine::Direction;
+use crate::error::{Error, Result};
+use crate::ring::{Mmio, Rings};
+use crate::sys;
+
+/// One request: what to do and the buffers it works on.
+#[derive(Debug)]
+pub struct Request {
+    req_type: ReqType,
+    flags: u32,
+    level: u32,
+    tag: u64,
+    src: Option<DmaBuf>,
+    dst: Option<DmaBuf>,
+}
+
+impl Request {
+    /// A request of `req_type` reading `src` (its `len()` bytes) and writing into `dst`
+    /// (its whole capacity is the output space).
+    pub fn new(req_type: ReqType, src: DmaBuf, dst: DmaBuf) -> Request {
+        Request {
+            req_type,
+            flags: 0,
+            level: 0,
+            tag: 0,
+            src: Some(src),
+            dst: Some(dst),
+        }
+    }
+
+    /// A no-op request: measures the ring, touches no memory.
+    pub fn nop() -> Request {
+        Request {
+            req_type: ReqType::Nop,
+            flags: 0,
+            level: 0,
+            tag: 0,
+            src: None,
+            dst: None,
+        }
+    }
+
+    /// Compression level 1..=9 (0 = default).
+    pub fn level(mut self, level: u32) -> Request {
+        self.level = level;
+        self
+    }
+
+    /// Compress: more input of this stream follows (raw deflate only).
+    pub fn partial(mut self) -> Request {
+        self.flags |= FLAG_PARTIAL;
+        self
+    }
+
+    /// Decompress: continue the stream the previous request left unfinished.
+    pub fn continue_stream(mut self) -> Request {
+        self.flags |= FLAG_CONTINUE;
+        self
+    }
+
+    /// Which checksum the device returns.
+    pub fn checksum(mut self, csum: Csum) -> Request {
+        self.flags = (self.flags & !crate::abi::FLAG_CSUM_MASK) | csum.flag_bits();
+        self
+    }
+
+    /// A caller's value, returned in the completion.
+    pub fn tag(mut self, tag: u64) -> Request {
+        self.tag = tag;
+        self
+    }
+
+    /// The caller's tag.
+    pub fn user_tag(&self) -> u64 {
+        self.tag
+    }
+
+    /// Gives the buffers back (e.g. after a refused send).
+    pub fn into_buffers(self) -> (Option<DmaBuf>, Option<DmaBuf>) {
+        (self.src, self.dst)
+    }
+}
+
+/// A finished request: the device's answer and the request's buffers.
+#[derive(Debug)]
+pub struct Completion {
+    /// The request's tag.
+    pub tag: u64,
+    /// Raw status byte (see [`Completion::status`]).
+    pub status_raw: u8,
+    /// Input bytes consumed.
+    pub consumed: usize,
+    /// Output bytes produced (also the destination buffer's `len()`).
+    pub produced: usize,
+    /// Checksum word (docs/abi.md).
+    pub checksum: u32,
+    /// The source buffer.
+    pub src: Option<DmaBuf>,
+    /// The destination buffer, its length set to what the device produced.
+    pub dst: Option<DmaBuf>,
+}
+
+impl Completion {
+    /// The status, if the driver knows it.
+    pub fn status(&self) -> Option<Status> {
+        Status::from_wire(self.status_raw)
+    }
+
+    /// `Ok(())` on success, else the typed error for the status.
+    pub fn check(&self) -> Result<()> {
+        match self.status() {
+            Some(s) => s.check(),
+            None => Err(Error::DeviceStatus {
+                status: self.status_raw,
+            }),
+        }
+    }
+}
+
+/// A send the queue could not take; the request comes back so nothing is lost.
+#[derive(Debug)]
+pub struct SendError {
+    /// Why.
+    pub error: Error,
+    /// The request, untouched.
+    pub request: Request,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for SendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<SendError> for Error {
+    fn from(e: SendError) -> Error {
+        e.error
+    }
+}
+
+/// Counters of a queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests submitted.
+    pub submitted: u64,
+    /// Requests completed.
+    pub completed: u64,
+    /// Input bytes the device consumed.
+    pub bytes_in: u64,
+    /// Output bytes the device produced.
+    pub bytes_out: u64,
+    /// Sends refused because the ring was full.
+    pub full_retries: u64,
+    /// Completions with the DMA-fault status.
+    pub faults: u64,
+    /// SQ doorbells rung.
+    pub doorbells: u64,
+    /// Times a sleeping device had to be woken (each one a system call).
+    pub wakeups: u64,
+    /// Blocking waits on the interrupt (each one a system call).
+    pub waits: u64,
+}
+
+struct Slot {
+    req: Request,
+    echo: u32,
+}
+
+/// A device queue. See the module documentation.
+pub struct Queue {
+    backend: Box<dyn Backend>,
+    mmio: Mmio,
+    rings: Rings,
+    dir: Direction,
+    sqn: u16,
+    soft_layout: bool,
+    sq_tail: u16,
+    cq_head: u16,
+    phase: bool,
+    slots: Vec<Option<Slot>>,
+    outstanding: usize,
+    next_echo: u32,
+    stats: Stats,
+    fork_gen: u64,
+    stopped: bool,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("device", &self.backend.describe())
+            .field("outstanding", &self.outstanding)
+            .finish()
+    }
+}
+
+/// How long the driver polls for a completion before it arms the interrupt and sleeps.
+const SPIN_BEFORE_WAIT: Duration = Duration::from_micros(20);
+/// How long `Drop` waits for in-flight requests before stopping the device.
+const DRAIN_ON_DROP: Duration = Duration::from_secs(10);
+
+impl Queue {
+    /// Takes over a started backend of direction `dir`. The rings must be freshly reset.
+    pub fn new(backend: Box<dyn Backend>, dir: Direction) -> Queue {
+        let mmio = backend.mmio().clone();
+        let rings = backend.rings().clone();
+        let soft_layout = mmio.region().load32(REG_SOFT_ID, Ordering::Relaxed) == SOFT_ID_MAGIC;
+        let sqn = backend.sqn();
+        Queue {
+            backend,
+            mmio,
+            rings,
+            dir,
+            sqn,
+            soft_layout,
+            sq_tail: 0,
+            cq_head: 0,
+            phase: true,
+            slots: (0..RING_DEPTH).map(|_| None).collect(),
+            outstanding: 0,
+            next_echo: 1,
+            stats: Stats::default(),
+            fork_gen: sys::fork_generation(),
+            stopped: false,
+        }
+    }
+
+    /// Opens a queue on a new in-process soft device.
+    pub fn open_soft(dir: Direction) -> Result<Queue> {
+        Queue::open_soft_with(Domain::soft(), dir, Default::default())
+    }
+
+    /// Opens a soft-device queue in `domain` with options.
+    pub fn open_soft_with(
+        domain: Arc<Domain>,
+        dir: Direction,
+        opts: crate::backend::soft::SoftOptions,
+    ) -> Result<Queue> {
+        let b = crate::backend::soft::SoftBackend::start(domain, dir, opts)?;
+        Ok(Queue::new(Box::new(b), dir))
+    }
+
+    /// The queue's direction.
+    pub fn direction(&self) -> Direction {
+        self.dir
+    }
+
+    /// The DMA domain: allocate request buffers here.
+    pub fn domain(&self) -> &Arc<Domain> {
+        self.backend.domain()
+    }
+
+    /// Allocates a buffer shared with this queue's device.
+    pub fn alloc(&self, len: usize) -> Result<DmaBuf> {
+        self.domain().alloc(len)
+    }
+
+    /// What device serves this queue.
+    pub fn describe(&self) -> String {
+        self.backend.describe()
+    }
+
+    /// Requests sent and not yet received.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding
+    }
+
+    /// True when a `send` would be refused for lack of room.
+    pub fn is_full(&self) -> bool {
+        self.outstanding >= MAX_OUTSTANDING || self.slots[self.sq_tail as usize].is_some()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    fn alive(&self) -> Result<()> {
+        if self.fork_gen != sys::fork_generation() {
+            return Err(Error::Forked);
+        }
+        if self.stopped {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn check_request(&self, r: &Request) -> Result<()> {
+        if r.req_type == ReqType::Nop {
+            return Ok(());
+        }
+        let dom = self.domain();
+        for b in [&r.src, &r.dst] {
+            match b {
+                Some(b) if !Arc::ptr_eq(b.domain(), dom) => {
+                    return Err(Error::BadRequest(
+                        "buffer belongs to another device's address space".into(),
+                    ))
+                }
+                Some(b) if b.capacity() > u32::MAX as usize => {
+                    return Err(Error::BadRequest("buffer larger than 4 GiB - 1".into()))
+                }
+                None => return Err(Error::BadRequest("request without a buffer".into())),
+                _ => {}
+            }
+        }
+        if r.level > 9 {
+            return Err(Error::BadRequest(format!("level {} is not 0..=9", r.level)));
+        }
+        let bad_dir = match self.dir {
+            Direction::Compress => r.flags & FLAG_CONTINUE != 0,
+            Direction::Decompress => r.flags & FLAG_PARTIAL != 0,
+        };
+        if bad_dir {
+            return Err(Error::BadRequest(format!(
+                "flag not valid on a {:?} queue",
+                self.dir
+            )));
+        }
+        if r.flags & FLAG_PARTIAL != 0 && r.req_type != ReqType::Deflate {
+            return Err(Error::BadRequest(
+                "partial pieces must be raw deflate".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes one request into the ring without ringing the doorbell.
+    fn push(&mut self, req: Request) -> Result<(), SendError> {
+        if let Err(error) = self.alive().and_then(|_| self.check_request(&req)) {
+            return Err(SendError {
+                error,
+                request: req,
+            });
+        }
+        if self.is_full() {
+            self.stats.full_retries += 1;
+            return Err(SendError {
+                error: Error::QueueFull,
+                request: req,
+            });
+        }
+        let echo = self.next_echo;
+        self.next_echo = self.next_echo.wrapping_add(1);
+        let (src, n) = req
+            .src
+            .as_ref()
+            .map_or((0, 0), |b| (b.iova(), b.len() as u32));
+        let (dst, space) = req
+            .dst
+            .as_ref()
+            .map_or((0, 0), |b| (b.iova(), b.capacity() as u32));
+        let sqe = ZipSqe::request(req.req_type, req.flags, req.level, echo, src, n, dst, space);
+        let idx = self.sq_tail as usize;
+        self.rings.write_sqe(idx, &sqe);
+        self.slots[idx] = Some(Slot { req, echo });
+        self.sq_tail = ((idx + 1) % RING_DEPTH) as u16;
+        self.outstanding += 1;
+        self.stats.submitted += 1;
+        Ok(())
+    }
+
+    fn ring_sq_doorbell(&mut self) {
+        let v = doorbell(self.sqn, CMD_SQ, self.sq_tail, 0);
+        self.stats.doorbells += 1;
+        if !self.soft_layout {
+            self.mmio
+                .region()
+                .store64(DOORBELL_SQ, v, Ordering::Release);
+            return;
+        }
+        // Store-then-load pairs with the device's idle-then-recheck (both SeqCst): either the
+        // device sees this tail before sleeping, or we see it asleep and wake it.
+        self.mmio.region().store64(DOORBELL_SQ, v, Ordering::SeqCst);
+        if self.mmio.region().load32(REG_IDLE, Ordering::SeqCst) == 1 {
+            self.stats.wakeups += 1;
+            self.backend.kick();
+        }
+    }
+
+    fn ring_cq_doorbell(&mut self, want_interrupt: bool) {
+        let v = doorbell(self.sqn, CMD_CQ, self.cq_head, want_interrupt as u16);
+        let off = if self.soft_layout {
+            DOORBELL_CQ_SOFT
+        } else {
+            DOORBELL_SQ
+        };
+        self.mmio.region().store64(off, v, Ordering::SeqCst);
+    }
+
+    /// Submits one request. A full ring (or a bad request) gives the request back.
+    pub fn send(&mut self, req: Request) -> Result<(), SendError> {
+        self.push(req)?;
+        self.ring_sq_doorbell();
+        Ok(())
+    }
+
+    /// Submits requests from the front of `reqs` until the ring is full, ringing the
+    /// doorbell once. Accepted requests are removed from `reqs`; the rest stay. Returns how
+    /// many were accepted; an error only if none was.
+    pub fn send_batch(&mut self, reqs: &mut Vec<Request>) -> Result<usize> {
+        let mut n = 0;
+        let mut first_err = None;
+        for r in reqs.drain(..).collect::<Vec<_>>() {
+            if first_err.is_some() {
+                reqs.push(r);
+                continue;
+            }
+            match self.push(r) {
+                Ok(()) => n += 1,
+                Err(e) => {
+                    reqs.push(e.request);
+                    first_err = Some(e.error);
+                }
+            }
+        }
+        if n > 0 {
+            self.ring_sq_doorbell();
+            return Ok(n);
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(0),
+        }
+    }
+
+    fn completion_ready(&self) -> bool {
+        self.rings.cqe_phase(self.cq_head as usize) == self.phase
+    }
+
+    fn reap_one(&mut self) -> Result<Completion> {
+        let cqe = self.rings.read_cqe(self.cq_head as usize);
+        let idx = cqe.sq_head() as usize;
+        if idx >= RING_DEPTH {
+            return Err(Error::Protocol(format!("completion names SQ entry {idx}")));
+        }
+        let slot = self.slots[idx].take().ok_or_else(|| {
+            Error::Protocol(format!(
+                "completion for SQ entry {idx}, which has no request"
+            ))
+        })?;
+        let sqe = self.rings.read_sqe(idx);
+        self.cq_head += 1;
+        if self.cq_head as usize == RING_DEPTH {
+            self.cq_head = 0;
+            self.phase = !self.phase;
+        }
+        self.outstanding -= 1;
+        if sqe.tag() != slot.echo {
+            return Err(Error::Protocol(format!(
+                "SQ entry {idx} came back with tag {:#x}, sent {:#x}",
+                sqe.tag(),
+                slot.echo
+            )));
+        }
+        let mut req = slot.req;
+        let produced = (sqe.produced() as usize).min(req.dst.as_ref().map_or(0, |d| d.capacity()));
+        if let Some(d) = req.dst.as_mut() {
+            d.set_len(produced);
+        }
+        let c = Completion {
+            tag: req.tag,
+            status_raw: sqe.status_raw(),
+            consumed: sqe.consumed() as usize,
+            produced,
+            checksum: sqe.checksum(),
+            src: req.src.take(),
+            dst: req.dst.take(),
+        };
+        self.stats.completed += 1;
+        self.stats.bytes_in += c.consumed as u64;
+        self.stats.bytes_out += c.produced as u64;
+        if c.status() == Some(Status::DmaFault) {
+            self.stats.faults += 1;
+        }
+        Ok(c)
+    }
+
+    /// Takes up to `max` completions into `out`, telling the device once. Returns how many.
+    pub fn recv_many(&mut self, out: &mut Vec<Completion>, max: usize) -> Result<usize> {
+        self.alive()?;
+        let mut n = 0;
+        while n < max && self.completion_ready() {
+            out.push(self.reap_one()?);
+            n += 1;
+        }
+        if n > 0 {
+            self.ring_cq_doorbell(false);
+        }
+        Ok(n)
+    }
+
+    /// The next completion, or `None` if none is ready ("empty"). Never blocks.
+    pub fn recv(&mut self) -> Result<Option<Completion>> {
+        let mut v = Vec::with_capacity(1);
+        self.recv_many(&mut v, 1)?;
+        Ok(v.pop())
+    }
+
+    /// Arms the interrupt so that [`Queue::readiness_fd`] becomes readable at the next
+    /// completion. Returns `false` (nothing to wait for) if a completion is already ready.
+    pub fn arm_interrupt(&mut self) -> Result<bool> {
+        self.alive()?;
+        self.ring_cq_doorbell(true);
+        fence(Ordering::SeqCst);
+        Ok(!self.completion_ready())
+    }
+
+    /// The fd an event loop can wait on (readable after an armed interrupt fired). Call
+    /// [`Queue::clear_readiness`] after it fired, then receive until empty.
+    pub fn readiness_fd(&self) -> RawFd {
+        self.backend.interrupt_fd()
+    }
+
+    /// Consumes the readiness signal.
+    pub fn clear_readiness(&self) {
+        self.backend.clear_interrupt();
+    }
+
+    /// Waits for the next completion: polls briefly, then sleeps on the interrupt.
+    /// `None` waits forever. Fails with `Timeout`, or `BadRequest` if nothing is in flight.
+    pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Completion> {
+        let start = Instant::now();
+        loop {
+            if let Some(c) = self.recv()? {
+                return Ok(c);
+            }
+            if self.outstanding == 0 {
+                return Err(Error::BadRequest(
+                    "nothing in flight: receiving would wait forever".into(),
+                ));
+            }
+            let elapsed = start.elapsed();
+            let left = match timeout {
+                Some(t) if elapsed >= t => return Err(Error::Timeout),
+                Some(t) => Some(t - elapsed),
+                None => None,
+            };
+            if elapsed < SPIN_BEFORE_WAIT {
+                std::hint::spin_loop();
+                continue;
+            }
+            if self.arm_interrupt()? {
+                self.stats.waits += 1;
+                sys::poll_readable(&[self.readiness_fd()], left)
+                    .map_err(|e| Error::io("waiting for the device interrupt", e))?;
+                self.clear_readiness();
+            }
+        }
+    }
+
+    /// Waits until every request in flight has completed and returns their completions.
+    pub fn flush(&mut self, timeout: Option<Duration>) -> Result<Vec<Completion>> {
+        let start = Instant::now();
+        let mut out = Vec::with_capacity(self.outstanding);
+        while self.outstanding > 0 {
+            let left = timeout.map(|t| t.saturating_sub(start.elapsed()));
+            out.push(self.recv_timeout(left)?);
+        }
+        Ok(out)
+    }
+
+    /// Waits for everything in flight, stops the device and returns the last completions.
+    pub fn close(mut self) -> Result<Vec<Completion>> {
+        let out = self.flush(None)?;
+        self.stop_device()?;
+        Ok(out)
+    }
+
+    fn stop_device(&mut self) -> Result<()> {
+        if !self.stopped {
+            self.stopped = true;
+            self.backend.stop()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        if self.fork_gen != sys::fork_generation() {
+            // A fork child: the device, its thread and its memory are the parent's. Touch
+            // nothing; leak our bookkeeping instead.
+            let slots = std::mem::take(&mut self.slots);
+            std::mem::forget(slots);
+            return;
+        }
+        if self.outstanding > 0 && !self.stopped {
+            let _ = self.flush(Some(DRAIN_ON_DROP));
+        }
+        if self.stop_device().is_err() {
+            // The device may still write our in-flight buffers: never free them.
+            let slots = std::mem::take(&mut self.slots);
+            std::mem::forget(slots);
+            return;
+        }
+        // Stopped: the device answered everything it read. Requests it never read are
+        // safe to free; answered ones are freed too. Both happen as `slots` drops.
+    }
+}

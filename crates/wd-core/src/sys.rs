@@ -1,0 +1,234 @@
+//! Thin, audited wrappers over the system calls the driver needs: anonymous mappings,
+//! eventfd, poll and a fork detector. Every `unsafe` block of the crate that talks to the
+//! kernel lives here.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Once;
+use std::time::Duration;
+
+/// The page size of this machine.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n <= 0 {
+        4096
+    } else {
+        n as usize
+    }
+}
+
+/// Rounds `n` up to a whole number of pages (at least one page).
+pub fn round_to_pages(n: usize) -> usize {
+    let p = page_size();
+    n.max(1).div_ceil(p) * p
+}
+
+/// A private anonymous mapping: page aligned, zero filled, not inherited by fork
+/// (`MADV_DONTFORK`), unmapped on drop.
+#[derive(Debug)]
+pub struct AnonMap {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this value; access to its contents is
+// governed by the borrow rules of the types built on it.
+unsafe impl Send for AnonMap {}
+// SAFETY: as above; `&AnonMap` only hands out raw pointers and shared slices.
+unsafe impl Sync for AnonMap {}
+
+impl AnonMap {
+    /// Maps at least `len` bytes (rounded up to pages).
+    pub fn new(len: usize) -> io::Result<AnonMap> {
+        let len = round_to_pages(len);
+        // SAFETY: a fresh anonymous private mapping; no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `p` is a mapping of `len` bytes we own. A child process must never see
+        // memory a device may write, so it is not inherited across fork.
+        let rc = unsafe { libc::madvise(p, len, libc::MADV_DONTFORK) };
+        if rc != 0 {
+            let err = io::Error::last_os_error();
+            // SAFETY: unmapping the mapping made just above.
+            unsafe { libc::munmap(p, len) };
+            return Err(err);
+        }
+        Ok(AnonMap {
+            ptr: NonNull::new(p.cast::<u8>()).expect("mmap returned null"),
+            len,
+        })
+    }
+
+    /// Start of the mapping.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Length in bytes (a multiple of the page size).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a mapping has at least one page.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl Drop for AnonMap {
+    fn drop(&mut self) {
+        // SAFETY: we own the mapping and nothing borrows it any more (borrows of the
+        // contents are tied to `&self`).
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// A non-blocking, close-on-exec eventfd: the queue's interrupt line.
+#[derive(Debug)]
+pub struct EventFd {
+    fd: OwnedFd,
+}
+
+impl EventFd {
+    /// Creates a new eventfd with counter 0.
+    pub fn new() -> io::Result<EventFd> {
+        // SAFETY: eventfd has no memory preconditions.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+        Ok(EventFd {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Adds one to the counter, making the fd readable.
+    pub fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64. EAGAIN (counter saturated) still leaves
+        // the fd readable, which is all a signal needs.
+        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Resets the counter; returns how many signals were pending.
+    pub fn drain(&self) -> u64 {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64; EAGAIN means nothing was pending.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+        if n == 8 {
+            v
+        } else {
+            0
+        }
+    }
+}
+
+impl AsRawFd for EventFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Waits until one of `fds` is readable or the timeout passes (`None` = forever).
+/// Returns the indices of the readable fds (empty on timeout). EINTR is retried with the
+/// remaining time.
+pub fn poll_readable(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<Vec<usize>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let ms: libc::c_int = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                // Round up so a short wait does not become a busy loop of zero timeouts.
+                left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
+            }
+        };
+        // SAFETY: `pfds` is a live array of `pfds.len()` pollfd structures.
+        let rc = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        return Ok(pfds
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.revents != 0)
+            .map(|(i, _)| i)
+            .collect());
+    }
+}
+
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+static FORK_HOOK: Once = Once::new();
+
+extern "C" fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A number that changes in a child process after every fork. Queues record it when they
+/// open and refuse to work when it differs, without a system call on the hot path.
+pub fn fork_generation() -> u64 {
+    FORK_HOOK.call_once(|| {
+        // SAFETY: registers a handler that only touches an atomic, which is
+        // async-signal-safe as pthread_atfork child handlers must be.
+        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    });
+    FORK_GENERATION.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anon_map_is_page_aligned_and_zeroed() {
+        let m = AnonMap::new(10).unwrap();
+        assert_eq!(m.len(), page_size());
+        assert_eq!(m.as_ptr() as usize % page_size(), 0);
+        // SAFETY: reading our own fresh mapping.
+        let s = unsafe { std::slice::from_raw_parts(m.as_ptr(), m.len()) };
+        assert!(s.iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn eventfd_signals_and_drains() {
+        let e = EventFd::new().unwrap();
+        assert!(poll_readable(&[e.as_raw_fd()], Some(Duration::ZERO))
+            .unwrap()
+            .is_empty());
+        e.signal();
+        e.signal();
+        assert_eq!(
+            poll_readable(&[e.as_raw_fd()], Some(Duration::ZERO)).unwrap(),
+            vec![0]
+        );
+        assert_eq!(e.drain(), 2);
+        assert_eq!(e.drain(), 0);
+    }
+}

@@ -1,0 +1,558 @@
+//! Whole-stream compression and decompression over device queues.
+//!
+//! Compression splits the input into pieces, runs them on several queues at once, and
+//! joins the results into ONE standard stream: each piece but the last is raw deflate ending
+//! in a sync flush (`PARTIAL`), the driver writes the zlib/gzip header, and combines the
+//! pieces' checksums into the trailer. An input that fits one piece is one request of the
+//! real format, with header and trailer made by the device.
+//!
+//! Decompression feeds one queue with bounded input and output buffers, continuing the
+//! device's decoder state between requests; it reads multi-member gzip.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::time::Duration;
+
+use crate::abi::{Csum, ReqType, Status};
+use crate::dma::DmaBuf;
+use crate::engine::Direction;
+use crate::error::{Error, Result};
+use crate::queue::{Completion, Queue, Request};
+use crate::sys;
+
+/// A compressed stream format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Raw deflate (RFC 1951).
+    Deflate,
+    /// zlib (RFC 1950).
+    Zlib,
+    /// gzip (RFC 1952).
+    Gzip,
+}
+
+impl Format {
+    fn req_type(self) -> ReqType {
+        match self {
+            Format::Deflate => ReqType::Deflate,
+            Format::Zlib => ReqType::Zlib,
+            Format::Gzip => ReqType::Gzip,
+        }
+    }
+
+    /// Parses `deflate`/`raw`, `zlib`, `gzip`/`gz`.
+    pub fn parse(s: &str) -> Option<Format> {
+        match s.to_ascii_lowercase().as_str() {
+            "deflate" | "raw" => Some(Format::Deflate),
+            "zlib" => Some(Format::Zlib),
+            "gzip" | "gz" => Some(Format::Gzip),
+            _ => None,
+        }
+    }
+}
+
+/// How to run a compression.
+#[derive(Debug, Clone)]
+pub struct ZipOptions {
+    /// Output format.
+    pub format: Format,
+    /// Level 1..=9 (0 = default 6).
+    pub level: u32,
+    /// Queues to spread pieces over.
+    pub queues: usize,
+    /// Piece size in bytes.
+    pub chunk_size: usize,
+    /// Pieces in flight per queue.
+    pub depth: usize,
+}
+
+impl Default for ZipOptions {
+    fn default() -> Self {
+        ZipOptions {
+            format: Format::Gzip,
+            level: 6,
+            queues: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+            chunk_size: 1 << 20,
+            depth: 3,
+        }
+    }
+}
+
+/// Byte counts of a finished stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Bytes read.
+    pub bytes_in: u64,
+    /// Bytes written.
+    pub bytes_out: u64,
+    /// Device requests used.
+    pub requests: u64,
+}
+
+/// Worst-case size of a deflate stream of `n` bytes (zlib's bound, plus room for a sync
+/// flush and a gzip/zlib wrapper).
+pub fn compress_bound(n: usize) -> usize {
+    n + (n >> 12) + (n >> 14) + (n >> 25) + 64
+}
+
+/// Adler-32 of the concatenation of two pieces, from their checksums (`len2` = length of
+/// the second).
+pub fn adler32_combine(a1: u32, a2: u32, len2: u64) -> u32 {
+    const BASE: u64 = 65521;
+    let rem = len2 % BASE;
+    let (s1a, s2a) = ((a1 & 0xffff) as u64, (a1 >> 16) as u64);
+    let (s1b, s2b) = ((a2 & 0xffff) as u64, (a2 >> 16) as u64);
+    // s1 = s1a + s1b - 1; s2 = s2a + s2b + rem*(s1a - 1), all mod BASE.
+    let s1 = (s1a + s1b + BASE - 1) % BASE;
+    let s2 = (s2a + s2b + rem * s1a % BASE + BASE - rem) % BASE;
+    (s2 << 16 | s1) as u32
+}
+
+/// CRC-32 of the concatenation of two pieces, from their checksums.
+pub fn crc32_combine(c1: u32, c2: u32, len2: u64) -> u32 {
+    let mut h = crc32fast::Hasher::new_with_initial_len(c1, 0);
+    h.combine(&crc32fast::Hasher::new_with_initial_len(c2, len2));
+    h.finalize()
+}
+
+fn gzip_header(level: u32) -> [u8; 10] {
+    // XFL: 2 = best compression, 4 = fastest (RFC 1952); OS 3 = Unix.
+    let xfl = match level {
+        1 => 4,
+        9 => 2,
+        _ => 0,
+    };
+    [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3]
+}
+
+fn zlib_header(level: u32) -> [u8; 2] {
+    let flevel: u16 = match level {
+        1 => 0,
+        2..=5 => 1,
+        0 | 6 => 2,
+        _ => 3,
+    };
+    let mut h: u16 = 0x78 << 8 | flevel << 6;
+    h += 31 - h % 31;
+    h.to_be_bytes()
+}
+
+/// Opens the queues for a job.
+pub type Opener<'a> = &'a dyn Fn(Direction) -> Result<Queue>;
+
+/// Waits until one of `queues` has a completion and takes all that are ready.
+fn recv_any(queues: &mut [Queue], out: &mut Vec<(usize, Completion)>) -> Result<()> {
+    let mut spins = 0u32;
+    loop {
+        let mut got = Vec::new();
+        for (i, q) in queues.iter_mut().enumerate() {
+            got.clear();
+            q.recv_many(&mut got, usize::MAX)?;
+            out.extend(got.drain(..).map(|c| (i, c)));
+        }
+        if !out.is_empty() {
+            return Ok(());
+        }
+        if spins < 200 {
+            spins += 1;
+            std::hint::spin_loop();
+            continue;
+        }
+        let mut fds = Vec::new();
+        let mut ready = false;
+        for q in queues.iter_mut().filter(|q| q.outstanding() > 0) {
+            if !q.arm_interrupt()? {
+                ready = true;
+            }
+            fds.push(q.readiness_fd());
+        }
+        if fds.is_empty() {
+            return Err(Error::Protocol("waiting with nothing in flight".into()));
+        }
+        if !ready {
+            sys::poll_readable(&fds, None)
+                .map_err(|e| Error::io("waiting for the device interrupt", e))?;
+        }
+        for q in queues.iter() {
+            q.clear_readiness();
+        }
+    }
+}
+
+/// Reads until `buf` is full or the reader ends; returns the bytes read.
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn read_error(e: io::Error) -> Error {
+    Error::io("reading the input", e)
+}
+
+fn write_error(e: io::Error) -> Error {
+    Error::io("writing the output", e)
+}
+
+/// Compresses everything `input` yields into `output` as one stream. `progress` is called
+/// with (bytes read, bytes written) after each piece.
+pub fn compress_stream(
+    input: &mut dyn Read,
+    output: &mut dyn Write,
+    opts: &ZipOptions,
+    open: Opener<'_>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<StreamStats> {
+    if opts.level > 9 {
+        return Err(Error::BadRequest(format!(
+            "level {} is not 1..=9",
+            opts.level
+        )));
+    }
+    let chunk = opts.chunk_size.clamp(4096, 64 << 20);
+    let nq = opts.queues.max(1);
+    let depth = opts.depth.max(1);
+    let level = if opts.level == 0 { 6 } else { opts.level };
+    let mut queues = (0..nq)
+        .map(|_| open(Direction::Compress))
+        .collect::<Result<Vec<_>>>()?;
+    let domain = queues[0].domain().clone();
+    if queues
+        .iter()
+        .any(|q| !std::sync::Arc::ptr_eq(q.domain(), &domain))
+    {
+        return Err(Error::BadRequest(
+            "queues of one job must share an address space".into(),
+        ));
+    }
+    let mut free_src: Vec<DmaBuf> = Vec::new();
+    let mut free_dst: Vec<DmaBuf> = Vec::new();
+    let take = |pool: &mut Vec<DmaBuf>, n: usize| -> Result<DmaBuf> {
+        match pool.pop() {
+            Some(b) if b.capacity() >= n => Ok(b),
+            _ => domain.alloc(n),
+        }
+    };
+
+    // One piece of look-ahead tells whether the current piece is the last.
+    let mut next = take(&mut free_src, chunk)?;
+    let n = read_full(input, next.as_full_mut_slice()[..chunk].as_mut()).map_err(read_error)?;
+    next.set_len(n);
+    let mut eof = n < chunk;
+    let mut lookahead = Some(next);
+    let mut single = None;
+
+    let mut st = StreamStats::default();
+    let (mut sent, mut written_seq) = (0u64, 0u64);
+    let mut done: BTreeMap<u64, Completion> = BTreeMap::new();
+    let mut sum = match opts.format {
+        Format::Zlib => 1u32,
+        _ => 0u32,
+    };
+    let csum = match opts.format {
+        Format::Gzip => Csum::Crc32,
+        Format::Zlib => Csum::Adler32,
+        Format::Deflate => Csum::Implied,
+    };
+    let mut total_in = 0u64;
+    let mut ready = Vec::new();
+    loop {
+        // Fill every queue up to its depth.
+        while let Some(cur) = lookahead.take() {
+            let Some(qi) = (0..nq)
+                .filter(|&i| queues[i].outstanding() < depth)
+                .min_by_key(|&i| queues[i].outstanding())
+            else {
+                lookahead = Some(cur);
+                break;
+            };
+            if !eof {
+                let mut nb = take(&mut free_src, chunk)?;
+                let n =
+                    read_full(input, &mut nb.as_full_mut_slice()[..chunk]).map_err(read_error)?;
+                nb.set_len(n);
+                eof = n < chunk;
+                if n > 0 {
+                    lookahead = Some(nb);
+                } else {
+                    free_src.push(nb);
+                }
+            }
+            let last = lookahead.is_none();
+            if single.is_none() {
+                single = Some(last && sent == 0);
+                if !single.unwrap_or(false) {
+                    match opts.format {
+                        Format::Gzip => output.write_all(&gzip_header(level)),
+                        Format::Zlib => output.write_all(&zlib_header(level)),
+                        Format::Deflate => Ok(()),
+                    }
+                    .map_err(write_error)?;
+                }
+            }
+            let dst = take(&mut free_dst, compress_bound(cur.len()))?;
+            let req = if single == Some(true) {
+                Request::new(opts.format.req_type(), cur, dst)
+            } else {
+                let r = Request::new(ReqType::Deflate, cur, dst).checksum(csum);
+                if last {
+                    r
+                } else {
+                    r.partial()
+                }
+            };
+            queues[qi].send(req.level(level).tag(sent))?;
+            sent += 1;
+        }
+        if written_seq == sent && lookahead.is_none() {
+            break;
+        }
+        ready.clear();
+        recv_any(&mut queues, &mut ready)?;
+        for (qi, c) in ready.drain(..) {
+            st.requests += 1;
+            if c.status() == Some(Status::OutputTooSmall) {
+                // The bound makes this impossible for a sane device; grow and retry anyway.
+                let (src, dst) = (c.src, c.dst);
+                let (src, dst) = (src.expect("src"), dst.expect("dst"));
+                let bigger = domain.alloc(dst.capacity() * 2)?;
+                let last = c.tag + 1 == sent && lookahead.is_none() && eof;
+                let req = if single == Some(true) {
+                    Request::new(opts.format.req_type(), src, bigger)
+                } else {
+                    let r = Request::new(ReqType::Deflate, src, bigger).checksum(csum);
+                    if last {
+                        r
+                    } else {
+                        r.partial()
+                    }
+                };
+                queues[qi].send(req.level(level).tag(c.tag))?;
+                continue;
+            }
+            c.check()?;
+            done.insert(c.tag, c);
+        }
+        while let Some(c) = done.remove(&written_seq) {
+            let dst = c.dst.expect("dst");
+            output.write_all(dst.as_slice()).map_err(write_error)?;
+            let len = c.consumed as u64;
+            sum = match opts.format {
+                Format::Gzip => crc32_combine(sum, c.checksum, len),
+                Format::Zlib => adler32_combine(sum, c.checksum, len),
+                Format::Deflate => 0,
+            };
+            total_in += len;
+            st.bytes_out += dst.len() as u64;
+            free_dst.push(dst);
+            free_src.extend(c.src);
+            written_seq += 1;
+            progress(total_in, st.bytes_out);
+        }
+    }
+    if single == Some(false) {
+        let trailer: Vec<u8> = match opts.format {
+            Format::Gzip => [sum.to_le_bytes(), (total_in as u32).to_le_bytes()].concat(),
+            Format::Zlib => sum.to_be_bytes().to_vec(),
+            Format::Deflate => Vec::new(),
+        };
+        output.write_all(&trailer).map_err(write_error)?;
+        st.bytes_out += trailer.len() as u64;
+        // The header too.
+        st.bytes_out += match opts.format {
+            Format::Gzip => 10,
+            Format::Zlib => 2,
+            Format::Deflate => 0,
+        };
+    }
+    st.bytes_in = total_in;
+    output.flush().map_err(write_error)?;
+    for q in queues {
+        q.close()?;
+    }
+    Ok(st)
+}
+
+/// Input and output buffer sizes of a decompression.
+const INFLATE_IN: usize = 1 << 20;
+const INFLATE_OUT: usize = 4 << 20;
+
+/// Decompresses `input` (one stream; for gzip any number of members) into `output`.
+pub fn decompress_stream(
+    input: &mut dyn Read,
+    output: &mut dyn Write,
+    format: Format,
+    open: Opener<'_>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<StreamStats> {
+    let mut q = open(Direction::Decompress)?;
+    let mut src = Some(q.alloc(INFLATE_IN)?);
+    let mut dst = Some(q.alloc(INFLATE_OUT)?);
+    let mut st = StreamStats::default();
+    let mut eof = false;
+    let mut in_stream = false;
+    let mut members = 0u64;
+    loop {
+        let s = src.as_mut().expect("src");
+        // Keep the input buffer full while the reader has more.
+        if !eof && s.len() < s.capacity() {
+            let have = s.len();
+            let cap = s.capacity();
+            let n = read_full(input, &mut s.as_full_mut_slice()[have..cap]).map_err(read_error)?;
+            s.set_len(have + n);
+            eof = have + n < cap;
+        }
+        if !in_stream {
+            if members > 0 && format == Format::Gzip {
+                // Zero padding after a member is accepted, as gzip(1) does.
+                while s.as_slice().iter().all(|&b| b == 0) && s.len() > 0 && !eof {
+                    s.set_len(0);
+                    let cap = s.capacity();
+                    let n =
+                        read_full(input, &mut s.as_full_mut_slice()[..cap]).map_err(read_error)?;
+                    s.set_len(n);
+                    eof = n < cap;
+                }
+                if eof && s.as_slice().iter().all(|&b| b == 0) {
+                    break;
+                }
+            } else if members > 0 {
+                if s.is_empty() && eof {
+                    break;
+                }
+                return Err(Error::BadData(
+                    "unexpected data after the end of the compressed stream".into(),
+                ));
+            } else if s.is_empty() && eof {
+                return Err(Error::BadData(
+                    "empty input is not a compressed stream".into(),
+                ));
+            }
+        }
+        let mut req = Request::new(
+            format.req_type(),
+            src.take().expect("src"),
+            dst.take().expect("dst"),
+        );
+        if in_stream {
+            req = req.continue_stream();
+        }
+        q.send(req)?;
+        let mut c = q.recv_timeout(None)?;
+        st.requests += 1;
+        let (mut s, d) = (c.src.take().expect("src"), c.dst.take().expect("dst"));
+        output.write_all(d.as_slice()).map_err(write_error)?;
+        st.bytes_out += d.len() as u64;
+        st.bytes_in += c.consumed as u64;
+        // Drop the consumed input.
+        let (len, used) = (s.len(), c.consumed.min(s.len()));
+        s.as_full_mut_slice().copy_within(used..len, 0);
+        s.set_len(len - used);
+        progress(st.bytes_in, st.bytes_out);
+        match c.status() {
+            Some(Status::Ok) => {
+                in_stream = false;
+                members += 1;
+            }
+            Some(Status::OutputTooSmall) => in_stream = true,
+            Some(Status::NeedInput) => {
+                in_stream = true;
+                if eof && s.is_empty() {
+                    return Err(Error::BadData(
+                        "input ends inside the compressed stream (truncated?)".into(),
+                    ));
+                }
+            }
+            _ => c.check()?,
+        }
+        src = Some(s);
+        dst = Some(d);
+    }
+    output.flush().map_err(write_error)?;
+    // Account for zero padding read but not decoded.
+    q.close()?;
+    Ok(st)
+}
+
+/// Opens a queue of the process's default device (see [`crate::open_queue`]).
+pub fn default_opener(dir: Direction) -> Result<Queue> {
+    crate::open_queue(dir)
+}
+
+/// Compresses a whole buffer into one stream of `format`.
+pub fn compress(data: &[u8], format: Format, level: u32) -> Result<Vec<u8>> {
+    let opts = ZipOptions {
+        format,
+        level,
+        ..Default::default()
+    };
+    let mut out = Vec::with_capacity(compress_bound(data.len()) / 2);
+    compress_stream(
+        &mut &data[..],
+        &mut out,
+        &opts,
+        &default_opener,
+        &mut |_, _| {},
+    )?;
+    Ok(out)
+}
+
+/// Decompresses a whole buffer of `format` (gzip: one or more members).
+pub fn decompress(data: &[u8], format: Format) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(data.len() * 3);
+    decompress_stream(
+        &mut &data[..],
+        &mut out,
+        format,
+        &default_opener,
+        &mut |_, _| {},
+    )?;
+    Ok(out)
+}
+
+/// A timeout long enough that only a dead device reaches it.
+pub const DEVICE_DEAD: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_combination_matches_direct_computation() {
+        let a: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 256) as u8).collect();
+        let b: Vec<u8> = (0..70_001u32).map(|i| (i * 13 % 251) as u8).collect();
+        let whole = [a.clone(), b.clone()].concat();
+        let ad = |d: &[u8]| {
+            let mut h = simd_adler32::Adler32::new();
+            h.write(d);
+            h.finish()
+        };
+        assert_eq!(adler32_combine(ad(&a), ad(&b), b.len() as u64), ad(&whole));
+        assert_eq!(adler32_combine(ad(&a), 1, 0), ad(&a));
+        assert_eq!(adler32_combine(1, ad(&b), b.len() as u64), ad(&b));
+        assert_eq!(
+            crc32_combine(crc32fast::hash(&a), crc32fast::hash(&b), b.len() as u64),
+            crc32fast::hash(&whole)
+        );
+        assert_eq!(
+            crc32_combine(0, crc32fast::hash(&b), b.len() as u64),
+            crc32fast::hash(&b)
+        );
+    }
+
+    #[test]
+    fn zlib_header_is_valid_for_every_level() {
+        for l in 0..=9 {
+            let h = zlib_header(l);
+            assert_eq!(h[0], 0x78);
+            assert_eq!(u16::from_be_bytes(h) % 31, 0);
+        }
+    }
+}
