@@ -257,6 +257,12 @@ impl DmaBuf {
         self.len = data.len();
     }
 
+    /// True in a fork child: the buffer's memory stayed with the parent, so its contents
+    /// must not be touched here (bindings check this before handing out views).
+    pub fn is_foreign(&self) -> bool {
+        self.map.is_foreign()
+    }
+
     /// The domain this buffer is shared in.
     pub fn domain(&self) -> &Arc<Domain> {
         &self.domain
@@ -265,6 +271,10 @@ impl DmaBuf {
 
 impl Drop for DmaBuf {
     fn drop(&mut self) {
+        if self.map.is_foreign() {
+            // A fork child: the share and the memory are the parent's.
+            return;
+        }
         // Unshare before the memory goes back to the system. A failure here can only come
         // from a backend that lost its IOMMU (device gone); the memory is freed regardless
         // because no device mapping to it can be used any more.

@@ -225,8 +225,6 @@ impl std::fmt::Debug for Queue {
 
 /// How long the driver polls for a completion before it arms the interrupt and sleeps.
 const SPIN_BEFORE_WAIT: Duration = Duration::from_micros(20);
-/// How long `Drop` waits for in-flight requests before stopping the device.
-const DRAIN_ON_DROP: Duration = Duration::from_secs(10);
 
 impl Queue {
     /// Takes over a started backend of direction `dir`. The rings must be freshly reset.
@@ -355,6 +353,9 @@ impl Queue {
     }
 
     /// Writes one request into the ring without ringing the doorbell.
+    // The error hands the request back by value: boxing it would allocate on every refusal
+    // of a full ring, which is the common case this path must keep cheap.
+    #[allow(clippy::result_large_err)]
     fn push(&mut self, req: Request) -> Result<(), SendError> {
         if let Err(error) = self.alive().and_then(|_| self.check_request(&req)) {
             return Err(SendError {
@@ -380,13 +381,18 @@ impl Queue {
             .as_ref()
             .map_or((0, 0), |b| (b.iova(), b.capacity() as u32));
         let sqe = ZipSqe::request(req.req_type, req.flags, req.level, echo, src, n, dst, space);
+        self.place(sqe, Slot { req, echo });
+        Ok(())
+    }
+
+    /// Writes `sqe` at the tail and records who owns the slot until its completion.
+    fn place(&mut self, sqe: ZipSqe, slot: Slot) {
         let idx = self.sq_tail as usize;
         self.rings.write_sqe(idx, &sqe);
-        self.slots[idx] = Some(Slot { req, echo });
+        self.slots[idx] = Some(slot);
         self.sq_tail = ((idx + 1) % RING_DEPTH) as u16;
         self.outstanding += 1;
         self.stats.submitted += 1;
-        Ok(())
     }
 
     fn ring_sq_doorbell(&mut self) {
@@ -417,7 +423,34 @@ impl Queue {
         self.mmio.region().store64(off, v, Ordering::SeqCst);
     }
 
+    /// Submits a hand-made entry, addresses and all (for device bring-up and fault tests).
+    /// The entry's tag word is replaced by the driver's own; `tag` comes back in the
+    /// completion, which carries no buffers.
+    ///
+    /// # Safety
+    /// Every address range in `sqe` must be either not shared with the device (it will then
+    /// answer `DMA_FAULT` and touch nothing) or memory that nobody reads or writes until the
+    /// completion arrives and that stays alive until then.
+    pub unsafe fn send_raw(&mut self, mut sqe: ZipSqe, tag: u64) -> Result<()> {
+        self.alive()?;
+        if self.is_full() {
+            self.stats.full_retries += 1;
+            return Err(Error::QueueFull);
+        }
+        let echo = self.next_echo;
+        self.next_echo = self.next_echo.wrapping_add(1);
+        sqe.dw[13] = echo;
+        let slot = Slot {
+            req: Request::nop().tag(tag),
+            echo,
+        };
+        self.place(sqe, slot);
+        self.ring_sq_doorbell();
+        Ok(())
+    }
+
     /// Submits one request. A full ring (or a bad request) gives the request back.
+    #[allow(clippy::result_large_err)] // see `push`
     pub fn send(&mut self, req: Request) -> Result<(), SendError> {
         self.push(req)?;
         self.ring_sq_doorbell();
@@ -430,7 +463,7 @@ impl Queue {
     pub fn send_batch(&mut self, reqs: &mut Vec<Request>) -> Result<usize> {
         let mut n = 0;
         let mut first_err = None;
-        for r in reqs.drain(..).collect::<Vec<_>>() {
+        for r in std::mem::take(reqs) {
             if first_err.is_some() {
                 reqs.push(r);
                 continue;
@@ -614,16 +647,14 @@ impl Drop for Queue {
             std::mem::forget(slots);
             return;
         }
-        if self.outstanding > 0 && !self.stopped {
-            let _ = self.flush(Some(DRAIN_ON_DROP));
-        }
+        // Stopping drains: the device answers every request it has read (docs/abi.md
+        // section 7); requests it never read are never touched.
         if self.stop_device().is_err() {
             // The device may still write our in-flight buffers: never free them.
             let slots = std::mem::take(&mut self.slots);
             std::mem::forget(slots);
-            return;
         }
-        // Stopped: the device answered everything it read. Requests it never read are
-        // safe to free; answered ones are freed too. Both happen as `slots` drops.
+        // Otherwise stopped: the device answered everything it read. Requests it never
+        // read are safe to free; answered ones are freed too. Both happen as `slots` drops.
     }
 }

@@ -32,6 +32,7 @@ pub fn round_to_pages(n: usize) -> usize {
 pub struct AnonMap {
     ptr: NonNull<u8>,
     len: usize,
+    fork_gen: u64,
 }
 
 // SAFETY: the mapping is plain memory owned by this value; access to its contents is
@@ -70,6 +71,7 @@ impl AnonMap {
         Ok(AnonMap {
             ptr: NonNull::new(p.cast::<u8>()).expect("mmap returned null"),
             len,
+            fork_gen: fork_generation(),
         })
     }
 
@@ -89,8 +91,19 @@ impl AnonMap {
     }
 }
 
+impl AnonMap {
+    /// True in a fork child of the process that made the mapping: the child does not have
+    /// it (`MADV_DONTFORK`), and the address range may hold something else of the child's.
+    pub fn is_foreign(&self) -> bool {
+        self.fork_gen != fork_generation()
+    }
+}
+
 impl Drop for AnonMap {
     fn drop(&mut self) {
+        if self.is_foreign() {
+            return;
+        }
         // SAFETY: we own the mapping and nothing borrows it any more (borrows of the
         // contents are tied to `&self`).
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };

@@ -81,6 +81,7 @@ pub struct SoftBackend {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     dir: Direction,
+    fork_gen: u64,
 }
 
 fn region(map: AnonMap) -> Region {
@@ -130,6 +131,7 @@ impl SoftBackend {
             shared,
             thread: Some(thread),
             dir,
+            fork_gen: crate::sys::fork_generation(),
         })
     }
 
@@ -188,6 +190,11 @@ impl Backend for SoftBackend {
 
 impl Drop for SoftBackend {
     fn drop(&mut self) {
+        if crate::sys::fork_generation() != self.fork_gen {
+            // A fork child: the device thread exists only in the parent.
+            std::mem::forget(self.thread.take());
+            return;
+        }
         let _ = self.stop();
     }
 }
@@ -307,14 +314,14 @@ impl DeviceThread {
         }
         let (src, n) = (sqe.src(), sqe.input_len() as usize);
         let (dst, space) = (sqe.dst(), sqe.output_space() as usize);
+        // The IOMMU check first: both ranges must be shared, and stay shared while we work.
+        let Some(access) = self.domain.device_access(&[(src, n), (dst, space)]) else {
+            return Outcome::status(Status::DmaFault);
+        };
         let overlap = n > 0 && space > 0 && src < dst + space as u64 && dst < src + n as u64;
         if overlap {
             return Outcome::status(Status::BadRequest);
         }
-        // The IOMMU check: both ranges must be shared, and stay shared while we work.
-        let Some(access) = self.domain.device_access(&[(src, n), (dst, space)]) else {
-            return Outcome::status(Status::DmaFault);
-        };
         // SAFETY: both ranges were just checked to be shared and cannot be unshared while
         // `access` lives; they do not overlap; while a request is in flight its buffers are
         // owned by the queue, which neither reads nor writes them until the completion.
