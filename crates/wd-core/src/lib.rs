@@ -42,6 +42,11 @@ pub fn soft_domain() -> Arc<dma::Domain> {
     DOMAIN.get_or_init(dma::Domain::soft).clone()
 }
 
+/// The kind of device [`open_queue`] would use, e.g. `soft`.
+pub fn default_device() -> &'static str {
+    "soft"
+}
+
 /// Opens a queue on the best device present. Today that is the in-process soft device;
 /// hardware queues through sdmdev/VFIO will be preferred once that backend exists.
 pub fn open_queue(dir: Direction) -> Result<Queue> {

@@ -295,10 +295,13 @@ impl DeviceThread {
     /// Consumes the CQ doorbell register; the latest write decides whether an interrupt
     /// is wanted.
     fn read_cq_doorbell(&mut self) {
-        let v = self
-            .mmio
-            .region()
-            .swap64(DOORBELL_CQ_SOFT, DOORBELL_EMPTY, Ordering::SeqCst);
+        let r = self.mmio.region();
+        // Look before taking: an exchange on every idle spin would keep pulling the
+        // doorbell's cache line away from the driver that writes it.
+        if r.load64(DOORBELL_CQ_SOFT, Ordering::SeqCst) == DOORBELL_EMPTY {
+            return;
+        }
+        let v = r.swap64(DOORBELL_CQ_SOFT, DOORBELL_EMPTY, Ordering::SeqCst);
         if v != DOORBELL_EMPTY {
             self.armed = Doorbell::decode(v).priority == 1;
         }
