@@ -24,6 +24,7 @@ pub mod backend;
 pub mod dma;
 pub mod engine;
 pub mod error;
+pub mod isal;
 pub mod queue;
 pub mod ring;
 pub mod sys;
