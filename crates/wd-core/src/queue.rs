@@ -420,7 +420,14 @@ impl Queue {
         } else {
             DOORBELL_SQ
         };
-        self.mmio.region().store64(off, v, Ordering::SeqCst);
+        // Arming takes part in the arm-then-recheck handshake and needs the full barrier;
+        // a plain head update only has to follow the reads of the entries it frees.
+        let order = if want_interrupt {
+            Ordering::SeqCst
+        } else {
+            Ordering::Release
+        };
+        self.mmio.region().store64(off, v, order);
     }
 
     /// Submits a hand-made entry, addresses and all (for device bring-up and fault tests).
@@ -501,7 +508,7 @@ impl Queue {
                 "completion for SQ entry {idx}, which has no request"
             ))
         })?;
-        let sqe = self.rings.read_sqe(idx);
+        let sqe = self.rings.read_sqe_results(idx);
         self.cq_head += 1;
         if self.cq_head as usize == RING_DEPTH {
             self.cq_head = 0;

@@ -151,6 +151,25 @@ impl Rings {
         }
     }
 
+    /// Device side: writes only the result words of SQ entry `idx` (consumed, produced,
+    /// status, checksum), all in the entry's first cache line; published by the completion.
+    pub fn write_sqe_results(&self, idx: usize, e: &ZipSqe) {
+        let base = Self::sqe_off(idx);
+        for w in ZipSqe::RESULT_WORDS {
+            self.mem.store32(base + w * 4, e.dw[w], Ordering::Relaxed);
+        }
+    }
+
+    /// Driver side: reads the words a completion needs (results and the echoed tag).
+    pub fn read_sqe_results(&self, idx: usize) -> ZipSqe {
+        let base = Self::sqe_off(idx);
+        let mut e = ZipSqe::default();
+        for w in ZipSqe::RESULT_WORDS.into_iter().chain([ZipSqe::TAG_WORD]) {
+            e.dw[w] = self.mem.load32(base + w * 4, Ordering::Relaxed);
+        }
+        e
+    }
+
     /// Reads completion entry `idx`: the phase word with acquire, so everything the device
     /// wrote before it (the entry, the results in the SQ entry, the data) is visible.
     pub fn read_cqe(&self, idx: usize) -> Cqe {

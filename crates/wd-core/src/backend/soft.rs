@@ -118,6 +118,7 @@ impl SoftBackend {
             cq_tail: 0,
             phase: true,
             armed: false,
+            results: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("wd-soft-{dir:?}").to_lowercase())
@@ -211,6 +212,8 @@ struct DeviceThread {
     cq_tail: u16,
     phase: bool,
     armed: bool,
+    /// Answers of the current batch (kept to avoid an allocation per batch).
+    results: Vec<(u16, ZipSqe)>,
 }
 
 impl DeviceThread {
@@ -255,25 +258,20 @@ impl DeviceThread {
     /// and raises the interrupt if armed.
     fn serve(&mut self, tail: u16) {
         let window = self.opts.reorder_window.max(1);
-        let mut batch: Vec<u16> = Vec::with_capacity(window);
-        while self.head != tail && batch.len() < window {
-            batch.push(self.head);
+        let mut results = std::mem::take(&mut self.results);
+        while self.head != tail && results.len() < window {
+            let idx = self.head;
             self.head = (self.head + 1) % RING_DEPTH as u16;
+            let mut sqe = self.rings.read_sqe(idx as usize);
+            let o = self.execute(&sqe);
+            sqe.set_result(o.status, o.consumed, o.produced, o.checksum);
+            results.push((idx, sqe));
         }
-        let mut results: Vec<(u16, ZipSqe)> = batch
-            .iter()
-            .map(|&idx| {
-                let mut sqe = self.rings.read_sqe(idx as usize);
-                let o = self.execute(&sqe);
-                sqe.set_result(o.status, o.consumed, o.produced, o.checksum);
-                (idx, sqe)
-            })
-            .collect();
         if window > 1 {
             results.reverse();
         }
-        for (idx, sqe) in results {
-            self.rings.write_sqe(idx as usize, &sqe);
+        for (idx, sqe) in results.drain(..) {
+            self.rings.write_sqe_results(idx as usize, &sqe);
             self.rings
                 .write_cqe(self.cq_tail as usize, &Cqe::new(idx, 0, self.phase));
             self.cq_tail += 1;
@@ -282,6 +280,7 @@ impl DeviceThread {
                 self.phase = !self.phase;
             }
         }
+        self.results = results;
         // Pairs with the driver's arm-then-recheck: either it sees the completion, or we
         // see its arming here.
         fence(Ordering::SeqCst);
