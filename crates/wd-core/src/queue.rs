@@ -406,8 +406,12 @@ impl Queue {
         }
         // Store-then-load pairs with the device's idle-then-recheck (both SeqCst): either the
         // device sees this tail before sleeping, or we see it asleep and wake it.
-        self.mmio.region().store64(DOORBELL_SQ, v, Ordering::SeqCst);
-        if self.mmio.region().load32(REG_IDLE, Ordering::SeqCst) == 1 {
+        let r = self.mmio.region();
+        r.store64(DOORBELL_SQ, v, Ordering::SeqCst);
+        // Clearing the flag as we kick means a device that is still waking up is not
+        // kicked again by the next sends. A device that sleeps again sets it again.
+        if r.load32(REG_IDLE, Ordering::SeqCst) == 1 && r.swap32(REG_IDLE, 0, Ordering::SeqCst) == 1
+        {
             self.stats.wakeups += 1;
             self.backend.kick();
         }

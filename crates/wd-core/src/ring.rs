@@ -87,6 +87,11 @@ impl Region {
         self.u32_at(off).store(v, order)
     }
 
+    /// Atomic 32-bit exchange.
+    pub fn swap32(&self, off: usize, v: u32, order: Ordering) -> u32 {
+        self.u32_at(off).swap(v, order)
+    }
+
     /// Atomic 64-bit load.
     pub fn load64(&self, off: usize, order: Ordering) -> u64 {
         self.u64_at(off).load(order)
