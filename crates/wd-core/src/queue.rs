@@ -197,16 +197,19 @@ struct Slot {
 
 /// A device queue. See the module documentation.
 pub struct Queue {
-    backend: Box<dyn Backend>,
+    // Declaration order is teardown order (after `Drop::drop` stopped the device): our
+    // views of the device memory, then the buffers of unanswered requests (unshared),
+    // then the backend (device closed).
     mmio: Mmio,
     rings: Rings,
+    slots: Vec<Option<Slot>>,
+    backend: Box<dyn Backend>,
     dir: Direction,
     sqn: u16,
     soft_layout: bool,
     sq_tail: u16,
     cq_head: u16,
     phase: bool,
-    slots: Vec<Option<Slot>>,
     outstanding: usize,
     next_echo: u32,
     stats: Stats,
@@ -615,9 +618,7 @@ impl Queue {
             }
             if self.arm_interrupt()? {
                 self.stats.waits += 1;
-                sys::poll_readable(&[self.readiness_fd()], left)
-                    .map_err(|e| Error::io("waiting for the device interrupt", e))?;
-                self.clear_readiness();
+                self.backend.wait(left)?;
             }
         }
     }
