@@ -37,6 +37,7 @@ struct sdmdev_mdev {
 	bool started;
 	spinlock_t irq_lock;		/* trigger vs. the device's signal */
 	struct eventfd_ctx *trigger;
+	atomic_t waiters;		/* threads inside WAIT */
 };
 
 static struct sdmdev_mdev *vdev_to_smd(struct vfio_device *vdev)
@@ -98,8 +99,20 @@ static ssize_t mdevs_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(mdevs);
 
+/* how often VFIO asked us to drop pins (user unshared a pinned range) */
+static ssize_t dma_unmap_calls_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	struct sdmdev *sdmdev = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%ld\n",
+			  atomic_long_read(&sdmdev->dma_unmap_calls));
+}
+static DEVICE_ATTR_RO(dma_unmap_calls);
+
 static struct attribute *sdmdev_stats_attrs[] = {
 	&dev_attr_pinned_pages.attr,
+	&dev_attr_dma_unmap_calls.attr,
 	&dev_attr_mdevs.attr,
 	NULL,
 };
@@ -365,6 +378,8 @@ static int sdmdev_wait(struct sdmdev_mdev *smd, unsigned long ms)
 	if (!sdmdev->ops->is_q_updated || !sdmdev->ops->mask_notify)
 		return -ENODEV;
 
+	/* notify stays on while any thread of the process still waits */
+	atomic_inc(&smd->waiters);
 	sdmdev->ops->mask_notify(q, SDMDEV_EVENT_Q_UPDATE);
 	if (ms)
 		ret = wait_event_interruptible_timeout(q->wait,
@@ -373,7 +388,8 @@ static int sdmdev_wait(struct sdmdev_mdev *smd, unsigned long ms)
 	else
 		ret = wait_event_interruptible(q->wait,
 				sdmdev->ops->is_q_updated(q));
-	sdmdev->ops->mask_notify(q, 0);
+	if (atomic_dec_and_test(&smd->waiters))
+		sdmdev->ops->mask_notify(q, 0);
 
 	if (ret < 0)
 		return -EINTR;	/* a signal: not restarted, the caller loops */
@@ -538,6 +554,7 @@ static void sdmdev_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length)
 {
 	struct sdmdev_mdev *smd = vdev_to_smd(vdev);
 
+	atomic_long_inc(&smd->sdmdev->dma_unmap_calls);
 	if (smd->sdmdev->ops->dma_unmap)
 		smd->sdmdev->ops->dma_unmap(smd->q, iova, length);
 }
@@ -611,6 +628,7 @@ int sdmdev_register(struct sdmdev *sdmdev)
 	mutex_init(&sdmdev->lock);
 	sdmdev->nr_mdevs = 0;
 	atomic_long_set(&sdmdev->pinned, 0);
+	atomic_long_set(&sdmdev->dma_unmap_calls, 0);
 
 	sdmdev->mtypes = kcalloc(sdmdev->nr_types, sizeof(*sdmdev->mtypes),
 				 GFP_KERNEL);

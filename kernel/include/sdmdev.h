@@ -109,6 +109,7 @@ struct sdmdev {
 	struct mutex lock;		/* protects nr_mdevs */
 	unsigned int nr_mdevs;
 	atomic_long_t pinned;
+	atomic_long_t dma_unmap_calls;
 };
 
 int sdmdev_register(struct sdmdev *sdmdev);

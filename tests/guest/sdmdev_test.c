@@ -25,6 +25,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <linux/vfio.h>
 #include <zlib.h>
@@ -671,6 +672,29 @@ static void t_errors(struct queue *c, struct queue *d, struct bufs *b)
 	CHECK(r.status == ST_DATA_ERR, "bad gzip magic: %x", r.status);
 }
 
+static long stat_read(const char *name)
+{
+	char path[128];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/sdmdev/softzip/stats/%s",
+		 name);
+	f = fopen(path, "r");
+	if (!f || fscanf(f, "%ld", &v) != 1)
+		die("read %s", path);
+	fclose(f);
+	return v;
+}
+
+static volatile int alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
 static void t_wait(struct queue *q)
 {
 	struct result r;
@@ -682,6 +706,55 @@ static void t_wait(struct queue *q)
 	      ret, errno);
 	CHECK(reap(q, &r) < 0, "phantom completion");
 	CHECK(ioctl(q->dev, VFIO_SDMDEV_CMD_KICK, 0) == 0, "kick");
+
+	/* 0 = forever; a signal ends it with EINTR, not a restart */
+	{
+		struct sigaction sa = { .sa_handler = on_alarm };
+		struct itimerval it = { .it_value = { .tv_usec = 200000 } };
+
+		sigaction(SIGALRM, &sa, NULL);	/* no SA_RESTART */
+		setitimer(ITIMER_REAL, &it, NULL);
+		ret = ioctl(q->dev, VFIO_SDMDEV_CMD_WAIT, 0);
+		CHECK(ret == -1 && errno == EINTR && alarms == 1,
+		      "wait forever + signal: %d errno %d alarms %d", ret,
+		      errno, alarms);
+	}
+}
+
+/*
+ * Unshare the source of a request the device is working on: the unmap
+ * waits for the device to drop its pins (dma_unmap), the request either
+ * finished or faulted, and after re-sharing the buffer works again.
+ */
+static void t_unshare_busy(struct queue *c, struct bufs *b)
+{
+	long calls = stat_read("dma_unmap_calls");
+	int ok = 0, fault = 0, i;
+	struct result r;
+
+	make_text(b->in, BIG, 21);
+	for (i = 0; i < 4; i++) {
+		submit(c, T_GZIP, 0, 9, b->in, BIG, b->out, BIG, i);
+		usleep(i * 20000);
+		unshare(c, b->in, BIG);
+		wait_one(c, &r, W_IOCTL);
+		if (r.status == ST_OK)
+			ok++;
+		else if (r.status == ST_DMA_FAULT)
+			fault++;
+		else
+			CHECK(0, "unshared while busy: status %x", r.status);
+		r = run1(c, T_GZIP, 0, 0, b->in, 4096, b->out, 8192, W_IOCTL);
+		CHECK(r.status == ST_DMA_FAULT, "after unshare: %x", r.status);
+		share(c, b->in, BIG);
+		r = run1(c, T_GZIP, 0, 0, b->in, 4096, b->out, 8192, W_IOCTL);
+		CHECK(r.status == ST_OK, "re-shared: %x", r.status);
+	}
+	calls = stat_read("dma_unmap_calls") - calls;
+	printf("unshare while busy: %d finished, %d faulted, %ld dma_unmap calls\n",
+	       ok, fault, calls);
+	CHECK(calls > 0, "the unmaps never reached dma_unmap with pins held");
+	CHECK(stat_read("pinned_pages") == 0, "pins left after unshare");
 }
 
 /* a forked child neither sees the mappings nor may use the queue */
@@ -765,6 +838,7 @@ static int cmd_full(const char *cu, const char *du)
 	t_partial(&c, &d, &b);
 	t_errors(&c, &d, &b);
 	t_fork(&c);
+	t_unshare_busy(&c, &b);
 	CHECK(waits_ioctl > 0 && waits_eventfd > 0,
 	      "both wait paths must have slept (ioctl %d, eventfd %d)",
 	      waits_ioctl, waits_eventfd);
