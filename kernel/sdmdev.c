@@ -383,11 +383,11 @@ static int sdmdev_wait(struct sdmdev_mdev *smd, unsigned long ms)
 	sdmdev->ops->mask_notify(q, SDMDEV_EVENT_Q_UPDATE);
 	if (ms)
 		ret = wait_event_interruptible_timeout(q->wait,
-				sdmdev->ops->is_q_updated(q),
-				msecs_to_jiffies(ms));
+						       sdmdev->ops->is_q_updated(q),
+						       msecs_to_jiffies(ms));
 	else
 		ret = wait_event_interruptible(q->wait,
-				sdmdev->ops->is_q_updated(q));
+					       sdmdev->ops->is_q_updated(q));
 	if (atomic_dec_and_test(&smd->waiters))
 		sdmdev->ops->mask_notify(q, 0);
 

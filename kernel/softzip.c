@@ -258,7 +258,10 @@ static void sz_post_cqe(struct sz_queue *q, u16 sqe_idx)
 		q->cq_tail = 0;
 		q->phase ^= 1;
 	}
-	/* pairs with the driver's arm-then-recheck */
+	/*
+	 * Completion before the CQ doorbell and notify loads: pairs with the
+	 * driver's arm-then-recheck and with sz_mask_notify().
+	 */
 	smp_mb();
 	sz_consume_cq_db(q);
 	sz_irq_check(q);
@@ -547,6 +550,10 @@ static u8 sz_decompress(struct sz_queue *q, const u8 *src, u32 in_len,
 	u8 st = SZ_ST_NEED_INPUT;
 
 	for (;;) {
+		if (d->phase == SZP_DONE) {
+			st = SZ_ST_OK;
+			break;
+		}
 		if (d->phase == SZP_HEADER) {
 			u32 used;
 			int r = sz_header(d, src + in, in_len - in, &used);
@@ -565,9 +572,11 @@ static u8 sz_decompress(struct sz_queue *q, const u8 *src, u32 in_len,
 			int ret;
 
 			zs->next_in = src + in;
-			zs->avail_in = before_in = in_len - in;
+			before_in = in_len - in;
+			before_out = space - out;
+			zs->avail_in = before_in;
 			zs->next_out = dst + out;
-			zs->avail_out = before_out = space - out;
+			zs->avail_out = before_out;
 			ret = zlib_inflate(zs, Z_SYNC_FLUSH);
 			got = before_out - zs->avail_out;
 			if (need_crc)
@@ -613,9 +622,6 @@ static u8 sz_decompress(struct sz_queue *q, const u8 *src, u32 in_len,
 				     SZ_ST_OK : SZ_ST_CSUM_ERR;
 			d->phase = SZP_DONE;
 			break;
-		} else {
-			st = SZ_ST_OK;
-			break;
 		}
 	}
 
@@ -629,6 +635,9 @@ static u8 sz_decompress(struct sz_queue *q, const u8 *src, u32 in_len,
 }
 
 /* ---- one request ---- */
+
+/* stands in for a zero-length buffer; never read or written */
+static u8 sz_empty;
 
 static bool sz_overlaps(u64 a, u64 alen, u64 lo, u64 hi)
 {
@@ -690,6 +699,12 @@ static void sz_do_request(struct sz_queue *q, u16 idx)
 		goto done;
 	}
 
+	/* zlib treats a NULL buffer as an error even with length 0 */
+	if (!sp)
+		sp = &sz_empty;
+	if (!dp)
+		dp = &sz_empty;
+
 	if (q->decomp) {
 		if (!(flags & SZ_F_CONTINUE))
 			sz_dec_start(q, type, csum);
@@ -743,9 +758,13 @@ static int sz_thread(void *data)
 			continue;
 		}
 
-		/* idle, then re-check: pairs with the driver's doorbell-then-read */
+		/*
+		 * Store idle, then re-check the doorbells: pairs with the
+		 * driver's doorbell store then idle load, so either we see
+		 * the new tail or the driver sees idle and kicks.
+		 */
 		WRITE_ONCE(*idle, 1);
-		smp_mb();
+		smp_mb(); /* idle store before the doorbell loads */
 		if (sz_has_work(q)) {
 			WRITE_ONCE(*idle, 0);
 			continue;
@@ -753,7 +772,6 @@ static int sz_thread(void *data)
 		wait_event_idle(q->kick_wq, atomic_xchg(&q->kicked, 0) ||
 				kthread_should_stop());
 		WRITE_ONCE(*idle, 0);
-		smp_mb();
 	}
 	return 0;
 }
@@ -772,7 +790,10 @@ static void sz_free_queue_mem(struct sz_queue *q)
 	vfree(q->rings);
 	vfree(q->def_ws);
 	vfree(q->inf_ws);
-	q->mmio = q->rings = q->def_ws = q->inf_ws = NULL;
+	q->mmio = NULL;
+	q->rings = NULL;
+	q->def_ws = NULL;
+	q->inf_ws = NULL;
 }
 
 static int sz_get_queue(struct sdmdev *sdmdev, unsigned int type,
@@ -899,6 +920,11 @@ static void sz_mask_notify(struct sdmdev_queue *sq, u32 events)
 	struct sz_queue *q = to_szq(sq);
 
 	WRITE_ONCE(q->notify, !!(events & SDMDEV_EVENT_Q_UPDATE));
+	/*
+	 * Pairs with the barrier between a completion and the notify load
+	 * in sz_post_cqe(): the waiter then either sees the completion in
+	 * its wait condition or the thread sees notify and wakes it.
+	 */
 	smp_mb();
 	/* a waiter may have skipped the kick: let the device look again */
 	if (events)

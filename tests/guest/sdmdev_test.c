@@ -695,6 +695,40 @@ static void on_alarm(int sig)
 	alarms++;
 }
 
+/* zero-length buffers are legal and never fault */
+static void t_empty(struct queue *c, struct queue *d, struct bufs *b)
+{
+	struct result r;
+	size_t got = 1;
+	uint32_t in_off, out_off;
+
+	r = run1(c, T_GZIP, 0, 0, NULL, 0, b->out, 4096, W_IOCTL);
+	CHECK(r.status == ST_NOT_SHRUNK && r.produced == 20 &&
+	      r.csum == 0 && !ref_inflate(31, b->out, r.produced, b->out2, BIG,
+					  &got) && got == 0,
+	      "empty gzip: %x produced %u", r.status, r.produced);
+	r = run1(c, T_RAW, 0, 0, b->in, 100, NULL, 0, W_IOCTL);
+	CHECK(r.status == ST_OUT_SMALL, "no output space: %x", r.status);
+	memcpy(b->in, ka_gz, sizeof(ka_gz));
+	r = run1(d, T_GZIP, 0, 0, b->in, sizeof(ka_gz), NULL, 0, W_IOCTL);
+	CHECK(r.status == ST_OUT_SMALL && !r.produced,
+	      "decomp into nothing: %x", r.status);
+	in_off = r.consumed;
+	/* bits already taken in may still decode into a few bytes */
+	r = run1(d, T_GZIP, F_CONTINUE, 0, NULL, 0, b->out, BIG, W_IOCTL);
+	CHECK(r.status == ST_NEED_INPUT && !r.consumed,
+	      "continue with no input: %x", r.status);
+	out_off = r.produced;
+	r = run1(d, T_GZIP, F_CONTINUE, 0, b->in + in_off,
+		 sizeof(ka_gz) - in_off, b->out + out_off, BIG - out_off,
+		 W_IOCTL);
+	CHECK(r.status == ST_OK && in_off + r.consumed == sizeof(ka_gz) &&
+	      out_off + r.produced == sizeof(ka_plain) &&
+	      !memcmp(b->out, ka_plain, sizeof(ka_plain)),
+	      "continue after empty: %x consumed %u produced %u", r.status,
+	      r.consumed, r.produced);
+}
+
 static void t_wait(struct queue *q)
 {
 	struct result r;
@@ -837,6 +871,7 @@ static int cmd_full(const char *cu, const char *du)
 	t_continue(&d, &b);
 	t_partial(&c, &d, &b);
 	t_errors(&c, &d, &b);
+	t_empty(&c, &d, &b);
 	t_fork(&c);
 	t_unshare_busy(&c, &b);
 	CHECK(waits_ioctl > 0 && waits_eventfd > 0,
