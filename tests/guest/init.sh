@@ -67,6 +67,31 @@ kill_test() {
 	expect "pinned pages after SIGKILL" 0 "$(pinned)"
 }
 
+vmalloc_kb() { sed -n 's/^VmallocUsed: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
+slab_kb() { sed -n 's/^Slab: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
+
+# create, open, use, close, remove: 20 times. Each cycle allocates about
+# 420 KB of vmalloc (rings, MMIO page, zlib workspace); none may stay.
+leak_test() {
+	i=0
+	while [ $i -lt 21 ]; do
+		U=$(uuid)
+		create comp $U || fail "cycle $i: create"
+		/sdmdev_test cycle $U || fail "cycle $i: use"
+		echo 1 > /sys/bus/mdev/devices/$U/remove || fail "cycle $i: remove"
+		if [ $i = 0 ]; then v0=$(vmalloc_kb); s0=$(slab_kb); fi
+		i=$((i + 1))
+	done
+	v1=$(vmalloc_kb)
+	s1=$(slab_kb)
+	echo "after 1 cycle: vmalloc $v0 kB slab $s0 kB; after 21: vmalloc $v1 kB slab $s1 kB"
+	[ $((v1 - v0)) -lt 256 ] && ok "no vmalloc growth over 20 cycles" ||
+		fail "vmalloc grew by $((v1 - v0)) kB over 20 cycles"
+	[ $((s1 - s0)) -lt 512 ] && ok "no slab growth over 20 cycles" ||
+		fail "slab grew by $((s1 - s0)) kB over 20 cycles"
+	expect "pinned pages after cycles" 0 "$(pinned)"
+}
+
 for round in 1 2; do
 	echo "=== round $round ==="
 	if [ $round = 1 ]; then flag=2; else flag=1; fi
@@ -107,6 +132,7 @@ for round in 1 2; do
 		echo 1 > /sys/bus/mdev/devices/$U1/remove || fail "remove $U1"
 		[ -e /sys/bus/mdev/devices/$U1 ] && fail "$U1 still there"
 		expect "available after remove" 2 "$(attr $T/softzip-comp/available_instances)"
+		leak_test
 	else
 		expect "available (single)" 1 "$(attr $T/softzip-comp/available_instances)"
 		create comp $U1 && ok "create comp" || fail "create comp"

@@ -6,6 +6,7 @@
  *   sdmdev_test single <uuid>                   one queue (single-process)
  *   sdmdev_test hog <comp-uuid> <ready-file>    keep requests in flight
  *                                               until killed
+ *   sdmdev_test cycle <comp-uuid>               open, one request, close
  *
  * It drives the rings exactly as docs/abi.md says, with zlib (static) as
  * the reference implementation and a gzip stream made by the host's
@@ -919,6 +920,28 @@ static int cmd_single(const char *u)
 	return report("single");
 }
 
+/* one short life of a queue: for the leak loop in init.sh */
+static int cmd_cycle(const char *u)
+{
+	struct queue q;
+	struct result r;
+	uint8_t *in = buf_alloc(65536), *out = buf_alloc(65536);
+
+	q_open(&q, u);
+	set_eventfd(&q);
+	share(&q, in, 65536);
+	share(&q, out, 65536);
+	make_text(in, 65536, 4);
+	r = run1(&q, T_GZIP, 0, 0, in, 65536, out, 65536, W_EVENTFD);
+	CHECK(r.status == ST_OK, "cycle: %x", r.status);
+	unshare(&q, in, 65536);
+	unshare(&q, out, 65536);
+	q_close(&q);
+	munmap(in, 65536);
+	munmap(out, 65536);
+	return failures ? 1 : 0;
+}
+
 /* keep big requests in flight until SIGKILL arrives */
 static __attribute__((noreturn)) void cmd_hog(const char *u, const char *ready)
 {
@@ -947,6 +970,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IONBF, 0);
 	if (argc == 4 && !strcmp(argv[1], "full"))
 		return cmd_full(argv[2], argv[3]);
+	if (argc == 3 && !strcmp(argv[1], "cycle"))
+		return cmd_cycle(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "single"))
 		return cmd_single(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "hog"))
