@@ -111,6 +111,15 @@ impl Domain {
         Ok(())
     }
 
+    /// Runs `f` with every share `(iova, len)` while no share can be made or undone: a
+    /// backend whose IOMMU lost its mappings (the last VFIO group left the container)
+    /// replays them this way. Lock order: this registry, then the backend's own locks.
+    pub fn with_shares_locked<R>(&self, f: impl FnOnce(&[(u64, usize)]) -> R) -> R {
+        let shares = self.shares.write().expect("share registry poisoned");
+        let list: Vec<(u64, usize)> = shares.iter().map(|(&a, &l)| (a, l)).collect();
+        f(&list)
+    }
+
     /// Number of live shares (for tests and leak checks).
     pub fn share_count(&self) -> usize {
         self.shares.read().expect("share registry poisoned").len()

@@ -4,7 +4,6 @@
 //! so all of a process's queues share one address space and one share registry. Each step
 //! of setting up a queue names itself in its error.
 
-use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -19,15 +18,19 @@ use crate::sys::EventFd;
 use crate::sysfs::{new_uuid, Sysfs};
 use crate::vfio_sys as sys;
 
-/// The process's VFIO container and the groups attached to it.
+/// The process's VFIO container. Groups come and go with their mdevs (and group numbers
+/// are reused), so each queue owns its group fd; the container counts them. When the last
+/// group leaves, the kernel drops the IOMMU and every mapping with it: shares made then are
+/// deferred, and the next attach replays the whole registry.
 pub struct Container {
     fd: OwnedFd,
     state: Mutex<ContainerState>,
 }
 
 struct ContainerState {
+    /// Set while at least one group is attached.
     iommu_type: Option<u32>,
-    groups: HashMap<u32, OwnedFd>,
+    attached: usize,
 }
 
 fn step(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -59,69 +62,118 @@ impl Container {
             fd,
             state: Mutex::new(ContainerState {
                 iommu_type: None,
-                groups: HashMap::new(),
+                attached: 0,
             }),
         })
     }
 
-    /// Opens group `n` (once), checks it is viable and joins it to the container; the first
-    /// group also sets the IOMMU type. Returns a duplicate of the group fd.
-    fn attach(&self, n: u32, iommu_type: u32) -> Result<OwnedFd> {
+    /// Opens group `n`, checks it is viable and joins it to the container. The first group
+    /// sets the IOMMU type and maps `shares` (the domain's registry, locked by the caller).
+    fn attach(
+        self: &Arc<Self>,
+        n: u32,
+        iommu_type: u32,
+        shares: &[(u64, usize)],
+    ) -> Result<GroupGuard> {
         let mut st = self.state.lock().expect("container lock poisoned");
-        if let Some(t) = st.iommu_type {
-            if t != iommu_type {
+        match st.iommu_type {
+            Some(t) if t != iommu_type => {
                 return Err(Error::NoDevice(format!(
                     "device wants IOMMU type {iommu_type}, the container already uses {t}"
-                )));
+                )))
             }
-        } else {
-            let ok = sys::ioctl_val(self.fd.as_raw_fd(), sys::CHECK_EXTENSION, iommu_type as _)
-                .map_err(step("VFIO_CHECK_EXTENSION"))?;
-            if ok <= 0 {
-                return Err(Error::NoDevice(format!(
-                    "the kernel's VFIO does not support IOMMU type {iommu_type} (params/iommu_type)"
-                )));
+            Some(_) => {}
+            None => {
+                let ok = sys::ioctl_val(self.fd.as_raw_fd(), sys::CHECK_EXTENSION, iommu_type as _)
+                    .map_err(step("VFIO_CHECK_EXTENSION"))?;
+                if ok <= 0 {
+                    return Err(Error::NoDevice(format!(
+                        "the kernel's VFIO does not support IOMMU type {iommu_type} (params/iommu_type)"
+                    )));
+                }
             }
         }
-        if !st.groups.contains_key(&n) {
-            let path = format!("/dev/vfio/{n}");
-            let g = sys::open_rw(&path).map_err(step(&format!("opening {path}")))?;
-            let flags = sys::group_status(&g).map_err(step("VFIO_GROUP_GET_STATUS"))?;
-            if flags & sys::GROUP_VIABLE == 0 {
-                return Err(Error::NoDevice(format!(
-                    "IOMMU group {n} is not viable: every device in it must be bound to a VFIO driver"
-                )));
-            }
-            sys::group_set_container(&g, &self.fd).map_err(step("VFIO_GROUP_SET_CONTAINER"))?;
-            if st.iommu_type.is_none() {
-                sys::ioctl_val(self.fd.as_raw_fd(), sys::SET_IOMMU, iommu_type as _)
-                    .map_err(step("VFIO_SET_IOMMU"))?;
-                st.iommu_type = Some(iommu_type);
-            }
-            st.groups.insert(n, g);
+        let path = format!("/dev/vfio/{n}");
+        let g = sys::open_rw(&path).map_err(step(&format!("opening {path}")))?;
+        let flags = sys::group_status(&g).map_err(step("VFIO_GROUP_GET_STATUS"))?;
+        if flags & sys::GROUP_VIABLE == 0 {
+            return Err(Error::NoDevice(format!(
+                "IOMMU group {n} is not viable: every device in it must be bound to a VFIO driver"
+            )));
         }
-        st.groups[&n]
-            .try_clone()
-            .map_err(|e| Error::io("duplicating the group fd", e))
+        sys::group_set_container(&g, &self.fd).map_err(step("VFIO_GROUP_SET_CONTAINER"))?;
+        // From here on, dropping the guard undoes the attach.
+        st.attached += 1;
+        let guard = GroupGuard {
+            fd: Some(g),
+            container: Arc::clone(self),
+            fork_gen: crate::sys::fork_generation(),
+        };
+        if st.iommu_type.is_none() {
+            sys::ioctl_val(self.fd.as_raw_fd(), sys::SET_IOMMU, iommu_type as _)
+                .map_err(step("VFIO_SET_IOMMU"))?;
+            for &(iova, len) in shares {
+                sys::map_dma(&self.fd, iova, iova, len as u64).map_err(|e| map_error(len, e))?;
+            }
+            st.iommu_type = Some(iommu_type);
+        }
+        Ok(guard)
     }
+}
+
+/// A queue's group, attached to the container while this lives.
+struct GroupGuard {
+    fd: Option<OwnedFd>,
+    container: Arc<Container>,
+    fork_gen: u64,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.fork_gen != crate::sys::fork_generation() {
+            return;
+        }
+        let mut st = self
+            .container
+            .state
+            .lock()
+            .expect("container lock poisoned");
+        // Closing the fd detaches the group; the last one takes the IOMMU with it.
+        drop(self.fd.take());
+        st.attached -= 1;
+        if st.attached == 0 {
+            st.iommu_type = None;
+        }
+    }
+}
+
+fn map_error(len: usize, e: std::io::Error) -> Error {
+    let hint = if e.raw_os_error() == Some(libc::ENOMEM) {
+        ": pinned memory is limited by RLIMIT_MEMLOCK (raise `ulimit -l`)"
+    } else {
+        ""
+    };
+    Error::Share(format!("VFIO_IOMMU_MAP_DMA of {len} bytes: {e}{hint}"))
 }
 
 /// Shares memory through the container's IOMMU (`iova = vaddr`).
 struct VfioMapper(Arc<Container>);
 
 impl IommuMapper for VfioMapper {
-    fn map(&self, iova: u64, vaddr: *mut u8, len: usize) -> Result<()> {
-        sys::map_dma(&self.0.fd, vaddr as u64, iova, len as u64).map_err(|e| {
-            let hint = if e.raw_os_error() == Some(libc::ENOMEM) {
-                ": pinned memory is limited by RLIMIT_MEMLOCK (raise `ulimit -l`)"
-            } else {
-                ""
-            };
-            Error::Share(format!("VFIO_IOMMU_MAP_DMA of {len} bytes: {e}{hint}"))
-        })
+    fn map(&self, iova: u64, _vaddr: *mut u8, len: usize) -> Result<()> {
+        let st = self.0.state.lock().expect("container lock poisoned");
+        if st.iommu_type.is_none() {
+            // No group attached: the next attach maps the whole registry.
+            return Ok(());
+        }
+        sys::map_dma(&self.0.fd, iova, iova, len as u64).map_err(|e| map_error(len, e))
     }
 
     fn unmap(&self, iova: u64, len: usize) -> Result<()> {
+        let st = self.0.state.lock().expect("container lock poisoned");
+        if st.iommu_type.is_none() {
+            return Ok(());
+        }
         sys::unmap_dma(&self.0.fd, iova, len as u64)
             .map_err(|e| Error::Share(format!("VFIO_IOMMU_UNMAP_DMA of {len} bytes: {e}")))
     }
@@ -200,7 +252,7 @@ pub struct VfioBackend {
     rings: Rings,
     irq: EventFd,
     device: OwnedFd,
-    _group: OwnedFd,
+    _group: GroupGuard,
     ctx: Arc<VfioContext>,
     wait: WaitMode,
     name: String,
@@ -251,10 +303,10 @@ impl VfioBackend {
         };
         let group = sysfs.mdev_group(&uuid).map_err(undo)?;
         let g = ctx
-            .container
-            .attach(group, parent.iommu_type)
+            .domain
+            .with_shares_locked(|shares| ctx.container.attach(group, parent.iommu_type, shares))
             .map_err(undo)?;
-        let device = sys::group_get_device_fd(&g, &uuid)
+        let device = sys::group_get_device_fd(g.fd.as_ref().expect("attached"), &uuid)
             .map_err(step("VFIO_GROUP_GET_DEVICE_FD"))
             .map_err(undo)?;
         let mmio = map_region(&device, 0, MMIO_SIZE, "MMIO page")
