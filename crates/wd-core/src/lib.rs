@@ -106,7 +106,11 @@ pub fn open_queue_on(choice: DeviceChoice, dir: Direction) -> Result<Queue> {
     };
     if vfio {
         let ctx = backend::vfio::VfioContext::global()?;
-        let b = backend::vfio::VfioBackend::open(&ctx, dir, Default::default())?;
+        let opts = backend::vfio::VfioOptions {
+            wait: backend::vfio::WaitMode::from_env()?,
+            ..Default::default()
+        };
+        let b = backend::vfio::VfioBackend::open(&ctx, dir, opts)?;
         return Ok(Queue::new(Box::new(b), dir));
     }
     Queue::open_soft_with(soft_domain(), dir, Default::default())

@@ -234,6 +234,19 @@ pub enum WaitMode {
     Ioctl,
 }
 
+impl WaitMode {
+    /// `WARPDRIVE_WAIT=eventfd|ioctl`, else the default.
+    pub fn from_env() -> Result<WaitMode> {
+        match std::env::var("WARPDRIVE_WAIT").as_deref() {
+            Err(_) | Ok("eventfd") => Ok(WaitMode::Eventfd),
+            Ok("ioctl") => Ok(WaitMode::Ioctl),
+            Ok(v) => Err(Error::BadRequest(format!(
+                "WARPDRIVE_WAIT={v:?}: use eventfd or ioctl"
+            ))),
+        }
+    }
+}
+
 /// How to get the queue.
 #[derive(Debug, Clone, Default)]
 pub struct VfioOptions {
