@@ -156,6 +156,34 @@ for round in 1 2; do
 	[ -e /sys/bus/mdev/devices/$U3 ] && fail "mdev left after unload"
 done
 
+# The Rust core's behavioural tests (tests/behaviour*.rs), the same ones the host runs
+# on the soft device, here through sdmdev and VFIO.
+if [ -d /wd ]; then
+	echo "=== wd-core on the vfio backend ==="
+	insmod $M/sdmdev.ko || fail "insmod sdmdev"
+	insmod $M/softzip.ko queues=4 dma_flag=2 || fail "insmod softzip"
+	P=/sys/class/sdmdev/softzip
+	# every binary sleeping on the eventfd, the behaviour suite once more with CMD_WAIT
+	for run in "eventfd /wd/*" "ioctl /wd/behaviour"; do
+		wait_mode=${run%% *}
+		for t in ${run#* }; do
+			WARPDRIVE_DEVICE=vfio WARPDRIVE_WAIT=$wait_mode $t --test-threads=1 \
+				> /tmp/rust.log 2>&1
+			rc=$?
+			summary=$(grep "^test result:" /tmp/rust.log | tail -n 1)
+			echo "vfio backend (rust $(basename $t), wait $wait_mode): ${summary:-no summary}"
+			if [ $rc != 0 ] || [ -z "$summary" ]; then
+				cat /tmp/rust.log
+				fail "wd-core $(basename $t) on vfio, wait $wait_mode"
+			fi
+		done
+	done
+	expect "pinned pages after the rust tests" 0 "$(pinned)"
+	expect "mdevs left by the rust tests" 0 "$(attr $P/stats/mdevs)"
+	rmmod softzip || fail "rmmod softzip"
+	rmmod sdmdev || fail "rmmod sdmdev"
+fi
+
 rmmod mdev vfio_iommu_type1 vfio || fail "rmmod vfio modules"
 sleep 1
 if dmesg | grep -E "WARNING:|BUG:|Oops:|refcount_t|Call Trace|general protection|kernel BUG|UBSAN|KASAN|list_(add|del) corruption|blocked for more than|memory leak|Tainted: .*[DW]"; then
