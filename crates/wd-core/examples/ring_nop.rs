@@ -3,21 +3,26 @@
 //!
 //! ```text
 //! cargo run --release --example ring_nop [-- SECONDS_PER_RUN]
+//! cargo run --release --example ring_nop -- --requests N [--batch B]
 //! ```
-//! Prints the median of 5 runs for each batch size, and their ratio.
+//! The first form prints the median of 5 runs for each batch size, and their ratio. The
+//! second sends exactly N NOPs (batch B, default 32) once and prints what the driver
+//! counted: run it under `strace -c -f` at two values of N and divide the difference in
+//! system calls by the difference in N to get system calls per request.
 
 use std::time::{Duration, Instant};
 
 use wd_core::{open_queue, Direction, Request};
 
-fn run(batch: usize, dur: Duration) -> (f64, u64, u64, u64) {
+/// Runs NOP round trips in batches until `dur` passes or `limit` requests are done.
+fn run(batch: usize, dur: Duration, limit: u64) -> (f64, u64, u64, u64) {
     let mut q = open_queue(Direction::Compress).expect("open a queue");
     let mut reqs = Vec::with_capacity(batch);
     let mut done = Vec::with_capacity(batch);
     let mut n = 0u64;
     let start = Instant::now();
-    while start.elapsed() < dur {
-        for _ in 0..1000 {
+    while start.elapsed() < dur && n < limit {
+        for _ in 0..(limit - n).div_ceil(batch as u64).min(1000) {
             reqs.extend((0..batch).map(|_| Request::nop()));
             while !reqs.is_empty() {
                 q.send_batch(&mut reqs).expect("send");
@@ -44,10 +49,23 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let secs: f64 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    if let Some(limit) = flag("--requests") {
+        let batch = flag("--batch").unwrap_or(32) as usize;
+        let (rate, n, kicks, waits) = run(batch, Duration::MAX, limit);
+        println!(
+            "{n} NOPs at batch {batch} on {}: {rate:.0} requests/s, driver counted {kicks} kicks and {waits} waits",
+            wd_core::default_device()
+        );
+        return;
+    }
+    let secs: f64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(1.0);
     let dur = Duration::from_secs_f64(secs);
     println!("NOP round trips through the soft device ring (median of 5 runs of {secs} s)");
     let mut rates = Vec::new();
@@ -55,7 +73,7 @@ fn main() {
         let mut r = Vec::new();
         let (mut reqs, mut syscalls) = (0u64, 0u64);
         for _ in 0..5 {
-            let (rate, n, kicks, waits) = run(batch, dur);
+            let (rate, n, kicks, waits) = run(batch, dur, u64::MAX);
             r.push(rate);
             reqs += n;
             syscalls += kicks + waits;
