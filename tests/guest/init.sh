@@ -178,6 +178,7 @@ if [ -d /wd ]; then
 			fi
 		done
 	done
+	. /host-stage.sh
 	expect "pinned pages after the rust tests" 0 "$(pinned)"
 	expect "mdevs left by the rust tests" 0 "$(attr $P/stats/mdevs)"
 	rmmod softzip || fail "rmmod softzip"
