@@ -32,7 +32,7 @@ pub mod sysfs;
 pub mod vfio_sys;
 pub mod zip;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 pub use engine::Direction;
 pub use error::{Error, Result};
@@ -41,8 +41,10 @@ pub use queue::{Completion, Queue, Request, SendError, Stats};
 /// The process's soft-device address space: every soft queue opened through
 /// [`open_queue`] shares it, as all of a process's VFIO queues share one container.
 pub fn soft_domain() -> Arc<dma::Domain> {
-    static DOMAIN: OnceLock<Arc<dma::Domain>> = OnceLock::new();
-    DOMAIN.get_or_init(dma::Domain::soft).clone()
+    static DOMAIN: sys::PerProcess<Arc<dma::Domain>> = sys::PerProcess::new();
+    DOMAIN
+        .get_or_try_init(|| Ok::<_, std::convert::Infallible>(dma::Domain::soft()))
+        .unwrap_or_else(|never| match never {})
 }
 
 /// Which device a queue should come from.

@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 /// The page size of this machine.
@@ -213,6 +213,44 @@ pub fn fork_generation() -> u64 {
         unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
     });
     FORK_GENERATION.load(Ordering::Relaxed)
+}
+
+/// A process-wide value that belongs to one process: a fork child gets a fresh one, and
+/// the parent's copy is left alone in the child (never used, never dropped there).
+pub struct PerProcess<T> {
+    slot: Mutex<Option<(u64, T)>>,
+}
+
+impl<T: Clone> PerProcess<T> {
+    /// An empty slot (for a `static`).
+    pub const fn new() -> PerProcess<T> {
+        PerProcess {
+            slot: Mutex::new(None),
+        }
+    }
+
+    /// This process's value, made by `init` on first use.
+    pub fn get_or_try_init<E>(&self, init: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        let gen = fork_generation();
+        match slot.take() {
+            Some((g, v)) if g == gen => {
+                *slot = Some((g, v.clone()));
+                return Ok(v);
+            }
+            Some(parents) => std::mem::forget(parents),
+            None => {}
+        }
+        let v = init()?;
+        *slot = Some((gen, v.clone()));
+        Ok(v)
+    }
+}
+
+impl<T: Clone> Default for PerProcess<T> {
+    fn default() -> Self {
+        PerProcess::new()
+    }
 }
 
 #[cfg(test)]

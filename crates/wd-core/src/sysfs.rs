@@ -198,6 +198,19 @@ impl Sysfs {
             })
     }
 
+    /// The mdevs that exist now of type `type_id` (e.g. left by a process that died).
+    pub fn mdevs_of_type(&self, type_id: &str) -> Vec<String> {
+        entries(&self.root.join("bus/mdev/devices"))
+            .into_iter()
+            .filter(|(_, dir)| {
+                fs::read_link(dir.join("mdev_type"))
+                    .ok()
+                    .is_some_and(|t| t.file_name().is_some_and(|n| n == type_id))
+            })
+            .map(|(uuid, _)| uuid)
+            .collect()
+    }
+
     /// Removes mdev `uuid`.
     pub fn remove_mdev(&self, uuid: &str) -> Result<()> {
         let p = self.mdev_dir(uuid).join("remove");
@@ -242,6 +255,11 @@ mod tests {
         fs::create_dir_all(&dev).unwrap();
         std::os::unix::fs::symlink("../../../kernel/iommu_groups/7", dev.join("iommu_group"))
             .unwrap();
+        std::os::unix::fs::symlink(
+            "../../../class/sdmdev/softzip/device/mdev_supported_types/softzip-comp",
+            dev.join("mdev_type"),
+        )
+        .unwrap();
         (root.clone(), Sysfs::new(root))
     }
 
@@ -270,6 +288,8 @@ mod tests {
         s.create_mdev(&t, "abcd").unwrap();
         assert_eq!(fs::read_to_string(t.path.join("create")).unwrap(), "abcd");
         assert_eq!(s.mdev_group("1234").unwrap(), 7);
+        assert_eq!(s.mdevs_of_type("softzip-comp"), ["1234"]);
+        assert!(s.mdevs_of_type("softzip-decomp").is_empty());
         assert!(s.mdev_group("nope").is_err());
         fs::remove_dir_all(root).unwrap();
     }

@@ -46,3 +46,87 @@ fn a_fork_child_cannot_use_the_queue_and_the_parent_can() {
     }
     assert_eq!(q.flush(Some(Duration::from_secs(10))).unwrap().len(), 100);
 }
+
+/// The pin counter of an sdmdev parent, if the backend in use has one.
+fn pinned_pages() -> Option<u64> {
+    let dir = std::fs::read_dir("/sys/class/sdmdev").ok()?;
+    let mut total = None;
+    for e in dir.flatten() {
+        if let Ok(s) = std::fs::read_to_string(e.path().join("stats/pinned_pages")) {
+            *total.get_or_insert(0) += s.trim().parse::<u64>().unwrap();
+        }
+    }
+    total
+}
+
+#[test]
+fn a_killed_process_leaves_nothing_pinned_and_the_queue_opens_again() {
+    let mut fds = [0; 2];
+    // SAFETY: a fresh pipe into a live array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the child opens its own queue, reports and sleeps until killed.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let mut q = open_queue(Direction::Compress).expect("child: open a queue");
+        let data: Vec<u8> = (0..4u32 << 20)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+            .collect();
+        for t in 0..6 {
+            let mut src = q.alloc(data.len()).unwrap();
+            src.fill(&data);
+            let dst = q.alloc(5 << 20).unwrap();
+            q.send(
+                Request::new(wd_core::abi::ReqType::Gzip, src, dst)
+                    .level(9)
+                    .tag(t),
+            )
+            .unwrap();
+        }
+        // SAFETY: writing one byte from a live buffer to our pipe.
+        unsafe { libc::write(fds[1], b"r".as_ptr().cast(), 1) };
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    let mut b = [0u8; 1];
+    // SAFETY: reading one byte into a live buffer from our pipe.
+    assert_eq!(
+        unsafe { libc::read(fds[0], b.as_mut_ptr().cast(), 1) },
+        1,
+        "child never got going"
+    );
+    std::thread::sleep(Duration::from_millis(30));
+    // SAFETY: signalling and reaping our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+    if let Some(mut p) = pinned_pages() {
+        // The kernel stops the queue and unpins when the dead process's files close.
+        for _ in 0..100 {
+            if p == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            p = pinned_pages().unwrap();
+        }
+        assert_eq!(p, 0, "pages still pinned after the process died");
+    }
+    // The device (the killed process's mdev, reused on vfio) serves a new queue.
+    let mut q = open_queue(Direction::Compress).unwrap();
+    let mut src = q.alloc(10_000).unwrap();
+    src.fill(&[5u8; 10_000]);
+    q.send(Request::new(
+        wd_core::abi::ReqType::Gzip,
+        src,
+        q.alloc(20_000).unwrap(),
+    ))
+    .unwrap();
+    q.recv_timeout(Some(Duration::from_secs(60)))
+        .unwrap()
+        .check()
+        .unwrap();
+}

@@ -5,7 +5,7 @@
 //! of setting up a queue names itself in its error.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::abi::{MMIO_SIZE, RINGS_SIZE};
@@ -15,7 +15,7 @@ use crate::engine::Direction;
 use crate::error::{Error, Result};
 use crate::ring::{Mmio, Region, Rings};
 use crate::sys::EventFd;
-use crate::sysfs::{new_uuid, Sysfs};
+use crate::sysfs::{new_uuid, MdevType, Parent, Sysfs};
 use crate::vfio_sys as sys;
 
 /// The process's VFIO container. Groups come and go with their mdevs (and group numbers
@@ -198,19 +198,11 @@ impl VfioContext {
         }))
     }
 
-    /// The process-wide context on `/sys`, opened on first use.
+    /// The process-wide context on `/sys`, opened on first use (and anew in a fork child,
+    /// which must not use its parent's container).
     pub fn global() -> Result<Arc<VfioContext>> {
-        static CTX: OnceLock<Mutex<Option<Arc<VfioContext>>>> = OnceLock::new();
-        let mut g = CTX
-            .get_or_init(|| Mutex::new(None))
-            .lock()
-            .expect("poisoned");
-        if let Some(c) = g.as_ref() {
-            return Ok(Arc::clone(c));
-        }
-        let c = VfioContext::new(Sysfs::default())?;
-        *g = Some(Arc::clone(&c));
-        Ok(c)
+        static CTX: crate::sys::PerProcess<Arc<VfioContext>> = crate::sys::PerProcess::new();
+        CTX.get_or_try_init(|| VfioContext::new(Sysfs::default()))
     }
 
     /// The shared address space of this process's VFIO queues.
@@ -289,37 +281,48 @@ fn map_region(device: &OwnedFd, index: u32, want: usize, what: &str) -> Result<R
 }
 
 impl VfioBackend {
-    /// Opens a queue of direction `dir` on the first matching sdmdev type.
+    /// Opens a queue of direction `dir` on the first matching sdmdev type: the given mdev,
+    /// else a free existing one of that type (say, left by a process that was killed),
+    /// else a new one.
     pub fn open(ctx: &Arc<VfioContext>, dir: Direction, opts: VfioOptions) -> Result<VfioBackend> {
         let sysfs = ctx.sysfs();
         let (parent, ty) = sysfs.find_type(dir)?;
-        let (uuid, created) = match &opts.uuid {
-            Some(u) => (u.clone(), false),
-            None => {
-                let u = new_uuid()?;
-                sysfs.create_mdev(&ty, &u)?;
-                (u, true)
+        if let Some(u) = &opts.uuid {
+            return VfioBackend::open_mdev(ctx, &parent, &ty, u, false, &opts);
+        }
+        for u in sysfs.mdevs_of_type(&ty.id) {
+            // One in use by someone else (its group is open) refuses: try the next.
+            if let Ok(b) = VfioBackend::open_mdev(ctx, &parent, &ty, &u, false, &opts) {
+                return Ok(b);
             }
-        };
-        let mdev = MdevGuard {
-            sysfs: sysfs.clone(),
-            uuid: uuid.clone(),
-            remove: opts.remove_on_close.unwrap_or(created),
-            fork_gen: crate::sys::fork_generation(),
-        };
+        }
+        let u = new_uuid()?;
+        sysfs.create_mdev(&ty, &u)?;
+        VfioBackend::open_mdev(ctx, &parent, &ty, &u, true, &opts)
+    }
+
+    fn open_mdev(
+        ctx: &Arc<VfioContext>,
+        parent: &Parent,
+        ty: &MdevType,
+        uuid: &str,
+        created: bool,
+        opts: &VfioOptions,
+    ) -> Result<VfioBackend> {
+        let sysfs = ctx.sysfs();
         // Until the backend exists, a failure removes what we created.
         let undo = |e: Error| {
             if created {
-                let _ = sysfs.remove_mdev(&uuid);
+                let _ = sysfs.remove_mdev(uuid);
             }
             e
         };
-        let group = sysfs.mdev_group(&uuid).map_err(undo)?;
+        let group = sysfs.mdev_group(uuid).map_err(undo)?;
         let g = ctx
             .domain
             .with_shares_locked(|shares| ctx.container.attach(group, parent.iommu_type, shares))
             .map_err(undo)?;
-        let device = sys::group_get_device_fd(g.fd.as_ref().expect("attached"), &uuid)
+        let device = sys::group_get_device_fd(g.fd.as_ref().expect("attached"), uuid)
             .map_err(step("VFIO_GROUP_GET_DEVICE_FD"))
             .map_err(undo)?;
         let mmio = map_region(&device, 0, MMIO_SIZE, "MMIO page")
@@ -341,7 +344,12 @@ impl VfioBackend {
             ctx: Arc::clone(ctx),
             wait: opts.wait,
             name: format!("vfio:{}/{}", parent.name, ty.id),
-            mdev,
+            mdev: MdevGuard {
+                sysfs: sysfs.clone(),
+                uuid: uuid.to_string(),
+                remove: opts.remove_on_close.unwrap_or(created),
+                fork_gen: crate::sys::fork_generation(),
+            },
         })
     }
 
