@@ -681,11 +681,11 @@ static void sz_do_request(struct sz_queue *q, u16 idx)
 	 * A dma_unmap() just waited for us on this range; let the unmapping
 	 * thread finish before pinning there again, or VFIO keeps retrying.
 	 */
-	if (READ_ONCE(q->fence)) {
+	if (smp_load_acquire(&q->fence) &&
+	    (sz_overlaps(src, in_len, q->fence_lo, q->fence_hi) ||
+	     sz_overlaps(dst, space, q->fence_lo, q->fence_hi))) {
 		WRITE_ONCE(q->fence, false);
-		if (sz_overlaps(src, in_len, q->fence_lo, q->fence_hi) ||
-		    sz_overlaps(dst, space, q->fence_lo, q->fence_hi))
-			schedule_timeout_uninterruptible(1);
+		schedule_timeout_uninterruptible(1);
 	}
 
 	mutex_lock(&q->req_lock);
@@ -965,7 +965,7 @@ static void sz_dma_unmap(struct sdmdev_queue *sq, u64 iova, u64 len)
 	sz_unmap(q, &q->map[0]);
 	q->fence_lo = iova;
 	q->fence_hi = iova + len;
-	WRITE_ONCE(q->fence, true);
+	smp_store_release(&q->fence, true);	/* publishes fence_lo/hi */
 	mutex_unlock(&q->req_lock);
 }
 
