@@ -696,6 +696,52 @@ static void on_alarm(int sig)
 	alarms++;
 }
 
+static int irq_set(struct queue *q, uint32_t flags, uint32_t count,
+		   int32_t fd)
+{
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *s = (void *)buf;
+
+	s->argsz = sizeof(buf);
+	s->flags = flags | VFIO_IRQ_SET_ACTION_TRIGGER;
+	s->index = 0;
+	s->start = 0;
+	s->count = count;
+	memcpy(s->data, &fd, sizeof(fd));
+	return ioctl(q->dev, VFIO_DEVICE_SET_IRQS, s);
+}
+
+/* loopback trigger, tear-down, re-wire; then a device reset */
+static void t_irq_and_reset(struct queue *q)
+{
+	struct pollfd p = { .fd = q->efd, .events = POLLIN };
+	struct result r;
+	uint64_t n;
+
+	CHECK(!irq_set(q, VFIO_IRQ_SET_DATA_NONE, 1, 0), "loopback");
+	CHECK(poll(&p, 1, 1000) == 1 && read(q->efd, &n, 8) == 8 && n == 1,
+	      "loopback did not signal");
+	CHECK(!irq_set(q, VFIO_IRQ_SET_DATA_EVENTFD, 1, -1), "tear down");
+	CHECK(!irq_set(q, VFIO_IRQ_SET_DATA_NONE, 1, 0), "loopback 2");
+	CHECK(poll(&p, 1, 100) == 0, "signal after tear down");
+	CHECK(irq_set(q, VFIO_IRQ_SET_DATA_EVENTFD, 1, -5) == -1 &&
+	      errno == EINVAL, "bad fd accepted");
+	CHECK(!irq_set(q, VFIO_IRQ_SET_DATA_EVENTFD, 1, q->efd), "re-wire");
+
+	/* reset: the device starts over at slot 0 with phase 1 */
+	run1(q, T_NOP, 0, 0, NULL, 0, NULL, 0, W_POLL);
+	CHECK(!ioctl(q->dev, VFIO_DEVICE_RESET), "reset");
+	q->sq_tail = 0;
+	q->cq_head = 0;
+	q->phase = 1;
+	q->outstanding = 0;
+	CHECK(*(volatile uint32_t *)(q->mmio + SDMDEV_SOFT_ID) ==
+	      SDMDEV_SOFT_ID_MAGIC, "SOFT_ID after reset");
+	CHECK(((uint16_t *)(q->rings + CQ_OFF))[7] == 0, "CQ not cleared");
+	r = run1(q, T_NOP, 0, 0, NULL, 0, NULL, 0, W_EVENTFD);
+	CHECK(r.status == ST_OK, "nop after reset: %x", r.status);
+}
+
 /* zero-length buffers are legal and never fault */
 static void t_empty(struct queue *c, struct queue *d, struct bufs *b)
 {
@@ -893,6 +939,7 @@ static int cmd_full(const char *cu, const char *du)
 	t_partial(&c, &d, &b);
 	t_errors(&c, &d, &b);
 	t_empty(&c, &d, &b);
+	t_irq_and_reset(&c);
 	t_fork(&c);
 	t_unshare_busy(&c, &b);
 	CHECK(waits_ioctl > 0 && waits_eventfd > 0,
