@@ -695,6 +695,9 @@ static void sz_do_request(struct sz_queue *q, u16 idx)
 		   &dp)) {
 		sz_unmap(q, &q->map[0]);
 		mutex_unlock(&q->req_lock);
+		/* a new stream was asked for: the old one is gone anyway */
+		if (q->decomp && !(flags & SZ_F_CONTINUE))
+			q->dec.open = false;
 		st = SZ_ST_DMA_FAULT;
 		goto done;
 	}

@@ -671,6 +671,17 @@ static void t_errors(struct queue *c, struct queue *d, struct bufs *b)
 	b->in[1] = 0x8c;
 	r = run1(d, T_GZIP, 0, 0, b->in, 5000, b->out2, BIG, W_IOCTL);
 	CHECK(r.status == ST_DATA_ERR, "bad gzip magic: %x", r.status);
+
+	/* a faulting request without CONTINUE still ends the old stream */
+	memcpy(b->in, ka_gz, sizeof(ka_gz));
+	r = run1(d, T_GZIP, 0, 0, b->in, 100, b->out2, BIG, W_IOCTL);
+	CHECK(r.status == ST_NEED_INPUT, "half a stream: %x", r.status);
+	r = run1(d, T_GZIP, 0, 0, b->unshared, 100, b->out2, BIG, W_IOCTL);
+	CHECK(r.status == ST_DMA_FAULT, "new stream faults: %x", r.status);
+	r = run1(d, T_GZIP, F_CONTINUE, 0, b->in + 100, 100, b->out2, BIG,
+		 W_IOCTL);
+	CHECK(r.status == ST_BAD_REQ, "continued a dropped stream: %x",
+	      r.status);
 }
 
 static long stat_read(const char *name)
