@@ -127,6 +127,7 @@ for round in 1 2; do
 		expect "mdevs" 2 "$(attr $P/stats/mdevs)"
 
 		/sdmdev_test full $U1 $U2 && ok "user-space test" || fail "user-space test"
+		/sdmdev_test bench $U1 $U2 || fail "bench"
 		kill_test $U1
 		/sdmdev_test full $U1 $U2 && ok "reopen after kill" || fail "reopen after kill"
 		expect "pinned pages" 0 "$(pinned)"

@@ -7,6 +7,7 @@
  *   sdmdev_test hog <comp-uuid> <ready-file>    keep requests in flight
  *                                               until killed
  *   sdmdev_test cycle <comp-uuid>               open, one request, close
+ *   sdmdev_test bench <comp-uuid> <decomp-uuid> print a few figures
  *
  * It drives the rings exactly as docs/abi.md says, with zlib (static) as
  * the reference implementation and a gzip stream made by the host's
@@ -27,6 +28,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/time.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <linux/vfio.h>
 #include <zlib.h>
@@ -996,6 +998,71 @@ static int cmd_single(const char *u)
 	return report("single");
 }
 
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* figures only, no limits: guest (TCG) speed says little about hardware */
+static int cmd_bench(const char *cu, const char *du)
+{
+	struct queue c, d;
+	struct result r;
+	uint8_t *in = buf_alloc(BIG), *out = buf_alloc(BIG), *back = buf_alloc(BIG);
+	uint32_t clen = 0;
+	double t;
+	int i, n = 0;
+
+	q_open(&c, cu);
+	q_open(&d, du);
+	share(&c, in, BIG);
+	share(&c, out, BIG);
+	share(&d, out, BIG);
+	share(&d, back, BIG);
+	make_text(in, BIG, 8);
+
+	t = now();
+	for (i = 0; i < 20000; i++) {
+		submit(&c, T_NOP, 0, 0, NULL, 0, NULL, 0, i);
+		if (c.outstanding == 512)
+			while (c.outstanding > 256) {
+				wait_one(&c, &r, W_POLL);
+				n++;
+			}
+	}
+	while (c.outstanding) {
+		wait_one(&c, &r, W_POLL);
+		n++;
+	}
+	t = now() - t;
+	printf("bench: %d NOPs in %.2f s: %.0f/s\n", n, t, n / t);
+
+	t = now();
+	for (i = 0; i < 8; i++) {
+		r = run1(&c, T_GZIP, 0, 6, in, BIG, out, BIG, W_IOCTL);
+		CHECK(r.status == ST_OK, "bench compress %x", r.status);
+		clen = r.produced;
+	}
+	t = now() - t;
+	printf("bench: gzip -6 of 1 MiB text x8: %.1f MB/s (ratio %.1f)\n",
+	       8.0 * BIG / t / 1e6, (double)BIG / clen);
+	t = now();
+	for (i = 0; i < 8; i++) {
+		r = run1(&d, T_GZIP, 0, 0, out, clen, back, BIG, W_IOCTL);
+		CHECK(r.status == ST_OK && r.produced == BIG,
+		      "bench decompress %x", r.status);
+	}
+	t = now() - t;
+	printf("bench: gunzip to 1 MiB x8: %.1f MB/s\n", 8.0 * BIG / t / 1e6);
+	CHECK(!memcmp(in, back, BIG), "bench round trip");
+	q_close(&c);
+	q_close(&d);
+	return failures ? 1 : 0;
+}
+
 /* one short life of a queue: for the leak loop in init.sh */
 static int cmd_cycle(const char *u)
 {
@@ -1046,6 +1113,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IONBF, 0);
 	if (argc == 4 && !strcmp(argv[1], "full"))
 		return cmd_full(argv[2], argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "bench"))
+		return cmd_bench(argv[2], argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "cycle"))
 		return cmd_cycle(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "single"))
