@@ -639,6 +639,11 @@ static void t_errors(struct queue *c, struct queue *d, struct bufs *b)
 	CHECK(r.status == ST_BAD_REQ, "level 10: %x", r.status);
 	r = run1(c, T_RAW, F_CONTINUE, 0, b->in, 10, b->out, 100, W_IOCTL);
 	CHECK(r.status == ST_BAD_REQ, "continue on comp: %x", r.status);
+	/* softzip's per-request limit (abi.md section 8) */
+	r = run1(c, T_RAW, 0, 0, b->in, (64 << 20) + 1, b->out, 100, W_IOCTL);
+	CHECK(r.status == ST_BAD_REQ, "input over 64 MiB: %x", r.status);
+	r = run1(d, T_RAW, 0, 0, b->in, 10, b->out, (64 << 20) + 1, W_IOCTL);
+	CHECK(r.status == ST_BAD_REQ, "output over 64 MiB: %x", r.status);
 
 	/* not compressible */
 	make_random(b->in, 65536, 3);
@@ -647,6 +652,14 @@ static void t_errors(struct queue *c, struct queue *d, struct bufs *b)
 	      "random: %x %u", r.status, r.produced);
 	r = run1(c, T_ZLIB, 0, 0, b->in, 65536, b->out, 1000, W_IOCTL);
 	CHECK(r.status == ST_OUT_SMALL, "small output: %x", r.status);
+	/* runs out of space in the middle of a multi-chunk input */
+	make_random(b->in, BIG, 13);
+	r = run1(c, T_GZIP, 0, 1, b->in, BIG, b->out, BIG / 2, W_IOCTL);
+	CHECK(r.status == ST_OUT_SMALL && !r.produced && !r.consumed,
+	      "1 MiB random into 512 KiB: %x", r.status);
+	r = run1(c, T_RAW, F_PARTIAL, 1, b->in, BIG, b->out, BIG, W_IOCTL);
+	CHECK(r.status == ST_OUT_SMALL, "1 MiB random into 1 MiB: %x",
+	      r.status);
 
 	/* checksum and data errors */
 	make_text(b->in, 100000, 5);
