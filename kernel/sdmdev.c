@@ -290,10 +290,11 @@ static void sdmdev_set_trigger(struct sdmdev_mdev *smd,
 {
 	struct eventfd_ctx *old;
 
-	spin_lock(&smd->irq_lock);
+	/* irq-safe: a hardware parent signals from its interrupt handler */
+	spin_lock_irq(&smd->irq_lock);
 	old = smd->trigger;
 	smd->trigger = trigger;
-	spin_unlock(&smd->irq_lock);
+	spin_unlock_irq(&smd->irq_lock);
 	if (old)
 		eventfd_ctx_put(old);
 }

@@ -79,6 +79,8 @@
 
 /* pinning whole ranges keeps the engine simple; bound what one request pins */
 #define SZ_MAX_RANGE		(64UL << 20)
+/* zlib works this much between cond_resched() calls */
+#define SZ_CHUNK		(256U << 10)
 
 enum { SZ_TYPE_COMP, SZ_TYPE_DECOMP, SZ_NR_TYPES };
 
@@ -372,10 +374,9 @@ static u8 sz_compress(struct sz_queue *q, u8 type, u32 flags, int level,
 	int flush = (flags & SZ_F_PARTIAL) ? Z_SYNC_FLUSH : Z_FINISH;
 	int ret;
 
-	if (type == SZ_T_GZIP || kind == SZ_CSUM_CRC32)
-		crc = sz_crc32(0, src, in_len);
-	if (type == SZ_T_ZLIB || kind == SZ_CSUM_ADLER32)
-		adler = sz_adler32(1, src, in_len);
+	bool need_crc = type == SZ_T_GZIP || kind == SZ_CSUM_CRC32;
+	bool need_adler = type == SZ_T_ZLIB || kind == SZ_CSUM_ADLER32;
+	u32 left = in_len;
 
 	if (type == SZ_T_ZLIB) {
 		hdr = 2;
@@ -409,9 +410,30 @@ static u8 sz_compress(struct sz_queue *q, u8 type, u32 flags, int level,
 	if (ret != Z_OK)
 		return SZ_ST_BAD_REQ;
 	zs->next_in = src;
-	zs->avail_in = in_len;
+	zs->avail_in = 0;
 	zs->next_out = dst + hdr;
 	zs->avail_out = space - hdr - trl;
+	/* feed the input in chunks and reschedule between them */
+	for (;;) {
+		u32 feed = min_t(u32, left, SZ_CHUNK);
+		const u8 *p = src + (in_len - left);
+
+		if (need_crc)
+			crc = sz_crc32(crc, p, feed);
+		if (need_adler)
+			adler = sz_adler32(adler, p, feed);
+		zs->avail_in += feed;
+		left -= feed;
+		if (!left)
+			break;
+		ret = zlib_deflate(zs, Z_NO_FLUSH);
+		/* full before the end: the final flush cannot fit either */
+		if (ret != Z_OK || !zs->avail_out) {
+			zlib_deflateEnd(zs);
+			return SZ_ST_OUT_SMALL;
+		}
+		cond_resched();
+	}
 	ret = zlib_deflate(zs, flush);
 	body = zs->total_out;
 	/* avail_out == 0 means deflate may hold more output back */
@@ -572,8 +594,8 @@ static u8 sz_decompress(struct sz_queue *q, const u8 *src, u32 in_len,
 			int ret;
 
 			zs->next_in = src + in;
-			before_in = in_len - in;
-			before_out = space - out;
+			before_in = min_t(u32, in_len - in, SZ_CHUNK);
+			before_out = min_t(u32, space - out, 4 * SZ_CHUNK);
 			zs->avail_in = before_in;
 			zs->next_out = dst + out;
 			zs->avail_out = before_out;
@@ -597,8 +619,10 @@ static u8 sz_decompress(struct sz_queue *q, const u8 *src, u32 in_len,
 				break;
 			}
 			/* keep going while inflate moves: the end may follow */
-			if (got || before_in != zs->avail_in)
+			if (got || before_in != zs->avail_in) {
+				cond_resched();
 				continue;
+			}
 			if (out == space)
 				st = SZ_ST_OUT_SMALL;
 			else if (in == in_len)
@@ -681,11 +705,11 @@ static void sz_do_request(struct sz_queue *q, u16 idx)
 	 * A dma_unmap() just waited for us on this range; let the unmapping
 	 * thread finish before pinning there again, or VFIO keeps retrying.
 	 */
-	if (READ_ONCE(q->fence)) {
+	if (smp_load_acquire(&q->fence) &&
+	    (sz_overlaps(src, in_len, q->fence_lo, q->fence_hi) ||
+	     sz_overlaps(dst, space, q->fence_lo, q->fence_hi))) {
 		WRITE_ONCE(q->fence, false);
-		if (sz_overlaps(src, in_len, q->fence_lo, q->fence_hi) ||
-		    sz_overlaps(dst, space, q->fence_lo, q->fence_hi))
-			schedule_timeout_uninterruptible(1);
+		schedule_timeout_uninterruptible(1);
 	}
 
 	mutex_lock(&q->req_lock);
@@ -695,6 +719,9 @@ static void sz_do_request(struct sz_queue *q, u16 idx)
 		   &dp)) {
 		sz_unmap(q, &q->map[0]);
 		mutex_unlock(&q->req_lock);
+		/* a new stream was asked for: the old one is gone anyway */
+		if (q->decomp && !(flags & SZ_F_CONTINUE))
+			q->dec.open = false;
 		st = SZ_ST_DMA_FAULT;
 		goto done;
 	}
@@ -965,7 +992,7 @@ static void sz_dma_unmap(struct sdmdev_queue *sq, u64 iova, u64 len)
 	sz_unmap(q, &q->map[0]);
 	q->fence_lo = iova;
 	q->fence_hi = iova + len;
-	WRITE_ONCE(q->fence, true);
+	smp_store_release(&q->fence, true);	/* publishes fence_lo/hi */
 	mutex_unlock(&q->req_lock);
 }
 

@@ -62,6 +62,8 @@ kill_test() {
 	done
 	[ "$seen" -gt 0 ] && ok "pages pinned while busy: $seen" ||
 		fail "pin counter never moved while requests ran"
+	# an open device holds the parent driver's module
+	if rmmod softzip 2>/dev/null; then fail "rmmod softzip while in use"; else ok "rmmod refused while in use"; fi
 	kill -9 $pid
 	wait $pid 2>/dev/null
 	expect "pinned pages after SIGKILL" 0 "$(pinned)"
@@ -125,6 +127,7 @@ for round in 1 2; do
 		expect "mdevs" 2 "$(attr $P/stats/mdevs)"
 
 		/sdmdev_test full $U1 $U2 && ok "user-space test" || fail "user-space test"
+		/sdmdev_test bench $U1 $U2 || fail "bench"
 		kill_test $U1
 		/sdmdev_test full $U1 $U2 && ok "reopen after kill" || fail "reopen after kill"
 		expect "pinned pages" 0 "$(pinned)"

@@ -7,6 +7,7 @@
  *   sdmdev_test hog <comp-uuid> <ready-file>    keep requests in flight
  *                                               until killed
  *   sdmdev_test cycle <comp-uuid>               open, one request, close
+ *   sdmdev_test bench <comp-uuid> <decomp-uuid> print a few figures
  *
  * It drives the rings exactly as docs/abi.md says, with zlib (static) as
  * the reference implementation and a gzip stream made by the host's
@@ -27,6 +28,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/time.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <linux/vfio.h>
 #include <zlib.h>
@@ -487,7 +489,6 @@ static void t_compress_formats(struct queue *c, struct queue *d,
 static void t_known_answer(struct queue *d, struct bufs *b)
 {
 	struct result r;
-	size_t got;
 
 	/* made by the host's gzip program */
 	memcpy(b->in, ka_gz, sizeof(ka_gz));
@@ -516,7 +517,6 @@ static void t_known_answer(struct queue *d, struct bufs *b)
 		 W_IOCTL);
 	CHECK(r.status == ST_OK && r.consumed == sizeof(ka_gz),
 	      "two members: consumed %u", r.consumed);
-	(void)got;
 }
 
 /* feed a stream in small pieces: NEED_INPUT and OUTPUT_TOO_SMALL */
@@ -639,6 +639,11 @@ static void t_errors(struct queue *c, struct queue *d, struct bufs *b)
 	CHECK(r.status == ST_BAD_REQ, "level 10: %x", r.status);
 	r = run1(c, T_RAW, F_CONTINUE, 0, b->in, 10, b->out, 100, W_IOCTL);
 	CHECK(r.status == ST_BAD_REQ, "continue on comp: %x", r.status);
+	/* softzip's per-request limit (abi.md section 8) */
+	r = run1(c, T_RAW, 0, 0, b->in, (64 << 20) + 1, b->out, 100, W_IOCTL);
+	CHECK(r.status == ST_BAD_REQ, "input over 64 MiB: %x", r.status);
+	r = run1(d, T_RAW, 0, 0, b->in, 10, b->out, (64 << 20) + 1, W_IOCTL);
+	CHECK(r.status == ST_BAD_REQ, "output over 64 MiB: %x", r.status);
 
 	/* not compressible */
 	make_random(b->in, 65536, 3);
@@ -647,6 +652,14 @@ static void t_errors(struct queue *c, struct queue *d, struct bufs *b)
 	      "random: %x %u", r.status, r.produced);
 	r = run1(c, T_ZLIB, 0, 0, b->in, 65536, b->out, 1000, W_IOCTL);
 	CHECK(r.status == ST_OUT_SMALL, "small output: %x", r.status);
+	/* runs out of space in the middle of a multi-chunk input */
+	make_random(b->in, BIG, 13);
+	r = run1(c, T_GZIP, 0, 1, b->in, BIG, b->out, BIG / 2, W_IOCTL);
+	CHECK(r.status == ST_OUT_SMALL && !r.produced && !r.consumed,
+	      "1 MiB random into 512 KiB: %x", r.status);
+	r = run1(c, T_RAW, F_PARTIAL, 1, b->in, BIG, b->out, BIG, W_IOCTL);
+	CHECK(r.status == ST_OUT_SMALL, "1 MiB random into 1 MiB: %x",
+	      r.status);
 
 	/* checksum and data errors */
 	make_text(b->in, 100000, 5);
@@ -671,6 +684,17 @@ static void t_errors(struct queue *c, struct queue *d, struct bufs *b)
 	b->in[1] = 0x8c;
 	r = run1(d, T_GZIP, 0, 0, b->in, 5000, b->out2, BIG, W_IOCTL);
 	CHECK(r.status == ST_DATA_ERR, "bad gzip magic: %x", r.status);
+
+	/* a faulting request without CONTINUE still ends the old stream */
+	memcpy(b->in, ka_gz, sizeof(ka_gz));
+	r = run1(d, T_GZIP, 0, 0, b->in, 100, b->out2, BIG, W_IOCTL);
+	CHECK(r.status == ST_NEED_INPUT, "half a stream: %x", r.status);
+	r = run1(d, T_GZIP, 0, 0, b->unshared, 100, b->out2, BIG, W_IOCTL);
+	CHECK(r.status == ST_DMA_FAULT, "new stream faults: %x", r.status);
+	r = run1(d, T_GZIP, F_CONTINUE, 0, b->in + 100, 100, b->out2, BIG,
+		 W_IOCTL);
+	CHECK(r.status == ST_BAD_REQ, "continued a dropped stream: %x",
+	      r.status);
 }
 
 static long stat_read(const char *name)
@@ -694,6 +718,52 @@ static void on_alarm(int sig)
 {
 	(void)sig;
 	alarms++;
+}
+
+static int irq_set(struct queue *q, uint32_t flags, uint32_t count,
+		   int32_t fd)
+{
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *s = (void *)buf;
+
+	s->argsz = sizeof(buf);
+	s->flags = flags | VFIO_IRQ_SET_ACTION_TRIGGER;
+	s->index = 0;
+	s->start = 0;
+	s->count = count;
+	memcpy(s->data, &fd, sizeof(fd));
+	return ioctl(q->dev, VFIO_DEVICE_SET_IRQS, s);
+}
+
+/* loopback trigger, tear-down, re-wire; then a device reset */
+static void t_irq_and_reset(struct queue *q)
+{
+	struct pollfd p = { .fd = q->efd, .events = POLLIN };
+	struct result r;
+	uint64_t n;
+
+	CHECK(!irq_set(q, VFIO_IRQ_SET_DATA_NONE, 1, 0), "loopback");
+	CHECK(poll(&p, 1, 1000) == 1 && read(q->efd, &n, 8) == 8 && n == 1,
+	      "loopback did not signal");
+	CHECK(!irq_set(q, VFIO_IRQ_SET_DATA_EVENTFD, 1, -1), "tear down");
+	CHECK(!irq_set(q, VFIO_IRQ_SET_DATA_NONE, 1, 0), "loopback 2");
+	CHECK(poll(&p, 1, 100) == 0, "signal after tear down");
+	CHECK(irq_set(q, VFIO_IRQ_SET_DATA_EVENTFD, 1, -5) == -1 &&
+	      errno == EINVAL, "bad fd accepted");
+	CHECK(!irq_set(q, VFIO_IRQ_SET_DATA_EVENTFD, 1, q->efd), "re-wire");
+
+	/* reset: the device starts over at slot 0 with phase 1 */
+	run1(q, T_NOP, 0, 0, NULL, 0, NULL, 0, W_POLL);
+	CHECK(!ioctl(q->dev, VFIO_DEVICE_RESET), "reset");
+	q->sq_tail = 0;
+	q->cq_head = 0;
+	q->phase = 1;
+	q->outstanding = 0;
+	CHECK(*(volatile uint32_t *)(q->mmio + SDMDEV_SOFT_ID) ==
+	      SDMDEV_SOFT_ID_MAGIC, "SOFT_ID after reset");
+	CHECK(((uint16_t *)(q->rings + CQ_OFF))[7] == 0, "CQ not cleared");
+	r = run1(q, T_NOP, 0, 0, NULL, 0, NULL, 0, W_EVENTFD);
+	CHECK(r.status == ST_OK, "nop after reset: %x", r.status);
 }
 
 /* zero-length buffers are legal and never fault */
@@ -785,9 +855,29 @@ static void t_unshare_busy(struct queue *c, struct bufs *b)
 		r = run1(c, T_GZIP, 0, 0, b->in, 4096, b->out, 8192, W_IOCTL);
 		CHECK(r.status == ST_OK, "re-shared: %x", r.status);
 	}
+	printf("unshare while busy: %d finished, %d faulted\n", ok, fault);
+	/*
+	 * A queue full of requests on the buffer being unshared: the unmap
+	 * must not be starved by the device pinning it again and again
+	 * (VFIO gives up with a BUG after 10 retries); later ones fault.
+	 */
+	for (i = 0; i < 8; i++)
+		submit(c, T_GZIP, 0, 9, b->in, BIG, b->out, BIG, i);
+	usleep(10000);
+	unshare(c, b->in, BIG);
+	fault = 0;
+	for (i = 0; i < 8; i++) {
+		wait_one(c, &r, W_IOCTL);
+		CHECK(r.status == ST_OK || r.status == ST_DMA_FAULT,
+		      "queued behind unshare: %x", r.status);
+		fault += r.status == ST_DMA_FAULT;
+	}
+	CHECK(fault > 0, "no request faulted after the unshare");
+	share(c, b->in, BIG);
+	printf("queued behind unshare: %d of 8 faulted\n", fault);
+
 	calls = stat_read("dma_unmap_calls") - calls;
-	printf("unshare while busy: %d finished, %d faulted, %ld dma_unmap calls\n",
-	       ok, fault, calls);
+	printf("dma_unmap calls: %ld\n", calls);
 	CHECK(calls > 0, "the unmaps never reached dma_unmap with pins held");
 	CHECK(stat_read("pinned_pages") == 0, "pins left after unshare");
 }
@@ -873,6 +963,7 @@ static int cmd_full(const char *cu, const char *du)
 	t_partial(&c, &d, &b);
 	t_errors(&c, &d, &b);
 	t_empty(&c, &d, &b);
+	t_irq_and_reset(&c);
 	t_fork(&c);
 	t_unshare_busy(&c, &b);
 	CHECK(waits_ioctl > 0 && waits_eventfd > 0,
@@ -918,6 +1009,71 @@ static int cmd_single(const char *u)
 	free_bufs(&q, NULL, &b);
 	q_close(&q);
 	return report("single");
+}
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* figures only, no limits: guest (TCG) speed says little about hardware */
+static int cmd_bench(const char *cu, const char *du)
+{
+	struct queue c, d;
+	struct result r;
+	uint8_t *in = buf_alloc(BIG), *out = buf_alloc(BIG), *back = buf_alloc(BIG);
+	uint32_t clen = 0;
+	double t;
+	int i, n = 0;
+
+	q_open(&c, cu);
+	q_open(&d, du);
+	share(&c, in, BIG);
+	share(&c, out, BIG);
+	share(&d, out, BIG);
+	share(&d, back, BIG);
+	make_text(in, BIG, 8);
+
+	t = now();
+	for (i = 0; i < 20000; i++) {
+		submit(&c, T_NOP, 0, 0, NULL, 0, NULL, 0, i);
+		if (c.outstanding == 512)
+			while (c.outstanding > 256) {
+				wait_one(&c, &r, W_POLL);
+				n++;
+			}
+	}
+	while (c.outstanding) {
+		wait_one(&c, &r, W_POLL);
+		n++;
+	}
+	t = now() - t;
+	printf("bench: %d NOPs in %.2f s: %.0f/s\n", n, t, n / t);
+
+	t = now();
+	for (i = 0; i < 8; i++) {
+		r = run1(&c, T_GZIP, 0, 6, in, BIG, out, BIG, W_IOCTL);
+		CHECK(r.status == ST_OK, "bench compress %x", r.status);
+		clen = r.produced;
+	}
+	t = now() - t;
+	printf("bench: gzip -6 of 1 MiB text x8: %.1f MB/s (ratio %.1f)\n",
+	       8.0 * BIG / t / 1e6, (double)BIG / clen);
+	t = now();
+	for (i = 0; i < 8; i++) {
+		r = run1(&d, T_GZIP, 0, 0, out, clen, back, BIG, W_IOCTL);
+		CHECK(r.status == ST_OK && r.produced == BIG,
+		      "bench decompress %x", r.status);
+	}
+	t = now() - t;
+	printf("bench: gunzip to 1 MiB x8: %.1f MB/s\n", 8.0 * BIG / t / 1e6);
+	CHECK(!memcmp(in, back, BIG), "bench round trip");
+	q_close(&c);
+	q_close(&d);
+	return failures ? 1 : 0;
 }
 
 /* one short life of a queue: for the leak loop in init.sh */
@@ -970,6 +1126,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IONBF, 0);
 	if (argc == 4 && !strcmp(argv[1], "full"))
 		return cmd_full(argv[2], argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "bench"))
+		return cmd_bench(argv[2], argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "cycle"))
 		return cmd_cycle(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "single"))
