@@ -13,6 +13,7 @@
 #include <linux/module.h>
 #include <linux/platform_device.h>
 #include <linux/kthread.h>
+#include <linux/sched/clock.h>
 #include <linux/vmalloc.h>
 #include <linux/slab.h>
 #include <linux/mm.h>
@@ -765,10 +766,17 @@ static bool sz_has_work(struct sz_queue *q)
 	       READ_ONCE(*sz_reg64(q, SDMDEV_SOFT_DB_CQ)) != SZ_DB_EMPTY;
 }
 
+/*
+ * How long the thread keeps polling an empty ring before it sleeps. A driver
+ * that keeps the queue busy then never has to kick it (a system call).
+ */
+#define SZ_IDLE_SPIN_NS	(100 * NSEC_PER_USEC)
+
 static int sz_thread(void *data)
 {
 	struct sz_queue *q = data;
 	u32 *idle = sz_reg32(q, SDMDEV_SOFT_IDLE);
+	u64 spin_until = local_clock() + SZ_IDLE_SPIN_NS;
 
 	while (!kthread_should_stop()) {
 		u16 tail;
@@ -781,6 +789,12 @@ static int sz_thread(void *data)
 				sz_do_request(q, q->sq_head);
 				q->sq_head = (q->sq_head + 1) % SZ_DEPTH;
 			}
+			cond_resched();
+			spin_until = local_clock() + SZ_IDLE_SPIN_NS;
+			continue;
+		}
+		if (local_clock() < spin_until) {
+			cpu_relax();
 			cond_resched();
 			continue;
 		}
@@ -799,6 +813,7 @@ static int sz_thread(void *data)
 		wait_event_idle(q->kick_wq, atomic_xchg(&q->kicked, 0) ||
 				kthread_should_stop());
 		WRITE_ONCE(*idle, 0);
+		spin_until = local_clock() + SZ_IDLE_SPIN_NS;
 	}
 	return 0;
 }

@@ -115,8 +115,22 @@ fn a_killed_process_leaves_nothing_pinned_and_the_queue_opens_again() {
         }
         assert_eq!(p, 0, "pages still pinned after the process died");
     }
-    // The device (the killed process's mdev, reused on vfio) serves a new queue.
+    // The device serves a new queue; on sdmdev it reuses the dead process's mdev rather
+    // than making another.
+    let mdevs = || {
+        std::fs::read_dir("/sys/bus/mdev/devices")
+            .map(|d| d.count())
+            .ok()
+    };
+    let before = mdevs();
     let mut q = open_queue(Direction::Compress).unwrap();
+    if q.describe().starts_with("vfio") {
+        assert_eq!(
+            mdevs(),
+            before,
+            "opened a new mdev instead of reusing the free one"
+        );
+    }
     let mut src = q.alloc(10_000).unwrap();
     src.fill(&[5u8; 10_000]);
     q.send(Request::new(
