@@ -215,6 +215,12 @@ pub fn fork_generation() -> u64 {
     FORK_GENERATION.load(Ordering::Relaxed)
 }
 
+/// Runs `f` when the process exits normally (return from main, `exit`).
+pub fn at_exit(f: extern "C" fn()) {
+    // SAFETY: registers a plain function; atexit has no other precondition.
+    unsafe { libc::atexit(f) };
+}
+
 /// A process-wide value that belongs to one process: a fork child gets a fresh one, and
 /// the parent's copy is left alone in the child (never used, never dropped there).
 pub struct PerProcess<T> {

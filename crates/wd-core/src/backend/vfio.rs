@@ -191,6 +191,7 @@ impl VfioContext {
     pub fn new(sysfs: Sysfs) -> Result<Arc<VfioContext>> {
         let container = Arc::new(Container::open()?);
         let domain = Domain::new(Box::new(VfioMapper(Arc::clone(&container))));
+        domain.enable_cache();
         Ok(Arc::new(VfioContext {
             sysfs,
             container,
