@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use crate::error::{Error, Result};
-use crate::sys::AnonMap;
+use crate::sys::Mapping;
 
 /// How a backend makes memory reachable by its device (`VFIO_IOMMU_MAP_DMA` for vfio,
 /// nothing for the soft device, whose IOMMU is the registry itself).
@@ -49,7 +49,7 @@ pub struct Domain {
 
 #[derive(Default)]
 struct BufferCache {
-    maps: Vec<AnonMap>,
+    maps: Vec<Mapping>,
     bytes: usize,
     enabled: bool,
 }
@@ -101,7 +101,7 @@ impl Domain {
     }
 
     /// Takes a cached buffer of `len..=2*len` bytes (whole pages), if there is one.
-    fn take_cached(&self, len: usize) -> Option<AnonMap> {
+    fn take_cached(&self, len: usize) -> Option<Mapping> {
         let want = crate::sys::round_to_pages(len);
         let mut c = self.cache.lock().expect("cache poisoned");
         let i = c
@@ -117,7 +117,7 @@ impl Domain {
     }
 
     /// A buffer's memory comes back: keep it (still shared) or give it up.
-    fn recycle(&self, m: AnonMap) {
+    fn recycle(&self, m: Mapping) {
         let mut c = self.cache.lock().expect("cache poisoned");
         if c.enabled && c.maps.len() < CACHE_MAX_BUFFERS && c.bytes + m.len() <= CACHE_MAX_BYTES {
             c.bytes += m.len();
@@ -142,7 +142,8 @@ impl Domain {
         let map = match self.take_cached(len) {
             Some(m) => m,
             None => {
-                let map = AnonMap::new(len).map_err(|e| Error::io("allocating a DMA buffer", e))?;
+                let map =
+                    Mapping::anonymous(len).map_err(|e| Error::io("allocating a DMA buffer", e))?;
                 self.share(map.as_ptr() as u64, map.as_ptr(), map.len())?;
                 map
             }
@@ -274,7 +275,7 @@ impl DeviceAccess<'_> {
 /// request, or what the device produced). Dropping it unshares and frees it.
 pub struct DmaBuf {
     /// Always `Some` until `Drop` hands the memory back to the domain.
-    map: Option<AnonMap>,
+    map: Option<Mapping>,
     len: usize,
     domain: Arc<Domain>,
 }
@@ -290,7 +291,7 @@ impl std::fmt::Debug for DmaBuf {
 }
 
 impl DmaBuf {
-    fn map(&self) -> &AnonMap {
+    fn map(&self) -> &Mapping {
         self.map.as_ref().expect("buffer memory present until drop")
     }
 

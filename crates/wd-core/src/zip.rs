@@ -137,6 +137,36 @@ fn zlib_header(level: u32) -> [u8; 2] {
     h.to_be_bytes()
 }
 
+/// How the pieces of one compression job are asked for.
+struct PiecePlan {
+    format: Format,
+    level: u32,
+}
+
+impl PiecePlan {
+    /// The request for piece `tag`: the whole stream in one request when `single`, else a
+    /// raw deflate piece, with the checksum the trailer needs, that ends the stream only if
+    /// `last`.
+    fn request(&self, single: bool, last: bool, tag: u64, src: DmaBuf, dst: DmaBuf) -> Request {
+        let r = if single {
+            Request::new(self.format.req_type(), src, dst)
+        } else {
+            let csum = match self.format {
+                Format::Gzip => Csum::Crc32,
+                Format::Zlib => Csum::Adler32,
+                Format::Deflate => Csum::Implied,
+            };
+            let r = Request::new(ReqType::Deflate, src, dst).checksum(csum);
+            if last {
+                r
+            } else {
+                r.partial()
+            }
+        };
+        r.level(self.level).tag(tag)
+    }
+}
+
 /// Opens the queues for a job.
 pub type Opener<'a> = &'a dyn Fn(Direction) -> Result<Queue>;
 
@@ -265,10 +295,9 @@ pub fn compress_stream(
         Format::Zlib => 1u32,
         _ => 0u32,
     };
-    let csum = match opts.format {
-        Format::Gzip => Csum::Crc32,
-        Format::Zlib => Csum::Adler32,
-        Format::Deflate => Csum::Implied,
+    let plan = PiecePlan {
+        format: opts.format,
+        level,
     };
     let mut total_in = 0u64;
     let mut in_flight = 0usize;
@@ -318,17 +347,8 @@ pub fn compress_stream(
             }
             let piece_len = cur.len();
             let dst = take(&mut free_dst, compress_bound(piece_len))?;
-            let req = if single == Some(true) {
-                Request::new(opts.format.req_type(), cur, dst)
-            } else {
-                let r = Request::new(ReqType::Deflate, cur, dst).checksum(csum);
-                if last {
-                    r
-                } else {
-                    r.partial()
-                }
-            };
-            queues[qi].send(req.level(level).tag(sent))?;
+            let req = plan.request(single == Some(true), last, sent, cur, dst);
+            queues[qi].send(req)?;
             in_flight += piece_len;
             sent += 1;
         }
@@ -345,17 +365,7 @@ pub fn compress_stream(
                 let (src, dst) = (src.expect("src"), dst.expect("dst"));
                 let bigger = domain.alloc(dst.capacity() * 2)?;
                 let last = c.tag + 1 == sent && lookahead.is_none() && eof;
-                let req = if single == Some(true) {
-                    Request::new(opts.format.req_type(), src, bigger)
-                } else {
-                    let r = Request::new(ReqType::Deflate, src, bigger).checksum(csum);
-                    if last {
-                        r
-                    } else {
-                        r.partial()
-                    }
-                };
-                queues[qi].send(req.level(level).tag(c.tag))?;
+                queues[qi].send(plan.request(single == Some(true), last, c.tag, src, bigger))?;
                 continue;
             }
             c.check()?;
