@@ -214,6 +214,11 @@ const _: () = assert!(std::mem::size_of::<ZipSqe>() == SQE_SIZE);
 const _: () = assert!(std::mem::align_of::<ZipSqe>() == 4);
 
 impl ZipSqe {
+    /// The words a device writes back: consumed, produced, status, checksum.
+    pub const RESULT_WORDS: [usize; 4] = [0, 1, 3, 15];
+    /// The echoed tag.
+    pub const TAG_WORD: usize = 13;
+
     /// Input bytes consumed (out).
     pub fn consumed(&self) -> u32 {
         self.dw[0]

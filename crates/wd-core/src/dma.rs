@@ -111,6 +111,15 @@ impl Domain {
         Ok(())
     }
 
+    /// Runs `f` with every share `(iova, len)` while no share can be made or undone: a
+    /// backend whose IOMMU lost its mappings (the last VFIO group left the container)
+    /// replays them this way. Lock order: this registry, then the backend's own locks.
+    pub fn with_shares_locked<R>(&self, f: impl FnOnce(&[(u64, usize)]) -> R) -> R {
+        let shares = self.shares.write().expect("share registry poisoned");
+        let list: Vec<(u64, usize)> = shares.iter().map(|(&a, &l)| (a, l)).collect();
+        f(&list)
+    }
+
     /// Number of live shares (for tests and leak checks).
     pub fn share_count(&self) -> usize {
         self.shares.read().expect("share registry poisoned").len()
@@ -257,6 +266,12 @@ impl DmaBuf {
         self.len = data.len();
     }
 
+    /// True in a fork child: the buffer's memory stayed with the parent, so its contents
+    /// must not be touched here (bindings check this before handing out views).
+    pub fn is_foreign(&self) -> bool {
+        self.map.is_foreign()
+    }
+
     /// The domain this buffer is shared in.
     pub fn domain(&self) -> &Arc<Domain> {
         &self.domain
@@ -265,6 +280,10 @@ impl DmaBuf {
 
 impl Drop for DmaBuf {
     fn drop(&mut self) {
+        if self.map.is_foreign() {
+            // A fork child: the share and the memory are the parent's.
+            return;
+        }
         // Unshare before the memory goes back to the system. A failure here can only come
         // from a backend that lost its IOMMU (device gone); the memory is freed regardless
         // because no device mapping to it can be used any more.

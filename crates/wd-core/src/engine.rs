@@ -1,13 +1,15 @@
 //! The compression engine the soft device runs: executes one ZIP request on byte slices,
 //! following `docs/abi.md` section 4. It knows nothing about rings or memory sharing.
 //!
-//! Engine: zlib-rs through flate2 (see `docs/notes/engines.md` for the measurements).
-//! It provides the full streaming API the ABI needs: sync-flushed pieces for parallel
-//! compression and resumable inflate with bounded output.
+//! Engines, chosen per level and direction by measurement (`docs/notes/engines.md`):
+//! ISA-L for level 1 and for all decompression, zlib-rs (through flate2) for levels 2..=9,
+//! where ISA-L has no equivalent ratio. Both provide what the ABI needs: sync-flushed
+//! pieces for parallel compression and resumable inflate with bounded output.
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+use flate2::{Compress, Compression, FlushCompress};
 
 use crate::abi::{Csum, ReqType, Status, ZipSqe, FLAGS_KNOWN, FLAG_CONTINUE, FLAG_PARTIAL};
+use crate::isal::{self, DeflateResult, InflateStop, Wrapper};
 
 /// Compress or decompress: a property of a queue, fixed when it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,25 +67,48 @@ pub fn validate(sqe: &ZipSqe, dir: Direction) -> Result<ReqType, Outcome> {
     }
 }
 
-/// Running checksums of a stream.
-#[derive(Clone, Default)]
-struct Sums {
-    crc: crc32fast::Hasher,
-    adler: simd_adler32::Adler32,
+/// The running checksum a decompression stream reports (only the one it needs).
+enum RunningSum {
+    None,
+    Crc(crc32fast::Hasher),
+    Adler(simd_adler32::Adler32),
 }
 
-impl Sums {
-    fn update(&mut self, data: &[u8]) {
-        self.crc.update(data);
-        self.adler.write(data);
+impl RunningSum {
+    fn new(t: ReqType, sel: Csum) -> RunningSum {
+        match (sel, t) {
+            (Csum::Crc32, _) | (Csum::Implied, ReqType::Gzip) => {
+                RunningSum::Crc(Default::default())
+            }
+            (Csum::Adler32, _) | (Csum::Implied, ReqType::Zlib) => {
+                RunningSum::Adler(Default::default())
+            }
+            _ => RunningSum::None,
+        }
     }
 
-    fn value(&self, t: ReqType, sel: Csum) -> u32 {
-        match (sel, t) {
-            (Csum::Crc32, _) | (Csum::Implied, ReqType::Gzip) => self.crc.clone().finalize(),
-            (Csum::Adler32, _) | (Csum::Implied, ReqType::Zlib) => self.adler.finish(),
-            _ => 0,
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            RunningSum::None => {}
+            RunningSum::Crc(h) => h.update(data),
+            RunningSum::Adler(h) => h.write(data),
         }
+    }
+
+    fn value(&self) -> u32 {
+        match self {
+            RunningSum::None => 0,
+            RunningSum::Crc(h) => h.clone().finalize(),
+            RunningSum::Adler(h) => h.finish(),
+        }
+    }
+}
+
+fn wrapper(t: ReqType) -> Wrapper {
+    match t {
+        ReqType::Gzip => Wrapper::Gzip,
+        ReqType::Zlib => Wrapper::Zlib,
+        _ => Wrapper::Raw,
     }
 }
 
@@ -100,10 +125,10 @@ fn checksum_of(data: &[u8], t: ReqType, sel: Csum) -> u32 {
     }
 }
 
-struct Inflater {
+struct Decoder {
     kind: ReqType,
-    d: Decompress,
-    sums: Sums,
+    inflater: isal::Inflater,
+    sum: RunningSum,
 }
 
 /// One queue's engine state: compressor contexts kept for reuse and the decoder kept
@@ -111,7 +136,8 @@ struct Inflater {
 pub struct Engine {
     dir: Direction,
     compressors: Vec<(ReqType, u32, Compress)>,
-    inflater: Option<Inflater>,
+    fast: Option<isal::Deflater>,
+    decoder: Option<Decoder>,
 }
 
 /// How many compressor contexts to keep (each holds a few hundred KiB of zlib state).
@@ -123,7 +149,8 @@ impl Engine {
         Engine {
             dir,
             compressors: Vec::new(),
-            inflater: None,
+            fast: None,
+            decoder: None,
         }
     }
 
@@ -170,6 +197,40 @@ impl Engine {
             l => l,
         };
         let partial = sqe.flags() & FLAG_PARTIAL != 0;
+        let done = if level == 1 {
+            let d = self.fast.get_or_insert_with(isal::Deflater::new);
+            match d.compress(wrapper(t), !partial, input, output) {
+                DeflateResult::Done(c, p) => Some((c, p)),
+                DeflateResult::OutputFull => None,
+            }
+        } else {
+            self.compress_zlib(t, level, partial, input, output)
+        };
+        let Some((consumed, produced)) = done else {
+            return Outcome::status(Status::OutputTooSmall);
+        };
+        let sel = Csum::from_flags(sqe.flags()).unwrap_or_default();
+        Outcome {
+            status: if produced >= consumed {
+                Status::OkNotShrunk
+            } else {
+                Status::Ok
+            },
+            consumed: consumed as u32,
+            produced: produced as u32,
+            checksum: checksum_of(input, t, sel),
+        }
+    }
+
+    /// zlib-rs compression: `Some((consumed, produced))` if the whole request fit.
+    fn compress_zlib(
+        &mut self,
+        t: ReqType,
+        level: u32,
+        partial: bool,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Option<(usize, usize)> {
         let c = self.compressor(t, level);
         let flush = if partial {
             FlushCompress::Sync
@@ -184,73 +245,38 @@ impl Engine {
             Ok(_) => partial && consumed == input.len() && produced < output.len(),
             Err(_) => false,
         };
-        if !complete {
-            return Outcome::status(Status::OutputTooSmall);
-        }
-        let sel = Csum::from_flags(sqe.flags()).unwrap_or_default();
-        Outcome {
-            status: if produced >= consumed {
-                Status::OkNotShrunk
-            } else {
-                Status::Ok
-            },
-            consumed: consumed as u32,
-            produced: produced as u32,
-            checksum: checksum_of(input, t, sel),
-        }
+        complete.then_some((consumed, produced))
     }
 
     fn decompress(&mut self, t: ReqType, sqe: &ZipSqe, input: &[u8], output: &mut [u8]) -> Outcome {
-        let cont = sqe.flags() & FLAG_CONTINUE != 0;
-        if cont {
-            match &self.inflater {
-                Some(s) if s.kind == t => {}
+        let sel = Csum::from_flags(sqe.flags()).unwrap_or_default();
+        if sqe.flags() & FLAG_CONTINUE != 0 {
+            match &self.decoder {
+                Some(d) if d.kind == t => {}
                 _ => return Outcome::status(Status::BadRequest),
             }
         } else {
-            let d = match t {
-                ReqType::Gzip => Decompress::new_gzip(15),
-                ReqType::Zlib => Decompress::new(true),
-                _ => Decompress::new(false),
-            };
-            self.inflater = Some(Inflater {
+            self.decoder = Some(Decoder {
                 kind: t,
-                d,
-                sums: Sums::default(),
+                inflater: isal::Inflater::new(wrapper(t)),
+                sum: RunningSum::new(t, sel),
             });
         }
-        let s = self.inflater.as_mut().expect("set above");
-        let (in0, out0) = (s.d.total_in(), s.d.total_out());
-        let r = s.d.decompress(input, output, FlushDecompress::None);
-        let consumed = (s.d.total_in() - in0) as usize;
-        let produced = (s.d.total_out() - out0) as usize;
-        s.sums.update(&output[..produced]);
-        let sel = Csum::from_flags(sqe.flags()).unwrap_or_default();
-        let checksum = s.sums.value(t, sel);
-        let status = match r {
-            Ok(flate2::Status::StreamEnd) => {
-                self.inflater = None;
-                Status::Ok
-            }
-            Ok(_) if produced == output.len() => Status::OutputTooSmall,
-            Ok(_) if consumed == input.len() => Status::NeedInput,
-            Ok(_) => {
-                self.inflater = None;
-                Status::DataError
-            }
-            Err(e) => {
-                self.inflater = None;
-                let msg = e.message().unwrap_or("");
-                if msg.contains("incorrect data check")
-                    || msg.contains("incorrect length check")
-                    || msg.contains("header crc mismatch")
-                {
-                    Status::ChecksumError
-                } else {
-                    Status::DataError
-                }
-            }
+        let d = self.decoder.as_mut().expect("set above");
+        let (consumed, produced, stop) = d.inflater.inflate(input, output);
+        d.sum.update(&output[..produced]);
+        let checksum = d.sum.value();
+        let status = match stop {
+            InflateStop::End => Status::Ok,
+            InflateStop::OutputFull => Status::OutputTooSmall,
+            InflateStop::NeedInput => Status::NeedInput,
+            InflateStop::Checksum => Status::ChecksumError,
+            InflateStop::Invalid => Status::DataError,
         };
+        if !matches!(status, Status::OutputTooSmall | Status::NeedInput) {
+            // The stream is over, one way or another: CONTINUE is refused from now on.
+            self.decoder = None;
+        }
         Outcome {
             status,
             consumed: consumed as u32,

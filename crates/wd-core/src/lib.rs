@@ -24,12 +24,15 @@ pub mod backend;
 pub mod dma;
 pub mod engine;
 pub mod error;
+pub mod isal;
 pub mod queue;
 pub mod ring;
 pub mod sys;
+pub mod sysfs;
+pub mod vfio_sys;
 pub mod zip;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 pub use engine::Direction;
 pub use error::{Error, Result};
@@ -38,12 +41,86 @@ pub use queue::{Completion, Queue, Request, SendError, Stats};
 /// The process's soft-device address space: every soft queue opened through
 /// [`open_queue`] shares it, as all of a process's VFIO queues share one container.
 pub fn soft_domain() -> Arc<dma::Domain> {
-    static DOMAIN: OnceLock<Arc<dma::Domain>> = OnceLock::new();
-    DOMAIN.get_or_init(dma::Domain::soft).clone()
+    static DOMAIN: sys::PerProcess<Arc<dma::Domain>> = sys::PerProcess::new();
+    DOMAIN
+        .get_or_try_init(|| Ok::<_, std::convert::Infallible>(dma::Domain::soft()))
+        .unwrap_or_else(|never| match never {})
 }
 
-/// Opens a queue on the best device present. Today that is the in-process soft device;
-/// hardware queues through sdmdev/VFIO will be preferred once that backend exists.
-pub fn open_queue(dir: Direction) -> Result<Queue> {
+/// Which device a queue should come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// An sdmdev device through VFIO when one with a free instance is present, else soft.
+    #[default]
+    Auto,
+    /// The in-process soft device.
+    Soft,
+    /// An sdmdev device through VFIO; an error if there is none.
+    Vfio,
+}
+
+impl DeviceChoice {
+    /// Parses `auto`, `soft`, `vfio`.
+    pub fn parse(s: &str) -> Option<DeviceChoice> {
+        match s {
+            "auto" => Some(DeviceChoice::Auto),
+            "soft" => Some(DeviceChoice::Soft),
+            "vfio" => Some(DeviceChoice::Vfio),
+            _ => None,
+        }
+    }
+
+    /// The process default: `WARPDRIVE_DEVICE` (auto, soft or vfio), else `Auto`.
+    pub fn from_env() -> Result<DeviceChoice> {
+        match std::env::var("WARPDRIVE_DEVICE") {
+            Ok(v) => DeviceChoice::parse(&v).ok_or_else(|| {
+                Error::BadRequest(format!("WARPDRIVE_DEVICE={v:?}: use auto, soft or vfio"))
+            }),
+            Err(_) => Ok(DeviceChoice::Auto),
+        }
+    }
+}
+
+/// True if an sdmdev device can give a queue of direction `dir` right now.
+pub fn vfio_present(dir: Direction) -> bool {
+    std::path::Path::new("/dev/vfio/vfio").exists()
+        && sysfs::Sysfs::default()
+            .find_type(dir)
+            .is_ok_and(|(_, t)| t.available_instances > 0)
+}
+
+/// The kind of device [`open_queue`] would use now: `vfio` or `soft`.
+pub fn default_device() -> &'static str {
+    match DeviceChoice::from_env() {
+        Ok(DeviceChoice::Soft) => "soft",
+        Ok(DeviceChoice::Vfio) => "vfio",
+        _ if vfio_present(Direction::Compress) => "vfio",
+        _ => "soft",
+    }
+}
+
+/// Opens a queue from `choice`.
+pub fn open_queue_on(choice: DeviceChoice, dir: Direction) -> Result<Queue> {
+    let vfio = match choice {
+        DeviceChoice::Soft => false,
+        DeviceChoice::Vfio => true,
+        DeviceChoice::Auto => vfio_present(dir),
+    };
+    if vfio {
+        let ctx = backend::vfio::VfioContext::global()?;
+        let opts = backend::vfio::VfioOptions {
+            wait: backend::vfio::WaitMode::from_env()?,
+            ..Default::default()
+        };
+        let b = backend::vfio::VfioBackend::open(&ctx, dir, opts)?;
+        return Ok(Queue::new(Box::new(b), dir));
+    }
     Queue::open_soft_with(soft_domain(), dir, Default::default())
+}
+
+/// Opens a queue on the best device present: an sdmdev queue through VFIO when one is
+/// free, else the in-process soft device (`WARPDRIVE_DEVICE` overrides, see
+/// [`DeviceChoice::from_env`]).
+pub fn open_queue(dir: Direction) -> Result<Queue> {
+    open_queue_on(DeviceChoice::from_env()?, dir)
 }

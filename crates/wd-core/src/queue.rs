@@ -197,16 +197,19 @@ struct Slot {
 
 /// A device queue. See the module documentation.
 pub struct Queue {
-    backend: Box<dyn Backend>,
+    // Declaration order is teardown order (after `Drop::drop` stopped the device): our
+    // views of the device memory, then the buffers of unanswered requests (unshared),
+    // then the backend (device closed).
     mmio: Mmio,
     rings: Rings,
+    slots: Vec<Option<Slot>>,
+    backend: Box<dyn Backend>,
     dir: Direction,
     sqn: u16,
     soft_layout: bool,
     sq_tail: u16,
     cq_head: u16,
     phase: bool,
-    slots: Vec<Option<Slot>>,
     outstanding: usize,
     next_echo: u32,
     stats: Stats,
@@ -225,8 +228,6 @@ impl std::fmt::Debug for Queue {
 
 /// How long the driver polls for a completion before it arms the interrupt and sleeps.
 const SPIN_BEFORE_WAIT: Duration = Duration::from_micros(20);
-/// How long `Drop` waits for in-flight requests before stopping the device.
-const DRAIN_ON_DROP: Duration = Duration::from_secs(10);
 
 impl Queue {
     /// Takes over a started backend of direction `dir`. The rings must be freshly reset.
@@ -355,6 +356,9 @@ impl Queue {
     }
 
     /// Writes one request into the ring without ringing the doorbell.
+    // The error hands the request back by value: boxing it would allocate on every refusal
+    // of a full ring, which is the common case this path must keep cheap.
+    #[allow(clippy::result_large_err)]
     fn push(&mut self, req: Request) -> Result<(), SendError> {
         if let Err(error) = self.alive().and_then(|_| self.check_request(&req)) {
             return Err(SendError {
@@ -380,13 +384,18 @@ impl Queue {
             .as_ref()
             .map_or((0, 0), |b| (b.iova(), b.capacity() as u32));
         let sqe = ZipSqe::request(req.req_type, req.flags, req.level, echo, src, n, dst, space);
+        self.place(sqe, Slot { req, echo });
+        Ok(())
+    }
+
+    /// Writes `sqe` at the tail and records who owns the slot until its completion.
+    fn place(&mut self, sqe: ZipSqe, slot: Slot) {
         let idx = self.sq_tail as usize;
         self.rings.write_sqe(idx, &sqe);
-        self.slots[idx] = Some(Slot { req, echo });
+        self.slots[idx] = Some(slot);
         self.sq_tail = ((idx + 1) % RING_DEPTH) as u16;
         self.outstanding += 1;
         self.stats.submitted += 1;
-        Ok(())
     }
 
     fn ring_sq_doorbell(&mut self) {
@@ -400,8 +409,12 @@ impl Queue {
         }
         // Store-then-load pairs with the device's idle-then-recheck (both SeqCst): either the
         // device sees this tail before sleeping, or we see it asleep and wake it.
-        self.mmio.region().store64(DOORBELL_SQ, v, Ordering::SeqCst);
-        if self.mmio.region().load32(REG_IDLE, Ordering::SeqCst) == 1 {
+        let r = self.mmio.region();
+        r.store64(DOORBELL_SQ, v, Ordering::SeqCst);
+        // Clearing the flag as we kick means a device that is still waking up is not
+        // kicked again by the next sends. A device that sleeps again sets it again.
+        if r.load32(REG_IDLE, Ordering::SeqCst) == 1 && r.swap32(REG_IDLE, 0, Ordering::SeqCst) == 1
+        {
             self.stats.wakeups += 1;
             self.backend.kick();
         }
@@ -414,10 +427,44 @@ impl Queue {
         } else {
             DOORBELL_SQ
         };
-        self.mmio.region().store64(off, v, Ordering::SeqCst);
+        // Arming takes part in the arm-then-recheck handshake and needs the full barrier;
+        // a plain head update only has to follow the reads of the entries it frees.
+        let order = if want_interrupt {
+            Ordering::SeqCst
+        } else {
+            Ordering::Release
+        };
+        self.mmio.region().store64(off, v, order);
+    }
+
+    /// Submits a hand-made entry, addresses and all (for device bring-up and fault tests).
+    /// The entry's tag word is replaced by the driver's own; `tag` comes back in the
+    /// completion, which carries no buffers.
+    ///
+    /// # Safety
+    /// Every address range in `sqe` must be either not shared with the device (it will then
+    /// answer `DMA_FAULT` and touch nothing) or memory that nobody reads or writes until the
+    /// completion arrives and that stays alive until then.
+    pub unsafe fn send_raw(&mut self, mut sqe: ZipSqe, tag: u64) -> Result<()> {
+        self.alive()?;
+        if self.is_full() {
+            self.stats.full_retries += 1;
+            return Err(Error::QueueFull);
+        }
+        let echo = self.next_echo;
+        self.next_echo = self.next_echo.wrapping_add(1);
+        sqe.dw[13] = echo;
+        let slot = Slot {
+            req: Request::nop().tag(tag),
+            echo,
+        };
+        self.place(sqe, slot);
+        self.ring_sq_doorbell();
+        Ok(())
     }
 
     /// Submits one request. A full ring (or a bad request) gives the request back.
+    #[allow(clippy::result_large_err)] // see `push`
     pub fn send(&mut self, req: Request) -> Result<(), SendError> {
         self.push(req)?;
         self.ring_sq_doorbell();
@@ -430,7 +477,7 @@ impl Queue {
     pub fn send_batch(&mut self, reqs: &mut Vec<Request>) -> Result<usize> {
         let mut n = 0;
         let mut first_err = None;
-        for r in reqs.drain(..).collect::<Vec<_>>() {
+        for r in std::mem::take(reqs) {
             if first_err.is_some() {
                 reqs.push(r);
                 continue;
@@ -468,7 +515,7 @@ impl Queue {
                 "completion for SQ entry {idx}, which has no request"
             ))
         })?;
-        let sqe = self.rings.read_sqe(idx);
+        let sqe = self.rings.read_sqe_results(idx);
         self.cq_head += 1;
         if self.cq_head as usize == RING_DEPTH {
             self.cq_head = 0;
@@ -571,9 +618,7 @@ impl Queue {
             }
             if self.arm_interrupt()? {
                 self.stats.waits += 1;
-                sys::poll_readable(&[self.readiness_fd()], left)
-                    .map_err(|e| Error::io("waiting for the device interrupt", e))?;
-                self.clear_readiness();
+                self.backend.wait(left)?;
             }
         }
     }
@@ -614,16 +659,14 @@ impl Drop for Queue {
             std::mem::forget(slots);
             return;
         }
-        if self.outstanding > 0 && !self.stopped {
-            let _ = self.flush(Some(DRAIN_ON_DROP));
-        }
+        // Stopping drains: the device answers every request it has read (docs/abi.md
+        // section 7); requests it never read are never touched.
         if self.stop_device().is_err() {
             // The device may still write our in-flight buffers: never free them.
             let slots = std::mem::take(&mut self.slots);
             std::mem::forget(slots);
-            return;
         }
-        // Stopped: the device answered everything it read. Requests it never read are
-        // safe to free; answered ones are freed too. Both happen as `slots` drops.
+        // Otherwise stopped: the device answered everything it read. Requests it never
+        // read are safe to free; answered ones are freed too. Both happen as `slots` drops.
     }
 }

@@ -87,6 +87,11 @@ impl Region {
         self.u32_at(off).store(v, order)
     }
 
+    /// Atomic 32-bit exchange.
+    pub fn swap32(&self, off: usize, v: u32, order: Ordering) -> u32 {
+        self.u32_at(off).swap(v, order)
+    }
+
     /// Atomic 64-bit load.
     pub fn load64(&self, off: usize, order: Ordering) -> u64 {
         self.u64_at(off).load(order)
@@ -149,6 +154,25 @@ impl Rings {
         for (i, w) in e.dw.iter().enumerate() {
             self.mem.store32(base + i * 4, *w, Ordering::Relaxed);
         }
+    }
+
+    /// Device side: writes only the result words of SQ entry `idx` (consumed, produced,
+    /// status, checksum), all in the entry's first cache line; published by the completion.
+    pub fn write_sqe_results(&self, idx: usize, e: &ZipSqe) {
+        let base = Self::sqe_off(idx);
+        for w in ZipSqe::RESULT_WORDS {
+            self.mem.store32(base + w * 4, e.dw[w], Ordering::Relaxed);
+        }
+    }
+
+    /// Driver side: reads the words a completion needs (results and the echoed tag).
+    pub fn read_sqe_results(&self, idx: usize) -> ZipSqe {
+        let base = Self::sqe_off(idx);
+        let mut e = ZipSqe::default();
+        for w in ZipSqe::RESULT_WORDS.into_iter().chain([ZipSqe::TAG_WORD]) {
+            e.dw[w] = self.mem.load32(base + w * 4, Ordering::Relaxed);
+        }
+        e
     }
 
     /// Reads completion entry `idx`: the phase word with acquire, so everything the device

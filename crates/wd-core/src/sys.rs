@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 /// The page size of this machine.
@@ -32,6 +32,7 @@ pub fn round_to_pages(n: usize) -> usize {
 pub struct AnonMap {
     ptr: NonNull<u8>,
     len: usize,
+    fork_gen: u64,
 }
 
 // SAFETY: the mapping is plain memory owned by this value; access to its contents is
@@ -70,6 +71,7 @@ impl AnonMap {
         Ok(AnonMap {
             ptr: NonNull::new(p.cast::<u8>()).expect("mmap returned null"),
             len,
+            fork_gen: fork_generation(),
         })
     }
 
@@ -89,8 +91,19 @@ impl AnonMap {
     }
 }
 
+impl AnonMap {
+    /// True in a fork child of the process that made the mapping: the child does not have
+    /// it (`MADV_DONTFORK`), and the address range may hold something else of the child's.
+    pub fn is_foreign(&self) -> bool {
+        self.fork_gen != fork_generation()
+    }
+}
+
 impl Drop for AnonMap {
     fn drop(&mut self) {
+        if self.is_foreign() {
+            return;
+        }
         // SAFETY: we own the mapping and nothing borrows it any more (borrows of the
         // contents are tied to `&self`).
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
@@ -200,6 +213,44 @@ pub fn fork_generation() -> u64 {
         unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
     });
     FORK_GENERATION.load(Ordering::Relaxed)
+}
+
+/// A process-wide value that belongs to one process: a fork child gets a fresh one, and
+/// the parent's copy is left alone in the child (never used, never dropped there).
+pub struct PerProcess<T> {
+    slot: Mutex<Option<(u64, T)>>,
+}
+
+impl<T: Clone> PerProcess<T> {
+    /// An empty slot (for a `static`).
+    pub const fn new() -> PerProcess<T> {
+        PerProcess {
+            slot: Mutex::new(None),
+        }
+    }
+
+    /// This process's value, made by `init` on first use.
+    pub fn get_or_try_init<E>(&self, init: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        let gen = fork_generation();
+        match slot.take() {
+            Some((g, v)) if g == gen => {
+                *slot = Some((g, v.clone()));
+                return Ok(v);
+            }
+            Some(parents) => std::mem::forget(parents),
+            None => {}
+        }
+        let v = init()?;
+        *slot = Some((gen, v.clone()));
+        Ok(v)
+    }
+}
+
+impl<T: Clone> Default for PerProcess<T> {
+    fn default() -> Self {
+        PerProcess::new()
+    }
 }
 
 #[cfg(test)]

@@ -412,7 +412,7 @@ pub fn decompress_stream(
         if !in_stream {
             if members > 0 && format == Format::Gzip {
                 // Zero padding after a member is accepted, as gzip(1) does.
-                while s.as_slice().iter().all(|&b| b == 0) && s.len() > 0 && !eof {
+                while s.as_slice().iter().all(|&b| b == 0) && !s.is_empty() && !eof {
                     s.set_len(0);
                     let cap = s.capacity();
                     let n =

@@ -5,12 +5,14 @@
 
 use std::os::fd::RawFd;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::dma::Domain;
 use crate::error::Result;
 use crate::ring::{Mmio, Rings};
 
 pub mod soft;
+pub mod vfio;
 
 /// A started device queue.
 pub trait Backend: Send {
@@ -28,6 +30,14 @@ pub trait Backend: Send {
     fn interrupt_fd(&self) -> RawFd;
     /// Consumes pending interrupt signals.
     fn clear_interrupt(&self);
+    /// Sleeps until the armed interrupt fires or `timeout` passes (`None` = no limit).
+    /// Returning early is allowed: the driver checks the ring and its clock again.
+    fn wait(&self, timeout: Option<Duration>) -> Result<()> {
+        crate::sys::poll_readable(&[self.interrupt_fd()], timeout)
+            .map_err(|e| crate::error::Error::io("waiting for the device interrupt", e))?;
+        self.clear_interrupt();
+        Ok(())
+    }
     /// Wakes a software device that said it sleeps (a system call; the driver calls it
     /// only when the idle register reads 1). A backend whose wake-up can fail must still
     /// guarantee progress (e.g. its device also polls on a timer), so this cannot fail.

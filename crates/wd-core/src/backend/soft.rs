@@ -81,6 +81,7 @@ pub struct SoftBackend {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     dir: Direction,
+    fork_gen: u64,
 }
 
 fn region(map: AnonMap) -> Region {
@@ -117,6 +118,7 @@ impl SoftBackend {
             cq_tail: 0,
             phase: true,
             armed: false,
+            results: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("wd-soft-{dir:?}").to_lowercase())
@@ -130,6 +132,7 @@ impl SoftBackend {
             shared,
             thread: Some(thread),
             dir,
+            fork_gen: crate::sys::fork_generation(),
         })
     }
 
@@ -188,6 +191,11 @@ impl Backend for SoftBackend {
 
 impl Drop for SoftBackend {
     fn drop(&mut self) {
+        if crate::sys::fork_generation() != self.fork_gen {
+            // A fork child: the device thread exists only in the parent.
+            std::mem::forget(self.thread.take());
+            return;
+        }
         let _ = self.stop();
     }
 }
@@ -204,6 +212,8 @@ struct DeviceThread {
     cq_tail: u16,
     phase: bool,
     armed: bool,
+    /// Answers of the current batch (kept to avoid an allocation per batch).
+    results: Vec<(u16, ZipSqe)>,
 }
 
 impl DeviceThread {
@@ -248,25 +258,20 @@ impl DeviceThread {
     /// and raises the interrupt if armed.
     fn serve(&mut self, tail: u16) {
         let window = self.opts.reorder_window.max(1);
-        let mut batch: Vec<u16> = Vec::with_capacity(window);
-        while self.head != tail && batch.len() < window {
-            batch.push(self.head);
+        let mut results = std::mem::take(&mut self.results);
+        while self.head != tail && results.len() < window {
+            let idx = self.head;
             self.head = (self.head + 1) % RING_DEPTH as u16;
+            let mut sqe = self.rings.read_sqe(idx as usize);
+            let o = self.execute(&sqe);
+            sqe.set_result(o.status, o.consumed, o.produced, o.checksum);
+            results.push((idx, sqe));
         }
-        let mut results: Vec<(u16, ZipSqe)> = batch
-            .iter()
-            .map(|&idx| {
-                let mut sqe = self.rings.read_sqe(idx as usize);
-                let o = self.execute(&sqe);
-                sqe.set_result(o.status, o.consumed, o.produced, o.checksum);
-                (idx, sqe)
-            })
-            .collect();
         if window > 1 {
             results.reverse();
         }
-        for (idx, sqe) in results {
-            self.rings.write_sqe(idx as usize, &sqe);
+        for (idx, sqe) in results.drain(..) {
+            self.rings.write_sqe_results(idx as usize, &sqe);
             self.rings
                 .write_cqe(self.cq_tail as usize, &Cqe::new(idx, 0, self.phase));
             self.cq_tail += 1;
@@ -275,6 +280,7 @@ impl DeviceThread {
                 self.phase = !self.phase;
             }
         }
+        self.results = results;
         // Pairs with the driver's arm-then-recheck: either it sees the completion, or we
         // see its arming here.
         fence(Ordering::SeqCst);
@@ -288,10 +294,13 @@ impl DeviceThread {
     /// Consumes the CQ doorbell register; the latest write decides whether an interrupt
     /// is wanted.
     fn read_cq_doorbell(&mut self) {
-        let v = self
-            .mmio
-            .region()
-            .swap64(DOORBELL_CQ_SOFT, DOORBELL_EMPTY, Ordering::SeqCst);
+        let r = self.mmio.region();
+        // Look before taking: an exchange on every idle spin would keep pulling the
+        // doorbell's cache line away from the driver that writes it.
+        if r.load64(DOORBELL_CQ_SOFT, Ordering::SeqCst) == DOORBELL_EMPTY {
+            return;
+        }
+        let v = r.swap64(DOORBELL_CQ_SOFT, DOORBELL_EMPTY, Ordering::SeqCst);
         if v != DOORBELL_EMPTY {
             self.armed = Doorbell::decode(v).priority == 1;
         }
@@ -307,14 +316,14 @@ impl DeviceThread {
         }
         let (src, n) = (sqe.src(), sqe.input_len() as usize);
         let (dst, space) = (sqe.dst(), sqe.output_space() as usize);
+        // The IOMMU check first: both ranges must be shared, and stay shared while we work.
+        let Some(access) = self.domain.device_access(&[(src, n), (dst, space)]) else {
+            return Outcome::status(Status::DmaFault);
+        };
         let overlap = n > 0 && space > 0 && src < dst + space as u64 && dst < src + n as u64;
         if overlap {
             return Outcome::status(Status::BadRequest);
         }
-        // The IOMMU check: both ranges must be shared, and stay shared while we work.
-        let Some(access) = self.domain.device_access(&[(src, n), (dst, space)]) else {
-            return Outcome::status(Status::DmaFault);
-        };
         // SAFETY: both ranges were just checked to be shared and cannot be unshared while
         // `access` lives; they do not overlap; while a request is in flight its buffers are
         // owned by the queue, which neither reads nor writes them until the completion.

@@ -1,0 +1,327 @@
+//! Safe wrappers over Intel's ISA-L (igzip), statically built by `isal-sys`.
+//!
+//! The soft device uses ISA-L where it is the fastest engine that keeps the ABI's
+//! streaming contract (see `docs/notes/engines.md`): level-1 compression (2.2x zlib-rs
+//! with a better ratio) and all decompression (1.4x). Every `unsafe` block of the ISA-L
+//! path is here.
+
+use isal_sys::igzip_lib as ffi;
+
+/// A heap value with every byte zero.
+///
+/// # Safety
+/// All-zero bytes must be a valid `T` (true of ISA-L's C structures: integers, arrays and
+/// null pointers).
+unsafe fn boxed_zeroed<T>() -> Box<T> {
+    let layout = std::alloc::Layout::new::<T>();
+    // SAFETY: the layout is that of T, which is not zero-sized here (callers pass large C
+    // structs); a null result is handled.
+    let p = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
+    if p.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    // SAFETY: `p` was allocated by the global allocator with T's layout and holds a valid
+    // T per the caller's promise.
+    unsafe { Box::from_raw(p) }
+}
+
+/// Stream wrapper ISA-L reads or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrapper {
+    /// Raw deflate.
+    Raw,
+    /// zlib header and Adler-32 trailer.
+    Zlib,
+    /// gzip header and CRC-32/ISIZE trailer.
+    Gzip,
+}
+
+/// What a compression call achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeflateResult {
+    /// Everything consumed and the stream finished or flushed: `(consumed, produced)`.
+    Done(usize, usize),
+    /// The output ran out first.
+    OutputFull,
+}
+
+/// An ISA-L level-1 compressor, reused across requests.
+pub struct Deflater {
+    stream: Box<ffi::isal_zstream>,
+    _level_buf: Vec<u8>,
+}
+
+// SAFETY: the stream's raw pointers point into `_level_buf` (owned, heap, never moved) and,
+// during a call only, into the caller's slices. Nothing is shared with another thread.
+unsafe impl Send for Deflater {}
+
+impl Deflater {
+    /// A level-1 compressor.
+    pub fn new() -> Deflater {
+        // SAFETY: all-zero is a valid `isal_zstream` (integers and null pointers);
+        // `isal_deflate_init` then sets it up.
+        let mut stream: Box<ffi::isal_zstream> = unsafe { boxed_zeroed() };
+        let mut level_buf = vec![0u8; ffi::ISAL_DEF_LVL1_DEFAULT as usize];
+        // SAFETY: `stream` is a valid, exclusively owned stream structure.
+        unsafe { ffi::isal_deflate_init(&mut *stream) };
+        stream.level = 1;
+        stream.level_buf = level_buf.as_mut_ptr();
+        stream.level_buf_size = level_buf.len() as u32;
+        Deflater {
+            stream,
+            _level_buf: level_buf,
+        }
+    }
+
+    /// Compresses all of `input` into `output` in one call. `finish` ends the stream
+    /// (header and trailer for zlib/gzip); otherwise the output ends with a sync flush.
+    pub fn compress(
+        &mut self,
+        wrapper: Wrapper,
+        finish: bool,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> DeflateResult {
+        let (Ok(n_in), Ok(n_out)) = (u32::try_from(input.len()), u32::try_from(output.len()))
+        else {
+            return DeflateResult::OutputFull;
+        };
+        let s = &mut *self.stream;
+        // SAFETY: `s` is an initialised stream; reset keeps level and level buffer.
+        unsafe { ffi::isal_deflate_reset(s) };
+        s.gzip_flag = match wrapper {
+            Wrapper::Raw => ffi::IGZIP_DEFLATE,
+            Wrapper::Zlib => ffi::IGZIP_ZLIB,
+            Wrapper::Gzip => ffi::IGZIP_GZIP,
+        } as u16;
+        s.end_of_stream = finish as u16;
+        s.flush = if finish {
+            ffi::NO_FLUSH
+        } else {
+            ffi::SYNC_FLUSH
+        } as u16;
+        // ISA-L never writes through next_in; the cast only satisfies its C signature.
+        s.next_in = input.as_ptr() as *mut u8;
+        s.avail_in = n_in;
+        s.next_out = output.as_mut_ptr();
+        s.avail_out = n_out;
+        // SAFETY: next_in/next_out describe live slices of the given lengths, borrowed for
+        // the duration of the call; the stream and level buffer are valid.
+        let rc = unsafe { ffi::isal_deflate(s) };
+        let (avail_in, avail_out) = (s.avail_in as usize, s.avail_out as usize);
+        // Leave no dangling pointers in the kept structure.
+        s.next_in = std::ptr::null_mut();
+        s.next_out = std::ptr::null_mut();
+        let complete = if finish {
+            s.internal_state.state == ffi::isal_zstate_state_ZSTATE_END
+        } else {
+            // A sync flush is complete only if it left output space unused.
+            avail_in == 0 && avail_out > 0
+        };
+        if rc != ffi::COMP_OK as i32 || !complete {
+            return DeflateResult::OutputFull;
+        }
+        DeflateResult::Done(input.len() - avail_in, output.len() - avail_out)
+    }
+}
+
+impl Default for Deflater {
+    fn default() -> Self {
+        Deflater::new()
+    }
+}
+
+/// What an inflate call achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InflateStop {
+    /// The stream ended (trailer checked).
+    End,
+    /// The output is full before the end.
+    OutputFull,
+    /// The input ran out before the end.
+    NeedInput,
+    /// The trailer's checksum or length is wrong.
+    Checksum,
+    /// Not a valid stream.
+    Invalid,
+}
+
+/// A resumable ISA-L decoder for one stream.
+pub struct Inflater {
+    state: Box<ffi::inflate_state>,
+}
+
+// SAFETY: the state holds pointers only into the caller's slices during a call (cleared
+// after it); it is owned exclusively.
+unsafe impl Send for Inflater {}
+
+impl Inflater {
+    /// A decoder for a new stream with `wrapper`.
+    pub fn new(wrapper: Wrapper) -> Inflater {
+        // SAFETY: all-zero is a valid `inflate_state`; `isal_inflate_init` sets it up.
+        let mut state: Box<ffi::inflate_state> = unsafe { boxed_zeroed() };
+        // SAFETY: a valid, exclusively owned state.
+        unsafe { ffi::isal_inflate_init(&mut *state) };
+        state.crc_flag = match wrapper {
+            Wrapper::Raw => ffi::ISAL_DEFLATE,
+            Wrapper::Zlib => ffi::ISAL_ZLIB,
+            Wrapper::Gzip => ffi::ISAL_GZIP,
+        };
+        Inflater { state }
+    }
+
+    /// Decodes from `input` into `output`; returns (consumed, produced, why it stopped).
+    pub fn inflate(&mut self, input: &[u8], output: &mut [u8]) -> (usize, usize, InflateStop) {
+        let (Ok(n_in), Ok(n_out)) = (u32::try_from(input.len()), u32::try_from(output.len()))
+        else {
+            return (0, 0, InflateStop::Invalid);
+        };
+        let s = &mut *self.state;
+        s.next_in = input.as_ptr() as *mut u8;
+        s.avail_in = n_in;
+        s.next_out = output.as_mut_ptr();
+        s.avail_out = n_out;
+        // SAFETY: next_in/next_out describe live slices of the given lengths for the
+        // duration of the call; ISA-L does not write through next_in.
+        let rc = unsafe { ffi::isal_inflate(s) };
+        let (avail_in, avail_out) = (s.avail_in as usize, s.avail_out as usize);
+        s.next_in = std::ptr::null_mut();
+        s.next_out = std::ptr::null_mut();
+        let mut consumed = input.len() - avail_in;
+        let produced = output.len() - avail_out;
+        if s.block_state == ffi::isal_block_state_ISAL_BLOCK_FINISH {
+            // ISA-L reads ahead into a 64-bit bit buffer: whole bytes still there at the end
+            // of the stream belong to whatever follows it (trailing data, the next member).
+            let ahead = (s.read_in_length.max(0) / 8) as usize;
+            consumed -= ahead.min(consumed);
+            s.read_in_length = 0;
+            s.read_in = 0;
+        }
+        let stop = if rc == ffi::ISAL_INCORRECT_CHECKSUM {
+            InflateStop::Checksum
+        } else if rc < 0 {
+            InflateStop::Invalid
+        } else if s.block_state == ffi::isal_block_state_ISAL_BLOCK_FINISH {
+            InflateStop::End
+        } else if avail_out == 0 {
+            InflateStop::OutputFull
+        } else if avail_in == 0 {
+            InflateStop::NeedInput
+        } else {
+            InflateStop::Invalid
+        };
+        (consumed, produced, stop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level1_pieces_join_into_one_stream_and_inflate_resumes() {
+        let data: Vec<u8> = (0..300_000u32)
+            .map(|i| (i / 3 % 256) as u8 ^ (i % 7) as u8)
+            .collect();
+        let mut d = Deflater::new();
+        let mut out = vec![0u8; 400_000];
+        let DeflateResult::Done(c1, p1) =
+            d.compress(Wrapper::Raw, false, &data[..100_000], &mut out)
+        else {
+            panic!("first piece")
+        };
+        assert_eq!(c1, 100_000);
+        let DeflateResult::Done(_, p2) =
+            d.compress(Wrapper::Raw, true, &data[100_000..], &mut out[p1..])
+        else {
+            panic!("last piece")
+        };
+        let stream = &out[..p1 + p2];
+        let back = miniz_oxide::inflate::decompress_to_vec(stream).unwrap();
+        assert_eq!(back, data);
+        // Inflate with a tiny output buffer and tiny input steps.
+        let mut inf = Inflater::new(Wrapper::Raw);
+        let (mut pos, mut got, mut buf) = (0, Vec::new(), vec![0u8; 1000]);
+        loop {
+            let end = (pos + 777).min(stream.len());
+            let (c, p, stop) = inf.inflate(&stream[pos..end], &mut buf);
+            pos += c;
+            got.extend_from_slice(&buf[..p]);
+            match stop {
+                InflateStop::End => break,
+                InflateStop::OutputFull | InflateStop::NeedInput => {}
+                s => panic!("{s:?}"),
+            }
+        }
+        assert_eq!(got, data);
+        assert_eq!(pos, stream.len());
+    }
+
+    #[test]
+    fn gzip_output_is_standard_and_a_bad_crc_is_a_checksum_error() {
+        let data = b"warpdrive ".repeat(5000);
+        let mut out = vec![0u8; 60_000];
+        let DeflateResult::Done(_, p) =
+            Deflater::new().compress(Wrapper::Gzip, true, &data, &mut out)
+        else {
+            panic!("gzip")
+        };
+        let mut gz = out[..p].to_vec();
+        let mut buf = vec![0u8; data.len() + 10];
+        let (c, n, stop) = Inflater::new(Wrapper::Gzip).inflate(&gz, &mut buf);
+        assert_eq!((c, n, stop), (gz.len(), data.len(), InflateStop::End));
+        assert_eq!(&buf[..n], &data[..]);
+        let len = gz.len();
+        gz[len - 8] ^= 1;
+        let (_, _, stop) = Inflater::new(Wrapper::Gzip).inflate(&gz, &mut buf);
+        assert_eq!(stop, InflateStop::Checksum);
+        let (_, _, stop) =
+            Inflater::new(Wrapper::Gzip).inflate(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], &mut buf);
+        assert_eq!(stop, InflateStop::Invalid);
+    }
+
+    #[test]
+    fn the_end_of_a_stream_is_exact_whatever_follows_and_however_input_arrives() {
+        let data = b"abcabcabc".repeat(1000);
+        for w in [Wrapper::Raw, Wrapper::Zlib, Wrapper::Gzip] {
+            let mut out = vec![0u8; 20_000];
+            let DeflateResult::Done(_, p) = Deflater::new().compress(w, true, &data, &mut out)
+            else {
+                panic!("compress")
+            };
+            for extra in [0usize, 1, 3, 4, 9, 17] {
+                for step in [usize::MAX, 7, 1] {
+                    let mut s = out[..p].to_vec();
+                    s.extend(std::iter::repeat_n(0x5a, extra));
+                    let mut inf = Inflater::new(w);
+                    let (mut pos, mut got, mut buf) = (0usize, Vec::new(), vec![0u8; 20_000]);
+                    loop {
+                        let end = pos.saturating_add(step).min(s.len());
+                        let (c, n, stop) = inf.inflate(&s[pos..end], &mut buf);
+                        pos += c;
+                        got.extend_from_slice(&buf[..n]);
+                        match stop {
+                            InflateStop::End => break,
+                            InflateStop::NeedInput if end < s.len() => {}
+                            st => panic!("{w:?} extra {extra} step {step}: {st:?}"),
+                        }
+                    }
+                    assert_eq!(pos, p, "{w:?} extra {extra} step {step}");
+                    assert_eq!(got, data);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_too_small_output_is_reported() {
+        let data: Vec<u8> = (0..50_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let mut out = vec![0u8; 1000];
+        assert_eq!(
+            Deflater::new().compress(Wrapper::Zlib, true, &data, &mut out),
+            DeflateResult::OutputFull
+        );
+    }
+}

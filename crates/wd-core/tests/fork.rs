@@ -1,0 +1,146 @@
+//! A queue belongs to the process that opened it: a fork child gets a clear error and
+//! tears nothing down; the parent's queue keeps working.
+
+use std::time::Duration;
+
+use wd_core::{open_queue, Direction, Error, Request};
+
+#[test]
+fn a_fork_child_cannot_use_the_queue_and_the_parent_can() {
+    let mut q = open_queue(Direction::Compress).unwrap();
+    q.send(Request::nop().tag(1)).unwrap();
+    q.recv_timeout(Some(Duration::from_secs(10))).unwrap();
+    let buf = q.alloc(4096).unwrap();
+    // SAFETY: the child only calls the driver and then _exit()s without unwinding.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let mut code = 0;
+        if !matches!(q.send(Request::nop()), Err(e) if matches!(e.error, Error::Forked)) {
+            code |= 1;
+        }
+        if !matches!(q.recv(), Err(Error::Forked)) {
+            code |= 2;
+        }
+        if !buf.is_foreign() {
+            code |= 4;
+        }
+        // Dropping must neither touch the parent's device nor hang on its thread.
+        drop(buf);
+        drop(q);
+        // SAFETY: leaving the child without running the parent's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "child crashed: {status:#x}");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "child saw the wrong behaviour"
+    );
+    assert!(!buf.is_foreign());
+    for t in 0..100 {
+        q.send(Request::nop().tag(t)).unwrap();
+    }
+    assert_eq!(q.flush(Some(Duration::from_secs(10))).unwrap().len(), 100);
+}
+
+/// The pin counter of an sdmdev parent, if the backend in use has one.
+fn pinned_pages() -> Option<u64> {
+    let dir = std::fs::read_dir("/sys/class/sdmdev").ok()?;
+    let mut total = None;
+    for e in dir.flatten() {
+        if let Ok(s) = std::fs::read_to_string(e.path().join("stats/pinned_pages")) {
+            *total.get_or_insert(0) += s.trim().parse::<u64>().unwrap();
+        }
+    }
+    total
+}
+
+#[test]
+fn a_killed_process_leaves_nothing_pinned_and_the_queue_opens_again() {
+    let mut fds = [0; 2];
+    // SAFETY: a fresh pipe into a live array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the child opens its own queue, reports and sleeps until killed.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let mut q = open_queue(Direction::Compress).expect("child: open a queue");
+        let data: Vec<u8> = (0..4u32 << 20)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+            .collect();
+        for t in 0..6 {
+            let mut src = q.alloc(data.len()).unwrap();
+            src.fill(&data);
+            let dst = q.alloc(5 << 20).unwrap();
+            q.send(
+                Request::new(wd_core::abi::ReqType::Gzip, src, dst)
+                    .level(9)
+                    .tag(t),
+            )
+            .unwrap();
+        }
+        // SAFETY: writing one byte from a live buffer to our pipe.
+        unsafe { libc::write(fds[1], b"r".as_ptr().cast(), 1) };
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    let mut b = [0u8; 1];
+    // SAFETY: reading one byte into a live buffer from our pipe.
+    assert_eq!(
+        unsafe { libc::read(fds[0], b.as_mut_ptr().cast(), 1) },
+        1,
+        "child never got going"
+    );
+    std::thread::sleep(Duration::from_millis(30));
+    // SAFETY: signalling and reaping our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+    if let Some(mut p) = pinned_pages() {
+        // The kernel stops the queue and unpins when the dead process's files close.
+        for _ in 0..100 {
+            if p == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            p = pinned_pages().unwrap();
+        }
+        assert_eq!(p, 0, "pages still pinned after the process died");
+    }
+    // The device serves a new queue; on sdmdev it reuses the dead process's mdev rather
+    // than making another.
+    let mdevs = || {
+        std::fs::read_dir("/sys/bus/mdev/devices")
+            .map(|d| d.count())
+            .ok()
+    };
+    let before = mdevs();
+    let mut q = open_queue(Direction::Compress).unwrap();
+    if q.describe().starts_with("vfio") {
+        assert_eq!(
+            mdevs(),
+            before,
+            "opened a new mdev instead of reusing the free one"
+        );
+    }
+    let mut src = q.alloc(10_000).unwrap();
+    src.fill(&[5u8; 10_000]);
+    q.send(Request::new(
+        wd_core::abi::ReqType::Gzip,
+        src,
+        q.alloc(20_000).unwrap(),
+    ))
+    .unwrap();
+    q.recv_timeout(Some(Duration::from_secs(60)))
+        .unwrap()
+        .check()
+        .unwrap();
+}

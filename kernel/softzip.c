@@ -1,0 +1,1126 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * softzip: a software ZIP engine behind sdmdev, for machines (and CI
+ * guests) without the HiSilicon hardware.
+ *
+ * Each queue speaks the hisi_qm_v1 ring dialect of docs/abi.md: a kernel
+ * thread per started queue polls the doorbell registers in the queue's
+ * MMIO page, reads requests from the submission ring, pins the request's
+ * buffers through VFIO (so only memory the process shared is reachable),
+ * runs the kernel's zlib and posts completions with the phase bit. When
+ * there is no work it sets the idle register and sleeps until kicked.
+ */
+#include <linux/module.h>
+#include <linux/platform_device.h>
+#include <linux/kthread.h>
+#include <linux/sched/clock.h>
+#include <linux/vmalloc.h>
+#include <linux/slab.h>
+#include <linux/mm.h>
+#include <linux/iommu.h>
+#include <linux/zlib.h>
+#include <linux/zutil.h>
+#include <linux/crc32.h>
+#include <linux/delay.h>
+#include <asm/unaligned.h>
+#include "include/sdmdev.h"
+
+#define SZ_NAME			"softzip"
+#define SZ_API			"hisi_qm_v1"
+
+#define SZ_DEPTH		1024
+#define SZ_SQE_SIZE		128
+#define SZ_CQE_SIZE		16
+#define SZ_CQ_OFF		(SZ_DEPTH * SZ_SQE_SIZE)
+#define SZ_RINGS_SIZE		PAGE_ALIGN(SZ_CQ_OFF + SZ_DEPTH * SZ_CQE_SIZE)
+#define SZ_MMIO_SIZE		PAGE_SIZE
+
+#define SZ_DB_EMPTY		(~0ULL)	/* nothing written to the CQ doorbell */
+#define SZ_DB_CMD_SQ		0
+#define SZ_DB_CMD_CQ		1
+
+/* request words (docs/abi.md section 4) */
+#define SZ_DW_CONSUMED		0
+#define SZ_DW_PRODUCED		1
+#define SZ_DW_STATUS		3
+#define SZ_DW_IN_LEN		4
+#define SZ_DW_TYPE		9
+#define SZ_DW_FLAGS		10
+#define SZ_DW_LEVEL		11
+#define SZ_DW_OUT_SPACE		14
+#define SZ_DW_CSUM		15
+#define SZ_DW_SRC_LO		18
+#define SZ_DW_SRC_HI		19
+#define SZ_DW_DST_LO		20
+#define SZ_DW_DST_HI		21
+
+#define SZ_T_RAW		1
+#define SZ_T_ZLIB		2
+#define SZ_T_GZIP		3
+#define SZ_T_NOP		0x7f
+
+#define SZ_F_PARTIAL		BIT(0)
+#define SZ_F_CSUM_SHIFT		1
+#define SZ_F_CSUM_MASK		(3 << SZ_F_CSUM_SHIFT)
+#define SZ_F_CONTINUE		BIT(3)
+#define SZ_F_ALL		(SZ_F_PARTIAL | SZ_F_CSUM_MASK | SZ_F_CONTINUE)
+
+#define SZ_CSUM_FORMAT		0
+#define SZ_CSUM_CRC32		1
+#define SZ_CSUM_ADLER32		2
+
+#define SZ_ST_OK		0x00
+#define SZ_ST_NOT_SHRUNK	0x0d
+#define SZ_ST_OUT_SMALL		0x0e
+#define SZ_ST_CSUM_ERR		0x10
+#define SZ_ST_NEED_INPUT	0x11
+#define SZ_ST_DATA_ERR		0x12
+#define SZ_ST_DMA_FAULT		0x20
+#define SZ_ST_BAD_REQ		0x21
+
+/* pinning whole ranges keeps the engine simple; bound what one request pins */
+#define SZ_MAX_RANGE		(64UL << 20)
+/* zlib works this much between cond_resched() calls */
+#define SZ_CHUNK		(256U << 10)
+
+enum { SZ_TYPE_COMP, SZ_TYPE_DECOMP, SZ_NR_TYPES };
+
+/* where the decoder is inside a (possibly multi-request) stream */
+enum sz_phase { SZP_HEADER, SZP_BODY, SZP_TRAILER, SZP_DONE };
+enum sz_hstate {
+	SZH_ZLIB, SZH_GZ_FIXED, SZH_GZ_XLEN, SZH_GZ_EXTRA, SZH_GZ_NAME,
+	SZH_GZ_COMMENT, SZH_GZ_HCRC, SZH_DONE,
+};
+
+struct sz_decoder {
+	bool open;		/* a stream is unfinished: CONTINUE allowed */
+	u8 type;
+	u8 csum;		/* which checksum dw15 reports */
+	enum sz_phase phase;
+	enum sz_hstate hs;
+	u8 gz_flags;
+	u8 buf[10];		/* header or trailer bytes collected so far */
+	u32 cnt;
+	u32 xlen;
+	u32 crc;
+	u32 adler;
+	u32 isize;
+};
+
+/* a user range pinned and mapped for the duration of one request */
+struct sz_map {
+	struct page **pages;
+	int npages;
+	dma_addr_t iova;	/* page aligned */
+	void *base;
+};
+
+struct softzip;
+
+struct sz_queue {
+	struct sdmdev_queue sq;
+	struct softzip *sz;
+	unsigned int qid;
+	bool in_use;
+	bool decomp;
+
+	void *mmio;		/* region 0 */
+	void *rings;		/* region 1 */
+	void *def_ws;
+	void *inf_ws;
+	z_stream zs;
+	struct sz_decoder dec;
+
+	struct task_struct *thread;
+	wait_queue_head_t kick_wq;
+	atomic_t kicked;
+	int notify;		/* WAIT sleepers want wake-ups */
+
+	/* ring state, owned by the thread */
+	u16 sq_head;
+	u16 cq_tail;
+	u16 cq_head;		/* last head the driver rang */
+	u8 phase;
+	bool armed;
+
+	/* held while one request runs: its pins live inside it */
+	struct mutex req_lock;
+	struct sz_map map[2];
+	bool fence;		/* a dma_unmap just ran on [fence_lo, fence_hi) */
+	u64 fence_lo, fence_hi;
+};
+
+struct softzip {
+	struct sdmdev sdmdev;
+	struct mutex lock;	/* queue allocation */
+	unsigned int nr_queues;
+	struct sz_queue *queues;
+};
+
+static unsigned int queues = 2;
+module_param(queues, uint, 0444);
+MODULE_PARM_DESC(queues, "number of queues (1..64)");
+
+static unsigned int dma_flag = SDMDEV_DMA_MULTI_PROC_MAP;
+module_param(dma_flag, uint, 0444);
+MODULE_PARM_DESC(dma_flag,
+		 "1: single-process mode (one queue in use), 2: one process per queue");
+
+static const struct sdmdev_type sz_types[SZ_NR_TYPES] = {
+	[SZ_TYPE_COMP] = { .name = "comp", .flags = SDMDEV_TYPE_COMPRESS },
+	[SZ_TYPE_DECOMP] = { .name = "decomp", .flags = SDMDEV_TYPE_DECOMPRESS },
+};
+
+static struct sz_queue *to_szq(struct sdmdev_queue *sq)
+{
+	return container_of(sq, struct sz_queue, sq);
+}
+
+/* ---- registers and rings ---- */
+
+static u64 *sz_reg64(struct sz_queue *q, unsigned int off)
+{
+	return (u64 *)((u8 *)q->mmio + off);
+}
+
+static u32 *sz_reg32(struct sz_queue *q, unsigned int off)
+{
+	return (u32 *)((u8 *)q->mmio + off);
+}
+
+static __le32 *sz_sqe(struct sz_queue *q, u16 idx)
+{
+	return (__le32 *)((u8 *)q->rings + idx * SZ_SQE_SIZE);
+}
+
+static u16 db_index(u64 v)
+{
+	return (v >> 32) & 0xffff;
+}
+
+static u16 db_cmd(u64 v)
+{
+	return (v >> 16) & 0xffff;
+}
+
+static u16 db_prio(u64 v)
+{
+	return (v >> 48) & 0xffff;
+}
+
+static u16 sz_sq_tail(struct sz_queue *q)
+{
+	/* acquire: the entries were written before the doorbell */
+	u64 v = smp_load_acquire(sz_reg64(q, SDMDEV_SOFT_DB_SQ));
+
+	if (db_cmd(v) != SZ_DB_CMD_SQ)
+		return q->sq_head;
+	return db_index(v) % SZ_DEPTH;
+}
+
+/* Interrupt wanted and completions the driver has not seen yet: fire. */
+static void sz_irq_check(struct sz_queue *q)
+{
+	if (q->armed && q->cq_tail != q->cq_head) {
+		q->armed = false;
+		sdmdev_signal_irq(&q->sq);
+	}
+}
+
+/*
+ * Take a CQ doorbell if one was written. The doorbell carries the driver's
+ * head, so an arm that races with a completion the driver did not see
+ * still fires (the driver re-checks the CQ after arming).
+ */
+static void sz_consume_cq_db(struct sz_queue *q)
+{
+	u64 v = xchg(sz_reg64(q, SDMDEV_SOFT_DB_CQ), SZ_DB_EMPTY);
+
+	if (v == SZ_DB_EMPTY || db_cmd(v) != SZ_DB_CMD_CQ)
+		return;
+	WRITE_ONCE(q->cq_head, db_index(v) % SZ_DEPTH);
+	if (db_prio(v) == 1)
+		q->armed = true;
+	sz_irq_check(q);
+}
+
+static void sz_post_cqe(struct sz_queue *q, u16 sqe_idx)
+{
+	u8 *cqe = (u8 *)q->rings + SZ_CQ_OFF + q->cq_tail * SZ_CQE_SIZE;
+
+	put_unaligned_le32(0, cqe);
+	put_unaligned_le16(0, cqe + 4);		/* cmd_id */
+	put_unaligned_le16(0, cqe + 6);
+	put_unaligned_le16(sqe_idx, cqe + 8);	/* sq_head */
+	put_unaligned_le16(0, cqe + 10);	/* sq_num */
+	put_unaligned_le16(0, cqe + 12);
+	/* release: results and entry before the phase bit */
+	smp_store_release((__le16 *)(cqe + 14), cpu_to_le16(q->phase));
+
+	if (++q->cq_tail == SZ_DEPTH) {
+		q->cq_tail = 0;
+		q->phase ^= 1;
+	}
+	/*
+	 * Completion before the CQ doorbell and notify loads: pairs with the
+	 * driver's arm-then-recheck and with sz_mask_notify().
+	 */
+	smp_mb();
+	sz_consume_cq_db(q);
+	sz_irq_check(q);
+	if (READ_ONCE(q->notify))
+		sdmdev_wake_up(&q->sq);
+}
+
+/* ---- DMA: pin and map a user range for one request ---- */
+
+static void sz_unmap(struct sz_queue *q, struct sz_map *m)
+{
+	int done, n;
+
+	if (!m->pages)
+		return;
+	if (m->base)
+		vunmap(m->base);
+	for (done = 0; done < m->npages; done += n) {
+		n = min_t(int, m->npages - done, VFIO_PIN_PAGES_MAX_ENTRIES);
+		sdmdev_unpin_pages(&q->sq, m->iova + (dma_addr_t)done * PAGE_SIZE,
+				   n);
+	}
+	kvfree(m->pages);
+	memset(m, 0, sizeof(*m));
+}
+
+/* 0, or -EFAULT when [iova, iova + len) is not (fully) shared */
+static int sz_map(struct sz_queue *q, struct sz_map *m, u64 iova, u64 len,
+		  int prot, u8 **ptr)
+{
+	int npages, done = 0, ret;
+
+	memset(m, 0, sizeof(*m));
+	*ptr = NULL;
+	if (!len)
+		return 0;
+	if (iova + len < iova)
+		return -EFAULT;
+
+	m->iova = iova & PAGE_MASK;
+	npages = (PAGE_ALIGN(iova + len) - m->iova) >> PAGE_SHIFT;
+	m->pages = kvcalloc(npages, sizeof(*m->pages), GFP_KERNEL);
+	if (!m->pages)
+		return -ENOMEM;
+	while (done < npages) {
+		int n = min_t(int, npages - done, VFIO_PIN_PAGES_MAX_ENTRIES);
+
+		ret = sdmdev_pin_pages(&q->sq,
+				       m->iova + (dma_addr_t)done * PAGE_SIZE,
+				       n, prot, m->pages + done);
+		if (ret != n) {
+			m->npages = done;
+			sz_unmap(q, m);
+			return -EFAULT;
+		}
+		done += n;
+		m->npages = done;
+	}
+	m->base = vmap(m->pages, npages, VM_MAP, PAGE_KERNEL);
+	if (!m->base) {
+		sz_unmap(q, m);
+		return -ENOMEM;
+	}
+	*ptr = (u8 *)m->base + offset_in_page(iova);
+	return 0;
+}
+
+/* ---- checksums ---- */
+
+static u32 sz_crc32(u32 crc, const u8 *p, size_t len)
+{
+	return ~crc32_le(~crc, p, len);
+}
+
+static u32 sz_adler32(u32 adler, const u8 *p, size_t len)
+{
+	/* zlib_adler32 takes an unsigned int length: feed it in pieces */
+	while (len) {
+		unsigned int n = min_t(size_t, len, 1U << 30);
+
+		adler = zlib_adler32(adler, p, n);
+		p += n;
+		len -= n;
+	}
+	return adler;
+}
+
+static u8 sz_csum_kind(u8 type, u8 csum)
+{
+	if (csum != SZ_CSUM_FORMAT)
+		return csum;
+	if (type == SZ_T_GZIP)
+		return SZ_CSUM_CRC32;
+	if (type == SZ_T_ZLIB)
+		return SZ_CSUM_ADLER32;
+	return SZ_CSUM_FORMAT;	/* raw: none */
+}
+
+/* ---- compression ---- */
+
+static u8 sz_compress(struct sz_queue *q, u8 type, u32 flags, int level,
+		      const u8 *src, u32 in_len, u8 *dst, u32 space,
+		      u32 *produced, u32 *csum_out)
+{
+	z_stream *zs = &q->zs;
+	u8 kind = sz_csum_kind(type, (flags & SZ_F_CSUM_MASK) >> SZ_F_CSUM_SHIFT);
+	u32 hdr = 0, trl = 0, crc = 0, adler = 1, body;
+	int flush = (flags & SZ_F_PARTIAL) ? Z_SYNC_FLUSH : Z_FINISH;
+	int ret;
+
+	bool need_crc = type == SZ_T_GZIP || kind == SZ_CSUM_CRC32;
+	bool need_adler = type == SZ_T_ZLIB || kind == SZ_CSUM_ADLER32;
+	u32 left = in_len;
+
+	if (type == SZ_T_ZLIB) {
+		hdr = 2;
+		trl = 4;
+	} else if (type == SZ_T_GZIP) {
+		hdr = 10;
+		trl = 8;
+	}
+	if (space < hdr + trl)
+		return SZ_ST_OUT_SMALL;
+
+	if (type == SZ_T_ZLIB) {
+		/* CMF: deflate, 32K window; FLG: level hint, check bits */
+		static const u8 flg[4] = { 0x01, 0x5e, 0x9c, 0xda };
+		int fl = level == 1 ? 0 : level < 6 ? 1 : level == 6 ? 2 : 3;
+
+		dst[0] = 0x78;
+		dst[1] = flg[fl];
+	} else if (type == SZ_T_GZIP) {
+		dst[0] = 0x1f;
+		dst[1] = 0x8b;
+		dst[2] = 8;		/* deflate */
+		dst[3] = 0;		/* no name, comment, extra */
+		put_unaligned_le32(0, dst + 4);	/* no mtime */
+		dst[8] = level == 9 ? 2 : level == 1 ? 4 : 0;
+		dst[9] = 3;		/* Unix */
+	}
+
+	ret = zlib_deflateInit2(zs, level, Z_DEFLATED, -MAX_WBITS,
+				MAX_MEM_LEVEL, Z_DEFAULT_STRATEGY);
+	if (ret != Z_OK)
+		return SZ_ST_BAD_REQ;
+	zs->next_in = src;
+	zs->avail_in = 0;
+	zs->next_out = dst + hdr;
+	zs->avail_out = space - hdr - trl;
+	/* feed the input in chunks and reschedule between them */
+	for (;;) {
+		u32 feed = min_t(u32, left, SZ_CHUNK);
+		const u8 *p = src + (in_len - left);
+
+		if (need_crc)
+			crc = sz_crc32(crc, p, feed);
+		if (need_adler)
+			adler = sz_adler32(adler, p, feed);
+		zs->avail_in += feed;
+		left -= feed;
+		if (!left)
+			break;
+		ret = zlib_deflate(zs, Z_NO_FLUSH);
+		/* full before the end: the final flush cannot fit either */
+		if (ret != Z_OK || !zs->avail_out) {
+			zlib_deflateEnd(zs);
+			return SZ_ST_OUT_SMALL;
+		}
+		cond_resched();
+	}
+	ret = zlib_deflate(zs, flush);
+	body = zs->total_out;
+	/* avail_out == 0 means deflate may hold more output back */
+	if (flush == Z_FINISH ? ret != Z_STREAM_END :
+	    (ret != Z_OK || zs->avail_in || !zs->avail_out)) {
+		zlib_deflateEnd(zs);
+		return SZ_ST_OUT_SMALL;
+	}
+	zlib_deflateEnd(zs);
+
+	if (type == SZ_T_ZLIB) {
+		put_unaligned_be32(adler, dst + hdr + body);
+	} else if (type == SZ_T_GZIP) {
+		put_unaligned_le32(crc, dst + hdr + body);
+		put_unaligned_le32(in_len, dst + hdr + body + 4);
+	}
+	*produced = hdr + body + trl;
+	*csum_out = kind == SZ_CSUM_CRC32 ? crc :
+		    kind == SZ_CSUM_ADLER32 ? adler : 0;
+	return *produced >= in_len ? SZ_ST_NOT_SHRUNK : SZ_ST_OK;
+}
+
+/* ---- decompression ---- */
+
+static enum sz_hstate sz_gz_next(struct sz_decoder *d, enum sz_hstate from)
+{
+	/* the optional gzip header fields, in their order */
+	switch (from) {
+	case SZH_GZ_FIXED:
+		if (d->gz_flags & 0x04)
+			return SZH_GZ_XLEN;
+		fallthrough;
+	case SZH_GZ_EXTRA:
+		if (d->gz_flags & 0x08)
+			return SZH_GZ_NAME;
+		fallthrough;
+	case SZH_GZ_NAME:
+		if (d->gz_flags & 0x10)
+			return SZH_GZ_COMMENT;
+		fallthrough;
+	case SZH_GZ_COMMENT:
+		if (d->gz_flags & 0x02)
+			return SZH_GZ_HCRC;
+		fallthrough;
+	default:
+		return SZH_DONE;
+	}
+}
+
+/* Feed header bytes: 1 = header complete, 0 = need more, -1 = bad. */
+static int sz_header(struct sz_decoder *d, const u8 *in, u32 avail, u32 *used)
+{
+	u32 i = 0;
+
+	while (d->hs != SZH_DONE && i < avail) {
+		u8 c = in[i++];
+
+		switch (d->hs) {
+		case SZH_ZLIB:
+			d->buf[d->cnt++] = c;
+			if (d->cnt < 2)
+				break;
+			if ((d->buf[0] & 0x0f) != 8 || (d->buf[0] >> 4) > 7 ||
+			    ((d->buf[0] << 8) | d->buf[1]) % 31 ||
+			    (d->buf[1] & 0x20))	/* preset dictionary */
+				return -1;
+			d->hs = SZH_DONE;
+			break;
+		case SZH_GZ_FIXED:
+			d->buf[d->cnt++] = c;
+			if (d->cnt < 10)
+				break;
+			if (d->buf[0] != 0x1f || d->buf[1] != 0x8b ||
+			    d->buf[2] != 8 || (d->buf[3] & 0xe0))
+				return -1;
+			d->gz_flags = d->buf[3];
+			d->cnt = 0;
+			d->hs = sz_gz_next(d, SZH_GZ_FIXED);
+			break;
+		case SZH_GZ_XLEN:
+			d->buf[d->cnt++] = c;
+			if (d->cnt < 2)
+				break;
+			d->xlen = d->buf[0] | d->buf[1] << 8;
+			d->cnt = 0;
+			d->hs = d->xlen ? SZH_GZ_EXTRA :
+				sz_gz_next(d, SZH_GZ_EXTRA);
+			break;
+		case SZH_GZ_EXTRA:
+			if (--d->xlen == 0)
+				d->hs = sz_gz_next(d, SZH_GZ_EXTRA);
+			break;
+		case SZH_GZ_NAME:
+		case SZH_GZ_COMMENT:
+			if (!c)
+				d->hs = sz_gz_next(d, d->hs);
+			break;
+		case SZH_GZ_HCRC:
+			if (++d->cnt == 2)
+				d->hs = SZH_DONE;
+			break;
+		default:
+			return -1;
+		}
+	}
+	*used = i;
+	return d->hs == SZH_DONE;
+}
+
+static void sz_dec_start(struct sz_queue *q, u8 type, u8 csum)
+{
+	struct sz_decoder *d = &q->dec;
+
+	memset(d, 0, sizeof(*d));
+	d->open = true;
+	d->type = type;
+	d->csum = sz_csum_kind(type, csum);
+	d->adler = 1;
+	if (type == SZ_T_RAW) {
+		d->phase = SZP_BODY;
+	} else {
+		d->phase = SZP_HEADER;
+		d->hs = type == SZ_T_ZLIB ? SZH_ZLIB : SZH_GZ_FIXED;
+	}
+	zlib_inflateReset(&q->zs);
+}
+
+static u8 sz_decompress(struct sz_queue *q, const u8 *src, u32 in_len,
+			u8 *dst, u32 space, u32 *consumed, u32 *produced,
+			u32 *csum_out)
+{
+	struct sz_decoder *d = &q->dec;
+	bool need_crc = d->type == SZ_T_GZIP || d->csum == SZ_CSUM_CRC32;
+	bool need_adler = d->type == SZ_T_ZLIB || d->csum == SZ_CSUM_ADLER32;
+	u32 in = 0, out = 0;
+	u8 st = SZ_ST_NEED_INPUT;
+
+	for (;;) {
+		if (d->phase == SZP_DONE) {
+			st = SZ_ST_OK;
+			break;
+		}
+		if (d->phase == SZP_HEADER) {
+			u32 used;
+			int r = sz_header(d, src + in, in_len - in, &used);
+
+			in += used;
+			if (r < 0) {
+				st = SZ_ST_DATA_ERR;
+				break;
+			}
+			if (!r)
+				break;		/* NEED_INPUT */
+			d->phase = SZP_BODY;
+		} else if (d->phase == SZP_BODY) {
+			z_stream *zs = &q->zs;
+			u32 before_in, before_out, got;
+			int ret;
+
+			zs->next_in = src + in;
+			before_in = min_t(u32, in_len - in, SZ_CHUNK);
+			before_out = min_t(u32, space - out, 4 * SZ_CHUNK);
+			zs->avail_in = before_in;
+			zs->next_out = dst + out;
+			zs->avail_out = before_out;
+			ret = zlib_inflate(zs, Z_SYNC_FLUSH);
+			got = before_out - zs->avail_out;
+			if (need_crc)
+				d->crc = sz_crc32(d->crc, dst + out, got);
+			if (need_adler)
+				d->adler = sz_adler32(d->adler, dst + out, got);
+			d->isize += got;
+			out += got;
+			in += before_in - zs->avail_in;
+			if (ret == Z_STREAM_END) {
+				d->cnt = 0;
+				d->phase = d->type == SZ_T_RAW ? SZP_DONE :
+					   SZP_TRAILER;
+				continue;
+			}
+			if (ret != Z_OK && ret != Z_BUF_ERROR) {
+				st = SZ_ST_DATA_ERR;
+				break;
+			}
+			/* keep going while inflate moves: the end may follow */
+			if (got || before_in != zs->avail_in) {
+				cond_resched();
+				continue;
+			}
+			if (out == space)
+				st = SZ_ST_OUT_SMALL;
+			else if (in == in_len)
+				st = SZ_ST_NEED_INPUT;
+			else
+				st = SZ_ST_DATA_ERR;	/* stuck with room */
+			break;
+		} else if (d->phase == SZP_TRAILER) {
+			u32 want = d->type == SZ_T_ZLIB ? 4 : 8;
+
+			while (d->cnt < want && in < in_len)
+				d->buf[d->cnt++] = src[in++];
+			if (d->cnt < want)
+				break;		/* NEED_INPUT */
+			if (d->type == SZ_T_ZLIB)
+				st = get_unaligned_be32(d->buf) == d->adler ?
+				     SZ_ST_OK : SZ_ST_CSUM_ERR;
+			else
+				st = get_unaligned_le32(d->buf) == d->crc &&
+				     get_unaligned_le32(d->buf + 4) == d->isize ?
+				     SZ_ST_OK : SZ_ST_CSUM_ERR;
+			d->phase = SZP_DONE;
+			break;
+		}
+	}
+
+	if (d->phase == SZP_DONE || st == SZ_ST_DATA_ERR)
+		d->open = false;
+	*consumed = in;
+	*produced = out;
+	*csum_out = d->csum == SZ_CSUM_CRC32 ? d->crc :
+		    d->csum == SZ_CSUM_ADLER32 ? d->adler : 0;
+	return st;
+}
+
+/* ---- one request ---- */
+
+/* stands in for a zero-length buffer; never read or written */
+static u8 sz_empty;
+
+static bool sz_overlaps(u64 a, u64 alen, u64 lo, u64 hi)
+{
+	return alen && a < hi && lo < a + alen;
+}
+
+static void sz_do_request(struct sz_queue *q, u16 idx)
+{
+	__le32 *sqe = sz_sqe(q, idx);
+	u32 type = le32_to_cpu(READ_ONCE(sqe[SZ_DW_TYPE])) & 0xff;
+	u32 flags = le32_to_cpu(READ_ONCE(sqe[SZ_DW_FLAGS]));
+	u32 level = le32_to_cpu(READ_ONCE(sqe[SZ_DW_LEVEL])) & 0xf;
+	u32 in_len = le32_to_cpu(READ_ONCE(sqe[SZ_DW_IN_LEN]));
+	u32 space = le32_to_cpu(READ_ONCE(sqe[SZ_DW_OUT_SPACE]));
+	u64 src = le32_to_cpu(READ_ONCE(sqe[SZ_DW_SRC_LO])) |
+		  (u64)le32_to_cpu(READ_ONCE(sqe[SZ_DW_SRC_HI])) << 32;
+	u64 dst = le32_to_cpu(READ_ONCE(sqe[SZ_DW_DST_LO])) |
+		  (u64)le32_to_cpu(READ_ONCE(sqe[SZ_DW_DST_HI])) << 32;
+	u8 csum = (flags & SZ_F_CSUM_MASK) >> SZ_F_CSUM_SHIFT;
+	u32 consumed = 0, produced = 0, cs = 0;
+	u8 *sp, *dp;
+	u8 st;
+
+	if (type == SZ_T_NOP) {
+		st = SZ_ST_OK;
+		goto done;
+	}
+	if ((type != SZ_T_RAW && type != SZ_T_ZLIB && type != SZ_T_GZIP) ||
+	    (flags & ~SZ_F_ALL) || csum == 3 || level > 9 ||
+	    (q->decomp && (flags & SZ_F_PARTIAL)) ||
+	    (!q->decomp && (flags & SZ_F_CONTINUE)) ||
+	    ((flags & SZ_F_PARTIAL) && type != SZ_T_RAW) ||
+	    ((flags & SZ_F_CONTINUE) &&
+	     (!q->dec.open || q->dec.type != type)) ||
+	    in_len > SZ_MAX_RANGE || space > SZ_MAX_RANGE) {
+		st = SZ_ST_BAD_REQ;
+		goto done;
+	}
+
+	/*
+	 * A dma_unmap() just waited for us on this range; let the unmapping
+	 * thread finish before pinning there again, or VFIO keeps retrying.
+	 */
+	if (smp_load_acquire(&q->fence) &&
+	    (sz_overlaps(src, in_len, q->fence_lo, q->fence_hi) ||
+	     sz_overlaps(dst, space, q->fence_lo, q->fence_hi))) {
+		WRITE_ONCE(q->fence, false);
+		schedule_timeout_uninterruptible(1);
+	}
+
+	mutex_lock(&q->req_lock);
+	/* fault check before any data moves, as an IOMMU would */
+	if (sz_map(q, &q->map[0], src, in_len, IOMMU_READ, &sp) ||
+	    sz_map(q, &q->map[1], dst, space, IOMMU_READ | IOMMU_WRITE,
+		   &dp)) {
+		sz_unmap(q, &q->map[0]);
+		mutex_unlock(&q->req_lock);
+		/* a new stream was asked for: the old one is gone anyway */
+		if (q->decomp && !(flags & SZ_F_CONTINUE))
+			q->dec.open = false;
+		st = SZ_ST_DMA_FAULT;
+		goto done;
+	}
+
+	/* zlib treats a NULL buffer as an error even with length 0 */
+	if (!sp)
+		sp = &sz_empty;
+	if (!dp)
+		dp = &sz_empty;
+
+	if (q->decomp) {
+		if (!(flags & SZ_F_CONTINUE))
+			sz_dec_start(q, type, csum);
+		st = sz_decompress(q, sp, in_len, dp, space, &consumed,
+				   &produced, &cs);
+	} else {
+		st = sz_compress(q, type, flags, level ? level : 6, sp, in_len,
+				 dp, space, &produced, &cs);
+		consumed = (st == SZ_ST_OK || st == SZ_ST_NOT_SHRUNK) ?
+			   in_len : 0;
+		if (consumed != in_len)
+			produced = 0;
+	}
+
+	sz_unmap(q, &q->map[1]);
+	sz_unmap(q, &q->map[0]);
+	mutex_unlock(&q->req_lock);
+done:
+	WRITE_ONCE(sqe[SZ_DW_CONSUMED], cpu_to_le32(consumed));
+	WRITE_ONCE(sqe[SZ_DW_PRODUCED], cpu_to_le32(produced));
+	WRITE_ONCE(sqe[SZ_DW_STATUS], cpu_to_le32(st));
+	WRITE_ONCE(sqe[SZ_DW_CSUM], cpu_to_le32(cs));
+	sz_post_cqe(q, idx);
+}
+
+/* ---- the queue thread ---- */
+
+static bool sz_has_work(struct sz_queue *q)
+{
+	return sz_sq_tail(q) != q->sq_head ||
+	       READ_ONCE(*sz_reg64(q, SDMDEV_SOFT_DB_CQ)) != SZ_DB_EMPTY;
+}
+
+/*
+ * How long the thread keeps polling an empty ring before it sleeps. A driver
+ * that keeps the queue busy then never has to kick it (a system call).
+ */
+#define SZ_IDLE_SPIN_NS	(100 * NSEC_PER_USEC)
+
+static int sz_thread(void *data)
+{
+	struct sz_queue *q = data;
+	u32 *idle = sz_reg32(q, SDMDEV_SOFT_IDLE);
+	u64 spin_until = local_clock() + SZ_IDLE_SPIN_NS;
+
+	while (!kthread_should_stop()) {
+		u16 tail;
+
+		sz_consume_cq_db(q);
+		tail = sz_sq_tail(q);
+		if (tail != q->sq_head) {
+			/* stop only between requests: each read one completes */
+			while (q->sq_head != tail && !kthread_should_stop()) {
+				sz_do_request(q, q->sq_head);
+				q->sq_head = (q->sq_head + 1) % SZ_DEPTH;
+			}
+			cond_resched();
+			spin_until = local_clock() + SZ_IDLE_SPIN_NS;
+			continue;
+		}
+		if (local_clock() < spin_until) {
+			cpu_relax();
+			cond_resched();
+			continue;
+		}
+
+		/*
+		 * Store idle, then re-check the doorbells: pairs with the
+		 * driver's doorbell store then idle load, so either we see
+		 * the new tail or the driver sees idle and kicks.
+		 */
+		WRITE_ONCE(*idle, 1);
+		smp_mb(); /* idle store before the doorbell loads */
+		if (sz_has_work(q)) {
+			WRITE_ONCE(*idle, 0);
+			continue;
+		}
+		wait_event_idle(q->kick_wq, atomic_xchg(&q->kicked, 0) ||
+				kthread_should_stop());
+		WRITE_ONCE(*idle, 0);
+		spin_until = local_clock() + SZ_IDLE_SPIN_NS;
+	}
+	return 0;
+}
+
+static void sz_kick(struct sz_queue *q)
+{
+	atomic_set(&q->kicked, 1);
+	wake_up(&q->kick_wq);
+}
+
+/* ---- sdmdev ops ---- */
+
+static void sz_free_queue_mem(struct sz_queue *q)
+{
+	vfree(q->mmio);
+	vfree(q->rings);
+	vfree(q->def_ws);
+	vfree(q->inf_ws);
+	q->mmio = NULL;
+	q->rings = NULL;
+	q->def_ws = NULL;
+	q->inf_ws = NULL;
+}
+
+static int sz_get_queue(struct sdmdev *sdmdev, unsigned int type,
+			struct sdmdev_queue **out)
+{
+	struct softzip *sz = sdmdev->priv;
+	struct sz_queue *q = NULL;
+	unsigned int i;
+
+	if (type >= SZ_NR_TYPES)
+		return -EINVAL;
+	mutex_lock(&sz->lock);
+	for (i = 0; i < sz->nr_queues; i++) {
+		if (!sz->queues[i].in_use) {
+			q = &sz->queues[i];
+			q->in_use = true;
+			break;
+		}
+	}
+	mutex_unlock(&sz->lock);
+	if (!q)
+		return -ENOSPC;
+
+	q->decomp = type == SZ_TYPE_DECOMP;
+	q->mmio = vmalloc_user(SZ_MMIO_SIZE);
+	q->rings = vmalloc_user(SZ_RINGS_SIZE);
+	if (q->decomp)
+		q->inf_ws = vmalloc(zlib_inflate_workspacesize());
+	else
+		q->def_ws = vmalloc(zlib_deflate_workspacesize(MAX_WBITS,
+							       MAX_MEM_LEVEL));
+	if (!q->mmio || !q->rings || (!q->inf_ws && !q->def_ws)) {
+		sz_free_queue_mem(q);
+		mutex_lock(&sz->lock);
+		q->in_use = false;
+		mutex_unlock(&sz->lock);
+		return -ENOMEM;
+	}
+	*out = &q->sq;
+	return 0;
+}
+
+static void sz_put_queue(struct sdmdev_queue *sq)
+{
+	struct sz_queue *q = to_szq(sq);
+
+	sz_free_queue_mem(q);
+	mutex_lock(&q->sz->lock);
+	q->in_use = false;
+	mutex_unlock(&q->sz->lock);
+}
+
+static int sz_start_queue(struct sdmdev_queue *sq)
+{
+	struct sz_queue *q = to_szq(sq);
+	struct task_struct *t;
+
+	memset(q->rings, 0, SZ_RINGS_SIZE);
+	memset(q->mmio, 0, SZ_MMIO_SIZE);
+	*sz_reg64(q, SDMDEV_SOFT_DB_CQ) = SZ_DB_EMPTY;
+	*sz_reg32(q, SDMDEV_SOFT_ID) = SDMDEV_SOFT_ID_MAGIC;
+	q->sq_head = 0;
+	q->cq_tail = 0;
+	q->cq_head = 0;
+	q->phase = 1;
+	q->armed = false;
+	q->fence = false;
+	q->notify = 0;
+	atomic_set(&q->kicked, 0);
+	memset(&q->dec, 0, sizeof(q->dec));
+
+	memset(&q->zs, 0, sizeof(q->zs));
+	if (q->decomp) {
+		q->zs.workspace = q->inf_ws;
+		if (zlib_inflateInit2(&q->zs, -MAX_WBITS) != Z_OK)
+			return -EINVAL;
+	} else {
+		q->zs.workspace = q->def_ws;
+	}
+
+	t = kthread_run(sz_thread, q, "softzip/%u", q->qid);
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	q->thread = t;
+	return 0;
+}
+
+/* Returns after the thread finished the request it was working on. */
+static void sz_stop_queue(struct sdmdev_queue *sq)
+{
+	struct sz_queue *q = to_szq(sq);
+
+	if (!q->thread)
+		return;
+	kthread_stop(q->thread);
+	q->thread = NULL;
+	if (q->decomp)
+		zlib_inflateEnd(&q->zs);
+}
+
+static int sz_mmap(struct sdmdev_queue *sq, unsigned int region,
+		   struct vm_area_struct *vma)
+{
+	struct sz_queue *q = to_szq(sq);
+	void *mem = region == SDMDEV_REGION_MMIO ? q->mmio : q->rings;
+
+	return remap_vmalloc_range(vma, mem, 0);
+}
+
+static bool sz_is_q_updated(struct sdmdev_queue *sq)
+{
+	struct sz_queue *q = to_szq(sq);
+	u64 v = READ_ONCE(*sz_reg64(q, SDMDEV_SOFT_DB_CQ));
+	u16 head = READ_ONCE(q->cq_head);
+
+	/* a CQ doorbell the thread has not taken yet is the newer head */
+	if (v != SZ_DB_EMPTY && db_cmd(v) == SZ_DB_CMD_CQ)
+		head = db_index(v) % SZ_DEPTH;
+	return READ_ONCE(q->cq_tail) != head;
+}
+
+static void sz_mask_notify(struct sdmdev_queue *sq, u32 events)
+{
+	struct sz_queue *q = to_szq(sq);
+
+	WRITE_ONCE(q->notify, !!(events & SDMDEV_EVENT_Q_UPDATE));
+	/*
+	 * Pairs with the barrier between a completion and the notify load
+	 * in sz_post_cqe(): the waiter then either sees the completion in
+	 * its wait condition or the thread sees notify and wakes it.
+	 */
+	smp_mb();
+	/* a waiter may have skipped the kick: let the device look again */
+	if (events)
+		sz_kick(q);
+}
+
+static long sz_ioctl(struct sdmdev_queue *sq, unsigned int cmd,
+		     unsigned long arg)
+{
+	if (cmd != VFIO_SDMDEV_CMD_KICK)
+		return -ENOTTY;
+	sz_kick(to_szq(sq));
+	return 0;
+}
+
+static unsigned int sz_available(struct sdmdev *sdmdev, unsigned int type)
+{
+	struct softzip *sz = sdmdev->priv;
+	unsigned int i, n = 0;
+
+	mutex_lock(&sz->lock);
+	for (i = 0; i < sz->nr_queues; i++)
+		n += !sz->queues[i].in_use;
+	mutex_unlock(&sz->lock);
+	return n;
+}
+
+/*
+ * User space unshares a range. Pins live only while a request runs, under
+ * req_lock: taking it waits for that request to finish and drop its pins.
+ */
+static void sz_dma_unmap(struct sdmdev_queue *sq, u64 iova, u64 len)
+{
+	struct sz_queue *q = to_szq(sq);
+
+	mutex_lock(&q->req_lock);
+	sz_unmap(q, &q->map[1]);
+	sz_unmap(q, &q->map[0]);
+	q->fence_lo = iova;
+	q->fence_hi = iova + len;
+	smp_store_release(&q->fence, true);	/* publishes fence_lo/hi */
+	mutex_unlock(&q->req_lock);
+}
+
+static const struct sdmdev_ops sz_ops = {
+	.get_queue = sz_get_queue,
+	.put_queue = sz_put_queue,
+	.start_queue = sz_start_queue,
+	.stop_queue = sz_stop_queue,
+	.mmap = sz_mmap,
+	.is_q_updated = sz_is_q_updated,
+	.mask_notify = sz_mask_notify,
+	.ioctl = sz_ioctl,
+	.get_available_instances = sz_available,
+	.dma_unmap = sz_dma_unmap,
+};
+
+/* ---- platform glue ---- */
+
+static int sz_probe(struct platform_device *pdev)
+{
+	struct softzip *sz;
+	unsigned int i;
+	int ret;
+
+	if (!queues || queues > 64)
+		return -EINVAL;
+	if (dma_flag != SDMDEV_DMA_SINGLE_PROC_MAP &&
+	    dma_flag != SDMDEV_DMA_MULTI_PROC_MAP)
+		return -EINVAL;
+
+	sz = devm_kzalloc(&pdev->dev, sizeof(*sz), GFP_KERNEL);
+	if (!sz)
+		return -ENOMEM;
+	sz->queues = devm_kcalloc(&pdev->dev, queues, sizeof(*sz->queues),
+				  GFP_KERNEL);
+	if (!sz->queues)
+		return -ENOMEM;
+	mutex_init(&sz->lock);
+	sz->nr_queues = queues;
+	for (i = 0; i < queues; i++) {
+		struct sz_queue *q = &sz->queues[i];
+
+		q->sz = sz;
+		q->qid = i;
+		init_waitqueue_head(&q->kick_wq);
+		mutex_init(&q->req_lock);
+	}
+
+	sz->sdmdev.dev = &pdev->dev;
+	sz->sdmdev.owner = THIS_MODULE;
+	sz->sdmdev.ops = &sz_ops;
+	sz->sdmdev.api_ver = SZ_API;
+	sz->sdmdev.types = sz_types;
+	sz->sdmdev.nr_types = SZ_NR_TYPES;
+	sz->sdmdev.iommu_type = VFIO_TYPE1v2_IOMMU;	/* pinning needs v2 */
+	sz->sdmdev.dma_flag = dma_flag;
+	sz->sdmdev.region_size[SDMDEV_REGION_MMIO] = SZ_MMIO_SIZE;
+	sz->sdmdev.region_size[SDMDEV_REGION_RINGS] = SZ_RINGS_SIZE;
+	sz->sdmdev.priv = sz;
+
+	ret = sdmdev_register(&sz->sdmdev);
+	if (ret)
+		return ret;
+	platform_set_drvdata(pdev, sz);
+	dev_info(&pdev->dev, "%u queues, dma_flag %u\n", queues, dma_flag);
+	return 0;
+}
+
+static int sz_remove(struct platform_device *pdev)
+{
+	struct softzip *sz = platform_get_drvdata(pdev);
+
+	sdmdev_unregister(&sz->sdmdev);
+	return 0;
+}
+
+static struct platform_driver sz_driver = {
+	.driver = { .name = SZ_NAME },
+	.probe = sz_probe,
+	.remove = sz_remove,
+};
+
+static struct platform_device *sz_pdev;
+
+static int __init softzip_init(void)
+{
+	int ret;
+
+	ret = platform_driver_register(&sz_driver);
+	if (ret)
+		return ret;
+	sz_pdev = platform_device_register_simple(SZ_NAME, -1, NULL, 0);
+	if (IS_ERR(sz_pdev)) {
+		platform_driver_unregister(&sz_driver);
+		return PTR_ERR(sz_pdev);
+	}
+	/* the parameters are checked in probe: fail the load, not later */
+	if (!platform_get_drvdata(sz_pdev)) {
+		platform_device_unregister(sz_pdev);
+		platform_driver_unregister(&sz_driver);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void __exit softzip_exit(void)
+{
+	platform_device_unregister(sz_pdev);
+	platform_driver_unregister(&sz_driver);
+}
+
+module_init(softzip_init);
+module_exit(softzip_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("softzip: software ZIP queues for sdmdev (hisi_qm_v1)");

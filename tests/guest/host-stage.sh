@@ -1,0 +1,52 @@
+#!/bin/busybox sh
+# Runs inside the guest (sourced by init.sh with sdmdev/softzip loaded): mounts the host's
+# root read-only over 9p, chroots into it to use the host's own programs (strace, the
+# Rust examples, later Python) against the vfio backend. Uses fail/ok from init.sh.
+
+REPO=$(sed -n 's/.*wdrepo=\([^ ]*\).*/\1/p' /proc/cmdline)
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci \
+	netfs fscache 9pnet 9pnet_virtio 9p; do
+	insmod /modules/9p/$m.ko || fail "insmod $m"
+done
+mkdir -p /host
+if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro hostroot /host; then
+	fail "mounting the host's root over 9p"
+	return
+fi
+for d in dev proc sys tmp; do mount --bind /$d /host/$d || fail "bind /$d"; done
+H="chroot /host env WARPDRIVE_DEVICE=vfio PATH=/usr/bin:/bin"
+
+# System calls per request on the busy path: strace counts every call of every thread;
+# two runs that differ only in the number of requests cancel out set-up and teardown.
+NOP=$REPO/target/release/examples/ring_nop
+for b in 1 32; do
+	for n in 10000 30000; do
+		$H strace -c -f -o /tmp/strace-$b-$n.txt $NOP --requests $n --batch $b \
+			> /tmp/nop.txt 2>&1 || { cat /tmp/nop.txt; fail "ring_nop $n batch $b"; }
+		cat /tmp/nop.txt
+		echo "strace -c -f, $n NOPs at batch $b (top calls):"
+		sed -n '3,8p' /tmp/strace-$b-$n.txt
+		eval calls_$n=$(awk '$NF == "total" { print $(NF-2) }' /tmp/strace-$b-$n.txt)
+	done
+	# at most: every call of the 30000-request run, set-up included; marginal: the
+	# difference between the two runs (noisy when the totals are this small)
+	echo "vfio backend: system calls per request at batch $b:" \
+		"at most $(awk -v b=$calls_30000 'BEGIN { printf "%.5f", b / 30000 }')," \
+		"marginal $(awk -v a=$calls_10000 -v b=$calls_30000 'BEGIN { printf "%.5f", (b - a) / 20000 }')" \
+		"($calls_10000 calls for 10000 NOPs, $calls_30000 for 30000, strace -c -f)"
+	grep -q "on vfio" /tmp/nop.txt || fail "ring_nop did not use the vfio backend"
+done
+
+# The main job through /dev/vfio: compress a file, check it with gzip -t.
+seq 1 200000 | sed 's/$/ main job through sdmdev/' > /tmp/job.txt
+if $H $REPO/target/release/examples/compress_file /tmp/job.txt /tmp/job.txt.gz --level 6 \
+	> /tmp/job.log 2>&1 && $H gzip -t /tmp/job.txt.gz; then
+	ok "compress_file through /dev/vfio passes gzip -t: $(cat /tmp/job.log)"
+else
+	cat /tmp/job.log
+	fail "compress_file through /dev/vfio"
+fi
+grep -q "vfio queue" /tmp/job.log || fail "compress_file did not use the vfio backend"
+
+for d in tmp sys proc dev; do umount /host/$d; done
+umount /host

@@ -1,0 +1,204 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+# /init of the test guest (busybox). Loads VFIO, mdev and our modules twice
+# (multi-process mode, then single-process mode), checks sysfs, runs the
+# user-space test, kills a process with requests in flight, unloads, and
+# checks dmesg. The last line it prints is "GUEST RESULT: PASS" or "FAIL".
+
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /tmp && mount -t tmpfs tmpfs /tmp
+
+if grep -q wdprobe /proc/cmdline; then
+	echo "WD-PROBE-OK"
+	poweroff -f
+fi
+
+FAILS=0
+fail() { echo "CHECK FAIL: $*"; FAILS=$((FAILS + 1)); }
+ok() { echo "ok: $*"; }
+# expect <description> <expected> <actual>
+expect() {
+	if [ "$2" = "$3" ]; then ok "$1 = $3"; else fail "$1: want '$2', got '$3'"; fi
+}
+# one line, newline-terminated: read() gives back exactly "value\n"
+attr() {
+	if [ "$(wc -l < "$1")" != 1 ]; then
+		fail "$1 is not one newline-terminated line"
+	fi
+	cat "$1"
+}
+uuid() { cat /proc/sys/kernel/random/uuid; }
+# create <type> <uuid>: prints the error text on failure
+create() { echo "$2" 2>/tmp/err > "$T/softzip-$1/create" || { cat /tmp/err; return 1; }; }
+pinned() { cat /sys/class/sdmdev/softzip/stats/pinned_pages; }
+
+M=/modules
+for m in vfio vfio_iommu_type1 mdev; do
+	insmod $M/$m.ko || fail "insmod $m"
+done
+[ -c /dev/vfio/vfio ] && ok "/dev/vfio/vfio" || fail "no /dev/vfio/vfio"
+
+# SIGKILL a process that has big requests in flight; nothing stays pinned
+# and the queue opens again
+kill_test() {
+	rm -f /tmp/ready
+	/sdmdev_test hog "$1" /tmp/ready &
+	pid=$!
+	i=0
+	while [ ! -e /tmp/ready ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -e /tmp/ready ] || fail "hog never became ready"
+	seen=0
+	i=0
+	while [ $i -lt 100 ]; do
+		p=$(pinned)
+		[ "$p" -gt "$seen" ] && seen=$p
+		[ "$seen" -gt 0 ] && [ $i -gt 10 ] && break
+		sleep 0.02
+		i=$((i + 1))
+	done
+	[ "$seen" -gt 0 ] && ok "pages pinned while busy: $seen" ||
+		fail "pin counter never moved while requests ran"
+	# an open device holds the parent driver's module
+	if rmmod softzip 2>/dev/null; then fail "rmmod softzip while in use"; else ok "rmmod refused while in use"; fi
+	kill -9 $pid
+	wait $pid 2>/dev/null
+	expect "pinned pages after SIGKILL" 0 "$(pinned)"
+}
+
+vmalloc_kb() { sed -n 's/^VmallocUsed: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
+slab_kb() { sed -n 's/^Slab: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
+
+# create, open, use, close, remove: 20 times. Each cycle allocates about
+# 420 KB of vmalloc (rings, MMIO page, zlib workspace); none may stay.
+leak_test() {
+	i=0
+	while [ $i -lt 21 ]; do
+		U=$(uuid)
+		create comp $U || fail "cycle $i: create"
+		/sdmdev_test cycle $U || fail "cycle $i: use"
+		echo 1 > /sys/bus/mdev/devices/$U/remove || fail "cycle $i: remove"
+		if [ $i = 0 ]; then v0=$(vmalloc_kb); s0=$(slab_kb); fi
+		i=$((i + 1))
+	done
+	v1=$(vmalloc_kb)
+	s1=$(slab_kb)
+	echo "after 1 cycle: vmalloc $v0 kB slab $s0 kB; after 21: vmalloc $v1 kB slab $s1 kB"
+	[ $((v1 - v0)) -lt 256 ] && ok "no vmalloc growth over 20 cycles" ||
+		fail "vmalloc grew by $((v1 - v0)) kB over 20 cycles"
+	[ $((s1 - s0)) -lt 512 ] && ok "no slab growth over 20 cycles" ||
+		fail "slab grew by $((s1 - s0)) kB over 20 cycles"
+	expect "pinned pages after cycles" 0 "$(pinned)"
+}
+
+for round in 1 2; do
+	echo "=== round $round ==="
+	if [ $round = 1 ]; then flag=2; else flag=1; fi
+	insmod $M/sdmdev.ko || fail "insmod sdmdev"
+	insmod $M/softzip.ko queues=2 dma_flag=$flag || fail "insmod softzip"
+
+	P=/sys/class/sdmdev/softzip
+	[ -d $P ] && ok "class entry $P" || fail "no $P"
+	expect "params/iommu_type" 3 "$(attr $P/params/iommu_type)"
+	expect "params/dma_flag" $flag "$(attr $P/params/dma_flag)"
+	T=$P/device/mdev_supported_types
+	expect "mdev types" "softzip-comp softzip-decomp" "$(echo $(ls $T))"
+	expect "comp name" comp "$(attr $T/softzip-comp/name)"
+	expect "decomp name" decomp "$(attr $T/softzip-decomp/name)"
+	expect "device_api" hisi_qm_v1 "$(attr $T/softzip-comp/device_api)"
+	expect "comp flags" 1 "$(attr $T/softzip-comp/flags)"
+	expect "decomp flags" 2 "$(attr $T/softzip-decomp/flags)"
+	expect "pinned pages" 0 "$(attr $P/stats/pinned_pages)"
+
+	U1=$(uuid)
+	U2=$(uuid)
+	U3=$(uuid)
+	if [ $flag = 2 ]; then
+		expect "available" 2 "$(attr $T/softzip-comp/available_instances)"
+		create comp $U1 && ok "create comp" || fail "create comp"
+		expect "available after 1" 1 "$(attr $T/softzip-decomp/available_instances)"
+		create decomp $U2 && ok "create decomp" || fail "create decomp"
+		expect "available after 2" 0 "$(attr $T/softzip-comp/available_instances)"
+		if create comp $U3; then fail "third create succeeded"; else ok "third create refused"; fi
+		[ -e /sys/bus/mdev/devices/$U3 ] && fail "half-made mdev left behind"
+		expect "mdevs" 2 "$(attr $P/stats/mdevs)"
+
+		/sdmdev_test full $U1 $U2 && ok "user-space test" || fail "user-space test"
+		/sdmdev_test bench $U1 $U2 || fail "bench"
+		kill_test $U1
+		/sdmdev_test full $U1 $U2 && ok "reopen after kill" || fail "reopen after kill"
+		expect "pinned pages" 0 "$(pinned)"
+		echo 1 > /sys/bus/mdev/devices/$U2/remove || fail "remove $U2"
+		echo 1 > /sys/bus/mdev/devices/$U1/remove || fail "remove $U1"
+		[ -e /sys/bus/mdev/devices/$U1 ] && fail "$U1 still there"
+		expect "available after remove" 2 "$(attr $T/softzip-comp/available_instances)"
+		leak_test
+	else
+		expect "available (single)" 1 "$(attr $T/softzip-comp/available_instances)"
+		create comp $U1 && ok "create comp" || fail "create comp"
+		expect "available (single, used)" 0 "$(attr $T/softzip-decomp/available_instances)"
+		err=$(create decomp $U2)
+		case "$err" in
+		*busy*) ok "second user refused: $err" ;;
+		*) fail "second create: want EBUSY, got '$err'" ;;
+		esac
+		/sdmdev_test single $U1 && ok "single-process test" || fail "single-process test"
+		kill_test $U1
+		/sdmdev_test single $U1 && ok "reopen after kill" || fail "reopen after kill"
+		echo 1 > /sys/bus/mdev/devices/$U1/remove || fail "remove $U1"
+		expect "available after remove" 1 "$(attr $T/softzip-comp/available_instances)"
+	fi
+	# one mdev left in place: unloading must remove it cleanly
+	create comp $U3 || fail "create before unload"
+	rmmod softzip || fail "rmmod softzip"
+	rmmod sdmdev || fail "rmmod sdmdev"
+	[ -e /sys/class/sdmdev ] && fail "class left after unload"
+	[ -e /sys/bus/mdev/devices/$U3 ] && fail "mdev left after unload"
+done
+
+# The Rust core's behavioural tests (tests/behaviour*.rs), the same ones the host runs
+# on the soft device, here through sdmdev and VFIO.
+if [ -d /wd ]; then
+	echo "=== wd-core on the vfio backend ==="
+	insmod $M/sdmdev.ko || fail "insmod sdmdev"
+	insmod $M/softzip.ko queues=4 dma_flag=2 || fail "insmod softzip"
+	P=/sys/class/sdmdev/softzip
+	# every binary sleeping on the eventfd, the behaviour suite once more with CMD_WAIT
+	for run in "eventfd /wd/*" "ioctl /wd/behaviour"; do
+		wait_mode=${run%% *}
+		for t in ${run#* }; do
+			WARPDRIVE_DEVICE=vfio WARPDRIVE_WAIT=$wait_mode $t --test-threads=1 \
+				> /tmp/rust.log 2>&1
+			rc=$?
+			summary=$(grep "^test result:" /tmp/rust.log | tail -n 1)
+			echo "vfio backend (rust $(basename $t), wait $wait_mode): ${summary:-no summary}"
+			if [ $rc != 0 ] || [ -z "$summary" ]; then
+				cat /tmp/rust.log
+				fail "wd-core $(basename $t) on vfio, wait $wait_mode"
+			fi
+		done
+	done
+	. /host-stage.sh
+	expect "pinned pages after the rust tests" 0 "$(pinned)"
+	# the mdev of the process the kill test SIGKILLed stays, free for reuse (and the
+	# test checked it was reused); every queue's own mdev went with it
+	expect "mdevs left by the rust tests" 1 "$(attr $P/stats/mdevs)"
+	rmmod softzip || fail "rmmod softzip"
+	rmmod sdmdev || fail "rmmod sdmdev"
+fi
+
+rmmod mdev vfio_iommu_type1 vfio || fail "rmmod vfio modules"
+sleep 1
+if dmesg | grep -E "WARNING:|BUG:|Oops:|refcount_t|Call Trace|general protection|kernel BUG|UBSAN|KASAN|list_(add|del) corruption|blocked for more than|memory leak|Tainted: .*[DW]"; then
+	fail "dmesg has warnings (above)"
+else
+	ok "dmesg clean"
+fi
+echo "--- dmesg tail ---"
+dmesg | tail -n 25
+echo "--- end dmesg ---"
+if [ $FAILS = 0 ]; then echo "GUEST RESULT: PASS"; else echo "GUEST RESULT: FAIL ($FAILS)"; fi
+poweroff -f
