@@ -24,7 +24,7 @@ from ._core import (
     compress_stream,
     decompress_stream,
 )
-from .devices import DeviceInfo, devices, resolve_device
+from .devices import DeviceInfo, check_device, devices
 from .errors import (
     BadDataError,
     BadRequestError,
@@ -110,12 +110,10 @@ def decompress(data: Buffer, format: Format = "gzip") -> bytes:
 def open_queue(direction: Direction = "compress", device: str | None = None) -> Queue:
     """Opens a queue on the best device present (see :func:`devices`).
 
-    ``device=None`` picks usable hardware if present, else the soft device;
-    ``device="soft"`` forces the soft device; a hardware name that this build cannot open
-    raises :class:`NoDeviceError`. The direction is fixed for the queue's life, as on the
-    hardware. Use it as a context manager, or call ``close()``.
+    ``device``: ``None`` follows ``WARPDRIVE_DEVICE`` (default ``"auto"``: an sdmdev queue
+    through VFIO when one is free, else the soft device); ``"soft"`` forces the in-process
+    device; ``"vfio"`` insists on hardware and raises :class:`NoDeviceError` without it.
+    The direction is fixed for the queue's life, as on the hardware. Use the queue as a
+    context manager, or call ``close()``.
     """
-    info = resolve_device(device)
-    if info.kind != "soft":  # pragma: no cover - needs the VFIO backend
-        raise NoDeviceError(f"device {info.name!r}: the VFIO backend is not implemented yet")
-    return Queue(direction)
+    return Queue(direction, check_device(device))

@@ -22,24 +22,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import weakref
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from . import _core, _fork
-from .devices import resolve_device
+from .devices import check_device
 from .errors import (
     BadDataError,
     BadRequestError,
     ForkedError,
-    NoDeviceError,
     QueueClosedError,
     WarpDriveError,
-    WarpDriveTimeoutError,
 )
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from typing_extensions import Buffer, Self
+    from typing_extensions import Buffer
 
     from ._core import Completion, DmaBuf
 
@@ -68,12 +66,7 @@ class AsyncQueue:
     """A device queue driven by an asyncio event loop. Create it with :func:`open_queue`."""
 
     def __init__(self, direction: Direction = "compress", device: str | None = None) -> None:
-        info = resolve_device(device)
-        if info.kind != "soft":  # pragma: no cover - needs the VFIO backend
-            raise NoDeviceError(
-                f"device {info.name!r}: the VFIO backend is not implemented yet"
-            )
-        self._q = _core.Queue(direction)
+        self._q = _core.Queue(direction, check_device(device))
         self._direction: Direction = direction
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fd = self._q.fileno()
@@ -259,6 +252,9 @@ class AsyncQueue:
             # A cancelled waiter: the completion (and its buffers) is simply dropped.
             return
         self._unclaimed.append(c)
+        self._wake_receiver()
+
+    def _wake_receiver(self) -> None:
         while self._recv_waiters:
             w = self._recv_waiters.popleft()
             if not w.done():
@@ -281,7 +277,13 @@ class AsyncQueue:
     def _fail_all(self, e: BaseException) -> None:
         waiting = list(self._waiting.values())
         self._waiting.clear()
-        for f in [*waiting, *self._recv_waiters, *self._space_waiters, *self._idle_waiters]:
+        futs: list[asyncio.Future[Any]] = [
+            *waiting,
+            *self._recv_waiters,
+            *self._space_waiters,
+            *self._idle_waiters,
+        ]
+        for f in futs:
             if not f.done():
                 f.set_exception(e)
         self._recv_waiters.clear()
@@ -351,10 +353,10 @@ class AsyncQueue:
         tag, _ = await self._submit(None, None, "gzip", -1, False, claimed=False)
         return tag
 
-    async def recv(self, timeout: float | None = None) -> Completion:
-        """The next completion of a :meth:`send` (in completion order)."""
+    async def recv(self) -> Completion:
+        """The next completion of a :meth:`send` (in completion order). To bound the wait,
+        wrap it: ``async with asyncio.timeout(5): c = await q.recv()``."""
         loop = self._loop_now()
-        deadline = None if timeout is None else loop.time() + timeout
         while not self._unclaimed:
             self._check_usable()
             if self._q.outstanding == 0:
@@ -363,13 +365,12 @@ class AsyncQueue:
             self._recv_waiters.append(fut)
             self._kick()
             try:
-                if deadline is None:
-                    await fut
-                else:
-                    async with asyncio.timeout_at(deadline):
-                        await fut
-            except TimeoutError:
-                raise WarpDriveTimeoutError("timed out waiting for the device") from None
+                await fut
+            except asyncio.CancelledError:
+                # Woken but cancelled: let the next receiver take the completion.
+                if fut.done() and not fut.cancelled() and self._unclaimed:
+                    self._wake_receiver()
+                raise
         return self._unclaimed.popleft()
 
     async def submit(

@@ -21,7 +21,9 @@ import tempfile
 import time
 from typing import IO, TYPE_CHECKING, Literal
 
-from . import __version__, _core, devices
+from . import __version__, _core
+from .devices import CHOICES
+from .devices import devices as list_devices
 from .errors import WarpDriveError
 
 if TYPE_CHECKING:
@@ -136,7 +138,12 @@ def _to_file(
     if os.path.lexists(target) and not args.force:
         raise CliError(f"{target} already exists; use -f to overwrite")
     folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder
+        )
+    except OSError as e:
+        raise CliError(f"cannot create {target}: {e.strerror}") from None
     prog = _progress_for(name, size, args.quiet)
     ok = False
     try:
@@ -219,11 +226,11 @@ def _codec(args: argparse.Namespace) -> int:
 
 
 def _devices(_args: argparse.Namespace) -> int:
-    rows = [("NAME", "KIND", "API", "AVAILABLE", "USABLE", "DESCRIPTION")]
-    for d in devices.devices():
+    rows = [("NAME", "KIND", "API", "DIRECTION", "AVAILABLE", "USABLE", "DESCRIPTION")]
+    for d in list_devices():
         avail = "-" if d.available_instances is None else str(d.available_instances)
         usable = "yes" if d.usable else f"no ({d.note})"
-        rows.append((d.name, d.kind, d.device_api, avail, usable, d.description))
+        rows.append((d.name, d.kind, d.device_api, d.direction, avail, usable, d.description))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         cells = [c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)]
@@ -237,8 +244,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for name, helptext in (("compress", "compress files (gzip-like)"),
-                           ("decompress", "decompress files")):
+    for name, helptext in (
+        ("compress", "compress files (gzip-like)"),
+        ("decompress", "decompress files"),
+    ):
         c = sub.add_parser(name, help=helptext)
         c.add_argument("files", nargs="*", metavar="FILE", help="files ('-' or none: stdin)")
         c.add_argument("-c", "--stdout", action="store_true", help="write to stdout, keep input")
@@ -246,18 +255,38 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("-f", "--force", action="store_true", help="overwrite existing output")
         c.add_argument("-o", "--output", metavar="OUT", help="output file (single input)")
         c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        c.add_argument(
+            "-D",
+            "--device",
+            choices=CHOICES,
+            help="auto (default: hardware if free, else soft), soft or vfio",
+        )
         fmt = c.add_mutually_exclusive_group()
-        fmt.add_argument("-g", "--gzip", dest="format", action="store_const", const="gzip",
-                         help="gzip format (default)")
-        fmt.add_argument("-z", "--zlib", dest="format", action="store_const", const="zlib",
-                         help="zlib format")
+        fmt.add_argument(
+            "-g",
+            "--gzip",
+            dest="format",
+            action="store_const",
+            const="gzip",
+            help="gzip format (default)",
+        )
+        fmt.add_argument(
+            "-z", "--zlib", dest="format", action="store_const", const="zlib", help="zlib format"
+        )
         c.set_defaults(format="gzip", level=-1)
         if name == "compress":
-            c.add_argument("-l", "--level", type=int, choices=range(1, 10), metavar="LEVEL",
-                           help="1 (fastest) .. 9 (smallest), default 6")
+            c.add_argument(
+                "-l",
+                "--level",
+                type=int,
+                choices=range(1, 10),
+                metavar="LEVEL",
+                help="1 (fastest) .. 9 (smallest), default 6",
+            )
             for n in range(1, 10):
-                c.add_argument(f"-{n}", dest="level", action="store_const", const=n,
-                               help=argparse.SUPPRESS)
+                c.add_argument(
+                    f"-{n}", dest="level", action="store_const", const=n, help=argparse.SUPPRESS
+                )
     sub.add_parser("devices", help="list the devices present")
     return p
 
@@ -269,6 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _devices(args)
     if getattr(args, "level", -1) is None:
         args.level = -1
+    if args.device is not None:
+        # The core's queue opener follows WARPDRIVE_DEVICE.
+        os.environ["WARPDRIVE_DEVICE"] = args.device
     try:
         return _codec(args)
     except KeyboardInterrupt:

@@ -1,10 +1,15 @@
-"""Device discovery (sysfs only, nothing is opened) and the choice of device for a queue.
+"""Device discovery (sysfs only: nothing is opened) and the device choice for a queue.
 
 The soft device (a device model running in this process) is always present. Hardware
 queues appear under ``/sys/class/sdmdev/<parent>/`` with their VFIO mediated-device types in
 ``<parent>/device/mdev_supported_types/<type>/`` (``name``, ``device_api``,
-``available_instances``, ``flags``) and the parent's ``params`` (``iommu_type``,
-``dma_flag``).
+``available_instances``, ``flags``: 1 compress, 2 decompress) and the parent's
+``params/{iommu_type,dma_flag}``.
+
+Choosing a device for a queue (``device=`` of :func:`warpdrive.open_queue`): ``None``
+follows the ``WARPDRIVE_DEVICE`` environment variable (default ``auto``); ``"auto"`` takes
+an sdmdev queue through VFIO when one is free, else the soft device; ``"soft"`` forces the
+soft device; ``"vfio"`` insists on hardware and raises :class:`NoDeviceError` without it.
 """
 
 from __future__ import annotations
@@ -13,18 +18,21 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import NoDeviceError
+from .errors import BadRequestError
 
-__all__ = ["SYSFS_ROOT", "DeviceInfo", "devices", "resolve_device"]
+__all__ = ["SYSFS_ROOT", "DeviceInfo", "check_device", "devices"]
 
-#: Where sdmdev parents are listed. ``WARPDRIVE_SYSFS_ROOT`` overrides it (for tests).
+#: Where sdmdev parents are listed. ``WARPDRIVE_SYSFS_ROOT`` overrides it for listing.
 SYSFS_ROOT = "/sys/class/sdmdev"
 
-#: Ring dialects this driver speaks.
-KNOWN_APIS = frozenset({"hisi_qm_v1"})
+#: The ring dialect this driver speaks.
+DEVICE_API = "hisi_qm_v1"
 
-#: True once wd-core has a VFIO backend (then hardware queues can be opened).
-HARDWARE_BACKEND = False
+#: What ``device=`` accepts.
+CHOICES = ("auto", "soft", "vfio")
+
+_TYPE_COMPRESS = 1
+_TYPE_DECOMPRESS = 2
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,9 @@ class DeviceInfo:
     kind: str
     #: The ring dialect (``device_api``), e.g. ``hisi_qm_v1``.
     device_api: str
-    #: Queues that can still be created (None: unlimited, the soft device).
+    #: ``"compress"``, ``"decompress"``, ``"both"`` (soft) or ``"unknown"``.
+    direction: str
+    #: Queues that can still be created (None: no limit, the soft device).
     available_instances: int | None
     #: The mdev type's human-readable name (``name`` attribute).
     description: str
@@ -55,9 +65,10 @@ class DeviceInfo:
 SOFT = DeviceInfo(
     name="soft",
     kind="soft",
-    device_api="hisi_qm_v1",
+    device_api=DEVICE_API,
+    direction="both",
     available_instances=None,
-    description="in-process software ZIP device (zlib-rs)",
+    description="in-process software ZIP device",
 )
 
 
@@ -105,17 +116,24 @@ def _hardware(root: Path) -> list[DeviceInfo]:
             continue
         for t in types:
             api = _read(t / "device_api") or "unknown"
-            if HARDWARE_BACKEND and api in KNOWN_APIS:
-                usable, note = True, ""
-            elif api not in KNOWN_APIS:
+            flags = _read_int(t / "flags") or 0
+            direction = {_TYPE_COMPRESS: "compress", _TYPE_DECOMPRESS: "decompress"}.get(
+                flags & (_TYPE_COMPRESS | _TYPE_DECOMPRESS), "unknown"
+            )
+            if api != DEVICE_API:
                 usable, note = False, f"unknown device_api {api!r}"
+            elif direction == "unknown":
+                usable, note = False, f"flags {flags:#x} name no direction"
+            elif not os.path.exists("/dev/vfio/vfio"):
+                usable, note = False, "/dev/vfio/vfio is missing (vfio module not loaded?)"
             else:
-                usable, note = False, "the VFIO backend is not implemented yet"
+                usable, note = True, ""
             found.append(
                 DeviceInfo(
                     name=f"{parent.name}/{t.name}",
                     kind="sdmdev",
                     device_api=api,
+                    direction=direction,
                     available_instances=_read_int(t / "available_instances"),
                     description=_read(t / "name") or t.name,
                     path=str(t),
@@ -129,41 +147,12 @@ def _hardware(root: Path) -> list[DeviceInfo]:
 
 
 def devices(sysfs_root: str | os.PathLike[str] | None = None) -> list[DeviceInfo]:
-    """Lists the devices present: hardware (sdmdev) first, then the soft device."""
+    """Lists the devices present: sdmdev hardware types first, then the soft device."""
     return [*_hardware(_sysfs_root(sysfs_root)), SOFT]
 
 
-def resolve_device(
-    device: str | None = None, sysfs_root: str | os.PathLike[str] | None = None
-) -> DeviceInfo:
-    """Chooses the device for a new queue.
-
-    ``None`` (or ``"auto"``) picks the first usable hardware device with a free instance and
-    falls back to the soft device. ``"soft"`` forces the soft device. Any other name must be
-    a hardware device listed by :func:`devices` (``"<parent>/<type>"``, or just the parent,
-    or ``"hardware"`` for any); it raises :class:`NoDeviceError` when it is absent or this
-    build cannot use it.
-    """
-    if device == "soft":
-        return SOFT
-    hw = _hardware(_sysfs_root(sysfs_root))
-    if device in (None, "auto"):
-        for d in hw:
-            if d.usable and (d.available_instances or 0) > 0:
-                return d
-        return SOFT
-    wanted = [
-        d for d in hw if device in ("hardware", "hw", d.name) or d.name.split("/")[0] == device
-    ]
-    if not wanted:
-        names = ", ".join(d.name for d in [*hw, SOFT])
-        raise NoDeviceError(f"no device {device!r} is present (present: {names})")
-    for d in wanted:
-        if d.usable and (d.available_instances or 0) > 0:
-            return d
-    d = wanted[0]
-    reason = d.note or "no free instance (available_instances is 0)"
-    raise NoDeviceError(
-        f"device {d.name!r} ({d.device_api}) cannot be opened: {reason}; "
-        "use device='soft' for the in-process device"
-    )
+def check_device(device: str | None) -> str | None:
+    """Validates a ``device=`` argument (see the module documentation)."""
+    if device is None or device in CHOICES:
+        return device
+    raise BadRequestError(f"device must be one of {', '.join(CHOICES)} (or None), not {device!r}")

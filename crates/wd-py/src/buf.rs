@@ -99,9 +99,30 @@ impl Drop for PyDmaBuf {
     }
 }
 
+/// The bytes of any bytes-like object as a `PyBuffer<u8>`. Objects whose buffer is not
+/// contiguous (e.g. `memoryview(b)[::2]`) or not made of bytes (e.g. `array('I')`) are
+/// read through `memoryview(data).cast('B')` or, failing that, a `tobytes()` copy.
+pub fn byte_buffer(data: &Bound<'_, PyAny>) -> PyResult<PyBuffer<u8>> {
+    match PyBuffer::<u8>::get(data) {
+        Ok(b) => Ok(b),
+        Err(first) => {
+            let py = data.py();
+            let mv = py.import("builtins")?.getattr("memoryview")?.call1((data,));
+            let Ok(mv) = mv else { return Err(first) };
+            if let Ok(b) = mv
+                .call_method1("cast", ("B",))
+                .and_then(|c| PyBuffer::get(&c))
+            {
+                return Ok(b);
+            }
+            PyBuffer::get(&mv.call_method0("tobytes")?)
+        }
+    }
+}
+
 /// Copies a bytes-like object into a DMA buffer of at least its size.
 pub fn copy_in(py: Python<'_>, buf: &mut DmaBuf, data: &Bound<'_, PyAny>) -> PyResult<()> {
-    let pb = PyBuffer::<u8>::get(data)?;
+    let pb = byte_buffer(data)?;
     let n = pb.len_bytes();
     if n > buf.capacity() {
         return Err(PyValueError::new_err(format!(

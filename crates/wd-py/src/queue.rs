@@ -16,7 +16,7 @@ use wd_core::queue::{Completion, Request};
 use wd_core::{Direction, Queue, Stats};
 
 use crate::buf::{copy_in, PyDmaBuf};
-use crate::domain::{direction_name, generation, open_in, parse_direction, soft_domain};
+use crate::domain::{direction_name, generation, open, parse_device, parse_direction};
 use crate::errors::{bad_request, to_py, IntoPyResult};
 
 /// Longest sleep of a blocking `recv` between checks for signals.
@@ -119,8 +119,16 @@ pub struct PyCompletion {
 
 impl PyCompletion {
     fn new(py: Python<'_>, mut c: Completion) -> PyResult<PyCompletion> {
-        let src = c.src.take().map(|b| Py::new(py, PyDmaBuf::new(b))).transpose()?;
-        let dst = c.dst.take().map(|b| Py::new(py, PyDmaBuf::new(b))).transpose()?;
+        let src = c
+            .src
+            .take()
+            .map(|b| Py::new(py, PyDmaBuf::new(b)))
+            .transpose()?;
+        let dst = c
+            .dst
+            .take()
+            .map(|b| Py::new(py, PyDmaBuf::new(b)))
+            .transpose()?;
         Ok(PyCompletion {
             tag: c.tag,
             status: c.status_raw,
@@ -239,11 +247,7 @@ impl Drop for PyQueue {
 
 impl PyQueue {
     /// Runs `f` on the open queue.
-    fn with<R>(
-        &self,
-        py: Python<'_>,
-        f: impl FnOnce(&mut Queue) -> PyResult<R>,
-    ) -> PyResult<R> {
+    fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut Queue) -> PyResult<R>) -> PyResult<R> {
         if self.gen != generation() {
             return Err(to_py(py, wd_core::Error::Forked));
         }
@@ -261,12 +265,15 @@ impl PyQueue {
 
 #[pymethods]
 impl PyQueue {
-    /// Opens a queue of `direction` (`"compress"` or `"decompress"`) on the soft device.
+    /// Opens a queue of `direction` (`"compress"` or `"decompress"`). `device`: `"auto"`
+    /// (an sdmdev device through VFIO when one is free, else the soft device), `"soft"`,
+    /// `"vfio"`, or None to follow `WARPDRIVE_DEVICE` (default `auto`).
     #[new]
-    fn new(py: Python<'_>, direction: &str) -> PyResult<PyQueue> {
+    #[pyo3(signature = (direction, device = None))]
+    fn new(py: Python<'_>, direction: &str, device: Option<&str>) -> PyResult<PyQueue> {
         let dir = parse_direction(py, direction)?;
-        let dom = soft_domain(py);
-        let q = py.detach(|| open_in(&dom, dir)).py(py)?;
+        let choice = parse_device(py, device)?;
+        let q = py.detach(|| open(choice, dir)).py(py)?;
         Ok(PyQueue {
             fd: q.readiness_fd(),
             device: q.describe(),
@@ -309,7 +316,7 @@ impl PyQueue {
 
     /// Allocates a device-shared buffer holding a copy of a bytes-like object.
     fn alloc_from(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<PyDmaBuf> {
-        let pb = pyo3::buffer::PyBuffer::<u8>::get(data)?;
+        let pb = crate::buf::byte_buffer(data)?;
         let mut b = self.with(py, |q| q.alloc(pb.len_bytes().max(1)).py(py))?;
         drop(pb);
         copy_in(py, &mut b, data)?;
@@ -419,7 +426,7 @@ impl PyQueue {
                     ));
                 }
                 if !q.arm_interrupt().py(py)? {
-                    return Ok(q.recv().py(py)?);
+                    return q.recv().py(py);
                 }
                 Ok(None)
             })?;
@@ -488,7 +495,10 @@ impl PyQueue {
             return Ok(());
         }
         loop {
-            let n = self.inner.lock().map_or(0, |g| g.as_ref().map_or(0, |q| q.outstanding()));
+            let n = self
+                .inner
+                .lock()
+                .map_or(0, |g| g.as_ref().map_or(0, |q| q.outstanding()));
             if n == 0 {
                 break;
             }

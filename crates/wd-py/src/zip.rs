@@ -13,12 +13,12 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use wd_core::abi::{ReqType, Status};
-use wd_core::dma::{DmaBuf, Domain};
+use wd_core::dma::DmaBuf;
 use wd_core::queue::Request;
 use wd_core::zip::{Format, ZipOptions, DEVICE_DEAD};
-use wd_core::{Direction, Queue};
+use wd_core::{DeviceChoice, Direction, Queue};
 
-use crate::domain::{generation, open_in, soft_domain};
+use crate::domain::{generation, open, parse_device};
 use crate::errors::{bad_request, IntoPyResult};
 use crate::queue::{parse_format, parse_level};
 
@@ -57,7 +57,7 @@ const KEEP_BUF: usize = 4 << 20;
 /// Runs `f` on this thread's cached queue of `dir` (opening one if needed) with a buffer
 /// pool. A queue left with requests in flight (after an error) is not cached again.
 fn with_cached<R>(
-    domain: &Arc<Domain>,
+    choice: DeviceChoice,
     dir: Direction,
     f: impl FnOnce(&mut Queue, &mut Vec<DmaBuf>) -> wd_core::Result<R>,
 ) -> wd_core::Result<R> {
@@ -82,7 +82,7 @@ fn with_cached<R>(
     };
     let mut q = match cached.queue.take() {
         Some(q) => q,
-        None => open_in(domain, dir)?,
+        None => open(choice, dir)?,
     };
     let r = f(&mut q, &mut cached.bufs);
     if q.outstanding() == 0 {
@@ -129,7 +129,7 @@ fn with_input<R: Send>(
     data: &Bound<'_, PyAny>,
     f: impl FnOnce(&[u8]) -> R + Send,
 ) -> PyResult<R> {
-    let pb = PyBuffer::<u8>::get(data)?;
+    let pb = crate::buf::byte_buffer(data)?;
     if pb.is_c_contiguous() {
         let inp = Input {
             ptr: pb.buf_ptr() as usize,
@@ -169,10 +169,10 @@ pub fn compress<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let t = parse_format(py, format)?;
     let lvl = parse_level(py, level)?;
-    let dom = soft_domain(py);
+    let choice = parse_device(py, None)?;
     let out = with_input(py, data, |d| -> wd_core::Result<Vec<u8>> {
         if d.len() <= SMALL {
-            return with_cached(&dom, Direction::Compress, |q, pool| {
+            return with_cached(choice, Direction::Compress, |q, pool| {
                 let mut c = one_request(
                     q,
                     pool,
@@ -195,7 +195,7 @@ pub fn compress<'py>(
             ..Default::default()
         };
         let mut out = Vec::with_capacity(d.len() / 2);
-        let open = |dir| open_in(&dom, dir);
+        let open = |dir| open(choice, dir);
         wd_core::zip::compress_stream(&mut &d[..], &mut out, &opts, &open, &mut |_, _| {})?;
         Ok(out)
     })?
@@ -221,14 +221,14 @@ pub fn decompress<'py>(
     format: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let t = parse_format(py, format)?;
-    let dom = soft_domain(py);
+    let choice = parse_device(py, None)?;
     let out = with_input(py, data, |d| -> wd_core::Result<Vec<u8>> {
         if d.len() <= SMALL {
             let space = match (t, gzip_isize(d)) {
                 (ReqType::Gzip, Some(n)) if n < SMALL * 16 => n + 1,
                 _ => (d.len() * 4).clamp(64 << 10, SMALL * 4),
             };
-            let fast = with_cached(&dom, Direction::Decompress, |q, pool| {
+            let fast = with_cached(choice, Direction::Decompress, |q, pool| {
                 let mut c = one_request(q, pool, |s, o| Request::new(t, s, o), d, space)?;
                 pool.extend(c.src.take());
                 let dst = c.dst.take().expect("decompress request has a destination");
@@ -247,8 +247,14 @@ pub fn decompress<'py>(
             }
         }
         let mut out = Vec::with_capacity(d.len() * 3);
-        let open = |dir| open_in(&dom, dir);
-        wd_core::zip::decompress_stream(&mut &d[..], &mut out, format_of(t), &open, &mut |_, _| {})?;
+        let open = |dir| open(choice, dir);
+        wd_core::zip::decompress_stream(
+            &mut &d[..],
+            &mut out,
+            format_of(t),
+            &open,
+            &mut |_, _| {},
+        )?;
         Ok(out)
     })?
     .py(py)?;
@@ -366,10 +372,7 @@ impl Write for PyWriter {
     }
 }
 
-fn progress_fn(
-    cb: Option<Py<PyAny>>,
-    bridge: Bridge,
-) -> impl FnMut(u64, u64) + Send {
+fn progress_fn(cb: Option<Py<PyAny>>, bridge: Bridge) -> impl FnMut(u64, u64) + Send {
     move |i, o| {
         if let Some(cb) = &cb {
             if bridge.failed() {
@@ -384,7 +387,11 @@ fn progress_fn(
     }
 }
 
-fn finish(py: Python<'_>, bridge: &Bridge, r: wd_core::Result<wd_core::zip::StreamStats>) -> PyResult<(u64, u64)> {
+fn finish(
+    py: Python<'_>,
+    bridge: &Bridge,
+    r: wd_core::Result<wd_core::zip::StreamStats>,
+) -> PyResult<(u64, u64)> {
     // A Python exception (Ctrl-C, a failing write) is the real cause of a stop.
     if let Some(e) = bridge.take() {
         return Err(e);
@@ -412,7 +419,7 @@ pub fn compress_stream(
     if !(4096..=(64 << 20)).contains(&chunk_size) {
         return Err(bad_request(py, "chunk_size must be 4 KiB .. 64 MiB"));
     }
-    let dom = soft_domain(py);
+    let choice = parse_device(py, None)?;
     let bridge = Bridge::new();
     let mut r = PyReader {
         obj: src,
@@ -430,7 +437,7 @@ pub fn compress_stream(
         ..Default::default()
     };
     let res = py.detach(|| {
-        let open = |dir| open_in(&dom, dir);
+        let open = |dir| open(choice, dir);
         wd_core::zip::compress_stream(&mut r, &mut w, &opts, &open, &mut p)
     });
     finish(py, &bridge, res)
@@ -448,7 +455,7 @@ pub fn decompress_stream(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<(u64, u64)> {
     let t = parse_format(py, format)?;
-    let dom = soft_domain(py);
+    let choice = parse_device(py, None)?;
     let bridge = Bridge::new();
     let mut r = PyReader {
         obj: src,
@@ -460,7 +467,7 @@ pub fn decompress_stream(
     };
     let mut p = progress_fn(progress, bridge.clone());
     let res = py.detach(|| {
-        let open = |dir| open_in(&dom, dir);
+        let open = |dir| open(choice, dir);
         wd_core::zip::decompress_stream(&mut r, &mut w, format_of(t), &open, &mut p)
     });
     finish(py, &bridge, res)
