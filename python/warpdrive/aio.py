@@ -84,6 +84,11 @@ class AsyncQueue:
         self._closed = False
         self._forked = False
         self._error: BaseException | None = None
+        # Buffers of finished requests kept for reuse, by capacity (a power of two). Making
+        # and dropping a share takes the domain's registry lock, which the soft device holds
+        # while it works on a request; reusing buffers keeps the event loop from waiting.
+        self._pool: dict[int, list[DmaBuf]] = {}
+        self._pool_bytes = 0
         _live.add(self)
 
     # ----------------------------------------------------------------- properties
@@ -116,6 +121,41 @@ class AsyncQueue:
         """A device-shared buffer of ``size`` bytes (see :class:`warpdrive.DmaBuf`)."""
         self._check_usable()
         return self._q.alloc(size)
+
+    # ----------------------------------------------------------------- buffer pool
+
+    async def _take(self, size: int) -> DmaBuf:
+        cap = max(_MIN_BUF, 1 << (max(size, 1) - 1).bit_length())
+        bucket = self._pool.get(cap)
+        if bucket:
+            buf = bucket.pop()
+            self._pool_bytes -= cap
+        elif self._q.outstanding == 0:
+            buf = self._q.alloc(cap)  # the device is idle: sharing memory cannot wait
+        else:
+            # A new share waits until the device finishes its current request (wd-core's
+            # soft device holds the share registry while it works): wait off the loop.
+            buf = await self._loop_now().run_in_executor(None, self._q.alloc, cap)
+        buf.resize(size)
+        return buf
+
+    async def _take_from(self, data: memoryview) -> DmaBuf:
+        buf = await self._take(len(data))
+        buf.fill(data)
+        return buf
+
+    def _give(self, buf: DmaBuf | None) -> None:
+        if buf is None or not buf.valid:
+            return
+        cap = buf.capacity
+        if cap & (cap - 1) or cap > _POOL_MAX_BUF or self._pool_bytes + cap > _POOL_BYTES:
+            # Not one of ours, or the pool is full: let it go. Unsharing may wait for the
+            # device like sharing does, so drop it off the loop if the device is busy.
+            if self._loop is not None and self._q.outstanding > 0:
+                self._loop.run_in_executor(None, _release, buf)
+            return
+        self._pool.setdefault(cap, []).append(buf)
+        self._pool_bytes += cap
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -249,7 +289,10 @@ class AsyncQueue:
         if fut is not None:
             if not fut.done():
                 fut.set_result(c)
-            # A cancelled waiter: the completion (and its buffers) is simply dropped.
+            else:
+                # A cancelled waiter: the completion is dropped, its buffers are reused.
+                self._give(c.src)
+                self._give(c.dst)
             return
         self._unclaimed.append(c)
         self._wake_receiver()
@@ -393,13 +436,16 @@ class AsyncQueue:
         if self._direction != "compress":
             raise BadRequestError("this queue decompresses; open one with direction='compress'")
         self._check_usable()
-        src = self._q.alloc_from(data)
-        dst = self._q.alloc(_core.compress_bound(len(src)))
+        src = await self._take_from(memoryview(data).cast("B"))
+        dst = await self._take(_core.compress_bound(len(src)))
         c = await self.submit(src, dst, format=format, level=level)
-        c.check()
-        out = c.dst
-        assert out is not None
-        return out.tobytes()
+        self._give(c.src)
+        try:
+            c.check()
+            assert c.dst is not None
+            return c.dst.tobytes()
+        finally:
+            self._give(c.dst)
 
     async def decompress(self, data: Buffer, format: Format = "gzip") -> bytes:
         """Decompresses one stream (gzip: one or more members).
@@ -420,19 +466,26 @@ class AsyncQueue:
                 raise BadDataError("empty input is not a compressed stream")
             space = _first_guess(rest, format)
             while True:
-                src = self._q.alloc_from(rest)
-                dst = self._q.alloc(space)
+                src = await self._take_from(rest)
+                dst = await self._take(space)
+                dst.resize(dst.capacity)
                 c = await self.submit(src, dst, format=format)
+                self._give(c.src)
                 if c.status == _STATUS_OUTPUT_TOO_SMALL:
+                    self._give(c.dst)
                     space *= 2
                     continue
                 if c.status == _STATUS_NEED_INPUT:
+                    self._give(c.dst)
                     raise BadDataError("input ends inside the compressed stream (truncated?)")
-                c.check()
+                if not c.ok:
+                    self._give(c.dst)
+                    c.check()
                 break
             out = c.dst
             assert out is not None
             parts.append(out.tobytes())
+            self._give(out)
             pos += c.consumed
             if pos == len(view):
                 break
@@ -446,6 +499,10 @@ class AsyncQueue:
 
 
 _STATUS_OUTPUT_TOO_SMALL = 0x0E
+#: Smallest pooled buffer, largest pooled buffer, and the pool's size limit.
+_MIN_BUF = 4096
+_POOL_MAX_BUF = 16 << 20
+_POOL_BYTES = 256 << 20
 _STATUS_NEED_INPUT = 0x11
 
 
@@ -456,6 +513,11 @@ def _first_guess(data: memoryview, format: Format) -> int:
         if 0 < isize <= _MAX_GUESS:
             return isize + 1
     return min(max(n * 4, 64 << 10), _MAX_GUESS)
+
+
+def _release(buf: DmaBuf) -> None:
+    """Drops the last reference to ``buf`` (in an executor thread)."""
+    del buf
 
 
 def open_queue(direction: Direction = "compress", device: str | None = None) -> AsyncQueue:

@@ -90,12 +90,15 @@ impl PyDmaBuf {
 
 impl Drop for PyDmaBuf {
     fn drop(&mut self) {
+        let Some(b) = self.inner.take() else { return };
         if self.gen != generation() {
             // A fork child: the mapping and its registry belong to the parent.
-            if let Some(b) = self.inner.take() {
-                std::mem::forget(b);
-            }
+            std::mem::forget(b);
+            return;
         }
+        // Unsharing can wait for the device to finish its current request (it holds the
+        // share registry while it works): do not hold the GIL meanwhile.
+        Python::attach(|py| py.detach(move || drop(b)));
     }
 }
 

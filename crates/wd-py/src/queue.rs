@@ -307,9 +307,11 @@ impl PyQueue {
     }
 
     /// Allocates a device-shared buffer of `size` bytes (its length is `size`; its capacity
-    /// is `size` rounded up to pages).
+    /// is `size` rounded up to pages). The GIL is released meanwhile: sharing memory can
+    /// wait for the device to finish the request it is working on.
     fn alloc(&self, py: Python<'_>, size: usize) -> PyResult<PyDmaBuf> {
-        let mut b = self.with(py, |q| q.alloc(size.max(1)).py(py))?;
+        let domain = self.with(py, |q| Ok(q.domain().clone()))?;
+        let mut b = py.detach(|| domain.alloc(size.max(1))).py(py)?;
         b.set_len(size);
         Ok(PyDmaBuf::new(b))
     }
@@ -317,8 +319,10 @@ impl PyQueue {
     /// Allocates a device-shared buffer holding a copy of a bytes-like object.
     fn alloc_from(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<PyDmaBuf> {
         let pb = crate::buf::byte_buffer(data)?;
-        let mut b = self.with(py, |q| q.alloc(pb.len_bytes().max(1)).py(py))?;
+        let n = pb.len_bytes();
         drop(pb);
+        let domain = self.with(py, |q| Ok(q.domain().clone()))?;
+        let mut b = py.detach(|| domain.alloc(n.max(1))).py(py)?;
         copy_in(py, &mut b, data)?;
         Ok(PyDmaBuf::new(b))
     }
@@ -468,9 +472,12 @@ impl PyQueue {
         })
     }
 
-    /// Requests sent and not yet received.
+    /// Requests sent and not yet received (0 once closed).
     #[getter]
     fn outstanding(&self, py: Python<'_>) -> PyResult<usize> {
+        if self.closed() && self.gen == generation() {
+            return Ok(0);
+        }
         self.with(py, |q| Ok(q.outstanding()))
     }
 
