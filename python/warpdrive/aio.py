@@ -214,10 +214,12 @@ class AsyncQueue:
         self._reader_added = False
 
     def _forked_in_child(self) -> None:
-        # The eventfd is the parent's: stop watching it, and fail the waiters (their
-        # requests belong to the parent's device).
+        # The queue, its eventfd and its requests are the parent's: fail the waiters. The
+        # reader is NOT removed: the child's copy of the loop may share its epoll instance
+        # with the parent's loop, and unregistering here would unregister it there too.
+        # The callback does nothing in the child instead.
         self._forked = True
-        self._detach()
+        self._reader_added = False
         self._fail_all(ForkedError("queue used after fork; open a new one in the child"))
 
     def _check_usable(self) -> None:
@@ -234,6 +236,8 @@ class AsyncQueue:
     # ----------------------------------------------------------------- the driver
 
     def _on_readable(self) -> None:
+        if self._forked:
+            return
         self._q.clear_readiness()
         self._armed = False
         self._drain()

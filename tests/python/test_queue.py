@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import select
 import threading
 import time
@@ -73,8 +74,6 @@ def test_same_buffer_twice_is_refused() -> None:
 
 def test_output_too_small_is_reported_not_crashed() -> None:
     with warpdrive.open_queue("compress") as q:
-        import os
-
         src = q.alloc_from(os.urandom(64 * 1024))
         dst = q.alloc(100)
         q.send(src, dst, format="gzip")
@@ -115,7 +114,7 @@ def test_nops_and_a_full_ring() -> None:
         # The device keeps taking requests, so fill faster than it drains: stop at the
         # first QueueFullError or after many sends.
         with pytest.raises(warpdrive.QueueFullError):
-            for n in range(100_000):  # noqa: B007
+            for n in range(100_000):
                 q.send_nop(tag=n)
         assert q.outstanding == warpdrive.MAX_OUTSTANDING
         assert q.is_full
