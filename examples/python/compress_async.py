@@ -17,12 +17,12 @@ import warpdrive.aio
 
 
 async def compress_one(q: warpdrive.aio.AsyncQueue, path: Path) -> tuple[Path, int, int]:
-    data = path.read_bytes()
+    data = await asyncio.to_thread(path.read_bytes)
     packed = await q.compress(data, "gzip", 6)
     if gzip.decompress(packed) != data:
         raise RuntimeError(f"{path}: round trip failed")
     out = path.with_name(path.name + ".gz")
-    out.write_bytes(packed)
+    await asyncio.to_thread(out.write_bytes, packed)
     return out, len(data), len(packed)
 
 
