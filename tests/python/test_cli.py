@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import gzip
 import os
+import pty
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -178,3 +181,49 @@ def test_large_input_streams_in_bounded_memory(tmp_path: Path) -> None:
     gz = tmp_path / "zeros.gz"
     r = subprocess.run(["gzip", "-dc", gz], capture_output=True)
     assert len(r.stdout) == 256 << 20 and not r.stdout.strip(b"\0")
+
+
+def test_ctrl_c_exits_130_without_a_partial_file(tmp_path: Path) -> None:
+    # stdin is a pipe that stays open, so the command is surely mid-stream at the signal.
+    assert EXE is not None
+    out = tmp_path / "out.gz"
+    p = subprocess.Popen(
+        [EXE, "compress", "-o", str(out)],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert p.stdin is not None
+    p.stdin.write(os.urandom(3 << 20))
+    p.stdin.flush()
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130, err
+    assert err == b"warpdrive: interrupted\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_on_a_terminal(tmp_path: Path) -> None:
+    assert EXE is not None
+    f = tmp_path / "big"
+    with open(f, "wb") as w:
+        w.truncate(64 << 20)
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run([EXE, "compress", "-k", str(f)], stderr=slave, timeout=120)
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+    assert p.returncode == 0
+    assert b"big: " in shown and b"%" in shown and b"MB/s" in shown, shown
+    quiet = subprocess.run([EXE, "compress", "-f", "-k", str(f)], capture_output=True)
+    assert quiet.returncode == 0 and quiet.stderr == b""  # not a terminal: no progress
