@@ -17,6 +17,8 @@
 //! Fork: a queue, a buffer or a cached queue made before `fork()` is never touched by the
 //! child (every object records the fork generation it was made in, see [`domain`]).
 
+#![warn(missing_docs)]
+
 use pyo3::prelude::*;
 
 pub mod buf;
