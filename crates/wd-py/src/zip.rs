@@ -195,7 +195,8 @@ pub fn compress<'py>(
             ..Default::default()
         };
         let mut out = Vec::with_capacity(d.len() / 2);
-        let open = |dir| open(choice, dir);
+        // The core's opener reuses idle queues of the process's default device.
+        let open = wd_core::zip::default_opener;
         wd_core::zip::compress_stream(&mut &d[..], &mut out, &opts, &open, &mut |_, _| {})?;
         Ok(out)
     })?
@@ -247,7 +248,7 @@ pub fn decompress<'py>(
             }
         }
         let mut out = Vec::with_capacity(d.len() * 3);
-        let open = |dir| open(choice, dir);
+        let open = wd_core::zip::default_opener;
         wd_core::zip::decompress_stream(
             &mut &d[..],
             &mut out,
@@ -419,7 +420,8 @@ pub fn compress_stream(
     if !(4096..=(64 << 20)).contains(&chunk_size) {
         return Err(bad_request(py, "chunk_size must be 4 KiB .. 64 MiB"));
     }
-    let choice = parse_device(py, None)?;
+    // Checks WARPDRIVE_DEVICE up front: the core's opener follows it.
+    parse_device(py, None)?;
     let bridge = Bridge::new();
     let mut r = PyReader {
         obj: src,
@@ -437,7 +439,7 @@ pub fn compress_stream(
         ..Default::default()
     };
     let res = py.detach(|| {
-        let open = |dir| open(choice, dir);
+        let open = wd_core::zip::default_opener;
         wd_core::zip::compress_stream(&mut r, &mut w, &opts, &open, &mut p)
     });
     finish(py, &bridge, res)
@@ -455,7 +457,8 @@ pub fn decompress_stream(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<(u64, u64)> {
     let t = parse_format(py, format)?;
-    let choice = parse_device(py, None)?;
+    // Checks WARPDRIVE_DEVICE up front: the core's opener follows it.
+    parse_device(py, None)?;
     let bridge = Bridge::new();
     let mut r = PyReader {
         obj: src,
@@ -467,7 +470,7 @@ pub fn decompress_stream(
     };
     let mut p = progress_fn(progress, bridge.clone());
     let res = py.detach(|| {
-        let open = |dir| open(choice, dir);
+        let open = wd_core::zip::default_opener;
         wd_core::zip::decompress_stream(&mut r, &mut w, format_of(t), &open, &mut p)
     });
     finish(py, &bridge, res)
