@@ -191,6 +191,8 @@ class AsyncQueue:
             self._closed = True
             self._detach()
             self._fail_all(QueueClosedError("queue is closed"))
+            self._pool.clear()
+            self._pool_bytes = 0
             if not self._forked:
                 self._q.close()
 
@@ -506,7 +508,7 @@ _STATUS_OUTPUT_TOO_SMALL = 0x0E
 #: Smallest pooled buffer, largest pooled buffer, and the pool's size limit.
 _MIN_BUF = 4096
 _POOL_MAX_BUF = 16 << 20
-_POOL_BYTES = 256 << 20
+_POOL_BYTES = 64 << 20
 _STATUS_NEED_INPUT = 0x11
 
 
