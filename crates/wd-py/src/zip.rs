@@ -15,7 +15,7 @@ use pyo3::types::PyBytes;
 use wd_core::abi::{ReqType, Status};
 use wd_core::dma::DmaBuf;
 use wd_core::queue::Request;
-use wd_core::zip::{Format, ZipOptions, DEVICE_DEAD};
+use wd_core::zip::{Format, ZipOptions};
 use wd_core::{DeviceChoice, Direction, Queue};
 
 use crate::domain::{generation, open, parse_device};
@@ -155,7 +155,8 @@ fn one_request(
     src.fill(data);
     let dst = take_buf(q, pool, out_space)?;
     q.send(req(src, dst))?;
-    q.recv_timeout(Some(DEVICE_DEAD))
+    // No timeout: the core notices a device that died within a second.
+    q.recv_timeout(None)
 }
 
 /// `compress(data, format="gzip", level=-1) -> bytes`: one complete stream.
