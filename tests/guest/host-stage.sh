@@ -58,7 +58,7 @@ VENV=$REPO/.venv
 if $H test -x $VENV/bin/python; then
 	$H PYTHONDONTWRITEBYTECODE=1 sh -c "cd /tmp && $VENV/bin/python -m pytest \
 		-c $REPO/pyproject.toml --rootdir /tmp --import-mode=importlib \
-		-p no:cacheprovider -q $REPO/tests/python" > /tmp/py.log 2>&1
+		-p no:cacheprovider -q --durations=10 $REPO/tests/python" > /tmp/py.log 2>&1
 	rc=$?
 	echo "vfio backend: $(grep -E '(passed|failed|error)' /tmp/py.log | tail -n 1)"
 	if [ $rc != 0 ]; then

@@ -183,11 +183,12 @@ if [ -d /wd ]; then
 			fi
 		done
 	done
-	. /host-stage.sh
-	expect "pinned pages after the rust tests" 0 "$(pinned)"
 	# the mdev of the process the kill test SIGKILLed stays, free for reuse (and the
 	# test checked it was reused); every queue's own mdev went with it
 	expect "mdevs left by the rust tests" 1 "$(attr $P/stats/mdevs)"
+	expect "pinned pages after the rust tests" 0 "$(pinned)"
+	. /host-stage.sh
+	expect "pinned pages after the host programs and the Python suite" 0 "$(pinned)"
 	rmmod softzip || fail "rmmod softzip"
 	rmmod sdmdev || fail "rmmod sdmdev"
 fi
