@@ -86,12 +86,27 @@ impl DeviceChoice {
     }
 }
 
-/// True if an sdmdev device can give a queue of direction `dir` right now.
+/// True if an sdmdev device can give a queue of direction `dir` right now. The sysfs scan
+/// is remembered for a second: small calls ask this every time.
 pub fn vfio_present(dir: Direction) -> bool {
-    std::path::Path::new("/dev/vfio/vfio").exists()
-        && sysfs::Sysfs::default()
-            .find_type(dir)
-            .is_ok_and(|(_, t)| t.available_instances > 0)
+    type Seen = std::sync::Mutex<Option<(std::time::Instant, [bool; 2])>>;
+    static SEEN: Seen = std::sync::Mutex::new(None);
+    let i = dir as usize;
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((t, v)) = *seen {
+        if t.elapsed() < std::time::Duration::from_secs(1) {
+            return v[i];
+        }
+    }
+    let scan = |d| {
+        std::path::Path::new("/dev/vfio/vfio").exists()
+            && sysfs::Sysfs::default()
+                .find_type(d)
+                .is_ok_and(|(_, t)| t.available_instances > 0)
+    };
+    let v = [scan(Direction::Compress), scan(Direction::Decompress)];
+    *seen = Some((std::time::Instant::now(), v));
+    v[i]
 }
 
 /// The kind of device [`open_queue`] would use now: `vfio` or `soft`.
@@ -106,26 +121,35 @@ pub fn default_device() -> &'static str {
 
 /// Opens a queue from `choice`.
 pub fn open_queue_on(choice: DeviceChoice, dir: Direction) -> Result<Queue> {
-    let vfio = match choice {
-        DeviceChoice::Soft => false,
-        DeviceChoice::Vfio => true,
-        DeviceChoice::Auto => vfio_present(dir),
-    };
-    if vfio {
-        if !std::path::Path::new("/dev/vfio/vfio").exists() {
-            return Err(Error::NoDevice(
-                "no /dev/vfio/vfio: load the vfio and vfio_iommu_type1 modules (and sdmdev)".into(),
-            ));
-        }
-        let ctx = backend::vfio::VfioContext::global()?;
-        let opts = backend::vfio::VfioOptions {
-            wait: backend::vfio::WaitMode::from_env()?,
-            ..Default::default()
-        };
-        let b = backend::vfio::VfioBackend::open(&ctx, dir, opts)?;
-        return Ok(Queue::new(Box::new(b), dir));
+    match choice {
+        DeviceChoice::Soft => open_soft(dir),
+        DeviceChoice::Vfio => open_vfio(dir),
+        // The last free instance may have gone since it was seen: then the soft device.
+        DeviceChoice::Auto if vfio_present(dir) => match open_vfio(dir) {
+            Err(Error::NoDevice(_)) => open_soft(dir),
+            r => r,
+        },
+        DeviceChoice::Auto => open_soft(dir),
     }
+}
+
+fn open_soft(dir: Direction) -> Result<Queue> {
     Queue::open_soft_with(soft_domain(), dir, Default::default())
+}
+
+fn open_vfio(dir: Direction) -> Result<Queue> {
+    if !std::path::Path::new("/dev/vfio/vfio").exists() {
+        return Err(Error::NoDevice(
+            "no /dev/vfio/vfio: load the vfio and vfio_iommu_type1 modules (and sdmdev)".into(),
+        ));
+    }
+    let ctx = backend::vfio::VfioContext::global()?;
+    let opts = backend::vfio::VfioOptions {
+        wait: backend::vfio::WaitMode::from_env()?,
+        ..Default::default()
+    };
+    let b = backend::vfio::VfioBackend::open(&ctx, dir, opts)?;
+    Ok(Queue::new(Box::new(b), dir))
 }
 
 /// Opens a queue on the best device present: an sdmdev queue through VFIO when one is

@@ -66,12 +66,18 @@ pub struct ZipOptions {
     pub depth: usize,
 }
 
+/// Cores available, read once: `available_parallelism` reads cgroup files each call.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
 impl Default for ZipOptions {
     fn default() -> Self {
         ZipOptions {
             format: Format::Gzip,
             level: 6,
-            queues: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+            queues: cores().min(4),
             chunk_size: 1 << 20,
             depth: 3,
         }

@@ -262,10 +262,27 @@ impl DeviceThread {
         }
     }
 
-    /// Takes the requests up to `tail` (at most a reorder window at a time), answers them
-    /// and raises the interrupt if armed.
+    /// Answers the requests up to `tail`: in order, each completion is posted as soon as
+    /// its request is done; with a reorder window, a window's worth at a time, backwards.
     fn serve(&mut self, tail: u16) {
         let window = self.opts.reorder_window.max(1);
+        if window == 1 {
+            while self.head != tail {
+                let idx = self.head;
+                self.head = (self.head + 1) % RING_DEPTH as u16;
+                let mut sqe = self.rings.read_sqe(idx as usize);
+                let o = self.execute(&sqe);
+                sqe.set_result(o.status, o.consumed, o.produced, o.checksum);
+                self.complete(idx, &sqe);
+                // A real request may have taken long: a driver that armed meanwhile is
+                // waiting for exactly this completion. NOPs only check at the end.
+                if sqe.req_type_raw() != ReqType::Nop as u8 {
+                    self.interrupt_if_armed();
+                }
+            }
+            self.interrupt_if_armed();
+            return;
+        }
         let mut results = std::mem::take(&mut self.results);
         while self.head != tail && results.len() < window {
             let idx = self.head;
@@ -275,20 +292,26 @@ impl DeviceThread {
             sqe.set_result(o.status, o.consumed, o.produced, o.checksum);
             results.push((idx, sqe));
         }
-        if window > 1 {
-            results.reverse();
-        }
-        for (idx, sqe) in results.drain(..) {
-            self.rings.write_sqe_results(idx as usize, &sqe);
-            self.rings
-                .write_cqe(self.cq_tail as usize, &Cqe::new(idx, 0, self.phase));
-            self.cq_tail += 1;
-            if self.cq_tail as usize == RING_DEPTH {
-                self.cq_tail = 0;
-                self.phase = !self.phase;
-            }
+        for (idx, sqe) in results.drain(..).rev() {
+            self.complete(idx, &sqe);
         }
         self.results = results;
+        self.interrupt_if_armed();
+    }
+
+    /// Writes a request's results back and posts its completion.
+    fn complete(&mut self, idx: u16, sqe: &ZipSqe) {
+        self.rings.write_sqe_results(idx as usize, sqe);
+        self.rings
+            .write_cqe(self.cq_tail as usize, &Cqe::new(idx, 0, self.phase));
+        self.cq_tail += 1;
+        if self.cq_tail as usize == RING_DEPTH {
+            self.cq_tail = 0;
+            self.phase = !self.phase;
+        }
+    }
+
+    fn interrupt_if_armed(&mut self) {
         // Pairs with the driver's arm-then-recheck: either it sees the completion, or we
         // see its arming here.
         fence(Ordering::SeqCst);
