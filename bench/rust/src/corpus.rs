@@ -66,17 +66,31 @@ fn categories() -> Vec<(&'static str, Vec<PathBuf>)> {
         v
     };
     vec![
-        ("docs+licences", list(&["/usr/share/common-licenses", "/usr/share/doc"], &|p| {
-            !p.extension().is_some_and(|e| e == "gz")
-        })),
-        ("man pages", list(&["/usr/share/man"], &|p| {
-            p.to_string_lossy().contains("/man/man") && p.extension().is_some_and(|e| e == "gz")
-        })),
-        ("C headers", list(&["/usr/include"], &|p| p.extension().is_some_and(|e| e == "h"))),
+        (
+            "docs+licences",
+            list(&["/usr/share/common-licenses", "/usr/share/doc"], &|p| {
+                !p.extension().is_some_and(|e| e == "gz")
+            }),
+        ),
+        (
+            "man pages",
+            list(&["/usr/share/man"], &|p| {
+                p.to_string_lossy().contains("/man/man") && p.extension().is_some_and(|e| e == "gz")
+            }),
+        ),
+        (
+            "C headers",
+            list(&["/usr/include"], &|p| {
+                p.extension().is_some_and(|e| e == "h")
+            }),
+        ),
         ("ELF /usr/bin", list(&["/usr/bin"], &|p| is_elf(p))),
-        ("ELF /usr/lib", list(&["/usr/lib/x86_64-linux-gnu"], &|p| {
-            p.to_string_lossy().contains(".so") && is_elf(p)
-        })),
+        (
+            "ELF /usr/lib",
+            list(&["/usr/lib/x86_64-linux-gnu"], &|p| {
+                p.to_string_lossy().contains(".so") && is_elf(p)
+            }),
+        ),
     ]
 }
 

@@ -41,7 +41,9 @@ impl Args {
 
     /// A parsed value or a default.
     pub fn num<T: std::str::FromStr>(&self, names: &[&str], default: T) -> T {
-        self.get(names).and_then(|v| v.parse().ok()).unwrap_or(default)
+        self.get(names)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     }
 
     /// Words that are neither flags nor flag values.

@@ -152,7 +152,10 @@ fn read_some(fd: RawFd, buf: &mut [u8]) -> usize {
             return n as usize;
         }
         let e = std::io::Error::last_os_error();
-        assert!(n < 0 && e.kind() == std::io::ErrorKind::Interrupted, "pipe read: {n} {e}");
+        assert!(
+            n < 0 && e.kind() == std::io::ErrorKind::Interrupted,
+            "pipe read: {n} {e}"
+        );
     }
 }
 
@@ -180,7 +183,10 @@ fn pipe_server(rx: RawFd, tx: RawFd) {
             if kind == STOP {
                 return;
             }
-            write_all(tx, &msg(u64::from_le_bytes(m[..8].try_into().expect("8")), 0));
+            write_all(
+                tx,
+                &msg(u64::from_le_bytes(m[..8].try_into().expect("8")), 0),
+            );
         }
         buf.copy_within(whole..have, 0);
         have -= whole;

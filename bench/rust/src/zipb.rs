@@ -44,6 +44,10 @@ trait Way {
     /// The output of the first piece run since the last `restart_sample`.
     fn output(&self) -> Vec<u8>;
     fn restart_sample(&mut self) {}
+    /// Driver system calls so far (blocking waits, kicks of a sleeping device).
+    fn syscalls(&self) -> (u64, u64) {
+        (0, 0)
+    }
 }
 
 /// The soft device's own engine (`wd_core::engine::Engine`), called on the caller's thread:
@@ -89,13 +93,19 @@ struct Queued {
     q: Queue,
     level: u32,
     depth: usize,
+    /// Busy-poll `recv` instead of `recv_timeout` (which sleeps after 20 us).
+    poll: bool,
     free: Vec<(DmaBuf, DmaBuf)>,
     last: Vec<u8>,
 }
 
 impl Queued {
-    fn new(size: usize, level: u32, depth: usize) -> BoxResult<Queued> {
-        let q = Queue::open_soft_with(wd_core::soft_domain(), Direction::Compress, Default::default())?;
+    fn new(size: usize, level: u32, depth: usize, poll: bool) -> BoxResult<Queued> {
+        let q = Queue::open_soft_with(
+            wd_core::soft_domain(),
+            Direction::Compress,
+            Default::default(),
+        )?;
         let mut free = Vec::new();
         for _ in 0..depth {
             free.push((q.alloc(size)?, q.alloc(compress_bound(size))?));
@@ -104,13 +114,23 @@ impl Queued {
             q,
             level,
             depth,
+            poll,
             free,
             last: Vec::new(),
         })
     }
 
     fn reap(&mut self) -> BoxResult<usize> {
-        let c = self.q.recv_timeout(None)?;
+        let c = if self.poll {
+            loop {
+                if let Some(c) = self.q.recv()? {
+                    break c;
+                }
+                std::hint::spin_loop();
+            }
+        } else {
+            self.q.recv_timeout(None)?
+        };
         c.check()?;
         let n = c.produced;
         let (s, d) = (c.src.ok_or("no src")?, c.dst.ok_or("no dst")?);
@@ -120,7 +140,6 @@ impl Queued {
         self.free.push((s, d));
         Ok(n)
     }
-
 }
 
 impl Way for Queued {
@@ -150,6 +169,10 @@ impl Way for Queued {
     fn restart_sample(&mut self) {
         self.last.clear();
     }
+    fn syscalls(&self) -> (u64, u64) {
+        let s = self.q.stats();
+        (s.waits, s.wakeups)
+    }
 }
 
 /// The public one-shot call `wd_core::zip::compress` (what `warpdrive.compress` wraps).
@@ -175,7 +198,13 @@ impl Way for OneShot {
     }
 }
 
-const WAYS: [&str; 4] = ["direct", "queue_sync", "queue_depth4", "zip_compress"];
+const WAYS: [&str; 5] = [
+    "direct",
+    "queue_sync",
+    "queue_poll",
+    "queue_depth4",
+    "zip_compress",
+];
 
 fn make_way(name: &str, size: usize, level: u32) -> BoxResult<Box<dyn Way>> {
     Ok(match name {
@@ -185,8 +214,9 @@ fn make_way(name: &str, size: usize, level: u32) -> BoxResult<Box<dyn Way>> {
             out: vec![0u8; compress_bound(size)],
             sample: Vec::new(),
         }),
-        "queue_sync" => Box::new(Queued::new(size, level, 1)?),
-        "queue_depth4" => Box::new(Queued::new(size, level, 4)?),
+        "queue_sync" => Box::new(Queued::new(size, level, 1, false)?),
+        "queue_poll" => Box::new(Queued::new(size, level, 1, true)?),
+        "queue_depth4" => Box::new(Queued::new(size, level, 4, false)?),
         "zip_compress" => Box::new(OneShot {
             level,
             last: Vec::new(),
@@ -196,8 +226,8 @@ fn make_way(name: &str, size: usize, level: u32) -> BoxResult<Box<dyn Way>> {
 }
 
 /// Compresses pieces of `size` from `data` cyclically for at least `dur` (and at least two
-/// pieces); returns MB/s of input and the mean output/input ratio.
-fn time_way(name: &str, data: &[u8], size: usize, level: u32, dur: Duration) -> BoxResult<(f64, f64)> {
+/// pieces).
+fn time_way(name: &str, data: &[u8], size: usize, level: u32, dur: Duration) -> BoxResult<Timing> {
     let mut w = make_way(name, size, level)?;
     let pieces: Vec<&[u8]> = data.chunks_exact(size).collect();
     // Warm up and check: the first piece, outside the clock.
@@ -205,6 +235,8 @@ fn time_way(name: &str, data: &[u8], size: usize, level: u32, dur: Duration) -> 
     w.finish()?;
     w.restart_sample();
     let (mut bytes, mut out, mut i) = (0usize, 0usize, 0usize);
+    let sys0 = w.syscalls();
+    let cpu0 = cpu_secs();
     let start = Instant::now();
     while i < 2 || start.elapsed() < dur {
         let p = pieces[i % pieces.len()];
@@ -214,8 +246,34 @@ fn time_way(name: &str, data: &[u8], size: usize, level: u32, dur: Duration) -> 
     }
     out += w.finish()?;
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - cpu0;
+    let sys1 = w.syscalls();
     gunzip_check(&w.output(), pieces[0]).map_err(|e| format!("{name} {size} L{level}: {e}"))?;
-    Ok((bytes as f64 / 1e6 / secs, out as f64 / bytes as f64))
+    Ok(Timing {
+        mb_s: bytes as f64 / 1e6 / secs,
+        mb_per_cpu_s: bytes as f64 / 1e6 / cpu,
+        out_ratio: out as f64 / bytes as f64,
+        waits_per_req: (sys1.0 - sys0.0) as f64 / i as f64,
+        kicks_per_req: (sys1.1 - sys0.1) as f64 / i as f64,
+    })
+}
+
+struct Timing {
+    mb_s: f64,
+    mb_per_cpu_s: f64,
+    out_ratio: f64,
+    waits_per_req: f64,
+    kicks_per_req: f64,
+}
+
+/// CPU seconds (user + system) of the whole process so far, every thread included.
+fn cpu_secs() -> f64 {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// `wd-bench sizes`: request sizes 4 KiB .. 8 MiB, levels 1 and 6, every way side by side.
@@ -243,22 +301,32 @@ pub fn sizes(args: &Args) -> BoxResult<()> {
         let mut per_size = serde_json::Map::new();
         for &size in &sizes {
             let mut mbs = vec![Vec::new(); WAYS.len()];
+            let mut cpu = vec![Vec::new(); WAYS.len()];
+            let mut waits = vec![Vec::new(); WAYS.len()];
+            let mut kicks = vec![Vec::new(); WAYS.len()];
             let mut ratio = vec![0.0; WAYS.len()];
             for rep in 0..reps {
                 for (wi, w) in WAYS.iter().enumerate() {
-                    let (m, r) = time_way(w, &data, size, level, dur)?;
-                    mbs[wi].push(m);
-                    ratio[wi] = r;
+                    let t = time_way(w, &data, size, level, dur)?;
+                    mbs[wi].push(t.mb_s);
+                    cpu[wi].push(t.mb_per_cpu_s);
+                    waits[wi].push(t.waits_per_req);
+                    kicks[wi].push(t.kicks_per_req);
+                    ratio[wi] = t.out_ratio;
                 }
                 eprintln!("sizes: L{level} {} KiB rep {}/{reps}", size >> 10, rep + 1);
             }
             let mut v = serde_json::Map::new();
             let direct = median(&mbs[0]);
+            let direct_cpu = median(&cpu[0]);
             for (wi, w) in WAYS.iter().enumerate() {
                 let m = median(&mbs[wi]);
+                let c = median(&cpu[wi]);
                 v.insert(
                     w.to_string(),
-                    json!({"mb_s": m, "runs": mbs[wi], "out_ratio": ratio[wi], "vs_direct": m / direct}),
+                    json!({"mb_s": m, "runs": mbs[wi], "out_ratio": ratio[wi], "vs_direct": m / direct,
+                           "mb_per_cpu_s": c, "cpu_vs_direct": c / direct_cpu,
+                           "waits_per_request": median(&waits[wi]), "kicks_per_request": median(&kicks[wi])}),
                 );
             }
             per_size.insert(size.to_string(), Value::Object(v));
@@ -294,7 +362,13 @@ pub fn queues(args: &Args) -> BoxResult<()> {
                 };
                 let mut out = Vec::with_capacity(data.len() / 2);
                 let t = Instant::now();
-                compress_stream(&mut &data[..], &mut out, &opts, &zip::default_opener, &mut |_, _| {})?;
+                compress_stream(
+                    &mut &data[..],
+                    &mut out,
+                    &opts,
+                    &zip::default_opener,
+                    &mut |_, _| {},
+                )?;
                 mbs[nq - 1].push(data.len() as f64 / 1e6 / t.elapsed().as_secs_f64());
                 sizes[nq - 1] = out.len();
                 if rep == 0 {
@@ -303,7 +377,13 @@ pub fn queues(args: &Args) -> BoxResult<()> {
                 if nq == 1 {
                     let mut back = Vec::with_capacity(data.len());
                     let t = Instant::now();
-                    decompress_stream(&mut &out[..], &mut back, Format::Gzip, &zip::default_opener, &mut |_, _| {})?;
+                    decompress_stream(
+                        &mut &out[..],
+                        &mut back,
+                        Format::Gzip,
+                        &zip::default_opener,
+                        &mut |_, _| {},
+                    )?;
                     dec.push(data.len() as f64 / 1e6 / t.elapsed().as_secs_f64());
                     if back != data {
                         return Err("decompress_stream did not give the input back".into());
@@ -321,7 +401,10 @@ pub fn queues(args: &Args) -> BoxResult<()> {
                    "decompress_1q_mb_s": median(&dec)}),
         );
     }
-    println!("{}", json!({"corpus_bytes": data.len(), "reps": reps, "results": res}));
+    println!(
+        "{}",
+        json!({"corpus_bytes": data.len(), "reps": reps, "results": res})
+    );
     Ok(())
 }
 
@@ -346,15 +429,27 @@ pub fn gz_file(args: &Args) -> BoxResult<()> {
     let (mut r, mut w) = io_paths(args)?;
     let st = compress_stream(&mut r, &mut w, &opts, &zip::default_opener, &mut |_, _| {})?;
     w.flush()?;
-    println!("{}", json!({"bytes_in": st.bytes_in, "bytes_out": st.bytes_out, "queues": opts.queues}));
+    println!(
+        "{}",
+        json!({"bytes_in": st.bytes_in, "bytes_out": st.bytes_out, "queues": opts.queues})
+    );
     Ok(())
 }
 
 /// `wd-bench gunzip IN OUT`: `decompress_stream` of a gzip file.
 pub fn gunzip_file(args: &Args) -> BoxResult<()> {
     let (mut r, mut w) = io_paths(args)?;
-    let st = decompress_stream(&mut r, &mut w, Format::Gzip, &zip::default_opener, &mut |_, _| {})?;
+    let st = decompress_stream(
+        &mut r,
+        &mut w,
+        Format::Gzip,
+        &zip::default_opener,
+        &mut |_, _| {},
+    )?;
     w.flush()?;
-    println!("{}", json!({"bytes_in": st.bytes_in, "bytes_out": st.bytes_out}));
+    println!(
+        "{}",
+        json!({"bytes_in": st.bytes_in, "bytes_out": st.bytes_out})
+    );
     Ok(())
 }
