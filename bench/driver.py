@@ -293,7 +293,9 @@ def part_scaling(a: argparse.Namespace) -> dict[str, Any]:
         a.bin / "wd-bench", "queues", "--corpus", corpus, "--mib", 64 if not a.quick else 16,
         "--reps", 3 if a.quick else 5,
     ])
-    return {"corpus": desc, "sizes": sizes, "queues": queues}
+    log("== scaling: allocating a shared buffer while the device works")
+    probes = [run_json([a.bin / "wd-bench", "alloc-probe", "--corpus", corpus, "--mib", m]) for m in (1, 8)]
+    return {"corpus": desc, "sizes": sizes, "queues": queues, "alloc_probe": probes}
 
 
 # ------------------------------------------------------------------------ part 3: python

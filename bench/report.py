@@ -63,10 +63,11 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
     if ring:
         m = ring["modes"]
         sc = ring.get("syscalls_strace", {})
-        names = {"soft": "soft device ring (wd-core)", "pipe": "pipe, 1 syscall per request", "rtrb": "rtrb SPSC rings"}
+        names = {"soft": "soft device ring (wd-core)", "pipe": "pipe, 1 syscall per request", "rtrb": "rtrb SPSC rings",
+                 "soft_window32": "soft ring, device takes up to 32 per pass (diagnostic)"}
         rows = []
         for b in ring["batches"]:
-            for k in ("soft", "pipe", "rtrb"):
+            for k in [k for k in names if k in m]:
                 x = m[k][str(b)]
                 s = sc.get(k, {}).get(str(b), {}).get("per_request")
                 rows.append([str(b), names[k], f(x["rate_median"]), f(1e9 / x["rate_median"]),
@@ -82,7 +83,10 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
             f"`strace -c -f` of the whole process for two request counts, difference / difference "
             f"(soft: `ring_nop --requests N --batch B`; the others: `wd-bench ring-count`).\n\n"
             + md_table(["batch", "design", "round trips/s", "ns each", "send ns", "recv ns", "syscalls/request", "vs pipe"], rows, right={0, 2, 3, 4, 5, 6, 7})
-            + "\n\n![ring](benchmarks/ring.png)\n"
+            + "\n\nThe diagnostic row runs the same soft device with `SoftOptions::reorder_window = 32`: it "
+            "takes up to 32 requests per pass (and completes each group in reverse order), which shows "
+            "what serving a whole doorbell's worth of requests per pass would gain.\n"
+            + "\n![ring](benchmarks/ring.png)\n"
         )))
     mj = r.get("main")
     if mj:
@@ -118,29 +122,39 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
     if sc:
         s = sc["sizes"]
         rows = []
+        ways = [w for w in ("queue_sync", "queue_poll", "queue_depth4", "zip_compress") if w in s["ways"]]
         for L in ("L1", "L6"):
             for size in s["sizes"]:
                 x = s["results"][L][str(size)]
                 lab = f"{size >> 10} KiB" if size < 1 << 20 else f"{size >> 20} MiB"
-                rows.append([L[1:], lab, f(x["direct"]["mb_s"], 1), f(x["queue_sync"]["mb_s"], 1),
-                             f(x["queue_sync"]["vs_direct"], 2) + "x", f(x["queue_depth4"]["mb_s"], 1),
-                             f(x["queue_depth4"]["vs_direct"], 2) + "x", f(x["zip_compress"]["mb_s"], 1),
-                             f(x["zip_compress"]["vs_direct"], 2) + "x"])
+                row = [L[1:], lab, f(x["direct"]["mb_s"], 1)]
+                for w in ways:
+                    row.append(f"{f(x[w]['mb_s'], 1)} ({x[w]['vs_direct']:.2f}x; CPU {x[w]['cpu_vs_direct']:.2f}x)")
+                row.append(f"{x['queue_sync']['waits_per_request']:.2f} / {x['queue_sync']['kicks_per_request']:.2f}")
+                rows.append(row)
         q = sc["queues"]["results"]
         qrows = [[L[1:], f(q[L]["q1_mb_s"], 1), f(q[L]["q2_mb_s"], 1), f(q[L]["q2_vs_q1"], 2) + "x",
                   f(q[L]["decompress_1q_mb_s"], 1)] for L in ("L1", "L6")]
         out.append(("4. Scaling: request sizes and queues", (
             f"Gzip requests of one size cut from the corpus, one after another for {s['secs_per_run']} s, "
-            f"median of {s['reps']} runs, the four ways in turn. *direct*: the soft device's own engine "
+            f"median of {s['reps']} runs, the ways in turn. Each cell: MB/s of input (wall clock), its ratio to "
+            f"*direct*, and the ratio of MB per CPU-second of the whole process (all threads; "
+            f"insensitive to other jobs taking the cores, but it also charges the queue path for the "
+            f"caller's polling). *direct*: the soft device's own engine "
             f"(`wd_core::engine::Engine::run`: ISA-L at level 1, zlib-rs at 6, with the checksum) on the "
             f"caller's thread. *queue sync*: one long-lived soft queue, the input copied into a shared "
             f"buffer, send, wait for the completion. *queue depth 4*: the same with 4 in flight. "
             f"*zip::compress*: the public one-shot call (`wd_core::zip::compress`, what "
-            f"`warpdrive.compress` wraps), which opens its queues on every call.\n\n"
-            + md_table(["level", "request", "direct MB/s", "queue sync", "/direct", "queue depth 4", "/direct", "zip::compress", "/direct"], rows)
+            f"`warpdrive.compress` wraps), which opens its queues on every call. *queue poll*: as *queue "
+            f"sync* but the caller polls `recv` instead of `recv_timeout` (which polls 20 us, then sleeps "
+            f"on the interrupt). Last column: blocking waits / device kicks per request of *queue sync*.\n\n"
+            + md_table(["level", "request", "direct MB/s"] + [{"queue_sync": "queue sync", "queue_poll": "queue poll",
+                        "queue_depth4": "queue depth 4", "zip_compress": "zip::compress"}[w] for w in ways]
+                       + ["sync: waits / kicks per request"], rows)
             + f"\n\nWhole streams in memory (`compress_stream`, 1 MiB pieces, depth 3) on 1 and 2 soft queues, "
               f"{sc['queues']['corpus_bytes'] / 2**20:.0f} MiB, median of {sc['queues']['reps']}:\n\n"
             + md_table(["level", "1 queue MB/s", "2 queues MB/s", "2/1", "decompress (1 queue) MB/s"], qrows)
+            + alloc_md(sc)
             + "\n\n![sizes](benchmarks/sizes.png)\n"
         )))
     py = r.get("python")
@@ -175,6 +189,17 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def alloc_md(sc: dict[str, Any]) -> str:
+    probes = sc.get("alloc_probe")
+    if not probes:
+        return ""
+    rows = [[f"{p['request_bytes'] >> 20} MiB", f(p["request_ms_median"], 2), f(p["alloc_ms_idle"] * 1e3, 1),
+             f(p["alloc_ms_while_device_busy"], 2)] for p in probes]
+    return ("\n\nAllocating a 64 KiB shared buffer (`Queue::alloc`) on the caller's thread, with the device "
+            "idle and 0.2 ms into a gzip level-6 request (`wd-bench alloc-probe`, median of 5):\n\n"
+            + md_table(["device request", "request ms", "alloc idle (us)", "alloc while device busy (ms)"], rows))
+
+
 def plots(r: dict[str, Any]) -> None:
     import matplotlib
 
@@ -187,10 +212,15 @@ def plots(r: dict[str, Any]) -> None:
         fig, ax = plt.subplots(figsize=(7, 4))
         bs = ring["batches"]
         w = 0.27
-        for i, (k, lab) in enumerate([("soft", "soft device ring"), ("pipe", "pipe (1 syscall/request)"), ("rtrb", "rtrb SPSC")]):
-            ax.bar([j + (i - 1) * w for j in range(len(bs))], [ring["modes"][k][str(b)]["rate_median"] / 1e6 for b in bs], w, label=lab)
+        w = 0.2
+        for i, (k, lab) in enumerate([("soft", "soft device ring"), ("pipe", "pipe (1 syscall/request)"), ("rtrb", "rtrb SPSC"),
+                                      ("soft_window32", "soft, window 32 (diagnostic)")]):
+            if k not in ring["modes"]:
+                continue
+            ax.bar([j + (i - 1.5) * w for j in range(len(bs))], [ring["modes"][k][str(b)]["rate_median"] for b in bs], w, label=lab)
         ax.set_xticks(range(len(bs)), [f"batch {b}" for b in bs])
-        ax.set_ylabel("million NOP round trips / s (median)")
+        ax.set_ylabel("NOP round trips / s (median, log)")
+        ax.set_yscale("log")
         ax.set_title("Ring: NOP round trips between two threads")
         ax.legend()
         fig.tight_layout()

@@ -69,7 +69,7 @@ fn categories() -> Vec<(&'static str, Vec<PathBuf>)> {
         (
             "docs+licences",
             list(&["/usr/share/common-licenses", "/usr/share/doc"], &|p| {
-                !p.extension().is_some_and(|e| e == "gz")
+                p.extension().is_none_or(|e| e != "gz")
             }),
         ),
         (

@@ -74,6 +74,7 @@ fn main() -> ExitCode {
         "queues" => zipb::queues(&args),
         "gz" => zipb::gz_file(&args),
         "gunzip" => zipb::gunzip_file(&args),
+        "alloc-probe" => zipb::alloc_probe(&args),
         "corpus" => corpus::main(&args),
         _ => {
             eprintln!("usage: wd-bench ring|ring-count|sizes|queues|gz|gunzip|corpus ... (see the source header)");

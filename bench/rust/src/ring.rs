@@ -46,17 +46,22 @@ impl Run {
     }
 }
 
-fn open_soft() -> BoxResult<Queue> {
+fn open_soft(window: usize) -> BoxResult<Queue> {
     Ok(Queue::open_soft_with(
         wd_core::soft_domain(),
         Direction::Compress,
-        Default::default(),
+        wd_core::backend::soft::SoftOptions {
+            reorder_window: window,
+            ..Default::default()
+        },
     )?)
 }
 
-/// NOPs through the soft device until `dur` passes or `limit` requests are done.
-fn soft_run(batch: usize, dur: Duration, limit: u64, timed: bool) -> BoxResult<Run> {
-    let mut q = open_soft()?;
+/// NOPs through the soft device until `dur` passes or `limit` requests are done. `window`
+/// is the device's reorder window: with more than 1 it takes up to that many requests per
+/// pass (and completes them in reverse order), a diagnostic of per-request device costs.
+fn soft_run(batch: usize, dur: Duration, limit: u64, timed: bool, window: usize) -> BoxResult<Run> {
+    let mut q = open_soft(window)?;
     let mut reqs: Vec<Request> = Vec::with_capacity(batch);
     let mut done = Vec::with_capacity(batch);
     let mut r = Run::default();
@@ -344,14 +349,15 @@ fn rtrb_run(batch: usize, dur: Duration, limit: u64, timed: bool) -> BoxResult<R
 
 fn run_mode(mode: &str, batch: usize, dur: Duration, limit: u64, timed: bool) -> BoxResult<Run> {
     match mode {
-        "soft" => soft_run(batch, dur, limit, timed),
+        "soft" => soft_run(batch, dur, limit, timed, 1),
+        "soft_window32" => soft_run(batch, dur, limit, timed, 32),
         "pipe" => pipe_run(batch, dur, limit, timed),
         "rtrb" => rtrb_run(batch, dur, limit, timed),
         _ => Err(format!("unknown mode {mode}: use soft, pipe or rtrb").into()),
     }
 }
 
-const MODES: [&str; 3] = ["soft", "pipe", "rtrb"];
+const MODES: [&str; 4] = ["soft", "pipe", "rtrb", "soft_window32"];
 
 /// `wd-bench ring`: rates (untimed runs) and per-call costs (timed runs), interleaved.
 pub fn bench(args: &Args) -> BoxResult<()> {

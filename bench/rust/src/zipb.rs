@@ -294,19 +294,30 @@ pub fn sizes(args: &Args) -> BoxResult<()> {
         .split(',')
         .map(|l| l.parse())
         .collect::<Result<_, _>>()?;
+    let ways: Vec<&str> = match args.get(&["--ways"]) {
+        Some(w) => WAYS
+            .iter()
+            .copied()
+            .filter(|x| w.split(',').any(|y| y == *x))
+            .collect(),
+        None => WAYS.to_vec(),
+    };
+    if ways.first() != Some(&"direct") {
+        return Err("--ways must include direct (the reference)".into());
+    }
     let data = load(&path, mib)?;
     let dur = Duration::from_secs_f64(secs);
     let mut res = serde_json::Map::new();
     for &level in &levels {
         let mut per_size = serde_json::Map::new();
         for &size in &sizes {
-            let mut mbs = vec![Vec::new(); WAYS.len()];
-            let mut cpu = vec![Vec::new(); WAYS.len()];
-            let mut waits = vec![Vec::new(); WAYS.len()];
-            let mut kicks = vec![Vec::new(); WAYS.len()];
-            let mut ratio = vec![0.0; WAYS.len()];
+            let mut mbs = vec![Vec::new(); ways.len()];
+            let mut cpu = vec![Vec::new(); ways.len()];
+            let mut waits = vec![Vec::new(); ways.len()];
+            let mut kicks = vec![Vec::new(); ways.len()];
+            let mut ratio = vec![0.0; ways.len()];
             for rep in 0..reps {
-                for (wi, w) in WAYS.iter().enumerate() {
+                for (wi, w) in ways.iter().enumerate() {
                     let t = time_way(w, &data, size, level, dur)?;
                     mbs[wi].push(t.mb_s);
                     cpu[wi].push(t.mb_per_cpu_s);
@@ -319,7 +330,7 @@ pub fn sizes(args: &Args) -> BoxResult<()> {
             let mut v = serde_json::Map::new();
             let direct = median(&mbs[0]);
             let direct_cpu = median(&cpu[0]);
-            for (wi, w) in WAYS.iter().enumerate() {
+            for (wi, w) in ways.iter().enumerate() {
                 let m = median(&mbs[wi]);
                 let c = median(&cpu[wi]);
                 v.insert(
@@ -336,7 +347,7 @@ pub fn sizes(args: &Args) -> BoxResult<()> {
     println!(
         "{}",
         json!({"corpus_bytes": data.len(), "reps": reps, "secs_per_run": secs,
-               "ways": WAYS, "sizes": sizes, "levels": levels, "results": res})
+               "ways": ways, "sizes": sizes, "levels": levels, "results": res})
     );
     Ok(())
 }
@@ -450,6 +461,60 @@ pub fn gunzip_file(args: &Args) -> BoxResult<()> {
     println!(
         "{}",
         json!({"bytes_in": st.bytes_in, "bytes_out": st.bytes_out})
+    );
+    Ok(())
+}
+
+/// `wd-bench alloc-probe`: how long allocating (sharing) and freeing (unsharing) a 64 KiB
+/// buffer takes on the caller's thread, with the queue idle and while the device runs a
+/// long request (gzip level 6 of `--mib` MiB): evidence for event-loop stalls.
+pub fn alloc_probe(args: &Args) -> BoxResult<()> {
+    let mib: usize = args.num(&["--mib"], 1);
+    let path = args.get(&["--corpus"]).ok_or("--corpus FILE is required")?;
+    let data = load(&path, mib)?;
+    let mut q = Queue::open_soft_with(
+        wd_core::soft_domain(),
+        Direction::Compress,
+        Default::default(),
+    )?;
+    let time_alloc = |q: &Queue| -> BoxResult<(f64, f64)> {
+        let t = Instant::now();
+        let b = q.alloc(64 << 10)?;
+        let a = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        drop(b);
+        Ok((a, t.elapsed().as_secs_f64() * 1e3))
+    };
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(time_alloc(&q)?);
+    }
+    let mut busy = Vec::new();
+    let mut engine_ms = Vec::new();
+    for _ in 0..5 {
+        let mut src = q.alloc(data.len())?;
+        src.fill(&data);
+        let dst = q.alloc(compress_bound(data.len()))?;
+        let t = Instant::now();
+        q.send(Request::new(ReqType::Gzip, src, dst).level(6))
+            .map_err(|e| e.error)?;
+        std::thread::sleep(Duration::from_micros(200));
+        busy.push(time_alloc(&q)?);
+        q.recv_timeout(None)?.check()?;
+        engine_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let med = |v: &[(f64, f64)], i: usize| {
+        median(
+            &v.iter()
+                .map(|x| if i == 0 { x.0 } else { x.1 })
+                .collect::<Vec<_>>(),
+        )
+    };
+    println!(
+        "{}",
+        json!({"request_bytes": data.len(), "request_ms_median": median(&engine_ms),
+               "alloc_ms_idle": med(&idle, 0), "free_ms_idle": med(&idle, 1),
+               "alloc_ms_while_device_busy": med(&busy, 0), "free_ms_while_device_busy": med(&busy, 1)})
     );
     Ok(())
 }
