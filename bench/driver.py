@@ -99,7 +99,7 @@ def strace_calls(argv: list[Any]) -> int:
 
 
 def part_ring(a: argparse.Namespace) -> dict[str, Any]:
-    secs, reps = (0.2, 3) if a.quick else (0.5, 7)
+    secs, reps = (0.2, 3) if a.quick else (0.3, 9)
     log("== ring: NOP round trips (soft ring vs pipe vs rtrb)")
     res = run_json([a.bin / "wd-bench", "ring", "--secs", secs, "--reps", reps])
     # System calls per request: the difference of two runs of N1 and N2 requests cancels

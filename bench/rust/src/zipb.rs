@@ -435,6 +435,7 @@ pub fn gz_file(args: &Args) -> BoxResult<()> {
         format: Format::Gzip,
         level: args.num(&["-l", "--level"], 6),
         queues: args.num(&["-q", "--queues"], ZipOptions::default().queues),
+        chunk_size: args.num(&["--chunk-kib"], ZipOptions::default().chunk_size >> 10) << 10,
         ..Default::default()
     };
     let (mut r, mut w) = io_paths(args)?;
