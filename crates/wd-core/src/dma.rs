@@ -10,10 +10,10 @@
 //!   can touch, free or reuse it until the device has answered.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use crate::error::{Error, Result};
-use crate::sys::AnonMap;
+use crate::sys::Mapping;
 
 /// How a backend makes memory reachable by its device (`VFIO_IOMMU_MAP_DMA` for vfio,
 /// nothing for the soft device, whose IOMMU is the registry itself).
@@ -42,7 +42,22 @@ pub struct Domain {
     /// start IOVA -> length, non-overlapping.
     shares: RwLock<BTreeMap<u64, usize>>,
     mapper: Box<dyn IommuMapper>,
+    /// Freed buffers kept shared for reuse: mapping, sharing and first-touch page faults
+    /// cost more than small requests' data movement.
+    cache: Mutex<BufferCache>,
 }
+
+#[derive(Default)]
+struct BufferCache {
+    maps: Vec<Mapping>,
+    bytes: usize,
+    enabled: bool,
+}
+
+/// At most this many freed buffers are kept per domain.
+const CACHE_MAX_BUFFERS: usize = 64;
+/// At most this many bytes of freed buffers are kept per domain.
+const CACHE_MAX_BYTES: usize = 64 << 20;
 
 impl std::fmt::Debug for Domain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -58,7 +73,62 @@ impl Domain {
         Arc::new(Domain {
             shares: RwLock::new(BTreeMap::new()),
             mapper,
+            cache: Mutex::new(BufferCache::default()),
         })
+    }
+
+    /// Keeps freed buffers shared for reuse (bounded: 64 buffers, 64 MiB). The process-wide
+    /// domains enable it; a domain made for one test or one job need not.
+    pub fn enable_cache(&self) {
+        self.cache.lock().expect("cache poisoned").enabled = true;
+    }
+
+    /// Unshares and frees every cached buffer.
+    pub fn release_cache(&self) {
+        let maps = {
+            let mut c = self.cache.lock().expect("cache poisoned");
+            c.bytes = 0;
+            std::mem::take(&mut c.maps)
+        };
+        for m in maps {
+            let _ = self.unshare(m.as_ptr() as u64, m.len());
+        }
+    }
+
+    /// Buffers waiting in the cache.
+    pub fn cached_buffers(&self) -> usize {
+        self.cache.lock().expect("cache poisoned").maps.len()
+    }
+
+    /// Takes a cached buffer of `len..=2*len` bytes (whole pages), if there is one.
+    fn take_cached(&self, len: usize) -> Option<Mapping> {
+        let want = crate::sys::round_to_pages(len);
+        let mut c = self.cache.lock().expect("cache poisoned");
+        let i = c
+            .maps
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.len() >= want && m.len() <= 2 * want)
+            .min_by_key(|(_, m)| m.len())
+            .map(|(i, _)| i)?;
+        let m = c.maps.swap_remove(i);
+        c.bytes -= m.len();
+        Some(m)
+    }
+
+    /// A buffer's memory comes back: keep it (still shared) or give it up.
+    fn recycle(&self, m: Mapping) {
+        let mut c = self.cache.lock().expect("cache poisoned");
+        if c.enabled && c.maps.len() < CACHE_MAX_BUFFERS && c.bytes + m.len() <= CACHE_MAX_BYTES {
+            c.bytes += m.len();
+            c.maps.push(m);
+            return;
+        }
+        drop(c);
+        // Unshare before the memory goes back to the system. A failure here can only come
+        // from a backend that lost its IOMMU (device gone); the memory is freed regardless
+        // because no device mapping to it can be used any more.
+        let _ = self.unshare(m.as_ptr() as u64, m.len());
     }
 
     /// A domain for the soft device.
@@ -69,11 +139,17 @@ impl Domain {
     /// Allocates a buffer of at least `len` bytes (rounded to pages) and shares it with
     /// every device of this domain (IOVA = virtual address). Its `len()` starts at 0.
     pub fn alloc(self: &Arc<Self>, len: usize) -> Result<DmaBuf> {
-        let map = AnonMap::new(len).map_err(|e| Error::io("allocating a DMA buffer", e))?;
-        let iova = map.as_ptr() as u64;
-        self.share(iova, map.as_ptr(), map.len())?;
+        let map = match self.take_cached(len) {
+            Some(m) => m,
+            None => {
+                let map =
+                    Mapping::anonymous(len).map_err(|e| Error::io("allocating a DMA buffer", e))?;
+                self.share(map.as_ptr() as u64, map.as_ptr(), map.len())?;
+                map
+            }
+        };
         Ok(DmaBuf {
-            map,
+            map: Some(map),
             len: 0,
             domain: Arc::clone(self),
         })
@@ -198,7 +274,8 @@ impl DeviceAccess<'_> {
 /// It has a capacity (whole pages) and a length (the meaningful bytes: the input of a
 /// request, or what the device produced). Dropping it unshares and frees it.
 pub struct DmaBuf {
-    map: AnonMap,
+    /// Always `Some` until `Drop` hands the memory back to the domain.
+    map: Option<Mapping>,
     len: usize,
     domain: Arc<Domain>,
 }
@@ -214,14 +291,18 @@ impl std::fmt::Debug for DmaBuf {
 }
 
 impl DmaBuf {
+    fn map(&self) -> &Mapping {
+        self.map.as_ref().expect("buffer memory present until drop")
+    }
+
     /// The address the device uses for this buffer.
     pub fn iova(&self) -> u64 {
-        self.map.as_ptr() as u64
+        self.map().as_ptr() as u64
     }
 
     /// Bytes available (a whole number of pages).
     pub fn capacity(&self) -> usize {
-        self.map.len()
+        self.map().len()
     }
 
     /// Meaningful bytes.
@@ -244,19 +325,19 @@ impl DmaBuf {
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: the mapping is live, `len <= capacity`, and `&self` excludes writers
         // (the device only writes buffers the queue owns).
-        unsafe { std::slice::from_raw_parts(self.map.as_ptr(), self.len) }
+        unsafe { std::slice::from_raw_parts(self.map().as_ptr(), self.len) }
     }
 
     /// The meaningful bytes, writable.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: as above, and `&mut self` makes the access exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.map.as_ptr(), self.len) }
+        unsafe { std::slice::from_raw_parts_mut(self.map().as_ptr(), self.len) }
     }
 
     /// The whole capacity, writable (fill it, then `set_len`).
     pub fn as_full_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: as above, over the whole mapping.
-        unsafe { std::slice::from_raw_parts_mut(self.map.as_ptr(), self.map.len()) }
+        unsafe { std::slice::from_raw_parts_mut(self.map().as_ptr(), self.map().len()) }
     }
 
     /// Copies `data` in and sets the length; `data` must fit.
@@ -269,7 +350,7 @@ impl DmaBuf {
     /// True in a fork child: the buffer's memory stayed with the parent, so its contents
     /// must not be touched here (bindings check this before handing out views).
     pub fn is_foreign(&self) -> bool {
-        self.map.is_foreign()
+        self.map().is_foreign()
     }
 
     /// The domain this buffer is shared in.
@@ -280,14 +361,19 @@ impl DmaBuf {
 
 impl Drop for DmaBuf {
     fn drop(&mut self) {
-        if self.map.is_foreign() {
+        let Some(map) = self.map.take() else { return };
+        if map.is_foreign() {
             // A fork child: the share and the memory are the parent's.
+            std::mem::forget(map);
             return;
         }
-        // Unshare before the memory goes back to the system. A failure here can only come
-        // from a backend that lost its IOMMU (device gone); the memory is freed regardless
-        // because no device mapping to it can be used any more.
-        let _ = self.domain.unshare(self.iova(), self.capacity());
+        self.domain.recycle(map);
+    }
+}
+
+impl Drop for Domain {
+    fn drop(&mut self) {
+        self.release_cache();
     }
 }
 
@@ -310,6 +396,26 @@ mod tests {
         drop(b);
         assert!(!d.is_shared(iova, 1));
         assert_eq!(d.share_count(), 0);
+    }
+
+    #[test]
+    fn freed_buffers_are_reused_while_shared_and_released_on_demand() {
+        let d = Domain::soft();
+        d.enable_cache();
+        let a = d.alloc(100_000).unwrap();
+        let iova = a.iova();
+        drop(a);
+        assert_eq!((d.cached_buffers(), d.share_count()), (1, 1));
+        assert!(d.is_shared(iova, 100_000), "a cached buffer stays shared");
+        // Too small a request does not take a buffer more than twice its size.
+        let small = d.alloc(4096).unwrap();
+        assert_ne!(small.iova(), iova);
+        let b = d.alloc(90_000).unwrap();
+        assert_eq!(b.iova(), iova, "reused");
+        assert_eq!(d.cached_buffers(), 0);
+        drop((b, small));
+        d.release_cache();
+        assert_eq!((d.cached_buffers(), d.share_count()), (0, 0));
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod dma;
 pub mod engine;
 pub mod error;
 pub mod isal;
+pub mod pool;
 pub mod queue;
 pub mod ring;
 pub mod sys;
@@ -43,7 +44,11 @@ pub use queue::{Completion, Queue, Request, SendError, Stats};
 pub fn soft_domain() -> Arc<dma::Domain> {
     static DOMAIN: sys::PerProcess<Arc<dma::Domain>> = sys::PerProcess::new();
     DOMAIN
-        .get_or_try_init(|| Ok::<_, std::convert::Infallible>(dma::Domain::soft()))
+        .get_or_try_init(|| {
+            let d = dma::Domain::soft();
+            d.enable_cache();
+            Ok::<_, std::convert::Infallible>(d)
+        })
         .unwrap_or_else(|never| match never {})
 }
 

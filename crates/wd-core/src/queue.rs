@@ -215,6 +215,7 @@ pub struct Queue {
     stats: Stats,
     fork_gen: u64,
     stopped: bool,
+    pooled: bool,
 }
 
 impl std::fmt::Debug for Queue {
@@ -252,6 +253,7 @@ impl Queue {
             stats: Stats::default(),
             fork_gen: sys::fork_generation(),
             stopped: false,
+            pooled: false,
         }
     }
 
@@ -298,6 +300,19 @@ impl Queue {
     /// True when a `send` would be refused for lack of room.
     pub fn is_full(&self) -> bool {
         self.outstanding >= MAX_OUTSTANDING || self.slots[self.sq_tail as usize].is_some()
+    }
+
+    /// True while the queue can be used: not closed, and in the process that opened it.
+    pub fn is_usable(&self) -> bool {
+        self.alive().is_ok()
+    }
+
+    pub(crate) fn set_pooled(&mut self, pooled: bool) {
+        self.pooled = pooled;
+    }
+
+    pub(crate) fn is_pooled(&self) -> bool {
+        self.pooled
     }
 
     /// Counters.

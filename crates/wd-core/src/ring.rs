@@ -230,10 +230,10 @@ impl Mmio {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::AnonMap;
+    use crate::sys::Mapping;
 
     fn rings() -> Rings {
-        let map = Arc::new(AnonMap::new(RINGS_SIZE).unwrap());
+        let map = Arc::new(Mapping::anonymous(RINGS_SIZE).unwrap());
         // SAFETY: the region covers the mapping, which `map` keeps alive.
         let r = unsafe { Region::new(map.as_ptr(), map.len(), map.clone()) };
         Rings::new(r)

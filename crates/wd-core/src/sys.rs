@@ -26,53 +26,66 @@ pub fn round_to_pages(n: usize) -> usize {
     n.max(1).div_ceil(p) * p
 }
 
-/// A private anonymous mapping: page aligned, zero filled, not inherited by fork
-/// (`MADV_DONTFORK`), unmapped on drop.
+/// A memory mapping owned by this value and unmapped on drop: anonymous memory the driver
+/// shares with devices, or a region of a device file. Neither is inherited by a fork child
+/// (`MADV_DONTFORK` here, `VM_DONTCOPY` from the kernel for device regions), so a child
+/// never unmaps it: the address range may hold something else of the child's.
 #[derive(Debug)]
-pub struct AnonMap {
+pub struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
     fork_gen: u64,
 }
 
-// SAFETY: the mapping is plain memory owned by this value; access to its contents is
-// governed by the borrow rules of the types built on it.
-unsafe impl Send for AnonMap {}
-// SAFETY: as above; `&AnonMap` only hands out raw pointers and shared slices.
-unsafe impl Sync for AnonMap {}
+// SAFETY: the mapping is owned by this value; access to its contents is governed by the
+// types built on it (borrows for DMA buffers, atomics for device memory).
+unsafe impl Send for Mapping {}
+// SAFETY: as above; `&Mapping` only hands out raw pointers.
+unsafe impl Sync for Mapping {}
 
-impl AnonMap {
-    /// Maps at least `len` bytes (rounded up to pages).
-    pub fn new(len: usize) -> io::Result<AnonMap> {
-        let len = round_to_pages(len);
-        // SAFETY: a fresh anonymous private mapping; no existing memory is affected.
+impl Mapping {
+    fn map(len: usize, flags: libc::c_int, fd: RawFd, offset: u64) -> io::Result<Mapping> {
+        // SAFETY: a new mapping chosen by the kernel; no existing memory is affected, and
+        // the kernel validates fd, offset and length.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
+                flags,
+                fd,
+                offset as libc::off_t,
             )
         };
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: `p` is a mapping of `len` bytes we own. A child process must never see
-        // memory a device may write, so it is not inherited across fork.
-        let rc = unsafe { libc::madvise(p, len, libc::MADV_DONTFORK) };
-        if rc != 0 {
-            let err = io::Error::last_os_error();
-            // SAFETY: unmapping the mapping made just above.
-            unsafe { libc::munmap(p, len) };
-            return Err(err);
-        }
-        Ok(AnonMap {
+        Ok(Mapping {
             ptr: NonNull::new(p.cast::<u8>()).expect("mmap returned null"),
             len,
             fork_gen: fork_generation(),
         })
+    }
+
+    /// Zero-filled private memory of at least `len` bytes (whole pages), not inherited
+    /// across fork: a child must never see memory a device may write.
+    pub fn anonymous(len: usize) -> io::Result<Mapping> {
+        let m = Mapping::map(
+            round_to_pages(len),
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )?;
+        // SAFETY: advice on our own fresh mapping.
+        if unsafe { libc::madvise(m.ptr.as_ptr().cast(), m.len, libc::MADV_DONTFORK) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(m)
+    }
+
+    /// `len` bytes of the file `fd` at `offset`, shared (a device region).
+    pub fn shared_fd(fd: &OwnedFd, offset: u64, len: usize) -> io::Result<Mapping> {
+        Mapping::map(len, libc::MAP_SHARED, fd.as_raw_fd(), offset)
     }
 
     /// Start of the mapping.
@@ -80,7 +93,7 @@ impl AnonMap {
         self.ptr.as_ptr()
     }
 
-    /// Length in bytes (a multiple of the page size).
+    /// Length in bytes.
     pub fn len(&self) -> usize {
         self.len
     }
@@ -89,23 +102,20 @@ impl AnonMap {
     pub fn is_empty(&self) -> bool {
         false
     }
-}
 
-impl AnonMap {
-    /// True in a fork child of the process that made the mapping: the child does not have
-    /// it (`MADV_DONTFORK`), and the address range may hold something else of the child's.
+    /// True in a fork child of the process that made the mapping.
     pub fn is_foreign(&self) -> bool {
         self.fork_gen != fork_generation()
     }
 }
 
-impl Drop for AnonMap {
+impl Drop for Mapping {
     fn drop(&mut self) {
         if self.is_foreign() {
             return;
         }
         // SAFETY: we own the mapping and nothing borrows it any more (borrows of the
-        // contents are tied to `&self`).
+        // contents are tied to `&self` or hold the owning Arc).
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }
@@ -215,6 +225,12 @@ pub fn fork_generation() -> u64 {
     FORK_GENERATION.load(Ordering::Relaxed)
 }
 
+/// Runs `f` when the process exits normally (return from main, `exit`).
+pub fn at_exit(f: extern "C" fn()) {
+    // SAFETY: registers a plain function; atexit has no other precondition.
+    unsafe { libc::atexit(f) };
+}
+
 /// A process-wide value that belongs to one process: a fork child gets a fresh one, and
 /// the parent's copy is left alone in the child (never used, never dropped there).
 pub struct PerProcess<T> {
@@ -258,8 +274,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn anon_map_is_page_aligned_and_zeroed() {
-        let m = AnonMap::new(10).unwrap();
+    fn anonymous_mappings_are_page_aligned_and_zeroed() {
+        let m = Mapping::anonymous(10).unwrap();
         assert_eq!(m.len(), page_size());
         assert_eq!(m.as_ptr() as usize % page_size(), 0);
         // SAFETY: reading our own fresh mapping.

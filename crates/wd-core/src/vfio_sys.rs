@@ -4,7 +4,6 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::ptr::NonNull;
 
 use vfio_bindings::bindings::vfio as v;
 
@@ -173,70 +172,6 @@ pub fn unmap_dma(container: &OwnedFd, iova: u64, size: u64) -> io::Result<()> {
     // SAFETY: the request takes a vfio_iommu_type1_dma_unmap (no bitmap).
     unsafe { ioctl_ptr(container.as_raw_fd(), IOMMU_UNMAP_DMA, &mut u)? };
     Ok(())
-}
-
-/// A shared mapping of a device region, unmapped on drop.
-#[derive(Debug)]
-pub struct DeviceMap {
-    ptr: NonNull<u8>,
-    len: usize,
-    fork_gen: u64,
-}
-
-// SAFETY: device memory accessed only through atomics (see `ring.rs`).
-unsafe impl Send for DeviceMap {}
-// SAFETY: as above.
-unsafe impl Sync for DeviceMap {}
-
-impl DeviceMap {
-    /// Maps `len` bytes of `device` at `offset`, shared.
-    pub fn new(device: &OwnedFd, offset: u64, len: usize) -> io::Result<DeviceMap> {
-        // SAFETY: a new shared mapping of the device; the kernel validates offset and size.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                device.as_raw_fd(),
-                offset as libc::off_t,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(DeviceMap {
-            ptr: NonNull::new(p.cast()).expect("mmap returned null"),
-            len,
-            fork_gen: crate::sys::fork_generation(),
-        })
-    }
-
-    /// Start of the mapping.
-    pub fn as_ptr(&self) -> *mut u8 {
-        self.ptr.as_ptr()
-    }
-
-    /// Length.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Never empty.
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-}
-
-impl Drop for DeviceMap {
-    fn drop(&mut self) {
-        if self.fork_gen != crate::sys::fork_generation() {
-            // The kernel does not copy device mappings into a child (VM_DONTCOPY).
-            return;
-        }
-        // SAFETY: our mapping; all views of it hold the owning Arc, so none is left.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
-    }
 }
 
 #[cfg(test)]

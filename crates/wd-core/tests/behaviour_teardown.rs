@@ -43,6 +43,9 @@ fn closing_queues_with_requests_in_flight_frees_everything() {
     let first = cycle(&data, true);
     let domain = first.domain().clone();
     drop(first);
+    // Freed buffers wait, still shared, in the domain's bounded cache; released, nothing
+    // may remain.
+    domain.release_cache();
     assert_eq!(domain.share_count(), 0);
     let (fds, tasks, m) = (count("/proc/self/fd"), count("/proc/self/task"), maps());
     for i in 0..10 {
@@ -50,6 +53,8 @@ fn closing_queues_with_requests_in_flight_frees_everything() {
         assert!(q.outstanding() > 0);
         assert!(domain.share_count() >= 14, "in-flight buffers stay shared");
         drop(q);
+        assert!(domain.cached_buffers() <= 64);
+        domain.release_cache();
         assert_eq!(domain.share_count(), 0, "shares left after cycle {i}");
     }
     assert_eq!(count("/proc/self/fd"), fds, "fd leak");

@@ -21,7 +21,7 @@ use crate::dma::Domain;
 use crate::engine::{validate, Direction, Engine, Outcome};
 use crate::error::{Error, Result};
 use crate::ring::{Mmio, Region, Rings};
-use crate::sys::{AnonMap, EventFd};
+use crate::sys::{EventFd, Mapping};
 
 /// Tuning and test knobs of the soft device.
 #[derive(Debug, Clone)]
@@ -84,7 +84,7 @@ pub struct SoftBackend {
     fork_gen: u64,
 }
 
-fn region(map: AnonMap) -> Region {
+fn region(map: Mapping) -> Region {
     let map = Arc::new(map);
     // SAFETY: the region covers exactly the mapping, which the Arc keeps alive; mappings
     // are page aligned.
@@ -95,10 +95,10 @@ impl SoftBackend {
     /// Starts a soft device of direction `dir` in `domain`.
     pub fn start(domain: Arc<Domain>, dir: Direction, opts: SoftOptions) -> Result<SoftBackend> {
         let mmio = Mmio::new(region(
-            AnonMap::new(MMIO_SIZE).map_err(|e| Error::io("mapping the MMIO page", e))?,
+            Mapping::anonymous(MMIO_SIZE).map_err(|e| Error::io("mapping the MMIO page", e))?,
         ));
         let rings = Rings::new(region(
-            AnonMap::new(RINGS_SIZE).map_err(|e| Error::io("mapping the rings", e))?,
+            Mapping::anonymous(RINGS_SIZE).map_err(|e| Error::io("mapping the rings", e))?,
         ));
         let r = mmio.region();
         r.store32(REG_SOFT_ID, SOFT_ID_MAGIC, Ordering::Relaxed);

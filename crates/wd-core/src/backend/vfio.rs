@@ -191,6 +191,7 @@ impl VfioContext {
     pub fn new(sysfs: Sysfs) -> Result<Arc<VfioContext>> {
         let container = Arc::new(Container::open()?);
         let domain = Domain::new(Box::new(VfioMapper(Arc::clone(&container))));
+        domain.enable_cache();
         Ok(Arc::new(VfioContext {
             sysfs,
             container,
@@ -272,7 +273,7 @@ fn map_region(device: &OwnedFd, index: u32, want: usize, what: &str) -> Result<R
             "the {what} region is {size} bytes, the ABI needs {want}"
         )));
     }
-    let map = sys::DeviceMap::new(device, offset, size as usize)
+    let map = crate::sys::Mapping::shared_fd(device, offset, size as usize)
         .map_err(step(&format!("mapping the {what}")))?;
     let map = Arc::new(map);
     // SAFETY: the region covers the mapping, which the Arc keeps alive; device mappings
