@@ -80,6 +80,36 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+class OtherLoad:
+    """How much CPU the rest of the machine used while a part ran: busy time of all cores
+    (/proc/stat) less this run's own CPU time (this process and its finished children), as
+    an average number of cores, plus the hypervisor's steal time."""
+
+    def __init__(self) -> None:
+        self.hz = os.sysconf("SC_CLK_TCK")
+        self.t0, self.busy0, self.steal0, self.own0 = self._sample()
+
+    def _sample(self) -> tuple[float, float, float, float]:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal ...
+        busy = (v[0] + v[1] + v[2] + v[5] + v[6]) / self.hz
+        steal = (v[7] if len(v) > 7 else 0) / self.hz
+        t = os.times()
+        own = t.user + t.system + t.children_user + t.children_system
+        return time.monotonic(), busy, steal, own
+
+    def result(self) -> dict[str, float]:
+        t1, busy1, steal1, own1 = self._sample()
+        wall = max(t1 - self.t0, 1e-9)
+        return {
+            "wall_secs": round(wall, 1),
+            "own_cores": round((own1 - self.own0) / wall, 2),
+            "other_cores": round(max(busy1 - self.busy0 - (own1 - self.own0), 0.0) / wall, 2),
+            "steal_cores": round((steal1 - self.steal0) / wall, 2),
+        }
+
+
 # ------------------------------------------------------------------------ part 1: ring
 
 
@@ -378,7 +408,9 @@ def main() -> None:
     for p in ("ring", "main", "scaling", "python"):
         if p in parts:
             t = time.monotonic()
+            other = OtherLoad()
             res[p] = steps[p](a)
+            res.setdefault("other_load", {})[p] = other.result()
             res.setdefault("part_secs", {})[p] = round(time.monotonic() - t, 1)
             res.setdefault("load_after_part", {})[p] = loadavg()
     res["total_secs"] = round(time.monotonic() - t0, 1)

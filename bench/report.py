@@ -291,13 +291,24 @@ def machine_md(r: dict[str, Any]) -> str:
     m = r["machine"]
     t = m["tools"]
     busy = max([r["load_before"][0], r["load_after"][0], *[v[0] for v in r.get("load_after_part", {}).values()]])
+    other = r.get("other_load", {})
+    other_md = ""
+    if other:
+        worst = max(v["other_cores"] for v in other.values())
+        other_md = (
+            "- CPU used by *other* processes while each part ran (all cores' busy time less this run's own, "
+            f"as cores on average; of {m['cores']}): "
+            + ", ".join(f"{k} {v['other_cores']:.2f} (steal {v['steal_cores']:.2f})" for k, v in other.items())
+            + (" -- **busy machine**: figures are noisy\n" if worst > 0.2 else " -- quiet\n")
+        )
     return (
         f"- {m['cores']} cores, `{m['cpu_model']}`, kernel {m['kernel']}, {m['os']}, "
         f"{m['memory_bytes'] / 2**30:.0f} GiB, virtualisation: {m['virtualised']}\n"
         f"- load average (1 min) before: {r['load_before'][0]}, after each part: "
         + ", ".join(f"{k} {v[0]}" for k, v in r.get("load_after_part", {}).items())
-        + f" (highest {busy}: " + ("**busy**: other jobs shared the cores, figures are noisy" if busy > 0.5 else "quiet") + ")\n"
-        f"- {t['gzip']}; {t['pigz']}; {t['igzip']}; {t['rustc']}; Python {t['python']}\n"
+        + f" (highest {busy}; this includes the benchmark's own threads)\n"
+        + other_md
+        + f"- {t['gzip']}; {t['pigz']}; {t['igzip']}; {t['rustc']}; Python {t['python']}\n"
         f"- run: `{r['command']}` at {r['started_utc']}, commit {r['git_commit']}, {r['total_secs']:.0f} s\n"
     )
 
