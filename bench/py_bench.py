@@ -90,6 +90,7 @@ class Probe:
     def __init__(self) -> None:
         self.max_cb = 0.0
         self.max_cb_cpu = 0.0
+        self.max_cb_cpu_what = ""
         self.over_1ms = 0
         self.callbacks = 0
         self.max_gap = 0.0
@@ -112,6 +113,7 @@ class Probe:
                 probe.max_cb = d
             if dc > probe.max_cb_cpu:
                 probe.max_cb_cpu = dc
+                probe.max_cb_cpu_what = repr(h)[:160]
 
         asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
         return self
@@ -121,6 +123,7 @@ class Probe:
 
     def reset(self) -> None:
         self.max_cb = self.max_cb_cpu = self.max_gap = 0.0
+        self.max_cb_cpu_what = ""
         self.over_1ms = self.callbacks = 0
 
     async def heartbeat(self, stop: asyncio.Event) -> None:
@@ -192,12 +195,14 @@ def bench_asyncio(data: bytes, tasks: list[int], levels: list[int], secs: float,
             gap: dict[str, float] = {}
             cpu: dict[str, float] = {}
             over: dict[str, list[int]] = {}
+            what: dict[str, str] = {}
             for mode in ("warpdrive", "executor"):
                 with Probe() as pr:
                     asyncio.run(one_async_run(mode, n, ps, level, secs, pr))
                 stall[mode], gap[mode] = pr.max_cb * 1e3, pr.max_gap * 1e3
                 cpu[mode] = pr.max_cb_cpu * 1e3
                 over[mode] = [pr.over_1ms, pr.callbacks]
+                what[mode] = pr.max_cb_cpu_what
             key = str(n) if level == -1 else f"{n}_l{level}"
             out[key] = {
                 "tasks": n, "level": level,
@@ -208,6 +213,7 @@ def bench_asyncio(data: bytes, tasks: list[int], levels: list[int], secs: float,
                 "warpdrive_gap_ms": gap["warpdrive"], "executor_gap_ms": gap["executor"],
                 "warpdrive_stall_cpu_ms": cpu["warpdrive"], "executor_stall_cpu_ms": cpu["executor"],
                 "warpdrive_callbacks_over_1ms": over["warpdrive"], "executor_callbacks_over_1ms": over["executor"],
+                "warpdrive_longest_cpu_callback": what["warpdrive"], "executor_longest_cpu_callback": what["executor"],
             }
             x = out[key]
             log(f"  asyncio L{level} {n} tasks: warpdrive {x['warpdrive_mb_s']:.0f} MB/s, executor "

@@ -77,7 +77,7 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
         out.append(("1. The ring: NOP round trips", (
             f"Two threads, the caller's and a server's; the caller sends a batch, then collects "
             f"the batch's answers. Median of {ring['reps']} runs of {ring['secs_per_run']} s each, "
-            f"the three designs in turn. send/recv ns: time inside the caller's send and "
+            f"the designs in turn. send/recv ns: time inside the caller's send and "
             f"(non-empty) receive calls per request, less one clock read ({ring['clock_read_ns']:.0f} ns) "
             f"per call; the pipe's recv includes its blocking wait. System calls per request: "
             f"`strace -c -f` of the whole process for two request counts, difference / difference "
@@ -194,10 +194,14 @@ def alloc_md(sc: dict[str, Any]) -> str:
     if not probes:
         return ""
     rows = [[f"{p['request_bytes'] >> 20} MiB", f(p["request_ms_median"], 2), f(p["alloc_ms_idle"] * 1e3, 1),
-             f(p["alloc_ms_while_device_busy"], 2)] for p in probes]
+             f(p["alloc_ms_while_device_busy"], 2),
+             f(p["alloc_ms_uncached_while_device_busy"], 2) if "alloc_ms_uncached_while_device_busy" in p else "-"]
+            for p in probes]
     return ("\n\nAllocating a 64 KiB shared buffer (`Queue::alloc`) on the caller's thread, with the device "
-            "idle and 0.2 ms into a gzip level-6 request (`wd-bench alloc-probe`, median of 5):\n\n"
-            + md_table(["device request", "request ms", "alloc idle (us)", "alloc while device busy (ms)"], rows))
+            "idle and 0.2 ms into a gzip level-6 request (`wd-bench alloc-probe`, median of 5); the last column "
+            "allocates sizes the domain's buffer cache cannot supply (96 KiB x 3^i), so each is a new share:\n\n"
+            + md_table(["device request", "request ms", "alloc idle (us)", "alloc while device busy (ms)",
+                        "uncached alloc while device busy (ms)"], rows))
 
 
 def plots(r: dict[str, Any]) -> None:

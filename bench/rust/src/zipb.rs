@@ -466,9 +466,10 @@ pub fn gunzip_file(args: &Args) -> BoxResult<()> {
     Ok(())
 }
 
-/// `wd-bench alloc-probe`: how long allocating (sharing) and freeing (unsharing) a 64 KiB
-/// buffer takes on the caller's thread, with the queue idle and while the device runs a
-/// long request (gzip level 6 of `--mib` MiB): evidence for event-loop stalls.
+/// `wd-bench alloc-probe`: how long allocating and freeing a 64 KiB buffer takes on the
+/// caller's thread, with the queue idle and while the device runs a long request (gzip
+/// level 6 of `--mib` MiB), from the domain's buffer cache and as a new share (sizes 96 KiB
+/// x 3^i, which the cache cannot supply): evidence for event-loop stalls.
 pub fn alloc_probe(args: &Args) -> BoxResult<()> {
     let mib: usize = args.num(&["--mib"], 1);
     let path = args.get(&["--corpus"]).ok_or("--corpus FILE is required")?;
@@ -478,9 +479,9 @@ pub fn alloc_probe(args: &Args) -> BoxResult<()> {
         Direction::Compress,
         Default::default(),
     )?;
-    let time_alloc = |q: &Queue| -> BoxResult<(f64, f64)> {
+    let time_alloc = |q: &Queue, n: usize| -> BoxResult<(f64, f64)> {
         let t = Instant::now();
-        let b = q.alloc(64 << 10)?;
+        let b = q.alloc(n)?;
         let a = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
         drop(b);
@@ -488,11 +489,12 @@ pub fn alloc_probe(args: &Args) -> BoxResult<()> {
     };
     let mut idle = Vec::new();
     for _ in 0..20 {
-        idle.push(time_alloc(&q)?);
+        idle.push(time_alloc(&q, 64 << 10)?);
     }
     let mut busy = Vec::new();
+    let mut busy_miss = Vec::new();
     let mut engine_ms = Vec::new();
-    for _ in 0..5 {
+    for i in 0..5u32 {
         let mut src = q.alloc(data.len())?;
         src.fill(&data);
         let dst = q.alloc(compress_bound(data.len()))?;
@@ -500,7 +502,10 @@ pub fn alloc_probe(args: &Args) -> BoxResult<()> {
         q.send(Request::new(ReqType::Gzip, src, dst).level(6))
             .map_err(|e| e.error)?;
         std::thread::sleep(Duration::from_micros(200));
-        busy.push(time_alloc(&q)?);
+        busy.push(time_alloc(&q, 64 << 10)?);
+        // A size the domain's buffer cache cannot supply (it hands out buffers of 1-2x the
+        // size asked; each probe is 3x the last): a new share.
+        busy_miss.push(time_alloc(&q, (96 << 10) * 3usize.pow(i))?);
         q.recv_timeout(None)?.check()?;
         engine_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
@@ -515,7 +520,8 @@ pub fn alloc_probe(args: &Args) -> BoxResult<()> {
         "{}",
         json!({"request_bytes": data.len(), "request_ms_median": median(&engine_ms),
                "alloc_ms_idle": med(&idle, 0), "free_ms_idle": med(&idle, 1),
-               "alloc_ms_while_device_busy": med(&busy, 0), "free_ms_while_device_busy": med(&busy, 1)})
+               "alloc_ms_while_device_busy": med(&busy, 0), "free_ms_while_device_busy": med(&busy, 1),
+               "alloc_ms_uncached_while_device_busy": med(&busy_miss, 0)})
     );
     Ok(())
 }
