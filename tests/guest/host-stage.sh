@@ -18,7 +18,8 @@ H="chroot /host env WARPDRIVE_DEVICE=vfio PATH=/usr/bin:/bin"
 
 # System calls per request on the busy path: strace counts every call of every thread;
 # two runs that differ only in the number of requests cancel out set-up and teardown.
-NOP=$REPO/target/release/examples/ring_nop
+BIN=$REPO/tests/guest/work/bin
+NOP=$BIN/ring_nop
 for b in 1 32; do
 	for n in 10000 30000; do
 		$H strace -c -f -o /tmp/strace-$b-$n.txt $NOP --requests $n --batch $b \
@@ -39,7 +40,7 @@ done
 
 # The main job through /dev/vfio: compress a file, check it with gzip -t.
 seq 1 200000 | sed 's/$/ main job through sdmdev/' > /tmp/job.txt
-if $H $REPO/target/release/examples/compress_file /tmp/job.txt /tmp/job.txt.gz --level 6 \
+if $H $BIN/compress_file /tmp/job.txt /tmp/job.txt.gz --level 6 \
 	> /tmp/job.log 2>&1 && $H gzip -t /tmp/job.txt.gz; then
 	ok "compress_file through /dev/vfio passes gzip -t: $(cat /tmp/job.log)"
 else
@@ -47,6 +48,34 @@ else
 	fail "compress_file through /dev/vfio"
 fi
 grep -q "vfio queue" /tmp/job.log || fail "compress_file did not use the vfio backend"
+
+# The Python package against the vfio backend: the host's venv with the installed wheel
+# (tests/python/run builds it; tests/run runs that stage first). Run from the guest's
+# writable /tmp: the host's tree is read-only here.
+VENV=$REPO/.venv
+if [ -x /host$VENV/bin/python ]; then
+	$H PYTHONDONTWRITEBYTECODE=1 sh -c "cd /tmp && $VENV/bin/python -m pytest \
+		-c $REPO/pyproject.toml --rootdir /tmp --import-mode=importlib \
+		-p no:cacheprovider -q $REPO/tests/python" > /tmp/py.log 2>&1
+	rc=$?
+	echo "vfio backend: $(grep -E '(passed|failed|error)' /tmp/py.log | tail -n 1)"
+	if [ $rc != 0 ]; then
+		tail -n 80 /tmp/py.log
+		fail "python suite on the vfio backend"
+	fi
+	# the CLI's main job through /dev/vfio
+	seq 1 100000 | sed 's/$/ warpdrive cli through sdmdev/' > /tmp/cli.txt
+	if $H $VENV/bin/warpdrive compress -k /tmp/cli.txt > /tmp/cli.log 2>&1 &&
+		$H gzip -t /tmp/cli.txt.gz && $H $VENV/bin/warpdrive devices >> /tmp/cli.log 2>&1; then
+		ok "warpdrive compress through /dev/vfio passes gzip -t"
+		cat /tmp/cli.log
+	else
+		cat /tmp/cli.log
+		fail "warpdrive compress through /dev/vfio"
+	fi
+else
+	fail "no $VENV: build and install the wheel first (bash tests/python/run)"
+fi
 
 for d in tmp sys proc dev; do umount /host/$d; done
 umount /host

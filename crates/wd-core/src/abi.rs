@@ -153,11 +153,13 @@ pub enum Status {
     DmaFault = 0x20,
     /// Malformed request (ours).
     BadRequest = 0x21,
+    /// The device failed internally on this request; the output is undefined (ours).
+    DeviceError = 0x22,
 }
 
 impl Status {
     /// Every status, for exhaustive tests.
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 9] = [
         Status::Ok,
         Status::OkNotShrunk,
         Status::OutputTooSmall,
@@ -166,6 +168,7 @@ impl Status {
         Status::DataError,
         Status::DmaFault,
         Status::BadRequest,
+        Status::DeviceError,
     ];
 
     /// Parses the wire value.
@@ -197,6 +200,9 @@ impl Status {
             Status::DmaFault => Err(Error::DmaFault),
             Status::BadRequest => Err(Error::BadRequest(
                 "the device rejected the request (type, flags or level)".into(),
+            )),
+            Status::DeviceError => Err(Error::Protocol(
+                "the device failed internally on this request; it goes on with the next".into(),
             )),
         }
     }
@@ -390,7 +396,7 @@ mod tests {
 
     #[test]
     fn every_status_maps_to_its_wire_value_and_error() {
-        let wire = [0x00u8, 0x0d, 0x0e, 0x10, 0x11, 0x12, 0x20, 0x21];
+        let wire = [0x00u8, 0x0d, 0x0e, 0x10, 0x11, 0x12, 0x20, 0x21, 0x22];
         for (s, w) in Status::ALL.iter().zip(wire) {
             assert_eq!(*s as u8, w);
             assert_eq!(Status::from_wire(w), Some(*s));
@@ -413,6 +419,10 @@ mod tests {
         assert!(matches!(
             Status::BadRequest.check(),
             Err(Error::BadRequest(_))
+        ));
+        assert!(matches!(
+            Status::DeviceError.check(),
+            Err(Error::Protocol(_))
         ));
     }
 

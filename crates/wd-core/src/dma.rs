@@ -10,7 +10,7 @@
 //!   can touch, free or reuse it until the device has answered.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{Error, Result};
 use crate::sys::Mapping;
@@ -208,15 +208,16 @@ impl Domain {
         contains(&shares, iova, len)
     }
 
-    /// Device side: holds the registry steady (no unshare can happen) while a request's
-    /// memory is accessed. Returns `None` if any range is not shared: a DMA fault.
-    pub fn device_access(&self, ranges: &[(u64, usize)]) -> Option<DeviceAccess<'_>> {
+    /// Device side: the IOMMU check of a request. Returns `None` (a DMA fault) unless every
+    /// range lies inside a share; the lock is not kept while the device works, so buffers can
+    /// be allocated and freed meanwhile (the queue owns in-flight buffers, see
+    /// [`DeviceAccess`]).
+    pub fn device_access(&self, ranges: &[(u64, usize)]) -> Option<DeviceAccess> {
         let shares = self.shares.read().expect("share registry poisoned");
-        if ranges.iter().all(|&(a, l)| contains(&shares, a, l)) {
-            Some(DeviceAccess { _shares: shares })
-        } else {
-            None
-        }
+        ranges
+            .iter()
+            .all(|&(a, l)| contains(&shares, a, l))
+            .then_some(DeviceAccess { _checked: () })
     }
 }
 
@@ -233,19 +234,21 @@ fn contains(shares: &BTreeMap<u64, usize>, iova: u64, len: usize) -> bool {
     }
 }
 
-/// Proof that a device may touch a set of shared ranges; the shares cannot go away while
-/// it lives.
-pub struct DeviceAccess<'a> {
-    _shares: RwLockReadGuard<'a, BTreeMap<u64, usize>>,
+/// Proof that a request's ranges were shared when the device checked them. They stay shared
+/// and alive until the request completes because the driver guarantees it: the safe API
+/// moves a request's buffers into the queue until its completion, and `Queue::send_raw`
+/// makes the same promise its caller's obligation.
+pub struct DeviceAccess {
+    _checked: (),
 }
 
-impl DeviceAccess<'_> {
+impl DeviceAccess {
     /// The bytes at `[iova, iova + len)` for reading.
     ///
     /// # Safety
-    /// The range must be one of those checked by [`Domain::device_access`], and nobody may
-    /// write it while the slice lives (the queue's ownership of in-flight buffers
-    /// guarantees that for requests the safe API built).
+    /// The range must be one of those checked by [`Domain::device_access`] for a request
+    /// still in flight, and nobody may write it while the slice lives (the queue's ownership
+    /// of in-flight buffers guarantees both for requests the safe API built).
     pub unsafe fn read(&self, iova: u64, len: usize) -> &[u8] {
         if len == 0 {
             return &[];

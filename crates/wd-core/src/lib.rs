@@ -112,6 +112,11 @@ pub fn open_queue_on(choice: DeviceChoice, dir: Direction) -> Result<Queue> {
         DeviceChoice::Auto => vfio_present(dir),
     };
     if vfio {
+        if !std::path::Path::new("/dev/vfio/vfio").exists() {
+            return Err(Error::NoDevice(
+                "no /dev/vfio/vfio: load the vfio and vfio_iommu_type1 modules (and sdmdev)".into(),
+            ));
+        }
         let ctx = backend::vfio::VfioContext::global()?;
         let opts = backend::vfio::VfioOptions {
             wait: backend::vfio::WaitMode::from_env()?,
@@ -128,4 +133,19 @@ pub fn open_queue_on(choice: DeviceChoice, dir: Direction) -> Result<Queue> {
 /// [`DeviceChoice::from_env`]).
 pub fn open_queue(dir: Direction) -> Result<Queue> {
     open_queue_on(DeviceChoice::from_env()?, dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asking_for_vfio_without_vfio_is_no_device() {
+        match open_queue_on(DeviceChoice::Vfio, Direction::Compress) {
+            Err(Error::NoDevice(m)) => assert!(m.contains("vfio") || m.contains("sdmdev"), "{m}"),
+            Err(e) => panic!("want NoDevice, got {e}"),
+            // A machine with sdmdev and VFIO gives a real queue.
+            Ok(q) => assert!(q.describe().starts_with("vfio:")),
+        }
+    }
 }

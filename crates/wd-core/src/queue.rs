@@ -227,6 +227,9 @@ impl std::fmt::Debug for Queue {
     }
 }
 
+/// The longest a blocking wait sleeps before it checks that the device is still there.
+pub(crate) const DEVICE_CHECK: Duration = Duration::from_secs(1);
+
 /// How long the driver polls for a completion before it arms the interrupt and sleeps.
 const SPIN_BEFORE_WAIT: Duration = Duration::from_micros(20);
 
@@ -313,6 +316,11 @@ impl Queue {
 
     pub(crate) fn is_pooled(&self) -> bool {
         self.pooled
+    }
+
+    /// `Err` if the device can no longer answer.
+    pub fn check_device(&self) -> Result<()> {
+        self.backend.check_alive()
     }
 
     /// Counters.
@@ -633,7 +641,10 @@ impl Queue {
             }
             if self.arm_interrupt()? {
                 self.stats.waits += 1;
-                self.backend.wait(left)?;
+                // Sleep in slices, so a device that died is noticed instead of waited on.
+                let slice = left.map_or(DEVICE_CHECK, |l| l.min(DEVICE_CHECK));
+                self.backend.wait(Some(slice))?;
+                self.backend.check_alive()?;
             }
         }
     }

@@ -218,8 +218,11 @@ fn recv_any(
             return Err(Error::Protocol("waiting with nothing in flight".into()));
         }
         if !ready {
-            sys::poll_readable(&fds, None)
+            sys::poll_readable(&fds, Some(crate::queue::DEVICE_CHECK))
                 .map_err(|e| Error::io("waiting for the device interrupt", e))?;
+            for q in queues.iter().filter(|q| q.outstanding() > 0) {
+                q.check_device()?;
+            }
         }
         for q in queues.iter() {
             q.clear_readiness();
@@ -548,9 +551,6 @@ pub fn decompress(data: &[u8], format: Format) -> Result<Vec<u8>> {
     )?;
     Ok(out)
 }
-
-/// A timeout long enough that only a dead device reaches it.
-pub const DEVICE_DEAD: Duration = Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {

@@ -349,3 +349,35 @@ fn a_closed_queue_answers_everything_first() {
     let rest = q.close().unwrap();
     assert_eq!(rest.len(), 100);
 }
+
+#[test]
+fn buffers_can_be_allocated_and_freed_while_the_device_works() {
+    let (mut q, _) = soft(Direction::Compress, SoftOptions::default());
+    let mut x = 7u64;
+    let noise: Vec<u8> = (0..8 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut src = q.alloc(noise.len()).unwrap();
+    src.fill(&noise);
+    let t0 = std::time::Instant::now();
+    q.send(Request::new(ReqType::Gzip, src, q.alloc(9 << 20).unwrap()).level(9))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let t1 = std::time::Instant::now();
+    for _ in 0..20 {
+        drop(q.alloc(64 << 10).unwrap());
+    }
+    let allocs = t1.elapsed();
+    q.recv_timeout(WAIT).unwrap().check().unwrap();
+    let request = t0.elapsed();
+    // Waiting for the device would make the allocations last about as long as the request.
+    assert!(
+        allocs * 4 < request,
+        "allocation waited for the device: {allocs:?} of a {request:?} request"
+    );
+}

@@ -42,6 +42,10 @@ pub trait Backend: Send {
     /// only when the idle register reads 1). A backend whose wake-up can fail must still
     /// guarantee progress (e.g. its device also polls on a timer), so this cannot fail.
     fn kick(&self);
+    /// `Err` if the device can no longer answer (its thread died, it was removed).
+    fn check_alive(&self) -> Result<()> {
+        Ok(())
+    }
     /// Stops the device. Every request it read completes first.
     fn stop(&mut self) -> Result<()>;
     /// A short human-readable name (e.g. `soft:compress`).

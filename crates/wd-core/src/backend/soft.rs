@@ -181,6 +181,14 @@ impl Backend for SoftBackend {
         }
         Ok(())
     }
+    fn check_alive(&self) -> Result<()> {
+        match &self.thread {
+            Some(t) if t.is_finished() => Err(Error::Protocol(
+                "the soft device thread died: requests in flight will not complete".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
     fn describe(&self) -> String {
         match self.dir {
             Direction::Compress => "soft:compress".into(),
@@ -324,10 +332,21 @@ impl DeviceThread {
         if overlap {
             return Outcome::status(Status::BadRequest);
         }
-        // SAFETY: both ranges were just checked to be shared and cannot be unshared while
-        // `access` lives; they do not overlap; while a request is in flight its buffers are
-        // owned by the queue, which neither reads nor writes them until the completion.
+        // SAFETY: both ranges were just checked to be shared; they do not overlap; while a
+        // request is in flight its buffers are owned by the queue, which neither reads,
+        // writes nor frees them until the completion (send_raw's contract says the same).
         let (input, output) = unsafe { (access.read(src, n), access.write(dst, space)) };
-        self.engine.run(t, sqe, input, output)
+        let engine = &mut self.engine;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            engine.run(t, sqe, input, output)
+        })) {
+            Ok(o) => o,
+            Err(_) => {
+                // A bug in an engine must not take the device down with it: answer this
+                // request with an error and start over with fresh engine state.
+                self.engine = Engine::new(self.engine.direction());
+                Outcome::status(Status::DeviceError)
+            }
+        }
     }
 }

@@ -1,0 +1,74 @@
+//! Maps `wd_core::Error` to the exception classes of `warpdrive.errors`.
+//!
+//! The classes are defined in Python (so that, e.g., `BadDataError` can also be a
+//! `ValueError`) and looked up when an error is raised.
+
+use pyo3::prelude::*;
+use wd_core::Error;
+
+/// The `warpdrive.errors` class name for an error.
+fn class_name(e: &Error) -> &'static str {
+    match e {
+        Error::QueueFull => "QueueFullError",
+        Error::Timeout => "WarpDriveTimeoutError",
+        Error::DmaFault => "DmaFaultError",
+        Error::OutputTooSmall => "OutputTooSmallError",
+        Error::BadData(_) => "BadDataError",
+        Error::BadRequest(_) => "BadRequestError",
+        Error::DeviceStatus { .. } => "DeviceStatusError",
+        Error::NoDevice(_) => "NoDeviceError",
+        Error::Permission(_) => "PermissionDeniedError",
+        Error::Share(_) => "ShareError",
+        Error::Forked => "ForkedError",
+        Error::Closed => "QueueClosedError",
+        Error::Protocol(_) => "ProtocolError",
+        Error::Io { .. } => "DeviceIOError",
+    }
+}
+
+/// Builds an exception of class `name` from `warpdrive.errors` with `args`.
+pub fn new_error<'py, A>(py: Python<'py>, name: &str, args: A) -> PyErr
+where
+    A: pyo3::call::PyCallArgs<'py>,
+{
+    let made = py
+        .import("warpdrive.errors")
+        .and_then(|m| m.getattr(name))
+        .and_then(|cls| cls.call1(args));
+    match made {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(e) => e,
+    }
+}
+
+/// The Python exception for a driver error.
+pub fn to_py(py: Python<'_>, e: Error) -> PyErr {
+    let name = class_name(&e);
+    let msg = e.to_string();
+    match &e {
+        Error::Io { source, .. } => match source.raw_os_error() {
+            // OSError(errno, strerror) fills in `.errno`.
+            Some(errno) => new_error(py, name, (errno, msg)),
+            None => new_error(py, name, (msg,)),
+        },
+        Error::DeviceStatus { status } => new_error(py, name, (msg, *status)),
+        _ => new_error(py, name, (msg,)),
+    }
+}
+
+/// Extension: `result.map_err(|e| to_py(py, e))` in short.
+pub trait IntoPyResult<T> {
+    /// Converts the error into its Python exception.
+    fn py(self, py: Python<'_>) -> PyResult<T>;
+}
+
+impl<T> IntoPyResult<T> for wd_core::Result<T> {
+    fn py(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| to_py(py, e))
+    }
+}
+
+/// `BadRequestError(msg)`.
+pub fn bad_request(py: Python<'_>, msg: impl Into<String>) -> PyErr {
+    new_error(py, "BadRequestError", (msg.into(),))
+}

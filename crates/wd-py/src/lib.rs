@@ -1,0 +1,46 @@
+//! # wd-py: the `warpdrive._core` Python extension module
+//!
+//! A thin, typed layer over `wd-core`. The Python package `warpdrive` (in `python/`) builds
+//! its public API on these classes and functions:
+//!
+//! - [`buf::PyDmaBuf`] (`DmaBuf`): memory shared with the device, usable from Python through
+//!   the buffer protocol while Python owns it. Sending it *moves* it into the queue: the Python
+//!   object becomes invalid, and the completion hands back a new object.
+//! - [`queue::PyQueue`] (`Queue`): one device queue, with non-blocking calls an event loop
+//!   can drive (`try_recv`, `recv_many`, `arm_interrupt`, `fileno`) and a blocking `recv`
+//!   that releases the GIL while it waits.
+//! - [`zip`]: whole-buffer and streaming `compress`/`decompress`, with the GIL released while
+//!   the device works.
+//!
+//! Errors come out as the exception classes of `warpdrive.errors` ([`errors`]).
+//!
+//! Fork: a queue, a buffer or a cached queue made before `fork()` is never touched by the
+//! child (every object records the fork generation it was made in, see [`domain`]).
+
+#![warn(missing_docs)]
+
+use pyo3::prelude::*;
+
+pub mod buf;
+pub mod domain;
+pub mod errors;
+pub mod queue;
+pub mod zip;
+
+/// The extension module `warpdrive._core`.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("MAX_OUTSTANDING", wd_core::abi::MAX_OUTSTANDING)?;
+    m.add_class::<buf::PyDmaBuf>()?;
+    m.add_class::<queue::PyQueue>()?;
+    m.add_class::<queue::PyCompletion>()?;
+    m.add_class::<queue::PyStats>()?;
+    m.add_function(wrap_pyfunction!(zip::compress, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::decompress, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::compress_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::decompress_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::compress_bound, m)?)?;
+    m.add_function(wrap_pyfunction!(domain::fork_generation, m)?)?;
+    Ok(())
+}

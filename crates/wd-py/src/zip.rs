@@ -1,0 +1,478 @@
+//! Whole-buffer and streaming compression with the GIL released while the device works.
+//!
+//! Small inputs (up to [`SMALL`]) are one request on a queue cached per thread, so a call
+//! costs two buffer copies and one round trip through the ring. Larger inputs go through
+//! the core's `compress_stream`/`decompress_stream`, which spread pieces over several
+//! queues (compress) and keep memory bounded (both).
+
+use std::cell::RefCell;
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex};
+
+use pyo3::buffer::PyBuffer;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use wd_core::abi::{ReqType, Status};
+use wd_core::dma::DmaBuf;
+use wd_core::queue::Request;
+use wd_core::zip::{Format, ZipOptions};
+use wd_core::{DeviceChoice, Direction, Queue};
+
+use crate::domain::{generation, open, parse_device};
+use crate::errors::{bad_request, IntoPyResult};
+use crate::queue::{parse_format, parse_level};
+
+/// Inputs up to this size are one request on a cached queue.
+pub const SMALL: usize = 1 << 20;
+
+fn format_of(t: ReqType) -> Format {
+    match t {
+        ReqType::Zlib => Format::Zlib,
+        ReqType::Deflate => Format::Deflate,
+        _ => Format::Gzip,
+    }
+}
+
+/// A queue per direction and a spare pair of buffers, kept per thread.
+struct Cached {
+    gen: u64,
+    queue: Option<Queue>,
+    bufs: Vec<DmaBuf>,
+}
+
+thread_local! {
+    static CACHE: RefCell<[Option<Cached>; 2]> = const { RefCell::new([None, None]) };
+}
+
+fn slot(dir: Direction) -> usize {
+    match dir {
+        Direction::Compress => 0,
+        Direction::Decompress => 1,
+    }
+}
+
+/// Largest buffer kept for reuse.
+const KEEP_BUF: usize = 4 << 20;
+
+/// Runs `f` on this thread's cached queue of `dir` (opening one if needed) with a buffer
+/// pool. A queue left with requests in flight (after an error) is not cached again.
+fn with_cached<R>(
+    choice: DeviceChoice,
+    dir: Direction,
+    f: impl FnOnce(&mut Queue, &mut Vec<DmaBuf>) -> wd_core::Result<R>,
+) -> wd_core::Result<R> {
+    let g = generation();
+    let taken = CACHE.with(|c| c.borrow_mut()[slot(dir)].take());
+    let mut cached = match taken {
+        Some(c) if c.gen == g => c,
+        Some(old) => {
+            // Made before a fork: the parent's device and memory. Never touch them.
+            std::mem::forget(old);
+            Cached {
+                gen: g,
+                queue: None,
+                bufs: Vec::new(),
+            }
+        }
+        None => Cached {
+            gen: g,
+            queue: None,
+            bufs: Vec::new(),
+        },
+    };
+    let mut q = match cached.queue.take() {
+        Some(q) => q,
+        None => open(choice, dir)?,
+    };
+    let r = f(&mut q, &mut cached.bufs);
+    if q.outstanding() == 0 {
+        cached.queue = Some(q);
+    }
+    cached.bufs.retain(|b| b.capacity() <= KEEP_BUF);
+    cached.bufs.truncate(2);
+    CACHE.with(|c| c.borrow_mut()[slot(dir)] = Some(cached));
+    r
+}
+
+fn take_buf(q: &Queue, pool: &mut Vec<DmaBuf>, n: usize) -> wd_core::Result<DmaBuf> {
+    let n = n.max(1);
+    match pool.iter().position(|b| b.capacity() >= n) {
+        Some(i) => Ok(pool.swap_remove(i)),
+        None => q.alloc(n),
+    }
+}
+
+/// Borrowed bytes of a Python buffer, usable without the GIL.
+struct Input {
+    ptr: usize,
+    len: usize,
+}
+
+impl Input {
+    fn slice(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `ptr..ptr + len` is the contiguous memory of a Python buffer export
+        // (`PyBuffer`) that the caller keeps alive until this `Input` is gone; an export
+        // pins the object's memory (bytearray cannot resize while exported). Another Python
+        // thread may still write the bytes of a mutable buffer concurrently, exactly as with
+        // CPython's zlib module, which also reads without the GIL: that can change what is
+        // compressed, never free or move the memory.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+}
+
+/// Runs `f` on the bytes of `data` with the GIL released.
+fn with_input<R: Send>(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    f: impl FnOnce(&[u8]) -> R + Send,
+) -> PyResult<R> {
+    let pb = crate::buf::byte_buffer(data)?;
+    if pb.is_c_contiguous() {
+        let inp = Input {
+            ptr: pb.buf_ptr() as usize,
+            len: pb.len_bytes(),
+        };
+        let r = py.detach(|| f(inp.slice()));
+        drop(pb);
+        Ok(r)
+    } else {
+        let v = pb.to_vec(py)?;
+        Ok(py.detach(|| f(&v)))
+    }
+}
+
+fn one_request(
+    q: &mut Queue,
+    pool: &mut Vec<DmaBuf>,
+    req: impl FnOnce(DmaBuf, DmaBuf) -> Request,
+    data: &[u8],
+    out_space: usize,
+) -> wd_core::Result<wd_core::queue::Completion> {
+    let mut src = take_buf(q, pool, data.len())?;
+    src.fill(data);
+    let dst = take_buf(q, pool, out_space)?;
+    q.send(req(src, dst))?;
+    // No timeout: the core notices a device that died within a second.
+    q.recv_timeout(None)
+}
+
+/// `compress(data, format="gzip", level=-1) -> bytes`: one complete stream.
+#[pyfunction]
+#[pyo3(signature = (data, format = "gzip", level = -1))]
+pub fn compress<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    format: &str,
+    level: i32,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let t = parse_format(py, format)?;
+    let lvl = parse_level(py, level)?;
+    let choice = parse_device(py, None)?;
+    let out = with_input(py, data, |d| -> wd_core::Result<Vec<u8>> {
+        if d.len() <= SMALL {
+            return with_cached(choice, Direction::Compress, |q, pool| {
+                let mut c = one_request(
+                    q,
+                    pool,
+                    |s, o| Request::new(t, s, o).level(lvl),
+                    d,
+                    wd_core::zip::compress_bound(d.len()),
+                )?;
+                let r = c.check();
+                pool.extend(c.src.take());
+                let dst = c.dst.take().expect("compress request has a destination");
+                r?;
+                let v = dst.as_slice().to_vec();
+                pool.push(dst);
+                Ok(v)
+            });
+        }
+        let opts = ZipOptions {
+            format: format_of(t),
+            level: lvl,
+            ..Default::default()
+        };
+        let mut out = Vec::with_capacity(d.len() / 2);
+        // The core's opener reuses idle queues of the process's default device.
+        let open = wd_core::zip::default_opener;
+        wd_core::zip::compress_stream(&mut &d[..], &mut out, &opts, &open, &mut |_, _| {})?;
+        Ok(out)
+    })?
+    .py(py)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// The uncompressed size a gzip member announces (ISIZE, mod 2^32), as a size hint.
+fn gzip_isize(d: &[u8]) -> Option<usize> {
+    if d.len() < 18 || d[0] != 0x1f || d[1] != 0x8b {
+        return None;
+    }
+    let n = d.len();
+    Some(u32::from_le_bytes([d[n - 4], d[n - 3], d[n - 2], d[n - 1]]) as usize)
+}
+
+/// `decompress(data, format="gzip") -> bytes`. gzip input may have several members.
+#[pyfunction]
+#[pyo3(signature = (data, format = "gzip"))]
+pub fn decompress<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    format: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let t = parse_format(py, format)?;
+    let choice = parse_device(py, None)?;
+    let out = with_input(py, data, |d| -> wd_core::Result<Vec<u8>> {
+        if d.len() <= SMALL {
+            let space = match (t, gzip_isize(d)) {
+                (ReqType::Gzip, Some(n)) if n < SMALL * 16 => n + 1,
+                _ => (d.len() * 4).clamp(64 << 10, SMALL * 4),
+            };
+            let fast = with_cached(choice, Direction::Decompress, |q, pool| {
+                let mut c = one_request(q, pool, |s, o| Request::new(t, s, o), d, space)?;
+                pool.extend(c.src.take());
+                let dst = c.dst.take().expect("decompress request has a destination");
+                let r = match c.status() {
+                    // One complete stream and nothing after it: done.
+                    Some(Status::Ok) if c.consumed == d.len() => Ok(Some(dst.as_slice().to_vec())),
+                    // More output than we guessed, or more members: stream it below.
+                    Some(Status::Ok | Status::OutputTooSmall) => Ok(None),
+                    _ => c.check().map(|_| None),
+                };
+                pool.push(dst);
+                r
+            })?;
+            if let Some(v) = fast {
+                return Ok(v);
+            }
+        }
+        let mut out = Vec::with_capacity(d.len() * 3);
+        let open = wd_core::zip::default_opener;
+        wd_core::zip::decompress_stream(
+            &mut &d[..],
+            &mut out,
+            format_of(t),
+            &open,
+            &mut |_, _| {},
+        )?;
+        Ok(out)
+    })?
+    .py(py)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// `compress_bound(n) -> int`: the largest compressed size of `n` bytes (any format).
+#[pyfunction]
+pub fn compress_bound(n: usize) -> usize {
+    wd_core::zip::compress_bound(n)
+}
+
+/// Shared state of a stream between Python file objects and the core.
+#[derive(Clone)]
+struct Bridge {
+    /// The first Python exception raised by a callback; the stream stops at the next I/O.
+    err: Arc<Mutex<Option<PyErr>>>,
+}
+
+impl Bridge {
+    fn new() -> Bridge {
+        Bridge {
+            err: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.err.lock().map(|e| e.is_some()).unwrap_or(true)
+    }
+
+    /// Records `e` and returns the I/O error that stops the core.
+    fn fail(&self, e: PyErr) -> io::Error {
+        if let Ok(mut g) = self.err.lock() {
+            g.get_or_insert(e);
+        }
+        stopped()
+    }
+
+    fn take(&self) -> Option<PyErr> {
+        self.err.lock().ok().and_then(|mut g| g.take())
+    }
+}
+
+fn stopped() -> io::Error {
+    io::Error::other("stopped by a Python exception")
+}
+
+/// `io::Read` over a Python object with `read(n) -> bytes`.
+struct PyReader {
+    obj: Py<PyAny>,
+    bridge: Bridge,
+}
+
+impl Read for PyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.bridge.failed() {
+            return Err(stopped());
+        }
+        Python::attach(|py| {
+            let r = py.check_signals().and_then(|_| {
+                let b = self.obj.bind(py).call_method1("read", (buf.len(),))?;
+                let pb = PyBuffer::<u8>::get(&b)?;
+                let n = pb.len_bytes();
+                if n > buf.len() {
+                    return Err(pyo3::exceptions::PyValueError::new_err(
+                        "read(n) returned more than n bytes",
+                    ));
+                }
+                pb.copy_to_slice(py, &mut buf[..n])?;
+                Ok(n)
+            });
+            r.map_err(|e| self.bridge.fail(e))
+        })
+    }
+}
+
+/// `io::Write` over a Python object with `write(bytes)`.
+struct PyWriter {
+    obj: Py<PyAny>,
+    bridge: Bridge,
+}
+
+impl Write for PyWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        if self.bridge.failed() {
+            return Err(stopped());
+        }
+        Python::attach(|py| {
+            let r = py.check_signals().and_then(|_| {
+                let o = self.obj.bind(py);
+                let mut off = 0;
+                while off < buf.len() {
+                    let chunk = PyBytes::new(py, &buf[off..]);
+                    let n = o.call_method1("write", (chunk,))?;
+                    // Raw files may write less; buffered ones return None or the length.
+                    off += if n.is_none() {
+                        buf.len() - off
+                    } else {
+                        n.extract::<usize>()?
+                    };
+                }
+                Ok(())
+            });
+            r.map_err(|e| self.bridge.fail(e))
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn progress_fn(cb: Option<Py<PyAny>>, bridge: Bridge) -> impl FnMut(u64, u64) + Send {
+    move |i, o| {
+        if let Some(cb) = &cb {
+            if bridge.failed() {
+                return;
+            }
+            Python::attach(|py| {
+                if let Err(e) = cb.bind(py).call1((i, o)) {
+                    bridge.fail(e);
+                }
+            });
+        }
+    }
+}
+
+fn finish(
+    py: Python<'_>,
+    bridge: &Bridge,
+    r: wd_core::Result<wd_core::zip::StreamStats>,
+) -> PyResult<(u64, u64)> {
+    // A Python exception (Ctrl-C, a failing write) is the real cause of a stop.
+    if let Some(e) = bridge.take() {
+        return Err(e);
+    }
+    let st = r.py(py)?;
+    Ok((st.bytes_in, st.bytes_out))
+}
+
+/// `compress_stream(src, dst, format="gzip", level=-1, progress=None) -> (bytes_in,
+/// bytes_out)`: compresses everything `src.read(n)` yields into `dst.write(b)` as one
+/// stream, in bounded memory. `progress(bytes_in, bytes_out)` is called after each piece.
+#[pyfunction]
+#[pyo3(signature = (src, dst, format = "gzip", level = -1, progress = None, chunk_size = 1 << 20))]
+pub fn compress_stream(
+    py: Python<'_>,
+    src: Py<PyAny>,
+    dst: Py<PyAny>,
+    format: &str,
+    level: i32,
+    progress: Option<Py<PyAny>>,
+    chunk_size: usize,
+) -> PyResult<(u64, u64)> {
+    let t = parse_format(py, format)?;
+    let lvl = parse_level(py, level)?;
+    if !(4096..=(64 << 20)).contains(&chunk_size) {
+        return Err(bad_request(py, "chunk_size must be 4 KiB .. 64 MiB"));
+    }
+    // Checks WARPDRIVE_DEVICE up front: the core's opener follows it.
+    parse_device(py, None)?;
+    let bridge = Bridge::new();
+    let mut r = PyReader {
+        obj: src,
+        bridge: bridge.clone(),
+    };
+    let mut w = PyWriter {
+        obj: dst,
+        bridge: bridge.clone(),
+    };
+    let mut p = progress_fn(progress, bridge.clone());
+    let opts = ZipOptions {
+        format: format_of(t),
+        level: lvl,
+        chunk_size,
+        ..Default::default()
+    };
+    let res = py.detach(|| {
+        let open = wd_core::zip::default_opener;
+        wd_core::zip::compress_stream(&mut r, &mut w, &opts, &open, &mut p)
+    });
+    finish(py, &bridge, res)
+}
+
+/// `decompress_stream(src, dst, format="gzip", progress=None) -> (bytes_in, bytes_out)`:
+/// the inverse of `compress_stream`; gzip input may have several members.
+#[pyfunction]
+#[pyo3(signature = (src, dst, format = "gzip", progress = None))]
+pub fn decompress_stream(
+    py: Python<'_>,
+    src: Py<PyAny>,
+    dst: Py<PyAny>,
+    format: &str,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<(u64, u64)> {
+    let t = parse_format(py, format)?;
+    // Checks WARPDRIVE_DEVICE up front: the core's opener follows it.
+    parse_device(py, None)?;
+    let bridge = Bridge::new();
+    let mut r = PyReader {
+        obj: src,
+        bridge: bridge.clone(),
+    };
+    let mut w = PyWriter {
+        obj: dst,
+        bridge: bridge.clone(),
+    };
+    let mut p = progress_fn(progress, bridge.clone());
+    let res = py.detach(|| {
+        let open = wd_core::zip::default_opener;
+        wd_core::zip::decompress_stream(&mut r, &mut w, format_of(t), &open, &mut p)
+    });
+    finish(py, &bridge, res)
+}

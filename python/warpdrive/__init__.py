@@ -1,0 +1,119 @@
+"""WarpDrive: user-space accelerator queues from Python.
+
+- :func:`compress` / :func:`decompress`: stdlib-like one-shot calls (gzip, zlib, raw
+  deflate); outputs are interchangeable with the ``zlib`` and ``gzip`` modules.
+- :func:`compress_stream` / :func:`decompress_stream`: file objects in bounded memory.
+- :func:`open_queue` returns a :class:`Queue`: send requests on device-shared
+  :class:`DmaBuf` buffers and receive completions; :mod:`warpdrive.aio` drives a queue from
+  asyncio.
+- :func:`devices` lists what is present.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from . import _core, _fork
+from ._core import (
+    MAX_OUTSTANDING,
+    Completion,
+    DmaBuf,
+    Queue,
+    Stats,
+    compress_bound,
+    compress_stream,
+    decompress_stream,
+)
+from .devices import DeviceInfo, check_device, devices
+from .errors import (
+    BadDataError,
+    BadRequestError,
+    BufferMovedError,
+    DeviceIOError,
+    DeviceStatusError,
+    DmaFaultError,
+    ForkedError,
+    NoDeviceError,
+    OutputTooSmallError,
+    PermissionDeniedError,
+    ProtocolError,
+    QueueClosedError,
+    QueueFullError,
+    ShareError,
+    WarpDriveError,
+    WarpDriveTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+__version__ = _core.__version__
+_fork_registered = _fork.hooks  # imported for its os.register_at_fork
+
+Format = Literal["gzip", "zlib", "deflate"]
+Direction = Literal["compress", "decompress"]
+
+__all__ = [
+    "MAX_OUTSTANDING",
+    "BadDataError",
+    "BadRequestError",
+    "BufferMovedError",
+    "Completion",
+    "DeviceIOError",
+    "DeviceInfo",
+    "DeviceStatusError",
+    "Direction",
+    "DmaBuf",
+    "DmaFaultError",
+    "ForkedError",
+    "Format",
+    "NoDeviceError",
+    "OutputTooSmallError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "Queue",
+    "QueueClosedError",
+    "QueueFullError",
+    "ShareError",
+    "Stats",
+    "WarpDriveError",
+    "WarpDriveTimeoutError",
+    "compress",
+    "compress_bound",
+    "compress_stream",
+    "decompress",
+    "decompress_stream",
+    "devices",
+    "open_queue",
+]
+
+
+def compress(data: Buffer, format: Format = "gzip", level: int = -1) -> bytes:
+    """Compresses any bytes-like object into one complete stream of ``format``.
+
+    ``level`` is 1 (fastest) .. 9 (smallest), or -1 for the default (6). The GIL is released
+    while the device works. The output decodes with ``zlib.decompress`` (zlib; raw deflate
+    with ``wbits=-15``) and ``gzip.decompress``.
+    """
+    return _core.compress(data, format, level)
+
+
+def decompress(data: Buffer, format: Format = "gzip") -> bytes:
+    """Decompresses one stream of ``format`` (gzip: one or more members).
+
+    Raises :class:`BadDataError` (a ``ValueError``) for corrupt or truncated input. The GIL
+    is released while the device works.
+    """
+    return _core.decompress(data, format)
+
+
+def open_queue(direction: Direction = "compress", device: str | None = None) -> Queue:
+    """Opens a queue on the best device present (see :func:`devices`).
+
+    ``device``: ``None`` follows ``WARPDRIVE_DEVICE`` (default ``"auto"``: an sdmdev queue
+    through VFIO when one is free, else the soft device); ``"soft"`` forces the in-process
+    device; ``"vfio"`` insists on hardware and raises :class:`NoDeviceError` without it.
+    The direction is fixed for the queue's life, as on the hardware. Use the queue as a
+    context manager, or call ``close()``.
+    """
+    return Queue(direction, check_device(device))

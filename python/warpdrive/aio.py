@@ -1,0 +1,534 @@
+"""asyncio driver for a WarpDrive queue.
+
+One queue serves any number of tasks::
+
+    async with warpdrive.aio.open_queue("compress") as q:
+        gz = await q.compress(data)
+
+How it runs: the queue's readiness fd (an eventfd the device signals) is watched with
+``loop.add_reader``; there is no helper thread. Each wake-up drains every ready completion
+(``recv_many``) and resolves the waiting futures by tag, then re-arms the interrupt (if
+arming finds a completion already there, it drains again at once). When the ring is full,
+senders wait for space instead of failing.
+
+Cancelling a task only stops *waiting*: its buffers stay inside the queue until the device
+answers, and that completion is then discarded. Closing the queue waits for everything in
+flight. Works with any asyncio loop that implements ``add_reader`` (the default selector
+loop, uvloop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import weakref
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+from . import _core, _fork
+from .devices import check_device
+from .errors import (
+    BadDataError,
+    BadRequestError,
+    ForkedError,
+    QueueClosedError,
+    WarpDriveError,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from typing_extensions import Buffer
+
+    from ._core import Completion, DmaBuf
+
+__all__ = ["AsyncQueue", "open_queue"]
+
+Format = Literal["gzip", "zlib", "deflate"]
+Direction = Literal["compress", "decompress"]
+
+#: Most completions taken per ``recv_many`` call.
+_DRAIN_BATCH = 1024
+#: Largest output a decompression guesses before it learns better.
+_MAX_GUESS = 64 << 20
+
+_live: weakref.WeakSet[AsyncQueue] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for q in list(_live):
+        q._forked_in_child()
+
+
+_fork.hooks.append(_after_fork_in_child)
+
+
+class AsyncQueue:
+    """A device queue driven by an asyncio event loop. Create it with :func:`open_queue`."""
+
+    def __init__(self, direction: Direction = "compress", device: str | None = None) -> None:
+        self._q = _core.Queue(direction, check_device(device))
+        self._direction: Direction = direction
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._fd = self._q.fileno()
+        self._next_tag = 1
+        # Futures of submit(): tag -> future. A cancelled future's completion is dropped.
+        self._waiting: dict[int, asyncio.Future[Completion]] = {}
+        # Completions of send(), for recv().
+        self._unclaimed: collections.deque[Completion] = collections.deque()
+        self._recv_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._space_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._idle_waiters: list[asyncio.Future[None]] = []
+        self._armed = False
+        self._drain_scheduled = False
+        self._reader_added = False
+        self._closed = False
+        self._forked = False
+        self._error: BaseException | None = None
+        # Buffers of finished requests kept for reuse, by capacity (a power of two). Making
+        # and dropping a share takes the domain's registry lock, which the soft device holds
+        # while it works on a request; reusing buffers keeps the event loop from waiting.
+        self._pool: dict[int, list[DmaBuf]] = {}
+        self._pool_bytes = 0
+        _live.add(self)
+
+    # ----------------------------------------------------------------- properties
+
+    @property
+    def direction(self) -> Direction:
+        """``"compress"`` or ``"decompress"``, fixed at open."""
+        return self._direction
+
+    @property
+    def device(self) -> str:
+        """The device serving the queue."""
+        return self._q.device
+
+    @property
+    def outstanding(self) -> int:
+        """Requests in flight (including those whose waiter was cancelled)."""
+        return self._q.outstanding
+
+    @property
+    def stats(self) -> _core.Stats:
+        """The queue's counters."""
+        return self._q.stats
+
+    def fileno(self) -> int:
+        """The readiness fd watched by the loop."""
+        return self._fd
+
+    def alloc(self, size: int) -> DmaBuf:
+        """A device-shared buffer of ``size`` bytes (see :class:`warpdrive.DmaBuf`)."""
+        self._check_usable()
+        return self._q.alloc(size)
+
+    # ----------------------------------------------------------------- buffer pool
+
+    async def _take(self, size: int) -> DmaBuf:
+        cap = max(_MIN_BUF, 1 << (max(size, 1) - 1).bit_length())
+        bucket = self._pool.get(cap)
+        if bucket:
+            buf = bucket.pop()
+            self._pool_bytes -= cap
+        elif self._q.outstanding == 0:
+            buf = self._q.alloc(cap)  # the device is idle: sharing memory cannot wait
+        else:
+            # A new share waits until the device finishes its current request (wd-core's
+            # soft device holds the share registry while it works): wait off the loop.
+            buf = await self._loop_now().run_in_executor(None, self._q.alloc, cap)
+        buf.resize(size)
+        return buf
+
+    async def _take_from(self, data: memoryview) -> DmaBuf:
+        buf = await self._take(len(data))
+        buf.fill(data)
+        return buf
+
+    def _give(self, buf: DmaBuf | None) -> None:
+        if buf is None or not buf.valid:
+            return
+        cap = buf.capacity
+        if cap & (cap - 1) or cap > _POOL_MAX_BUF or self._pool_bytes + cap > _POOL_BYTES:
+            # Not one of ours, or the pool is full: let it go. Unsharing may wait for the
+            # device like sharing does, so drop it off the loop if the device is busy.
+            if self._loop is not None and self._q.outstanding > 0:
+                self._loop.run_in_executor(None, _release, buf)
+            return
+        self._pool.setdefault(cap, []).append(buf)
+        self._pool_bytes += cap
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> Self:
+        self._attach()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Waits for every request in flight (their buffers must outlive the device's
+        work), then stops the device. Idempotent."""
+        if self._closed:
+            return
+        if self._forked:
+            self._closed = True
+            self._q.close()
+            return
+        try:
+            while self._error is None and self._q.outstanding > 0:
+                self._attach()
+                fut: asyncio.Future[None] = self._loop_now().create_future()
+                self._idle_waiters.append(fut)
+                self._kick()
+                await fut
+        finally:
+            self._closed = True
+            self._detach()
+            self._fail_all(QueueClosedError("queue is closed"))
+            self._pool.clear()
+            self._pool_bytes = 0
+            if not self._forked:
+                self._q.close()
+
+    def _loop_now(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is not None and self._loop is not loop:
+            raise BadRequestError("this queue is used by another event loop")
+        return loop
+
+    def _attach(self) -> None:
+        if self._reader_added:
+            return
+        self._check_usable()
+        self._loop = self._loop_now()
+        self._loop.add_reader(self._fd, self._on_readable)
+        self._reader_added = True
+
+    def _detach(self) -> None:
+        if self._reader_added and self._loop is not None:
+            self._loop.remove_reader(self._fd)
+        self._reader_added = False
+
+    def _forked_in_child(self) -> None:
+        # The queue, its eventfd and its requests are the parent's: fail the waiters. The
+        # reader is NOT removed: the child's copy of the loop may share its epoll instance
+        # with the parent's loop, and unregistering here would unregister it there too.
+        # The callback does nothing in the child instead.
+        self._forked = True
+        self._reader_added = False
+        self._fail_all(ForkedError("queue used after fork; open a new one in the child"))
+
+    def _check_usable(self) -> None:
+        if self._forked:
+            raise ForkedError(
+                "queue used after fork: a queue belongs to the process that opened it; "
+                "open a new one in the child"
+            )
+        if self._closed:
+            raise QueueClosedError("queue is closed")
+        if self._error is not None:
+            raise QueueClosedError(f"queue failed: {self._error}") from self._error
+
+    # ----------------------------------------------------------------- the driver
+
+    def _on_readable(self) -> None:
+        if self._forked:
+            return
+        self._q.clear_readiness()
+        self._armed = False
+        self._drain()
+
+    def _kick(self) -> None:
+        """Makes sure a completion will wake us: arm, or drain now if one is ready."""
+        if self._armed or self._drain_scheduled:
+            return
+        try:
+            armed = self._q.arm_interrupt()
+        except WarpDriveError as e:
+            self._broken(e)
+            return
+        if armed:
+            self._armed = True
+        else:
+            self._drain_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._scheduled_drain)
+
+    def _scheduled_drain(self) -> None:
+        self._drain_scheduled = False
+        self._drain()
+
+    def _drain(self) -> None:
+        q = self._q
+        try:
+            while True:
+                got = q.recv_many(_DRAIN_BATCH)
+                if got:
+                    # recv_many told the device our new CQ head, which disarms it.
+                    self._armed = False
+                    for c in got:
+                        self._route(c)
+                    continue
+                if q.outstanding == 0:
+                    break
+                if q.arm_interrupt():
+                    self._armed = True
+                    break
+        except WarpDriveError as e:
+            self._broken(e)
+            return
+        self._wake_space()
+        if q.outstanding == 0:
+            for f in self._idle_waiters:
+                if not f.done():
+                    f.set_result(None)
+            self._idle_waiters.clear()
+
+    def _route(self, c: Completion) -> None:
+        fut = self._waiting.pop(c.tag, None)
+        if fut is not None:
+            if not fut.done():
+                fut.set_result(c)
+            else:
+                # A cancelled waiter: the completion is dropped, its buffers are reused.
+                self._give(c.src)
+                self._give(c.dst)
+            return
+        self._unclaimed.append(c)
+        self._wake_receiver()
+
+    def _wake_receiver(self) -> None:
+        while self._recv_waiters:
+            w = self._recv_waiters.popleft()
+            if not w.done():
+                w.set_result(None)
+                break
+
+    def _wake_space(self) -> None:
+        free = _core.MAX_OUTSTANDING - self._q.outstanding
+        while free > 0 and self._space_waiters:
+            w = self._space_waiters.popleft()
+            if not w.done():
+                w.set_result(None)
+                free -= 1
+
+    def _broken(self, e: BaseException) -> None:
+        self._error = e
+        self._detach()
+        self._fail_all(e)
+
+    def _fail_all(self, e: BaseException) -> None:
+        waiting = list(self._waiting.values())
+        self._waiting.clear()
+        futs: list[asyncio.Future[Any]] = [
+            *waiting,
+            *self._recv_waiters,
+            *self._space_waiters,
+            *self._idle_waiters,
+        ]
+        for f in futs:
+            if not f.done():
+                f.set_exception(e)
+        self._recv_waiters.clear()
+        self._space_waiters.clear()
+        self._idle_waiters.clear()
+
+    async def _wait_space(self) -> None:
+        while self._q.is_full:
+            self._check_usable()
+            fut: asyncio.Future[None] = self._loop_now().create_future()
+            self._space_waiters.append(fut)
+            self._kick()
+            try:
+                await fut
+            except asyncio.CancelledError:
+                # If we were woken but cancelled, hand the slot to the next waiter.
+                if fut.done() and not fut.cancelled():
+                    self._wake_space()
+                raise
+
+    async def _submit(
+        self,
+        src: DmaBuf | None,
+        dst: DmaBuf | None,
+        format: Format,
+        level: int,
+        continue_stream: bool,
+        claimed: bool,
+    ) -> tuple[int, asyncio.Future[Completion] | None]:
+        self._attach()
+        self._check_usable()
+        await self._wait_space()
+        self._check_usable()
+        tag = self._next_tag
+        self._next_tag += 1
+        fut: asyncio.Future[Completion] | None = None
+        if src is None or dst is None:
+            self._q.send_nop(tag)
+        else:
+            self._q.send(
+                src, dst, format=format, level=level, tag=tag, continue_stream=continue_stream
+            )
+        if claimed:
+            fut = self._loop_now().create_future()
+            self._waiting[tag] = fut
+        self._kick()
+        return tag, fut
+
+    # ----------------------------------------------------------------- public API
+
+    async def send(
+        self,
+        src: DmaBuf,
+        dst: DmaBuf,
+        *,
+        format: Format = "gzip",
+        level: int = -1,
+        continue_stream: bool = False,
+    ) -> int:
+        """Submits a request (waiting for ring space if needed) and returns its tag. The
+        buffers move into the queue; :meth:`recv` returns the completion."""
+        tag, _ = await self._submit(src, dst, format, level, continue_stream, claimed=False)
+        return tag
+
+    async def send_nop(self) -> int:
+        """Submits a no-op request; :meth:`recv` returns its completion."""
+        tag, _ = await self._submit(None, None, "gzip", -1, False, claimed=False)
+        return tag
+
+    async def recv(self) -> Completion:
+        """The next completion of a :meth:`send` (in completion order). To bound the wait,
+        wrap it: ``async with asyncio.timeout(5): c = await q.recv()``."""
+        loop = self._loop_now()
+        while not self._unclaimed:
+            self._check_usable()
+            if self._q.outstanding == 0:
+                raise BadRequestError("nothing in flight: receiving would wait forever")
+            fut: asyncio.Future[None] = loop.create_future()
+            self._recv_waiters.append(fut)
+            self._kick()
+            try:
+                await fut
+            except asyncio.CancelledError:
+                # Woken but cancelled: let the next receiver take the completion.
+                if fut.done() and not fut.cancelled() and self._unclaimed:
+                    self._wake_receiver()
+                raise
+        return self._unclaimed.popleft()
+
+    async def submit(
+        self,
+        src: DmaBuf,
+        dst: DmaBuf,
+        *,
+        format: Format = "gzip",
+        level: int = -1,
+        continue_stream: bool = False,
+    ) -> Completion:
+        """Sends a request and waits for *its* completion (not seen by :meth:`recv`).
+        Cancelling stops waiting; the buffers stay in the queue until the device answers."""
+        _, fut = await self._submit(src, dst, format, level, continue_stream, claimed=True)
+        assert fut is not None
+        return await fut
+
+    async def compress(self, data: Buffer, format: Format = "gzip", level: int = -1) -> bytes:
+        """Compresses ``data`` into one complete stream (one request)."""
+        if self._direction != "compress":
+            raise BadRequestError("this queue decompresses; open one with direction='compress'")
+        self._check_usable()
+        src = await self._take_from(memoryview(data).cast("B"))
+        dst = await self._take(_core.compress_bound(len(src)))
+        c = await self.submit(src, dst, format=format, level=level)
+        self._give(c.src)
+        try:
+            c.check()
+            assert c.dst is not None
+            return c.dst.tobytes()
+        finally:
+            self._give(c.dst)
+
+    async def decompress(self, data: Buffer, format: Format = "gzip") -> bytes:
+        """Decompresses one stream (gzip: one or more members).
+
+        Every request is a fresh stream, so any number of tasks can decompress on one queue
+        at once; when the output does not fit the guessed size, the stream is decoded again
+        with twice the room.
+        """
+        if self._direction != "decompress":
+            raise BadRequestError("this queue compresses; open one with direction='decompress'")
+        self._check_usable()
+        view = memoryview(data).cast("B")
+        parts: list[bytes] = []
+        pos = 0
+        while True:
+            rest = view[pos:]
+            if not rest:
+                raise BadDataError("empty input is not a compressed stream")
+            space = _first_guess(rest, format)
+            while True:
+                src = await self._take_from(rest)
+                dst = await self._take(space)
+                dst.resize(dst.capacity)
+                c = await self.submit(src, dst, format=format)
+                self._give(c.src)
+                if c.status == _STATUS_OUTPUT_TOO_SMALL:
+                    self._give(c.dst)
+                    space *= 2
+                    continue
+                if c.status == _STATUS_NEED_INPUT:
+                    self._give(c.dst)
+                    raise BadDataError("input ends inside the compressed stream (truncated?)")
+                if not c.ok:
+                    self._give(c.dst)
+                    c.check()
+                break
+            out = c.dst
+            assert out is not None
+            parts.append(out.tobytes())
+            self._give(out)
+            pos += c.consumed
+            if pos == len(view):
+                break
+            tail = view[pos:]
+            if format == "gzip":
+                if not any(tail):
+                    break  # zero padding after the last member, as gzip(1) accepts
+                continue  # another member
+            raise BadDataError("unexpected data after the end of the compressed stream")
+        return b"".join(parts)
+
+
+_STATUS_OUTPUT_TOO_SMALL = 0x0E
+#: Smallest pooled buffer, largest pooled buffer, and the pool's size limit.
+_MIN_BUF = 4096
+_POOL_MAX_BUF = 16 << 20
+_POOL_BYTES = 64 << 20
+_STATUS_NEED_INPUT = 0x11
+
+
+def _first_guess(data: memoryview, format: Format) -> int:
+    n = len(data)
+    if format == "gzip" and n >= 18 and data[0] == 0x1F and data[1] == 0x8B:
+        isize = int.from_bytes(data[n - 4 :], "little")
+        if 0 < isize <= _MAX_GUESS:
+            return isize + 1
+    return min(max(n * 4, 64 << 10), _MAX_GUESS)
+
+
+def _release(buf: DmaBuf) -> None:
+    """Drops the last reference to ``buf`` (in an executor thread)."""
+    del buf
+
+
+def open_queue(direction: Direction = "compress", device: str | None = None) -> AsyncQueue:
+    """Opens a queue for asyncio: ``async with open_queue("compress") as q: ...``.
+
+    ``device`` as for :func:`warpdrive.open_queue`.
+    """
+    return AsyncQueue(direction, device)

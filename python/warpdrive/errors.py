@@ -1,0 +1,95 @@
+"""Exceptions of warpdrive. Every error the driver reports is a :class:`WarpDriveError`.
+
+The classes mirror the Rust core's ``Error`` variants, and several also derive from the
+builtin exception a Python user would expect (``BadDataError`` is a ``ValueError``,
+``WarpDriveTimeoutError`` a ``TimeoutError``, ...), so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadDataError",
+    "BadRequestError",
+    "BufferMovedError",
+    "DeviceIOError",
+    "DeviceStatusError",
+    "DmaFaultError",
+    "ForkedError",
+    "NoDeviceError",
+    "OutputTooSmallError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "QueueClosedError",
+    "QueueFullError",
+    "ShareError",
+    "WarpDriveError",
+    "WarpDriveTimeoutError",
+]
+
+
+class WarpDriveError(Exception):
+    """Base class of every warpdrive error."""
+
+
+class QueueFullError(WarpDriveError):
+    """The submission ring has no free slot: receive completions, then send again."""
+
+
+class WarpDriveTimeoutError(WarpDriveError, TimeoutError):
+    """Nothing completed in time. Also a builtin ``TimeoutError``."""
+
+
+class DmaFaultError(WarpDriveError):
+    """The device was given memory that was not shared with it (an IOMMU fault)."""
+
+
+class OutputTooSmallError(WarpDriveError):
+    """The destination buffer was too small for the result."""
+
+
+class BadDataError(WarpDriveError, ValueError):
+    """The input is not a valid (or complete) stream of the format. Also a ``ValueError``."""
+
+
+class BadRequestError(WarpDriveError, ValueError):
+    """The request is malformed or does not fit the queue. Also a ``ValueError``."""
+
+
+class DeviceStatusError(WarpDriveError):
+    """The device answered with a status this driver does not know (see ``.status``)."""
+
+    def __init__(self, message: str, status: int = -1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NoDeviceError(WarpDriveError):
+    """No device of the requested kind is present or usable."""
+
+
+class PermissionDeniedError(WarpDriveError, PermissionError):
+    """The operating system refused access. Also a ``PermissionError``."""
+
+
+class ShareError(WarpDriveError):
+    """Memory could not be shared with the device (e.g. RLIMIT_MEMLOCK)."""
+
+
+class ForkedError(WarpDriveError):
+    """A queue or buffer was used in a fork child; open a new queue in the child."""
+
+
+class QueueClosedError(WarpDriveError):
+    """The queue was closed."""
+
+
+class ProtocolError(WarpDriveError):
+    """The device broke the ring protocol."""
+
+
+class DeviceIOError(WarpDriveError, OSError):
+    """An operating-system call of the driver failed. Also an ``OSError`` (``.errno``)."""
+
+
+class BufferMovedError(WarpDriveError, ValueError):
+    """A ``DmaBuf`` was used after ``send`` moved it into a queue."""

@@ -1,0 +1,229 @@
+"""The warpdrive command (run as a subprocess, as a user would)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pty
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+EXE = shutil.which("warpdrive", path=os.path.dirname(sys.executable))
+
+
+def wd(
+    *args: str | Path, stdin: bytes = b"", cwd: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    assert EXE is not None, "the console script is not installed next to python"
+    return subprocess.run(
+        [EXE, *map(str, args)], input=stdin, capture_output=True, cwd=cwd, timeout=120
+    )
+
+
+def one_line_error(p: subprocess.CompletedProcess[bytes], *words: str) -> None:
+    assert p.returncode != 0
+    err = p.stderr.decode()
+    assert err.count("\n") == 1 and err.startswith("warpdrive: "), err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in err, err
+
+
+def sample() -> bytes:
+    return b"".join(b"line %d of the sample file\n" % i for i in range(100_000))
+
+
+def test_compress_and_decompress_files(tmp_path: Path) -> None:
+    f = tmp_path / "data.txt"
+    data = sample()
+    f.write_bytes(data)
+    os.chmod(f, 0o640)
+    p = wd("compress", f)
+    assert p.returncode == 0, p.stderr
+    gz = tmp_path / "data.txt.gz"
+    assert gz.exists() and not f.exists()
+    assert gzip.decompress(gz.read_bytes()) == data
+    assert os.stat(gz).st_mode & 0o777 == 0o640
+    subprocess.run(["gzip", "-t", gz], check=True)
+    p = wd("decompress", gz)
+    assert p.returncode == 0, p.stderr
+    assert f.read_bytes() == data and not gz.exists()
+    assert list(tmp_path.iterdir()) == [f]  # no temporary file left behind
+
+
+def test_keep_stdout_level_and_zlib(tmp_path: Path) -> None:
+    f = tmp_path / "a"
+    data = sample()
+    f.write_bytes(data)
+    p = wd("compress", "-k", "-9", f)
+    assert p.returncode == 0 and f.exists()
+    p1 = wd("compress", "-c", "-l", "1", f)
+    p9 = wd("compress", "-c", "-l", "9", f)
+    assert gzip.decompress(p1.stdout) == data == gzip.decompress(p9.stdout)
+    assert len(p9.stdout) < len(p1.stdout)
+    assert (tmp_path / "a.gz").read_bytes() == p9.stdout
+    z = wd("compress", "-z", "-c", f)
+    assert zlib.decompress(z.stdout) == data
+    p = wd("compress", "-z", "-k", f)
+    assert p.returncode == 0 and (tmp_path / "a.zz").exists()
+    p = wd("decompress", "-z", "-c", tmp_path / "a.zz")
+    assert p.stdout == data
+
+
+def test_stdin_to_stdout_and_gzip_interop() -> None:
+    data = sample()
+    p = wd("compress", stdin=data)
+    assert p.returncode == 0
+    assert subprocess.run(["gzip", "-dc"], input=p.stdout, capture_output=True).stdout == data
+    theirs = subprocess.run(["gzip", "-c"], input=data, capture_output=True).stdout
+    p = wd("decompress", "-", stdin=theirs)
+    assert p.returncode == 0 and p.stdout == data
+
+
+def test_output_option(tmp_path: Path) -> None:
+    f = tmp_path / "in.bin"
+    f.write_bytes(b"abc" * 1000)
+    out = tmp_path / "custom.out"
+    assert wd("compress", "-o", out, f).returncode == 0
+    assert gzip.decompress(out.read_bytes()) == b"abc" * 1000
+    assert not f.exists()
+    back = tmp_path / "back.bin"
+    assert wd("decompress", "-k", "-o", back, out).returncode == 0
+    assert back.read_bytes() == b"abc" * 1000 and out.exists()
+
+
+def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    f = tmp_path / "x"
+    f.write_bytes(b"new")
+    (tmp_path / "x.gz").write_bytes(b"precious")
+    one_line_error(wd("compress", f), "x.gz", "already exists", "-f")
+    assert (tmp_path / "x.gz").read_bytes() == b"precious" and f.exists()
+    assert wd("compress", "-f", f).returncode == 0
+    assert gzip.decompress((tmp_path / "x.gz").read_bytes()) == b"new"
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    one_line_error(wd("compress", tmp_path / "nope"), "nope", "No such file")
+    one_line_error(wd("decompress", tmp_path / "nope.gz"), "nope.gz", "No such file")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "corrupt", "garbage"])
+def test_bad_archives_leave_no_partial_output(tmp_path: Path, damage: str) -> None:
+    data = os.urandom(300_000) + sample()
+    good = gzip.compress(data)
+    bad = {
+        "truncate": good[: len(good) // 2],
+        "corrupt": good[:-8] + bytes([good[-8] ^ 0xFF]) + good[-7:],
+        "garbage": b"definitely not gzip" * 100,
+    }[damage]
+    f = tmp_path / "broken.gz"
+    f.write_bytes(bad)
+    one_line_error(wd("decompress", f), "broken.gz")
+    assert f.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.gz"]
+    one_line_error(wd("decompress", stdin=bad), "stdin")
+
+
+def test_unknown_suffix_and_directories(tmp_path: Path) -> None:
+    f = tmp_path / "plain.txt"
+    f.write_bytes(b"x")
+    one_line_error(wd("decompress", f), "unknown suffix")
+    one_line_error(wd("compress", tmp_path), "not a regular file")
+
+
+def test_one_bad_file_does_not_stop_the_others(tmp_path: Path) -> None:
+    good = tmp_path / "good"
+    good.write_bytes(b"fine" * 100)
+    p = wd("compress", tmp_path / "missing", good)
+    assert p.returncode == 1
+    assert (tmp_path / "good.gz").exists()
+    assert p.stderr.decode().count("\n") == 1
+
+
+def test_usage_errors_exit_2() -> None:
+    p = wd("compress", "-l", "12")
+    assert p.returncode == 2 and b"Traceback" not in p.stderr
+    p = wd("frobnicate")
+    assert p.returncode == 2
+
+
+def test_devices_table() -> None:
+    p = wd("devices")
+    assert p.returncode == 0
+    lines = p.stdout.decode().splitlines()
+    assert lines[0].split()[:3] == ["NAME", "KIND", "API"]
+    assert any(line.split()[:2] == ["soft", "soft"] for line in lines[1:])
+
+
+def test_large_input_streams_in_bounded_memory(tmp_path: Path) -> None:
+    # 256 MiB of zeros through the CLI; the process must not hold it all in memory.
+    f = tmp_path / "zeros"
+    with open(f, "wb") as out:
+        out.truncate(256 << 20)
+    code = (
+        "import resource, sys, warpdrive.cli as c; rc = c.main(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
+        "sys.exit(rc)"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, "compress", "-k", str(f)], capture_output=True, timeout=300
+    )
+    assert p.returncode == 0, p.stderr
+    max_rss_kib = int(p.stderr.decode().strip().splitlines()[-1])
+    assert max_rss_kib < 200 * 1024, max_rss_kib
+    gz = tmp_path / "zeros.gz"
+    r = subprocess.run(["gzip", "-dc", gz], capture_output=True)
+    assert len(r.stdout) == 256 << 20 and not r.stdout.strip(b"\0")
+
+
+def test_ctrl_c_exits_130_without_a_partial_file(tmp_path: Path) -> None:
+    # stdin is a pipe that stays open, so the command is surely mid-stream at the signal.
+    assert EXE is not None
+    out = tmp_path / "out.gz"
+    p = subprocess.Popen(
+        [EXE, "compress", "-o", str(out)],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert p.stdin is not None
+    p.stdin.write(os.urandom(3 << 20))
+    p.stdin.flush()
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130, err
+    assert err == b"warpdrive: interrupted\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_on_a_terminal(tmp_path: Path) -> None:
+    assert EXE is not None
+    f = tmp_path / "big"
+    with open(f, "wb") as w:
+        w.truncate(64 << 20)
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run([EXE, "compress", "-k", str(f)], stderr=slave, timeout=120)
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+    assert p.returncode == 0
+    assert b"big: " in shown and b"%" in shown and b"MB/s" in shown, shown
+    quiet = subprocess.run([EXE, "compress", "-f", "-k", str(f)], capture_output=True)
+    assert quiet.returncode == 0 and quiet.stderr == b""  # not a terminal: no progress
