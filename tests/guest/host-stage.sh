@@ -13,7 +13,8 @@ if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro hostroot /host; then
 	fail "mounting the host's root over 9p"
 	return
 fi
-for d in dev proc sys tmp; do mount --bind /$d /host/$d || fail "bind /$d"; done
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts || fail "mount devpts"
+for d in dev dev/pts proc sys tmp; do mount --bind /$d /host/$d || fail "bind /$d"; done
 H="chroot /host env WARPDRIVE_DEVICE=vfio PATH=/usr/bin:/bin"
 
 # System calls per request on the busy path: strace counts every call of every thread;
@@ -53,7 +54,8 @@ grep -q "vfio queue" /tmp/job.log || fail "compress_file did not use the vfio ba
 # (tests/python/run builds it; tests/run runs that stage first). Run from the guest's
 # writable /tmp: the host's tree is read-only here.
 VENV=$REPO/.venv
-if [ -x /host$VENV/bin/python ]; then
+# (checked inside the chroot: the venv links into the host's Python by absolute path)
+if $H test -x $VENV/bin/python; then
 	$H PYTHONDONTWRITEBYTECODE=1 sh -c "cd /tmp && $VENV/bin/python -m pytest \
 		-c $REPO/pyproject.toml --rootdir /tmp --import-mode=importlib \
 		-p no:cacheprovider -q $REPO/tests/python" > /tmp/py.log 2>&1
@@ -77,5 +79,5 @@ else
 	fail "no $VENV: build and install the wheel first (bash tests/python/run)"
 fi
 
-for d in tmp sys proc dev; do umount /host/$d; done
+for d in tmp sys proc dev/pts dev; do umount /host/$d; done
 umount /host

@@ -164,7 +164,9 @@ done
 if [ -d /wd ]; then
 	echo "=== wd-core on the vfio backend ==="
 	insmod $M/sdmdev.ko || fail "insmod sdmdev"
-	insmod $M/softzip.ko queues=4 dma_flag=2 || fail "insmod softzip"
+	# 16 queues: the Python suite keeps several open at once (per-thread and pooled
+	# queues besides each test's own)
+	insmod $M/softzip.ko queues=16 dma_flag=2 || fail "insmod softzip"
 	P=/sys/class/sdmdev/softzip
 	# every binary sleeping on the eventfd, the behaviour suite once more with CMD_WAIT
 	for run in "eventfd /wd/*" "ioctl /wd/behaviour"; do

@@ -5,7 +5,6 @@ from __future__ import annotations
 import array
 import gzip
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -160,7 +159,6 @@ def test_bad_data_is_a_value_error_and_a_warpdrive_error() -> None:
     assert isinstance(ei.value, warpdrive.WarpDriveError)
 
 
-@pytest.mark.skipif(shutil.which("gzip") is None, reason="needs the gzip program")
 def test_the_gzip_program_reads_ours_and_we_read_its(tmp_path: os.PathLike[str]) -> None:
     data = sample(2 * MiB + 3)
     ours = os.path.join(tmp_path, "ours.gz")
