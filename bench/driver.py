@@ -1,0 +1,426 @@
+"""Runs the WarpDrive benchmark suite (started by bench/run, which installs and builds).
+
+Every comparison is measured side by side in one run: the contenders of one table take
+turns, repetition after repetition, and each figure is the median of its repetitions.
+Results go to bench/out/results.json; bench/report.py turns them into a table on stdout and
+docs/benchmarks.md with plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+PY = sys.executable
+
+
+def log(*a: object) -> None:
+    print(*a, file=sys.stderr, flush=True)
+
+
+def run_json(argv: list[Any], **kw: Any) -> Any:
+    argv = [str(x) for x in argv]
+    log("  $", " ".join(argv))
+    p = subprocess.run(argv, stdout=subprocess.PIPE, check=True, **kw)
+    return json.loads(p.stdout.decode().strip().splitlines()[-1])
+
+
+def first_line(argv: list[str]) -> str:
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"unavailable ({e})"
+    return ((p.stdout or p.stderr).strip().splitlines() or ["?"])[0]
+
+
+def machine() -> dict[str, Any]:
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) * 1024
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "os": first_line(["sh", "-c", ". /etc/os-release; echo $PRETTY_NAME"]),
+        "memory_bytes": mem,
+        "virtualised": first_line(["sh", "-c", "systemd-detect-virt 2>/dev/null || echo unknown"]),
+        "tools": {
+            "gzip": first_line(["gzip", "--version"]),
+            "pigz": first_line(["pigz", "--version"]),
+            "igzip": first_line(["igzip", "--version"]),
+            "rustc": first_line(["rustc", "--version"]),
+            "python": sys.version.split()[0],
+            "strace": first_line(["strace", "--version"]),
+        },
+    }
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+class OtherLoad:
+    """How much CPU the rest of the machine used while a part ran: busy time of all cores
+    (/proc/stat) less this run's own CPU time (this process and its finished children), as
+    an average number of cores, plus the hypervisor's steal time."""
+
+    def __init__(self) -> None:
+        self.hz = os.sysconf("SC_CLK_TCK")
+        self.t0, self.busy0, self.steal0, self.own0 = self._sample()
+
+    def _sample(self) -> tuple[float, float, float, float]:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal ...
+        busy = (v[0] + v[1] + v[2] + v[5] + v[6]) / self.hz
+        steal = (v[7] if len(v) > 7 else 0) / self.hz
+        t = os.times()
+        own = t.user + t.system + t.children_user + t.children_system
+        return time.monotonic(), busy, steal, own
+
+    def result(self) -> dict[str, float]:
+        t1, busy1, steal1, own1 = self._sample()
+        wall = max(t1 - self.t0, 1e-9)
+        return {
+            "wall_secs": round(wall, 1),
+            "own_cores": round((own1 - self.own0) / wall, 2),
+            "other_cores": round(max(busy1 - self.busy0 - (own1 - self.own0), 0.0) / wall, 2),
+            "steal_cores": round((steal1 - self.steal0) / wall, 2),
+        }
+
+
+# ------------------------------------------------------------------------ part 1: ring
+
+
+def strace_calls(argv: list[Any]) -> int:
+    """System calls of a whole process tree, counted by strace -c -f."""
+    with tempfile.NamedTemporaryFile("r", suffix=".strace") as t:
+        subprocess.run(
+            ["strace", "-f", "-c", "-o", t.name, *[str(x) for x in argv]],
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
+        for line in t.read().splitlines():
+            f = line.split()
+            if f and f[-1] == "total":
+                return int(f[3])
+    raise RuntimeError(f"no strace total for {argv}")
+
+
+def part_ring(a: argparse.Namespace) -> dict[str, Any]:
+    secs, reps = (0.2, 3) if a.quick else (0.3, 9)
+    log("== ring: NOP round trips (soft ring vs pipe vs rtrb)")
+    res = run_json([a.bin / "wd-bench", "ring", "--secs", secs, "--reps", reps])
+    # System calls per request: the difference of two runs of N1 and N2 requests cancels
+    # set-up and tear-down. The pipe makes several per request, so fewer suffice there.
+    big = (20_000, 220_000) if a.quick else (100_000, 1_100_000)
+    small = (2_000, 12_000)
+    log("== ring: system calls per request (strace -c -f, two sizes, difference)")
+    counts: dict[str, dict[str, Any]] = {}
+    for mode in ("soft", "pipe", "rtrb"):
+        counts[mode] = {}
+        n1, n2 = small if mode == "pipe" else big
+        for b in res["batches"]:
+            if mode == "soft":
+                cmd = lambda n, b=b: [a.bin / "examples" / "ring_nop", "--requests", n, "--batch", b]  # noqa: E731
+            else:
+                cmd = lambda n, b=b, m=mode: [  # noqa: E731
+                    a.bin / "wd-bench", "ring-count", "--mode", m, "--requests", n, "--batch", b,
+                ]
+            c1, c2 = strace_calls(cmd(n1)), strace_calls(cmd(n2))
+            counts[mode][str(b)] = {
+                "n1": n1, "n2": n2, "calls1": c1, "calls2": c2,
+                "per_request": (c2 - c1) / (n2 - n1),
+            }
+    res["syscalls_strace"] = counts
+    return res
+
+
+# ------------------------------------------------------------------------ part 2: main job
+
+PY_GZIP_C = (
+    "import gzip, shutil, sys\n"
+    "f = gzip.GzipFile(fileobj=sys.stdout.buffer, mode='wb', compresslevel=int(sys.argv[1]),"
+    " mtime=0)\n"
+    "shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)\n"
+    "f.close()\n"
+)
+PY_GZIP_D = (
+    "import gzip, shutil, sys\n"
+    "shutil.copyfileobj(gzip.GzipFile(fileobj=sys.stdin.buffer, mode='rb'), sys.stdout.buffer,"
+    " 1 << 20)\n"
+)
+
+
+def build_corpus(a: argparse.Namespace, mib: int) -> tuple[Path, dict[str, Any]]:
+    path = OUT / f"corpus-{mib}M.bin"
+    log(f"== corpus: {mib} MiB of mixed system content -> {path}")
+    desc = run_json([a.bin / "wd-bench", "corpus", "--mib", mib, "--out", path])
+    return path, desc
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while b := f.read(1 << 20):
+            h.update(b)
+    return h.hexdigest()
+
+
+def sha256_of_gunzip(path: Path) -> str:
+    """sha256 of what `gzip -dc` makes of `path` (raises if gzip fails)."""
+    h = hashlib.sha256()
+    p = subprocess.Popen(["gzip", "-dc", str(path)], stdout=subprocess.PIPE)
+    assert p.stdout is not None
+    while b := p.stdout.read(1 << 20):
+        h.update(b)
+    if p.wait() != 0:
+        raise RuntimeError(f"gzip -dc {path} failed")
+    return h.hexdigest()
+
+
+def timed(argv: list[str], stdin: Path | None, stdout: Path) -> float:
+    with open(stdin or os.devnull, "rb") as i, open(stdout, "wb") as o:
+        t = time.perf_counter()
+        subprocess.run(argv, stdin=i, stdout=o, check=True)
+        return time.perf_counter() - t
+
+
+def main_tools(a: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The contenders: (name, level label, command) for compression and decompression.
+    A command is (argv with {IN}/{OUT} placeholders, reads stdin?, writes stdout?)."""
+    wd = str(a.bin / "wd-bench")
+    comp: list[dict[str, Any]] = [
+        {"tool": "warpdrive", "level": "1", "argv": [wd, "gz", "-l", "1", "-q", "2", "{IN}", "{OUT}"]},
+        {"tool": "warpdrive", "level": "6 (default)", "argv": [wd, "gz", "-l", "6", "-q", "2", "{IN}", "{OUT}"]},
+        {"tool": "gzip", "level": "1", "argv": ["gzip", "-c", "-1"]},
+        {"tool": "gzip", "level": "6 (default)", "argv": ["gzip", "-c", "-6"]},
+        {"tool": "pigz -p 2", "level": "1", "argv": ["pigz", "-p", "2", "-c", "-1"]},
+        {"tool": "pigz -p 2", "level": "6 (default)", "argv": ["pigz", "-p", "2", "-c", "-6"]},
+        {"tool": "igzip -T 2", "level": "1 (default)", "argv": ["igzip", "-T", "2", "-c", "-1"]},
+        {"tool": "igzip -T 2", "level": "3 (its best)", "argv": ["igzip", "-T", "2", "-c", "-3"]},
+        {"tool": "igzip", "level": "1 (default)", "argv": ["igzip", "-c", "-1"]},
+        {"tool": "python gzip", "level": "1", "argv": [PY, "-c", PY_GZIP_C, "1"]},
+        {"tool": "python gzip", "level": "9 (default)", "argv": [PY, "-c", PY_GZIP_C, "9"]},
+    ]
+    dec: list[dict[str, Any]] = [
+        {"tool": "warpdrive", "argv": [wd, "gunzip", "{IN}", "{OUT}"]},
+        {"tool": "gzip", "argv": ["gzip", "-dc"]},
+        {"tool": "pigz -p 2", "argv": ["pigz", "-p", "2", "-dc"]},
+        {"tool": "igzip", "argv": ["igzip", "-dc"]},
+        {"tool": "python gzip", "argv": [PY, "-c", PY_GZIP_D]},
+    ]
+    cli = Path(PY).parent / "warpdrive"
+    if cli.exists():
+        comp.insert(2, {"tool": "warpdrive CLI", "level": "1", "argv": [str(cli), "compress", "-q", "-c", "-l", "1"]})
+        comp.insert(3, {"tool": "warpdrive CLI", "level": "6 (default)", "argv": [str(cli), "compress", "-q", "-c"]})
+        dec.insert(1, {"tool": "warpdrive CLI", "argv": [str(cli), "decompress", "-c"]})
+    return comp, dec
+
+
+def run_tool(t: dict[str, Any], inp: Path, outp: Path) -> float:
+    argv = [x.replace("{IN}", str(inp)).replace("{OUT}", str(outp)) for x in t["argv"]]
+    if "{IN}" in t["argv"]:
+        return timed(argv, None, Path(os.devnull)) if "{OUT}" in t["argv"] else timed(argv, None, outp)
+    return timed(argv, inp, outp)
+
+
+def part_main(a: argparse.Namespace) -> dict[str, Any]:
+    mib = 32 if a.quick else 256
+    reps = 3 if a.quick else 5
+    corpus, desc = build_corpus(a, mib)
+    size = corpus.stat().st_size
+    want = sha256_file(corpus)
+    comp, dec = main_tools(a)
+    tmp = Path(tempfile.mkdtemp(prefix="wd-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    try:
+        log(f"== main job: compress {mib} MiB, {len(comp)} contenders x {reps} repetitions (in turn)")
+        for t in comp:
+            t["secs"], t["out"] = [], tmp / (t["tool"] + t["level"]).replace(" ", "_").replace("/", "")
+        for rep in range(reps):
+            for t in comp:
+                t["secs"].append(run_tool(t, corpus, t["out"]))
+            log(f"  compress repetition {rep + 1}/{reps} done, load {loadavg()}")
+        for t in comp:
+            t["bytes"] = t["out"].stat().st_size
+            t["gzip_t"] = subprocess.run(["gzip", "-t", str(t["out"])]).returncode == 0
+            t["decodes_to_input"] = t["gzip_t"] and sha256_of_gunzip(t["out"]) == want
+        # Every decompressor reads the same file: gzip -6's output.
+        ref = next(t for t in comp if t["tool"] == "gzip" and t["level"].startswith("6"))["out"]
+        ours = next(t for t in comp if t["tool"] == "warpdrive" and t["level"].startswith("6"))["out"]
+        log(f"== main job: decompress gzip -6's output, {len(dec)} contenders x {reps} repetitions")
+        for t in dec:
+            t["secs"], t["out"] = [], tmp / ("d-" + t["tool"].replace(" ", "_"))
+        for rep in range(reps):
+            for t in dec:
+                t["secs"].append(run_tool(t, ref, t["out"]))
+                if rep == 0:
+                    t["output_matches"] = sha256_file(t["out"]) == want
+                t["out"].unlink()
+            log(f"  decompress repetition {rep + 1}/{reps} done, load {loadavg()}")
+        # Our decompressor on our own (multi-piece) stream, checked too.
+        own = tmp / "d-own"
+        own_secs = [run_tool(dec[0], ours, own) for _ in range(reps)]
+        own_ok = sha256_file(own) == want
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def row(t: dict[str, Any]) -> dict[str, Any]:
+        med = statistics.median(t["secs"])
+        r = {k: v for k, v in t.items() if k not in ("out", "argv")}
+        r["command"] = " ".join(x if "\n" not in x else "<script>" for x in t["argv"])
+        r["median_secs"] = med
+        r["mb_s"] = size / 1e6 / med
+        return r
+
+    return {
+        "corpus": desc,
+        "input_bytes": size,
+        "reps": reps,
+        "compress": [row(t) for t in comp],
+        "decompress": [row(t) for t in dec],
+        "decompress_own_stream": {
+            "median_secs": statistics.median(own_secs),
+            "mb_s": size / 1e6 / statistics.median(own_secs),
+            "output_matches": own_ok,
+        },
+    }
+
+
+# ------------------------------------------------------------------------ part 4: scaling
+
+
+def part_scaling(a: argparse.Namespace) -> dict[str, Any]:
+    corpus, desc = build_corpus(a, 64 if not a.quick else 32)
+    log("== scaling: request sizes 4 KiB .. 8 MiB, queue path vs the engine called directly")
+    sizes = run_json([
+        a.bin / "wd-bench", "sizes", "--corpus", corpus, "--mib", 64 if not a.quick else 32,
+        "--reps", 3 if a.quick else 5, "--secs", 0.15 if a.quick else 0.4,
+    ])
+    log("== scaling: whole streams on 1 vs 2 queues")
+    queues = run_json([
+        a.bin / "wd-bench", "queues", "--corpus", corpus, "--mib", 64 if not a.quick else 16,
+        "--reps", 3 if a.quick else 5,
+    ])
+    log("== scaling: allocating a shared buffer while the device works")
+    probes = [run_json([a.bin / "wd-bench", "alloc-probe", "--corpus", corpus, "--mib", m]) for m in (1, 8)]
+    return {"corpus": desc, "sizes": sizes, "queues": queues, "alloc_probe": probes}
+
+
+# ------------------------------------------------------------------------ part 3: python
+
+
+def part_python(a: argparse.Namespace) -> dict[str, Any]:
+    probe = subprocess.run([PY, "-c", "import warpdrive, warpdrive.aio"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        msg = "the warpdrive package is not installed in bench/.venv (not in this tree yet?)"
+        log(f"== python: skipped: {msg}")
+        return {"skipped": msg, "detail": probe.stderr.strip().splitlines()[-1:]}
+    log("== python: warpdrive vs zlib, asyncio vs run_in_executor")
+    corpus, _ = build_corpus(a, 32)
+    argv = [PY, ROOT / "bench" / "py_bench.py", "--corpus", corpus] + (["--quick"] if a.quick else [])
+    return run_json(argv)
+
+
+# ------------------------------------------------------------------------ ratios
+
+
+def ratios(res: dict[str, Any]) -> dict[str, Any]:
+    r: dict[str, Any] = {}
+    ring = res.get("ring")
+    if ring:
+        m = ring["modes"]
+        r["ring_vs_syscall_b32"] = m["soft"]["32"]["rate_median"] / m["pipe"]["32"]["rate_median"]
+        r["ring_vs_rtrb_b32"] = m["soft"]["32"]["rate_median"] / m["rtrb"]["32"]["rate_median"]
+    sc = res.get("scaling")
+    if sc:
+        s = sc["sizes"]["results"]
+        r["queue_vs_direct_64k"] = s["L1"]["65536"]["zip_compress"]["vs_direct"]
+        r["queue_vs_direct_64k_l6"] = s["L6"]["65536"]["zip_compress"]["vs_direct"]
+        r["queue_sync_vs_direct_64k"] = s["L1"]["65536"]["queue_sync"]["vs_direct"]
+        r["queue_sync_vs_direct_64k_l6"] = s["L6"]["65536"]["queue_sync"]["vs_direct"]
+        r["two_vs_one_queue_l1"] = sc["queues"]["results"]["L1"]["q2_vs_q1"]
+        r["two_vs_one_queue_l6"] = sc["queues"]["results"]["L6"]["q2_vs_q1"]
+    mj = res.get("main")
+    if mj:
+        c = {(t["tool"], t["level"].split()[0]): t for t in mj["compress"]}
+        ours1, ours6 = c[("warpdrive", "1")], c[("warpdrive", "6")]
+        r["main_vs_pigz_l1"] = ours1["mb_s"] / c[("pigz -p 2", "1")]["mb_s"]
+        r["main_vs_pigz_default"] = ours6["mb_s"] / c[("pigz -p 2", "6")]["mb_s"]
+        r["main_vs_igzip_l1"] = ours1["mb_s"] / c[("igzip -T 2", "1")]["mb_s"]
+        r["main_size_vs_pigz_l1"] = ours1["bytes"] / c[("pigz -p 2", "1")]["bytes"]
+        r["main_size_vs_pigz_default"] = ours6["bytes"] / c[("pigz -p 2", "6")]["bytes"]
+        d = {t["tool"]: t for t in mj["decompress"]}
+        r["main_decompress_vs_igzip"] = d["warpdrive"]["mb_s"] / d["igzip"]["mb_s"]
+        r["main_decompress_vs_pigz"] = d["warpdrive"]["mb_s"] / d["pigz -p 2"]["mb_s"]
+    py = res.get("python")
+    if py and "skipped" not in py:
+        r["asyncio_vs_executor_16"] = py["asyncio"]["16"]["vs_executor"]
+        r["asyncio_vs_executor_256"] = py["asyncio"]["256"]["vs_executor"]
+        r["asyncio_vs_executor_16_l1"] = py["asyncio"]["16_l1"]["vs_executor"]
+        r["loop_stall_ms_max"] = py["loop_stall_ms_max"]
+        r["loop_stall_cpu_ms_max"] = py["loop_stall_cpu_ms_max"]
+    return r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bin", type=Path, required=True, help="cargo's release folder")
+    ap.add_argument("--quick", action="store_true", help="reduced sizes and repetitions")
+    ap.add_argument("--parts", default="ring,main,scaling,python")
+    a = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    parts = a.parts.split(",")
+    res: dict[str, Any] = {
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "quick": a.quick,
+        "command": "bench/run" + (" --quick" if a.quick else "") + (f" --parts {a.parts}" if a.parts != ap.get_default("parts") else ""),
+        "git_commit": first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+        "machine": machine(),
+        "load_before": loadavg(),
+    }
+    t0 = time.monotonic()
+    steps = {"ring": part_ring, "main": part_main, "scaling": part_scaling, "python": part_python}
+    for p in parts:
+        if p not in steps:
+            sys.exit(f"unknown part {p}: use {','.join(steps)}")
+    for p in ("ring", "main", "scaling", "python"):
+        if p in parts:
+            t = time.monotonic()
+            other = OtherLoad()
+            res[p] = steps[p](a)
+            res.setdefault("other_load", {})[p] = other.result()
+            res.setdefault("part_secs", {})[p] = round(time.monotonic() - t, 1)
+            res.setdefault("load_after_part", {})[p] = loadavg()
+    res["total_secs"] = round(time.monotonic() - t0, 1)
+    res["load_after"] = loadavg()
+    res["ratios"] = ratios(res)
+    path = OUT / "results.json"
+    path.write_text(json.dumps(res, indent=1, sort_keys=False) + "\n")
+    log(f"wrote {path}")
+    subprocess.run([PY, ROOT / "bench" / "report.py", path], check=True)
+
+
+if __name__ == "__main__":
+    main()
