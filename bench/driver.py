@@ -142,15 +142,27 @@ def part_ring(a: argparse.Namespace) -> dict[str, Any]:
         counts[mode] = {}
         n1, n2 = small if mode == "pipe" else big
         for b in res["batches"]:
-            if mode == "soft":
-                cmd = lambda n, b=b: [a.bin / "examples" / "ring_nop", "--requests", n, "--batch", b]  # noqa: E731
-            else:
-                cmd = lambda n, b=b, m=mode: [  # noqa: E731
-                    a.bin / "wd-bench", "ring-count", "--mode", m, "--requests", n, "--batch", b,
+
+            def cmd(n: Any, b: Any = b, m: str = mode) -> list[Any]:
+                if m == "soft":
+                    return [a.bin / "examples" / "ring_nop", "--requests", n, "--batch", b]
+                return [
+                    a.bin / "wd-bench",
+                    "ring-count",
+                    "--mode",
+                    m,
+                    "--requests",
+                    n,
+                    "--batch",
+                    b,
                 ]
+
             c1, c2 = strace_calls(cmd(n1)), strace_calls(cmd(n2))
             counts[mode][str(b)] = {
-                "n1": n1, "n2": n2, "calls1": c1, "calls2": c2,
+                "n1": n1,
+                "n2": n2,
+                "calls1": c1,
+                "calls2": c2,
                 "per_request": (c2 - c1) / (n2 - n1),
             }
     res["syscalls_strace"] = counts
@@ -212,8 +224,16 @@ def main_tools(a: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[s
     A command is (argv with {IN}/{OUT} placeholders, reads stdin?, writes stdout?)."""
     wd = str(a.bin / "wd-bench")
     comp: list[dict[str, Any]] = [
-        {"tool": "warpdrive", "level": "1", "argv": [wd, "gz", "-l", "1", "-q", "2", "{IN}", "{OUT}"]},
-        {"tool": "warpdrive", "level": "6 (default)", "argv": [wd, "gz", "-l", "6", "-q", "2", "{IN}", "{OUT}"]},
+        {
+            "tool": "warpdrive",
+            "level": "1",
+            "argv": [wd, "gz", "-l", "1", "-q", "2", "{IN}", "{OUT}"],
+        },
+        {
+            "tool": "warpdrive",
+            "level": "6 (default)",
+            "argv": [wd, "gz", "-l", "6", "-q", "2", "{IN}", "{OUT}"],
+        },
         {"tool": "gzip", "level": "1", "argv": ["gzip", "-c", "-1"]},
         {"tool": "gzip", "level": "6 (default)", "argv": ["gzip", "-c", "-6"]},
         {"tool": "pigz -p 2", "level": "1", "argv": ["pigz", "-p", "2", "-c", "-1"]},
@@ -233,8 +253,22 @@ def main_tools(a: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[s
     ]
     cli = Path(PY).parent / "warpdrive"
     if cli.exists():
-        comp.insert(2, {"tool": "warpdrive CLI", "level": "1", "argv": [str(cli), "compress", "-q", "-c", "-l", "1"]})
-        comp.insert(3, {"tool": "warpdrive CLI", "level": "6 (default)", "argv": [str(cli), "compress", "-q", "-c"]})
+        comp.insert(
+            2,
+            {
+                "tool": "warpdrive CLI",
+                "level": "1",
+                "argv": [str(cli), "compress", "-q", "-c", "-l", "1"],
+            },
+        )
+        comp.insert(
+            3,
+            {
+                "tool": "warpdrive CLI",
+                "level": "6 (default)",
+                "argv": [str(cli), "compress", "-q", "-c"],
+            },
+        )
         dec.insert(1, {"tool": "warpdrive CLI", "argv": [str(cli), "decompress", "-c"]})
     return comp, dec
 
@@ -242,7 +276,9 @@ def main_tools(a: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[s
 def run_tool(t: dict[str, Any], inp: Path, outp: Path) -> float:
     argv = [x.replace("{IN}", str(inp)).replace("{OUT}", str(outp)) for x in t["argv"]]
     if "{IN}" in t["argv"]:
-        return timed(argv, None, Path(os.devnull)) if "{OUT}" in t["argv"] else timed(argv, None, outp)
+        return (
+            timed(argv, None, Path(os.devnull)) if "{OUT}" in t["argv"] else timed(argv, None, outp)
+        )
     return timed(argv, inp, outp)
 
 
@@ -253,11 +289,18 @@ def part_main(a: argparse.Namespace) -> dict[str, Any]:
     size = corpus.stat().st_size
     want = sha256_file(corpus)
     comp, dec = main_tools(a)
-    tmp = Path(tempfile.mkdtemp(prefix="wd-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    tmp = Path(
+        tempfile.mkdtemp(prefix="wd-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    )
     try:
-        log(f"== main job: compress {mib} MiB, {len(comp)} contenders x {reps} repetitions (in turn)")
+        log(
+            f"== main job: compress {mib} MiB, {len(comp)} contenders x {reps} repetitions (in turn)"
+        )
         for t in comp:
-            t["secs"], t["out"] = [], tmp / (t["tool"] + t["level"]).replace(" ", "_").replace("/", "")
+            t["secs"], t["out"] = (
+                [],
+                tmp / (t["tool"] + t["level"]).replace(" ", "_").replace("/", ""),
+            )
         for rep in range(reps):
             for t in comp:
                 t["secs"].append(run_tool(t, corpus, t["out"]))
@@ -268,7 +311,9 @@ def part_main(a: argparse.Namespace) -> dict[str, Any]:
             t["decodes_to_input"] = t["gzip_t"] and sha256_of_gunzip(t["out"]) == want
         # Every decompressor reads the same file: gzip -6's output.
         ref = next(t for t in comp if t["tool"] == "gzip" and t["level"].startswith("6"))["out"]
-        ours = next(t for t in comp if t["tool"] == "warpdrive" and t["level"].startswith("6"))["out"]
+        ours = next(t for t in comp if t["tool"] == "warpdrive" and t["level"].startswith("6"))[
+            "out"
+        ]
         log(f"== main job: decompress gzip -6's output, {len(dec)} contenders x {reps} repetitions")
         for t in dec:
             t["secs"], t["out"] = [], tmp / ("d-" + t["tool"].replace(" ", "_"))
@@ -314,17 +359,38 @@ def part_main(a: argparse.Namespace) -> dict[str, Any]:
 def part_scaling(a: argparse.Namespace) -> dict[str, Any]:
     corpus, desc = build_corpus(a, 64 if not a.quick else 32)
     log("== scaling: request sizes 4 KiB .. 8 MiB, queue path vs the engine called directly")
-    sizes = run_json([
-        a.bin / "wd-bench", "sizes", "--corpus", corpus, "--mib", 64 if not a.quick else 32,
-        "--reps", 3 if a.quick else 5, "--secs", 0.15 if a.quick else 0.4,
-    ])
+    sizes = run_json(
+        [
+            a.bin / "wd-bench",
+            "sizes",
+            "--corpus",
+            corpus,
+            "--mib",
+            64 if not a.quick else 32,
+            "--reps",
+            3 if a.quick else 5,
+            "--secs",
+            0.15 if a.quick else 0.4,
+        ]
+    )
     log("== scaling: whole streams on 1 vs 2 queues")
-    queues = run_json([
-        a.bin / "wd-bench", "queues", "--corpus", corpus, "--mib", 64 if not a.quick else 16,
-        "--reps", 3 if a.quick else 5,
-    ])
+    queues = run_json(
+        [
+            a.bin / "wd-bench",
+            "queues",
+            "--corpus",
+            corpus,
+            "--mib",
+            64 if not a.quick else 16,
+            "--reps",
+            3 if a.quick else 5,
+        ]
+    )
     log("== scaling: allocating a shared buffer while the device works")
-    probes = [run_json([a.bin / "wd-bench", "alloc-probe", "--corpus", corpus, "--mib", m]) for m in (1, 8)]
+    probes = [
+        run_json([a.bin / "wd-bench", "alloc-probe", "--corpus", corpus, "--mib", m])
+        for m in (1, 8)
+    ]
     return {"corpus": desc, "sizes": sizes, "queues": queues, "alloc_probe": probes}
 
 
@@ -332,14 +398,18 @@ def part_scaling(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def part_python(a: argparse.Namespace) -> dict[str, Any]:
-    probe = subprocess.run([PY, "-c", "import warpdrive, warpdrive.aio"], capture_output=True, text=True)
+    probe = subprocess.run(
+        [PY, "-c", "import warpdrive, warpdrive.aio"], capture_output=True, text=True
+    )
     if probe.returncode != 0:
         msg = "the warpdrive package is not installed in bench/.venv (not in this tree yet?)"
         log(f"== python: skipped: {msg}")
         return {"skipped": msg, "detail": probe.stderr.strip().splitlines()[-1:]}
     log("== python: warpdrive vs zlib, asyncio vs run_in_executor")
     corpus, _ = build_corpus(a, 32)
-    argv = [PY, ROOT / "bench" / "py_bench.py", "--corpus", corpus] + (["--quick"] if a.quick else [])
+    argv = [PY, ROOT / "bench" / "py_bench.py", "--corpus", corpus] + (
+        ["--quick"] if a.quick else []
+    )
     return run_json(argv)
 
 
@@ -395,7 +465,9 @@ def main() -> None:
     res: dict[str, Any] = {
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "quick": a.quick,
-        "command": "bench/run" + (" --quick" if a.quick else "") + (f" --parts {a.parts}" if a.parts != ap.get_default("parts") else ""),
+        "command": "bench/run"
+        + (" --quick" if a.quick else "")
+        + (f" --parts {a.parts}" if a.parts != ap.get_default("parts") else ""),
         "git_commit": first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
         "machine": machine(),
         "load_before": loadavg(),

@@ -68,15 +68,23 @@ def bench_sync(data: bytes, secs: float, reps: int) -> list[dict[str, Any]]:
                 w.append(r)
                 r, zb = sync_rate(zl, ps, secs)
                 z.append(r)
-            rows.append({
-                "label": f"compress {size // KIB} KiB, {lname}",
-                "size": size, "level": level,
-                "warpdrive_mb_s": statistics.median(w), "zlib_mb_s": statistics.median(z),
-                "vs_zlib": statistics.median(w) / statistics.median(z),
-                "warpdrive_bytes": wb, "zlib_bytes": zb,
-                "warpdrive_runs": w, "zlib_runs": z,
-            })
-            log(f"  sync {rows[-1]['label']}: warpdrive {rows[-1]['warpdrive_mb_s']:.0f} MB/s, zlib {rows[-1]['zlib_mb_s']:.0f} MB/s")
+            rows.append(
+                {
+                    "label": f"compress {size // KIB} KiB, {lname}",
+                    "size": size,
+                    "level": level,
+                    "warpdrive_mb_s": statistics.median(w),
+                    "zlib_mb_s": statistics.median(z),
+                    "vs_zlib": statistics.median(w) / statistics.median(z),
+                    "warpdrive_bytes": wb,
+                    "zlib_bytes": zb,
+                    "warpdrive_runs": w,
+                    "zlib_runs": z,
+                }
+            )
+            log(
+                f"  sync {rows[-1]['label']}: warpdrive {rows[-1]['warpdrive_mb_s']:.0f} MB/s, zlib {rows[-1]['zlib_mb_s']:.0f} MB/s"
+            )
     return rows
 
 
@@ -113,8 +121,7 @@ class Probe:
             probe.callbacks += 1
             if d > 1e-3:
                 probe.over_1ms += 1
-            if d > probe.max_cb:
-                probe.max_cb = d
+            probe.max_cb = max(probe.max_cb, d)
             if dc > probe.max_cb_cpu:
                 probe.max_cb_cpu = dc
                 probe.max_cb_cpu_what = repr(h)[:160]
@@ -162,8 +169,9 @@ async def run_tasks(
     return done / 1e6 / (time.perf_counter() - t)
 
 
-async def one_async_run(mode: str, ntasks: int, ps: list[bytes], level: int, secs: float,
-                        probe: Probe | None) -> float:
+async def one_async_run(
+    mode: str, ntasks: int, ps: list[bytes], level: int, secs: float, probe: Probe | None
+) -> float:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     hb = asyncio.create_task(probe.heartbeat(stop)) if probe else None
@@ -177,12 +185,16 @@ async def one_async_run(mode: str, ntasks: int, ps: list[bytes], level: int, sec
                     probe.reset()
                 r = await run_tasks(ntasks, ps, secs, lambda p: q.compress(p, "zlib", level))
                 if probe:
-                    probe.active = False  # closing the queue (stopping its device) is not a stall of use
+                    probe.active = (
+                        False  # closing the queue (stopping its device) is not a stall of use
+                    )
                 return r
         await loop.run_in_executor(None, zlib.compress, ps[0], level)
         if probe:
             probe.reset()
-        r = await run_tasks(ntasks, ps, secs, lambda p: loop.run_in_executor(None, zlib.compress, p, level))
+        r = await run_tasks(
+            ntasks, ps, secs, lambda p: loop.run_in_executor(None, zlib.compress, p, level)
+        )
         if probe:
             probe.active = False
         return r
@@ -192,8 +204,9 @@ async def one_async_run(mode: str, ntasks: int, ps: list[bytes], level: int, sec
             await hb
 
 
-def bench_asyncio(data: bytes, tasks: list[int], levels: list[int], secs: float, reps: int,
-                  size: int) -> dict[str, Any]:
+def bench_asyncio(
+    data: bytes, tasks: list[int], levels: list[int], secs: float, reps: int, size: int
+) -> dict[str, Any]:
     ps = pieces(data, size)
     out: dict[str, Any] = {}
     for level in levels:
@@ -216,19 +229,29 @@ def bench_asyncio(data: bytes, tasks: list[int], levels: list[int], secs: float,
                 what[mode] = pr.max_cb_cpu_what
             key = str(n) if level == -1 else f"{n}_l{level}"
             out[key] = {
-                "tasks": n, "level": level,
-                "warpdrive_mb_s": statistics.median(w), "executor_mb_s": statistics.median(e),
+                "tasks": n,
+                "level": level,
+                "warpdrive_mb_s": statistics.median(w),
+                "executor_mb_s": statistics.median(e),
                 "vs_executor": statistics.median(w) / statistics.median(e),
-                "warpdrive_runs": w, "executor_runs": e,
-                "warpdrive_stall_ms": stall["warpdrive"], "executor_stall_ms": stall["executor"],
-                "warpdrive_gap_ms": gap["warpdrive"], "executor_gap_ms": gap["executor"],
-                "warpdrive_stall_cpu_ms": cpu["warpdrive"], "executor_stall_cpu_ms": cpu["executor"],
-                "warpdrive_callbacks_over_1ms": over["warpdrive"], "executor_callbacks_over_1ms": over["executor"],
-                "warpdrive_longest_cpu_callback": what["warpdrive"], "executor_longest_cpu_callback": what["executor"],
+                "warpdrive_runs": w,
+                "executor_runs": e,
+                "warpdrive_stall_ms": stall["warpdrive"],
+                "executor_stall_ms": stall["executor"],
+                "warpdrive_gap_ms": gap["warpdrive"],
+                "executor_gap_ms": gap["executor"],
+                "warpdrive_stall_cpu_ms": cpu["warpdrive"],
+                "executor_stall_cpu_ms": cpu["executor"],
+                "warpdrive_callbacks_over_1ms": over["warpdrive"],
+                "executor_callbacks_over_1ms": over["executor"],
+                "warpdrive_longest_cpu_callback": what["warpdrive"],
+                "executor_longest_cpu_callback": what["executor"],
             }
             x = out[key]
-            log(f"  asyncio L{level} {n} tasks: warpdrive {x['warpdrive_mb_s']:.0f} MB/s, executor "
-                f"{x['executor_mb_s']:.0f} MB/s, stall {x['warpdrive_stall_ms']:.2f} / {x['executor_stall_ms']:.2f} ms")
+            log(
+                f"  asyncio L{level} {n} tasks: warpdrive {x['warpdrive_mb_s']:.0f} MB/s, executor "
+                f"{x['executor_mb_s']:.0f} MB/s, stall {x['warpdrive_stall_ms']:.2f} / {x['executor_stall_ms']:.2f} ms"
+            )
     return out
 
 
@@ -280,10 +303,14 @@ def small_rates(data: bytes, secs: float, reps: int) -> dict[str, Any]:
 
     runs: dict[str, list[float]] = {}
     names = {
-        "warpdrive.compress(1 KiB), sync": lambda: count_sync(lambda p: warpdrive.compress(p, "zlib", -1)),
+        "warpdrive.compress(1 KiB), sync": lambda: count_sync(
+            lambda p: warpdrive.compress(p, "zlib", -1)
+        ),
         "zlib.compress(1 KiB), sync": lambda: count_sync(lambda p: zlib.compress(p, -1)),
         "warpdrive.aio compress(1 KiB), 256 tasks": lambda: asyncio.run(count_async("wd", 256)),
-        "run_in_executor(zlib.compress, 1 KiB), 256 tasks": lambda: asyncio.run(count_async("ex", 256)),
+        "run_in_executor(zlib.compress, 1 KiB), 256 tasks": lambda: asyncio.run(
+            count_async("ex", 256)
+        ),
         "warpdrive.aio send_nop + recv, 256 tasks": lambda: asyncio.run(count_async("nop", 256)),
     }
     for _ in range(reps):
@@ -293,8 +320,10 @@ def small_rates(data: bytes, secs: float, reps: int) -> dict[str, Any]:
     for k, v in rates.items():
         log(f"  small: {k}: {v:,.0f}/s")
     return {
-        "description": (f"1 KiB pieces of the corpus, default level, zlib format, {secs} s per run, "
-                        f"median of {reps}."),
+        "description": (
+            f"1 KiB pieces of the corpus, default level, zlib format, {secs} s per run, "
+            f"median of {reps}."
+        ),
         "rates": rates,
         "runs": runs,
     }
@@ -318,33 +347,37 @@ def main() -> None:
     small = small_rates(data, secs, reps)
     stall = max(v["warpdrive_stall_ms"] for v in aio.values())
     stall_cpu = max(v["warpdrive_stall_cpu_ms"] for v in aio.values())
-    print(json.dumps({
-        "warpdrive_version": warpdrive.__version__,
-        "description": (
-            f"One-shot calls on pieces of the corpus in zlib format: `warpdrive.compress(piece, "
-            f"\"zlib\", level)` against `zlib.compress(piece, level)` in the same process, "
-            f"{secs} s per run, median of {reps}, in turn. zlib is Python's (zlib {zlib.ZLIB_RUNTIME_VERSION})."
-        ),
-        "asyncio_description": (
-            f"N tasks compress {size // KIB} KiB pieces (zlib format) for {secs} s: "
-            f"`await q.compress(piece, \"zlib\", level)` on one `warpdrive.aio` queue shared by all tasks, "
-            f"against `await loop.run_in_executor(None, zlib.compress, piece, level)` (default executor: "
-            f"min(32, cores + 4) threads). Median of {reps} runs, in turn. Default level (6) first, then "
-            f"level 1. *Longest stall*: the longest single callback the event loop ran (every "
-            f"`asyncio.Handle._run` timed, wall clock; *CPU*: the same in thread CPU time, which leaves out "
-            f"time the OS gave the core to other processes), in a separate run of each, with the count of "
-            f"callbacks over 1 ms / all callbacks (from the first request to the last answer; opening and "
-            f"closing the queue are left out); *longest loop gap*: the longest "
-            f"time between two turns of a task that only yields (`await asyncio.sleep(0)`), which also "
-            f"counts the loop's turns spent on N other tasks' steps."
-        ),
-        "tasks": tasks,
-        "sync": sync,
-        "asyncio": aio,
-        "loop_stall_ms_max": stall,
-        "loop_stall_cpu_ms_max": stall_cpu,
-        "small": small,
-    }))
+    print(
+        json.dumps(
+            {
+                "warpdrive_version": warpdrive.__version__,
+                "description": (
+                    f"One-shot calls on pieces of the corpus in zlib format: `warpdrive.compress(piece, "
+                    f'"zlib", level)` against `zlib.compress(piece, level)` in the same process, '
+                    f"{secs} s per run, median of {reps}, in turn. zlib is Python's (zlib {zlib.ZLIB_RUNTIME_VERSION})."
+                ),
+                "asyncio_description": (
+                    f"N tasks compress {size // KIB} KiB pieces (zlib format) for {secs} s: "
+                    f'`await q.compress(piece, "zlib", level)` on one `warpdrive.aio` queue shared by all tasks, '
+                    f"against `await loop.run_in_executor(None, zlib.compress, piece, level)` (default executor: "
+                    f"min(32, cores + 4) threads). Median of {reps} runs, in turn. Default level (6) first, then "
+                    f"level 1. *Longest stall*: the longest single callback the event loop ran (every "
+                    f"`asyncio.Handle._run` timed, wall clock; *CPU*: the same in thread CPU time, which leaves out "
+                    f"time the OS gave the core to other processes), in a separate run of each, with the count of "
+                    f"callbacks over 1 ms / all callbacks (from the first request to the last answer; opening and "
+                    f"closing the queue are left out); *longest loop gap*: the longest "
+                    f"time between two turns of a task that only yields (`await asyncio.sleep(0)`), which also "
+                    f"counts the loop's turns spent on N other tasks' steps."
+                ),
+                "tasks": tasks,
+                "sync": sync,
+                "asyncio": aio,
+                "loop_stall_ms_max": stall,
+                "loop_stall_cpu_ms_max": stall_cpu,
+                "small": small,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -18,14 +18,34 @@ IMG = ROOT / "docs" / "benchmarks"
 
 # Targets of issue #6: (ratio key, comparison, threshold, what it means).
 TARGETS = [
-    ("queue_vs_direct_64k", ">=", 0.95, "zip::compress of 64 KiB (level 1) / the same engine called directly"),
+    (
+        "queue_vs_direct_64k",
+        ">=",
+        0.95,
+        "zip::compress of 64 KiB (level 1) / the same engine called directly",
+    ),
     ("main_vs_pigz_l1", ">=", 1.0, "main job, level 1: warpdrive / pigz -p 2"),
     ("main_vs_pigz_default", ">=", 1.0, "main job, default level: warpdrive / pigz -p 2"),
     ("main_size_vs_pigz_l1", "<=", 1.02, "output size at level 1: warpdrive / pigz"),
     ("main_size_vs_pigz_default", "<=", 1.02, "output size at the default level: warpdrive / pigz"),
-    ("main_vs_igzip_l1", "~", 1.0, "main job, level 1: warpdrive / igzip -T 2 (as close as the engine allows)"),
-    ("ring_vs_syscall_b32", ">=", 10.0, "ring NOP rate at batch 32: soft ring / one system call per request"),
-    ("asyncio_vs_executor_16", ">=", 2.0, "asyncio compress, 16 tasks: warpdrive / run_in_executor(zlib.compress)"),
+    (
+        "main_vs_igzip_l1",
+        "~",
+        1.0,
+        "main job, level 1: warpdrive / igzip -T 2 (as close as the engine allows)",
+    ),
+    (
+        "ring_vs_syscall_b32",
+        ">=",
+        10.0,
+        "ring NOP rate at batch 32: soft ring / one system call per request",
+    ),
+    (
+        "asyncio_vs_executor_16",
+        ">=",
+        2.0,
+        "asyncio compress, 16 tasks: warpdrive / run_in_executor(zlib.compress)",
+    ),
     ("loop_stall_ms_max", "<", 1.0, "longest event-loop stall with warpdrive (ms)"),
 ]
 
@@ -63,31 +83,61 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
     if ring:
         m = ring["modes"]
         sc = ring.get("syscalls_strace", {})
-        names = {"soft": "soft device ring (wd-core)", "pipe": "pipe, 1 syscall per request", "rtrb": "rtrb SPSC rings",
-                 "soft_window32": "soft ring, device takes up to 32 per pass (diagnostic)"}
+        names = {
+            "soft": "soft device ring (wd-core)",
+            "pipe": "pipe, 1 syscall per request",
+            "rtrb": "rtrb SPSC rings",
+            "soft_window32": "soft ring, device takes up to 32 per pass (diagnostic)",
+        }
         rows = []
         for b in ring["batches"]:
             for k in [k for k in names if k in m]:
                 x = m[k][str(b)]
                 s = sc.get(k, {}).get(str(b), {}).get("per_request")
-                rows.append([str(b), names[k], f(x["rate_median"]), f(1e9 / x["rate_median"]),
-                             f(x["send_ns_median"]), f(x["recv_ns_median"]),
-                             "-" if s is None else f"{s:.4f}",
-                             f(x["rate_median"] / m["pipe"][str(b)]["rate_median"], 2) + "x"])
-        out.append(("1. The ring: NOP round trips", (
-            f"Two threads, the caller's and a server's; the caller sends a batch, then collects "
-            f"the batch's answers. Median of {ring['reps']} runs of {ring['secs_per_run']} s each, "
-            f"the designs in turn. send/recv ns: time inside the caller's send and "
-            f"(non-empty) receive calls per request, less one clock read ({ring['clock_read_ns']:.0f} ns) "
-            f"per call; the pipe's recv includes its blocking wait. System calls per request: "
-            f"`strace -c -f` of the whole process for two request counts, difference / difference "
-            f"(soft: `ring_nop --requests N --batch B`; the others: `wd-bench ring-count`).\n\n"
-            + md_table(["batch", "design", "round trips/s", "ns each", "send ns", "recv ns", "syscalls/request", "vs pipe"], rows, right={0, 2, 3, 4, 5, 6, 7})
-            + "\n\nThe diagnostic row runs the same soft device with `SoftOptions::reorder_window = 32`: it "
-            "takes up to 32 requests per pass (and completes each group in reverse order), which shows "
-            "what serving a whole doorbell's worth of requests per pass would gain.\n"
-            + "\n![ring](benchmarks/ring.png)\n"
-        )))
+                rows.append(
+                    [
+                        str(b),
+                        names[k],
+                        f(x["rate_median"]),
+                        f(1e9 / x["rate_median"]),
+                        f(x["send_ns_median"]),
+                        f(x["recv_ns_median"]),
+                        "-" if s is None else f"{s:.4f}",
+                        f(x["rate_median"] / m["pipe"][str(b)]["rate_median"], 2) + "x",
+                    ]
+                )
+        out.append(
+            (
+                "1. The ring: NOP round trips",
+                (
+                    f"Two threads, the caller's and a server's; the caller sends a batch, then collects "
+                    f"the batch's answers. Median of {ring['reps']} runs of {ring['secs_per_run']} s each, "
+                    f"the designs in turn. send/recv ns: time inside the caller's send and "
+                    f"(non-empty) receive calls per request, less one clock read ({ring['clock_read_ns']:.0f} ns) "
+                    f"per call; the pipe's recv includes its blocking wait. System calls per request: "
+                    f"`strace -c -f` of the whole process for two request counts, difference / difference "
+                    f"(soft: `ring_nop --requests N --batch B`; the others: `wd-bench ring-count`).\n\n"
+                    + md_table(
+                        [
+                            "batch",
+                            "design",
+                            "round trips/s",
+                            "ns each",
+                            "send ns",
+                            "recv ns",
+                            "syscalls/request",
+                            "vs pipe",
+                        ],
+                        rows,
+                        right={0, 2, 3, 4, 5, 6, 7},
+                    )
+                    + "\n\nThe diagnostic row runs the same soft device with `SoftOptions::reorder_window = 32`: it "
+                    "takes up to 32 requests per pass (and completes each group in reverse order), which shows "
+                    "what serving a whole doorbell's worth of requests per pass would gain.\n"
+                    + "\n![ring](benchmarks/ring.png)\n"
+                ),
+            )
+        )
     mj = r.get("main")
     if mj:
         c = mj["compress"]
@@ -96,94 +146,220 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
         for t in c:
             lv = t["level"].split()[0]
             ref = pig.get("1" if lv == "1" else "6")
-            rows.append([t["tool"], t["level"], f(t["mb_s"], 1), f(t["bytes"]), f"{t['bytes'] / mj['input_bytes']:.4f}",
-                         f(t["mb_s"] / ref["mb_s"], 2) + "x" if ref else "-",
-                         "yes" if t["decodes_to_input"] else "NO"])
+            rows.append(
+                [
+                    t["tool"],
+                    t["level"],
+                    f(t["mb_s"], 1),
+                    f(t["bytes"]),
+                    f"{t['bytes'] / mj['input_bytes']:.4f}",
+                    f(t["mb_s"] / ref["mb_s"], 2) + "x" if ref else "-",
+                    "yes" if t["decodes_to_input"] else "NO",
+                ]
+            )
         d = mj["decompress"]
         drows = [[t["tool"], f(t["mb_s"], 1), "yes" if t["output_matches"] else "NO"] for t in d]
         own = mj["decompress_own_stream"]
-        drows.append(["warpdrive, its own level-6 stream", f(own["mb_s"], 1), "yes" if own["output_matches"] else "NO"])
+        drows.append(
+            [
+                "warpdrive, its own level-6 stream",
+                f(own["mb_s"], 1),
+                "yes" if own["output_matches"] else "NO",
+            ]
+        )
         comp = mj["corpus"]["composition"]
         cdesc = ", ".join(f"{k} {v['bytes_in_corpus'] / 2**20:.0f} MiB" for k, v in comp.items())
-        out.append(("2. The main job: a large file", (
-            f"{mj['input_bytes'] / 2**20:.0f} MiB corpus (crc32 `{mj['corpus']['crc32']}`; {cdesc}; "
-            f"built by `wd-bench corpus`, see `bench/rust/src/corpus.rs`), file to file (outputs on tmpfs), "
-            f"median of {mj['reps']} runs of each command, all commands in turn. MB/s = 10^6 "
-            f"uncompressed bytes per second of wall time of the whole process. \"warpdrive\" = "
-            f"`wd-bench gz` (wd-core `compress_stream`, 2 soft queues, 1 MiB pieces) and "
-            f"`wd-bench gunzip` (`decompress_stream`). Every output was decoded by `gzip -dc` and "
-            f"compared with the input; every output passes `gzip -t`.\n\n"
-            + md_table(["tool", "level", "MB/s", "output bytes", "out/in", "vs pigz -p 2", "decodes"], rows, right={2, 3, 4, 5})
-            + "\n\nDecompression of one file (gzip -6's output) by each tool:\n\n"
-            + md_table(["tool", "MB/s", "output identical"], drows, right={1})
-            + "\n\n![main job](benchmarks/main.png)\n"
-        )))
+        out.append(
+            (
+                "2. The main job: a large file",
+                (
+                    f"{mj['input_bytes'] / 2**20:.0f} MiB corpus (crc32 `{mj['corpus']['crc32']}`; {cdesc}; "
+                    f"built by `wd-bench corpus`, see `bench/rust/src/corpus.rs`), file to file (outputs on tmpfs), "
+                    f"median of {mj['reps']} runs of each command, all commands in turn. MB/s = 10^6 "
+                    f'uncompressed bytes per second of wall time of the whole process. "warpdrive" = '
+                    f"`wd-bench gz` (wd-core `compress_stream`, 2 soft queues, 1 MiB pieces) and "
+                    f"`wd-bench gunzip` (`decompress_stream`). Every output was decoded by `gzip -dc` and "
+                    f"compared with the input; every output passes `gzip -t`.\n\n"
+                    + md_table(
+                        [
+                            "tool",
+                            "level",
+                            "MB/s",
+                            "output bytes",
+                            "out/in",
+                            "vs pigz -p 2",
+                            "decodes",
+                        ],
+                        rows,
+                        right={2, 3, 4, 5},
+                    )
+                    + "\n\nDecompression of one file (gzip -6's output) by each tool:\n\n"
+                    + md_table(["tool", "MB/s", "output identical"], drows, right={1})
+                    + "\n\n![main job](benchmarks/main.png)\n"
+                ),
+            )
+        )
     sc = r.get("scaling")
     if sc:
         s = sc["sizes"]
         rows = []
-        ways = [w for w in ("queue_sync", "queue_poll", "queue_depth4", "zip_compress") if w in s["ways"]]
+        ways = [
+            w
+            for w in ("queue_sync", "queue_poll", "queue_depth4", "zip_compress")
+            if w in s["ways"]
+        ]
         for L in ("L1", "L6"):
             for size in s["sizes"]:
                 x = s["results"][L][str(size)]
                 lab = f"{size >> 10} KiB" if size < 1 << 20 else f"{size >> 20} MiB"
                 row = [L[1:], lab, f(x["direct"]["mb_s"], 1)]
                 for w in ways:
-                    row.append(f"{f(x[w]['mb_s'], 1)} ({x[w]['vs_direct']:.2f}x; CPU {x[w]['cpu_vs_direct']:.2f}x)")
-                row.append(f"{x['queue_sync']['waits_per_request']:.2f} / {x['queue_sync']['kicks_per_request']:.2f}")
+                    row.append(
+                        f"{f(x[w]['mb_s'], 1)} ({x[w]['vs_direct']:.2f}x; CPU {x[w]['cpu_vs_direct']:.2f}x)"
+                    )
+                row.append(
+                    f"{x['queue_sync']['waits_per_request']:.2f} / {x['queue_sync']['kicks_per_request']:.2f}"
+                )
                 rows.append(row)
         q = sc["queues"]["results"]
-        qrows = [[L[1:], f(q[L]["q1_mb_s"], 1), f(q[L]["q2_mb_s"], 1), f(q[L]["q2_vs_q1"], 2) + "x",
-                  f(q[L]["decompress_1q_mb_s"], 1)] for L in ("L1", "L6")]
-        out.append(("4. Scaling: request sizes and queues", (
-            f"Gzip requests of one size cut from the corpus, one after another for {s['secs_per_run']} s, "
-            f"median of {s['reps']} runs, the ways in turn. Each cell: MB/s of input (wall clock), its ratio to "
-            f"*direct*, and the ratio of MB per CPU-second of the whole process (all threads; "
-            f"insensitive to other jobs taking the cores, but it also charges the queue path for the "
-            f"caller's polling). *direct*: the soft device's own engine "
-            f"(`wd_core::engine::Engine::run`: ISA-L at level 1, zlib-rs at 6, with the checksum) on the "
-            f"caller's thread. *queue sync*: one long-lived soft queue, the input copied into a shared "
-            f"buffer, send, wait for the completion. *queue depth 4*: the same with 4 in flight. "
-            f"*zip::compress*: the public one-shot call (`wd_core::zip::compress`, what "
-            f"`warpdrive.compress` wraps), which opens its queues on every call. *queue poll*: as *queue "
-            f"sync* but the caller polls `recv` instead of `recv_timeout` (which polls 20 us, then sleeps "
-            f"on the interrupt). Last column: blocking waits / device kicks per request of *queue sync*.\n\n"
-            + md_table(["level", "request", "direct MB/s"] + [{"queue_sync": "queue sync", "queue_poll": "queue poll",
-                        "queue_depth4": "queue depth 4", "zip_compress": "zip::compress"}[w] for w in ways]
-                       + ["sync: waits / kicks per request"], rows)
-            + f"\n\nWhole streams in memory (`compress_stream`, 1 MiB pieces, depth 3) on 1 and 2 soft queues, "
-              f"{sc['queues']['corpus_bytes'] / 2**20:.0f} MiB, median of {sc['queues']['reps']}:\n\n"
-            + md_table(["level", "1 queue MB/s", "2 queues MB/s", "2/1", "decompress (1 queue) MB/s"], qrows)
-            + alloc_md(sc)
-            + "\n\n![sizes](benchmarks/sizes.png)\n"
-        )))
+        qrows = [
+            [
+                L[1:],
+                f(q[L]["q1_mb_s"], 1),
+                f(q[L]["q2_mb_s"], 1),
+                f(q[L]["q2_vs_q1"], 2) + "x",
+                f(q[L]["decompress_1q_mb_s"], 1),
+            ]
+            for L in ("L1", "L6")
+        ]
+        out.append(
+            (
+                "4. Scaling: request sizes and queues",
+                (
+                    f"Gzip requests of one size cut from the corpus, one after another for {s['secs_per_run']} s, "
+                    f"median of {s['reps']} runs, the ways in turn. Each cell: MB/s of input (wall clock), its ratio to "
+                    f"*direct*, and the ratio of MB per CPU-second of the whole process (all threads; "
+                    f"insensitive to other jobs taking the cores, but it also charges the queue path for the "
+                    f"caller's polling). *direct*: the soft device's own engine "
+                    f"(`wd_core::engine::Engine::run`: ISA-L at level 1, zlib-rs at 6, with the checksum) on the "
+                    f"caller's thread. *queue sync*: one long-lived soft queue, the input copied into a shared "
+                    f"buffer, send, wait for the completion. *queue depth 4*: the same with 4 in flight. "
+                    f"*zip::compress*: the public one-shot call (`wd_core::zip::compress`, what "
+                    f"`warpdrive.compress` wraps), which opens its queues on every call. *queue poll*: as *queue "
+                    f"sync* but the caller polls `recv` instead of `recv_timeout` (which polls 20 us, then sleeps "
+                    f"on the interrupt). Last column: blocking waits / device kicks per request of *queue sync*.\n\n"
+                    + md_table(
+                        ["level", "request", "direct MB/s"]
+                        + [
+                            {
+                                "queue_sync": "queue sync",
+                                "queue_poll": "queue poll",
+                                "queue_depth4": "queue depth 4",
+                                "zip_compress": "zip::compress",
+                            }[w]
+                            for w in ways
+                        ]
+                        + ["sync: waits / kicks per request"],
+                        rows,
+                    )
+                    + f"\n\nWhole streams in memory (`compress_stream`, 1 MiB pieces, depth 3) on 1 and 2 soft queues, "
+                    f"{sc['queues']['corpus_bytes'] / 2**20:.0f} MiB, median of {sc['queues']['reps']}:\n\n"
+                    + md_table(
+                        [
+                            "level",
+                            "1 queue MB/s",
+                            "2 queues MB/s",
+                            "2/1",
+                            "decompress (1 queue) MB/s",
+                        ],
+                        qrows,
+                    )
+                    + alloc_md(sc)
+                    + "\n\n![sizes](benchmarks/sizes.png)\n"
+                ),
+            )
+        )
     py = r.get("python")
     if py and "skipped" in py:
         out.append(("3. Python", f"Not measured in this run: {py['skipped']}.\n"))
     elif py:
         sy = py["sync"]
-        srows = [[x["label"], f(x["warpdrive_mb_s"], 1), f(x["zlib_mb_s"], 1), f(x["vs_zlib"], 2) + "x",
-                  f(x["warpdrive_bytes"]), f(x["zlib_bytes"])] for x in sy]
+        srows = [
+            [
+                x["label"],
+                f(x["warpdrive_mb_s"], 1),
+                f(x["zlib_mb_s"], 1),
+                f(x["vs_zlib"], 2) + "x",
+                f(x["warpdrive_bytes"]),
+                f(x["zlib_bytes"]),
+            ]
+            for x in sy
+        ]
         arows = []
-        for key, x in py["asyncio"].items():
-            arows.append(["6 (default)" if x["level"] == -1 else str(x["level"]), str(x["tasks"]), f(x["warpdrive_mb_s"], 1), f(x["executor_mb_s"], 1), f(x["vs_executor"], 2) + "x",
-                          f(x["warpdrive_stall_ms"], 2), f(x["warpdrive_stall_cpu_ms"], 2),
-                          "%d / %d" % tuple(x["warpdrive_callbacks_over_1ms"]),
-                          f(x["executor_stall_ms"], 2), f(x["executor_stall_cpu_ms"], 2),
-                          f(x["warpdrive_gap_ms"], 2), f(x["executor_gap_ms"], 2)])
+        for x in py["asyncio"].values():
+            arows.append(
+                [
+                    "6 (default)" if x["level"] == -1 else str(x["level"]),
+                    str(x["tasks"]),
+                    f(x["warpdrive_mb_s"], 1),
+                    f(x["executor_mb_s"], 1),
+                    f(x["vs_executor"], 2) + "x",
+                    f(x["warpdrive_stall_ms"], 2),
+                    f(x["warpdrive_stall_cpu_ms"], 2),
+                    "{} / {}".format(*x["warpdrive_callbacks_over_1ms"]),
+                    f(x["executor_stall_ms"], 2),
+                    f(x["executor_stall_cpu_ms"], 2),
+                    f(x["warpdrive_gap_ms"], 2),
+                    f(x["executor_gap_ms"], 2),
+                ]
+            )
         sm = py["small"]
         smrows = [[k, f(v)] for k, v in sm["rates"].items()]
-        out.append(("3. Python: warpdrive vs the standard library", (
-            py["description"] + "\n\n"
-            + md_table(["sync call", "warpdrive MB/s", "zlib MB/s", "ratio", "warpdrive bytes", "zlib bytes"], srows)
-            + "\n\nasyncio: " + py["asyncio_description"] + "\n\n"
-            + md_table(["level", "tasks", "warpdrive MB/s", "executor MB/s", "ratio", "warpdrive longest stall ms",
-                        "(CPU)", "callbacks > 1 ms", "executor longest stall ms", "(CPU)",
-                        "warpdrive longest loop gap ms", "executor longest loop gap ms"], arows)
-            + "\n\nSmall requests: " + sm["description"] + "\n\n"
-            + md_table(["what", "requests/s"], smrows)
-            + "\n\n![python](benchmarks/python.png)\n"
-        )))
+        out.append(
+            (
+                "3. Python: warpdrive vs the standard library",
+                (
+                    py["description"]
+                    + "\n\n"
+                    + md_table(
+                        [
+                            "sync call",
+                            "warpdrive MB/s",
+                            "zlib MB/s",
+                            "ratio",
+                            "warpdrive bytes",
+                            "zlib bytes",
+                        ],
+                        srows,
+                    )
+                    + "\n\nasyncio: "
+                    + py["asyncio_description"]
+                    + "\n\n"
+                    + md_table(
+                        [
+                            "level",
+                            "tasks",
+                            "warpdrive MB/s",
+                            "executor MB/s",
+                            "ratio",
+                            "warpdrive longest stall ms",
+                            "(CPU)",
+                            "callbacks > 1 ms",
+                            "executor longest stall ms",
+                            "(CPU)",
+                            "warpdrive longest loop gap ms",
+                            "executor longest loop gap ms",
+                        ],
+                        arows,
+                    )
+                    + "\n\nSmall requests: "
+                    + sm["description"]
+                    + "\n\n"
+                    + md_table(["what", "requests/s"], smrows)
+                    + "\n\n![python](benchmarks/python.png)\n"
+                ),
+            )
+        )
     order = {"1": 0, "2": 1, "3": 2, "4": 3}
     out.sort(key=lambda s: order[s[0][0]])
     return out
@@ -193,22 +369,41 @@ def alloc_md(sc: dict[str, Any]) -> str:
     probes = sc.get("alloc_probe")
     if not probes:
         return ""
-    rows = [[f"{p['request_bytes'] >> 20} MiB", f(p["request_ms_median"], 2), f(p["alloc_ms_idle"] * 1e3, 1),
-             f(p["alloc_ms_while_device_busy"], 2),
-             f(p["alloc_ms_uncached_while_device_busy"], 2) if "alloc_ms_uncached_while_device_busy" in p else "-"]
-            for p in probes]
-    return ("\n\nAllocating a 64 KiB shared buffer (`Queue::alloc`) on the caller's thread, with the device "
-            "idle and 0.2 ms into a gzip level-6 request (`wd-bench alloc-probe`, median of 5); the last column "
-            "allocates sizes the domain's buffer cache cannot supply (96 KiB x 3^i), so each is a new share:\n\n"
-            + md_table(["device request", "request ms", "alloc idle (us)", "alloc while device busy (ms)",
-                        "uncached alloc while device busy (ms)"], rows))
+    rows = [
+        [
+            f"{p['request_bytes'] >> 20} MiB",
+            f(p["request_ms_median"], 2),
+            f(p["alloc_ms_idle"] * 1e3, 1),
+            f(p["alloc_ms_while_device_busy"], 2),
+            f(p["alloc_ms_uncached_while_device_busy"], 2)
+            if "alloc_ms_uncached_while_device_busy" in p
+            else "-",
+        ]
+        for p in probes
+    ]
+    return (
+        "\n\nAllocating a 64 KiB shared buffer (`Queue::alloc`) on the caller's thread, with the device "
+        "idle and 0.2 ms into a gzip level-6 request (`wd-bench alloc-probe`, median of 5); the last column "
+        "allocates sizes the domain's buffer cache cannot supply (96 KiB x 3^i), so each is a new share:\n\n"
+        + md_table(
+            [
+                "device request",
+                "request ms",
+                "alloc idle (us)",
+                "alloc while device busy (ms)",
+                "uncached alloc while device busy (ms)",
+            ],
+            rows,
+        )
+    )
 
 
 def plots(r: dict[str, Any]) -> None:
-    import matplotlib
+    # matplotlib is slow to import; only writing the page needs it.
+    import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415
 
     IMG.mkdir(parents=True, exist_ok=True)
     ring = r.get("ring")
@@ -217,11 +412,22 @@ def plots(r: dict[str, Any]) -> None:
         bs = ring["batches"]
         w = 0.27
         w = 0.2
-        for i, (k, lab) in enumerate([("soft", "soft device ring"), ("pipe", "pipe (1 syscall/request)"), ("rtrb", "rtrb SPSC"),
-                                      ("soft_window32", "soft, window 32 (diagnostic)")]):
+        for i, (k, lab) in enumerate(
+            [
+                ("soft", "soft device ring"),
+                ("pipe", "pipe (1 syscall/request)"),
+                ("rtrb", "rtrb SPSC"),
+                ("soft_window32", "soft, window 32 (diagnostic)"),
+            ]
+        ):
             if k not in ring["modes"]:
                 continue
-            ax.bar([j + (i - 1.5) * w for j in range(len(bs))], [ring["modes"][k][str(b)]["rate_median"] for b in bs], w, label=lab)
+            ax.bar(
+                [j + (i - 1.5) * w for j in range(len(bs))],
+                [ring["modes"][k][str(b)]["rate_median"] for b in bs],
+                w,
+                label=lab,
+            )
         ax.set_xticks(range(len(bs)), [f"batch {b}" for b in bs])
         ax.set_ylabel("NOP round trips / s (median, log)")
         ax.set_yscale("log")
@@ -241,8 +447,11 @@ def plots(r: dict[str, Any]) -> None:
         a1.set_xlabel("MB/s (uncompressed), median")
         a1.set_title(f"Compress {mj['input_bytes'] >> 20} MiB")
         d = mj["decompress"]
-        a2.barh([t["tool"] for t in d], [t["mb_s"] for t in d],
-                color=["tab:red" if t["tool"].startswith("warpdrive") else "tab:gray" for t in d])
+        a2.barh(
+            [t["tool"] for t in d],
+            [t["mb_s"] for t in d],
+            color=["tab:red" if t["tool"].startswith("warpdrive") else "tab:gray" for t in d],
+        )
         a2.invert_yaxis()
         a2.set_xlabel("MB/s (uncompressed), median")
         a2.set_title("Decompress gzip -6's output")
@@ -253,10 +462,19 @@ def plots(r: dict[str, Any]) -> None:
     if sc:
         s = sc["sizes"]
         fig, axs = plt.subplots(1, 2, figsize=(11, 4.2))
-        for ax, L in zip(axs, ("L1", "L6")):
-            for way, lab in [("direct", "engine called directly"), ("queue_sync", "queue, 1 in flight"),
-                             ("queue_depth4", "queue, 4 in flight"), ("zip_compress", "zip::compress (one-shot)")]:
-                ax.plot([x / 1024 for x in s["sizes"]], [s["results"][L][str(x)][way]["mb_s"] for x in s["sizes"]], marker="o", label=lab)
+        for ax, L in zip(axs, ("L1", "L6"), strict=True):
+            for way, lab in [
+                ("direct", "engine called directly"),
+                ("queue_sync", "queue, 1 in flight"),
+                ("queue_depth4", "queue, 4 in flight"),
+                ("zip_compress", "zip::compress (one-shot)"),
+            ]:
+                ax.plot(
+                    [x / 1024 for x in s["sizes"]],
+                    [s["results"][L][str(x)][way]["mb_s"] for x in s["sizes"]],
+                    marker="o",
+                    label=lab,
+                )
             ax.set_xscale("log", base=2)
             ax.set_xlabel("request size (KiB)")
             ax.set_ylabel("MB/s (median)")
@@ -270,8 +488,18 @@ def plots(r: dict[str, Any]) -> None:
         fig, ax = plt.subplots(figsize=(7, 4))
         ts = py["tasks"]
         w = 0.38
-        ax.bar([i - w / 2 for i in range(len(ts))], [py["asyncio"][str(n)]["warpdrive_mb_s"] for n in ts], w, label="warpdrive.aio")
-        ax.bar([i + w / 2 for i in range(len(ts))], [py["asyncio"][str(n)]["executor_mb_s"] for n in ts], w, label="run_in_executor(zlib.compress)")
+        ax.bar(
+            [i - w / 2 for i in range(len(ts))],
+            [py["asyncio"][str(n)]["warpdrive_mb_s"] for n in ts],
+            w,
+            label="warpdrive.aio",
+        )
+        ax.bar(
+            [i + w / 2 for i in range(len(ts))],
+            [py["asyncio"][str(n)]["executor_mb_s"] for n in ts],
+            w,
+            label="run_in_executor(zlib.compress)",
+        )
         ax.set_xticks(range(len(ts)), [f"{n} tasks" for n in ts])
         ax.set_ylabel("MB/s (median)")
         ax.set_title("asyncio compression")
@@ -286,15 +514,28 @@ def summary(r: dict[str, Any]) -> str:
     rows = []
     for key, op, thr, what in TARGETS:
         v = rat.get(key)
-        rows.append([what, f"`{key}`", "-" if v is None else f"{v:.3f}", f"{op} {thr:g}" if op != "~" else "close to 1",
-                     verdict(key, op, thr, v)])
+        rows.append(
+            [
+                what,
+                f"`{key}`",
+                "-" if v is None else f"{v:.3f}",
+                f"{op} {thr:g}" if op != "~" else "close to 1",
+                verdict(key, op, thr, v),
+            ]
+        )
     return md_table(["comparison", "key", "measured", "target", "verdict"], rows, right={2})
 
 
 def machine_md(r: dict[str, Any]) -> str:
     m = r["machine"]
     t = m["tools"]
-    busy = max([r["load_before"][0], r["load_after"][0], *[v[0] for v in r.get("load_after_part", {}).values()]])
+    busy = max(
+        [
+            r["load_before"][0],
+            r["load_after"][0],
+            *[v[0] for v in r.get("load_after_part", {}).values()],
+        ]
+    )
     other = r.get("other_load", {})
     other_md = ""
     if other:
@@ -302,7 +543,10 @@ def machine_md(r: dict[str, Any]) -> str:
         other_md = (
             "- CPU used by *other* processes while each part ran (all cores' busy time less this run's own, "
             f"as cores on average; of {m['cores']}): "
-            + ", ".join(f"{k} {v['other_cores']:.2f} (steal {v['steal_cores']:.2f})" for k, v in other.items())
+            + ", ".join(
+                f"{k} {v['other_cores']:.2f} (steal {v['steal_cores']:.2f})"
+                for k, v in other.items()
+            )
             + (" -- **busy machine**: figures are noisy\n" if worst > 0.2 else " -- quiet\n")
         )
     return (
