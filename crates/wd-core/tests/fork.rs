@@ -5,8 +5,13 @@ use std::time::Duration;
 
 use wd_core::{open_queue, Direction, Error, Request};
 
+/// fork() copies only the calling thread: a child forked while another test's thread holds
+/// a lock (the allocator's, the queue pool's) would wait on it forever. One test at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_fork_child_cannot_use_the_queue_and_the_parent_can() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut q = open_queue(Direction::Compress).unwrap();
     q.send(Request::nop().tag(1)).unwrap();
     q.recv_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -61,6 +66,7 @@ fn pinned_pages() -> Option<u64> {
 
 #[test]
 fn a_killed_process_leaves_nothing_pinned_and_the_queue_opens_again() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut fds = [0; 2];
     // SAFETY: a fresh pipe into a live array.
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
@@ -89,20 +95,31 @@ fn a_killed_process_leaves_nothing_pinned_and_the_queue_opens_again() {
             std::thread::sleep(Duration::from_secs(1));
         }
     }
+    // SAFETY: closing our copy of the write end, so a child that dies gives end-of-file.
+    unsafe { libc::close(fds[1]) };
+    // A child that hangs must fail the test, not hang it.
+    let ready = wd_core::sys::poll_readable(&[fds[0]], Some(Duration::from_secs(60))).unwrap();
     let mut b = [0u8; 1];
-    // SAFETY: reading one byte into a live buffer from our pipe.
-    assert_eq!(
-        unsafe { libc::read(fds[0], b.as_mut_ptr().cast(), 1) },
-        1,
-        "child never got going"
-    );
+    let n = if ready.is_empty() {
+        0
+    } else {
+        // SAFETY: reading one byte into a live buffer from our pipe.
+        unsafe { libc::read(fds[0], b.as_mut_ptr().cast(), 1) }
+    };
+    if n != 1 {
+        // SAFETY: signalling and reaping our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        panic!("the child never got its requests going (it died or hung)");
+    }
     std::thread::sleep(Duration::from_millis(30));
     // SAFETY: signalling and reaping our own child.
     unsafe {
         libc::kill(pid, libc::SIGKILL);
         libc::waitpid(pid, std::ptr::null_mut(), 0);
         libc::close(fds[0]);
-        libc::close(fds[1]);
     }
     if let Some(mut p) = pinned_pages() {
         // The kernel stops the queue and unpins when the dead process's files close.
