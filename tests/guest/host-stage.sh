@@ -14,8 +14,16 @@ if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro hostroot /host; then
 	return
 fi
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts || fail "mount devpts"
-for d in dev dev/pts proc sys tmp; do mount --bind /$d /host/$d || fail "bind /$d"; done
-H="chroot /host env WARPDRIVE_DEVICE=vfio PATH=/usr/bin:/bin"
+for d in dev dev/pts proc sys; do mount --bind /$d /host/$d || fail "bind /$d"; done
+# Scratch space the chroot can write: the guest's /tmp, mounted over an empty host directory
+# that does not hold the checkout (which may itself live under the host's /tmp). Files the
+# guest writes to /tmp/F, programs in the chroot see as $S/F.
+for S in /mnt /srv /media /opt; do
+	case "$REPO/" in "$S"/*) continue ;; esac
+	[ -d /host$S ] && break
+done
+mount --bind /tmp /host$S || fail "bind /tmp on $S"
+H="chroot /host env WARPDRIVE_DEVICE=vfio TMPDIR=$S PATH=/usr/bin:/bin"
 
 # System calls per request on the busy path: strace counts every call of every thread;
 # two runs that differ only in the number of requests cancel out set-up and teardown.
@@ -23,7 +31,7 @@ BIN=$REPO/tests/guest/work/bin
 NOP=$BIN/ring_nop
 for b in 1 32; do
 	for n in 10000 30000; do
-		$H strace -c -f -o /tmp/strace-$b-$n.txt $NOP --requests $n --batch $b \
+		$H strace -c -f -o $S/strace-$b-$n.txt $NOP --requests $n --batch $b \
 			> /tmp/nop.txt 2>&1 || { cat /tmp/nop.txt; fail "ring_nop $n batch $b"; }
 		cat /tmp/nop.txt
 		echo "strace -c -f, $n NOPs at batch $b (top calls):"
@@ -41,8 +49,8 @@ done
 
 # The main job through /dev/vfio: compress a file, check it with gzip -t.
 seq 1 200000 | sed 's/$/ main job through sdmdev/' > /tmp/job.txt
-if $H $BIN/compress_file /tmp/job.txt /tmp/job.txt.gz --level 6 \
-	> /tmp/job.log 2>&1 && $H gzip -t /tmp/job.txt.gz; then
+if $H $BIN/compress_file $S/job.txt $S/job.txt.gz --level 6 \
+	> /tmp/job.log 2>&1 && $H gzip -t $S/job.txt.gz; then
 	ok "compress_file through /dev/vfio passes gzip -t: $(cat /tmp/job.log)"
 else
 	cat /tmp/job.log
@@ -52,12 +60,12 @@ grep -q "vfio queue" /tmp/job.log || fail "compress_file did not use the vfio ba
 
 # The Python package against the vfio backend: the host's venv with the installed wheel
 # (tests/python/run builds it; tests/run runs that stage first). Run from the guest's
-# writable /tmp: the host's tree is read-only here.
+# writable scratch ($S): the host's tree is read-only here.
 VENV=$REPO/.venv
 # (checked inside the chroot: the venv links into the host's Python by absolute path)
 if $H test -x $VENV/bin/python; then
-	$H PYTHONDONTWRITEBYTECODE=1 sh -c "cd /tmp && $VENV/bin/python -m pytest \
-		-c $REPO/pyproject.toml --rootdir /tmp --import-mode=importlib \
+	$H PYTHONDONTWRITEBYTECODE=1 sh -c "cd $S && $VENV/bin/python -m pytest \
+		-c $REPO/pyproject.toml --rootdir $S --import-mode=importlib \
 		-p no:cacheprovider -q --durations=10 $REPO/tests/python" > /tmp/py.log 2>&1
 	rc=$?
 	echo "vfio backend: $(grep -E '(passed|failed|error)' /tmp/py.log | tail -n 1)"
@@ -67,8 +75,8 @@ if $H test -x $VENV/bin/python; then
 	fi
 	# the CLI's main job through /dev/vfio
 	seq 1 100000 | sed 's/$/ warpdrive cli through sdmdev/' > /tmp/cli.txt
-	if $H $VENV/bin/warpdrive compress -k /tmp/cli.txt > /tmp/cli.log 2>&1 &&
-		$H gzip -t /tmp/cli.txt.gz && $H $VENV/bin/warpdrive devices >> /tmp/cli.log 2>&1; then
+	if $H $VENV/bin/warpdrive compress -k $S/cli.txt > /tmp/cli.log 2>&1 &&
+		$H gzip -t $S/cli.txt.gz && $H $VENV/bin/warpdrive devices >> /tmp/cli.log 2>&1; then
 		ok "warpdrive compress through /dev/vfio passes gzip -t"
 		cat /tmp/cli.log
 	else
@@ -79,5 +87,6 @@ else
 	fail "no $VENV: build and install the wheel first (bash tests/python/run)"
 fi
 
-for d in tmp sys proc dev/pts dev; do umount /host/$d; done
+umount /host$S
+for d in sys proc dev/pts dev; do umount /host/$d; done
 umount /host

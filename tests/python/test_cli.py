@@ -187,11 +187,18 @@ def test_ctrl_c_exits_130_without_a_partial_file(tmp_path: Path) -> None:
     # stdin is a pipe that stays open, so the command is surely mid-stream at the signal.
     assert EXE is not None
     out = tmp_path / "out.gz"
-    p = subprocess.Popen(
-        [EXE, "compress", "-o", str(out)],
-        stdin=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    # A runner that starts us as a background job leaves SIGINT ignored, and an ignored
+    # signal stays ignored across exec: give the child the default disposition (a handled
+    # signal is reset to default by exec), as a terminal would.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        p = subprocess.Popen(
+            [EXE, "compress", "-o", str(out)],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert p.stdin is not None
     p.stdin.write(os.urandom(3 << 20))
     p.stdin.flush()
