@@ -423,16 +423,7 @@ pub fn compress_stream(
     }
     // Checks WARPDRIVE_DEVICE up front: the core's opener follows it.
     parse_device(py, None)?;
-    let bridge = Bridge::new();
-    let mut r = PyReader {
-        obj: src,
-        bridge: bridge.clone(),
-    };
-    let mut w = PyWriter {
-        obj: dst,
-        bridge: bridge.clone(),
-    };
-    let mut p = progress_fn(progress, bridge.clone());
+    let (bridge, mut r, mut w, mut p) = stream_ends(src, dst, progress);
     let opts = ZipOptions {
         format: format_of(t),
         level: lvl,
@@ -444,6 +435,26 @@ pub fn compress_stream(
         wd_core::zip::compress_stream(&mut r, &mut w, &opts, &open, &mut p)
     });
     finish(py, &bridge, res)
+}
+
+/// The reader, writer and progress callback of a stream job over Python objects, all
+/// reporting through one bridge.
+fn stream_ends(
+    src: Py<PyAny>,
+    dst: Py<PyAny>,
+    progress: Option<Py<PyAny>>,
+) -> (Bridge, PyReader, PyWriter, impl FnMut(u64, u64) + Send) {
+    let bridge = Bridge::new();
+    let r = PyReader {
+        obj: src,
+        bridge: bridge.clone(),
+    };
+    let w = PyWriter {
+        obj: dst,
+        bridge: bridge.clone(),
+    };
+    let p = progress_fn(progress, bridge.clone());
+    (bridge, r, w, p)
 }
 
 /// `decompress_stream(src, dst, format="gzip", progress=None) -> (bytes_in, bytes_out)`:
@@ -460,16 +471,7 @@ pub fn decompress_stream(
     let t = parse_format(py, format)?;
     // Checks WARPDRIVE_DEVICE up front: the core's opener follows it.
     parse_device(py, None)?;
-    let bridge = Bridge::new();
-    let mut r = PyReader {
-        obj: src,
-        bridge: bridge.clone(),
-    };
-    let mut w = PyWriter {
-        obj: dst,
-        bridge: bridge.clone(),
-    };
-    let mut p = progress_fn(progress, bridge.clone());
+    let (bridge, mut r, mut w, mut p) = stream_ends(src, dst, progress);
     let res = py.detach(|| {
         let open = wd_core::zip::default_opener;
         wd_core::zip::decompress_stream(&mut r, &mut w, format_of(t), &open, &mut p)
