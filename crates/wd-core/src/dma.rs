@@ -4,7 +4,9 @@
 //!
 //! Rules this module enforces:
 //! - only anonymous, page-aligned memory that the driver allocated itself is shared
-//!   (file-backed pages pinned for DMA corrupt file systems);
+//!   (file-backed pages pinned for DMA corrupt file systems), with one exception: a domain
+//!   whose device reaches the process's memory without pinning it (the soft device) may be
+//!   *lent* a caller's memory for one synchronous request ([`Domain::lend`]);
 //! - shares never overlap; every share is undone when its buffer drops;
 //! - a buffer moves into the queue while a request uses it (see `queue.rs`), so no caller
 //!   can touch, free or reuse it until the device has answered.
@@ -22,6 +24,12 @@ pub trait IommuMapper: Send + Sync {
     fn map(&self, iova: u64, vaddr: *mut u8, len: usize) -> Result<()>;
     /// Undoes a `map` of exactly that range.
     fn unmap(&self, iova: u64, len: usize) -> Result<()>;
+    /// True if the device reaches process memory at its own addresses with no pinning and
+    /// no system call, and stops touching memory for good once its queue has stopped: then
+    /// a caller's memory may be lent for one synchronous request instead of copied.
+    fn lends_process_memory(&self) -> bool {
+        false
+    }
 }
 
 /// The soft device's IOMMU: the registry alone decides what the device may reach.
@@ -34,6 +42,11 @@ impl IommuMapper for RegistryOnly {
     }
     fn unmap(&self, _iova: u64, _len: usize) -> Result<()> {
         Ok(())
+    }
+    fn lends_process_memory(&self) -> bool {
+        // The device is a thread of this process: a share is one registry entry, and
+        // stopping the queue joins the thread.
+        true
     }
 }
 
@@ -187,6 +200,37 @@ impl Domain {
         Ok(())
     }
 
+    /// Lends `[ptr, ptr + len)` of the caller's memory to the domain's devices until the
+    /// returned lease drops, if the domain can ([`IommuMapper::lends_process_memory`]):
+    /// `None` if it cannot, or if the range overlaps a share without lying inside one (two
+    /// threads lending the same bytes, say); the caller then copies instead. A range already
+    /// inside a share (a slice of a [`DmaBuf`]) is reachable as it is.
+    ///
+    /// The lease only makes the range reachable; the caller must keep the memory alive and
+    /// not write it (or, for output, not touch it) while a request may use it, and must stop
+    /// the queue before dropping the lease if the request never completed.
+    pub fn lend(&self, ptr: *const u8, len: usize) -> Option<Lease<'_>> {
+        if len == 0 || !self.mapper.lends_process_memory() {
+            return None;
+        }
+        let iova = ptr as u64;
+        if self.is_shared(iova, len) {
+            return Some(Lease {
+                domain: self,
+                iova,
+                len,
+                own_share: false,
+            });
+        }
+        self.share(iova, ptr as *mut u8, len).ok()?;
+        Some(Lease {
+            domain: self,
+            iova,
+            len,
+            own_share: true,
+        })
+    }
+
     /// Runs `f` with every share `(iova, len)` while no share can be made or undone: a
     /// backend whose IOMMU lost its mappings (the last VFIO group left the container)
     /// replays them this way. Lock order: this registry, then the backend's own locks.
@@ -269,6 +313,42 @@ impl DeviceAccess {
         }
         // SAFETY: shared (so mapped, IOVA = vaddr) and exclusively ours, per contract.
         unsafe { std::slice::from_raw_parts_mut(iova as *mut u8, len) }
+    }
+}
+
+/// A caller's memory lent to a domain (see [`Domain::lend`]); the share is undone on drop.
+#[derive(Debug)]
+pub struct Lease<'a> {
+    domain: &'a Domain,
+    iova: u64,
+    len: usize,
+    /// False when the range lay inside an existing share, which is not ours to undo.
+    own_share: bool,
+}
+
+impl Lease<'_> {
+    /// The address the device uses for the lent range.
+    pub fn iova(&self) -> u64 {
+        self.iova
+    }
+
+    /// Length of the lent range.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: empty ranges are never lent.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if self.own_share {
+            // Cannot fail: the range was shared by `lend` and nothing else undoes it.
+            let _ = self.domain.unshare(self.iova, self.len);
+        }
     }
 }
 

@@ -51,6 +51,19 @@ impl Request {
         }
     }
 
+    /// A request of `req_type` with no buffers yet: the description of the work for
+    /// [`Queue::run_borrowed`], which supplies the memory. `send` refuses it.
+    pub fn without_buffers(req_type: ReqType) -> Request {
+        Request {
+            req_type,
+            flags: 0,
+            level: 0,
+            tag: 0,
+            src: None,
+            dst: None,
+        }
+    }
+
     /// A no-op request: measures the ring, touches no memory.
     pub fn nop() -> Request {
         Request {
@@ -195,6 +208,8 @@ struct Slot {
     echo: u32,
     /// Input bytes, for the polling budget.
     input: usize,
+    /// Output space the request offered: the most a completion may claim to have written.
+    out_space: usize,
 }
 
 /// A device queue. See the module documentation.
@@ -365,6 +380,11 @@ impl Queue {
                 _ => {}
             }
         }
+        self.check_request_shape(r)
+    }
+
+    /// The checks of a request that do not depend on its buffers.
+    fn check_request_shape(&self, r: &Request) -> Result<()> {
         if r.level > 9 {
             return Err(Error::BadRequest(format!("level {} is not 0..=9", r.level)));
         }
@@ -421,6 +441,7 @@ impl Queue {
                 req,
                 echo,
                 input: n as usize,
+                out_space: space as usize,
             },
         );
         Ok(())
@@ -497,10 +518,128 @@ impl Queue {
             req: Request::nop().tag(tag),
             echo,
             input: sqe.input_len() as usize,
+            out_space: sqe.output_space() as usize,
         };
         self.place(sqe, slot);
         self.ring_sq_doorbell();
         Ok(())
+    }
+
+    /// Runs one request on the caller's memory and waits for it: the device reads `input`
+    /// and appends at most `out_space` bytes to `out`. `req` gives the work
+    /// ([`Request::without_buffers`] with its level and flags); its buffers, if any, are
+    /// ignored. Nothing else may be in flight on the queue.
+    ///
+    /// Where the device can reach the caller's memory directly (the soft device:
+    /// [`Domain::lend`]) nothing is copied; otherwise (VFIO, where sharing user memory costs
+    /// system calls and pins pages) the data goes through buffers of the domain's cache.
+    /// The completion carries no buffers; `produced` bytes were appended to `out` whatever
+    /// the status. If waiting fails, the queue is stopped (it is unusable afterwards) so that
+    /// no device touches the caller's memory once this returns.
+    pub fn run_borrowed(
+        &mut self,
+        req: Request,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        out_space: usize,
+    ) -> Result<Completion> {
+        self.alive()?;
+        if self.outstanding > 0 {
+            return Err(Error::BadRequest(
+                "run_borrowed needs a queue with nothing in flight".into(),
+            ));
+        }
+        if input.len() > u32::MAX as usize || out_space > u32::MAX as usize {
+            return Err(Error::BadRequest("buffer larger than 4 GiB - 1".into()));
+        }
+        self.check_request_shape(&req)?;
+        out.reserve(out_space);
+        let domain = Arc::clone(self.domain());
+        let spare = &mut out.spare_capacity_mut()[..out_space];
+        let lent_in = domain.lend(input.as_ptr(), input.len());
+        let lent_out = domain.lend(spare.as_ptr().cast(), spare.len());
+        let (Some(src), Some(dst)) = (
+            lent_in
+                .as_ref()
+                .map(|l| l.iova())
+                .or(input.is_empty().then_some(0)),
+            lent_out.as_ref().map(|l| l.iova()),
+        ) else {
+            return self.run_copied(req, input, out, out_space);
+        };
+        let sqe = ZipSqe::request(
+            req.req_type,
+            req.flags,
+            req.level,
+            0,
+            src,
+            input.len() as u32,
+            dst,
+            out_space as u32,
+        );
+        // SAFETY: both ranges are lent to the domain until the leases drop at the end of
+        // this function; `input` is borrowed shared and `out`'s spare capacity exclusively
+        // for all of it, so nobody else reads or writes them. The request either completes
+        // below, or the queue is stopped first (which, for a domain that lends memory, ends
+        // every access of its device).
+        unsafe { self.send_raw(sqe, req.tag)? };
+        let c = match self.recv_timeout(None) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = self.stop_device();
+                return Err(e);
+            }
+        };
+        // SAFETY: the device wrote `c.produced` bytes (clamped to the space offered) at the
+        // start of the spare capacity, and its completion was read with acquire ordering.
+        unsafe { out.set_len(out.len() + c.produced) };
+        drop((lent_in, lent_out));
+        Ok(c)
+    }
+
+    /// `run_borrowed` through the domain's buffers: copy in, run, copy out.
+    fn run_copied(
+        &mut self,
+        req: Request,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        out_space: usize,
+    ) -> Result<Completion> {
+        let mut src = self.alloc(input.len().max(1))?;
+        src.fill(input);
+        let dst = self.alloc(out_space.max(1))?;
+        // The device is offered exactly `out_space`, not the buffer's whole pages, so both
+        // ways of running stop at the same point.
+        let echo = self.next_echo;
+        self.next_echo = self.next_echo.wrapping_add(1);
+        let sqe = ZipSqe::request(
+            req.req_type,
+            req.flags,
+            req.level,
+            echo,
+            src.iova(),
+            input.len() as u32,
+            dst.iova(),
+            out_space as u32,
+        );
+        let slot = Slot {
+            req: Request {
+                src: Some(src),
+                dst: Some(dst),
+                ..req
+            },
+            echo,
+            input: input.len(),
+            out_space,
+        };
+        self.place(sqe, slot);
+        self.ring_sq_doorbell();
+        let mut c = self.recv_timeout(None)?;
+        if let Some(d) = c.dst.take() {
+            out.extend_from_slice(d.as_slice());
+        }
+        c.src = None;
+        Ok(c)
     }
 
     /// Submits one request. A full ring (or a bad request) gives the request back.
@@ -571,7 +710,7 @@ impl Queue {
             )));
         }
         let mut req = slot.req;
-        let produced = (sqe.produced() as usize).min(req.dst.as_ref().map_or(0, |d| d.capacity()));
+        let produced = (sqe.produced() as usize).min(slot.out_space);
         if let Some(d) = req.dst.as_mut() {
             d.set_len(produced);
         }

@@ -527,8 +527,85 @@ pub fn default_opener(dir: Direction) -> Result<Queue> {
     crate::pool::take(dir)
 }
 
+/// Inputs up to this size are one request in [`compress`] and [`decompress`] (the size of
+/// one piece of [`compress_stream`]).
+pub const ONE_REQUEST_MAX: usize = 1 << 20;
+
+/// Compresses `data` (at most [`ONE_REQUEST_MAX`] bytes) into one stream of `format` with
+/// a single request on `q`, which must have nothing in flight. On the soft device the
+/// device reads `data` and writes the result in place; nothing is copied.
+pub fn compress_one(q: &mut Queue, data: &[u8], format: Format, level: u32) -> Result<Vec<u8>> {
+    if data.len() > ONE_REQUEST_MAX {
+        return Err(Error::BadRequest(format!(
+            "{} bytes is more than one request takes ({ONE_REQUEST_MAX})",
+            data.len()
+        )));
+    }
+    if level > 9 {
+        return Err(Error::BadRequest(format!("level {level} is not 1..=9")));
+    }
+    let level = if level == 0 { 6 } else { level };
+    let mut out = Vec::new();
+    let req = Request::without_buffers(format.req_type()).level(level);
+    q.run_borrowed(req, data, &mut out, compress_bound(data.len()))?
+        .check()?;
+    Ok(out)
+}
+
+/// Decompresses `data` with a single request on `q` (nothing in flight) if it holds one
+/// stream whose output fits a guess (gzip: the size its trailer announces); `Ok(None)` if
+/// it needs more (a bigger output, or more gzip members): use [`decompress_stream`].
+pub fn decompress_one(q: &mut Queue, data: &[u8], format: Format) -> Result<Option<Vec<u8>>> {
+    if data.len() > ONE_REQUEST_MAX {
+        return Ok(None);
+    }
+    let space = match (format, gzip_isize(data)) {
+        (Format::Gzip, Some(n)) if n < ONE_REQUEST_MAX * 16 => n + 1,
+        _ => (data.len() * 4).clamp(64 << 10, ONE_REQUEST_MAX * 4),
+    };
+    let mut out = Vec::new();
+    let c = q.run_borrowed(
+        Request::without_buffers(format.req_type()),
+        data,
+        &mut out,
+        space,
+    )?;
+    match c.status() {
+        // One complete stream and nothing after it: done.
+        Some(Status::Ok) if c.consumed == data.len() => Ok(Some(out)),
+        // More output than guessed, or more members.
+        Some(Status::Ok | Status::OutputTooSmall) => Ok(None),
+        _ => c.check().map(|_| None),
+    }
+}
+
+/// The uncompressed size a gzip member announces (ISIZE, mod 2^32), as a size hint.
+fn gzip_isize(d: &[u8]) -> Option<usize> {
+    let n = d.len();
+    if n < 18 || d[0] != 0x1f || d[1] != 0x8b {
+        return None;
+    }
+    Some(u32::from_le_bytes([d[n - 4], d[n - 3], d[n - 2], d[n - 1]]) as usize)
+}
+
+/// Runs `f` on a pooled queue of `dir` and gives the queue back (a queue `f` left unusable
+/// is closed instead). `f`'s error wins over the give-back's.
+fn on_pooled<R>(dir: Direction, f: impl FnOnce(&mut Queue) -> Result<R>) -> Result<R> {
+    let mut q = default_opener(dir)?;
+    let r = f(&mut q);
+    let back = crate::pool::give_back(q);
+    let r = r?;
+    back?;
+    Ok(r)
+}
+
 /// Compresses a whole buffer into one stream of `format`.
 pub fn compress(data: &[u8], format: Format, level: u32) -> Result<Vec<u8>> {
+    if data.len() <= ONE_REQUEST_MAX {
+        return on_pooled(Direction::Compress, |q| {
+            compress_one(q, data, format, level)
+        });
+    }
     let opts = ZipOptions {
         format,
         level,
@@ -547,6 +624,11 @@ pub fn compress(data: &[u8], format: Format, level: u32) -> Result<Vec<u8>> {
 
 /// Decompresses a whole buffer of `format` (gzip: one or more members).
 pub fn decompress(data: &[u8], format: Format) -> Result<Vec<u8>> {
+    if data.len() <= ONE_REQUEST_MAX {
+        if let Some(v) = on_pooled(Direction::Decompress, |q| decompress_one(q, data, format))? {
+            return Ok(v);
+        }
+    }
     let mut out = Vec::with_capacity(data.len() * 3);
     decompress_stream(
         &mut &data[..],

@@ -1,7 +1,8 @@
 //! Whole-buffer and streaming compression with the GIL released while the device works.
 //!
-//! Small inputs (up to [`SMALL`]) are one request on a queue cached per thread, so a call
-//! costs two buffer copies and one round trip through the ring. Larger inputs go through
+//! Small inputs (up to [`SMALL`]) are one request on a queue cached per thread: one round
+//! trip through the ring, the device reading the caller's buffer in place where it can
+//! (the soft device; see `Queue::run_borrowed`). Larger inputs go through
 //! the core's `compress_stream`/`decompress_stream`, which spread pieces over several
 //! queues (compress) and keep memory bounded (both).
 
@@ -12,9 +13,7 @@ use std::sync::{Arc, Mutex};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use wd_core::abi::{ReqType, Status};
-use wd_core::dma::DmaBuf;
-use wd_core::queue::Request;
+use wd_core::abi::ReqType;
 use wd_core::zip::{Format, ZipOptions};
 use wd_core::{DeviceChoice, Direction, Queue};
 
@@ -23,7 +22,7 @@ use crate::errors::{bad_request, IntoPyResult};
 use crate::queue::{parse_format, parse_level};
 
 /// Inputs up to this size are one request on a cached queue.
-pub const SMALL: usize = 1 << 20;
+pub const SMALL: usize = wd_core::zip::ONE_REQUEST_MAX;
 
 fn format_of(t: ReqType) -> Format {
     match t {
@@ -33,11 +32,11 @@ fn format_of(t: ReqType) -> Format {
     }
 }
 
-/// A queue per direction and a spare pair of buffers, kept per thread.
+/// A queue per direction, kept per thread (threads calling at once each have their own,
+/// and none is started and stopped per call).
 struct Cached {
     gen: u64,
     queue: Option<Queue>,
-    bufs: Vec<DmaBuf>,
 }
 
 thread_local! {
@@ -51,15 +50,12 @@ fn slot(dir: Direction) -> usize {
     }
 }
 
-/// Largest buffer kept for reuse.
-const KEEP_BUF: usize = 4 << 20;
-
-/// Runs `f` on this thread's cached queue of `dir` (opening one if needed) with a buffer
-/// pool. A queue left with requests in flight (after an error) is not cached again.
+/// Runs `f` on this thread's cached queue of `dir` (opening one if needed). A queue left
+/// unusable or with requests in flight (after an error) is not cached again.
 fn with_cached<R>(
     choice: DeviceChoice,
     dir: Direction,
-    f: impl FnOnce(&mut Queue, &mut Vec<DmaBuf>) -> wd_core::Result<R>,
+    f: impl FnOnce(&mut Queue) -> wd_core::Result<R>,
 ) -> wd_core::Result<R> {
     let g = generation();
     let taken = CACHE.with(|c| c.borrow_mut()[slot(dir)].take());
@@ -71,35 +67,23 @@ fn with_cached<R>(
             Cached {
                 gen: g,
                 queue: None,
-                bufs: Vec::new(),
             }
         }
         None => Cached {
             gen: g,
             queue: None,
-            bufs: Vec::new(),
         },
     };
     let mut q = match cached.queue.take() {
         Some(q) => q,
         None => open(choice, dir)?,
     };
-    let r = f(&mut q, &mut cached.bufs);
-    if q.outstanding() == 0 {
+    let r = f(&mut q);
+    if q.outstanding() == 0 && q.is_usable() {
         cached.queue = Some(q);
     }
-    cached.bufs.retain(|b| b.capacity() <= KEEP_BUF);
-    cached.bufs.truncate(2);
     CACHE.with(|c| c.borrow_mut()[slot(dir)] = Some(cached));
     r
-}
-
-fn take_buf(q: &Queue, pool: &mut Vec<DmaBuf>, n: usize) -> wd_core::Result<DmaBuf> {
-    let n = n.max(1);
-    match pool.iter().position(|b| b.capacity() >= n) {
-        Some(i) => Ok(pool.swap_remove(i)),
-        None => q.alloc(n),
-    }
 }
 
 /// Borrowed bytes of a Python buffer, usable without the GIL.
@@ -144,21 +128,6 @@ fn with_input<R: Send>(
     }
 }
 
-fn one_request(
-    q: &mut Queue,
-    pool: &mut Vec<DmaBuf>,
-    req: impl FnOnce(DmaBuf, DmaBuf) -> Request,
-    data: &[u8],
-    out_space: usize,
-) -> wd_core::Result<wd_core::queue::Completion> {
-    let mut src = take_buf(q, pool, data.len())?;
-    src.fill(data);
-    let dst = take_buf(q, pool, out_space)?;
-    q.send(req(src, dst))?;
-    // No timeout: the core notices a device that died within a second.
-    q.recv_timeout(None)
-}
-
 /// `compress(data, format="gzip", level=-1) -> bytes`: one complete stream.
 #[pyfunction]
 #[pyo3(signature = (data, format = "gzip", level = -1))]
@@ -173,21 +142,8 @@ pub fn compress<'py>(
     let choice = parse_device(py, None)?;
     let out = with_input(py, data, |d| -> wd_core::Result<Vec<u8>> {
         if d.len() <= SMALL {
-            return with_cached(choice, Direction::Compress, |q, pool| {
-                let mut c = one_request(
-                    q,
-                    pool,
-                    |s, o| Request::new(t, s, o).level(lvl),
-                    d,
-                    wd_core::zip::compress_bound(d.len()),
-                )?;
-                let r = c.check();
-                pool.extend(c.src.take());
-                let dst = c.dst.take().expect("compress request has a destination");
-                r?;
-                let v = dst.as_slice().to_vec();
-                pool.push(dst);
-                Ok(v)
+            return with_cached(choice, Direction::Compress, |q| {
+                wd_core::zip::compress_one(q, d, format_of(t), lvl)
             });
         }
         let opts = ZipOptions {
@@ -205,15 +161,6 @@ pub fn compress<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
-/// The uncompressed size a gzip member announces (ISIZE, mod 2^32), as a size hint.
-fn gzip_isize(d: &[u8]) -> Option<usize> {
-    if d.len() < 18 || d[0] != 0x1f || d[1] != 0x8b {
-        return None;
-    }
-    let n = d.len();
-    Some(u32::from_le_bytes([d[n - 4], d[n - 3], d[n - 2], d[n - 1]]) as usize)
-}
-
 /// `decompress(data, format="gzip") -> bytes`. gzip input may have several members.
 #[pyfunction]
 #[pyo3(signature = (data, format = "gzip"))]
@@ -226,25 +173,10 @@ pub fn decompress<'py>(
     let choice = parse_device(py, None)?;
     let out = with_input(py, data, |d| -> wd_core::Result<Vec<u8>> {
         if d.len() <= SMALL {
-            let space = match (t, gzip_isize(d)) {
-                (ReqType::Gzip, Some(n)) if n < SMALL * 16 => n + 1,
-                _ => (d.len() * 4).clamp(64 << 10, SMALL * 4),
-            };
-            let fast = with_cached(choice, Direction::Decompress, |q, pool| {
-                let mut c = one_request(q, pool, |s, o| Request::new(t, s, o), d, space)?;
-                pool.extend(c.src.take());
-                let dst = c.dst.take().expect("decompress request has a destination");
-                let r = match c.status() {
-                    // One complete stream and nothing after it: done.
-                    Some(Status::Ok) if c.consumed == d.len() => Ok(Some(dst.as_slice().to_vec())),
-                    // More output than we guessed, or more members: stream it below.
-                    Some(Status::Ok | Status::OutputTooSmall) => Ok(None),
-                    _ => c.check().map(|_| None),
-                };
-                pool.push(dst);
-                r
+            let one = with_cached(choice, Direction::Decompress, |q| {
+                wd_core::zip::decompress_one(q, d, format_of(t))
             })?;
-            if let Some(v) = fast {
+            if let Some(v) = one {
                 return Ok(v);
             }
         }

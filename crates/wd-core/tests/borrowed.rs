@@ -1,0 +1,278 @@
+//! Requests on the caller's memory (`Queue::run_borrowed`, `zip::compress_one`): the soft
+//! device reads and writes it in place through a lease, a domain that cannot lend copies,
+//! and no share outlives the call, even when the device dies mid-request.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wd_core::abi::ReqType;
+use wd_core::backend::soft::{SoftBackend, SoftOptions};
+use wd_core::backend::Backend;
+use wd_core::dma::{Domain, IommuMapper};
+use wd_core::queue::Request;
+use wd_core::ring::{Mmio, Rings};
+use wd_core::zip::{compress_one, decompress_one, Format};
+use wd_core::{Direction, Queue};
+
+fn text(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| b"borrowed memory, read in place; "[i % 32] ^ (i / 4096) as u8)
+        .collect()
+}
+
+fn inflate(format: Format, z: &[u8]) -> Vec<u8> {
+    match format {
+        Format::Deflate => miniz_oxide::inflate::decompress_to_vec(z).unwrap(),
+        Format::Zlib => miniz_oxide::inflate::decompress_to_vec_zlib(z).unwrap(),
+        Format::Gzip => {
+            // RFC 1952 with the 10-byte header and 8-byte trailer this driver writes.
+            let body = miniz_oxide::inflate::decompress_to_vec(&z[10..z.len() - 8]).unwrap();
+            let n = z.len();
+            assert_eq!(
+                u32::from_le_bytes(z[n - 4..].try_into().unwrap()) as usize,
+                body.len()
+            );
+            assert_eq!(
+                u32::from_le_bytes(z[n - 8..n - 4].try_into().unwrap()),
+                crc32fast::hash(&body)
+            );
+            body
+        }
+    }
+}
+
+/// The soft IOMMU without the ability to lend: stands for a device (VFIO) that cannot
+/// reach the caller's memory for free.
+struct NoLending;
+
+impl IommuMapper for NoLending {
+    fn map(&self, _: u64, _: *mut u8, _: usize) -> wd_core::Result<()> {
+        Ok(())
+    }
+    fn unmap(&self, _: u64, _: usize) -> wd_core::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_soft_device_works_in_the_callers_memory_and_no_share_outlives_the_call() {
+    let domain = Domain::soft();
+    let b = SoftBackend::start(
+        domain.clone(),
+        Direction::Compress,
+        SoftOptions {
+            start_paused: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let ctl = b.control();
+    let mut q = Queue::new(Box::new(b), Direction::Compress);
+    let before = domain.share_count();
+    let data = text(300_000);
+    let (out, shares_during) = std::thread::scope(|s| {
+        let h = s.spawn(|| compress_one(&mut q, &data, Format::Gzip, 6).unwrap());
+        // While the device holds the request, exactly the two leases are shared: the
+        // input in place and the output's spare capacity; no buffer was allocated.
+        let mut during = 0;
+        for _ in 0..2000 {
+            during = domain.share_count();
+            if during > before {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let settled = domain.share_count();
+        ctl.resume();
+        assert_eq!(during, settled);
+        (h.join().unwrap(), settled)
+    });
+    assert_eq!(
+        shares_during,
+        before + 2,
+        "input and output lent, nothing more"
+    );
+    assert!(
+        !domain.is_shared(data.as_ptr() as u64, 1),
+        "the input is no longer shared"
+    );
+    assert_eq!(
+        domain.share_count(),
+        before,
+        "the leases ended with the call"
+    );
+    assert_eq!(domain.cached_buffers(), 0, "no buffer was used");
+    assert!(inflate(Format::Gzip, &out) == data);
+    assert_eq!(q.stats().submitted, 1);
+}
+
+#[test]
+fn every_format_round_trips_lent_and_copied_alike() {
+    let data = text(200_001);
+    let lending = Queue::open_soft(Direction::Compress).unwrap();
+    let copying = Queue::open_soft_with(
+        Domain::new(Box::new(NoLending)),
+        Direction::Compress,
+        Default::default(),
+    )
+    .unwrap();
+    let mut dec = Queue::open_soft(Direction::Decompress).unwrap();
+    for mut q in [lending, copying] {
+        for format in [Format::Deflate, Format::Zlib, Format::Gzip] {
+            for input in [&data[..], &data[..1], &[][..]] {
+                let z = compress_one(&mut q, input, format, 1).unwrap();
+                assert!(inflate(format, &z) == input, "{format:?} {}", input.len());
+                // One request when the output fits the guess: gzip announces its size;
+                // otherwise four times the input (at least 64 KiB) is tried.
+                match decompress_one(&mut dec, &z, format).unwrap() {
+                    Some(back) => assert!(back == input, "{format:?} {}", input.len()),
+                    None => assert!(
+                        format != Format::Gzip && input.len() > (z.len() * 4).max(64 << 10),
+                        "{format:?} {} needed more than one request",
+                        input.len()
+                    ),
+                }
+            }
+        }
+        assert_eq!(q.outstanding(), 0);
+    }
+}
+
+#[test]
+fn input_inside_a_shared_buffer_is_used_as_it_is_and_stays_shared() {
+    let mut q = Queue::open_soft(Direction::Compress).unwrap();
+    let mut buf = q.alloc(100_000).unwrap();
+    buf.fill(&text(100_000));
+    let shares = q.domain().share_count();
+    let z = compress_one(&mut q, &buf.as_slice()[10..90_000], Format::Zlib, 6).unwrap();
+    assert!(inflate(Format::Zlib, &z) == buf.as_slice()[10..90_000]);
+    assert_eq!(q.domain().share_count(), shares);
+    assert!(q.domain().is_shared(buf.iova(), buf.capacity()));
+}
+
+#[test]
+fn overlapping_leases_are_refused_nested_ones_leave_the_outer_share() {
+    let d = Domain::soft();
+    let mem = vec![0u8; 10_000];
+    let p = mem.as_ptr();
+    let outer = d.lend(p, 8000).expect("lend");
+    assert_eq!(d.share_count(), 1);
+    // Straddling the end of the lent range: the caller must copy instead.
+    assert!(d.lend(p.wrapping_add(4000), 5000).is_none());
+    let inner = d
+        .lend(p.wrapping_add(100), 100)
+        .expect("inside an existing share");
+    drop(inner);
+    assert!(
+        d.is_shared(p as u64, 8000),
+        "the inner lease took nothing away"
+    );
+    drop(outer);
+    assert_eq!(d.share_count(), 0);
+    assert!(d.lend(p, 0).is_none(), "nothing to lend");
+    let no = Domain::new(Box::new(NoLending));
+    assert!(no.lend(p, 10).is_none(), "this domain cannot lend");
+}
+
+#[test]
+fn bad_requests_are_refused_before_anything_is_lent() {
+    let mut q = Queue::open_soft(Direction::Compress).unwrap();
+    let shares = q.domain().share_count();
+    let mut out = Vec::new();
+    let e = q
+        .run_borrowed(
+            Request::without_buffers(ReqType::Gzip).level(12),
+            b"x",
+            &mut out,
+            100,
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("level"), "{e}");
+    let e = compress_one(&mut q, &vec![0u8; (1 << 20) + 1], Format::Gzip, 1).unwrap_err();
+    assert!(e.to_string().contains("one request"), "{e}");
+    // A request without buffers cannot be sent the ordinary way.
+    assert!(q.send(Request::without_buffers(ReqType::Gzip)).is_err());
+    assert_eq!((q.domain().share_count(), out.len()), (shares, 0));
+    assert_eq!(q.stats().submitted, 0);
+}
+
+/// A soft device that is declared dead once `dead` is set (as a removed device would be).
+struct Dying {
+    inner: SoftBackend,
+    dead: Arc<AtomicBool>,
+}
+
+impl Backend for Dying {
+    fn mmio(&self) -> &Mmio {
+        self.inner.mmio()
+    }
+    fn rings(&self) -> &Rings {
+        self.inner.rings()
+    }
+    fn domain(&self) -> &Arc<Domain> {
+        self.inner.domain()
+    }
+    fn interrupt_fd(&self) -> RawFd {
+        self.inner.interrupt_fd()
+    }
+    fn clear_interrupt(&self) {
+        self.inner.clear_interrupt()
+    }
+    fn kick(&self) {
+        self.inner.kick()
+    }
+    fn check_alive(&self) -> wd_core::Result<()> {
+        if self.dead.load(Ordering::SeqCst) {
+            return Err(wd_core::Error::Protocol("device removed".into()));
+        }
+        Ok(())
+    }
+    fn stop(&mut self) -> wd_core::Result<()> {
+        self.inner.stop()
+    }
+    fn describe(&self) -> String {
+        "dying".into()
+    }
+}
+
+#[test]
+fn a_device_that_dies_mid_request_is_stopped_before_the_leases_end() {
+    let domain = Domain::soft();
+    let inner = SoftBackend::start(
+        domain.clone(),
+        Direction::Compress,
+        SoftOptions {
+            start_paused: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let dead = Arc::new(AtomicBool::new(true));
+    let mut q = Queue::new(
+        Box::new(Dying {
+            inner,
+            dead: dead.clone(),
+        }),
+        Direction::Compress,
+    );
+    let data = text(50_000);
+    let mut out = b"kept".to_vec();
+    let e = q
+        .run_borrowed(
+            Request::without_buffers(ReqType::Gzip).level(1),
+            &data,
+            &mut out,
+            100_000,
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("removed"), "{e}");
+    assert_eq!(out, b"kept", "nothing appended");
+    assert!(
+        !q.is_usable(),
+        "stopped: its device can no longer touch the memory"
+    );
+    assert_eq!(domain.share_count(), 0, "the leases ended");
+}
