@@ -237,6 +237,71 @@ pub fn configs(set: &str) -> Vec<Config> {
         }
         return v;
     }
+    if set == "l6c" {
+        // Third round: a longer lazy search (max_lazy 32, as zlib's level 7) with short chains.
+        add(6, Box::new(|| Box::new(ZlibC::new(6))));
+        add(6, Box::new(|| Box::new(ZrsC::new(6, None, ""))));
+        for t in [
+            [8, 16, 128, 128],
+            [8, 32, 128, 64],
+            [8, 32, 128, 48],
+            [8, 32, 128, 32],
+            [4, 32, 128, 64],
+            [4, 32, 128, 48],
+            [8, 64, 128, 64],
+            [8, 32, 64, 64],
+            [8, 32, 258, 64],
+        ] {
+            add(6, Box::new(move || Box::new(ZrsC::new(7, Some(t), "(slow)"))));
+        }
+        return v;
+    }
+    if set == "l6d" {
+        // Fourth round: good_length 4 (chain cut by 4 once a match of 4 is in hand).
+        add(6, Box::new(|| Box::new(ZlibC::new(6))));
+        add(6, Box::new(|| Box::new(ZrsC::new(6, None, ""))));
+        for t in [
+            [8, 32, 128, 64],
+            [4, 32, 128, 64],
+            [4, 64, 128, 64],
+            [4, 32, 128, 96],
+            [4, 64, 128, 96],
+            [4, 128, 258, 64],
+            [4, 32, 258, 64],
+        ] {
+            add(6, Box::new(move || Box::new(ZrsC::new(7, Some(t), "(slow)"))));
+        }
+        return v;
+    }
+    if set == "l6e" {
+        // Fifth round: lazy search up to long matches (max_lazy 128..258, nice 258).
+        add(6, Box::new(|| Box::new(ZlibC::new(6))));
+        add(6, Box::new(|| Box::new(ZrsC::new(6, None, ""))));
+        for t in [
+            [4, 128, 258, 64],
+            [4, 258, 258, 64],
+            [4, 128, 258, 48],
+            [4, 258, 258, 48],
+            [4, 128, 258, 96],
+            [8, 128, 258, 64],
+        ] {
+            add(6, Box::new(move || Box::new(ZrsC::new(7, Some(t), "(slow)"))));
+        }
+        return v;
+    }
+    if set == "l5" {
+        // Level 5: zlib-rs's medium is +1.6% over zlib's level 5; the level-6 recipe, shorter chains.
+        add(5, Box::new(|| Box::new(ZlibC::new(5))));
+        add(5, Box::new(|| Box::new(ZrsC::new(5, None, ""))));
+        add(5, Box::new(|| Box::new(ZrsC::new(7, Some(ZLIB_TABLE[5]), "(zlib's, slow)"))));
+        for t in [[4, 128, 258, 32], [4, 128, 258, 24], [4, 128, 258, 16], [4, 32, 128, 32]] {
+            add(5, Box::new(move || Box::new(ZrsC::new(7, Some(t), "(slow)"))));
+        }
+        add(6, Box::new(|| Box::new(ZlibC::new(6))));
+        add(6, Box::new(|| Box::new(ZrsC::new(6, None, ""))));
+        add(6, Box::new(|| Box::new(ZrsC::new(7, Some([4, 128, 258, 64]), "(slow)"))));
+        return v;
+    }
     let levels: Vec<c_int> = match set {
         "l6" => vec![6],
         _ => (2..=9).collect(),
