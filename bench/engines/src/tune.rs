@@ -289,6 +289,15 @@ pub fn configs(set: &str) -> Vec<Config> {
         }
         return v;
     }
+    if set == "final" {
+        // The choice against the reference and the old level 6 (with --whole: piece overhead).
+        add(6, Box::new(|| Box::new(ZlibC::new(6))));
+        add(6, Box::new(|| Box::new(ZrsC::new(6, None, ""))));
+        add(6, Box::new(|| Box::new(ZrsC::new(7, Some(ZLIB_TABLE[6]), "(zlib's, slow)"))));
+        add(6, Box::new(|| Box::new(ZrsC::new(7, Some([4, 128, 258, 64]), "(slow, the choice)"))));
+        add(6, Box::new(|| Box::new(ZrsC::new(7, None, ""))));
+        return v;
+    }
     if set == "l5" {
         // Level 5: zlib-rs's medium is +1.6% over zlib's level 5; the level-6 recipe, shorter chains.
         add(5, Box::new(|| Box::new(ZlibC::new(5))));
