@@ -7,6 +7,7 @@
 //!   * ISA-L igzip via `isal-rs`/`isal-sys`, linked to Debian's system libisal
 //!
 //! Usage: enginebench [--size MiB] [--runs N] [--only-probe]
+//!        enginebench --tune FILE [--runs N] [--set l6|all] [--whole]   (see tune.rs)
 //! Single-threaded by construction.
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, 
 use isal::isal_sys::igzip_lib as isal;
 use miniz_oxide::deflate::core as mzc;
 use miniz_oxide::inflate::core as mzi;
+
+mod tune;
 
 const CHUNK: usize = 1 << 20;
 
@@ -649,6 +652,9 @@ fn main() {
     let mut size_mib = 64usize;
     let mut runs = 5usize;
     let mut only_probe = false;
+    let mut tune_file: Option<String> = None;
+    let mut set = "all".to_string();
+    let mut whole = false;
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < args.len() {
@@ -662,9 +668,22 @@ fn main() {
                 i += 1;
             }
             "--only-probe" => only_probe = true,
+            "--tune" => {
+                tune_file = Some(args[i + 1].clone());
+                i += 1;
+            }
+            "--set" => {
+                set = args[i + 1].clone();
+                i += 1;
+            }
+            "--whole" => whole = true,
             a => panic!("unknown arg {a}"),
         }
         i += 1;
+    }
+    if let Some(f) = tune_file {
+        tune::main(&f, runs, &set, whole);
+        return;
     }
     let t = Instant::now();
     let (data, desc) = build_corpus(size_mib << 20);

@@ -32,6 +32,7 @@ pub mod sys;
 pub mod sysfs;
 pub mod vfio_sys;
 pub mod zip;
+pub mod zlibrs;
 
 use std::sync::Arc;
 

@@ -1,0 +1,162 @@
+//! zlib-rs compression (levels 2..=9) through zlib-rs's own zlib C ABI, `libz-rs-sys`.
+//!
+//! Why not flate2: at level 6 the soft device runs zlib-rs with its own search
+//! limits (`deflateTune`), which only the C ABI exposes (flate2 and zlib-rs's safe
+//! `Deflate` have no tuning call). zlib-rs follows zlib-ng, whose levels 3..=6 use a faster
+//! "medium" match finder: at level 6 its output is 2.4% larger than zlib's level 6 on our
+//! corpus. zlib-rs's lazy match finder with tuned limits comes within 1.3% at about the
+//! same speed (`level_config`, `docs/notes/engines.md`). Every `unsafe` block of this path is
+//! in this module.
+
+use std::ffi::c_int;
+
+use libz_rs_sys as z;
+
+use crate::isal::{DeflateResult, Wrapper};
+
+/// How zlib-rs runs one level: the level it is initialised with, which picks zlib-rs's match
+/// finder (2: greedy "fast"; 3..=6: "medium"; 7..=9: lazy "slow"; 9 also uses a rolling
+/// 3-byte hash), and the search limits set after every reset, if not the level's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LevelConfig {
+    /// The level given to `deflateInit2`.
+    pub init_level: i32,
+    /// `deflateTune` arguments: good_length, max_lazy, nice_length, max_chain.
+    pub tune: Option<[u16; 4]>,
+}
+
+/// The configuration of each level, 2..=9 (others are clamped into that range).
+///
+/// Measured on the benchmark corpus as 1 MiB pieces against C zlib 1.2.13 at the same level
+/// (`docs/notes/engines.md`): zlib-rs's own levels are within 1.6% of zlib's size except 6
+/// (+2.4%), which uses zlib-rs's "medium" match finder. Level 6 runs the lazy match finder
+/// instead (init level 7) with a 64-entry chain, searched only a quarter deep when the
+/// previous position already has a match of 4 bytes or more (good_length 4), and lazy
+/// evaluation up to long matches: +1.3% over zlib at 0.94-0.99x the speed of medium
+/// (zlib's own level-6 limits, 8/16/128/128, give +1.3% at 0.8x).
+pub const fn level_config(level: u32) -> LevelConfig {
+    let (init_level, tune) = match level {
+        0..=2 => (2, None),
+        6 => (7, Some([4, 128, 258, 64])),
+        l @ 3..=8 => (l as i32, None),
+        _ => (9, None),
+    };
+    LevelConfig { init_level, tune }
+}
+
+/// A zlib-rs compressor for one wrapper and level, reused across requests.
+pub struct Deflater {
+    // Boxed: the C ABI hands out the stream's address, so it must not move.
+    stream: Box<z::z_stream>,
+    config: LevelConfig,
+}
+
+// SAFETY: the stream's state is heap memory owned by this value alone; the input and output
+// pointers are set from the caller's slices at the start of each call and cleared before it
+// returns. zlib-rs keeps no thread-local or shared state for a stream.
+unsafe impl Send for Deflater {}
+
+impl Deflater {
+    /// A compressor writing `wrapper` at `level` (2..=9).
+    pub fn new(wrapper: Wrapper, level: u32) -> Deflater {
+        Deflater::with_config(wrapper, level_config(level))
+    }
+
+    /// A compressor writing `wrapper` with any configuration (for measurements and tests).
+    pub fn with_config(wrapper: Wrapper, config: LevelConfig) -> Deflater {
+        assert!(
+            (1..=9).contains(&config.init_level),
+            "init level out of range"
+        );
+        let window_bits = match wrapper {
+            Wrapper::Raw => -15,
+            Wrapper::Zlib => 15,
+            Wrapper::Gzip => 31,
+        };
+        let mut stream = Box::<z::z_stream>::default();
+        // SAFETY: `stream` is a default (zeroed, no custom allocator) z_stream, exclusively
+        // owned; version and size are the library's own, so the ABI check passes.
+        let ret = unsafe {
+            z::deflateInit2_(
+                &mut *stream,
+                config.init_level,
+                z::Z_DEFLATED,
+                window_bits,
+                8,
+                z::Z_DEFAULT_STRATEGY,
+                z::zlibVersion(),
+                std::mem::size_of::<z::z_stream>() as c_int,
+            )
+        };
+        // Only an allocation failure can fail here: the arguments are constants in range.
+        assert_eq!(ret, z::Z_OK, "zlib-rs deflateInit2 failed");
+        Deflater { stream, config }
+    }
+
+    /// Starts a new stream and applies the level's search limits (a reset restores the
+    /// table values of the init level, so tuning must follow every reset).
+    fn reset(&mut self) {
+        // SAFETY: the stream was initialised in `new` and not ended.
+        let ret = unsafe { z::deflateReset(&mut *self.stream) };
+        debug_assert_eq!(ret, z::Z_OK);
+        if let Some([good, lazy, nice, chain]) = self.config.tune {
+            // SAFETY: as above.
+            let ret = unsafe {
+                z::deflateTune(
+                    &mut *self.stream,
+                    good.into(),
+                    lazy.into(),
+                    nice.into(),
+                    chain.into(),
+                )
+            };
+            debug_assert_eq!(ret, z::Z_OK);
+        }
+    }
+
+    /// Compresses all of `input` into `output` as a new stream. `finish` ends the stream
+    /// (with the wrapper's header and trailer); otherwise it ends with a sync flush:
+    /// byte-aligned, no final block.
+    pub fn compress(&mut self, input: &[u8], output: &mut [u8], finish: bool) -> DeflateResult {
+        self.reset();
+        // Request sizes are u32 in the ABI; clamping only makes an oversized call incomplete.
+        let avail_in = u32::try_from(input.len()).unwrap_or(u32::MAX);
+        let avail_out = u32::try_from(output.len()).unwrap_or(u32::MAX);
+        let s = &mut *self.stream;
+        s.next_in = input.as_ptr();
+        s.avail_in = avail_in;
+        s.next_out = output.as_mut_ptr();
+        s.avail_out = avail_out;
+        let flush = if finish { z::Z_FINISH } else { z::Z_SYNC_FLUSH };
+        // SAFETY: the stream is initialised; next_in/avail_in describe readable memory
+        // inside `input`, next_out/avail_out writable memory inside `output`, both
+        // borrowed for the whole call.
+        let ret = unsafe { z::deflate(s, flush) };
+        let consumed = input.len() - s.avail_in as usize;
+        let produced = (avail_out - s.avail_out) as usize;
+        let left_in = s.avail_in;
+        let left_out = s.avail_out;
+        s.next_in = std::ptr::null();
+        s.avail_in = 0;
+        s.next_out = std::ptr::null_mut();
+        s.avail_out = 0;
+        let done = if finish {
+            ret == z::Z_STREAM_END
+        } else {
+            // A sync flush is complete only if it left output space unused.
+            ret == z::Z_OK && left_in == 0 && left_out > 0
+        };
+        if done && consumed == input.len() {
+            DeflateResult::Done(consumed, produced)
+        } else {
+            DeflateResult::OutputFull
+        }
+    }
+}
+
+impl Drop for Deflater {
+    fn drop(&mut self) {
+        // SAFETY: the stream was initialised in `new` and is ended only here.
+        unsafe { z::deflateEnd(&mut *self.stream) };
+    }
+}
