@@ -723,12 +723,4 @@ mod level_tests {
             pct(ours)
         );
     }
-
-    #[test]
-    #[ignore = "writes the test input to $WD_DUMP for measuring other engines on it"]
-    fn dump_mixed_corpus() {
-        let path = std::env::var("WD_DUMP").expect("WD_DUMP=path");
-        let kinds = std::env::var("WD_KINDS").map_or(15, |k| k.parse().unwrap());
-        std::fs::write(path, mixed_kinds(4 << 20, kinds)).unwrap();
-    }
 }
