@@ -229,6 +229,10 @@ pub struct Queue {
     phase: bool,
     outstanding: usize,
     bytes_in_flight: usize,
+    /// Device time per input byte this queue has seen (ns, moving average), and when the
+    /// request now being served started: they size the polling before a blocking wait.
+    ns_per_byte: f64,
+    service_start: Instant,
     next_echo: u32,
     stats: Stats,
     fork_gen: u64,
@@ -248,12 +252,13 @@ impl std::fmt::Debug for Queue {
 /// The longest a blocking wait sleeps before it checks that the device is still there.
 pub(crate) const DEVICE_CHECK: Duration = Duration::from_secs(1);
 
-/// How long a blocking receive polls before it sleeps on the interrupt: about as long as
-/// the work in flight should take (at ~400 MB/s), 20 us to 500 us, so a small request never
-/// pays a wake-up and a big one does not burn a core.
-fn poll_budget(bytes_in_flight: usize) -> Duration {
-    Duration::from_micros((bytes_in_flight as u64 / 400).clamp(20, 500))
-}
+/// Requests smaller than this are mostly overhead and say little about the device's speed.
+const TIMED_MIN_INPUT: usize = 4096;
+/// The speed assumed before a queue has timed a request: 400 MB/s.
+const INITIAL_NS_PER_BYTE: f64 = 2.5;
+/// Longest polling before a blocking wait: past it a wake-up (tens of microseconds) costs a
+/// few percent of the request, while polling longer would hold a core.
+const MAX_POLL: Duration = Duration::from_millis(1);
 
 impl Queue {
     /// Takes over a started backend of direction `dir`. The rings must be freshly reset.
@@ -275,6 +280,8 @@ impl Queue {
             slots: (0..RING_DEPTH).map(|_| None).collect(),
             outstanding: 0,
             bytes_in_flight: 0,
+            ns_per_byte: INITIAL_NS_PER_BYTE,
+            service_start: Instant::now(),
             next_echo: 1,
             stats: Stats::default(),
             fork_gen: sys::fork_generation(),
@@ -449,6 +456,9 @@ impl Queue {
 
     /// Writes `sqe` at the tail and records who owns the slot until its completion.
     fn place(&mut self, sqe: ZipSqe, slot: Slot) {
+        if self.outstanding == 0 && slot.input >= TIMED_MIN_INPUT {
+            self.service_start = Instant::now();
+        }
         self.bytes_in_flight += slot.input;
         let idx = self.sq_tail as usize;
         self.rings.write_sqe(idx, &sqe);
@@ -702,6 +712,15 @@ impl Queue {
         }
         self.outstanding -= 1;
         self.bytes_in_flight -= slot.input;
+        if slot.input >= TIMED_MIN_INPUT {
+            // The device serves a queue's requests one after another: this one's service
+            // began when it was sent to an idle queue, or when the previous one was seen
+            // to finish. Slow receivers make the estimate high, which only polls longer.
+            let now = Instant::now();
+            let ns = now.duration_since(self.service_start).as_nanos() as f64;
+            self.ns_per_byte = 0.75 * self.ns_per_byte + 0.25 * (ns / slot.input as f64);
+            self.service_start = now;
+        }
         if sqe.tag() != slot.echo {
             return Err(Error::Protocol(format!(
                 "SQ entry {idx} came back with tag {:#x}, sent {:#x}",
@@ -773,14 +792,28 @@ impl Queue {
         self.backend.clear_interrupt();
     }
 
-    /// Waits for the next completion: polls briefly, then sleeps on the interrupt.
-    /// `None` waits forever. Fails with `Timeout`, or `BadRequest` if nothing is in flight.
+    /// How long to poll for a completion before sleeping on the interrupt: 1.5 times as
+    /// long as the work in flight should take at the speed this queue has seen, plus 20 us,
+    /// at most 1 ms. A request that runs a little slow is still caught without a wake-up,
+    /// and a long one does not hold a core.
+    pub(crate) fn poll_budget(&self) -> Duration {
+        let ns = self.bytes_in_flight as f64 * self.ns_per_byte * 1.5;
+        (Duration::from_nanos(ns as u64) + Duration::from_micros(20)).min(MAX_POLL)
+    }
+
+    /// Waits for the next completion: polls for about as long as the work in flight should
+    /// take, then sleeps on the interrupt. `None` waits forever. Fails with `Timeout`, or
+    /// `BadRequest` if nothing is in flight.
     pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Completion> {
         let start = Instant::now();
-        let budget = poll_budget(self.bytes_in_flight);
+        let budget = self.poll_budget();
+        self.alive()?;
         loop {
-            if let Some(c) = self.recv()? {
-                return Ok(c);
+            // Looking at the ring is cheaper than a receive that finds nothing.
+            if self.completion_ready() {
+                if let Some(c) = self.recv()? {
+                    return Ok(c);
+                }
             }
             if self.outstanding == 0 {
                 return Err(Error::BadRequest(

@@ -176,26 +176,22 @@ impl PiecePlan {
 /// Opens the queues for a job.
 pub type Opener<'a> = &'a dyn Fn(Direction) -> Result<Queue>;
 
-/// Waits until one of `queues` has a completion and takes all that are ready.
 /// How long the caller polls before it sleeps on the queues' interrupts. With one queue
-/// busy, about as long as its work should take (at ~400 MB/s, at most 500 us), so a small
+/// busy, as that queue judges from the speed it has seen (`Queue::poll_budget`), so a small
 /// request never pays a wake-up; with several busy, only briefly: the devices need the CPU
 /// more than the caller does.
-fn poll_budget(queues: &[Queue], bytes_in_flight: usize) -> Duration {
-    let busy = queues.iter().filter(|q| q.outstanding() > 0).count();
-    if busy > 1 {
-        return Duration::from_micros(50);
+fn poll_budget(queues: &[Queue]) -> Duration {
+    let mut busy = queues.iter().filter(|q| q.outstanding() > 0);
+    match (busy.next(), busy.next()) {
+        (Some(q), None) => q.poll_budget(),
+        _ => Duration::from_micros(50),
     }
-    Duration::from_micros((bytes_in_flight as u64 / 400).clamp(50, 500))
 }
 
-fn recv_any(
-    queues: &mut [Queue],
-    bytes_in_flight: usize,
-    out: &mut Vec<(usize, Completion)>,
-) -> Result<()> {
+/// Waits until one of `queues` has a completion and takes all that are ready.
+fn recv_any(queues: &mut [Queue], out: &mut Vec<(usize, Completion)>) -> Result<()> {
     let start = std::time::Instant::now();
-    let budget = poll_budget(queues, bytes_in_flight);
+    let budget = poll_budget(queues);
     let mut got = Vec::new();
     let mut spins = 0u32;
     loop {
@@ -309,7 +305,6 @@ pub fn compress_stream(
         level,
     };
     let mut total_in = 0u64;
-    let mut in_flight = 0usize;
     let mut ready = Vec::new();
     loop {
         // Fill every queue up to its depth.
@@ -358,14 +353,13 @@ pub fn compress_stream(
             let dst = take(&mut free_dst, compress_bound(piece_len))?;
             let req = plan.request(single == Some(true), last, sent, cur, dst);
             queues[qi].send(req)?;
-            in_flight += piece_len;
             sent += 1;
         }
         if written_seq == sent && lookahead.is_none() {
             break;
         }
         ready.clear();
-        recv_any(&mut queues, in_flight, &mut ready)?;
+        recv_any(&mut queues, &mut ready)?;
         for (qi, c) in ready.drain(..) {
             st.requests += 1;
             if c.status() == Some(Status::OutputTooSmall) {
@@ -378,7 +372,6 @@ pub fn compress_stream(
                 continue;
             }
             c.check()?;
-            in_flight -= c.consumed;
             done.insert(c.tag, c);
         }
         while let Some(c) = done.remove(&written_seq) {
@@ -549,6 +542,8 @@ pub fn compress_one(q: &mut Queue, data: &[u8], format: Format, level: u32) -> R
     let req = Request::without_buffers(format.req_type()).level(level);
     q.run_borrowed(req, data, &mut out, compress_bound(data.len()))?
         .check()?;
+    // The bound is ~3x what typical data needs: give the rest back (in place, no copy).
+    out.shrink_to_fit();
     Ok(out)
 }
 
@@ -572,7 +567,10 @@ pub fn decompress_one(q: &mut Queue, data: &[u8], format: Format) -> Result<Opti
     )?;
     match c.status() {
         // One complete stream and nothing after it: done.
-        Some(Status::Ok) if c.consumed == data.len() => Ok(Some(out)),
+        Some(Status::Ok) if c.consumed == data.len() => {
+            out.shrink_to_fit();
+            Ok(Some(out))
+        }
         // More output than guessed, or more members.
         Some(Status::Ok | Status::OutputTooSmall) => Ok(None),
         _ => c.check().map(|_| None),

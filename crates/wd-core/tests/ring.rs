@@ -286,12 +286,22 @@ fn blocking_receive_sleeps_on_the_interrupt_and_wakes_the_device_only_when_aslee
     q.send(Request::nop()).unwrap();
     q.recv_timeout(WAIT).unwrap().check().unwrap();
     assert!(q.stats().wakeups >= 1);
-    // A device busy with a long request is not kicked for the next ones.
-    let data = vec![3u8; 4 << 20];
+    // A device busy with a long request is not kicked for the next ones. Noise-like data
+    // at level 9 keeps it busy for tens of milliseconds (constant bytes took only a few,
+    // and a preempted test thread then saw the device asleep again).
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let data: Vec<u8> = (0..4 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b"abcdefgh"[(x % 8) as usize]
+        })
+        .collect();
     let mut src = q.alloc(data.len()).unwrap();
     src.fill(&data);
     let before = q.stats().wakeups;
-    q.send(Request::new(ReqType::Gzip, src, q.alloc(1 << 20).unwrap()).level(9))
+    q.send(Request::new(ReqType::Gzip, src, q.alloc(5 << 20).unwrap()).level(9))
         .unwrap();
     let kicked_first = q.stats().wakeups - before;
     for _ in 0..10 {
