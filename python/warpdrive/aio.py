@@ -1,9 +1,16 @@
-"""asyncio driver for a WarpDrive queue.
+"""asyncio driver for WarpDrive queues.
 
 One queue serves any number of tasks::
 
     async with warpdrive.aio.open_queue("compress") as q:
         gz = await q.compress(data)
+
+A device queue is served by one device worker (on the soft device, one thread), so one
+queue keeps at most one core busy. To use every core, open a pool of queues; each call goes
+to the queue with the fewest calls in progress::
+
+    async with warpdrive.aio.open_pool("compress") as pool:   # one queue per usable CPU
+        gzs = await asyncio.gather(*(pool.compress(c) for c in chunks))
 
 How it runs: the queue's readiness fd (an eventfd the device signals) is watched with
 ``loop.add_reader``; there is no helper thread. Each wake-up drains every ready completion
@@ -14,13 +21,15 @@ senders wait for space instead of failing.
 Cancelling a task only stops *waiting*: its buffers stay inside the queue until the device
 answers, and that completion is then discarded. Closing the queue waits for everything in
 flight. Works with any asyncio loop that implements ``add_reader`` (the default selector
-loop, uvloop).
+loop, uvloop). A pool is N such queues on the same loop: its ``compress`` / ``decompress``
+behave like a queue's, and closing it waits for every call in progress.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import weakref
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -41,11 +50,20 @@ if TYPE_CHECKING:
 
     from ._core import Completion, DmaBuf
 
-__all__ = ["AsyncQueue", "open_queue"]
+__all__ = [
+    "MAX_DEFAULT_POOL",
+    "AsyncQueue",
+    "AsyncQueuePool",
+    "default_pool_size",
+    "open_pool",
+    "open_queue",
+]
 
 Format = Literal["gzip", "zlib", "deflate"]
 Direction = Literal["compress", "decompress"]
 
+#: Most queues :func:`open_pool` opens when not told how many.
+MAX_DEFAULT_POOL = 8
 #: Most completions taken per ``recv_many`` call.
 _DRAIN_BATCH = 1024
 #: Largest output a decompression guesses before it learns better.
@@ -89,6 +107,7 @@ class AsyncQueue:
         # while it works on a request; reusing buffers keeps the event loop from waiting.
         self._pool: dict[int, list[DmaBuf]] = {}
         self._pool_bytes = 0
+        self._pool_limit = _POOL_BYTES
         _live.add(self)
 
     # ----------------------------------------------------------------- properties
@@ -148,7 +167,7 @@ class AsyncQueue:
         if buf is None or not buf.valid:
             return
         cap = buf.capacity
-        if cap & (cap - 1) or cap > _POOL_MAX_BUF or self._pool_bytes + cap > _POOL_BYTES:
+        if cap & (cap - 1) or cap > _POOL_MAX_BUF or self._pool_bytes + cap > self._pool_limit:
             # Not one of ours, or the pool is full: let it go. Unsharing may wait for the
             # device like sharing does, so drop it off the loop if the device is busy.
             if self._loop is not None and self._q.outstanding > 0:
@@ -188,13 +207,17 @@ class AsyncQueue:
                 self._kick()
                 await fut
         finally:
-            self._closed = True
-            self._detach()
-            self._fail_all(QueueClosedError("queue is closed"))
-            self._pool.clear()
-            self._pool_bytes = 0
-            if not self._forked:
-                self._q.close()
+            self._close_now()
+
+    def _close_now(self) -> None:
+        """Closes at once: waiters fail, and the core drains what is still in flight."""
+        self._closed = True
+        self._detach()
+        self._fail_all(QueueClosedError("queue is closed"))
+        self._pool.clear()
+        self._pool_bytes = 0
+        if not self._forked:
+            self._q.close()
 
     def _loop_now(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
@@ -366,6 +389,8 @@ class AsyncQueue:
         self._check_usable()
         await self._wait_space()
         self._check_usable()
+        # Before sending: a request must not go out when its waiter cannot be made.
+        loop = self._loop_now()
         tag = self._next_tag
         self._next_tag += 1
         fut: asyncio.Future[Completion] | None = None
@@ -376,7 +401,7 @@ class AsyncQueue:
                 src, dst, format=format, level=level, tag=tag, continue_stream=continue_stream
             )
         if claimed:
-            fut = self._loop_now().create_future()
+            fut = loop.create_future()
             self._waiting[tag] = fut
         self._kick()
         return tag, fut
@@ -504,6 +529,175 @@ class AsyncQueue:
         return b"".join(parts)
 
 
+class AsyncQueuePool:
+    """Several queues of one direction, driven by one event loop. Create it with
+    :func:`open_pool`.
+
+    Every :meth:`compress` / :meth:`decompress` call goes, whole, to the queue with the fewest
+    calls in progress (ties go round the queues), so the pool keeps up to ``len(pool)``
+    device workers busy at once (on the soft device, one thread per queue). Same errors,
+    cancellation and fork behaviour as :class:`AsyncQueue`.
+    """
+
+    def __init__(
+        self,
+        direction: Direction = "compress",
+        *,
+        queues: int | None = None,
+        device: str | None = None,
+    ) -> None:
+        n = default_pool_size() if queues is None else _check_pool_size(queues)
+        opened: list[AsyncQueue] = []
+        try:
+            for _ in range(n):
+                q = AsyncQueue(direction, device)
+                # The queues' buffer caches share the memory one queue may keep.
+                q._pool_limit = max(_POOL_BYTES // n, 2 * _POOL_MAX_BUF)
+                opened.append(q)
+        except BaseException:
+            for q in opened:
+                q._close_now()
+            raise
+        self._queues = tuple(opened)
+        self._direction: Direction = direction
+        # Calls in progress on each queue; their sum; where the next tie-break starts.
+        self._load = [0] * n
+        self._calls = 0
+        self._next = 0
+        self._closing = False
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle_waiters: list[asyncio.Future[None]] = []
+
+    # ----------------------------------------------------------------- properties
+
+    @property
+    def direction(self) -> Direction:
+        """``"compress"`` or ``"decompress"``, fixed at open."""
+        return self._direction
+
+    @property
+    def queues(self) -> tuple[AsyncQueue, ...]:
+        """The pool's queues (for their ``device``, ``stats`` and ``outstanding``)."""
+        return self._queues
+
+    @property
+    def outstanding(self) -> int:
+        """Requests in flight on all the queues (including those of cancelled waiters)."""
+        return sum(q.outstanding for q in self._queues)
+
+    def __len__(self) -> int:
+        """The number of queues."""
+        return len(self._queues)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> Self:
+        self._check_usable()
+        for q in self._queues:
+            q._attach()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Refuses new calls, waits for the calls in progress and for every request in
+        flight, then stops the devices. Idempotent."""
+        if self._closed:
+            return
+        forked = self._queues[0]._forked
+        if not forked and self._loop not in (None, asyncio.get_running_loop()):
+            raise BadRequestError("this pool is used by another event loop")
+        self._closing = True
+        try:
+            # A call may send more than one request (a decompression that needs more room),
+            # so wait for the calls, not only for what is in flight right now. In a fork
+            # child the calls are the parent's: nothing to wait for.
+            while self._calls > 0 and not forked:
+                fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._idle_waiters.append(fut)
+                await fut
+            await asyncio.gather(*(q.aclose() for q in self._queues))
+        finally:
+            self._closed = True
+            for q in self._queues:
+                if not q._closed:
+                    q._close_now()
+
+    def _check_usable(self) -> None:
+        if self._queues[0]._forked:
+            self._queues[0]._check_usable()  # ForkedError, as a queue's
+        if self._closed or self._closing:
+            raise QueueClosedError("queue pool is closed")
+        # Every queue is bound to the loop that first uses it; so is the pool as a whole.
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise BadRequestError("this pool is used by another event loop")
+
+    # ----------------------------------------------------------------- dispatch
+
+    def _pick(self) -> int:
+        """The queue with the fewest calls in progress, skipping failed queues."""
+        self._check_usable()
+        qs = self._queues
+        load = self._load
+        n = len(qs)
+        i = self._next
+        best = -1
+        for _ in range(n):
+            if qs[i]._error is None and (best < 0 or load[i] < load[best]):
+                best = i
+                if load[i] == 0:
+                    break
+            i = i + 1 if i + 1 < n else 0
+        if best < 0:
+            best = self._next  # every queue failed: its call raises the failure
+        self._next = best + 1 if best + 1 < n else 0
+        load[best] += 1
+        self._calls += 1
+        return best
+
+    def _done(self, i: int) -> None:
+        self._load[i] -= 1
+        self._calls -= 1
+        if self._calls == 0 and self._idle_waiters:
+            for f in self._idle_waiters:
+                if not f.done():
+                    f.set_result(None)
+            self._idle_waiters.clear()
+
+    # ----------------------------------------------------------------- public API
+
+    async def compress(self, data: Buffer, format: Format = "gzip", level: int = -1) -> bytes:
+        """Compresses ``data`` into one complete stream, on one of the queues
+        (see :meth:`AsyncQueue.compress`)."""
+        if self._direction != "compress":
+            raise BadRequestError("this pool decompresses; open one with direction='compress'")
+        i = self._pick()
+        try:
+            return await self._queues[i].compress(data, format, level)
+        finally:
+            self._done(i)
+
+    async def decompress(self, data: Buffer, format: Format = "gzip") -> bytes:
+        """Decompresses one stream, on one of the queues (see :meth:`AsyncQueue.decompress`)."""
+        if self._direction != "decompress":
+            raise BadRequestError("this pool compresses; open one with direction='decompress'")
+        i = self._pick()
+        try:
+            return await self._queues[i].decompress(data, format)
+        finally:
+            self._done(i)
+
+
 _STATUS_OUTPUT_TOO_SMALL = 0x0E
 #: Smallest pooled buffer, largest pooled buffer, and the pool's size limit.
 _MIN_BUF = 4096
@@ -532,3 +726,32 @@ def open_queue(direction: Direction = "compress", device: str | None = None) -> 
     ``device`` as for :func:`warpdrive.open_queue`.
     """
     return AsyncQueue(direction, device)
+
+
+def default_pool_size() -> int:
+    """The queues :func:`open_pool` opens by default: one per CPU this process may run on
+    (``os.sched_getaffinity``), at most ``MAX_DEFAULT_POOL``."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_DEFAULT_POOL))
+
+
+def _check_pool_size(queues: object) -> int:
+    if isinstance(queues, bool) or not isinstance(queues, int) or queues < 1:
+        raise BadRequestError(
+            f"queues must be a whole number >= 1 (or None: one per CPU), not {queues!r}"
+        )
+    return queues
+
+
+def open_pool(
+    direction: Direction = "compress", *, queues: int | None = None, device: str | None = None
+) -> AsyncQueuePool:
+    """Opens several queues for asyncio: ``async with open_pool("compress") as p: ...``.
+
+    ``queues``: how many (default :func:`default_pool_size`, one per usable CPU up to
+    ``MAX_DEFAULT_POOL``); ``device`` as for :func:`warpdrive.open_queue`, for every queue.
+    """
+    return AsyncQueuePool(direction, queues=queues, device=device)
