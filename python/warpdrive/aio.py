@@ -64,8 +64,9 @@ Direction = Literal["compress", "decompress"]
 
 #: Most queues :func:`open_pool` opens when not told how many.
 MAX_DEFAULT_POOL = 8
-#: Most completions taken per ``recv_many`` call.
-_DRAIN_BATCH = 1024
+#: Most completions routed in one callback of the loop (each wakes a task); more wait for
+#: the next turn.
+_DRAIN_BATCH = 64
 #: Largest output a decompression guesses before it learns better.
 _MAX_GUESS = 64 << 20
 
@@ -143,24 +144,31 @@ class AsyncQueue:
 
     # ----------------------------------------------------------------- buffer pool
 
-    async def _take(self, size: int) -> DmaBuf:
-        cap = max(_MIN_BUF, 1 << (max(size, 1) - 1).bit_length())
+    def _take_now(self, size: int) -> DmaBuf | None:
+        """A buffer of ``size`` bytes: from the cache, else newly shared if it is small; None
+        when a large new share should be made off the loop (see :meth:`_take`)."""
+        cap = _pow2(size)
         bucket = self._pool.get(cap)
         if bucket:
             buf = bucket.pop()
             self._pool_bytes -= cap
-        elif self._q.outstanding == 0:
-            buf = self._q.alloc(cap)  # the device is idle: sharing memory cannot wait
+        elif cap <= _SHARE_ON_LOOP:
+            # Sharing new memory does not wait for the device (wd-core no longer holds the
+            # share registry while it works): a system call or two, done here.
+            buf = self._q.alloc(cap)
         else:
-            # A new share waits until the device finishes its current request (wd-core's
-            # soft device holds the share registry while it works): wait off the loop.
-            buf = await self._loop_now().run_in_executor(None, self._q.alloc, cap)
+            return None
         buf.resize(size)
         return buf
 
-    async def _take_from(self, data: memoryview) -> DmaBuf:
-        buf = await self._take(len(data))
-        buf.fill(data)
+    async def _take(self, size: int) -> DmaBuf:
+        """Like :meth:`_take_now`, but a large new share (mapping and, on VFIO, pinning many
+        pages) is made on an executor thread."""
+        buf = self._take_now(size)
+        if buf is None:
+            cap = _pow2(size)
+            buf = await self._loop_now().run_in_executor(None, self._q.alloc, cap)
+            buf.resize(size)
         return buf
 
     def _give(self, buf: DmaBuf | None) -> None:
@@ -168,9 +176,9 @@ class AsyncQueue:
             return
         cap = buf.capacity
         if cap & (cap - 1) or cap > _POOL_MAX_BUF or self._pool_bytes + cap > self._pool_limit:
-            # Not one of ours, or the pool is full: let it go. Unsharing may wait for the
-            # device like sharing does, so drop it off the loop if the device is busy.
-            if self._loop is not None and self._q.outstanding > 0:
+            # Not one of ours, or the pool is full: let it go. Unsharing a large buffer
+            # (unmapping, unpinning its pages) is done off the loop.
+            if cap > _SHARE_ON_LOOP and self._loop is not None:
                 self._loop.run_in_executor(None, _release, buf)
             return
         self._pool.setdefault(cap, []).append(buf)
@@ -279,6 +287,10 @@ class AsyncQueue:
         if armed:
             self._armed = True
         else:
+            self._schedule_drain()
+
+    def _schedule_drain(self) -> None:
+        if not self._drain_scheduled:
             self._drain_scheduled = True
             assert self._loop is not None
             self._loop.call_soon(self._scheduled_drain)
@@ -289,14 +301,21 @@ class AsyncQueue:
 
     def _drain(self) -> None:
         q = self._q
+        budget = _DRAIN_BATCH
         try:
             while True:
-                got = q.recv_many(_DRAIN_BATCH)
+                got = q.recv_many(budget)
                 if got:
                     # recv_many told the device our new CQ head, which disarms it.
                     self._armed = False
                     for c in got:
                         self._route(c)
+                    budget -= len(got)
+                    if budget == 0:
+                        # Perhaps more are ready: take them on the next turn of the loop, so
+                        # that one callback stays short and the woken tasks run in between.
+                        self._schedule_drain()
+                        break
                     continue
                 if q.outstanding == 0:
                     break
@@ -375,6 +394,52 @@ class AsyncQueue:
                 if fut.done() and not fut.cancelled():
                     self._wake_space()
                 raise
+
+    def _send_claimed(
+        self, src: DmaBuf, dst: DmaBuf, format: Format, level: int
+    ) -> asyncio.Future[Completion]:
+        """Sends a request now (the ring has room) and returns the future of its completion.
+        A refused request gives its buffers back to the cache."""
+        loop = self._loop_now()
+        tag = self._next_tag
+        self._next_tag += 1
+        try:
+            self._q.send(src, dst, format=format, level=level, tag=tag)
+        except BaseException:
+            self._give(src)
+            self._give(dst)
+            raise
+        fut: asyncio.Future[Completion] = loop.create_future()
+        self._waiting[tag] = fut
+        self._kick()
+        return fut
+
+    async def _request(
+        self, view: memoryview, space: int, format: Format, level: int
+    ) -> Completion:
+        """One request of ``compress`` / ``decompress``: ``view`` in, ``space`` bytes of room
+        for the output. Awaits nothing but the completion unless it must (ring full, large
+        new buffers): fewer objects per request, so the cyclic GC runs less often."""
+        self._attach()
+        self._check_usable()
+        n = len(view)
+        src = self._take_now(n)
+        if src is None:
+            src = await self._take(n)
+        dst = None
+        try:
+            src.fill(view)
+            dst = self._take_now(space)
+            if dst is None:
+                dst = await self._take(space)
+            if self._q.is_full:
+                await self._wait_space()
+            self._check_usable()
+        except BaseException:
+            self._give(src)
+            self._give(dst)
+            raise
+        return await self._send_claimed(src, dst, format, level)
 
     async def _submit(
         self,
@@ -467,9 +532,8 @@ class AsyncQueue:
         if self._direction != "compress":
             raise BadRequestError("this queue decompresses; open one with direction='compress'")
         self._check_usable()
-        src = await self._take_from(memoryview(data).cast("B"))
-        dst = await self._take(_core.compress_bound(len(src)))
-        c = await self.submit(src, dst, format=format, level=level)
+        view = memoryview(data).cast("B")
+        c = await self._request(view, _core.compress_bound(len(view)), format, level)
         self._give(c.src)
         try:
             c.check()
@@ -497,10 +561,8 @@ class AsyncQueue:
                 raise BadDataError("empty input is not a compressed stream")
             space = _first_guess(rest, format)
             while True:
-                src = await self._take_from(rest)
-                dst = await self._take(space)
-                dst.resize(dst.capacity)
-                c = await self.submit(src, dst, format=format)
+                # The whole buffer is room for the output (its capacity, a power of two).
+                c = await self._request(rest, _pow2(space), format, -1)
                 self._give(c.src)
                 if c.status == _STATUS_OUTPUT_TOO_SMALL:
                     self._give(c.dst)
@@ -703,6 +765,9 @@ _STATUS_OUTPUT_TOO_SMALL = 0x0E
 _MIN_BUF = 4096
 _POOL_MAX_BUF = 16 << 20
 _POOL_BYTES = 64 << 20
+#: Largest new buffer shared on the loop itself; larger ones are shared (and released) on an
+#: executor thread.
+_SHARE_ON_LOOP = 1 << 20
 _STATUS_NEED_INPUT = 0x11
 
 
@@ -713,6 +778,11 @@ def _first_guess(data: memoryview, format: Format) -> int:
         if 0 < isize <= _MAX_GUESS:
             return isize + 1
     return min(max(n * 4, 64 << 10), _MAX_GUESS)
+
+
+def _pow2(n: int) -> int:
+    """The capacity of the cache's buffer for ``n`` bytes."""
+    return max(_MIN_BUF, 1 << (max(n, 1) - 1).bit_length())
 
 
 def _release(buf: DmaBuf) -> None:
