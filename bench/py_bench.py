@@ -3,7 +3,8 @@
     bench/.venv/bin/python bench/py_bench.py --corpus FILE [--quick]
 
 Prints one JSON object (bench/driver.py runs it). Uses only the package's public API:
-``warpdrive.compress`` and ``warpdrive.aio.open_queue(...).compress / send_nop / recv``.
+``warpdrive.compress``, ``warpdrive.aio.open_pool(...).compress`` and
+``warpdrive.aio.open_queue(...).compress / send_nop / recv``.
 Each comparison runs its contenders in turn, repetition after repetition; figures are
 medians. Event-loop stalls are measured in separate runs (the instrumentation costs time).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import asyncio.events
+import gc
 import json
 import statistics
 import sys
@@ -101,8 +103,11 @@ class Probe:
         self.max_cb_cpu_what = ""
         self.over_1ms = 0
         self.callbacks = 0
-        # Only the steady state counts: set by reset(), cleared before the queue's teardown.
+        # Only the steady state counts: from the callback after the one that called reset()
+        # (which checks the first output and starts the N tasks: the benchmark's own set-up),
+        # until active is cleared before the queue's teardown.
         self.active = False
+        self._starting = False
         self.max_gap = 0.0
         self._orig = asyncio.events.Handle._run
 
@@ -116,6 +121,10 @@ class Probe:
             orig(h)
             d = time.perf_counter() - t
             dc = time.thread_time() - c
+            if probe._starting:
+                probe._starting = False
+                probe.active = True
+                return
             if not probe.active:
                 return
             probe.callbacks += 1
@@ -136,7 +145,7 @@ class Probe:
         self.max_cb = self.max_cb_cpu = self.max_gap = 0.0
         self.max_cb_cpu_what = ""
         self.over_1ms = self.callbacks = 0
-        self.active = True
+        self._starting = True
 
     async def heartbeat(self, stop: asyncio.Event) -> None:
         last = time.perf_counter()
@@ -172,16 +181,26 @@ async def run_tasks(
 async def one_async_run(
     mode: str, ntasks: int, ps: list[bytes], level: int, secs: float, probe: Probe | None
 ) -> float:
+    """One run of ``mode``: "warpdrive" (a pool, one queue per CPU), "warpdrive_1q" (one
+    queue) or "executor"."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     hb = asyncio.create_task(probe.heartbeat(stop)) if probe else None
     try:
-        if mode == "warpdrive":
-            async with warpdrive.aio.open_queue("compress") as q:
-                first = await q.compress(ps[0], "zlib", level)
-                if zlib.decompress(first) != ps[0]:
+        if mode in ("warpdrive", "warpdrive_1q"):
+            opened: warpdrive.aio.AsyncQueue | warpdrive.aio.AsyncQueuePool = (
+                warpdrive.aio.open_pool("compress")
+                if mode == "warpdrive"
+                else warpdrive.aio.open_queue("compress")
+            )
+            async with opened as q:
+                # One call per queue of a pool, to check the output and start every queue.
+                n = len(q) if isinstance(q, warpdrive.aio.AsyncQueuePool) else 1
+                first = await asyncio.gather(*(q.compress(ps[0], "zlib", level) for _ in range(n)))
+                if any(zlib.decompress(f) != ps[0] for f in first):
                     raise SystemExit("warpdrive.aio compress output does not decode with zlib")
                 if probe:
+                    gc.collect()  # the previous run's garbage is not this run's stall
                     probe.reset()
                 r = await run_tasks(ntasks, ps, secs, lambda p: q.compress(p, "zlib", level))
                 if probe:
@@ -191,6 +210,7 @@ async def one_async_run(
                 return r
         await loop.run_in_executor(None, zlib.compress, ps[0], level)
         if probe:
+            gc.collect()
             probe.reset()
         r = await run_tasks(
             ntasks, ps, secs, lambda p: loop.run_in_executor(None, zlib.compress, p, level)
@@ -211,9 +231,10 @@ def bench_asyncio(
     out: dict[str, Any] = {}
     for level in levels:
         for n in tasks:
-            w, e = [], []
+            w, w1, e = [], [], []
             for _ in range(reps):
                 w.append(asyncio.run(one_async_run("warpdrive", n, ps, level, secs, None)))
+                w1.append(asyncio.run(one_async_run("warpdrive_1q", n, ps, level, secs, None)))
                 e.append(asyncio.run(one_async_run("executor", n, ps, level, secs, None)))
             stall: dict[str, float] = {}
             gap: dict[str, float] = {}
@@ -231,10 +252,14 @@ def bench_asyncio(
             out[key] = {
                 "tasks": n,
                 "level": level,
+                "queues": warpdrive.aio.default_pool_size(),
                 "warpdrive_mb_s": statistics.median(w),
+                "warpdrive_1q_mb_s": statistics.median(w1),
                 "executor_mb_s": statistics.median(e),
                 "vs_executor": statistics.median(w) / statistics.median(e),
+                "vs_executor_1q": statistics.median(w1) / statistics.median(e),
                 "warpdrive_runs": w,
+                "warpdrive_1q_runs": w1,
                 "executor_runs": e,
                 "warpdrive_stall_ms": stall["warpdrive"],
                 "executor_stall_ms": stall["executor"],
@@ -249,8 +274,10 @@ def bench_asyncio(
             }
             x = out[key]
             log(
-                f"  asyncio L{level} {n} tasks: warpdrive {x['warpdrive_mb_s']:.0f} MB/s, executor "
-                f"{x['executor_mb_s']:.0f} MB/s, stall {x['warpdrive_stall_ms']:.2f} / {x['executor_stall_ms']:.2f} ms"
+                f"  asyncio L{level} {n} tasks: warpdrive pool {x['warpdrive_mb_s']:.0f} MB/s, one queue "
+                f"{x['warpdrive_1q_mb_s']:.0f} MB/s, executor {x['executor_mb_s']:.0f} MB/s, stall "
+                f"{x['warpdrive_stall_ms']:.2f} ms (CPU {x['warpdrive_stall_cpu_ms']:.2f}) / "
+                f"{x['executor_stall_ms']:.2f} ms"
             )
     return out
 
@@ -358,14 +385,19 @@ def main() -> None:
                 ),
                 "asyncio_description": (
                     f"N tasks compress {size // KIB} KiB pieces (zlib format) for {secs} s: "
-                    f'`await q.compress(piece, "zlib", level)` on one `warpdrive.aio` queue shared by all tasks, '
-                    f"against `await loop.run_in_executor(None, zlib.compress, piece, level)` (default executor: "
-                    f"min(32, cores + 4) threads). Median of {reps} runs, in turn. Default level (6) first, then "
-                    f"level 1. *Longest stall*: the longest single callback the event loop ran (every "
+                    f'`await pool.compress(piece, "zlib", level)` on one `warpdrive.aio.open_pool("compress")` '
+                    f"shared by all tasks ({warpdrive.aio.default_pool_size()} queues here: one per CPU the "
+                    f"process may use, each served by its own device thread; each call goes to the queue with "
+                    f"the fewest calls in progress), against `await loop.run_in_executor(None, zlib.compress, "
+                    f"piece, level)` (default executor: min(32, cores + 4) threads), the fair match since both "
+                    f"use every core; *one queue*: the same calls on a single `warpdrive.aio.open_queue` (one "
+                    f"device thread). Median of {reps} runs, in turn. Default level (6) first, then "
+                    f"level 1. *Longest stall* (of the pool): the longest single callback the event loop ran (every "
                     f"`asyncio.Handle._run` timed, wall clock; *CPU*: the same in thread CPU time, which leaves out "
                     f"time the OS gave the core to other processes), in a separate run of each, with the count of "
                     f"callbacks over 1 ms / all callbacks (from the first request to the last answer; opening and "
-                    f"closing the queue are left out); *longest loop gap*: the longest "
+                    f"closing the queues, and the callback that checks the first output and starts the N tasks, "
+                    f"are left out; `gc.collect()` runs before, so one run's garbage is not collected in the next); *longest loop gap*: the longest "
                     f"time between two turns of a task that only yields (`await asyncio.sleep(0)`), which also "
                     f"counts the loop's turns spent on N other tasks' steps."
                 ),

@@ -1,9 +1,16 @@
-"""asyncio driver for a WarpDrive queue.
+"""asyncio driver for WarpDrive queues.
 
 One queue serves any number of tasks::
 
     async with warpdrive.aio.open_queue("compress") as q:
         gz = await q.compress(data)
+
+A device queue is served by one device worker (on the soft device, one thread), so one
+queue keeps at most one core busy. To use every core, open a pool of queues; each call goes
+to the queue with the fewest calls in progress::
+
+    async with warpdrive.aio.open_pool("compress") as pool:   # one queue per usable CPU
+        gzs = await asyncio.gather(*(pool.compress(c) for c in chunks))
 
 How it runs: the queue's readiness fd (an eventfd the device signals) is watched with
 ``loop.add_reader``; there is no helper thread. Each wake-up drains every ready completion
@@ -14,13 +21,15 @@ senders wait for space instead of failing.
 Cancelling a task only stops *waiting*: its buffers stay inside the queue until the device
 answers, and that completion is then discarded. Closing the queue waits for everything in
 flight. Works with any asyncio loop that implements ``add_reader`` (the default selector
-loop, uvloop).
+loop, uvloop). A pool is N such queues on the same loop: its ``compress`` / ``decompress``
+behave like a queue's, and closing it waits for every call in progress.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import weakref
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -41,13 +50,23 @@ if TYPE_CHECKING:
 
     from ._core import Completion, DmaBuf
 
-__all__ = ["AsyncQueue", "open_queue"]
+__all__ = [
+    "MAX_DEFAULT_POOL",
+    "AsyncQueue",
+    "AsyncQueuePool",
+    "default_pool_size",
+    "open_pool",
+    "open_queue",
+]
 
 Format = Literal["gzip", "zlib", "deflate"]
 Direction = Literal["compress", "decompress"]
 
-#: Most completions taken per ``recv_many`` call.
-_DRAIN_BATCH = 1024
+#: Most queues :func:`open_pool` opens when not told how many.
+MAX_DEFAULT_POOL = 8
+#: Most completions routed in one callback of the loop (each wakes a task); more wait for
+#: the next turn.
+_DRAIN_BATCH = 64
 #: Largest output a decompression guesses before it learns better.
 _MAX_GUESS = 64 << 20
 
@@ -89,6 +108,7 @@ class AsyncQueue:
         # while it works on a request; reusing buffers keeps the event loop from waiting.
         self._pool: dict[int, list[DmaBuf]] = {}
         self._pool_bytes = 0
+        self._pool_limit = _POOL_BYTES
         _live.add(self)
 
     # ----------------------------------------------------------------- properties
@@ -124,34 +144,41 @@ class AsyncQueue:
 
     # ----------------------------------------------------------------- buffer pool
 
-    async def _take(self, size: int) -> DmaBuf:
-        cap = max(_MIN_BUF, 1 << (max(size, 1) - 1).bit_length())
+    def _take_now(self, size: int) -> DmaBuf | None:
+        """A buffer of ``size`` bytes: from the cache, else newly shared if it is small; None
+        when a large new share should be made off the loop (see :meth:`_take`)."""
+        cap = _pow2(size)
         bucket = self._pool.get(cap)
         if bucket:
             buf = bucket.pop()
             self._pool_bytes -= cap
-        elif self._q.outstanding == 0:
-            buf = self._q.alloc(cap)  # the device is idle: sharing memory cannot wait
+        elif cap <= _SHARE_ON_LOOP:
+            # Sharing new memory does not wait for the device (wd-core no longer holds the
+            # share registry while it works): a system call or two, done here.
+            buf = self._q.alloc(cap)
         else:
-            # A new share waits until the device finishes its current request (wd-core's
-            # soft device holds the share registry while it works): wait off the loop.
-            buf = await self._loop_now().run_in_executor(None, self._q.alloc, cap)
+            return None
         buf.resize(size)
         return buf
 
-    async def _take_from(self, data: memoryview) -> DmaBuf:
-        buf = await self._take(len(data))
-        buf.fill(data)
+    async def _take(self, size: int) -> DmaBuf:
+        """Like :meth:`_take_now`, but a large new share (mapping and, on VFIO, pinning many
+        pages) is made on an executor thread."""
+        buf = self._take_now(size)
+        if buf is None:
+            cap = _pow2(size)
+            buf = await self._loop_now().run_in_executor(None, self._q.alloc, cap)
+            buf.resize(size)
         return buf
 
     def _give(self, buf: DmaBuf | None) -> None:
         if buf is None or not buf.valid:
             return
         cap = buf.capacity
-        if cap & (cap - 1) or cap > _POOL_MAX_BUF or self._pool_bytes + cap > _POOL_BYTES:
-            # Not one of ours, or the pool is full: let it go. Unsharing may wait for the
-            # device like sharing does, so drop it off the loop if the device is busy.
-            if self._loop is not None and self._q.outstanding > 0:
+        if cap & (cap - 1) or cap > _POOL_MAX_BUF or self._pool_bytes + cap > self._pool_limit:
+            # Not one of ours, or the pool is full: let it go. Unsharing a large buffer
+            # (unmapping, unpinning its pages) is done off the loop.
+            if cap > _SHARE_ON_LOOP and self._loop is not None:
                 self._loop.run_in_executor(None, _release, buf)
             return
         self._pool.setdefault(cap, []).append(buf)
@@ -188,13 +215,17 @@ class AsyncQueue:
                 self._kick()
                 await fut
         finally:
-            self._closed = True
-            self._detach()
-            self._fail_all(QueueClosedError("queue is closed"))
-            self._pool.clear()
-            self._pool_bytes = 0
-            if not self._forked:
-                self._q.close()
+            self._close_now()
+
+    def _close_now(self) -> None:
+        """Closes at once: waiters fail, and the core drains what is still in flight."""
+        self._closed = True
+        self._detach()
+        self._fail_all(QueueClosedError("queue is closed"))
+        self._pool.clear()
+        self._pool_bytes = 0
+        if not self._forked:
+            self._q.close()
 
     def _loop_now(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
@@ -256,6 +287,10 @@ class AsyncQueue:
         if armed:
             self._armed = True
         else:
+            self._schedule_drain()
+
+    def _schedule_drain(self) -> None:
+        if not self._drain_scheduled:
             self._drain_scheduled = True
             assert self._loop is not None
             self._loop.call_soon(self._scheduled_drain)
@@ -266,14 +301,21 @@ class AsyncQueue:
 
     def _drain(self) -> None:
         q = self._q
+        budget = _DRAIN_BATCH
         try:
             while True:
-                got = q.recv_many(_DRAIN_BATCH)
+                got = q.recv_many(budget)
                 if got:
                     # recv_many told the device our new CQ head, which disarms it.
                     self._armed = False
                     for c in got:
                         self._route(c)
+                    budget -= len(got)
+                    if budget == 0:
+                        # Perhaps more are ready: take them on the next turn of the loop, so
+                        # that one callback stays short and the woken tasks run in between.
+                        self._schedule_drain()
+                        break
                     continue
                 if q.outstanding == 0:
                     break
@@ -353,6 +395,52 @@ class AsyncQueue:
                     self._wake_space()
                 raise
 
+    def _send_claimed(
+        self, src: DmaBuf, dst: DmaBuf, format: Format, level: int
+    ) -> asyncio.Future[Completion]:
+        """Sends a request now (the ring has room) and returns the future of its completion.
+        A refused request gives its buffers back to the cache."""
+        loop = self._loop_now()
+        tag = self._next_tag
+        self._next_tag += 1
+        try:
+            self._q.send(src, dst, format=format, level=level, tag=tag)
+        except BaseException:
+            self._give(src)
+            self._give(dst)
+            raise
+        fut: asyncio.Future[Completion] = loop.create_future()
+        self._waiting[tag] = fut
+        self._kick()
+        return fut
+
+    async def _request(
+        self, view: memoryview, space: int, format: Format, level: int
+    ) -> Completion:
+        """One request of ``compress`` / ``decompress``: ``view`` in, ``space`` bytes of room
+        for the output. Awaits nothing but the completion unless it must (ring full, large
+        new buffers): fewer objects per request, so the cyclic GC runs less often."""
+        self._attach()
+        self._check_usable()
+        n = len(view)
+        src = self._take_now(n)
+        if src is None:
+            src = await self._take(n)
+        dst = None
+        try:
+            src.fill(view)
+            dst = self._take_now(space)
+            if dst is None:
+                dst = await self._take(space)
+            if self._q.is_full:
+                await self._wait_space()
+            self._check_usable()
+        except BaseException:
+            self._give(src)
+            self._give(dst)
+            raise
+        return await self._send_claimed(src, dst, format, level)
+
     async def _submit(
         self,
         src: DmaBuf | None,
@@ -366,6 +454,8 @@ class AsyncQueue:
         self._check_usable()
         await self._wait_space()
         self._check_usable()
+        # Before sending: a request must not go out when its waiter cannot be made.
+        loop = self._loop_now()
         tag = self._next_tag
         self._next_tag += 1
         fut: asyncio.Future[Completion] | None = None
@@ -376,7 +466,7 @@ class AsyncQueue:
                 src, dst, format=format, level=level, tag=tag, continue_stream=continue_stream
             )
         if claimed:
-            fut = self._loop_now().create_future()
+            fut = loop.create_future()
             self._waiting[tag] = fut
         self._kick()
         return tag, fut
@@ -442,9 +532,8 @@ class AsyncQueue:
         if self._direction != "compress":
             raise BadRequestError("this queue decompresses; open one with direction='compress'")
         self._check_usable()
-        src = await self._take_from(memoryview(data).cast("B"))
-        dst = await self._take(_core.compress_bound(len(src)))
-        c = await self.submit(src, dst, format=format, level=level)
+        view = memoryview(data).cast("B")
+        c = await self._request(view, _core.compress_bound(len(view)), format, level)
         self._give(c.src)
         try:
             c.check()
@@ -472,10 +561,8 @@ class AsyncQueue:
                 raise BadDataError("empty input is not a compressed stream")
             space = _first_guess(rest, format)
             while True:
-                src = await self._take_from(rest)
-                dst = await self._take(space)
-                dst.resize(dst.capacity)
-                c = await self.submit(src, dst, format=format)
+                # The whole buffer is room for the output (its capacity, a power of two).
+                c = await self._request(rest, _pow2(space), format, -1)
                 self._give(c.src)
                 if c.status == _STATUS_OUTPUT_TOO_SMALL:
                     self._give(c.dst)
@@ -504,11 +591,183 @@ class AsyncQueue:
         return b"".join(parts)
 
 
+class AsyncQueuePool:
+    """Several queues of one direction, driven by one event loop. Create it with
+    :func:`open_pool`.
+
+    Every :meth:`compress` / :meth:`decompress` call goes, whole, to the queue with the fewest
+    calls in progress (ties go round the queues), so the pool keeps up to ``len(pool)``
+    device workers busy at once (on the soft device, one thread per queue). Same errors,
+    cancellation and fork behaviour as :class:`AsyncQueue`.
+    """
+
+    def __init__(
+        self,
+        direction: Direction = "compress",
+        *,
+        queues: int | None = None,
+        device: str | None = None,
+    ) -> None:
+        n = default_pool_size() if queues is None else _check_pool_size(queues)
+        opened: list[AsyncQueue] = []
+        try:
+            for _ in range(n):
+                q = AsyncQueue(direction, device)
+                # The queues' buffer caches share the memory one queue may keep.
+                q._pool_limit = max(_POOL_BYTES // n, 2 * _POOL_MAX_BUF)
+                opened.append(q)
+        except BaseException:
+            for q in opened:
+                q._close_now()
+            raise
+        self._queues = tuple(opened)
+        self._direction: Direction = direction
+        # Calls in progress on each queue; their sum; where the next tie-break starts.
+        self._load = [0] * n
+        self._calls = 0
+        self._next = 0
+        self._closing = False
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle_waiters: list[asyncio.Future[None]] = []
+
+    # ----------------------------------------------------------------- properties
+
+    @property
+    def direction(self) -> Direction:
+        """``"compress"`` or ``"decompress"``, fixed at open."""
+        return self._direction
+
+    @property
+    def queues(self) -> tuple[AsyncQueue, ...]:
+        """The pool's queues (for their ``device``, ``stats`` and ``outstanding``)."""
+        return self._queues
+
+    @property
+    def outstanding(self) -> int:
+        """Requests in flight on all the queues (including those of cancelled waiters)."""
+        return sum(q.outstanding for q in self._queues)
+
+    def __len__(self) -> int:
+        """The number of queues."""
+        return len(self._queues)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> Self:
+        self._check_usable()
+        for q in self._queues:
+            q._attach()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Refuses new calls, waits for the calls in progress and for every request in
+        flight, then stops the devices. Idempotent."""
+        if self._closed:
+            return
+        forked = self._queues[0]._forked
+        if not forked and self._loop not in (None, asyncio.get_running_loop()):
+            raise BadRequestError("this pool is used by another event loop")
+        self._closing = True
+        try:
+            # A call may send more than one request (a decompression that needs more room),
+            # so wait for the calls, not only for what is in flight right now. In a fork
+            # child the calls are the parent's: nothing to wait for.
+            while self._calls > 0 and not forked:
+                fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._idle_waiters.append(fut)
+                await fut
+            await asyncio.gather(*(q.aclose() for q in self._queues))
+        finally:
+            self._closed = True
+            for q in self._queues:
+                if not q._closed:
+                    q._close_now()
+
+    def _check_usable(self) -> None:
+        if self._queues[0]._forked:
+            self._queues[0]._check_usable()  # ForkedError, as a queue's
+        if self._closed or self._closing:
+            raise QueueClosedError("queue pool is closed")
+        # Every queue is bound to the loop that first uses it; so is the pool as a whole.
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise BadRequestError("this pool is used by another event loop")
+
+    # ----------------------------------------------------------------- dispatch
+
+    def _pick(self) -> int:
+        """The queue with the fewest calls in progress, skipping failed queues."""
+        self._check_usable()
+        qs = self._queues
+        load = self._load
+        n = len(qs)
+        i = self._next
+        best = -1
+        for _ in range(n):
+            if qs[i]._error is None and (best < 0 or load[i] < load[best]):
+                best = i
+                if load[i] == 0:
+                    break
+            i = i + 1 if i + 1 < n else 0
+        if best < 0:
+            best = self._next  # every queue failed: its call raises the failure
+        self._next = best + 1 if best + 1 < n else 0
+        load[best] += 1
+        self._calls += 1
+        return best
+
+    def _done(self, i: int) -> None:
+        self._load[i] -= 1
+        self._calls -= 1
+        if self._calls == 0 and self._idle_waiters:
+            for f in self._idle_waiters:
+                if not f.done():
+                    f.set_result(None)
+            self._idle_waiters.clear()
+
+    # ----------------------------------------------------------------- public API
+
+    async def compress(self, data: Buffer, format: Format = "gzip", level: int = -1) -> bytes:
+        """Compresses ``data`` into one complete stream, on one of the queues
+        (see :meth:`AsyncQueue.compress`)."""
+        if self._direction != "compress":
+            raise BadRequestError("this pool decompresses; open one with direction='compress'")
+        i = self._pick()
+        try:
+            return await self._queues[i].compress(data, format, level)
+        finally:
+            self._done(i)
+
+    async def decompress(self, data: Buffer, format: Format = "gzip") -> bytes:
+        """Decompresses one stream, on one of the queues (see :meth:`AsyncQueue.decompress`)."""
+        if self._direction != "decompress":
+            raise BadRequestError("this pool compresses; open one with direction='decompress'")
+        i = self._pick()
+        try:
+            return await self._queues[i].decompress(data, format)
+        finally:
+            self._done(i)
+
+
 _STATUS_OUTPUT_TOO_SMALL = 0x0E
 #: Smallest pooled buffer, largest pooled buffer, and the pool's size limit.
 _MIN_BUF = 4096
 _POOL_MAX_BUF = 16 << 20
 _POOL_BYTES = 64 << 20
+#: Largest new buffer shared on the loop itself; larger ones are shared (and released) on an
+#: executor thread.
+_SHARE_ON_LOOP = 1 << 20
 _STATUS_NEED_INPUT = 0x11
 
 
@@ -519,6 +778,11 @@ def _first_guess(data: memoryview, format: Format) -> int:
         if 0 < isize <= _MAX_GUESS:
             return isize + 1
     return min(max(n * 4, 64 << 10), _MAX_GUESS)
+
+
+def _pow2(n: int) -> int:
+    """The capacity of the cache's buffer for ``n`` bytes."""
+    return max(_MIN_BUF, 1 << (max(n, 1) - 1).bit_length())
 
 
 def _release(buf: DmaBuf) -> None:
@@ -532,3 +796,32 @@ def open_queue(direction: Direction = "compress", device: str | None = None) -> 
     ``device`` as for :func:`warpdrive.open_queue`.
     """
     return AsyncQueue(direction, device)
+
+
+def default_pool_size() -> int:
+    """The queues :func:`open_pool` opens by default: one per CPU this process may run on
+    (``os.sched_getaffinity``), at most ``MAX_DEFAULT_POOL``."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_DEFAULT_POOL))
+
+
+def _check_pool_size(queues: object) -> int:
+    if isinstance(queues, bool) or not isinstance(queues, int) or queues < 1:
+        raise BadRequestError(
+            f"queues must be a whole number >= 1 (or None: one per CPU), not {queues!r}"
+        )
+    return queues
+
+
+def open_pool(
+    direction: Direction = "compress", *, queues: int | None = None, device: str | None = None
+) -> AsyncQueuePool:
+    """Opens several queues for asyncio: ``async with open_pool("compress") as p: ...``.
+
+    ``queues``: how many (default :func:`default_pool_size`, one per usable CPU up to
+    ``MAX_DEFAULT_POOL``); ``device`` as for :func:`warpdrive.open_queue`, for every queue.
+    """
+    return AsyncQueuePool(direction, queues=queues, device=device)

@@ -97,3 +97,28 @@ def test_asyncio_queue_in_a_child_fails_clearly() -> None:
             assert gzip.decompress(await aq.compress(b"after")) == b"after"
 
     asyncio.run(main())
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_asyncio_pool_in_a_child_fails_clearly() -> None:
+    async def main() -> None:
+        async with warpdrive.aio.open_pool("compress", queues=2) as pool:
+            outs = await asyncio.gather(*(pool.compress(b"before") for _ in range(4)))
+            assert all(gzip.decompress(o) == b"before" for o in outs)
+
+            def child() -> None:
+                async def use_in_child() -> None:
+                    for _ in range(len(pool)):  # whichever queue the call goes to
+                        with pytest.raises(warpdrive.ForkedError):
+                            await pool.compress(b"in child")
+                    await pool.aclose()  # forgets the parent's queues
+                    async with warpdrive.aio.open_pool("compress", queues=2) as own:
+                        assert gzip.decompress(await own.compress(b"own")) == b"own"
+
+                asyncio.run(use_in_child())
+
+            assert in_child(child) == 0
+            outs = await asyncio.gather(*(pool.compress(b"after") for _ in range(4)))
+            assert all(gzip.decompress(o) == b"after" for o in outs)
+
+    asyncio.run(main())
