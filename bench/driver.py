@@ -451,6 +451,8 @@ def ratios(res: dict[str, Any]) -> dict[str, Any]:
         r["asyncio_vs_executor_16_l1"] = py["asyncio"]["16_l1"]["vs_executor"]
         r["loop_stall_ms_max"] = py["loop_stall_ms_max"]
         r["loop_stall_cpu_ms_max"] = py["loop_stall_cpu_ms_max"]
+        if "loop_stall_cpu_excl_gc_ms_max" in py:
+            r["loop_stall_cpu_excl_gc_ms_max"] = py["loop_stall_cpu_excl_gc_ms_max"]
     return r
 
 

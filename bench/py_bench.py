@@ -95,12 +95,20 @@ def bench_sync(data: bytes, secs: float, reps: int) -> list[dict[str, Any]]:
 
 class Probe:
     """Measures how long the event loop runs one callback (a "stall": nothing else can run)
-    by timing every Handle._run, and the longest gap between turns of a heartbeat task."""
+    by timing every Handle._run, how much of the longest ones was the interpreter's cyclic
+    garbage collector (``gc.callbacks``), and, when a heartbeat task runs, the longest gap
+    between its turns."""
 
     def __init__(self) -> None:
         self.max_cb = 0.0
         self.max_cb_cpu = 0.0
         self.max_cb_cpu_what = ""
+        # GC time (thread CPU) so far, inside the longest-CPU callback, and the longest
+        # callback once its GC time is taken out.
+        self.gc_cpu = 0.0
+        self._gc_start = 0.0
+        self.max_cb_cpu_gc = 0.0
+        self.max_cb_cpu_excl_gc = 0.0
         self.over_1ms = 0
         self.callbacks = 0
         # Only the steady state counts: from the callback after the one that called reset()
@@ -116,11 +124,13 @@ class Probe:
         probe = self
 
         def timed_run(h: asyncio.events.Handle) -> None:
+            g = probe.gc_cpu
             c = time.thread_time()
             t = time.perf_counter()
             orig(h)
             d = time.perf_counter() - t
             dc = time.thread_time() - c
+            dgc = probe.gc_cpu - g
             if probe._starting:
                 probe._starting = False
                 probe.active = True
@@ -131,17 +141,28 @@ class Probe:
             if d > 1e-3:
                 probe.over_1ms += 1
             probe.max_cb = max(probe.max_cb, d)
+            probe.max_cb_cpu_excl_gc = max(probe.max_cb_cpu_excl_gc, dc - dgc)
             if dc > probe.max_cb_cpu:
                 probe.max_cb_cpu = dc
+                probe.max_cb_cpu_gc = dgc
                 probe.max_cb_cpu_what = repr(h)[:160]
 
         asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+        gc.callbacks.append(self._on_gc)
         return self
 
     def __exit__(self, *exc: object) -> None:
         asyncio.events.Handle._run = self._orig  # type: ignore[method-assign]
+        gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.thread_time()
+        else:
+            self.gc_cpu += time.thread_time() - self._gc_start
 
     def reset(self) -> None:
+        self.max_cb_cpu_gc = self.max_cb_cpu_excl_gc = 0.0
         self.max_cb = self.max_cb_cpu = self.max_gap = 0.0
         self.max_cb_cpu_what = ""
         self.over_1ms = self.callbacks = 0
@@ -179,13 +200,20 @@ async def run_tasks(
 
 
 async def one_async_run(
-    mode: str, ntasks: int, ps: list[bytes], level: int, secs: float, probe: Probe | None
+    mode: str,
+    ntasks: int,
+    ps: list[bytes],
+    level: int,
+    secs: float,
+    probe: Probe | None,
+    heartbeat: bool = False,
 ) -> float:
     """One run of ``mode``: "warpdrive" (a pool, one queue per CPU), "warpdrive_1q" (one
-    queue) or "executor"."""
+    queue) or "executor". With ``heartbeat``, a task that only yields runs beside (for the
+    probe's loop gap); it keeps the loop thread busy, so stalls are measured without it."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    hb = asyncio.create_task(probe.heartbeat(stop)) if probe else None
+    hb = asyncio.create_task(probe.heartbeat(stop)) if probe and heartbeat else None
     try:
         if mode in ("warpdrive", "warpdrive_1q"):
             opened: warpdrive.aio.AsyncQueue | warpdrive.aio.AsyncQueuePool = (
@@ -239,15 +267,22 @@ def bench_asyncio(
             stall: dict[str, float] = {}
             gap: dict[str, float] = {}
             cpu: dict[str, float] = {}
+            cpu_gc: dict[str, float] = {}
+            cpu_excl_gc: dict[str, float] = {}
             over: dict[str, list[int]] = {}
             what: dict[str, str] = {}
             for mode in ("warpdrive", "executor"):
                 with Probe() as pr:
                     asyncio.run(one_async_run(mode, n, ps, level, secs, pr))
-                stall[mode], gap[mode] = pr.max_cb * 1e3, pr.max_gap * 1e3
+                stall[mode] = pr.max_cb * 1e3
                 cpu[mode] = pr.max_cb_cpu * 1e3
+                cpu_gc[mode] = pr.max_cb_cpu_gc * 1e3
+                cpu_excl_gc[mode] = pr.max_cb_cpu_excl_gc * 1e3
                 over[mode] = [pr.over_1ms, pr.callbacks]
                 what[mode] = pr.max_cb_cpu_what
+                with Probe() as pr:
+                    asyncio.run(one_async_run(mode, n, ps, level, secs, pr, heartbeat=True))
+                gap[mode] = pr.max_gap * 1e3
             key = str(n) if level == -1 else f"{n}_l{level}"
             out[key] = {
                 "tasks": n,
@@ -267,6 +302,10 @@ def bench_asyncio(
                 "executor_gap_ms": gap["executor"],
                 "warpdrive_stall_cpu_ms": cpu["warpdrive"],
                 "executor_stall_cpu_ms": cpu["executor"],
+                "warpdrive_stall_cpu_gc_ms": cpu_gc["warpdrive"],
+                "executor_stall_cpu_gc_ms": cpu_gc["executor"],
+                "warpdrive_stall_cpu_excl_gc_ms": cpu_excl_gc["warpdrive"],
+                "executor_stall_cpu_excl_gc_ms": cpu_excl_gc["executor"],
                 "warpdrive_callbacks_over_1ms": over["warpdrive"],
                 "executor_callbacks_over_1ms": over["executor"],
                 "warpdrive_longest_cpu_callback": what["warpdrive"],
@@ -374,6 +413,7 @@ def main() -> None:
     small = small_rates(data, secs, reps)
     stall = max(v["warpdrive_stall_ms"] for v in aio.values())
     stall_cpu = max(v["warpdrive_stall_cpu_ms"] for v in aio.values())
+    stall_cpu_excl_gc = max(v["warpdrive_stall_cpu_excl_gc_ms"] for v in aio.values())
     print(
         json.dumps(
             {
@@ -394,18 +434,24 @@ def main() -> None:
                     f"device thread). Median of {reps} runs, in turn. Default level (6) first, then "
                     f"level 1. *Longest stall* (of the pool): the longest single callback the event loop ran (every "
                     f"`asyncio.Handle._run` timed, wall clock; *CPU*: the same in thread CPU time, which leaves out "
-                    f"time the OS gave the core to other processes), in a separate run of each, with the count of "
+                    f"time the OS gave the core to other threads; *of it GC*: the CPU time the interpreter's cyclic "
+                    f"garbage collector ran inside that callback, found with `gc.callbacks`; *without GC*: the "
+                    f"longest callback once its GC time is taken out), in a separate run of each with nothing else "
+                    f"on the loop, with the count of "
                     f"callbacks over 1 ms / all callbacks (from the first request to the last answer; opening and "
                     f"closing the queues, and the callback that checks the first output and starts the N tasks, "
                     f"are left out; `gc.collect()` runs before, so one run's garbage is not collected in the next); *longest loop gap*: the longest "
                     f"time between two turns of a task that only yields (`await asyncio.sleep(0)`), which also "
-                    f"counts the loop's turns spent on N other tasks' steps."
+                    f"counts the loop's turns spent on N other tasks' steps, in a third run (that task keeps the "
+                    f"loop thread always runnable, so beside two busy device threads on two cores it is preempted "
+                    f"far more than a loop that waits for events: stalls are not measured in that run)."
                 ),
                 "tasks": tasks,
                 "sync": sync,
                 "asyncio": aio,
                 "loop_stall_ms_max": stall,
                 "loop_stall_cpu_ms_max": stall_cpu,
+                "loop_stall_cpu_excl_gc_ms_max": stall_cpu_excl_gc,
                 "small": small,
             }
         )

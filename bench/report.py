@@ -308,6 +308,9 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
                     f(x.get("warpdrive_1q_mb_s"), 1),
                     f(x["warpdrive_stall_ms"], 2),
                     f(x["warpdrive_stall_cpu_ms"], 2),
+                    # Results from before the GC attribution have neither figure.
+                    f(x.get("warpdrive_stall_cpu_gc_ms"), 2),
+                    f(x.get("warpdrive_stall_cpu_excl_gc_ms"), 2),
                     "{} / {}".format(*x["warpdrive_callbacks_over_1ms"]),
                     f(x["executor_stall_ms"], 2),
                     f(x["executor_stall_cpu_ms"], 2),
@@ -347,6 +350,8 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
                             "one queue MB/s",
                             "warpdrive longest stall ms",
                             "(CPU)",
+                            "(of it GC)",
+                            "(CPU without GC)",
                             "callbacks > 1 ms",
                             "executor longest stall ms",
                             "(CPU)",
