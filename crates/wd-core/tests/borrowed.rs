@@ -56,10 +56,9 @@ impl IommuMapper for NoLending {
     }
 }
 
-#[test]
-fn the_soft_device_works_in_the_callers_memory_and_no_share_outlives_the_call() {
-    let domain = Domain::soft();
-    let b = SoftBackend::start(
+/// A compress device in `domain` that holds every request until resumed.
+fn paused_device(domain: &Arc<Domain>) -> SoftBackend {
+    SoftBackend::start(
         domain.clone(),
         Direction::Compress,
         SoftOptions {
@@ -67,7 +66,13 @@ fn the_soft_device_works_in_the_callers_memory_and_no_share_outlives_the_call() 
             ..Default::default()
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn the_soft_device_works_in_the_callers_memory_and_no_share_outlives_the_call() {
+    let domain = Domain::soft();
+    let b = paused_device(&domain);
     let ctl = b.control();
     let mut q = Queue::new(Box::new(b), Direction::Compress);
     let before = domain.share_count();
@@ -241,15 +246,7 @@ impl Backend for Dying {
 #[test]
 fn a_device_that_dies_mid_request_is_stopped_before_the_leases_end() {
     let domain = Domain::soft();
-    let inner = SoftBackend::start(
-        domain.clone(),
-        Direction::Compress,
-        SoftOptions {
-            start_paused: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let inner = paused_device(&domain);
     let dead = Arc::new(AtomicBool::new(true));
     let mut q = Queue::new(
         Box::new(Dying {
