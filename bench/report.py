@@ -245,9 +245,12 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
                     f"caller's thread. *queue sync*: one long-lived soft queue, the input copied into a shared "
                     f"buffer, send, wait for the completion. *queue depth 4*: the same with 4 in flight. "
                     f"*zip::compress*: the public one-shot call (`wd_core::zip::compress`, what "
-                    f"`warpdrive.compress` wraps), which opens its queues on every call. *queue poll*: as *queue "
-                    f"sync* but the caller polls `recv` instead of `recv_timeout` (which polls 20 us, then sleeps "
-                    f"on the interrupt). Last column: blocking waits / device kicks per request of *queue sync*.\n\n"
+                    f"`warpdrive.compress` wraps): up to 1 MiB one request on a pooled queue, the device reading "
+                    f"the caller's input and writing the result in place (`Queue::run_borrowed`); above, "
+                    f"`compress_stream` over several queues. *queue poll*: as *queue sync* but the caller polls "
+                    f"`recv` instead of `recv_timeout` (which polls about 1.5x the time the work should take, at "
+                    f"most 1 ms, then sleeps on the interrupt). Last column: blocking waits / device kicks per "
+                    f"request of *queue sync*.\n\n"
                     + md_table(
                         ["level", "request", "direct MB/s"]
                         + [
