@@ -93,7 +93,7 @@ struct Queued {
     q: Queue,
     level: u32,
     depth: usize,
-    /// Busy-poll `recv` instead of `recv_timeout` (which sleeps after 20 us).
+    /// Busy-poll `recv` instead of `recv_timeout` (which sleeps after a work-sized poll).
     poll: bool,
     free: Vec<(DmaBuf, DmaBuf)>,
     last: Vec<u8>,
