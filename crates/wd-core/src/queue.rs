@@ -431,8 +431,6 @@ impl Queue {
                 request: req,
             });
         }
-        let echo = self.next_echo;
-        self.next_echo = self.next_echo.wrapping_add(1);
         let (src, n) = req
             .src
             .as_ref()
@@ -441,21 +439,23 @@ impl Queue {
             .dst
             .as_ref()
             .map_or((0, 0), |b| (b.iova(), b.capacity() as u32));
-        let sqe = ZipSqe::request(req.req_type, req.flags, req.level, echo, src, n, dst, space);
-        self.place(
-            sqe,
-            Slot {
-                req,
-                echo,
-                input: n as usize,
-                out_space: space as usize,
-            },
-        );
+        let sqe = ZipSqe::request(req.req_type, req.flags, req.level, 0, src, n, dst, space);
+        self.place(sqe, req);
         Ok(())
     }
 
-    /// Writes `sqe` at the tail and records who owns the slot until its completion.
-    fn place(&mut self, sqe: ZipSqe, slot: Slot) {
+    /// Writes `sqe` at the tail under a fresh echo tag and records `req` as the slot's owner
+    /// until its completion (the entry's lengths size the polling and bound the answer).
+    fn place(&mut self, mut sqe: ZipSqe, req: Request) {
+        let echo = self.next_echo;
+        self.next_echo = self.next_echo.wrapping_add(1);
+        sqe.dw[ZipSqe::TAG_WORD] = echo;
+        let slot = Slot {
+            req,
+            echo,
+            input: sqe.input_len() as usize,
+            out_space: sqe.output_space() as usize,
+        };
         if self.outstanding == 0 && slot.input >= TIMED_MIN_INPUT {
             self.service_start = Instant::now();
         }
@@ -515,22 +515,13 @@ impl Queue {
     /// Every address range in `sqe` must be either not shared with the device (it will then
     /// answer `DMA_FAULT` and touch nothing) or memory that nobody reads or writes until the
     /// completion arrives and that stays alive until then.
-    pub unsafe fn send_raw(&mut self, mut sqe: ZipSqe, tag: u64) -> Result<()> {
+    pub unsafe fn send_raw(&mut self, sqe: ZipSqe, tag: u64) -> Result<()> {
         self.alive()?;
         if self.is_full() {
             self.stats.full_retries += 1;
             return Err(Error::QueueFull);
         }
-        let echo = self.next_echo;
-        self.next_echo = self.next_echo.wrapping_add(1);
-        sqe.dw[13] = echo;
-        let slot = Slot {
-            req: Request::nop().tag(tag),
-            echo,
-            input: sqe.input_len() as usize,
-            out_space: sqe.output_space() as usize,
-        };
-        self.place(sqe, slot);
+        self.place(sqe, Request::nop().tag(tag));
         self.ring_sq_doorbell();
         Ok(())
     }
@@ -620,29 +611,22 @@ impl Queue {
         let dst = self.alloc(out_space.max(1))?;
         // The device is offered exactly `out_space`, not the buffer's whole pages, so both
         // ways of running stop at the same point.
-        let echo = self.next_echo;
-        self.next_echo = self.next_echo.wrapping_add(1);
         let sqe = ZipSqe::request(
             req.req_type,
             req.flags,
             req.level,
-            echo,
+            0,
             src.iova(),
             input.len() as u32,
             dst.iova(),
             out_space as u32,
         );
-        let slot = Slot {
-            req: Request {
-                src: Some(src),
-                dst: Some(dst),
-                ..req
-            },
-            echo,
-            input: input.len(),
-            out_space,
+        let req = Request {
+            src: Some(src),
+            dst: Some(dst),
+            ..req
         };
-        self.place(sqe, slot);
+        self.place(sqe, req);
         self.ring_sq_doorbell();
         let mut c = self.recv_timeout(None)?;
         if let Some(d) = c.dst.take() {
