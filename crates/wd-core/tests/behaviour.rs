@@ -2,10 +2,12 @@
 //! soft device, in the QEMU guest (`tests/guest/run`) against sdmdev through VFIO with
 //! `WARPDRIVE_DEVICE=vfio`. Nothing here may depend on one backend's test knobs.
 
+mod common;
+
 use std::time::Duration;
 
 use wd_core::abi::{ReqType, Status, ZipSqe};
-use wd_core::zip::{compress_stream, decompress_stream, default_opener, Format, ZipOptions};
+use wd_core::zip::{compress_stream, decompress_stream, default_opener, Format};
 use wd_core::{open_queue, Completion, Direction, Error, Queue, Request};
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(60));
@@ -144,13 +146,7 @@ fn an_unshared_address_faults_and_nothing_is_touched() {
 }
 
 fn round_trip(data: &[u8], format: Format, level: u32, chunk: usize) {
-    let opts = ZipOptions {
-        format,
-        level,
-        queues: 2,
-        chunk_size: chunk,
-        depth: 2,
-    };
+    let opts = common::piece_options(format, level, chunk);
     let mut comp = Vec::new();
     compress_stream(
         &mut &data[..],

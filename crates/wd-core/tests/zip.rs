@@ -1,12 +1,14 @@
 //! Whole-stream compression: round trips, split boundaries, and interoperability with an
 //! independent implementation (miniz_oxide) and the `gzip` program.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use proptest::prelude::*;
 use wd_core::zip::{
-    compress, compress_stream, decompress, decompress_stream, default_opener, Format, ZipOptions,
+    compress, compress_stream, decompress, decompress_stream, default_opener, Format,
 };
 
 const FORMATS: [Format; 3] = [Format::Deflate, Format::Zlib, Format::Gzip];
@@ -32,13 +34,7 @@ fn mixed(len: usize, seed: u64) -> Vec<u8> {
 
 /// Compresses with small pieces so that split boundaries are cheap to test.
 fn compress_pieces(data: &[u8], format: Format, level: u32, chunk: usize) -> Vec<u8> {
-    let opts = ZipOptions {
-        format,
-        level,
-        queues: 2,
-        chunk_size: chunk,
-        depth: 2,
-    };
+    let opts = common::piece_options(format, level, chunk);
     let mut out = Vec::new();
     let mut calls = 0;
     let st = compress_stream(
