@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+import gzip
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
@@ -28,3 +29,44 @@ def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, T]], T]
             return r.run(coro)
 
     return runner
+
+
+class _Codec(Protocol):
+    def compress(self, data: bytes, format: Any = ..., level: int = ...) -> Awaitable[bytes]: ...
+    def decompress(self, data: bytes, format: Any = ...) -> Awaitable[bytes]: ...
+
+
+CancelRounds = Callable[[_Codec, _Codec, list[bytes], int, int], Awaitable[None]]
+
+
+@pytest.fixture
+def cancel_rounds() -> CancelRounds:
+    """Three rounds of: `copies` x `big` level-9 compressions and decompressions of the first
+    `n_decompress` of `big` on `cp` / `dp` (a queue's or a pool's), every other task cancelled
+    2 ms in. What finishes must be right, and some must really have been cancelled."""
+
+    async def rounds(
+        cp: _Codec, dp: _Codec, big: list[bytes], copies: int, n_decompress: int
+    ) -> None:
+        n = len(big) * copies
+        for _round in range(3):
+            tasks = [asyncio.create_task(cp.compress(b, level=9)) for b in big * copies]
+            tasks += [
+                asyncio.create_task(dp.decompress(gzip.compress(b, 1))) for b in big[:n_decompress]
+            ]
+            await asyncio.sleep(0.002)
+            for t in tasks[::2]:
+                t.cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            for i, r in enumerate(results):
+                if isinstance(r, asyncio.CancelledError):
+                    continue
+                assert isinstance(r, bytes), r
+                if i < n:
+                    assert gzip.decompress(r) == big[i % len(big)]
+                else:
+                    assert r == big[i - n]
+            # Cancelled requests finish on the device and are discarded.
+            assert any(isinstance(r, asyncio.CancelledError) for r in results)
+
+    return rounds

@@ -11,12 +11,15 @@ import random
 import threading
 import zlib
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 import warpdrive
 import warpdrive.aio
+
+if TYPE_CHECKING:
+    from conftest import CancelRounds
 
 T = TypeVar("T")
 Run = Callable[[Coroutine[Any, Any, T]], T]
@@ -86,30 +89,16 @@ def test_many_senders_of_real_data_past_the_ring_size(run: Run[None]) -> None:
     run(main())
 
 
-def test_cancelling_mid_flight_is_safe_and_the_queue_goes_on(run: Run[None]) -> None:
+def test_cancelling_mid_flight_is_safe_and_the_queue_goes_on(
+    run: Run[None], cancel_rounds: CancelRounds
+) -> None:
     async def main() -> None:
         async with (
             warpdrive.aio.open_queue("compress") as q,
             warpdrive.aio.open_queue("decompress") as dq,
         ):
             big = [os.urandom(1 << 20) + bytes(1 << 20) for _ in range(4)]
-            for _round in range(3):
-                tasks = [asyncio.create_task(q.compress(b, level=9)) for b in big * 5]
-                tasks += [asyncio.create_task(dq.decompress(gzip.compress(b, 1))) for b in big[:2]]
-                await asyncio.sleep(0.002)
-                for t in tasks[::2]:
-                    t.cancel()
-                results = await asyncio.gather(*tasks, return_exceptions=True)
-                for i, r in enumerate(results):
-                    if isinstance(r, asyncio.CancelledError):
-                        continue
-                    assert isinstance(r, bytes), r
-                    if i < 20:
-                        assert gzip.decompress(r) == big[i % 4]
-                    else:
-                        assert r == big[i - 20]
-                # Cancelled requests finish on the device and are discarded.
-                assert any(isinstance(r, asyncio.CancelledError) for r in results)
+            await cancel_rounds(q, dq, big, 5, 2)
             # The queue still works after all that.
             assert gzip.decompress(await q.compress(b"still fine")) == b"still fine"
             assert await dq.decompress(gzip.compress(b"ok")) == b"ok"

@@ -11,7 +11,7 @@ import random
 import threading
 import zlib
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -19,6 +19,9 @@ from hypothesis import strategies as st
 
 import warpdrive
 import warpdrive.aio
+
+if TYPE_CHECKING:
+    from conftest import CancelRounds
 
 T = TypeVar("T")
 Run = Callable[[Coroutine[Any, Any, T]], T]
@@ -165,29 +168,16 @@ def test_a_call_goes_to_the_queue_with_the_fewest_calls_in_progress(run: Run[Non
 # ---------------------------------------------------------------------------- cancellation
 
 
-def test_cancelling_calls_is_safe_and_the_pool_goes_on(run: Run[None]) -> None:
+def test_cancelling_calls_is_safe_and_the_pool_goes_on(
+    run: Run[None], cancel_rounds: CancelRounds
+) -> None:
     async def main() -> None:
         big = [os.urandom(1 << 19) + bytes(1 << 19) for _ in range(4)]
         async with (
             warpdrive.aio.open_pool("compress", queues=2) as cp,
             warpdrive.aio.open_pool("decompress", queues=2) as dp,
         ):
-            for _round in range(3):
-                tasks = [asyncio.create_task(cp.compress(b, level=9)) for b in big * 4]
-                tasks += [asyncio.create_task(dp.decompress(gzip.compress(b, 1))) for b in big]
-                await asyncio.sleep(0.002)
-                for t in tasks[::2]:
-                    t.cancel()
-                results = await asyncio.gather(*tasks, return_exceptions=True)
-                for i, r in enumerate(results):
-                    if isinstance(r, asyncio.CancelledError):
-                        continue
-                    assert isinstance(r, bytes), r
-                    if i < 16:
-                        assert gzip.decompress(r) == big[i % 4]
-                    else:
-                        assert r == big[i - 16]
-                assert any(isinstance(r, asyncio.CancelledError) for r in results)
+            await cancel_rounds(cp, dp, big, 4, 4)
             # Cancelled calls no longer count as in progress (their requests may still be
             # on the device): both queues take the new calls.
             before = [q.stats.submitted for q in cp.queues]
