@@ -32,15 +32,11 @@ fn format_of(t: ReqType) -> Format {
     }
 }
 
-/// A queue per direction, kept per thread (threads calling at once each have their own,
-/// and none is started and stopped per call).
-struct Cached {
-    gen: u64,
-    queue: Option<Queue>,
-}
-
 thread_local! {
-    static CACHE: RefCell<[Option<Cached>; 2]> = const { RefCell::new([None, None]) };
+    /// A queue per direction, kept per thread with the fork generation it was opened in
+    /// (threads calling at once each have their own, and none is started and stopped per
+    /// call).
+    static CACHE: RefCell<[Option<(u64, Queue)>; 2]> = const { RefCell::new([None, None]) };
 }
 
 fn slot(dir: Direction) -> usize {
@@ -58,31 +54,23 @@ fn with_cached<R>(
     f: impl FnOnce(&mut Queue) -> wd_core::Result<R>,
 ) -> wd_core::Result<R> {
     let g = generation();
-    let taken = CACHE.with(|c| c.borrow_mut()[slot(dir)].take());
-    let mut cached = match taken {
-        Some(c) if c.gen == g => c,
+    let cached = match CACHE.with(|c| c.borrow_mut()[slot(dir)].take()) {
+        Some((gen, q)) if gen == g => Some(q),
         Some(old) => {
             // Made before a fork: the parent's device and memory. Never touch them.
             std::mem::forget(old);
-            Cached {
-                gen: g,
-                queue: None,
-            }
+            None
         }
-        None => Cached {
-            gen: g,
-            queue: None,
-        },
+        None => None,
     };
-    let mut q = match cached.queue.take() {
+    let mut q = match cached {
         Some(q) => q,
         None => open(choice, dir)?,
     };
     let r = f(&mut q);
     if q.outstanding() == 0 && q.is_usable() {
-        cached.queue = Some(q);
+        CACHE.with(|c| c.borrow_mut()[slot(dir)] = Some((g, q)));
     }
-    CACHE.with(|c| c.borrow_mut()[slot(dir)] = Some(cached));
     r
 }
 
