@@ -6,8 +6,8 @@
 //! - only anonymous, page-aligned memory that the driver allocated itself is shared
 //!   (file-backed pages pinned for DMA corrupt file systems), with one exception: a domain
 //!   whose device reaches the process's memory without pinning it (the soft device) may be
-//!   *lent* a caller's memory for one synchronous request ([`Domain::lend`]);
-//! - shares never overlap; every share is undone when its buffer drops;
+//!   *lent* a caller's memory for the life of a request ([`Domain::lend`]);
+//! - shares never overlap; every share is undone when its buffer or its last lease drops;
 //! - a buffer moves into the queue while a request uses it (see `queue.rs`), so no caller
 //!   can touch, free or reuse it until the device has answered.
 
@@ -26,7 +26,7 @@ pub trait IommuMapper: Send + Sync {
     fn unmap(&self, iova: u64, len: usize) -> Result<()>;
     /// True if the device reaches process memory at its own addresses with no pinning and
     /// no system call, and stops touching memory for good once its queue has stopped: then
-    /// a caller's memory may be lent for one synchronous request instead of copied.
+    /// a caller's memory may be lent for the life of a request instead of copied.
     fn lends_process_memory(&self) -> bool {
         false
     }
@@ -52,12 +52,21 @@ impl IommuMapper for RegistryOnly {
 
 /// One device address space and the registry of what is shared in it.
 pub struct Domain {
-    /// start IOVA -> length, non-overlapping.
-    shares: RwLock<BTreeMap<u64, usize>>,
+    /// start IOVA -> share, non-overlapping.
+    shares: RwLock<BTreeMap<u64, Share>>,
     mapper: Box<dyn IommuMapper>,
     /// Freed buffers kept shared for reuse: mapping, sharing and first-touch page faults
     /// cost more than small requests' data movement.
     cache: Mutex<BufferCache>,
+}
+
+/// One range the domain's devices may reach.
+#[derive(Clone, Copy, Debug)]
+struct Share {
+    len: usize,
+    /// Live leases that keep this share: 0 for a buffer's share (its [`DmaBuf`] undoes
+    /// it), else a share made by [`Domain::lend`], undone when its last lease drops.
+    leases: usize,
 }
 
 #[derive(Default)]
@@ -170,28 +179,40 @@ impl Domain {
 
     fn share(&self, iova: u64, vaddr: *mut u8, len: usize) -> Result<()> {
         let mut shares = self.shares.write().expect("share registry poisoned");
+        self.share_locked(&mut shares, iova, vaddr, len, 0)
+    }
+
+    fn share_locked(
+        &self,
+        shares: &mut BTreeMap<u64, Share>,
+        iova: u64,
+        vaddr: *mut u8,
+        len: usize,
+        leases: usize,
+    ) -> Result<()> {
         let end = iova
             .checked_add(len as u64)
             .ok_or_else(|| Error::Share("range wraps the address space".into()))?;
-        if let Some((&s, &l)) = shares.range(..end).next_back() {
-            if s + l as u64 > iova {
+        if let Some((&s, sh)) = shares.range(..end).next_back() {
+            if s + sh.len as u64 > iova {
                 return Err(Error::Share(format!(
-                    "range {iova:#x}+{len:#x} overlaps the share at {s:#x}+{l:#x}"
+                    "range {iova:#x}+{len:#x} overlaps the share at {s:#x}+{:#x}",
+                    sh.len
                 )));
             }
         }
         self.mapper.map(iova, vaddr, len)?;
-        shares.insert(iova, len);
+        shares.insert(iova, Share { len, leases });
         Ok(())
     }
 
     fn unshare(&self, iova: u64, len: usize) -> Result<()> {
         let mut shares = self.shares.write().expect("share registry poisoned");
         match shares.get(&iova) {
-            Some(&l) if l == len => {}
+            Some(sh) if sh.len == len && sh.leases == 0 => {}
             _ => {
                 return Err(Error::Share(format!(
-                    "no share at {iova:#x}+{len:#x} to undo"
+                    "no buffer share at {iova:#x}+{len:#x} to undo"
                 )))
             }
         }
@@ -203,32 +224,58 @@ impl Domain {
     /// Lends `[ptr, ptr + len)` of the caller's memory to the domain's devices until the
     /// returned lease drops, if the domain can ([`IommuMapper::lends_process_memory`]):
     /// `None` if it cannot, or if the range overlaps a share without lying inside one (two
-    /// threads lending the same bytes, say); the caller then copies instead. A range already
-    /// inside a share (a slice of a [`DmaBuf`]) is reachable as it is.
+    /// requests lending overlapping slices of one object, say); the caller then copies
+    /// instead.
+    ///
+    /// A range inside a share is reachable as it is. Inside a lent share, the new lease
+    /// keeps that share until it drops too, so requests lending the same bytes at once do
+    /// not take the memory away from each other. Inside a buffer's share, the caller must
+    /// keep the buffer alive (a borrowed slice of a [`DmaBuf`] does).
     ///
     /// The lease only makes the range reachable; the caller must keep the memory alive and
     /// not write it (or, for output, not touch it) while a request may use it, and must stop
     /// the queue before dropping the lease if the request never completed.
-    pub fn lend(&self, ptr: *const u8, len: usize) -> Option<Lease<'_>> {
+    pub fn lend(self: &Arc<Self>, ptr: *const u8, len: usize) -> Option<Lease> {
         if len == 0 || !self.mapper.lends_process_memory() {
             return None;
         }
         let iova = ptr as u64;
-        if self.is_shared(iova, len) {
-            return Some(Lease {
-                domain: self,
-                iova,
-                len,
-                own_share: false,
-            });
-        }
-        self.share(iova, ptr as *mut u8, len).ok()?;
+        let mut shares = self.shares.write().expect("share registry poisoned");
+        let keeps = match containing(&shares, iova, len) {
+            Some(start) => {
+                let sh = shares.get_mut(&start).expect("containing share");
+                (sh.leases > 0).then(|| {
+                    sh.leases += 1;
+                    start
+                })
+            }
+            None => {
+                self.share_locked(&mut shares, iova, ptr as *mut u8, len, 1)
+                    .ok()?;
+                Some(iova)
+            }
+        };
         Some(Lease {
-            domain: self,
+            domain: Arc::clone(self),
             iova,
             len,
-            own_share: true,
+            keeps,
         })
+    }
+
+    /// A lease of the lent share at `start` ended: the last one undoes it.
+    fn end_lease(&self, start: u64) {
+        let mut shares = self.shares.write().expect("share registry poisoned");
+        let Some(sh) = shares.get_mut(&start) else {
+            return;
+        };
+        sh.leases -= 1;
+        if sh.leases == 0 {
+            let len = sh.len;
+            // Cannot fail for a domain that lends: its mapper has nothing to undo.
+            let _ = self.mapper.unmap(start, len);
+            shares.remove(&start);
+        }
     }
 
     /// Runs `f` with every share `(iova, len)` while no share can be made or undone: a
@@ -236,7 +283,7 @@ impl Domain {
     /// replays them this way. Lock order: this registry, then the backend's own locks.
     pub fn with_shares_locked<R>(&self, f: impl FnOnce(&[(u64, usize)]) -> R) -> R {
         let shares = self.shares.write().expect("share registry poisoned");
-        let list: Vec<(u64, usize)> = shares.iter().map(|(&a, &l)| (a, l)).collect();
+        let list: Vec<(u64, usize)> = shares.iter().map(|(&a, sh)| (a, sh.len)).collect();
         f(&list)
     }
 
@@ -249,7 +296,7 @@ impl Domain {
     /// reachable.
     pub fn is_shared(&self, iova: u64, len: usize) -> bool {
         let shares = self.shares.read().expect("share registry poisoned");
-        contains(&shares, iova, len)
+        len == 0 || containing(&shares, iova, len).is_some()
     }
 
     /// Device side: the IOMMU check of a request. Returns `None` (a DMA fault) unless every
@@ -260,28 +307,23 @@ impl Domain {
         let shares = self.shares.read().expect("share registry poisoned");
         ranges
             .iter()
-            .all(|&(a, l)| contains(&shares, a, l))
+            .all(|&(a, l)| l == 0 || containing(&shares, a, l).is_some())
             .then_some(DeviceAccess { _checked: () })
     }
 }
 
-fn contains(shares: &BTreeMap<u64, usize>, iova: u64, len: usize) -> bool {
-    if len == 0 {
-        return true;
-    }
-    let Some(end) = iova.checked_add(len as u64) else {
-        return false;
-    };
-    match shares.range(..=iova).next_back() {
-        Some((&s, &l)) => end <= s + l as u64,
-        None => false,
-    }
+/// The start of the share that `[iova, iova + len)` (not empty) lies inside, if any.
+fn containing(shares: &BTreeMap<u64, Share>, iova: u64, len: usize) -> Option<u64> {
+    let end = iova.checked_add(len as u64)?;
+    let (&s, sh) = shares.range(..=iova).next_back()?;
+    (end <= s + sh.len as u64).then_some(s)
 }
 
 /// Proof that a request's ranges were shared when the device checked them. They stay shared
 /// and alive until the request completes because the driver guarantees it: the safe API
-/// moves a request's buffers into the queue until its completion, and `Queue::send_raw`
-/// makes the same promise its caller's obligation.
+/// moves a request's buffers (or its owned input and that input's lease) into the queue
+/// until its completion, and `Queue::send_raw` makes the same promise its caller's
+/// obligation.
 pub struct DeviceAccess {
     _checked: (),
 }
@@ -318,15 +360,16 @@ impl DeviceAccess {
 
 /// A caller's memory lent to a domain (see [`Domain::lend`]); the share is undone on drop.
 #[derive(Debug)]
-pub struct Lease<'a> {
-    domain: &'a Domain,
+pub struct Lease {
+    domain: Arc<Domain>,
     iova: u64,
     len: usize,
-    /// False when the range lay inside an existing share, which is not ours to undo.
-    own_share: bool,
+    /// The start of the lent share this lease keeps; `None` inside a buffer's share,
+    /// which is not ours to keep or undo.
+    keeps: Option<u64>,
 }
 
-impl Lease<'_> {
+impl Lease {
     /// The address the device uses for the lent range.
     pub fn iova(&self) -> u64 {
         self.iova
@@ -343,11 +386,10 @@ impl Lease<'_> {
     }
 }
 
-impl Drop for Lease<'_> {
+impl Drop for Lease {
     fn drop(&mut self) {
-        if self.own_share {
-            // Cannot fail: the range was shared by `lend` and nothing else undoes it.
-            let _ = self.domain.unshare(self.iova, self.len);
+        if let Some(start) = self.keeps {
+            self.domain.end_lease(start);
         }
     }
 }

@@ -177,6 +177,17 @@ fn overlapping_leases_are_refused_nested_ones_leave_the_outer_share() {
     );
     drop(outer);
     assert_eq!(d.share_count(), 0);
+    // Two leases of the same bytes (two requests on one object): the share lasts until
+    // the last one ends, whichever ends first.
+    let first = d.lend(p, 8000).expect("lend");
+    let second = d.lend(p, 8000).expect("the same range again");
+    let third = d.lend(p.wrapping_add(8), 80).expect("inside it");
+    drop(first);
+    assert!(d.is_shared(p as u64, 8000), "still lent to the others");
+    drop(second);
+    assert!(d.is_shared(p as u64, 8000), "still lent to the third");
+    drop(third);
+    assert_eq!(d.share_count(), 0, "the last lease undid the share");
     assert!(d.lend(p, 0).is_none(), "nothing to lend");
     let no = Domain::new(Box::new(NoLending));
     assert!(no.lend(p, 10).is_none(), "this domain cannot lend");
