@@ -5,10 +5,10 @@
 //! the device is busy. The only system calls are the kick of a sleeping software device and
 //! the blocking wait, which happens only after the driver has nothing left to do.
 //!
-//! Ownership: a [`Request`] owns its [`DmaBuf`]s; `send` moves it into the queue and the
-//! matching [`Completion`] hands the buffers back. While the device may write a buffer,
-//! nobody else can reach it. Dropping a queue stops its device first; only then are the
-//! buffers of unanswered requests freed.
+//! Ownership: a [`Request`] owns its [`DmaBuf`]s (or, as input, any [`InputBytes`]);
+//! `send` moves it into the queue and the matching [`Completion`] hands the buffers back.
+//! While the device may write a buffer, nobody else can reach it. Dropping a queue stops
+//! its device first; only then are the buffers and inputs of unanswered requests freed.
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{fence, Ordering};
@@ -20,11 +20,55 @@ use crate::abi::{
     FLAG_CONTINUE, FLAG_PARTIAL, MAX_OUTSTANDING, REG_IDLE, REG_SOFT_ID, RING_DEPTH, SOFT_ID_MAGIC,
 };
 use crate::backend::Backend;
-use crate::dma::{DmaBuf, Domain};
+use crate::dma::{DmaBuf, Domain, Lease};
 use crate::engine::Direction;
 use crate::error::{Error, Result};
 use crate::ring::{Mmio, Rings};
 use crate::sys;
+
+/// Bytes a request can own as its input instead of a [`DmaBuf`] ([`Request::with_input`]).
+/// Where the device can reach process memory (the soft device) they are lent to it as they
+/// are; otherwise `send` copies them into a buffer of the domain.
+///
+/// # Safety
+/// `bytes` must return the same range on every call, and nobody may write or free that
+/// memory while the value lives, wherever the value is moved.
+pub unsafe trait InputBytes: Send + 'static {
+    /// The input.
+    fn bytes(&self) -> &[u8];
+}
+
+// SAFETY: the elements live on the heap, not in the `Vec`: moving it moves no byte, and the
+// request owns it, so nobody writes or frees them meanwhile.
+unsafe impl InputBytes for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+// SAFETY: as for `Vec<u8>`.
+unsafe impl InputBytes for Box<[u8]> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+// SAFETY: the bytes live on the heap, are freed only with the last clone (the request holds
+// one) and cannot be written through an `Arc` that is not unique.
+unsafe impl InputBytes for Arc<[u8]> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+/// A request's owned input.
+struct OwnedInput(Box<dyn InputBytes>);
+
+impl std::fmt::Debug for OwnedInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OwnedInput({} bytes)", self.0.bytes().len())
+    }
+}
 
 /// One request: what to do and the buffers it works on.
 #[derive(Debug)]
@@ -34,6 +78,8 @@ pub struct Request {
     level: u32,
     tag: u64,
     src: Option<DmaBuf>,
+    /// The input when it is not a buffer (then `src` is `None` until `send` copies it).
+    input: Option<OwnedInput>,
     dst: Option<DmaBuf>,
 }
 
@@ -47,6 +93,24 @@ impl Request {
             level: 0,
             tag: 0,
             src: Some(src),
+            input: None,
+            dst: Some(dst),
+        }
+    }
+
+    /// A request of `req_type` reading `input`, owned by the request until its completion,
+    /// and writing into `dst` (its whole capacity is the output space). The device reads
+    /// `input` in place if it can reach process memory ([`Domain::lend`]): the
+    /// completion's `src` is then `None`. Otherwise `send` copies it into a buffer of the
+    /// domain, which the completion hands back as `src`.
+    pub fn with_input(req_type: ReqType, input: impl InputBytes, dst: DmaBuf) -> Request {
+        Request {
+            req_type,
+            flags: 0,
+            level: 0,
+            tag: 0,
+            src: None,
+            input: Some(OwnedInput(Box::new(input))),
             dst: Some(dst),
         }
     }
@@ -60,6 +124,7 @@ impl Request {
             level: 0,
             tag: 0,
             src: None,
+            input: None,
             dst: None,
         }
     }
@@ -72,6 +137,7 @@ impl Request {
             level: 0,
             tag: 0,
             src: None,
+            input: None,
             dst: None,
         }
     }
@@ -111,7 +177,7 @@ impl Request {
         self.tag
     }
 
-    /// Gives the buffers back (e.g. after a refused send).
+    /// Gives the buffers back (e.g. after a refused send). An owned input is dropped.
     pub fn into_buffers(self) -> (Option<DmaBuf>, Option<DmaBuf>) {
         (self.src, self.dst)
     }
@@ -130,7 +196,7 @@ pub struct Completion {
     pub produced: usize,
     /// Checksum word (docs/abi.md).
     pub checksum: u32,
-    /// The source buffer.
+    /// The source buffer (`None` for an owned input the device read in place).
     pub src: Option<DmaBuf>,
     /// The destination buffer, its length set to what the device produced.
     pub dst: Option<DmaBuf>,
@@ -204,6 +270,9 @@ pub struct Stats {
 }
 
 struct Slot {
+    /// The lent input, if any. Declared before `req` so that the share is undone before
+    /// the input it covers can be freed.
+    lease: Option<Lease>,
     req: Request,
     echo: u32,
     /// Input bytes, for the polling budget.
@@ -373,7 +442,13 @@ impl Queue {
             return Ok(());
         }
         let dom = self.domain();
-        for b in [&r.src, &r.dst] {
+        if let Some(i) = &r.input {
+            if i.0.bytes().len() > u32::MAX as usize {
+                return Err(Error::BadRequest("input larger than 4 GiB - 1".into()));
+            }
+        }
+        let src = if r.input.is_some() { &r.dst } else { &r.src };
+        for b in [src, &r.dst] {
             match b {
                 Some(b) if !Arc::ptr_eq(b.domain(), dom) => {
                     return Err(Error::BadRequest(
@@ -417,7 +492,7 @@ impl Queue {
     // The error hands the request back by value: boxing it would allocate on every refusal
     // of a full ring, which is the common case this path must keep cheap.
     #[allow(clippy::result_large_err)]
-    fn push(&mut self, req: Request) -> Result<(), SendError> {
+    fn push(&mut self, mut req: Request) -> Result<(), SendError> {
         if let Err(error) = self.alive().and_then(|_| self.check_request(&req)) {
             return Err(SendError {
                 error,
@@ -431,26 +506,57 @@ impl Queue {
                 request: req,
             });
         }
-        let (src, n) = req
-            .src
-            .as_ref()
-            .map_or((0, 0), |b| (b.iova(), b.len() as u32));
+        let lease = match self.stage_input(&mut req) {
+            Ok(l) => l,
+            Err(error) => {
+                return Err(SendError {
+                    error,
+                    request: req,
+                })
+            }
+        };
+        let (src, n) = match (&lease, &req.src) {
+            (Some(l), _) => (l.iova(), l.len() as u32),
+            (None, Some(b)) => (b.iova(), b.len() as u32),
+            (None, None) => (0, 0),
+        };
         let (dst, space) = req
             .dst
             .as_ref()
             .map_or((0, 0), |b| (b.iova(), b.capacity() as u32));
         let sqe = ZipSqe::request(req.req_type, req.flags, req.level, 0, src, n, dst, space);
-        self.place(sqe, req);
+        self.place(sqe, req, lease);
         Ok(())
     }
 
-    /// Writes `sqe` at the tail under a fresh echo tag and records `req` as the slot's owner
-    /// until its completion (the entry's lengths size the polling and bound the answer).
-    fn place(&mut self, mut sqe: ZipSqe, req: Request) {
+    /// Makes an owned input reachable by the device: lent in place if the domain can, else
+    /// copied into a buffer that becomes the request's `src` (the input is dropped then).
+    fn stage_input(&self, req: &mut Request) -> Result<Option<Lease>> {
+        let Some(input) = &req.input else {
+            return Ok(None);
+        };
+        let bytes = input.0.bytes();
+        if let Some(lease) = self.domain().lend(bytes.as_ptr(), bytes.len()) {
+            return Ok(Some(lease));
+        }
+        // VFIO (sharing user memory pins pages and costs system calls), an empty input, or
+        // a range overlapping another request's lent bytes: copy.
+        let mut buf = self.alloc(bytes.len().max(1))?;
+        buf.fill(bytes);
+        req.src = Some(buf);
+        req.input = None;
+        Ok(None)
+    }
+
+    /// Writes `sqe` at the tail under a fresh echo tag and records `req` (and the lease of
+    /// its input) as the slot's owner until its completion (the entry's lengths size the
+    /// polling and bound the answer).
+    fn place(&mut self, mut sqe: ZipSqe, req: Request, lease: Option<Lease>) {
         let echo = self.next_echo;
         self.next_echo = self.next_echo.wrapping_add(1);
         sqe.dw[ZipSqe::TAG_WORD] = echo;
         let slot = Slot {
+            lease,
             req,
             echo,
             input: sqe.input_len() as usize,
@@ -521,7 +627,7 @@ impl Queue {
             self.stats.full_retries += 1;
             return Err(Error::QueueFull);
         }
-        self.place(sqe, Request::nop().tag(tag));
+        self.place(sqe, Request::nop().tag(tag), None);
         self.ring_sq_doorbell();
         Ok(())
     }
@@ -626,7 +732,7 @@ impl Queue {
             dst: Some(dst),
             ..req
         };
-        self.place(sqe, req);
+        self.place(sqe, req, None);
         self.ring_sq_doorbell();
         let mut c = self.recv_timeout(None)?;
         if let Some(d) = c.dst.take() {
@@ -712,6 +818,8 @@ impl Queue {
                 slot.echo
             )));
         }
+        // The device is done with the request: end the lease before its input can go.
+        drop(slot.lease);
         let mut req = slot.req;
         let produced = (sqe.produced() as usize).min(slot.out_space);
         if let Some(d) = req.dst.as_mut() {

@@ -1,6 +1,7 @@
-//! Requests on the caller's memory (`Queue::run_borrowed`, `zip::compress_one`): the soft
-//! device reads and writes it in place through a lease, a domain that cannot lend copies,
-//! and no share outlives the call, even when the device dies mid-request.
+//! Requests on the caller's memory (`Queue::run_borrowed`, `zip::compress_one`, and
+//! `Request::with_input`): the soft device reads and writes it in place through a lease, a
+//! domain that cannot lend copies, and no share outlives the call or the request, even when
+//! the device dies mid-request or the queue is dropped with the request in flight.
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +12,7 @@ use wd_core::abi::ReqType;
 use wd_core::backend::soft::{SoftBackend, SoftOptions};
 use wd_core::backend::Backend;
 use wd_core::dma::{Domain, IommuMapper};
-use wd_core::queue::Request;
+use wd_core::queue::{InputBytes, Request};
 use wd_core::ring::{Mmio, Rings};
 use wd_core::zip::{compress_one, decompress_one, Format};
 use wd_core::{Direction, Queue};
@@ -283,4 +284,146 @@ fn a_device_that_dies_mid_request_is_stopped_before_the_leases_end() {
         "stopped: its device can no longer touch the memory"
     );
     assert_eq!(domain.share_count(), 0, "the leases ended");
+}
+
+/// Bytes `range` of a shared vector, as one request's owned input.
+struct Part(Arc<Vec<u8>>, std::ops::Range<usize>);
+
+// SAFETY: the vector is never written after it is shared in an `Arc`, and its elements
+// live on the heap, so the range stays the same wherever `Part` moves.
+unsafe impl InputBytes for Part {
+    fn bytes(&self) -> &[u8] {
+        &self.0[self.1.clone()]
+    }
+}
+
+/// Sends `input` with a fresh output buffer on `q` (level 1 gzip).
+fn send_owned(q: &mut Queue, input: impl InputBytes, tag: u64) {
+    let dst = q.alloc(400_000).unwrap();
+    q.send(
+        Request::with_input(ReqType::Gzip, input, dst)
+            .level(1)
+            .tag(tag),
+    )
+    .unwrap();
+}
+
+/// The gzip stream a completion carries, checked against `want`.
+fn check_gzip(c: &wd_core::Completion, want: &[u8]) {
+    c.check().unwrap();
+    let z = c.dst.as_ref().expect("output buffer back").as_slice();
+    assert!(inflate(Format::Gzip, z) == want, "tag {}", c.tag);
+}
+
+#[test]
+fn an_owned_input_is_read_in_place_and_its_lease_ends_with_the_completion() {
+    let domain = Domain::soft();
+    let b = paused_device(&domain);
+    let ctl = b.control();
+    let mut q = Queue::new(Box::new(b), Direction::Compress);
+    let data: Arc<[u8]> = text(300_000).into();
+    send_owned(&mut q, Arc::clone(&data), 1);
+    let dst_and_input = domain.share_count();
+    assert!(domain.is_shared(data.as_ptr() as u64, data.len()), "lent");
+    assert_eq!(domain.cached_buffers(), 0);
+    // The same bytes twice more, whole and in part: one share, kept by three leases.
+    send_owned(&mut q, Arc::clone(&data), 2);
+    let whole = Arc::new(data.to_vec());
+    send_owned(&mut q, Part(Arc::clone(&whole), 0..200_000), 3);
+    // Overlapping the third request's range without lying inside it: copied instead.
+    send_owned(&mut q, Part(Arc::clone(&whole), 100_000..300_000), 4);
+    assert_eq!(Arc::strong_count(&data), 3, "the queue holds the inputs");
+    assert_eq!(
+        Arc::strong_count(&whole),
+        2,
+        "the copied input is already dropped"
+    );
+    ctl.resume();
+    let mut done = q.flush(Some(Duration::from_secs(30))).unwrap();
+    done.sort_by_key(|c| c.tag);
+    let lent: Vec<bool> = done.iter().map(|c| c.src.is_none()).collect();
+    assert_eq!(
+        lent,
+        [true, true, true, false],
+        "only the overlapping one was copied"
+    );
+    check_gzip(&done[0], &data);
+    check_gzip(&done[1], &data);
+    check_gzip(&done[2], &whole[..200_000]);
+    check_gzip(&done[3], &whole[100_000..]);
+    assert_eq!(
+        Arc::strong_count(&data),
+        1,
+        "inputs dropped with their completions"
+    );
+    assert_eq!(Arc::strong_count(&whole), 1);
+    assert!(
+        !domain.is_shared(data.as_ptr() as u64, 1),
+        "no lease outlived its request"
+    );
+    assert!(!domain.is_shared(whole.as_ptr() as u64, 1));
+    // Four output buffers and one copy, still shared until dropped; no lent range left.
+    assert_eq!(domain.share_count(), dst_and_input - 1 + 4);
+}
+
+#[test]
+fn a_domain_that_cannot_lend_copies_owned_inputs_and_hands_the_copy_back() {
+    let mut q = Queue::open_soft_with(
+        Domain::new(Box::new(NoLending)),
+        Direction::Compress,
+        Default::default(),
+    )
+    .unwrap();
+    let data = text(100_000);
+    send_owned(&mut q, data.clone(), 7);
+    send_owned(&mut q, Vec::new(), 8);
+    let done = q.flush(None).unwrap();
+    let c = done.iter().find(|c| c.tag == 7).unwrap();
+    check_gzip(c, &data);
+    assert!(c.src.as_ref().expect("the copy").as_slice() == data);
+    let empty = done.iter().find(|c| c.tag == 8).unwrap();
+    check_gzip(empty, b"");
+}
+
+#[test]
+fn a_refused_owned_input_request_lends_nothing_and_gives_the_input_back() {
+    let mut q = Queue::open_soft(Direction::Compress).unwrap();
+    let data: Arc<[u8]> = text(10_000).into();
+    let dst = q.alloc(100_000).unwrap();
+    let shares = q.domain().share_count();
+    let e = q
+        .send(Request::with_input(ReqType::Gzip, Arc::clone(&data), dst).level(12))
+        .unwrap_err();
+    assert!(e.error.to_string().contains("level"), "{e}");
+    assert_eq!(q.domain().share_count(), shares);
+    assert_eq!(
+        Arc::strong_count(&data),
+        2,
+        "the refused request still holds it"
+    );
+    let (src, dst) = e.request.into_buffers();
+    assert!(src.is_none() && dst.is_some());
+    assert_eq!(Arc::strong_count(&data), 1);
+    assert_eq!(q.stats().submitted, 0);
+}
+
+#[test]
+fn dropping_a_queue_with_owned_inputs_in_flight_ends_their_leases_then_frees_them() {
+    let domain = Domain::soft();
+    let b = paused_device(&domain);
+    let mut q = Queue::new(Box::new(b), Direction::Compress);
+    let data: Arc<[u8]> = text(50_000).into();
+    for tag in 0..3 {
+        send_owned(&mut q, Arc::clone(&data), tag);
+    }
+    assert!(domain.is_shared(data.as_ptr() as u64, data.len()));
+    // The device never read them: stopping it leaves them untouched, then they go.
+    drop(q);
+    assert_eq!(Arc::strong_count(&data), 1);
+    assert!(!domain.is_shared(data.as_ptr() as u64, 1));
+    assert_eq!(
+        domain.share_count(),
+        0,
+        "output buffers and leases all undone"
+    );
 }
