@@ -104,6 +104,16 @@ class Queue:
         tag: int = 0,
         continue_stream: bool = False,
     ) -> None: ...
+    def send_bytes(
+        self,
+        data: Buffer,
+        dst: DmaBuf,
+        *,
+        format: Format = "gzip",
+        level: int = -1,
+        tag: int = 0,
+        continue_stream: bool = False,
+    ) -> None: ...
     def send_nop(self, tag: int = 0) -> None: ...
     def try_recv(self) -> Completion | None: ...
     def recv_many(self, max: int = 1024) -> list[Completion]: ...

@@ -396,17 +396,16 @@ class AsyncQueue:
                 raise
 
     def _send_claimed(
-        self, src: DmaBuf, dst: DmaBuf, format: Format, level: int
+        self, data: Buffer, dst: DmaBuf, format: Format, level: int
     ) -> asyncio.Future[Completion]:
-        """Sends a request now (the ring has room) and returns the future of its completion.
-        A refused request gives its buffers back to the cache."""
+        """Sends a request reading ``data`` now (the ring has room) and returns the future of
+        its completion. A refused request gives ``dst`` back to the cache."""
         loop = self._loop_now()
         tag = self._next_tag
         self._next_tag += 1
         try:
-            self._q.send(src, dst, format=format, level=level, tag=tag)
+            self._q.send_bytes(data, dst, format=format, level=level, tag=tag)
         except BaseException:
-            self._give(src)
             self._give(dst)
             raise
         fut: asyncio.Future[Completion] = loop.create_future()
@@ -419,27 +418,22 @@ class AsyncQueue:
     ) -> Completion:
         """One request of ``compress`` / ``decompress``: ``view`` in, ``space`` bytes of room
         for the output. Awaits nothing but the completion unless it must (ring full, large
-        new buffers): fewer objects per request, so the cyclic GC runs less often."""
+        new buffers): fewer objects per request, so the cyclic GC runs less often. The input
+        goes to the queue as it is (:meth:`Queue.send_bytes`): the soft device reads
+        ``bytes`` in place, so the loop copies nothing in."""
         self._attach()
         self._check_usable()
-        n = len(view)
-        src = self._take_now(n)
-        if src is None:
-            src = await self._take(n)
-        dst = None
+        dst = self._take_now(space)
+        if dst is None:
+            dst = await self._take(space)
         try:
-            src.fill(view)
-            dst = self._take_now(space)
-            if dst is None:
-                dst = await self._take(space)
             if self._q.is_full:
                 await self._wait_space()
             self._check_usable()
         except BaseException:
-            self._give(src)
             self._give(dst)
             raise
-        return await self._send_claimed(src, dst, format, level)
+        return await self._send_claimed(view, dst, format, level)
 
     async def _submit(
         self,

@@ -105,6 +105,25 @@ def test_concurrent_round_trips_of_any_data(items: list[tuple[bytes, str, int]])
     asyncio.run(main())
 
 
+def test_many_tasks_on_the_same_bytes_and_on_slices_of_them(run: Run[None]) -> None:
+    # The soft device reads bytes in place: requests lending the same object (or parts of
+    # it) at once must not take it away from each other when the first one finishes.
+    async def main() -> None:
+        data = b"".join(b"shared input %d " % i for i in range(20_000))
+        view = memoryview(data)
+        async with warpdrive.aio.open_pool("compress", queues=2) as pool:
+            whole = await asyncio.gather(*(pool.compress(data, "zlib", 1) for _ in range(64)))
+            parts = await asyncio.gather(
+                *(pool.compress(view[i * 1000 : i * 1000 + 90_000], "zlib", 1) for i in range(64))
+            )
+        for z in whole:
+            assert zlib.decompress(z) == data
+        for i, z in enumerate(parts):
+            assert zlib.decompress(z) == data[i * 1000 : i * 1000 + 90_000]
+
+    run(main())
+
+
 def test_any_buffer_type_is_accepted(run: Run[None]) -> None:
     async def main() -> None:
         data = b"buffer protocol " * 1000

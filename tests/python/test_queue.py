@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import array
 import gzip
 import os
 import select
+import sys
 import threading
 import time
 import zlib
@@ -50,6 +52,93 @@ def test_send_moves_buffers_and_the_completion_returns_them() -> None:
         st = q.stats
         assert st.submitted == 2 and st.completed == 2
         assert st.bytes_in == 10_005
+
+
+def lent_here(q: warpdrive.Queue) -> bool:
+    """The soft device reads `bytes` in place; VFIO copies every input."""
+    return q.device.startswith("soft")
+
+
+def test_send_bytes_reads_bytes_in_place_and_copies_everything_else() -> None:
+    text = b"".join(b"line %d of the input\n" % i for i in range(4000))
+
+    class Sub(bytes):
+        pass
+
+    inputs: list[tuple[str, object, bytes, bool]] = [
+        ("bytes", text, text, True),
+        ("slice of a view of bytes", memoryview(text)[7:50_007], text[7:50_007], True),
+        ("cast view of bytes", memoryview(text).cast("B"), text, True),
+        ("strided view", memoryview(text)[::2], text[::2], False),
+        ("bytearray", bytearray(text), text, False),
+        ("bytes subclass", Sub(text), text, False),
+        (
+            "array of ints",
+            array.array("I", [7] * 1000),
+            array.array("I", [7] * 1000).tobytes(),
+            False,
+        ),
+        ("empty bytes", b"", b"", False),
+    ]
+    with warpdrive.open_queue("compress") as q:
+        for name, data, want, lendable in inputs:
+            dst = q.alloc(warpdrive.compress_bound(len(want)))
+            q.send_bytes(data, dst, format="zlib", level=1, tag=5)  # type: ignore[arg-type]
+            assert not dst.valid, name
+            c = q.recv(timeout=10)
+            assert c.ok and c.tag == 5 and c.consumed == len(want), name
+            assert c.dst is not None
+            assert zlib.decompress(bytes(c.dst)) == want, name
+            if lendable and lent_here(q):
+                assert c.src is None, f"{name}: read in place, nothing to hand back"
+            else:
+                assert c.src is not None, f"{name}: the copy comes back"
+                assert bytes(c.src) == want, name
+
+
+def test_send_bytes_holds_the_object_until_the_completion_is_received() -> None:
+    data = bytes(range(256)) * 400
+    before = sys.getrefcount(data)
+    with warpdrive.open_queue("compress") as q:
+        q.send_bytes(data, q.alloc(200_000), format="gzip", level=9)
+        assert sys.getrefcount(data) == before + (1 if lent_here(q) else 0)
+        c = q.recv(timeout=10)
+        assert c.ok and gzip.decompress(bytes(c.dst or b"")) == data
+        assert sys.getrefcount(data) == before, "the queue let go of it"
+        # The caller's only reference may go while the request is in flight.
+        q.send_bytes(bytes(range(256)) * 400, q.alloc(200_000), format="gzip", level=9)
+        c = q.recv(timeout=10)
+        assert gzip.decompress(bytes(c.dst or b"")) == data
+
+
+def test_send_bytes_copies_mutable_input_at_send() -> None:
+    data = bytearray(b"kept as it was at send " * 2000)
+    want = bytes(data)
+    with warpdrive.open_queue("compress") as q:
+        q.send_bytes(data, q.alloc(100_000), format="deflate", level=1)
+        data[:] = bytes(len(data))
+        c = q.recv(timeout=10)
+        assert zlib.decompress(bytes(c.dst or b""), -15) == want
+
+
+def test_send_bytes_refused_leaves_dst_valid_and_holds_nothing() -> None:
+    data = b"refused " * 100
+    before = sys.getrefcount(data)
+    with warpdrive.open_queue("compress") as q:
+        dst = q.alloc(10_000)
+        with pytest.raises(warpdrive.BadRequestError, match="flag"):
+            q.send_bytes(data, dst, continue_stream=True)
+        with pytest.raises(warpdrive.BadRequestError):
+            q.send_bytes(data, dst, format="zip")  # type: ignore[arg-type]
+        view = memoryview(data)
+        view.release()
+        with pytest.raises(ValueError, match="released"):
+            q.send_bytes(view, dst)
+        with pytest.raises(TypeError):
+            q.send_bytes("text is not bytes", dst)  # type: ignore[arg-type]
+        assert dst.valid and q.outstanding == 0
+        assert sys.getrefcount(data) == before
+        assert q.stats.submitted == 0
 
 
 def test_a_live_memoryview_blocks_the_send() -> None:

@@ -24,6 +24,7 @@ use pyo3::prelude::*;
 pub mod buf;
 pub mod domain;
 pub mod errors;
+pub mod input;
 pub mod queue;
 pub mod zip;
 

@@ -9,9 +9,11 @@ use std::os::fd::RawFd;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use wd_core::abi::ReqType;
+use wd_core::dma::DmaBuf;
 use wd_core::queue::{Completion, Request};
 use wd_core::{Direction, Queue, Stats};
 
@@ -263,6 +265,18 @@ impl PyQueue {
     }
 }
 
+/// A new buffer of `q`'s domain holding the bytes of `pb` (no Python code runs).
+fn copy_into_new(py: Python<'_>, q: &Queue, pb: &PyBuffer<u8>) -> PyResult<DmaBuf> {
+    let n = pb.len_bytes();
+    if n > u32::MAX as usize {
+        return Err(bad_request(py, "input larger than 4 GiB - 1"));
+    }
+    let mut b = q.alloc(n.max(1)).py(py)?;
+    pb.copy_to_slice(py, &mut b.as_full_mut_slice()[..n])?;
+    b.set_len(n);
+    Ok(b)
+}
+
 #[pymethods]
 impl PyQueue {
     /// Opens a queue of `direction` (`"compress"` or `"decompress"`). `device`: `"auto"`
@@ -376,6 +390,64 @@ impl PyQueue {
                 }
             }
         })
+    }
+
+    /// Submits a request reading the bytes-like `data` and writing into `dst`, which moves
+    /// into the queue as for `send`. A `bytes` object (or a contiguous memoryview of one) is
+    /// kept by the queue until the completion and, where the device reaches process memory
+    /// (the soft device), read in place: the completion's `src` is then None. Anything else
+    /// (and `bytes` on VFIO) is copied into a device buffer first, which the completion
+    /// returns as `src`. A refused send leaves `dst` valid.
+    #[pyo3(signature = (data, dst, *, format = "gzip", level = -1, tag = 0, continue_stream = false))]
+    #[allow(clippy::too_many_arguments)]
+    fn send_bytes(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        dst: &Bound<'_, PyDmaBuf>,
+        format: &str,
+        level: i32,
+        tag: u64,
+        continue_stream: bool,
+    ) -> PyResult<()> {
+        let t = parse_format(py, format)?;
+        let lvl = parse_level(py, level)?;
+        // Everything that may run Python code (a class's buffer export) happens before the
+        // queue's lock is taken and after it is dropped, never under it.
+        let lent = crate::input::lendable(data);
+        let copy = match lent {
+            Some(_) => None,
+            None => Some(crate::buf::byte_buffer(data)?),
+        };
+        let sent = self.with(py, |q| {
+            let mut d = dst.try_borrow_mut()?;
+            let db = d.take(py)?;
+            let mut req = match (lent, &copy) {
+                (Some(input), _) => Request::with_input(t, input, db),
+                (None, Some(pb)) => match copy_into_new(py, q, pb) {
+                    Ok(sb) => Request::new(t, sb, db),
+                    Err(e) => {
+                        d.restore(db);
+                        return Err(e);
+                    }
+                },
+                (None, None) => unreachable!("no input staged"),
+            };
+            req = req.tag(tag);
+            if self.dir == Direction::Compress {
+                req = req.level(lvl);
+            }
+            if continue_stream {
+                req = req.continue_stream();
+            }
+            q.send(req).map_err(|e| {
+                let (_, db) = e.request.into_buffers();
+                d.restore(db.expect("the request had a destination"));
+                to_py(py, e.error)
+            })
+        });
+        drop(copy);
+        sent
     }
 
     /// Submits a no-op request (measures the ring; touches no memory).
