@@ -310,6 +310,8 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
                     # Results from before the pool have no one-queue figure of their own.
                     f(x.get("warpdrive_1q_mb_s"), 1),
                     f(x["warpdrive_stall_ms"], 2),
+                    # Results from before this figure was kept have none.
+                    f(x.get("warpdrive_stall_oncpu_ms"), 2),
                     f(x["warpdrive_stall_cpu_ms"], 2),
                     # Results from before the GC attribution have neither figure.
                     f(x.get("warpdrive_stall_cpu_gc_ms"), 2),
@@ -352,7 +354,8 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
                             "ratio",
                             "one queue MB/s",
                             "warpdrive longest stall ms",
-                            "(CPU)",
+                            "(of it on CPU)",
+                            "(longest CPU)",
                             "(of it GC)",
                             "(CPU without GC)",
                             "callbacks > 1 ms",
