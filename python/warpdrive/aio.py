@@ -590,7 +590,7 @@ class AsyncQueuePool:
     :func:`open_pool`.
 
     Every :meth:`compress` / :meth:`decompress` call goes, whole, to the queue with the fewest
-    calls in progress (ties go round the queues), so the pool keeps up to ``len(pool)``
+    calls in progress (ties go to the queue picked last), so the pool keeps up to ``len(pool)``
     device workers busy at once (on the soft device, one thread per queue). Same errors,
     cancellation and fork behaviour as :class:`AsyncQueue`.
     """
@@ -701,7 +701,9 @@ class AsyncQueuePool:
     # ----------------------------------------------------------------- dispatch
 
     def _pick(self) -> int:
-        """The queue with the fewest calls in progress, skipping failed queues."""
+        """The queue with the fewest calls in progress, skipping failed queues. Ties go to
+        the queue picked last, then on round the queues: one call at a time stays on one
+        queue, whose device is still polling for work, instead of waking another."""
         self._check_usable()
         qs = self._queues
         load = self._load
@@ -716,7 +718,7 @@ class AsyncQueuePool:
             i = i + 1 if i + 1 < n else 0
         if best < 0:
             best = self._next  # every queue failed: its call raises the failure
-        self._next = best + 1 if best + 1 < n else 0
+        self._next = best
         load[best] += 1
         self._calls += 1
         return best
