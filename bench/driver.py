@@ -110,6 +110,37 @@ class OtherLoad:
         }
 
 
+# A fixed amount of single-threaded work (sha256 over 64 KiB blocks for 0.5 s) in one
+# process: prints MB/s.
+HASH_WORK = (
+    "import hashlib, time\n"
+    "b = bytes(range(256)) * 256; n = 0; end = time.perf_counter() + 0.5\n"
+    "while time.perf_counter() < end:\n"
+    "    hashlib.sha256(b).digest(); n += 1\n"
+    "print(n * len(b) / 0.5 / 1e6)\n"
+)
+
+
+def host_capacity() -> dict[str, float]:
+    """What the host gives this guest right now: the speed of one core (sha256 MB/s in one
+    process) and how many cores' worth of that two processes get at once. A hypervisor
+    that shares the physical cores shows here even when the guest's steal time is 0."""
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen([PY, "-c", HASH_WORK], stdout=subprocess.PIPE, text=True)
+
+    def rate(p: subprocess.Popen[str]) -> float:
+        out, _ = p.communicate()
+        return float(out)
+
+    # One alone before and after the pair: the host's speed drifts within seconds.
+    first = rate(start())
+    pair = [start(), start()]
+    both = sum(rate(p) for p in pair)
+    one = (first + rate(start())) / 2
+    return {"core_mb_s": round(one, 1), "cores": round(both / one, 2)}
+
+
 # ------------------------------------------------------------------------ part 1: ring
 
 
@@ -482,9 +513,11 @@ def main() -> None:
     for p in ("ring", "main", "scaling", "python"):
         if p in parts:
             t = time.monotonic()
+            before = host_capacity()
             other = OtherLoad()
             res[p] = steps[p](a)
             res.setdefault("other_load", {})[p] = other.result()
+            res.setdefault("host_capacity", {})[p] = [before, host_capacity()]
             res.setdefault("part_secs", {})[p] = round(time.monotonic() - t, 1)
             res.setdefault("load_after_part", {})[p] = loadavg()
     res["total_secs"] = round(time.monotonic() - t0, 1)

@@ -563,6 +563,26 @@ def machine_md(r: dict[str, Any]) -> str:
             )
             + (" -- **busy machine**: figures are noisy\n" if worst > 0.2 else " -- quiet\n")
         )
+    cap = r.get("host_capacity", {})
+    cap_md = ""
+    if cap:
+        probes = [x for pair in cap.values() for x in pair]
+        fastest = max(x["core_mb_s"] for x in probes)
+        fewest = min(x["cores"] for x in probes)
+        slowest = min(x["core_mb_s"] for x in probes)
+        cap_md = (
+            "- what the host gave, before / after each part (one core's speed: sha256 MB/s in one "
+            f"process; cores: how many cores' worth two processes got at once, of {m['cores']}): "
+            + ", ".join(
+                f"{k} {b['core_mb_s']:.0f} / {e['core_mb_s']:.0f} MB/s, {b['cores']:.2f} / {e['cores']:.2f} cores"
+                for k, (b, e) in cap.items()
+            )
+            + (
+                " -- **host contended**: compare ratios, not absolute figures\n"
+                if fewest < 0.9 * m["cores"] or slowest < 0.85 * fastest
+                else " -- steady\n"
+            )
+        )
     return (
         f"- {m['cores']} cores, `{m['cpu_model']}`, kernel {m['kernel']}, {m['os']}, "
         f"{m['memory_bytes'] / 2**30:.0f} GiB, virtualisation: {m['virtualised']}\n"
@@ -570,6 +590,7 @@ def machine_md(r: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v[0]}" for k, v in r.get("load_after_part", {}).items())
         + f" (highest {busy}; this includes the benchmark's own threads)\n"
         + other_md
+        + cap_md
         + f"- {t['gzip']}; {t['pigz']}; {t['igzip']}; {t['rustc']}; Python {t['python']}\n"
         f"- run: `{r['command']}` at {r['started_utc']}, commit {r['git_commit']}, {r['total_secs']:.0f} s\n"
     )
