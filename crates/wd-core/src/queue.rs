@@ -84,17 +84,26 @@ pub struct Request {
 }
 
 impl Request {
-    /// A request of `req_type` reading `src` (its `len()` bytes) and writing into `dst`
-    /// (its whole capacity is the output space).
-    pub fn new(req_type: ReqType, src: DmaBuf, dst: DmaBuf) -> Request {
+    /// A request of `req_type` with nothing set and no memory.
+    fn bare(req_type: ReqType) -> Request {
         Request {
             req_type,
             flags: 0,
             level: 0,
             tag: 0,
-            src: Some(src),
+            src: None,
             input: None,
+            dst: None,
+        }
+    }
+
+    /// A request of `req_type` reading `src` (its `len()` bytes) and writing into `dst`
+    /// (its whole capacity is the output space).
+    pub fn new(req_type: ReqType, src: DmaBuf, dst: DmaBuf) -> Request {
+        Request {
+            src: Some(src),
             dst: Some(dst),
+            ..Request::bare(req_type)
         }
     }
 
@@ -105,41 +114,21 @@ impl Request {
     /// domain, which the completion hands back as `src`.
     pub fn with_input(req_type: ReqType, input: impl InputBytes, dst: DmaBuf) -> Request {
         Request {
-            req_type,
-            flags: 0,
-            level: 0,
-            tag: 0,
-            src: None,
             input: Some(OwnedInput(Box::new(input))),
             dst: Some(dst),
+            ..Request::bare(req_type)
         }
     }
 
     /// A request of `req_type` with no buffers yet: the description of the work for
     /// [`Queue::run_borrowed`], which supplies the memory. `send` refuses it.
     pub fn without_buffers(req_type: ReqType) -> Request {
-        Request {
-            req_type,
-            flags: 0,
-            level: 0,
-            tag: 0,
-            src: None,
-            input: None,
-            dst: None,
-        }
+        Request::bare(req_type)
     }
 
     /// A no-op request: measures the ring, touches no memory.
     pub fn nop() -> Request {
-        Request {
-            req_type: ReqType::Nop,
-            flags: 0,
-            level: 0,
-            tag: 0,
-            src: None,
-            input: None,
-            dst: None,
-        }
+        Request::bare(ReqType::Nop)
     }
 
     /// Compression level 1..=9 (0 = default).

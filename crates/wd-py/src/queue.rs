@@ -260,6 +260,18 @@ impl PyQueue {
         }
     }
 
+    /// The caller's tag and stream flag, and the level where this queue's direction has one.
+    fn finish_request(&self, req: Request, level: u32, tag: u64, continue_stream: bool) -> Request {
+        let mut req = req.tag(tag);
+        if self.dir == Direction::Compress {
+            req = req.level(level);
+        }
+        if continue_stream {
+            req = req.continue_stream();
+        }
+        req
+    }
+
     fn take_completions(py: Python<'_>, v: Vec<Completion>) -> PyResult<Vec<PyCompletion>> {
         v.into_iter().map(|c| PyCompletion::new(py, c)).collect()
     }
@@ -373,13 +385,7 @@ impl PyQueue {
                     return Err(e);
                 }
             };
-            let mut req = Request::new(t, sb, db).tag(tag);
-            if self.dir == Direction::Compress {
-                req = req.level(lvl);
-            }
-            if continue_stream {
-                req = req.continue_stream();
-            }
+            let req = self.finish_request(Request::new(t, sb, db), lvl, tag, continue_stream);
             match q.send(req) {
                 Ok(()) => Ok(()),
                 Err(e) => {
@@ -422,7 +428,7 @@ impl PyQueue {
         let sent = self.with(py, |q| {
             let mut d = dst.try_borrow_mut()?;
             let db = d.take(py)?;
-            let mut req = match (lent, &copy) {
+            let req = match (lent, &copy) {
                 (Some(input), _) => Request::with_input(t, input, db),
                 (None, Some(pb)) => match copy_into_new(py, q, pb) {
                     Ok(sb) => Request::new(t, sb, db),
@@ -433,13 +439,7 @@ impl PyQueue {
                 },
                 (None, None) => unreachable!("no input staged"),
             };
-            req = req.tag(tag);
-            if self.dir == Direction::Compress {
-                req = req.level(lvl);
-            }
-            if continue_stream {
-                req = req.continue_stream();
-            }
+            let req = self.finish_request(req, lvl, tag, continue_stream);
             q.send(req).map_err(|e| {
                 let (_, db) = e.request.into_buffers();
                 d.restore(db.expect("the request had a destination"));
