@@ -67,6 +67,9 @@ MAX_DEFAULT_POOL = 8
 #: Most completions routed in one callback of the loop (each wakes a task); more wait for
 #: the next turn.
 _DRAIN_BATCH = 64
+#: From this many requests in flight on a queue, the loop arms its interrupt moderated
+#: (the device holds it for at most 4 completions, so this many keep it busy meanwhile).
+_MODERATE_FROM = 8
 #: Largest output a decompression guesses before it learns better.
 _MAX_GUESS = 64 << 20
 
@@ -275,12 +278,19 @@ class AsyncQueue:
         self._armed = False
         self._drain()
 
+    def _arm(self) -> bool:
+        """Arms the queue's interrupt; with many requests in flight the device may wait
+        for a few more completions before it wakes the loop (fewer wake-ups per request,
+        and none of the device's time lost: it has work in hand)."""
+        q = self._q
+        return q.arm_interrupt(q.outstanding >= _MODERATE_FROM)
+
     def _kick(self) -> None:
         """Makes sure a completion will wake us: arm, or drain now if one is ready."""
         if self._armed or self._drain_scheduled:
             return
         try:
-            armed = self._q.arm_interrupt()
+            armed = self._arm()
         except WarpDriveError as e:
             self._broken(e)
             return
@@ -319,7 +329,7 @@ class AsyncQueue:
                     continue
                 if q.outstanding == 0:
                     break
-                if q.arm_interrupt():
+                if self._arm():
                     self._armed = True
                     break
         except WarpDriveError as e:

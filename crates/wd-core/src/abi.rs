@@ -15,6 +15,20 @@ pub const REG_SOFT_ID: usize = 0x380;
 pub const SOFT_ID_MAGIC: u32 = 0x5744_5256;
 /// Idle register of software devices: 1 while the device sleeps.
 pub const REG_IDLE: usize = 0x388;
+/// Capability bits of software devices ([`CAP_MODERATED_ARM`]); reads 0 where none.
+pub const REG_CAPS: usize = 0x390;
+/// The device understands [`ARM_MODERATED`].
+pub const CAP_MODERATED_ARM: u32 = 1;
+/// CQ doorbell `priority`: interrupt at the next completion.
+pub const ARM_NOW: u16 = 1;
+/// CQ doorbell `priority`: interrupt at a completion, but the device may hold it while it
+/// has more of the queue's requests in hand (up to [`MODERATION_MAX_HELD`] completions, and
+/// never behind a request of more than [`MODERATION_MAX_INPUT`] input bytes).
+pub const ARM_MODERATED: u16 = 2;
+/// Most completions a moderated interrupt waits for.
+pub const MODERATION_MAX_HELD: u32 = 4;
+/// A moderated interrupt is not held behind a request with more input than this.
+pub const MODERATION_MAX_INPUT: u32 = 256 << 10;
 
 /// Entries in each ring.
 pub const RING_DEPTH: usize = 1024;

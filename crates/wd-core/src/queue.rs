@@ -16,8 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::abi::{
-    doorbell, Csum, ReqType, Status, ZipSqe, CMD_CQ, CMD_SQ, DOORBELL_CQ_SOFT, DOORBELL_SQ,
-    FLAG_CONTINUE, FLAG_PARTIAL, MAX_OUTSTANDING, REG_IDLE, REG_SOFT_ID, RING_DEPTH, SOFT_ID_MAGIC,
+    doorbell, Csum, ReqType, Status, ZipSqe, ARM_MODERATED, ARM_NOW, CAP_MODERATED_ARM, CMD_CQ,
+    CMD_SQ, DOORBELL_CQ_SOFT, DOORBELL_SQ, FLAG_CONTINUE, FLAG_PARTIAL, MAX_OUTSTANDING, REG_CAPS,
+    REG_IDLE, REG_SOFT_ID, RING_DEPTH, SOFT_ID_MAGIC,
 };
 use crate::backend::Backend;
 use crate::dma::{DmaBuf, Domain, Lease};
@@ -282,6 +283,8 @@ pub struct Queue {
     dir: Direction,
     sqn: u16,
     soft_layout: bool,
+    /// The device understands moderated arming ([`Queue::arm_interrupt_moderated`]).
+    moderates: bool,
     sq_tail: u16,
     cq_head: u16,
     phase: bool,
@@ -324,6 +327,8 @@ impl Queue {
         let mmio = backend.mmio().clone();
         let rings = backend.rings().clone();
         let soft_layout = mmio.region().load32(REG_SOFT_ID, Ordering::Relaxed) == SOFT_ID_MAGIC;
+        let moderates = soft_layout
+            && mmio.region().load32(REG_CAPS, Ordering::Relaxed) & CAP_MODERATED_ARM != 0;
         let sqn = backend.sqn();
         Queue {
             backend,
@@ -332,6 +337,7 @@ impl Queue {
             dir,
             sqn,
             soft_layout,
+            moderates,
             sq_tail: 0,
             cq_head: 0,
             phase: true,
@@ -585,8 +591,11 @@ impl Queue {
         }
     }
 
-    fn ring_cq_doorbell(&mut self, want_interrupt: bool) {
-        let v = doorbell(self.sqn, CMD_CQ, self.cq_head, want_interrupt as u16);
+    /// Tells the device the new CQ head; `arm` is the doorbell's priority (0, or
+    /// [`ARM_NOW`] / [`ARM_MODERATED`] to arm the interrupt).
+    fn ring_cq_doorbell(&mut self, arm: u16) {
+        let want_interrupt = arm != 0;
+        let v = doorbell(self.sqn, CMD_CQ, self.cq_head, arm);
         let off = if self.soft_layout {
             DOORBELL_CQ_SOFT
         } else {
@@ -841,7 +850,7 @@ impl Queue {
             n += 1;
         }
         if n > 0 {
-            self.ring_cq_doorbell(false);
+            self.ring_cq_doorbell(0);
         }
         Ok(n)
     }
@@ -857,7 +866,22 @@ impl Queue {
     /// completion. Returns `false` (nothing to wait for) if a completion is already ready.
     pub fn arm_interrupt(&mut self) -> Result<bool> {
         self.alive()?;
-        self.ring_cq_doorbell(true);
+        self.ring_cq_doorbell(ARM_NOW);
+        fence(Ordering::SeqCst);
+        Ok(!self.completion_ready())
+    }
+
+    /// Like [`Queue::arm_interrupt`], but the device may hold the interrupt while it has
+    /// more of this queue's small requests in hand (at most a few completions; docs/abi.md
+    /// section 6), so that a receiver with many requests in flight is woken once for
+    /// several completions. Devices that cannot moderate are armed the ordinary way.
+    pub fn arm_interrupt_moderated(&mut self) -> Result<bool> {
+        self.alive()?;
+        self.ring_cq_doorbell(if self.moderates {
+            ARM_MODERATED
+        } else {
+            ARM_NOW
+        });
         fence(Ordering::SeqCst);
         Ok(!self.completion_ready())
     }

@@ -391,3 +391,76 @@ fn buffers_can_be_allocated_and_freed_while_the_device_works() {
         "allocation waited for the device: {allocs:?} of a {request:?} request"
     );
 }
+
+/// `len` bytes that do not compress, so that level 9 takes a while on them.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Sends gzip level-9 requests on `sizes` bytes of noise, then arms the interrupt
+/// (`moderated` or not) and lets the paused device go; returns how many completions were
+/// ready when the interrupt fired.
+fn ready_at_interrupt(sizes: &[usize], moderated: bool) -> usize {
+    let (mut q, ctl) = soft(
+        Direction::Compress,
+        SoftOptions {
+            start_paused: true,
+            ..Default::default()
+        },
+    );
+    for (i, &n) in sizes.iter().enumerate() {
+        let mut src = q.alloc(n).unwrap();
+        src.fill(&noise(n, i as u64 + 1));
+        let dst = q.alloc(n + n / 8 + 1024).unwrap();
+        q.send(Request::new(ReqType::Gzip, src, dst).level(9).tag(i as u64))
+            .unwrap();
+    }
+    let armed = if moderated {
+        q.arm_interrupt_moderated()
+    } else {
+        q.arm_interrupt()
+    };
+    assert!(armed.unwrap(), "nothing is ready yet");
+    ctl.resume();
+    let fd = q.readiness_fd();
+    assert_eq!(
+        wd_core::sys::poll_readable(&[fd], Some(Duration::from_secs(20))).unwrap(),
+        vec![0]
+    );
+    q.clear_readiness();
+    let mut got = Vec::new();
+    q.recv_many(&mut got, 100).unwrap();
+    for c in &got {
+        c.check().unwrap();
+    }
+    let ready = got.len();
+    got.extend(q.flush(WAIT).unwrap());
+    assert_eq!(got.len(), sizes.len());
+    ready
+}
+
+#[test]
+fn a_moderated_interrupt_waits_for_the_small_requests_in_hand() {
+    // Four requests of ~10 ms each, all in hand: one interrupt, after the fourth; an
+    // ordinary arm fires after the first.
+    assert_eq!(ready_at_interrupt(&[250 << 10; 4], true), 4);
+    assert_eq!(ready_at_interrupt(&[250 << 10; 4], false), 1);
+    // Never more than four held: with six in hand the interrupt fires after the fourth,
+    // while the fifth (tens of milliseconds) is still being compressed.
+    assert_eq!(ready_at_interrupt(&[250 << 10; 6], true), 4);
+}
+
+#[test]
+fn a_moderated_interrupt_is_not_held_behind_a_large_request() {
+    // The next request in hand is 2 MiB: the first completion is signalled at once.
+    assert_eq!(ready_at_interrupt(&[4 << 10, 2 << 20], true), 1);
+    assert_eq!(ready_at_interrupt(&[4 << 10, 2 << 20], false), 1);
+}

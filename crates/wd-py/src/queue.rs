@@ -531,9 +531,19 @@ impl PyQueue {
     }
 
     /// Arms the interrupt: `fileno()` becomes readable at the next completion. Returns
-    /// False if a completion is already ready (receive it instead of waiting).
-    fn arm_interrupt(&self, py: Python<'_>) -> PyResult<bool> {
-        self.with(py, |q| q.arm_interrupt().py(py))
+    /// False if a completion is already ready (receive it instead of waiting). With
+    /// `moderated`, the device may wait for a few more of the queue's small requests in hand
+    /// before it signals (one wake-up for several completions; devices that cannot moderate
+    /// are armed the ordinary way).
+    #[pyo3(signature = (moderated = false))]
+    fn arm_interrupt(&self, py: Python<'_>, moderated: bool) -> PyResult<bool> {
+        self.with(py, |q| {
+            if moderated {
+                q.arm_interrupt_moderated().py(py)
+            } else {
+                q.arm_interrupt().py(py)
+            }
+        })
     }
 
     /// Consumes the readiness signal of `fileno()`.

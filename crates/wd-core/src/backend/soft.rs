@@ -13,8 +13,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::abi::{
-    Cqe, Doorbell, ReqType, Status, ZipSqe, DOORBELL_CQ_SOFT, DOORBELL_EMPTY, DOORBELL_SQ,
-    MMIO_SIZE, REG_IDLE, REG_SOFT_ID, RINGS_SIZE, RING_DEPTH, SOFT_ID_MAGIC,
+    Cqe, Doorbell, ReqType, Status, ZipSqe, ARM_MODERATED, ARM_NOW, CAP_MODERATED_ARM,
+    DOORBELL_CQ_SOFT, DOORBELL_EMPTY, DOORBELL_SQ, MMIO_SIZE, MODERATION_MAX_HELD,
+    MODERATION_MAX_INPUT, REG_CAPS, REG_IDLE, REG_SOFT_ID, RINGS_SIZE, RING_DEPTH, SOFT_ID_MAGIC,
 };
 use crate::backend::Backend;
 use crate::dma::Domain;
@@ -102,6 +103,7 @@ impl SoftBackend {
         ));
         let r = mmio.region();
         r.store32(REG_SOFT_ID, SOFT_ID_MAGIC, Ordering::Relaxed);
+        r.store32(REG_CAPS, CAP_MODERATED_ARM, Ordering::Relaxed);
         r.store64(DOORBELL_CQ_SOFT, DOORBELL_EMPTY, Ordering::Relaxed);
         let irq = Arc::new(EventFd::new().map_err(|e| Error::io("creating the eventfd", e))?);
         let shared = Arc::new(Shared::default());
@@ -117,7 +119,8 @@ impl SoftBackend {
             head: 0,
             cq_tail: 0,
             phase: true,
-            armed: false,
+            arm: Arm::Off,
+            held: 0,
             results: Vec::new(),
         };
         let thread = std::thread::Builder::new()
@@ -208,6 +211,14 @@ impl Drop for SoftBackend {
     }
 }
 
+/// What the driver's last CQ doorbell asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arm {
+    Off,
+    Now,
+    Moderated,
+}
+
 struct DeviceThread {
     mmio: Mmio,
     rings: Rings,
@@ -219,7 +230,9 @@ struct DeviceThread {
     head: u16,
     cq_tail: u16,
     phase: bool,
-    armed: bool,
+    arm: Arm,
+    /// Completions a moderated interrupt has been held for.
+    held: u32,
     /// Answers of the current batch (kept to avoid an allocation per batch).
     results: Vec<(u16, ZipSqe)>,
 }
@@ -275,9 +288,13 @@ impl DeviceThread {
                 sqe.set_result(o.status, o.consumed, o.produced, o.checksum);
                 self.complete(idx, &sqe);
                 // A real request may have taken long: a driver that armed meanwhile is
-                // waiting for exactly this completion. NOPs only check at the end.
+                // waiting for exactly this completion. NOPs only check at the end. A
+                // moderated arm may wait for the next request in hand if it is small.
                 if sqe.req_type_raw() != ReqType::Nop as u8 {
-                    self.interrupt_if_armed();
+                    let next_small = self.head != tail
+                        && self.rings.read_sqe(self.head as usize).input_len()
+                            <= MODERATION_MAX_INPUT;
+                    self.interrupt_if_armed_unless(next_small);
                 }
             }
             self.interrupt_if_armed();
@@ -312,13 +329,26 @@ impl DeviceThread {
     }
 
     fn interrupt_if_armed(&mut self) {
+        self.interrupt_if_armed_unless(false);
+    }
+
+    /// Signals an armed interrupt, unless the arm is moderated, `more_soon` (another small
+    /// request is in hand) and fewer than the most completions are held.
+    fn interrupt_if_armed_unless(&mut self, more_soon: bool) {
         // Pairs with the driver's arm-then-recheck: either it sees the completion, or we
         // see its arming here.
         fence(Ordering::SeqCst);
         self.read_cq_doorbell();
-        if self.armed {
-            self.armed = false;
-            self.irq.signal();
+        match self.arm {
+            Arm::Off => {}
+            Arm::Moderated if more_soon && self.held + 1 < MODERATION_MAX_HELD => {
+                self.held += 1;
+            }
+            Arm::Now | Arm::Moderated => {
+                self.arm = Arm::Off;
+                self.held = 0;
+                self.irq.signal();
+            }
         }
     }
 
@@ -333,7 +363,12 @@ impl DeviceThread {
         }
         let v = r.swap64(DOORBELL_CQ_SOFT, DOORBELL_EMPTY, Ordering::SeqCst);
         if v != DOORBELL_EMPTY {
-            self.armed = Doorbell::decode(v).priority == 1;
+            self.arm = match Doorbell::decode(v).priority {
+                ARM_NOW => Arm::Now,
+                ARM_MODERATED => Arm::Moderated,
+                _ => Arm::Off,
+            };
+            self.held = 0;
         }
     }
 
