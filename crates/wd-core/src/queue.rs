@@ -167,6 +167,21 @@ impl Request {
         self.tag
     }
 
+    /// The ring entry of this request reading `input_len` bytes at `src` and writing at
+    /// most `space` bytes at `dst` (the driver's tag word is filled in by `place`).
+    fn entry(&self, src: u64, input_len: u32, dst: u64, space: u32) -> ZipSqe {
+        ZipSqe::request(
+            self.req_type,
+            self.flags,
+            self.level,
+            0,
+            src,
+            input_len,
+            dst,
+            space,
+        )
+    }
+
     /// Gives the buffers back (e.g. after a refused send). An owned input is dropped.
     pub fn into_buffers(self) -> (Option<DmaBuf>, Option<DmaBuf>) {
         (self.src, self.dst)
@@ -436,25 +451,23 @@ impl Queue {
         if r.req_type == ReqType::Nop {
             return Ok(());
         }
-        let dom = self.domain();
-        if let Some(i) = &r.input {
-            if i.0.bytes().len() > u32::MAX as usize {
-                return Err(Error::BadRequest("input larger than 4 GiB - 1".into()));
-            }
+        if r.dst.is_none() || (r.src.is_none() && r.input.is_none()) {
+            return Err(Error::BadRequest("request without a buffer".into()));
         }
-        let src = if r.input.is_some() { &r.dst } else { &r.src };
-        for b in [src, &r.dst] {
-            match b {
-                Some(b) if !Arc::ptr_eq(b.domain(), dom) => {
-                    return Err(Error::BadRequest(
-                        "buffer belongs to another device's address space".into(),
-                    ))
-                }
-                Some(b) if b.capacity() > u32::MAX as usize => {
-                    return Err(Error::BadRequest("buffer larger than 4 GiB - 1".into()))
-                }
-                None => return Err(Error::BadRequest("request without a buffer".into())),
-                _ => {}
+        if r.input
+            .as_ref()
+            .is_some_and(|i| i.0.bytes().len() > u32::MAX as usize)
+        {
+            return Err(Error::BadRequest("input larger than 4 GiB - 1".into()));
+        }
+        for b in [&r.src, &r.dst].into_iter().flatten() {
+            if !Arc::ptr_eq(b.domain(), self.domain()) {
+                return Err(Error::BadRequest(
+                    "buffer belongs to another device's address space".into(),
+                ));
+            }
+            if b.capacity() > u32::MAX as usize {
+                return Err(Error::BadRequest("buffer larger than 4 GiB - 1".into()));
             }
         }
         self.check_request_shape(r)
@@ -519,7 +532,7 @@ impl Queue {
             .dst
             .as_ref()
             .map_or((0, 0), |b| (b.iova(), b.capacity() as u32));
-        let sqe = ZipSqe::request(req.req_type, req.flags, req.level, 0, src, n, dst, space);
+        let sqe = req.entry(src, n, dst, space);
         self.place(sqe, req, lease);
         Ok(())
     }
@@ -672,16 +685,7 @@ impl Queue {
         ) else {
             return self.run_copied(req, input, out, out_space);
         };
-        let sqe = ZipSqe::request(
-            req.req_type,
-            req.flags,
-            req.level,
-            0,
-            src,
-            input.len() as u32,
-            dst,
-            out_space as u32,
-        );
+        let sqe = req.entry(src, input.len() as u32, dst, out_space as u32);
         // SAFETY: both ranges are lent to the domain until the leases drop at the end of
         // this function; `input` is borrowed shared and `out`'s spare capacity exclusively
         // for all of it, so nobody else reads or writes them. The request either completes
@@ -715,16 +719,7 @@ impl Queue {
         let dst = self.alloc(out_space.max(1))?;
         // The device is offered exactly `out_space`, not the buffer's whole pages, so both
         // ways of running stop at the same point.
-        let sqe = ZipSqe::request(
-            req.req_type,
-            req.flags,
-            req.level,
-            0,
-            src.iova(),
-            input.len() as u32,
-            dst.iova(),
-            out_space as u32,
-        );
+        let sqe = req.entry(src.iova(), input.len() as u32, dst.iova(), out_space as u32);
         let req = Request {
             src: Some(src),
             dst: Some(dst),

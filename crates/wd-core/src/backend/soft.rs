@@ -288,13 +288,9 @@ impl DeviceThread {
                 sqe.set_result(o.status, o.consumed, o.produced, o.checksum);
                 self.complete(idx, &sqe);
                 // A real request may have taken long: a driver that armed meanwhile is
-                // waiting for exactly this completion. NOPs only check at the end. A
-                // moderated arm may wait for the next request in hand if it is small.
+                // waiting for exactly this completion. NOPs only check at the end.
                 if sqe.req_type_raw() != ReqType::Nop as u8 {
-                    let next_small = self.head != tail
-                        && self.rings.read_sqe(self.head as usize).input_len()
-                            <= MODERATION_MAX_INPUT;
-                    self.interrupt_if_armed_unless(next_small);
+                    self.interrupt_if_armed_before(tail);
                 }
             }
             self.interrupt_if_armed();
@@ -328,20 +324,21 @@ impl DeviceThread {
         }
     }
 
+    /// Signals an armed interrupt: nothing more is in hand.
     fn interrupt_if_armed(&mut self) {
-        self.interrupt_if_armed_unless(false);
+        self.interrupt_if_armed_before(self.head);
     }
 
-    /// Signals an armed interrupt, unless the arm is moderated, `more_soon` (another small
-    /// request is in hand) and fewer than the most completions are held.
-    fn interrupt_if_armed_unless(&mut self, more_soon: bool) {
+    /// Signals an armed interrupt, unless the arm is moderated, fewer than the most
+    /// completions are held, and the next request in hand (up to `tail`) is small.
+    fn interrupt_if_armed_before(&mut self, tail: u16) {
         // Pairs with the driver's arm-then-recheck: either it sees the completion, or we
         // see its arming here.
         fence(Ordering::SeqCst);
         self.read_cq_doorbell();
         match self.arm {
             Arm::Off => {}
-            Arm::Moderated if more_soon && self.held + 1 < MODERATION_MAX_HELD => {
+            Arm::Moderated if self.held + 1 < MODERATION_MAX_HELD && self.next_is_small(tail) => {
                 self.held += 1;
             }
             Arm::Now | Arm::Moderated => {
@@ -350,6 +347,13 @@ impl DeviceThread {
                 self.irq.signal();
             }
         }
+    }
+
+    /// True if a request is in hand after the one just answered and its input is small
+    /// enough to hold a moderated interrupt behind.
+    fn next_is_small(&self, tail: u16) -> bool {
+        self.head != tail
+            && self.rings.read_sqe(self.head as usize).input_len() <= MODERATION_MAX_INPUT
     }
 
     /// Consumes the CQ doorbell register; the latest write decides whether an interrupt
