@@ -120,7 +120,7 @@ impl SoftBackend {
             cq_tail: 0,
             phase: true,
             arm: Arm::Off,
-            held: 0,
+            driver_cq_head: 0,
             results: Vec::new(),
         };
         let thread = std::thread::Builder::new()
@@ -231,8 +231,9 @@ struct DeviceThread {
     cq_tail: u16,
     phase: bool,
     arm: Arm,
-    /// Completions a moderated interrupt has been held for.
-    held: u32,
+    /// The CQ head of the driver's last CQ doorbell: completions from there to `cq_tail`
+    /// are ones it has not seen (what a moderated interrupt holds).
+    driver_cq_head: u16,
     /// Answers of the current batch (kept to avoid an allocation per batch).
     results: Vec<(u16, ZipSqe)>,
 }
@@ -290,7 +291,7 @@ impl DeviceThread {
                 // A real request may have taken long: a driver that armed meanwhile is
                 // waiting for exactly this completion. NOPs only check at the end.
                 if sqe.req_type_raw() != ReqType::Nop as u8 {
-                    self.interrupt_if_armed_before(tail);
+                    self.interrupt_if_armed();
                 }
             }
             self.interrupt_if_armed();
@@ -324,35 +325,32 @@ impl DeviceThread {
         }
     }
 
-    /// Signals an armed interrupt: nothing more is in hand.
-    fn interrupt_if_armed(&mut self) {
-        self.interrupt_if_armed_before(self.head);
-    }
-
     /// Signals an armed interrupt, unless the arm is moderated, fewer than the most
-    /// completions are held, and the next request in hand (up to `tail`) is small.
-    fn interrupt_if_armed_before(&mut self, tail: u16) {
+    /// completions are held, and the next request in hand is small.
+    fn interrupt_if_armed(&mut self) {
         // Pairs with the driver's arm-then-recheck: either it sees the completion, or we
         // see its arming here.
         fence(Ordering::SeqCst);
         self.read_cq_doorbell();
         match self.arm {
             Arm::Off => {}
-            Arm::Moderated if self.held + 1 < MODERATION_MAX_HELD && self.next_is_small(tail) => {
-                self.held += 1;
-            }
+            Arm::Moderated if self.unseen() < MODERATION_MAX_HELD && self.next_is_small() => {}
             Arm::Now | Arm::Moderated => {
                 self.arm = Arm::Off;
-                self.held = 0;
                 self.irq.signal();
             }
         }
     }
 
-    /// True if a request is in hand after the one just answered and its input is small
-    /// enough to hold a moderated interrupt behind.
-    fn next_is_small(&self, tail: u16) -> bool {
-        self.head != tail
+    /// Completions posted that the driver has not told us it has seen.
+    fn unseen(&self) -> u32 {
+        (self.cq_tail as u32 + RING_DEPTH as u32 - self.driver_cq_head as u32) % RING_DEPTH as u32
+    }
+
+    /// True if the driver has already sent another request (the SQ doorbell, read now, not
+    /// the batch's) and its input is small enough to hold a moderated interrupt behind.
+    fn next_is_small(&self) -> bool {
+        self.sq_tail(Ordering::Acquire) != self.head
             && self.rings.read_sqe(self.head as usize).input_len() <= MODERATION_MAX_INPUT
     }
 
@@ -367,12 +365,13 @@ impl DeviceThread {
         }
         let v = r.swap64(DOORBELL_CQ_SOFT, DOORBELL_EMPTY, Ordering::SeqCst);
         if v != DOORBELL_EMPTY {
-            self.arm = match Doorbell::decode(v).priority {
+            let d = Doorbell::decode(v);
+            self.arm = match d.priority {
                 ARM_NOW => Arm::Now,
                 ARM_MODERATED => Arm::Moderated,
                 _ => Arm::Off,
             };
-            self.held = 0;
+            self.driver_cq_head = d.index % RING_DEPTH as u16;
         }
     }
 
