@@ -120,22 +120,41 @@ pub fn default_device() -> &'static str {
     }
 }
 
+/// How a queue is opened, beyond its device and direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueOptions {
+    /// On the soft device, run its thread at idle priority, so that it never keeps one of
+    /// the caller's threads waiting for a core (see
+    /// [`backend::soft::SoftOptions::background`]). A VFIO device works outside the
+    /// process: there it changes nothing.
+    pub background: bool,
+}
+
 /// Opens a queue from `choice`.
 pub fn open_queue_on(choice: DeviceChoice, dir: Direction) -> Result<Queue> {
+    open_queue_with(choice, dir, QueueOptions::default())
+}
+
+/// Opens a queue from `choice`, with options.
+pub fn open_queue_with(choice: DeviceChoice, dir: Direction, opts: QueueOptions) -> Result<Queue> {
     match choice {
-        DeviceChoice::Soft => open_soft(dir),
+        DeviceChoice::Soft => open_soft(dir, opts),
         DeviceChoice::Vfio => open_vfio(dir),
         // The last free instance may have gone since it was seen: then the soft device.
         DeviceChoice::Auto if vfio_present(dir) => match open_vfio(dir) {
-            Err(Error::NoDevice(_)) => open_soft(dir),
+            Err(Error::NoDevice(_)) => open_soft(dir, opts),
             r => r,
         },
-        DeviceChoice::Auto => open_soft(dir),
+        DeviceChoice::Auto => open_soft(dir, opts),
     }
 }
 
-fn open_soft(dir: Direction) -> Result<Queue> {
-    Queue::open_soft_with(soft_domain(), dir, Default::default())
+fn open_soft(dir: Direction, opts: QueueOptions) -> Result<Queue> {
+    let soft = backend::soft::SoftOptions {
+        background: opts.background,
+        ..Default::default()
+    };
+    Queue::open_soft_with(soft_domain(), dir, soft)
 }
 
 fn open_vfio(dir: Direction) -> Result<Queue> {

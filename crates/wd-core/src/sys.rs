@@ -26,6 +26,21 @@ pub fn round_to_pages(n: usize) -> usize {
     n.max(1).div_ceil(p) * p
 }
 
+/// Moves the calling thread into the idle scheduling class (`SCHED_IDLE`): it then runs
+/// only on a core no thread of normal priority wants. An unprivileged thread cannot move
+/// back.
+pub fn run_current_thread_at_idle_priority() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 names the calling thread; `param` is a valid sched_param that the
+    // kernel only reads during the call.
+    let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// A memory mapping owned by this value and unmapped on drop: anonymous memory the driver
 /// shares with devices, or a region of a device file. Neither is inherited by a fork child
 /// (`MADV_DONTFORK` here, `VM_DONTCOPY` from the kernel for device regions), so a child

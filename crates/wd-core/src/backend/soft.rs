@@ -34,6 +34,13 @@ pub struct SoftOptions {
     pub reorder_window: usize,
     /// Start with request processing held (see [`SoftControl::pause`]).
     pub start_paused: bool,
+    /// Run the device thread at idle priority (`SCHED_IDLE`): it only gets a core that no
+    /// thread of normal priority wants, and a caller's thread that wakes up takes the core
+    /// from it at once instead of waiting for its time slice to end (several ms). For
+    /// callers that must answer quickly (an event loop) on a machine whose cores the
+    /// device threads keep busy; the price is that other busy threads or processes slow
+    /// the device down to what they leave over. Cannot be undone for the thread.
+    pub background: bool,
 }
 
 impl Default for SoftOptions {
@@ -42,6 +49,7 @@ impl Default for SoftOptions {
             spin: Duration::from_micros(50),
             reorder_window: 1,
             start_paused: false,
+            background: false,
         }
     }
 }
@@ -123,10 +131,33 @@ impl SoftBackend {
             driver_cq_head: 0,
             results: Vec::new(),
         };
+        // The thread sets its own priority (only a thread's own policy can be set without
+        // knowing its kernel id) and reports before it serves anything.
+        let background = dev.opts.background;
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name(format!("wd-soft-{dir:?}").to_lowercase())
-            .spawn(move || dev.run())
+            .spawn(move || {
+                let ready = match background {
+                    true => crate::sys::run_current_thread_at_idle_priority(),
+                    false => Ok(()),
+                };
+                let serve = ready.is_ok();
+                // The receiver waits for this message, so it is there to take it.
+                let _ = ready_tx.send(ready);
+                if serve {
+                    dev.run();
+                }
+            })
             .map_err(|e| Error::io("starting the soft device thread", e))?;
+        let ready = ready_rx.recv();
+        if !matches!(ready, Ok(Ok(()))) {
+            let _ = thread.join();
+            return Err(match ready {
+                Ok(Err(e)) => Error::io("putting the soft device thread at idle priority", e),
+                _ => Error::Protocol("the soft device thread died while starting".into()),
+            });
+        }
         Ok(SoftBackend {
             mmio,
             rings,
