@@ -107,7 +107,9 @@ def decompress(data: Buffer, format: Format = "gzip") -> bytes:
     return _core.decompress(data, format)
 
 
-def open_queue(direction: Direction = "compress", device: str | None = None) -> Queue:
+def open_queue(
+    direction: Direction = "compress", device: str | None = None, *, background: bool = False
+) -> Queue:
     """Opens a queue on the best device present (see :func:`devices`).
 
     ``device``: ``None`` follows ``WARPDRIVE_DEVICE`` (default ``"auto"``: an sdmdev queue
@@ -115,5 +117,10 @@ def open_queue(direction: Direction = "compress", device: str | None = None) -> 
     device; ``"vfio"`` insists on hardware and raises :class:`NoDeviceError` without it.
     The direction is fixed for the queue's life, as on the hardware. Use the queue as a
     context manager, or call ``close()``.
+
+    ``background``: on the soft device, its thread runs at idle priority (``SCHED_IDLE``):
+    it only uses a core no thread of normal priority wants, so a thread of yours that wakes
+    up never waits for a core behind it; but other busy threads and processes slow it down
+    to what they leave over. No effect on a VFIO device, which works outside the process.
     """
-    return Queue(direction, check_device(device))
+    return Queue(direction, check_device(device), background=background)

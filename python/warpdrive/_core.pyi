@@ -78,7 +78,9 @@ class Completion:
 
 @final
 class Queue:
-    def __init__(self, direction: Direction, device: str | None = None) -> None: ...
+    def __init__(
+        self, direction: Direction, device: str | None = None, *, background: bool = False
+    ) -> None: ...
     @property
     def direction(self) -> Direction: ...
     @property

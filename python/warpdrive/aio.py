@@ -87,8 +87,14 @@ _fork.hooks.append(_after_fork_in_child)
 class AsyncQueue:
     """A device queue driven by an asyncio event loop. Create it with :func:`open_queue`."""
 
-    def __init__(self, direction: Direction = "compress", device: str | None = None) -> None:
-        self._q = _core.Queue(direction, check_device(device))
+    def __init__(
+        self,
+        direction: Direction = "compress",
+        device: str | None = None,
+        *,
+        background: bool = True,
+    ) -> None:
+        self._q = _core.Queue(direction, check_device(device), background=background)
         self._direction: Direction = direction
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fd = self._q.fileno()
@@ -611,12 +617,13 @@ class AsyncQueuePool:
         *,
         queues: int | None = None,
         device: str | None = None,
+        background: bool = True,
     ) -> None:
         n = default_pool_size() if queues is None else _check_pool_size(queues)
         opened: list[AsyncQueue] = []
         try:
             for _ in range(n):
-                q = AsyncQueue(direction, device)
+                q = AsyncQueue(direction, device, background=background)
                 # The queues' buffer caches share the memory one queue may keep.
                 q._pool_limit = max(_POOL_BYTES // n, 2 * _POOL_MAX_BUF)
                 opened.append(q)
@@ -796,12 +803,18 @@ def _release(buf: DmaBuf) -> None:
     del buf
 
 
-def open_queue(direction: Direction = "compress", device: str | None = None) -> AsyncQueue:
+def open_queue(
+    direction: Direction = "compress", device: str | None = None, *, background: bool = True
+) -> AsyncQueue:
     """Opens a queue for asyncio: ``async with open_queue("compress") as q: ...``.
 
-    ``device`` as for :func:`warpdrive.open_queue`.
+    ``device`` as for :func:`warpdrive.open_queue`. ``background`` (default on, unlike
+    :func:`warpdrive.open_queue`): the soft device's thread runs at idle priority, so the
+    event loop's thread never waits for a core behind it (without it, on a machine whose
+    cores the device threads keep busy, the loop may wait several milliseconds each time it
+    wakes up); the price is that other busy threads and processes slow the device down.
     """
-    return AsyncQueue(direction, device)
+    return AsyncQueue(direction, device, background=background)
 
 
 def default_pool_size() -> int:
@@ -823,11 +836,16 @@ def _check_pool_size(queues: object) -> int:
 
 
 def open_pool(
-    direction: Direction = "compress", *, queues: int | None = None, device: str | None = None
+    direction: Direction = "compress",
+    *,
+    queues: int | None = None,
+    device: str | None = None,
+    background: bool = True,
 ) -> AsyncQueuePool:
     """Opens several queues for asyncio: ``async with open_pool("compress") as p: ...``.
 
     ``queues``: how many (default :func:`default_pool_size`, one per usable CPU up to
-    ``MAX_DEFAULT_POOL``); ``device`` as for :func:`warpdrive.open_queue`, for every queue.
+    ``MAX_DEFAULT_POOL``); ``device`` as for :func:`warpdrive.open_queue` and
+    ``background`` as for :func:`open_queue`, for every queue.
     """
-    return AsyncQueuePool(direction, queues=queues, device=device)
+    return AsyncQueuePool(direction, queues=queues, device=device, background=background)

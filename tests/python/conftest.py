@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
@@ -70,3 +71,36 @@ def cancel_rounds() -> CancelRounds:
             assert any(isinstance(r, asyncio.CancelledError) for r in results)
 
     return rounds
+
+
+def soft_device_thread_policies() -> dict[int, int]:
+    """The scheduling policy (``os.SCHED_*``) of each soft device thread of this process, by
+    thread id."""
+    out = {}
+    for tid in map(int, os.listdir("/proc/self/task")):
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                name = f.read().strip()
+            if name.startswith("wd-soft"):
+                out[tid] = os.sched_getscheduler(tid)
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # the thread ended since the listing
+    return out
+
+
+class SeeSoftDeviceThreads(Protocol):
+    def __call__(self, opener: Callable[[], T]) -> tuple[T, list[int]]: ...
+
+
+@pytest.fixture
+def see_soft_device_threads() -> SeeSoftDeviceThreads:
+    """Calls ``opener`` and gives what it returned and the policies of the soft device
+    threads it started (other tests' queues may be alive: threads seen before the call are
+    left out)."""
+
+    def opened_by(opener: Callable[[], T]) -> tuple[T, list[int]]:
+        before = soft_device_thread_policies()
+        opened = opener()
+        return opened, [p for t, p in soft_device_thread_policies().items() if t not in before]
+
+    return opened_by

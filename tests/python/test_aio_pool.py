@@ -21,7 +21,7 @@ import warpdrive
 import warpdrive.aio
 
 if TYPE_CHECKING:
-    from conftest import CancelRounds
+    from conftest import CancelRounds, SeeSoftDeviceThreads
 
 T = TypeVar("T")
 Run = Callable[[Coroutine[Any, Any, T]], T]
@@ -397,3 +397,33 @@ def test_a_pool_belongs_to_one_event_loop() -> None:
     finally:
         mine.close()
         other.close()
+
+
+def test_asyncio_soft_devices_run_in_the_background_unless_told_not_to(
+    run: Run[None], see_soft_device_threads: SeeSoftDeviceThreads
+) -> None:
+    # Idle priority: the loop's thread never waits for a core behind a device thread.
+    async def main() -> None:
+        pool, started = see_soft_device_threads(
+            lambda: warpdrive.aio.open_pool("compress", queues=2, device="soft")
+        )
+        async with pool:
+            assert started == [os.SCHED_IDLE] * 2
+            assert gzip.decompress(await pool.compress(b"idle" * 100)) == b"idle" * 100
+        q, started = see_soft_device_threads(
+            lambda: warpdrive.aio.open_queue("decompress", device="soft")
+        )
+        async with q:
+            assert started == [os.SCHED_IDLE]
+        q, started = see_soft_device_threads(
+            lambda: warpdrive.aio.open_queue("compress", device="soft", background=False)
+        )
+        async with q:
+            assert started == [os.SCHED_OTHER]
+        pool, started = see_soft_device_threads(
+            lambda: warpdrive.aio.open_pool("compress", queues=2, device="soft", background=False)
+        )
+        async with pool:
+            assert started == [os.SCHED_OTHER] * 2
+
+    run(main())

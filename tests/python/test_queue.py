@@ -11,10 +11,14 @@ import sys
 import threading
 import time
 import zlib
+from typing import TYPE_CHECKING
 
 import pytest
 
 import warpdrive
+
+if TYPE_CHECKING:
+    from conftest import SeeSoftDeviceThreads
 
 
 def test_send_moves_buffers_and_the_completion_returns_them() -> None:
@@ -349,3 +353,22 @@ def test_vfio_is_hardware_or_a_clear_no_device_error() -> None:
     with pytest.raises(warpdrive.NoDeviceError) as ei:
         warpdrive.open_queue("compress", device="vfio")
     assert str(ei.value)
+
+
+def test_a_background_queue_runs_its_soft_device_at_idle_priority(
+    see_soft_device_threads: SeeSoftDeviceThreads,
+) -> None:
+    q, started = see_soft_device_threads(
+        lambda: warpdrive.open_queue("compress", device="soft", background=True)
+    )
+    with q:
+        assert started == [os.SCHED_IDLE]
+        q.send_bytes(b"background " * 1000, q.alloc(20_000), format="zlib", tag=5)
+        c = q.recv(timeout=10)
+        assert c.ok and c.tag == 5 and c.dst is not None
+        assert zlib.decompress(c.dst.tobytes()) == b"background " * 1000
+    q, started = see_soft_device_threads(lambda: warpdrive.open_queue("compress", device="soft"))
+    with q:
+        assert started == [os.SCHED_OTHER]
+    with pytest.raises(TypeError):
+        warpdrive.open_queue("compress", device="soft", background="yes")  # type: ignore[arg-type]

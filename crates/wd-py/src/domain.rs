@@ -59,8 +59,12 @@ pub fn parse_device(py: Python<'_>, s: Option<&str>) -> PyResult<DeviceChoice> {
 ///
 /// A missing VFIO device node means there is no device to open: the core reports that as
 /// an I/O error (ENOENT); Python users get `NoDeviceError`, which is what it means to them.
-pub fn open(choice: DeviceChoice, dir: Direction) -> wd_core::Result<Queue> {
-    wd_core::open_queue_on(choice, dir).map_err(|e| match e {
+pub fn open(
+    choice: DeviceChoice,
+    dir: Direction,
+    opts: wd_core::QueueOptions,
+) -> wd_core::Result<Queue> {
+    wd_core::open_queue_with(choice, dir, opts).map_err(|e| match e {
         wd_core::Error::Io { context, source } if source.kind() == std::io::ErrorKind::NotFound => {
             wd_core::Error::NoDevice(format!("{context}: {source}"))
         }

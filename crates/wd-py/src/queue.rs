@@ -293,13 +293,20 @@ fn copy_into_new(py: Python<'_>, q: &Queue, pb: &PyBuffer<u8>) -> PyResult<DmaBu
 impl PyQueue {
     /// Opens a queue of `direction` (`"compress"` or `"decompress"`). `device`: `"auto"`
     /// (an sdmdev device through VFIO when one is free, else the soft device), `"soft"`,
-    /// `"vfio"`, or None to follow `WARPDRIVE_DEVICE` (default `auto`).
+    /// `"vfio"`, or None to follow `WARPDRIVE_DEVICE` (default `auto`). `background`: on
+    /// the soft device, its thread runs at idle priority (see `warpdrive.open_queue`).
     #[new]
-    #[pyo3(signature = (direction, device = None))]
-    fn new(py: Python<'_>, direction: &str, device: Option<&str>) -> PyResult<PyQueue> {
+    #[pyo3(signature = (direction, device = None, *, background = false))]
+    fn new(
+        py: Python<'_>,
+        direction: &str,
+        device: Option<&str>,
+        background: bool,
+    ) -> PyResult<PyQueue> {
         let dir = parse_direction(py, direction)?;
         let choice = parse_device(py, device)?;
-        let q = py.detach(|| open(choice, dir)).py(py)?;
+        let opts = wd_core::QueueOptions { background };
+        let q = py.detach(|| open(choice, dir, opts)).py(py)?;
         Ok(PyQueue {
             fd: q.readiness_fd(),
             device: q.describe(),

@@ -65,7 +65,7 @@ fn with_cached<R>(
     };
     let mut q = match cached {
         Some(q) => q,
-        None => open(choice, dir)?,
+        None => open(choice, dir, Default::default())?,
     };
     let r = f(&mut q);
     if q.outstanding() == 0 && q.is_usable() {
