@@ -484,6 +484,9 @@ def ratios(res: dict[str, Any]) -> dict[str, Any]:
         r["loop_stall_cpu_ms_max"] = py["loop_stall_cpu_ms_max"]
         if "loop_stall_cpu_excl_gc_ms_max" in py:
             r["loop_stall_cpu_excl_gc_ms_max"] = py["loop_stall_cpu_excl_gc_ms_max"]
+        if "loop_stall_normal_priority_ms_max" in py:
+            r["loop_stall_normal_priority_ms_max"] = py["loop_stall_normal_priority_ms_max"]
+            r["host_hiccup_ms_max"] = py["host_hiccup_ms_max"]
     return r
 
 

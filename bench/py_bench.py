@@ -182,6 +182,23 @@ class Probe:
             last = now
 
 
+def host_hiccup(secs: float) -> tuple[float, float]:
+    """The longest time (wall clock, and thread CPU time) a step of ~2 us of Python took in
+    ``secs`` of repeating it with nothing else running: what the host alone does to a
+    thread (a VM's vCPU taken away shows as both), the floor under any stall figure."""
+    longest = longest_cpu = 0.0
+    end = time.perf_counter() + secs
+    while True:
+        c = time.thread_time()
+        t = time.perf_counter()
+        sum(range(100))
+        now = time.perf_counter()
+        longest = max(longest, now - t)
+        longest_cpu = max(longest_cpu, time.thread_time() - c)
+        if now > end:
+            return longest * 1e3, longest_cpu * 1e3
+
+
 async def run_tasks(
     ntasks: int, ps: list[bytes], secs: float, one: Callable[[bytes], Awaitable[Any]]
 ) -> float:
@@ -214,17 +231,18 @@ async def one_async_run(
     heartbeat: bool = False,
 ) -> float:
     """One run of ``mode``: "warpdrive" (a pool, one queue per CPU), "warpdrive_1q" (one
-    queue) or "executor". With ``heartbeat``, a task that only yields runs beside (for the
+    queue), "warpdrive_normal" (the pool with its soft devices at normal priority instead
+    of warpdrive.aio's default, idle) or "executor". With ``heartbeat``, a task that only yields runs beside (for the
     probe's loop gap); it keeps the loop thread busy, so stalls are measured without it."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     hb = asyncio.create_task(probe.heartbeat(stop)) if probe and heartbeat else None
     try:
-        if mode in ("warpdrive", "warpdrive_1q"):
+        if mode.startswith("warpdrive"):
             opened: warpdrive.aio.AsyncQueue | warpdrive.aio.AsyncQueuePool = (
-                warpdrive.aio.open_pool("compress")
-                if mode == "warpdrive"
-                else warpdrive.aio.open_queue("compress")
+                warpdrive.aio.open_queue("compress")
+                if mode == "warpdrive_1q"
+                else warpdrive.aio.open_pool("compress", background=mode == "warpdrive")
             )
             async with opened as q:
                 # One call per queue of a pool, to check the output and start every queue.
@@ -277,7 +295,7 @@ def bench_asyncio(
             cpu_excl_gc: dict[str, float] = {}
             over: dict[str, list[int]] = {}
             what: dict[str, str] = {}
-            for mode in ("warpdrive", "executor"):
+            for mode in ("warpdrive", "warpdrive_normal", "executor"):
                 with Probe() as pr:
                     asyncio.run(one_async_run(mode, n, ps, level, secs, pr))
                 stall[mode] = pr.max_cb * 1e3
@@ -287,9 +305,12 @@ def bench_asyncio(
                 cpu_excl_gc[mode] = pr.max_cb_cpu_excl_gc * 1e3
                 over[mode] = [pr.over_1ms, pr.callbacks]
                 what[mode] = pr.max_cb_cpu_what
+                if mode == "warpdrive_normal":
+                    continue
                 with Probe() as pr:
                     asyncio.run(one_async_run(mode, n, ps, level, secs, pr, heartbeat=True))
                 gap[mode] = pr.max_gap * 1e3
+            hiccup_ms, hiccup_cpu_ms = host_hiccup(secs)
             key = str(n) if level == -1 else f"{n}_l{level}"
             out[key] = {
                 "tasks": n,
@@ -316,6 +337,11 @@ def bench_asyncio(
                 "warpdrive_stall_cpu_excl_gc_ms": cpu_excl_gc["warpdrive"],
                 "executor_stall_cpu_excl_gc_ms": cpu_excl_gc["executor"],
                 "warpdrive_callbacks_over_1ms": over["warpdrive"],
+                "warpdrive_normal_stall_ms": stall["warpdrive_normal"],
+                "warpdrive_normal_stall_oncpu_ms": oncpu["warpdrive_normal"],
+                "warpdrive_normal_callbacks_over_1ms": over["warpdrive_normal"],
+                "host_hiccup_ms": hiccup_ms,
+                "host_hiccup_cpu_ms": hiccup_cpu_ms,
                 "executor_callbacks_over_1ms": over["executor"],
                 "warpdrive_longest_cpu_callback": what["warpdrive"],
                 "executor_longest_cpu_callback": what["executor"],
@@ -325,8 +351,9 @@ def bench_asyncio(
                 f"  asyncio L{level} {n} tasks: warpdrive pool {x['warpdrive_mb_s']:.0f} MB/s, one queue "
                 f"{x['warpdrive_1q_mb_s']:.0f} MB/s, executor {x['executor_mb_s']:.0f} MB/s, stall "
                 f"{x['warpdrive_stall_ms']:.2f} ms (on CPU {x['warpdrive_stall_oncpu_ms']:.2f}; "
-                f"longest CPU {x['warpdrive_stall_cpu_ms']:.2f}) / "
-                f"{x['executor_stall_ms']:.2f} ms"
+                f"longest CPU {x['warpdrive_stall_cpu_ms']:.2f}); devices at normal priority "
+                f"{x['warpdrive_normal_stall_ms']:.2f} ms; executor {x['executor_stall_ms']:.2f} ms; "
+                f"host hiccup {x['host_hiccup_ms']:.2f} ms"
             )
     return out
 
@@ -424,6 +451,8 @@ def main() -> None:
     stall = max(v["warpdrive_stall_ms"] for v in aio.values())
     stall_cpu = max(v["warpdrive_stall_cpu_ms"] for v in aio.values())
     stall_cpu_excl_gc = max(v["warpdrive_stall_cpu_excl_gc_ms"] for v in aio.values())
+    stall_normal = max(v["warpdrive_normal_stall_ms"] for v in aio.values())
+    hiccup = max(v["host_hiccup_ms"] for v in aio.values())
     print(
         json.dumps(
             {
@@ -437,25 +466,31 @@ def main() -> None:
                     f"N tasks compress {size // KIB} KiB pieces (zlib format) for {secs} s: "
                     f'`await pool.compress(piece, "zlib", level)` on one `warpdrive.aio.open_pool("compress")` '
                     f"shared by all tasks ({warpdrive.aio.default_pool_size()} queues here: one per CPU the "
-                    f"process may use, each served by its own device thread; each call goes to the queue with "
+                    f"process may use, each served by its own device thread, at idle priority as "
+                    f"warpdrive.aio opens them by default; each call goes to the queue with "
                     f"the fewest calls in progress), against `await loop.run_in_executor(None, zlib.compress, "
                     f"piece, level)` (default executor: min(32, cores + 4) threads), the fair match since both "
                     f"use every core; *one queue*: the same calls on a single `warpdrive.aio.open_queue` (one "
                     f"device thread). Median of {reps} runs, in turn. Default level (6) first, then "
                     f"level 1. *Longest stall* (of the pool): the longest single callback the event loop ran (every "
                     f"`asyncio.Handle._run` timed, wall clock; *on CPU*: the thread CPU time of that callback, the "
-                    f"rest of it the loop thread waited for a core; *CPU*: the longest callback in thread CPU time, which leaves out "
-                    f"time the OS gave the core to other threads; *of it GC*: the CPU time the interpreter's cyclic "
-                    f"garbage collector ran inside that callback, found with `gc.callbacks`; *without GC*: the "
-                    f"longest callback once its GC time is taken out), in a separate run of each with nothing else "
+                    f"rest of it the loop thread waited for a core; *longest CPU*: the longest callback in thread "
+                    f"CPU time; results.json also has the cyclic garbage collector's share of it, from "
+                    f"`gc.callbacks`), in a separate run of each with nothing else "
                     f"on the loop, with the count of "
                     f"callbacks over 1 ms / all callbacks (from the first request to the last answer; opening and "
                     f"closing the queues, and the callback that checks the first output and starts the N tasks, "
-                    f"are left out; `gc.collect()` runs before, so one run's garbage is not collected in the next); *longest loop gap*: the longest "
+                    f"are left out; `gc.collect()` runs before, so one run's garbage is not collected in the "
+                    f"next); *normal priority*: the same stall run with the pool opened with "
+                    f"`background=False` (device threads at the same priority as the loop's: a loop thread "
+                    f"that wakes up while they keep both cores busy waits for the end of a time slice); "
+                    f"*host hiccup*: the longest a ~2 us step of plain Python took in {secs} s of repeating it "
+                    f"alone (wall clock; taken right after), what the host does to any thread and the floor "
+                    f"under every stall figure; *longest loop gap*: the longest "
                     f"time between two turns of a task that only yields (`await asyncio.sleep(0)`), which also "
                     f"counts the loop's turns spent on N other tasks' steps, in a third run (that task keeps the "
-                    f"loop thread always runnable, so beside two busy device threads on two cores it is preempted "
-                    f"far more than a loop that waits for events: stalls are not measured in that run)."
+                    f"loop thread always runnable, so it competes for a core all the time: stalls are not "
+                    f"measured in that run)."
                 ),
                 "tasks": tasks,
                 "sync": sync,
@@ -463,6 +498,8 @@ def main() -> None:
                 "loop_stall_ms_max": stall,
                 "loop_stall_cpu_ms_max": stall_cpu,
                 "loop_stall_cpu_excl_gc_ms_max": stall_cpu_excl_gc,
+                "loop_stall_normal_priority_ms_max": stall_normal,
+                "host_hiccup_ms_max": hiccup,
                 "small": small,
             }
         )
