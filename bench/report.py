@@ -241,7 +241,7 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
                     f"*direct*, and the ratio of MB per CPU-second of the whole process (all threads; "
                     f"insensitive to other jobs taking the cores, but it also charges the queue path for the "
                     f"caller's polling). *direct*: the soft device's own engine "
-                    f"(`wd_core::engine::Engine::run`: ISA-L at level 1, zlib-rs at 6, with the checksum) on the "
+                    f"(`wd_core::engine::Engine::run`: ISA-L at level 1, libdeflate at 6 for these whole streams, with the checksum) on the "
                     f"caller's thread. *queue sync*: one long-lived soft queue, the input copied into a shared "
                     f"buffer, send, wait for the completion. *queue depth 4*: the same with 4 in flight. "
                     f"*zip::compress*: the public one-shot call (`wd_core::zip::compress`, what "
