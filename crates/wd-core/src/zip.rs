@@ -272,6 +272,10 @@ pub fn compress_stream(
     let chunk = opts.chunk_size.clamp(4096, 64 << 20);
     let nq = opts.queues.max(1);
     let depth = opts.depth.max(1);
+    // Pieces sent and not yet written, done or not, each hold a pair of buffers. Past this
+    // many, wait for the oldest instead of reading on: otherwise one slow queue lets the
+    // others fill memory with pieces that cannot be written before its own.
+    let window = (2 * nq * depth) as u64;
     let level = if opts.level == 0 { 6 } else { opts.level };
     // Queues are opened as pieces need them: a one-piece job uses one.
     let mut queues = vec![open(Direction::Compress)?];
@@ -318,8 +322,9 @@ pub fn compress_stream(
                 }
                 queues.push(q);
             }
+            let room = sent - written_seq < window;
             let Some(qi) = (0..queues.len())
-                .filter(|&i| queues[i].outstanding() < depth)
+                .filter(|&i| room && queues[i].outstanding() < depth)
                 .min_by_key(|&i| queues[i].outstanding())
             else {
                 lookahead = Some(cur);

@@ -269,3 +269,68 @@ proptest! {
         prop_assert_eq!(&reference_decode(&c, f), &data);
     }
 }
+
+#[test]
+fn a_stalled_queue_holds_reading_back_instead_of_filling_memory() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use wd_core::backend::soft::{SoftBackend, SoftControl, SoftOptions};
+    use wd_core::dma::Domain;
+    use wd_core::{Direction, Queue};
+
+    // The first queue's device starts paused, so its first piece is not done until it is
+    // resumed; the second queue could meanwhile take every other piece of the input.
+    let domain = Domain::soft();
+    let controls: Mutex<Vec<SoftControl>> = Mutex::new(Vec::new());
+    let open = |dir: Direction| {
+        let mut c = controls.lock().unwrap();
+        let opts = SoftOptions {
+            start_paused: c.is_empty(),
+            ..SoftOptions::default()
+        };
+        let b = SoftBackend::start(Arc::clone(&domain), dir, opts)?;
+        c.push(b.control());
+        Ok(Queue::new(Box::new(b), dir))
+    };
+    /// Counts what the job read.
+    struct Counting<'a>(&'a [u8], &'a AtomicUsize);
+    impl std::io::Read for Counting<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1.fetch_add(n, Ordering::SeqCst);
+            Ok(n)
+        }
+    }
+    let chunk = 4096;
+    let data = mixed(300 * chunk, 11);
+    let read = AtomicUsize::new(0);
+    let mut read_before_first_piece = None;
+    let mut out = Vec::new();
+    let opts = common::piece_options(Format::Gzip, 1, chunk);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // Long enough for the second queue to compress everything else many times
+            // over; how long it is does not matter to the assertion below.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            controls.lock().unwrap()[0].resume();
+        });
+        compress_stream(
+            &mut Counting(&data, &read),
+            &mut out,
+            &opts,
+            &open,
+            &mut |_, _| {
+                read_before_first_piece.get_or_insert(read.load(Ordering::SeqCst));
+            },
+        )
+        .unwrap();
+    });
+    assert_eq!(reference_decode(&out, Format::Gzip), data);
+    // 2 queues x 2 in flight x 2 (the window), plus the look-ahead piece.
+    let bound = (2 * 2 * 2 + 1) * chunk;
+    let got = read_before_first_piece.unwrap();
+    assert!(
+        got <= bound,
+        "read {got} bytes before the first piece was written (bound {bound})"
+    );
+}
