@@ -335,6 +335,10 @@ const INITIAL_NS_PER_BYTE: f64 = 2.5;
 /// Longest polling before a blocking wait: past it a wake-up (tens of microseconds) costs a
 /// few percent of the request, while polling longer would hold a core.
 const MAX_POLL: Duration = Duration::from_millis(1);
+/// From this expected wait on, a receiver first sleeps through most of it: waking up
+/// (tens to hundreds of microseconds in a VM) would otherwise come on top of every long
+/// request, after a millisecond of polling.
+const NAP_FROM: Duration = Duration::from_micros(1500);
 
 impl Queue {
     /// Takes over a started backend of direction `dir`. The rings must be freshly reset.
@@ -901,13 +905,30 @@ impl Queue {
         (Duration::from_nanos(ns as u64) + Duration::from_micros(20)).min(MAX_POLL)
     }
 
+    /// How long the next completion should take from now: one request's share of the work
+    /// in flight at the speed this queue has seen, less the service it already had.
+    fn expected_next(&self) -> Duration {
+        if self.outstanding == 0 {
+            return Duration::ZERO;
+        }
+        let ns = (self.bytes_in_flight / self.outstanding) as f64 * self.ns_per_byte;
+        Duration::from_nanos(ns as u64).saturating_sub(self.service_start.elapsed())
+    }
+
     /// Waits for the next completion: polls for about as long as the work in flight should
-    /// take, then sleeps on the interrupt. `None` waits forever. Fails with `Timeout`, or
+    /// take, then sleeps on the interrupt; when that is long, it first sleeps through most
+    /// of it and polls for the end. `None` waits forever. Fails with `Timeout`, or
     /// `BadRequest` if nothing is in flight.
     pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Completion> {
         let start = Instant::now();
         let budget = self.poll_budget();
         self.alive()?;
+        // A long request: sleep through three quarters of it (its interrupt still ends the
+        // nap if it finishes sooner), then poll for its end, so that no wake-up lies on its
+        // critical path and the core is free meanwhile.
+        let next = self.expected_next();
+        let mut nap = (next >= NAP_FROM).then(|| next * 3 / 4);
+        let mut polling_since = start;
         loop {
             // Looking at the ring is cheaper than a receive that finds nothing.
             if self.completion_ready() {
@@ -926,7 +947,16 @@ impl Queue {
                 Some(t) => Some(t - elapsed),
                 None => None,
             };
-            if elapsed < budget {
+            if let Some(nap) = nap.take() {
+                if self.arm_interrupt()? {
+                    self.stats.waits += 1;
+                    self.backend.wait(Some(left.map_or(nap, |l| l.min(nap))))?;
+                    self.backend.check_alive()?;
+                }
+                polling_since = Instant::now();
+                continue;
+            }
+            if polling_since.elapsed() < budget {
                 std::hint::spin_loop();
                 continue;
             }
