@@ -255,7 +255,9 @@ fn write_error(e: io::Error) -> Error {
 }
 
 /// Compresses everything `input` yields into `output` as one stream. `progress` is called
-/// with (bytes read, bytes written) after each piece.
+/// with (bytes read, bytes written) after each piece. Memory stays bounded whatever the
+/// input's size and however unevenly the queues keep up: at most `2 * queues * depth`
+/// pieces are read and not yet written.
 pub fn compress_stream(
     input: &mut dyn Read,
     output: &mut dyn Write,
