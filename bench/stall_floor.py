@@ -14,27 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from py_bench import Probe, one_async_run, pieces
+from py_bench import Probe, host_hiccup, one_async_run, pieces
 
 SECS = 1.5
-
-
-def plain_steps_over_1ms(secs: float) -> tuple[int, float]:
-    """Steps over 1 ms, and the longest (ms), of a ~2 us step repeated for ``secs``."""
-    over, longest = 0, 0.0
-    end = time.perf_counter() + secs
-    while True:
-        t = time.perf_counter()
-        sum(range(100))
-        d = time.perf_counter() - t
-        over += d > 1e-3
-        longest = max(longest, d)
-        if t > end:
-            return over, longest * 1e3
 
 
 def main() -> None:
@@ -50,7 +35,7 @@ def main() -> None:
     for _ in range(a.runs):
         with Probe() as pr:
             asyncio.run(one_async_run("warpdrive", a.tasks, ps, a.level, SECS, pr))
-        over, longest = plain_steps_over_1ms(SECS)
+        longest, _, over = host_hiccup(SECS)
         loop_over += pr.over_1ms
         plain_over += over
         print(

@@ -206,16 +206,17 @@ impl Engine {
         let partial = sqe.flags() & FLAG_PARTIAL != 0;
         let done = if level == 1 {
             let d = self.fast.get_or_insert_with(isal::Deflater::new);
-            match d.compress(wrapper(t), !partial, input, output) {
-                DeflateResult::Done(c, p) => Some((c, p)),
-                DeflateResult::OutputFull => None,
-            }
+            d.compress(wrapper(t), !partial, input, output)
         } else if partial {
-            self.compress_piece(t, level, input, output)
+            // zlib-rs writes pieces that do not end the stream.
+            let d = self
+                .pieces
+                .get((t, level), || zlibrs::Deflater::new(wrapper(t), level));
+            d.compress(input, output, false)
         } else {
             self.compress_whole(t, level, input, output)
         };
-        let Some((consumed, produced)) = done else {
+        let DeflateResult::Done(consumed, produced) = done else {
             return Outcome::status(Status::OutputTooSmall);
         };
         let sel = Csum::from_flags(sqe.flags()).unwrap_or_default();
@@ -231,38 +232,20 @@ impl Engine {
         }
     }
 
-    /// zlib-rs compression of a piece that does not end the stream:
-    /// `Some((consumed, produced))` if the whole request fit.
-    fn compress_piece(
-        &mut self,
-        t: ReqType,
-        level: u32,
-        input: &[u8],
-        output: &mut [u8],
-    ) -> Option<(usize, usize)> {
-        let d = self
-            .pieces
-            .get((t, level), || zlibrs::Deflater::new(wrapper(t), level));
-        match d.compress(input, output, false) {
-            DeflateResult::Done(c, p) => Some((c, p)),
-            DeflateResult::OutputFull => None,
-        }
-    }
-
     /// libdeflate compression of a whole stream (or the last piece of one: a raw deflate
-    /// stream, which ends with its final block): `Some((consumed, produced))` if it fit.
+    /// stream, which ends with its final block).
     fn compress_whole(
         &mut self,
         t: ReqType,
         level: u32,
         input: &[u8],
         output: &mut [u8],
-    ) -> Option<(usize, usize)> {
+    ) -> DeflateResult {
+        // Levels reach here as 2..=9 (validated), all of which libdeflate has.
         let c = self.whole.get(level, || {
-            // Levels reach here as 2..=9 (validated), which libdeflate has.
-            let lvl = libdeflater::CompressionLvl::new(level.clamp(2, 9) as i32)
-                .unwrap_or_else(|_| libdeflater::CompressionLvl::default());
-            libdeflater::Compressor::new(lvl)
+            libdeflater::Compressor::new(
+                libdeflater::CompressionLvl::new(level as i32).unwrap_or_default(),
+            )
         });
         let written = match wrapper(t) {
             Wrapper::Gzip => c.gzip_compress(input, output),
@@ -270,7 +253,9 @@ impl Engine {
             Wrapper::Raw => c.deflate_compress(input, output),
         };
         // Its only error is an output too small for the whole stream.
-        written.ok().map(|p| (input.len(), p))
+        written.map_or(DeflateResult::OutputFull, |p| {
+            DeflateResult::Done(input.len(), p)
+        })
     }
 
     fn decompress(&mut self, t: ReqType, sqe: &ZipSqe, input: &[u8], output: &mut [u8]) -> Outcome {

@@ -864,10 +864,7 @@ impl Queue {
     /// Arms the interrupt so that [`Queue::readiness_fd`] becomes readable at the next
     /// completion. Returns `false` (nothing to wait for) if a completion is already ready.
     pub fn arm_interrupt(&mut self) -> Result<bool> {
-        self.alive()?;
-        self.ring_cq_doorbell(ARM_NOW);
-        fence(Ordering::SeqCst);
-        Ok(!self.completion_ready())
+        self.arm(ARM_NOW)
     }
 
     /// Like [`Queue::arm_interrupt`], but the device may hold the interrupt while it has
@@ -875,12 +872,18 @@ impl Queue {
     /// section 6), so that a receiver with many requests in flight is woken once for
     /// several completions. Devices that cannot moderate are armed the ordinary way.
     pub fn arm_interrupt_moderated(&mut self) -> Result<bool> {
-        self.alive()?;
-        self.ring_cq_doorbell(if self.moderates {
+        self.arm(if self.moderates {
             ARM_MODERATED
         } else {
             ARM_NOW
-        });
+        })
+    }
+
+    /// Arms with doorbell priority `how`, then looks once more for a completion that came
+    /// before the device could see the arm.
+    fn arm(&mut self, how: u16) -> Result<bool> {
+        self.alive()?;
+        self.ring_cq_doorbell(how);
         fence(Ordering::SeqCst);
         Ok(!self.completion_ready())
     }

@@ -132,7 +132,8 @@ impl SoftBackend {
             results: Vec::new(),
         };
         // The thread sets its own priority (only a thread's own policy can be set without
-        // knowing its kernel id) and reports before it serves anything.
+        // knowing its kernel id) and reports before it serves anything. Every queue waits
+        // for that report: the device thread is running, under its name, once this returns.
         let background = dev.opts.background;
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
