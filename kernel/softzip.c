@@ -77,6 +77,8 @@
 #define SZ_ST_DATA_ERR		0x12
 #define SZ_ST_DMA_FAULT		0x20
 #define SZ_ST_BAD_REQ		0x21
+#define SZ_ST_DEV_ERR		0x22
+#define SZ_ST_MEMLOCK		0x23
 
 /* pinning whole ranges keeps the engine simple; bound what one request pins */
 #define SZ_MAX_RANGE		(64UL << 20)
@@ -291,7 +293,11 @@ static void sz_unmap(struct sz_queue *q, struct sz_map *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* 0, or -EFAULT when [iova, iova + len) is not (fully) shared */
+/*
+ * 0; -EFAULT when [iova, iova + len) is not (fully) shared; -EDQUOT when VFIO
+ * refused a pin because the process's RLIMIT_MEMLOCK would be exceeded;
+ * -ENOMEM when the kernel could not allocate.
+ */
 static int sz_map(struct sz_queue *q, struct sz_map *m, u64 iova, u64 len,
 		  int prot, u8 **ptr)
 {
@@ -318,7 +324,8 @@ static int sz_map(struct sz_queue *q, struct sz_map *m, u64 iova, u64 len,
 		if (ret != n) {
 			m->npages = done;
 			sz_unmap(q, m);
-			return -EFAULT;
+			/* vfio_lock_acct() says -ENOMEM for the memlock limit */
+			return ret == -ENOMEM ? -EDQUOT : -EFAULT;
 		}
 		done += n;
 		m->npages = done;
@@ -685,6 +692,7 @@ static void sz_do_request(struct sz_queue *q, u16 idx)
 	u32 consumed = 0, produced = 0, cs = 0;
 	u8 *sp, *dp;
 	u8 st;
+	int ret;
 
 	if (type == SZ_T_NOP) {
 		st = SZ_ST_OK;
@@ -715,15 +723,22 @@ static void sz_do_request(struct sz_queue *q, u16 idx)
 
 	mutex_lock(&q->req_lock);
 	/* fault check before any data moves, as an IOMMU would */
-	if (sz_map(q, &q->map[0], src, in_len, IOMMU_READ, &sp) ||
-	    sz_map(q, &q->map[1], dst, space, IOMMU_READ | IOMMU_WRITE,
-		   &dp)) {
+	ret = sz_map(q, &q->map[0], src, in_len, IOMMU_READ, &sp);
+	if (!ret)
+		ret = sz_map(q, &q->map[1], dst, space,
+			     IOMMU_READ | IOMMU_WRITE, &dp);
+	if (ret) {
 		sz_unmap(q, &q->map[0]);
 		mutex_unlock(&q->req_lock);
 		/* a new stream was asked for: the old one is gone anyway */
 		if (q->decomp && !(flags & SZ_F_CONTINUE))
 			q->dec.open = false;
-		st = SZ_ST_DMA_FAULT;
+		if (ret == -EDQUOT)
+			st = SZ_ST_MEMLOCK;
+		else if (ret == -ENOMEM)
+			st = SZ_ST_DEV_ERR;
+		else
+			st = SZ_ST_DMA_FAULT;
 		goto done;
 	}
 
