@@ -1,7 +1,7 @@
 //! The `hisi_qm_v1` ring dialect and the ZIP request format, exactly as `docs/abi.md`
 //! defines them. Pure data: no memory access happens here.
 
-use crate::error::Error;
+use crate::error::{DataErrorKind, Error};
 
 /// Size of the MMIO region (region 0).
 pub const MMIO_SIZE: usize = 4096;
@@ -202,15 +202,9 @@ impl Status {
         match self {
             Status::Ok | Status::OkNotShrunk => Ok(()),
             Status::OutputTooSmall => Err(Error::OutputTooSmall),
-            Status::ChecksumError => Err(Error::BadData(
-                "checksum or length trailer does not match the data".into(),
-            )),
-            Status::NeedInput => Err(Error::BadData(
-                "input ends inside the compressed stream (truncated?)".into(),
-            )),
-            Status::DataError => Err(Error::BadData(
-                "input is not a valid compressed stream of this format".into(),
-            )),
+            Status::ChecksumError => Err(Error::BadData(DataErrorKind::Checksum.into())),
+            Status::NeedInput => Err(Error::BadData(DataErrorKind::Truncated.into())),
+            Status::DataError => Err(Error::BadData(DataErrorKind::Corrupt.into())),
             Status::DmaFault => Err(Error::DmaFault),
             Status::BadRequest => Err(Error::BadRequest(
                 "the device rejected the request (type, flags or level)".into(),

@@ -1,18 +1,21 @@
 //! The compression engine the soft device runs: executes one ZIP request on byte slices,
 //! following `docs/abi.md` section 4. It knows nothing about rings or memory sharing.
 //!
-//! Engines, chosen per level and direction by measurement (`docs/notes/engines.md`):
-//! ISA-L for level 1 and for all decompression; for levels 2..=9, where ISA-L has no
+//! Engines, chosen per level and direction by measurement (`docs/notes/engines.md`,
+//! `docs/decisions/decoder.md`): zlib-rs for all decompression (strict: it accepts exactly
+//! what zlib accepts, which ISA-L and libdeflate do not); ISA-L for level-1 compression; for
+//! levels 2..=9, where ISA-L has no
 //! equivalent ratio, libdeflate for a request that is a whole stream (faster and smaller
 //! than zlib at every level, but it can only write complete streams) and zlib-rs (through
 //! its C ABI, with tuned search limits at level 6 to come near zlib's ratio, see
 //! `zlibrs.rs`) for `PARTIAL` pieces. ISA-L and zlib-rs provide what the rest of the ABI
-//! needs: sync-flushed pieces for parallel compression and resumable inflate with bounded
-//! output.
+//! needs: sync-flushed pieces for parallel compression; zlib-rs resumable inflate with
+//! bounded output.
 
 use crate::abi::{Csum, ReqType, Status, ZipSqe, FLAGS_KNOWN, FLAG_CONTINUE, FLAG_PARTIAL};
 use crate::isal::{self, DeflateResult, InflateStop, Wrapper};
 use crate::zlibrs;
+use crate::zlibrs::Inflater;
 
 /// Compress or decompress: a property of a queue, fixed when it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,9 +131,9 @@ fn checksum_of(data: &[u8], t: ReqType, sel: Csum) -> u32 {
     }
 }
 
+/// The stream a `CONTINUE` request resumes.
 struct Decoder {
     kind: ReqType,
-    inflater: isal::Inflater,
     sum: RunningSum,
 }
 
@@ -170,6 +173,8 @@ pub struct Engine {
     /// libdeflate, for whole streams: by level (the wrapper is chosen per call).
     whole: Contexts<u32, libdeflater::Compressor>,
     fast: Option<isal::Deflater>,
+    /// zlib-rs decoders, kept for reuse (a reset is cheaper than a new one): raw, zlib, gzip.
+    inflaters: [Option<Inflater>; 3],
     decoder: Option<Decoder>,
 }
 
@@ -181,6 +186,7 @@ impl Engine {
             pieces: Contexts::new(),
             whole: Contexts::new(),
             fast: None,
+            inflaters: [None, None, None],
             decoder: None,
         }
     }
@@ -268,12 +274,21 @@ impl Engine {
         } else {
             self.decoder = Some(Decoder {
                 kind: t,
-                inflater: isal::Inflater::new(wrapper(t)),
                 sum: RunningSum::new(t, sel),
             });
         }
+        let w = wrapper(t);
+        let slot = &mut self.inflaters[w as usize];
+        let inflater = match slot {
+            Some(i) if sqe.flags() & FLAG_CONTINUE == 0 => {
+                i.reset();
+                i
+            }
+            Some(i) => i,
+            None => slot.insert(Inflater::new(w)),
+        };
+        let (consumed, produced, stop) = inflater.inflate(input, output);
         let d = self.decoder.as_mut().expect("set above");
-        let (consumed, produced, stop) = d.inflater.inflate(input, output);
         d.sum.update(&output[..produced]);
         let checksum = d.sum.value();
         let status = match stop {

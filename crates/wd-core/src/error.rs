@@ -17,9 +17,10 @@ pub enum Error {
     /// The destination was too small for the result.
     #[error("output buffer too small for the result")]
     OutputTooSmall,
-    /// The input is not a valid stream of the requested format.
-    #[error("bad data: {0}")]
-    BadData(String),
+    /// The input is not a valid stream of the requested format, or decodes to more than
+    /// the caller allowed: [`DataError::kind`] says which.
+    #[error("{0}")]
+    BadData(DataError),
     /// The request is malformed or does not fit the queue.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -67,6 +68,121 @@ impl Error {
             return Error::Permission(format!("{context}: {source}"));
         }
         Error::Io { context, source }
+    }
+}
+
+/// What is wrong with an input that does not decode. The messages are defined here only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DataErrorKind {
+    /// Not a stream of the format at all (gzip: bad magic bytes; zlib: the header check
+    /// fails; anything: empty input).
+    NotCompressed,
+    /// A header of the right kind with a field zlib refuses (method, reserved flags, window
+    /// size, preset dictionary, header CRC).
+    BadHeader,
+    /// The input ends inside the stream.
+    Truncated,
+    /// The compressed data is invalid (bad block type, bad Huffman code, distance too far
+    /// back, ...).
+    Corrupt,
+    /// The trailer's checksum or length does not match the decoded data.
+    Checksum,
+    /// Bytes after the end of the stream that are not another gzip member (or, for gzip,
+    /// zero padding).
+    TrailingGarbage,
+    /// The output would exceed the caller's limit (`max_output`).
+    OutputLimit,
+}
+
+impl DataErrorKind {
+    /// Every kind, for tests and bindings.
+    pub const ALL: [DataErrorKind; 7] = [
+        DataErrorKind::NotCompressed,
+        DataErrorKind::BadHeader,
+        DataErrorKind::Truncated,
+        DataErrorKind::Corrupt,
+        DataErrorKind::Checksum,
+        DataErrorKind::TrailingGarbage,
+        DataErrorKind::OutputLimit,
+    ];
+
+    /// The general message of this kind; [`DataError`] may add a detail after it.
+    pub fn message(self) -> &'static str {
+        match self {
+            DataErrorKind::NotCompressed => "not a compressed stream of this format",
+            DataErrorKind::BadHeader => "bad stream header",
+            DataErrorKind::Truncated => "input ends inside the compressed stream (truncated)",
+            DataErrorKind::Corrupt => "corrupt compressed data",
+            DataErrorKind::Checksum => {
+                "checksum mismatch: the trailer's checksum or length does not match the data"
+            }
+            DataErrorKind::TrailingGarbage => "trailing garbage after the compressed stream",
+            DataErrorKind::OutputLimit => "decompressed output exceeds the limit",
+        }
+    }
+
+    /// A short stable name (the Python exception classes are chosen by it).
+    pub fn name(self) -> &'static str {
+        match self {
+            DataErrorKind::NotCompressed => "not_compressed",
+            DataErrorKind::BadHeader => "bad_header",
+            DataErrorKind::Truncated => "truncated",
+            DataErrorKind::Corrupt => "corrupt",
+            DataErrorKind::Checksum => "checksum",
+            DataErrorKind::TrailingGarbage => "trailing_garbage",
+            DataErrorKind::OutputLimit => "output_limit",
+        }
+    }
+}
+
+/// A decoding error: its kind and the message that says what is wrong. Reads as the
+/// message (`&str`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataError {
+    kind: DataErrorKind,
+    msg: String,
+}
+
+impl DataError {
+    /// An error of `kind` with its message, followed by `detail` if not empty.
+    pub fn new(kind: DataErrorKind, detail: &str) -> DataError {
+        let msg = if detail.is_empty() {
+            kind.message().to_string()
+        } else {
+            format!("{}: {detail}", kind.message())
+        };
+        DataError { kind, msg }
+    }
+
+    /// What is wrong.
+    pub fn kind(&self) -> DataErrorKind {
+        self.kind
+    }
+}
+
+impl From<DataErrorKind> for DataError {
+    fn from(kind: DataErrorKind) -> DataError {
+        DataError::new(kind, "")
+    }
+}
+
+impl std::ops::Deref for DataError {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.msg
+    }
+}
+
+impl std::fmt::Display for DataError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+impl Error {
+    /// A [`Error::BadData`] of `kind`, with `detail` after the kind's message.
+    pub fn data(kind: DataErrorKind, detail: &str) -> Error {
+        Error::BadData(DataError::new(kind, detail))
     }
 }
 

@@ -2,8 +2,10 @@
 //!
 //! The soft device uses ISA-L where it is the fastest engine that keeps the ABI's
 //! streaming contract (see `docs/notes/engines.md`): level-1 compression (2.2x zlib-rs
-//! with a better ratio) and all decompression (1.4x). Every `unsafe` block of the ISA-L
-//! path is here.
+//! with a better ratio). Its decoder ([`Inflater`]) is faster than zlib-rs's but lenient
+//! (it accepts streams zlib refuses, `docs/decisions/decoder.md`), so the device decodes
+//! with zlib-rs; it stays here for measurements. Every `unsafe` block of the ISA-L path is
+//! here.
 
 use isal_sys::igzip_lib as ffi;
 
@@ -146,7 +148,9 @@ pub enum InflateStop {
     Invalid,
 }
 
-/// A resumable ISA-L decoder for one stream.
+/// A resumable ISA-L decoder for one stream. Lenient: it accepts Huffman codes that do not
+/// fill their code space and zlib window fields above 7, which zlib refuses; the device
+/// decodes with [`crate::zlibrs::Inflater`] instead.
 pub struct Inflater {
     state: Box<ffi::inflate_state>,
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::abi::{Csum, ReqType, Status};
 use crate::dma::DmaBuf;
 use crate::engine::Direction;
-use crate::error::{Error, Result};
+use crate::error::{DataErrorKind, Error, Result};
 use crate::queue::{Completion, Queue, Request};
 use crate::sys;
 
@@ -96,9 +96,14 @@ pub struct StreamStats {
 }
 
 /// Worst-case size of a deflate stream of `n` bytes (zlib's bound, plus room for a sync
-/// flush and a gzip/zlib wrapper).
+/// flush and a gzip/zlib wrapper); `usize::MAX` where that does not fit a `usize`.
 pub fn compress_bound(n: usize) -> usize {
-    n + (n >> 12) + (n >> 14) + (n >> 25) + 64
+    checked_compress_bound(n).unwrap_or(usize::MAX)
+}
+
+/// [`compress_bound`], or `None` if it does not fit a `usize`.
+pub fn checked_compress_bound(n: usize) -> Option<usize> {
+    n.checked_add((n >> 12) + (n >> 14) + (n >> 25) + 64)
 }
 
 /// Adler-32 of the concatenation of two pieces, from their checksums (`len2` = length of
@@ -425,6 +430,169 @@ pub fn compress_stream(
 const INFLATE_IN: usize = 1 << 20;
 const INFLATE_OUT: usize = 4 << 20;
 
+/// How many bytes of a stream's start are kept to say what is wrong with its header.
+const HEAD_KEPT: usize = 4096;
+
+/// The most a size *claimed by the input* (gzip's ISIZE trailer) may make a decompression
+/// allocate before any output is measured; beyond it (and beyond what the input can
+/// possibly expand to, [`MAX_EXPANSION`]) the output grows by what the device produces.
+pub const CLAIMED_SIZE_MAX: usize = 16 << 20;
+
+/// Deflate's largest expansion: a 258-byte match costs at least 2 bits (a one-bit length
+/// code and a one-bit distance code), so no stream decodes to more than 1032 times its
+/// size (plus the first literals of a block).
+pub const MAX_EXPANSION: usize = 1032;
+
+/// The most `n` bytes of deflate (any wrapper, any number of gzip members) can decode to.
+pub fn max_inflated(n: usize) -> usize {
+    n.saturating_mul(MAX_EXPANSION).saturating_add(4096)
+}
+
+/// What the start of a stream says about its header.
+#[derive(Debug, PartialEq, Eq)]
+enum Header {
+    /// A valid header of this many bytes (0 for raw deflate).
+    Complete(usize),
+    /// Valid so far, but the header goes on past the bytes given.
+    Incomplete,
+    /// A header zlib refuses: the error kind and what is wrong.
+    Refused(DataErrorKind, String),
+}
+
+/// Checks the header at the start of `d` as zlib's inflate does (RFC 1950, 1952).
+fn parse_header(format: Format, d: &[u8]) -> Header {
+    let bad = |what: &str| Header::Refused(DataErrorKind::BadHeader, what.to_string());
+    match format {
+        Format::Deflate => Header::Complete(0),
+        Format::Zlib => {
+            let [cmf, flg, ..] = *d else {
+                return Header::Incomplete;
+            };
+            if (u16::from(cmf) << 8 | u16::from(flg)) % 31 != 0 {
+                return Header::Refused(
+                    DataErrorKind::NotCompressed,
+                    "not zlib data (the header check fails)".into(),
+                );
+            }
+            if cmf & 0x0f != 8 {
+                return bad(&format!("unknown compression method {}", cmf & 0x0f));
+            }
+            if cmf >> 4 > 7 {
+                return bad(&format!("window size field {} is above 7", cmf >> 4));
+            }
+            if flg & 0x20 != 0 {
+                return bad("the stream needs a preset dictionary");
+            }
+            Header::Complete(2)
+        }
+        Format::Gzip => {
+            if d.first().is_some_and(|&b| b != 0x1f) || d.get(1).is_some_and(|&b| b != 0x8b) {
+                return Header::Refused(
+                    DataErrorKind::NotCompressed,
+                    "not gzip data (bad magic bytes)".into(),
+                );
+            }
+            if d.len() < 10 {
+                return Header::Incomplete;
+            }
+            if d[2] != 8 {
+                return bad(&format!("unknown compression method {}", d[2]));
+            }
+            let flg = d[3];
+            if flg & 0xe0 != 0 {
+                return bad("reserved flag bits are set");
+            }
+            let mut pos = 10usize;
+            if flg & 0x04 != 0 {
+                let Some(x) = d.get(pos..pos + 2) else {
+                    return Header::Incomplete;
+                };
+                pos += 2 + usize::from(u16::from_le_bytes([x[0], x[1]]));
+            }
+            for bit in [0x08, 0x10] {
+                if flg & bit != 0 {
+                    match d.get(pos..).and_then(|r| r.iter().position(|&b| b == 0)) {
+                        Some(i) => pos += i + 1,
+                        None => return Header::Incomplete,
+                    }
+                }
+            }
+            if flg & 0x02 != 0 {
+                let Some(x) = d.get(pos..pos + 2) else {
+                    return Header::Incomplete;
+                };
+                if u16::from_le_bytes([x[0], x[1]]) != crc32fast::hash(&d[..pos]) as u16 {
+                    return bad("header CRC mismatch");
+                }
+                pos += 2;
+            }
+            if pos > d.len() {
+                return Header::Incomplete;
+            }
+            Header::Complete(pos)
+        }
+    }
+}
+
+/// The error for a stream of `format` that began with `head` (its first bytes, as many as
+/// are at hand) and that the device stopped with `status`. The device only says "invalid",
+/// "checksum" or "needs input"; the header tells a stream that is not of the format at all,
+/// or has a refused header, from corrupt compressed data.
+pub fn stream_error(format: Format, head: &[u8], status: Status) -> Error {
+    if head.is_empty() {
+        return Error::data(DataErrorKind::NotCompressed, "the input is empty");
+    }
+    if let Header::Refused(kind, what) = parse_header(format, head) {
+        return Error::data(kind, &what);
+    }
+    match status {
+        Status::NeedInput => Error::data(DataErrorKind::Truncated, ""),
+        Status::ChecksumError => Error::data(DataErrorKind::Checksum, ""),
+        Status::DataError => Error::data(DataErrorKind::Corrupt, ""),
+        s => match s.check() {
+            Err(e) => e,
+            Ok(()) => Error::Protocol(format!("stream_error called with status {s:?}")),
+        },
+    }
+}
+
+/// What comes after the end of a stream of `format`, in `rest` (gzip: after any zero
+/// padding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Nothing more (the input ends here).
+    End,
+    /// Another gzip member starts `skip` bytes on (after zero padding).
+    Member {
+        /// Zero bytes before it.
+        skip: usize,
+    },
+    /// Anything else: an error ([`DataErrorKind::TrailingGarbage`]).
+    Garbage,
+}
+
+/// Classifies `rest`, the input after a complete stream, when nothing follows `rest`.
+/// gzip members may be separated and followed by zero bytes, as gzip(1) and Python's gzip
+/// accept; zlib and raw deflate streams must end the input.
+pub fn after_stream(format: Format, rest: &[u8]) -> After {
+    let skip = match format {
+        Format::Gzip => rest.iter().take_while(|&&b| b == 0).count(),
+        _ => 0,
+    };
+    match &rest[skip..] {
+        [] => After::End,
+        [0x1f] | [0x1f, 0x8b, ..] if format == Format::Gzip => After::Member { skip },
+        _ => After::Garbage,
+    }
+}
+
+fn output_limit(limit: u64) -> Error {
+    Error::data(
+        DataErrorKind::OutputLimit,
+        &format!("more than {limit} bytes (max_output)"),
+    )
+}
+
 /// Decompresses `input` (one stream; for gzip any number of members) into `output`.
 pub fn decompress_stream(
     input: &mut dyn Read,
@@ -433,6 +601,21 @@ pub fn decompress_stream(
     open: Opener<'_>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<StreamStats> {
+    decompress_stream_limited(input, output, format, None, open, progress)
+}
+
+/// [`decompress_stream`] that writes at most `max_output` bytes: a stream that decodes to
+/// more fails with [`DataErrorKind::OutputLimit`] once the first `max_output` bytes are
+/// written. Memory stays bounded (a few MiB) whatever the input decodes to.
+pub fn decompress_stream_limited(
+    input: &mut dyn Read,
+    output: &mut dyn Write,
+    format: Format,
+    max_output: Option<u64>,
+    open: Opener<'_>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<StreamStats> {
+    let limit = max_output.unwrap_or(u64::MAX);
     let mut q = open(Direction::Decompress)?;
     let mut src = Some(q.alloc(INFLATE_IN)?);
     let mut dst = Some(q.alloc(INFLATE_OUT)?);
@@ -440,42 +623,57 @@ pub fn decompress_stream(
     let mut eof = false;
     let mut in_stream = false;
     let mut members = 0u64;
-    loop {
-        let s = src.as_mut().expect("src");
-        // Keep the input buffer full while the reader has more.
-        if !eof && s.len() < s.capacity() {
-            let have = s.len();
-            let cap = s.capacity();
+    let mut head = Vec::with_capacity(HEAD_KEPT);
+    // Keeps the input buffer full while the reader has more.
+    let refill = |s: &mut DmaBuf, eof: &mut bool, input: &mut dyn Read| -> Result<()> {
+        if !*eof && s.len() < s.capacity() {
+            let (have, cap) = (s.len(), s.capacity());
             let n = read_full(input, &mut s.as_full_mut_slice()[have..cap]).map_err(read_error)?;
             s.set_len(have + n);
-            eof = have + n < cap;
+            *eof = have + n < cap;
         }
+        Ok(())
+    };
+    let drop_front = |s: &mut DmaBuf, n: usize| {
+        let len = s.len();
+        s.as_full_mut_slice().copy_within(n..len, 0);
+        s.set_len(len - n);
+    };
+    loop {
+        let s = src.as_mut().expect("src");
+        refill(s, &mut eof, input)?;
         if !in_stream {
-            if members > 0 && format == Format::Gzip {
-                // Zero padding after a member is accepted, as gzip(1) does.
-                while s.as_slice().iter().all(|&b| b == 0) && !s.is_empty() && !eof {
-                    s.set_len(0);
-                    let cap = s.capacity();
-                    let n =
-                        read_full(input, &mut s.as_full_mut_slice()[..cap]).map_err(read_error)?;
-                    s.set_len(n);
-                    eof = n < cap;
+            if members > 0 {
+                // Zero padding between and after gzip members, refilling as it goes.
+                loop {
+                    match after_stream(format, s.as_slice()) {
+                        After::Member { skip } if skip > 0 => {
+                            drop_front(s, skip);
+                            refill(s, &mut eof, input)?;
+                        }
+                        After::Member { .. } => break,
+                        After::End => {
+                            // Nothing but zeros in the buffer: read on.
+                            s.set_len(0);
+                            if eof {
+                                break;
+                            }
+                            refill(s, &mut eof, input)?;
+                        }
+                        After::Garbage => {
+                            return Err(Error::data(DataErrorKind::TrailingGarbage, ""))
+                        }
+                    }
                 }
-                if eof && s.as_slice().iter().all(|&b| b == 0) {
-                    break;
-                }
-            } else if members > 0 {
                 if s.is_empty() && eof {
                     break;
                 }
-                return Err(Error::BadData(
-                    "unexpected data after the end of the compressed stream".into(),
-                ));
-            } else if s.is_empty() && eof {
-                return Err(Error::BadData(
-                    "empty input is not a compressed stream".into(),
-                ));
             }
+            if s.is_empty() {
+                return Err(stream_error(format, &[], Status::NeedInput));
+            }
+            head.clear();
+            head.extend_from_slice(&s.as_slice()[..s.len().min(HEAD_KEPT)]);
         }
         let mut req = Request::new(
             format.req_type(),
@@ -489,13 +687,19 @@ pub fn decompress_stream(
         let mut c = q.recv_timeout(None)?;
         st.requests += 1;
         let (mut s, d) = (c.src.take().expect("src"), c.dst.take().expect("dst"));
+        let room = limit - st.bytes_out;
+        if d.len() as u64 > room {
+            output
+                .write_all(&d.as_slice()[..room as usize])
+                .map_err(write_error)?;
+            return Err(output_limit(limit));
+        }
         output.write_all(d.as_slice()).map_err(write_error)?;
         st.bytes_out += d.len() as u64;
         st.bytes_in += c.consumed as u64;
         // Drop the consumed input.
-        let (len, used) = (s.len(), c.consumed.min(s.len()));
-        s.as_full_mut_slice().copy_within(used..len, 0);
-        s.set_len(len - used);
+        let used = c.consumed.min(s.len());
+        drop_front(&mut s, used);
         progress(st.bytes_in, st.bytes_out);
         match c.status() {
             Some(Status::Ok) => {
@@ -506,10 +710,11 @@ pub fn decompress_stream(
             Some(Status::NeedInput) => {
                 in_stream = true;
                 if eof && s.is_empty() {
-                    return Err(Error::BadData(
-                        "input ends inside the compressed stream (truncated?)".into(),
-                    ));
+                    return Err(stream_error(format, &head, Status::NeedInput));
                 }
+            }
+            Some(status @ (Status::DataError | Status::ChecksumError)) => {
+                return Err(stream_error(format, &head, status))
             }
             _ => c.check()?,
         }
@@ -555,16 +760,30 @@ pub fn compress_one(q: &mut Queue, data: &[u8], format: Format, level: u32) -> R
 }
 
 /// Decompresses `data` with a single request on `q` (nothing in flight) if it holds one
-/// stream whose output fits a guess (gzip: the size its trailer announces); `Ok(None)` if
-/// it needs more (a bigger output, or more gzip members): use [`decompress_stream`].
+/// stream whose output fits a guess (gzip: the size its trailer announces, within
+/// [`CLAIMED_SIZE_MAX`] and what the input can decode to); `Ok(None)` if it needs more (a
+/// bigger output, or more gzip members): use [`decompress_stream`].
 pub fn decompress_one(q: &mut Queue, data: &[u8], format: Format) -> Result<Option<Vec<u8>>> {
+    decompress_one_limited(q, data, format, None)
+}
+
+/// [`decompress_one`] with a limit on the output: more than `max_output` bytes is an
+/// [`DataErrorKind::OutputLimit`] error, and nothing larger than `max_output + 1` bytes is
+/// allocated.
+pub fn decompress_one_limited(
+    q: &mut Queue,
+    data: &[u8],
+    format: Format,
+    max_output: Option<usize>,
+) -> Result<Option<Vec<u8>>> {
     if data.len() > ONE_REQUEST_MAX {
         return Ok(None);
     }
-    let space = match (format, gzip_isize(data)) {
-        (Format::Gzip, Some(n)) if n < ONE_REQUEST_MAX * 16 => n + 1,
-        _ => (data.len() * 4).clamp(64 << 10, ONE_REQUEST_MAX * 4),
-    };
+    if data.is_empty() {
+        return Err(stream_error(format, data, Status::NeedInput));
+    }
+    let cap = max_output.map_or(usize::MAX, |m| m.saturating_add(1));
+    let space = output_guess(data, format).min(cap);
     let mut out = Vec::new();
     let c = q.run_borrowed(
         Request::without_buffers(format.req_type()),
@@ -573,6 +792,7 @@ pub fn decompress_one(q: &mut Queue, data: &[u8], format: Format) -> Result<Opti
         space,
     )?;
     match c.status() {
+        _ if out.len() >= cap => Err(output_limit(cap as u64 - 1)),
         // One complete stream and nothing after it: done.
         Some(Status::Ok) if c.consumed == data.len() => {
             out.shrink_to_fit();
@@ -580,8 +800,25 @@ pub fn decompress_one(q: &mut Queue, data: &[u8], format: Format) -> Result<Opti
         }
         // More output than guessed, or more members.
         Some(Status::Ok | Status::OutputTooSmall) => Ok(None),
+        Some(s @ (Status::NeedInput | Status::DataError | Status::ChecksumError)) => {
+            Err(stream_error(format, data, s))
+        }
         _ => c.check().map(|_| None),
     }
+}
+
+/// The output space a one-request decompression of `data` starts with: gzip's claimed
+/// size if it is plausible, else 4x the input (64 KiB .. 4 MiB); never more than
+/// [`CLAIMED_SIZE_MAX`] nor than `data` can decode to.
+pub fn output_guess(data: &[u8], format: Format) -> usize {
+    let guess = match (format, gzip_isize(data)) {
+        (Format::Gzip, Some(n)) if n < CLAIMED_SIZE_MAX => n + 1,
+        _ => data
+            .len()
+            .saturating_mul(4)
+            .clamp(64 << 10, ONE_REQUEST_MAX * 4),
+    };
+    guess.min(max_inflated(data.len())).min(CLAIMED_SIZE_MAX)
 }
 
 /// The uncompressed size a gzip member announces (ISIZE, mod 2^32), as a size hint.
@@ -629,16 +866,36 @@ pub fn compress(data: &[u8], format: Format, level: u32) -> Result<Vec<u8>> {
 
 /// Decompresses a whole buffer of `format` (gzip: one or more members).
 pub fn decompress(data: &[u8], format: Format) -> Result<Vec<u8>> {
+    decompress_limited(data, format, None)
+}
+
+/// [`decompress`] with a limit: an input that decodes to more than `max_output` bytes
+/// fails with [`DataErrorKind::OutputLimit`], and memory stays within about
+/// `max_output` plus a few MiB.
+pub fn decompress_limited(
+    data: &[u8],
+    format: Format,
+    max_output: Option<usize>,
+) -> Result<Vec<u8>> {
     if data.len() <= ONE_REQUEST_MAX {
-        if let Some(v) = on_pooled(Direction::Decompress, |q| decompress_one(q, data, format))? {
+        let one = on_pooled(Direction::Decompress, |q| {
+            decompress_one_limited(q, data, format, max_output)
+        })?;
+        if let Some(v) = one {
             return Ok(v);
         }
     }
-    let mut out = Vec::with_capacity(data.len() * 3);
-    decompress_stream(
+    let start = data
+        .len()
+        .saturating_mul(3)
+        .min(CLAIMED_SIZE_MAX)
+        .min(max_output.unwrap_or(usize::MAX));
+    let mut out = Vec::with_capacity(start);
+    decompress_stream_limited(
         &mut &data[..],
         &mut out,
         format,
+        max_output.map(|m| m as u64),
         &default_opener,
         &mut |_, _| {},
     )?;

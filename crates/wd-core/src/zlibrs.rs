@@ -160,3 +160,103 @@ impl Drop for Deflater {
         unsafe { z::deflateEnd(&mut *self.stream) };
     }
 }
+
+/// Why an inflate call stopped (see [`Inflater::inflate`]).
+pub use crate::isal::InflateStop;
+
+/// A resumable, strict zlib-rs decoder: it accepts exactly what zlib accepts (zlib-rs is a
+/// port of zlib's inflate, with its checks: Huffman codes that over- or under-fill their
+/// code space, a zlib window field above 7, reserved gzip flags, a wrong gzip header CRC,
+/// distances before the start of the output, ...). Reused across streams.
+pub struct Inflater {
+    // Boxed: the C ABI keeps the stream's address in its state, so it must not move.
+    stream: Box<z::z_stream>,
+}
+
+// SAFETY: as for `Deflater`: the state is heap memory owned by this value alone, and the
+// input and output pointers are set from the caller's slices for one call and cleared after.
+unsafe impl Send for Inflater {}
+
+impl Inflater {
+    /// A decoder for streams with `wrapper` (zlib: header and Adler-32 trailer; gzip: one
+    /// member, header and CRC-32/ISIZE trailer; raw: neither).
+    pub fn new(wrapper: Wrapper) -> Inflater {
+        let window_bits = match wrapper {
+            Wrapper::Raw => -15,
+            Wrapper::Zlib => 15,
+            Wrapper::Gzip => 31,
+        };
+        let mut stream = Box::<z::z_stream>::default();
+        // SAFETY: `stream` is a default (zeroed, no custom allocator) z_stream, exclusively
+        // owned; version and size are the library's own, so the ABI check passes.
+        let ret = unsafe {
+            z::inflateInit2_(
+                &mut *stream,
+                window_bits,
+                z::zlibVersion(),
+                std::mem::size_of::<z::z_stream>() as c_int,
+            )
+        };
+        // Only an allocation failure can fail here: the arguments are constants in range.
+        assert_eq!(ret, z::Z_OK, "zlib-rs inflateInit2 failed");
+        Inflater { stream }
+    }
+
+    /// Starts a new stream with the same wrapper.
+    pub fn reset(&mut self) {
+        // SAFETY: the stream was initialised in `new` and not ended.
+        let ret = unsafe { z::inflateReset(&mut *self.stream) };
+        debug_assert_eq!(ret, z::Z_OK);
+    }
+
+    /// Decodes from `input` into `output`, continuing the current stream; returns (consumed,
+    /// produced, why it stopped). At the end of the stream, `consumed` stops exactly at its
+    /// last byte: what follows (the next gzip member, trailing data) is not consumed.
+    pub fn inflate(&mut self, input: &[u8], output: &mut [u8]) -> (usize, usize, InflateStop) {
+        // Request sizes are u32 in the ABI; clamping only makes an oversized call stop early.
+        let avail_in = u32::try_from(input.len()).unwrap_or(u32::MAX);
+        let avail_out = u32::try_from(output.len()).unwrap_or(u32::MAX);
+        let s = &mut *self.stream;
+        s.next_in = input.as_ptr();
+        s.avail_in = avail_in;
+        s.next_out = output.as_mut_ptr();
+        s.avail_out = avail_out;
+        // SAFETY: the stream is initialised; next_in/avail_in describe readable memory
+        // inside `input`, next_out/avail_out writable memory inside `output`, both
+        // borrowed for the whole call.
+        let ret = unsafe { z::inflate(s, z::Z_NO_FLUSH) };
+        let consumed = (avail_in - s.avail_in) as usize;
+        let produced = (avail_out - s.avail_out) as usize;
+        let (left_in, left_out) = (s.avail_in, s.avail_out);
+        let checksum_error = ret == z::Z_DATA_ERROR && {
+            let msg = if s.msg.is_null() {
+                &[][..]
+            } else {
+                // SAFETY: zlib-rs sets `msg` to one of its static NUL-terminated messages.
+                unsafe { std::ffi::CStr::from_ptr(s.msg) }.to_bytes()
+            };
+            msg == b"incorrect data check" || msg == b"incorrect length check"
+        };
+        s.next_in = std::ptr::null();
+        s.avail_in = 0;
+        s.next_out = std::ptr::null_mut();
+        s.avail_out = 0;
+        let stop = match ret {
+            z::Z_STREAM_END => InflateStop::End,
+            _ if checksum_error => InflateStop::Checksum,
+            z::Z_OK | z::Z_BUF_ERROR if left_out == 0 => InflateStop::OutputFull,
+            z::Z_OK | z::Z_BUF_ERROR if left_in == 0 => InflateStop::NeedInput,
+            // Z_DATA_ERROR, Z_NEED_DICT (a preset dictionary, which no request can carry),
+            // Z_MEM_ERROR, Z_STREAM_ERROR.
+            _ => InflateStop::Invalid,
+        };
+        (consumed, produced, stop)
+    }
+}
+
+impl Drop for Inflater {
+    fn drop(&mut self) {
+        // SAFETY: the stream was initialised in `new` and is ended only here.
+        unsafe { z::inflateEnd(&mut *self.stream) };
+    }
+}
