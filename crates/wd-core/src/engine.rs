@@ -76,6 +76,9 @@ pub fn validate(sqe: &ZipSqe, dir: Direction) -> Result<ReqType, Outcome> {
 /// The running checksum a decompression stream reports (only the one it needs).
 enum RunningSum {
     None,
+    /// The one the decoder keeps for the wrapper's own trailer (gzip: CRC-32, zlib:
+    /// Adler-32): read from it instead of computing it twice.
+    Decoder,
     Crc(crc32fast::Hasher),
     Adler(simd_adler32::Adler32),
 }
@@ -83,27 +86,27 @@ enum RunningSum {
 impl RunningSum {
     fn new(t: ReqType, sel: Csum) -> RunningSum {
         match (sel, t) {
-            (Csum::Crc32, _) | (Csum::Implied, ReqType::Gzip) => {
-                RunningSum::Crc(Default::default())
-            }
-            (Csum::Adler32, _) | (Csum::Implied, ReqType::Zlib) => {
-                RunningSum::Adler(Default::default())
-            }
-            _ => RunningSum::None,
+            (Csum::Implied | Csum::Crc32, ReqType::Gzip)
+            | (Csum::Implied | Csum::Adler32, ReqType::Zlib) => RunningSum::Decoder,
+            (Csum::Crc32, _) => RunningSum::Crc(Default::default()),
+            (Csum::Adler32, _) => RunningSum::Adler(Default::default()),
+            (Csum::Implied, _) => RunningSum::None,
         }
     }
 
     fn update(&mut self, data: &[u8]) {
         match self {
-            RunningSum::None => {}
+            RunningSum::None | RunningSum::Decoder => {}
             RunningSum::Crc(h) => h.update(data),
             RunningSum::Adler(h) => h.write(data),
         }
     }
 
-    fn value(&self) -> u32 {
+    /// The checksum so far; `decoder` is the decoder's own.
+    fn value(&self, decoder: u32) -> u32 {
         match self {
             RunningSum::None => 0,
+            RunningSum::Decoder => decoder,
             RunningSum::Crc(h) => h.clone().finalize(),
             RunningSum::Adler(h) => h.finish(),
         }
@@ -290,7 +293,7 @@ impl Engine {
         let (consumed, produced, stop) = inflater.inflate(input, output);
         let d = self.decoder.as_mut().expect("set above");
         d.sum.update(&output[..produced]);
-        let checksum = d.sum.value();
+        let checksum = d.sum.value(inflater.checksum());
         let status = match stop {
             InflateStop::End => Status::Ok,
             InflateStop::OutputFull => Status::OutputTooSmall,
@@ -425,6 +428,55 @@ mod tests {
         }
         assert_eq!(got, data);
         assert_eq!(pos, comp.len());
+    }
+
+    #[test]
+    fn the_reported_checksum_covers_the_whole_stream_across_continues() {
+        let data: Vec<u8> = (0..200_000u32)
+            .map(|i| (i % 253) as u8 ^ (i >> 9) as u8)
+            .collect();
+        let crc = crc32fast::hash(&data);
+        let mut a = simd_adler32::Adler32::new();
+        a.write(&data);
+        let adler = a.finish();
+        // (wrapper, CSUM selector bits, expected checksum)
+        let csum = |c: Csum| (c as u32) << 1;
+        for (t, sel, want) in [
+            (ReqType::Gzip, 0, crc),
+            (ReqType::Zlib, 0, adler),
+            (ReqType::Zlib, csum(Csum::Crc32), crc),
+            (ReqType::Gzip, csum(Csum::Adler32), adler),
+            (ReqType::Deflate, csum(Csum::Crc32), crc),
+            (ReqType::Deflate, 0, 0),
+        ] {
+            let mut ce = Engine::new(Direction::Compress);
+            let mut comp = vec![0u8; 300_000];
+            let o = run(
+                &mut ce,
+                req(t, 0, 6, data.len(), comp.len()),
+                &data,
+                &mut comp,
+            );
+            let comp = &comp[..o.produced as usize];
+            let mut de = Engine::new(Direction::Decompress);
+            let (mut pos, mut flags, mut buf) = (0usize, sel, vec![0u8; 7000]);
+            let last = loop {
+                let end = (pos + 999).min(comp.len());
+                let o = run(
+                    &mut de,
+                    req(t, flags, 0, end - pos, buf.len()),
+                    &comp[pos..end],
+                    &mut buf,
+                );
+                pos += o.consumed as usize;
+                flags = sel | FLAG_CONTINUE;
+                if o.status != Status::NeedInput && o.status != Status::OutputTooSmall {
+                    break o;
+                }
+            };
+            assert_eq!(last.status, Status::Ok, "{t:?} {sel}");
+            assert_eq!(last.checksum, want, "{t:?} {sel}");
+        }
     }
 
     #[test]

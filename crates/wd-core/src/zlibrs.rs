@@ -209,6 +209,12 @@ impl Inflater {
         debug_assert_eq!(ret, z::Z_OK);
     }
 
+    /// The checksum of the stream's output so far that its trailer is checked against
+    /// (gzip: CRC-32, zlib: Adler-32; raw: meaningless).
+    pub fn checksum(&self) -> u32 {
+        self.stream.adler as u32
+    }
+
     /// Decodes from `input` into `output`, continuing the current stream; returns (consumed,
     /// produced, why it stopped). At the end of the stream, `consumed` stops exactly at its
     /// last byte: what follows (the next gzip member, trailing data) is not consumed.

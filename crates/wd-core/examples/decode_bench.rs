@@ -1,0 +1,125 @@
+//! Decoder speed: ISA-L (lenient), zlib-rs (strict, the device's) and libdeflate (strict,
+//! whole buffers only) on the same gzip pieces. Prints MB/s of decoded output, median of
+//! several runs, one thread.
+//!
+//! `cargo run --release -p wd-core --example decode_bench -- [MIB] [RUNS] [DIR...]`:
+//! reads up to MIB MiB (default 64) of the files under DIRs (default /usr/include,
+//! /usr/lib/python3.11, /usr/bin, /usr/share/doc: C headers, Python source, binaries and
+//! documentation), compresses it as
+//! independent 1 MiB gzip members at level 6 (what one device request carries) and at
+//! level 1, and decodes every member with each engine.
+
+use std::time::Instant;
+
+use wd_core::isal::{self, InflateStop, Wrapper};
+use wd_core::zlibrs;
+
+fn gather(dir: &std::path::Path, want: usize, out: &mut Vec<u8>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if out.len() >= want {
+            return;
+        }
+        let Ok(md) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if md.is_dir() {
+            gather(&p, want, out);
+        } else if md.is_file() {
+            if let Ok(b) = std::fs::read(&p) {
+                out.extend_from_slice(&b[..b.len().min(want - out.len())]);
+            }
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mib: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(64);
+    let runs: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let dirs: Vec<String> = if args.len() > 2 {
+        args[2..].to_vec()
+    } else {
+        [
+            "/usr/include",
+            "/usr/lib/python3.11",
+            "/usr/bin",
+            "/usr/share/doc",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let want = mib << 20;
+    let mut corpus = Vec::with_capacity(want);
+    for d in &dirs {
+        let per = corpus.len() + (want - corpus.len()) / 2;
+        gather(
+            std::path::Path::new(d),
+            per.max(corpus.len() + (1 << 20)),
+            &mut corpus,
+        );
+    }
+    gather(std::path::Path::new("/usr/lib"), want, &mut corpus);
+    println!(
+        "corpus: {:.1} MiB, crc32 {:08x}, 1 MiB pieces, median of {runs}",
+        corpus.len() as f64 / 1048576.0,
+        crc32fast::hash(&corpus)
+    );
+    println!("| level | ratio | ISA-L MB/s | zlib-rs MB/s | libdeflate MB/s |");
+    println!("|---|---:|---:|---:|---:|");
+    for level in [1, 6] {
+        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(level).unwrap());
+        let pieces: Vec<(Vec<u8>, usize)> = corpus
+            .chunks(1 << 20)
+            .map(|p| {
+                let mut out = vec![0u8; c.gzip_compress_bound(p.len())];
+                let n = c.gzip_compress(p, &mut out).unwrap();
+                out.truncate(n);
+                (out, p.len())
+            })
+            .collect();
+        let packed: usize = pieces.iter().map(|p| p.0.len()).sum();
+        let mut out = vec![0u8; (1 << 20) + 1];
+        let mut zi = zlibrs::Inflater::new(Wrapper::Gzip);
+        let mut ld = libdeflater::Decompressor::new();
+        let mut speeds: [Vec<f64>; 3] = Default::default();
+        for _ in 0..runs {
+            for (e, v) in speeds.iter_mut().enumerate() {
+                let t = Instant::now();
+                for (gz, n) in &pieces {
+                    let got = match e {
+                        0 => {
+                            let (_, p, s) =
+                                isal::Inflater::new(Wrapper::Gzip).inflate(gz, &mut out);
+                            assert_eq!(s, InflateStop::End);
+                            p
+                        }
+                        1 => {
+                            zi.reset();
+                            let (_, p, s) = zi.inflate(gz, &mut out);
+                            assert_eq!(s, InflateStop::End);
+                            p
+                        }
+                        _ => ld.gzip_decompress(gz, &mut out).unwrap(),
+                    };
+                    assert_eq!(got, *n);
+                }
+                v.push(corpus.len() as f64 / t.elapsed().as_secs_f64() / 1e6);
+            }
+        }
+        let [a, b, d] = speeds.map(median);
+        println!(
+            "| {level} | {:.3} | {a:.0} | {b:.0} | {d:.0} |",
+            packed as f64 / corpus.len() as f64
+        );
+    }
+}
