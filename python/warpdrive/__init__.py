@@ -27,19 +27,27 @@ from ._core import (
 from .devices import DeviceInfo, check_device, devices
 from .errors import (
     BadDataError,
+    BadHeaderError,
     BadRequestError,
     BufferMovedError,
+    ChecksumError,
+    CorruptDataError,
     DeviceIOError,
     DeviceStatusError,
     DmaFaultError,
     ForkedError,
+    InternalError,
     NoDeviceError,
+    NotCompressedError,
+    OutputLimitError,
     OutputTooSmallError,
     PermissionDeniedError,
     ProtocolError,
     QueueClosedError,
     QueueFullError,
     ShareError,
+    TrailingGarbageError,
+    TruncatedDataError,
     WarpDriveError,
     WarpDriveTimeoutError,
 )
@@ -56,9 +64,12 @@ Direction = Literal["compress", "decompress"]
 __all__ = [
     "MAX_OUTSTANDING",
     "BadDataError",
+    "BadHeaderError",
     "BadRequestError",
     "BufferMovedError",
+    "ChecksumError",
     "Completion",
+    "CorruptDataError",
     "DeviceIOError",
     "DeviceInfo",
     "DeviceStatusError",
@@ -67,7 +78,10 @@ __all__ = [
     "DmaFaultError",
     "ForkedError",
     "Format",
+    "InternalError",
     "NoDeviceError",
+    "NotCompressedError",
+    "OutputLimitError",
     "OutputTooSmallError",
     "PermissionDeniedError",
     "ProtocolError",
@@ -76,6 +90,8 @@ __all__ = [
     "QueueFullError",
     "ShareError",
     "Stats",
+    "TrailingGarbageError",
+    "TruncatedDataError",
     "WarpDriveError",
     "WarpDriveTimeoutError",
     "compress",
@@ -98,13 +114,22 @@ def compress(data: Buffer, format: Format = "gzip", level: int = -1) -> bytes:
     return _core.compress(data, format, level)
 
 
-def decompress(data: Buffer, format: Format = "gzip") -> bytes:
-    """Decompresses one stream of ``format`` (gzip: one or more members).
+def decompress(data: Buffer, format: Format = "gzip", max_length: int | None = None) -> bytes:
+    """Decompresses one stream of ``format`` (gzip: one or more members, with zero padding
+    allowed between and after them).
 
-    Raises :class:`BadDataError` (a ``ValueError``) for corrupt or truncated input. The GIL
-    is released while the device works.
+    Decoding accepts exactly what zlib accepts. Invalid input raises a subclass of
+    :class:`BadDataError` (a ``ValueError``) that says what is wrong:
+    :class:`NotCompressedError`, :class:`BadHeaderError`, :class:`TruncatedDataError` (also
+    an ``EOFError``), :class:`CorruptDataError`, :class:`ChecksumError`,
+    :class:`TrailingGarbageError`.
+
+    ``max_length``: the most bytes of output to accept (None: no limit). An input that
+    decodes to more raises :class:`OutputLimitError` (a ``ValueError``), and memory stays
+    within about ``max_length`` plus a few MiB, so untrusted input cannot exhaust memory.
+    The GIL is released while the device works.
     """
-    return _core.decompress(data, format)
+    return _core.decompress(data, format, max_length)
 
 
 def open_queue(

@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from . import _core, _fork
 from .devices import check_device
 from .errors import (
-    BadDataError,
     BadRequestError,
     ForkedError,
     QueueClosedError,
@@ -70,8 +69,6 @@ _DRAIN_BATCH = 64
 #: From this many requests in flight on a queue, the loop arms its interrupt moderated
 #: (the device holds it for at most 4 completions, so this many keep it busy meanwhile).
 _MODERATE_FROM = 8
-#: Largest output a decompression guesses before it learns better.
-_MAX_GUESS = 64 << 20
 
 _live: weakref.WeakSet[AsyncQueue] = weakref.WeakSet()
 
@@ -552,35 +549,49 @@ class AsyncQueue:
         finally:
             self._give(c.dst)
 
-    async def decompress(self, data: Buffer, format: Format = "gzip") -> bytes:
-        """Decompresses one stream (gzip: one or more members).
+    async def decompress(
+        self, data: Buffer, format: Format = "gzip", max_length: int | None = None
+    ) -> bytes:
+        """Decompresses one stream (gzip: one or more members, zero padding allowed between
+        and after them), accepting exactly what zlib accepts; errors and ``max_length`` as
+        for :func:`warpdrive.decompress`.
 
         Every request is a fresh stream, so any number of tasks can decompress on one queue
-        at once; when the output does not fit the guessed size, the stream is decoded again
-        with twice the room.
+        at once; when the output does not fit the first guess (never more than the input
+        can decode to, whatever a gzip trailer claims), the stream is decoded again with
+        twice the room, up to ``max_length``.
         """
         if self._direction != "decompress":
-            raise BadRequestError("this queue compresses; open one with direction='decompress'")
+            raise BadRequestError("this queue compresses; open one with direction='compress'")
         self._check_usable()
         view = memoryview(data).cast("B")
+        # Checks max_length (and the format) before anything is sent.
+        _core._output_guess(b"", format, max_length)
         parts: list[bytes] = []
+        total = 0
         pos = 0
         while True:
             rest = view[pos:]
             if not rest:
-                raise BadDataError("empty input is not a compressed stream")
-            space = _first_guess(rest, format)
+                raise _core._decode_error(rest, format, _STATUS_NEED_INPUT)
+            left = None if max_length is None else max_length - total
+            space = _core._output_guess(rest, format, left)
             while True:
-                # The whole buffer is room for the output (its capacity, a power of two).
-                c = await self._request(rest, _pow2(space), format, -1)
+                # The whole buffer is room for the output (its capacity, a power of two),
+                # but never more than the limit allows.
+                room = _pow2(space) if left is None else min(_pow2(space), left + 1)
+                c = await self._request(rest, room, format, -1)
                 self._give(c.src)
-                if c.status == _STATUS_OUTPUT_TOO_SMALL:
+                if c.status == _STATUS_OUTPUT_TOO_SMALL or (left is not None and c.produced > left):
                     self._give(c.dst)
-                    space *= 2
+                    if left is not None and room > left:
+                        assert max_length is not None
+                        raise _core._output_limit_error(max_length)
+                    space = room * 2
                     continue
-                if c.status == _STATUS_NEED_INPUT:
+                if c.status in _DECODE_ERRORS:
                     self._give(c.dst)
-                    raise BadDataError("input ends inside the compressed stream (truncated?)")
+                    raise _core._decode_error(rest, format, c.status)
                 if not c.ok:
                     self._give(c.dst)
                     c.check()
@@ -588,16 +599,13 @@ class AsyncQueue:
             out = c.dst
             assert out is not None
             parts.append(out.tobytes())
+            total += c.produced
             self._give(out)
             pos += c.consumed
-            if pos == len(view):
+            skip = _core._after_stream(view[pos:], format)
+            if skip is None:
                 break
-            tail = view[pos:]
-            if format == "gzip":
-                if not any(tail):
-                    break  # zero padding after the last member, as gzip(1) accepts
-                continue  # another member
-            raise BadDataError("unexpected data after the end of the compressed stream")
+            pos += skip
         return b"".join(parts)
 
 
@@ -762,13 +770,15 @@ class AsyncQueuePool:
         finally:
             self._done(i)
 
-    async def decompress(self, data: Buffer, format: Format = "gzip") -> bytes:
+    async def decompress(
+        self, data: Buffer, format: Format = "gzip", max_length: int | None = None
+    ) -> bytes:
         """Decompresses one stream, on one of the queues (see :meth:`AsyncQueue.decompress`)."""
         if self._direction != "decompress":
             raise BadRequestError("this pool compresses; open one with direction='decompress'")
         i = self._pick()
         try:
-            return await self._queues[i].decompress(data, format)
+            return await self._queues[i].decompress(data, format, max_length)
         finally:
             self._done(i)
 
@@ -782,15 +792,8 @@ _POOL_BYTES = 64 << 20
 #: executor thread.
 _SHARE_ON_LOOP = 1 << 20
 _STATUS_NEED_INPUT = 0x11
-
-
-def _first_guess(data: memoryview, format: Format) -> int:
-    n = len(data)
-    if format == "gzip" and n >= 18 and data[0] == 0x1F and data[1] == 0x8B:
-        isize = int.from_bytes(data[n - 4 :], "little")
-        if 0 < isize <= _MAX_GUESS:
-            return isize + 1
-    return min(max(n * 4, 64 << 10), _MAX_GUESS)
+#: Statuses of a decompression that failed on its input: checksum, need input, data error.
+_DECODE_ERRORS = frozenset({0x10, 0x11, 0x12})
 
 
 def _pow2(n: int) -> int:

@@ -9,19 +9,27 @@ from __future__ import annotations
 
 __all__ = [
     "BadDataError",
+    "BadHeaderError",
     "BadRequestError",
     "BufferMovedError",
+    "ChecksumError",
+    "CorruptDataError",
     "DeviceIOError",
     "DeviceStatusError",
     "DmaFaultError",
     "ForkedError",
+    "InternalError",
     "NoDeviceError",
+    "NotCompressedError",
+    "OutputLimitError",
     "OutputTooSmallError",
     "PermissionDeniedError",
     "ProtocolError",
     "QueueClosedError",
     "QueueFullError",
     "ShareError",
+    "TrailingGarbageError",
+    "TruncatedDataError",
     "WarpDriveError",
     "WarpDriveTimeoutError",
 ]
@@ -48,7 +56,44 @@ class OutputTooSmallError(WarpDriveError):
 
 
 class BadDataError(WarpDriveError, ValueError):
-    """The input is not a valid (or complete) stream of the format. Also a ``ValueError``."""
+    """The input is not a valid (or complete) stream of the format. Also a ``ValueError``.
+
+    Decompression raises one of its subclasses, which say what is wrong."""
+
+
+class NotCompressedError(BadDataError):
+    """The input is not a stream of the format at all (gzip: bad magic bytes; zlib: the
+    header check fails; empty input)."""
+
+
+class BadHeaderError(BadDataError):
+    """A header of the format with a field zlib refuses (method, reserved flags, window
+    size, preset dictionary, header CRC)."""
+
+
+class TruncatedDataError(BadDataError, EOFError):
+    """The input ends inside the stream. Also an ``EOFError``, as in the ``gzip`` module."""
+
+
+class CorruptDataError(BadDataError):
+    """The compressed data is invalid (what zlib calls a data error)."""
+
+
+class ChecksumError(BadDataError):
+    """The trailer's checksum or length does not match the decoded data."""
+
+
+class TrailingGarbageError(BadDataError):
+    """Bytes after the end of the stream that are not another gzip member (zero padding
+    between and after gzip members is accepted, as gzip(1) does)."""
+
+
+class OutputLimitError(WarpDriveError, ValueError):
+    """The output would exceed the caller's ``max_length``. Also a ``ValueError``."""
+
+
+class InternalError(WarpDriveError, RuntimeError):
+    """A bug in warpdrive (a Rust panic, caught at the boundary). Also a ``RuntimeError``."""
 
 
 class BadRequestError(WarpDriveError, ValueError):

@@ -534,6 +534,18 @@ fn parse_header(format: Format, d: &[u8]) -> Header {
     }
 }
 
+/// Checks the header at the start of `d` as zlib does: `Ok(Some(n))` for a valid header of
+/// `n` bytes (0 for raw deflate), `Ok(None)` if `d` ends inside a header that is valid so
+/// far, and the error ([`DataErrorKind::NotCompressed`] or [`DataErrorKind::BadHeader`])
+/// for a header zlib refuses.
+pub fn check_header(format: Format, d: &[u8]) -> Result<Option<usize>> {
+    match parse_header(format, d) {
+        Header::Complete(n) => Ok(Some(n)),
+        Header::Incomplete => Ok(None),
+        Header::Refused(kind, what) => Err(Error::data(kind, &what)),
+    }
+}
+
 /// The error for a stream of `format` that began with `head` (its first bytes, as many as
 /// are at hand) and that the device stopped with `status`. The device only says "invalid",
 /// "checksum" or "needs input"; the header tells a stream that is not of the format at all,
@@ -589,7 +601,7 @@ pub fn after_stream(format: Format, rest: &[u8]) -> After {
 fn output_limit(limit: u64) -> Error {
     Error::data(
         DataErrorKind::OutputLimit,
-        &format!("more than {limit} bytes (max_output)"),
+        &format!("more than {limit} bytes"),
     )
 }
 
@@ -811,23 +823,28 @@ pub fn decompress_one_limited(
 /// size if it is plausible, else 4x the input (64 KiB .. 4 MiB); never more than
 /// [`CLAIMED_SIZE_MAX`] nor than `data` can decode to.
 pub fn output_guess(data: &[u8], format: Format) -> usize {
-    let guess = match (format, gzip_isize(data)) {
-        (Format::Gzip, Some(n)) if n < CLAIMED_SIZE_MAX => n + 1,
-        _ => data
-            .len()
-            .saturating_mul(4)
-            .clamp(64 << 10, ONE_REQUEST_MAX * 4),
-    };
-    guess.min(max_inflated(data.len())).min(CLAIMED_SIZE_MAX)
+    let n = data.len();
+    output_guess_from(n, &data[..n.min(2)], &data[n.saturating_sub(4)..], format)
 }
 
-/// The uncompressed size a gzip member announces (ISIZE, mod 2^32), as a size hint.
-fn gzip_isize(d: &[u8]) -> Option<usize> {
-    let n = d.len();
-    if n < 18 || d[0] != 0x1f || d[1] != 0x8b {
-        return None;
+/// [`output_guess`] from the input's length, its first two bytes and its last four.
+pub fn output_guess_from(len: usize, head: &[u8], tail: &[u8], format: Format) -> usize {
+    let guess = match (format, gzip_isize(len, head, tail)) {
+        (Format::Gzip, Some(n)) if n < CLAIMED_SIZE_MAX => n + 1,
+        _ => len.saturating_mul(4).clamp(64 << 10, ONE_REQUEST_MAX * 4),
+    };
+    guess.min(max_inflated(len)).min(CLAIMED_SIZE_MAX)
+}
+
+/// The uncompressed size a gzip member announces (ISIZE, mod 2^32), as a size hint, from
+/// the input's length, first two bytes and last four.
+fn gzip_isize(len: usize, head: &[u8], tail: &[u8]) -> Option<usize> {
+    match (head, tail) {
+        ([0x1f, 0x8b], &[a, b, c, d]) if len >= 18 => {
+            Some(u32::from_le_bytes([a, b, c, d]) as usize)
+        }
+        _ => None,
     }
-    Some(u32::from_le_bytes([d[n - 4], d[n - 3], d[n - 2], d[n - 1]]) as usize)
 }
 
 /// Runs `f` on a pooled queue of `dir` and gives the queue back (a queue `f` left unusable

@@ -4,6 +4,7 @@
 //! `ValueError`) and looked up when an error is raised.
 
 use pyo3::prelude::*;
+use wd_core::error::DataErrorKind;
 use wd_core::Error;
 
 /// The `warpdrive.errors` class name for an error.
@@ -13,7 +14,7 @@ fn class_name(e: &Error) -> &'static str {
         Error::Timeout => "WarpDriveTimeoutError",
         Error::DmaFault => "DmaFaultError",
         Error::OutputTooSmall => "OutputTooSmallError",
-        Error::BadData(_) => "BadDataError",
+        Error::BadData(d) => data_class_name(d.kind()),
         Error::BadRequest(_) => "BadRequestError",
         Error::DeviceStatus { .. } => "DeviceStatusError",
         Error::NoDevice(_) => "NoDeviceError",
@@ -24,6 +25,48 @@ fn class_name(e: &Error) -> &'static str {
         Error::Protocol(_) => "ProtocolError",
         Error::Io { .. } => "DeviceIOError",
     }
+}
+
+/// The `warpdrive.errors` class of a decoding error.
+pub fn data_class_name(kind: DataErrorKind) -> &'static str {
+    match kind {
+        DataErrorKind::NotCompressed => "NotCompressedError",
+        DataErrorKind::BadHeader => "BadHeaderError",
+        DataErrorKind::Truncated => "TruncatedDataError",
+        DataErrorKind::Corrupt => "CorruptDataError",
+        DataErrorKind::Checksum => "ChecksumError",
+        DataErrorKind::TrailingGarbage => "TrailingGarbageError",
+        DataErrorKind::OutputLimit => "OutputLimitError",
+    }
+}
+
+/// Runs `f`, turning a Rust panic into `warpdrive.errors.InternalError` (a `RuntimeError`)
+/// instead of pyo3's `PanicException`, a `BaseException` that `except Exception` misses.
+/// The last line of defence: arguments are validated before they reach code that can
+/// panic.
+pub fn guard<R>(py: Python<'_>, f: impl FnOnce() -> PyResult<R>) -> PyResult<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(new_error(
+                py,
+                "InternalError",
+                (format!(
+                    "internal error in warpdrive (a bug; please report it): {what}"
+                ),),
+            ))
+        }
+    }
+}
+
+/// `OverflowError(msg)`.
+pub fn overflow(msg: impl Into<String>) -> PyErr {
+    pyo3::exceptions::PyOverflowError::new_err(msg.into())
 }
 
 /// Builds an exception of class `name` from `warpdrive.errors` with `args`.

@@ -42,6 +42,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(zip::compress_stream, m)?)?;
     m.add_function(wrap_pyfunction!(zip::decompress_stream, m)?)?;
     m.add_function(wrap_pyfunction!(zip::compress_bound, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::_output_guess, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::_decode_error, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::_after_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::_output_limit_error, m)?)?;
     m.add_function(wrap_pyfunction!(domain::fork_generation, m)?)?;
     Ok(())
 }

@@ -255,7 +255,7 @@ impl PyQueue {
         }
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         match g.as_mut() {
-            Some(q) => f(q),
+            Some(q) => crate::errors::guard(py, || f(q)),
             None => Err(to_py(py, wd_core::Error::Closed)),
         }
     }
@@ -275,6 +275,16 @@ impl PyQueue {
     fn take_completions(py: Python<'_>, v: Vec<Completion>) -> PyResult<Vec<PyCompletion>> {
         v.into_iter().map(|c| PyCompletion::new(py, c)).collect()
     }
+}
+
+/// Refuses a buffer size that cannot be rounded up to pages (no memory has that much).
+fn check_size(size: usize) -> PyResult<()> {
+    if size > isize::MAX as usize {
+        return Err(crate::errors::overflow(format!(
+            "a buffer of {size} bytes is larger than any address space"
+        )));
+    }
+    Ok(())
 }
 
 /// A new buffer of `q`'s domain holding the bytes of `pb` (no Python code runs).
@@ -343,6 +353,7 @@ impl PyQueue {
     /// is `size` rounded up to pages). The GIL is released meanwhile: sharing memory can
     /// wait for the device to finish the request it is working on.
     fn alloc(&self, py: Python<'_>, size: usize) -> PyResult<PyDmaBuf> {
+        check_size(size)?;
         let domain = self.with(py, |q| Ok(q.domain().clone()))?;
         let mut b = py.detach(|| domain.alloc(size.max(1))).py(py)?;
         b.set_len(size);
@@ -492,7 +503,10 @@ impl PyQueue {
             Some(t) if !(t >= 0.0 && t.is_finite()) => {
                 return Err(bad_request(py, "timeout must be a finite number >= 0"))
             }
-            Some(t) => Some(Duration::from_secs_f64(t)),
+            Some(t) => Some(
+                Duration::try_from_secs_f64(t)
+                    .map_err(|_| crate::errors::overflow("timeout value is too large"))?,
+            ),
             None => None,
         };
         let start = Instant::now();

@@ -18,7 +18,7 @@ use wd_core::zip::{Format, ZipOptions};
 use wd_core::{DeviceChoice, Direction, Queue};
 
 use crate::domain::{generation, open, parse_device};
-use crate::errors::{bad_request, IntoPyResult};
+use crate::errors::{bad_request, guard, new_error, overflow, to_py, IntoPyResult};
 use crate::queue::{parse_format, parse_level};
 
 /// Inputs up to this size are one request on a cached queue.
@@ -125,68 +125,252 @@ pub fn compress<'py>(
     format: &str,
     level: i32,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let t = parse_format(py, format)?;
-    let lvl = parse_level(py, level)?;
-    let choice = parse_device(py, None)?;
-    let out = with_input(py, data, |d| -> wd_core::Result<Vec<u8>> {
-        if d.len() <= SMALL {
-            return with_cached(choice, Direction::Compress, |q| {
-                wd_core::zip::compress_one(q, d, format_of(t), lvl)
-            });
-        }
-        let opts = ZipOptions {
-            format: format_of(t),
-            level: lvl,
-            ..Default::default()
-        };
-        let mut out = Vec::with_capacity(d.len() / 2);
-        // The core's opener reuses idle queues of the process's default device.
-        let open = wd_core::zip::default_opener;
-        wd_core::zip::compress_stream(&mut &d[..], &mut out, &opts, &open, &mut |_, _| {})?;
-        Ok(out)
-    })?
-    .py(py)?;
-    Ok(PyBytes::new(py, &out))
+    guard(py, || {
+        let t = parse_format(py, format)?;
+        let lvl = parse_level(py, level)?;
+        let choice = parse_device(py, None)?;
+        let out = with_input(py, data, |d| -> wd_core::Result<Vec<u8>> {
+            if d.len() <= SMALL {
+                return with_cached(choice, Direction::Compress, |q| {
+                    wd_core::zip::compress_one(q, d, format_of(t), lvl)
+                });
+            }
+            let opts = ZipOptions {
+                format: format_of(t),
+                level: lvl,
+                ..Default::default()
+            };
+            let mut out = Vec::with_capacity(d.len() / 2);
+            // The core's opener reuses idle queues of the process's default device.
+            let open = wd_core::zip::default_opener;
+            wd_core::zip::compress_stream(&mut &d[..], &mut out, &opts, &open, &mut |_, _| {})?;
+            Ok(out)
+        })?
+        .py(py)?;
+        Ok(PyBytes::new(py, &out))
+    })
 }
 
-/// `decompress(data, format="gzip") -> bytes`. gzip input may have several members.
+/// Checks a Python `max_length` (None: no limit).
+pub fn parse_max_length(py: Python<'_>, max_length: Option<i64>) -> PyResult<Option<usize>> {
+    match max_length {
+        None => Ok(None),
+        Some(n) if n < 0 => Err(new_error(
+            py,
+            "BadRequestError",
+            (format!(
+                "max_length must be >= 0 (or None: no limit), not {n}"
+            ),),
+        )),
+        Some(n) => Ok(Some(
+            usize::try_from(n).map_err(|_| overflow("max_length is too large"))?,
+        )),
+    }
+}
+
+/// The decompressed output: one vector, or the pieces of a stream (up to 4 MiB each).
+enum Output {
+    One(Vec<u8>),
+    Pieces(Pieces),
+}
+
+/// An `io::Write` that keeps what it is given as pieces, so that the final `bytes` object
+/// can be filled piece by piece while the pieces are freed (the peak is the output plus
+/// one piece, not twice the output).
+#[derive(Default)]
+struct Pieces {
+    parts: Vec<Vec<u8>>,
+    len: usize,
+}
+
+impl Write for Pieces {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.parts.push(buf.to_vec());
+        self.len += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A `bytes` object of the pieces' concatenation, freeing each piece once copied.
+fn pieces_to_bytes(py: Python<'_>, p: Pieces) -> PyResult<Bound<'_, PyBytes>> {
+    let len = isize::try_from(p.len).map_err(|_| overflow("output too large for bytes"))?;
+    // SAFETY: a null source asks CPython for an uninitialised bytes object of `len` bytes
+    // (its pages are not touched until written, unlike `PyBytes::new_with`, which zeroes
+    // them); the GIL is held. A null result is an exception, fetched below.
+    let obj = unsafe { pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), len) };
+    if obj.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: `obj` is a new, owned reference to a bytes object.
+    let b = unsafe { Bound::from_owned_ptr(py, obj) }.cast_into::<PyBytes>()?;
+    // SAFETY: the object is new and not yet visible to any other code, so writing its
+    // `len` bytes of storage (`PyBytes_AsString` points at them) is the initialisation
+    // CPython expects of a bytes object made from a null source.
+    let dst = unsafe { pyo3::ffi::PyBytes_AsString(b.as_ptr()) }.cast::<u8>();
+    let mut off = 0usize;
+    for part in p.parts {
+        // SAFETY: the parts add up to `len` bytes, so `off..off + part.len()` lies inside
+        // the object's storage, which does not overlap `part`.
+        unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), dst.add(off), part.len()) };
+        off += part.len();
+    }
+    Ok(b)
+}
+
+/// `decompress(data, format="gzip", max_length=None) -> bytes`. gzip input may have several
+/// members. More than `max_length` bytes of output raise `OutputLimitError`.
 #[pyfunction]
-#[pyo3(signature = (data, format = "gzip"))]
+#[pyo3(signature = (data, format = "gzip", max_length = None))]
 pub fn decompress<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
     format: &str,
+    max_length: Option<i64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let t = parse_format(py, format)?;
-    let choice = parse_device(py, None)?;
-    let out = with_input(py, data, |d| -> wd_core::Result<Vec<u8>> {
-        if d.len() <= SMALL {
-            let one = with_cached(choice, Direction::Decompress, |q| {
-                wd_core::zip::decompress_one(q, d, format_of(t))
-            })?;
-            if let Some(v) = one {
-                return Ok(v);
+    guard(py, || {
+        let t = parse_format(py, format)?;
+        let max = parse_max_length(py, max_length)?;
+        let choice = parse_device(py, None)?;
+        let out = with_input(py, data, |d| -> wd_core::Result<Output> {
+            if d.len() <= SMALL {
+                let one = with_cached(choice, Direction::Decompress, |q| {
+                    wd_core::zip::decompress_one_limited(q, d, format_of(t), max)
+                })?;
+                if let Some(v) = one {
+                    return Ok(Output::One(v));
+                }
             }
+            let mut sink = Pieces::default();
+            let open = wd_core::zip::default_opener;
+            wd_core::zip::decompress_stream_limited(
+                &mut &d[..],
+                &mut sink,
+                format_of(t),
+                max.map(|m| m as u64),
+                &open,
+                &mut |_, _| {},
+            )?;
+            Ok(Output::Pieces(sink))
+        })?
+        .py(py)?;
+        match out {
+            Output::One(v) => Ok(PyBytes::new(py, &v)),
+            Output::Pieces(p) => pieces_to_bytes(py, p),
         }
-        let mut out = Vec::with_capacity(d.len() * 3);
-        let open = wd_core::zip::default_opener;
-        wd_core::zip::decompress_stream(
-            &mut &d[..],
-            &mut out,
-            format_of(t),
-            &open,
-            &mut |_, _| {},
-        )?;
-        Ok(out)
-    })?
-    .py(py)?;
-    Ok(PyBytes::new(py, &out))
+    })
 }
 
 /// `compress_bound(n) -> int`: the largest compressed size of `n` bytes (any format).
+/// `OverflowError` if that does not fit the platform's size type.
 #[pyfunction]
-pub fn compress_bound(n: usize) -> usize {
-    wd_core::zip::compress_bound(n)
+pub fn compress_bound(n: usize) -> PyResult<usize> {
+    wd_core::zip::checked_compress_bound(n)
+        .ok_or_else(|| overflow(format!("compress_bound({n}) does not fit a size")))
+}
+
+/// Bytes `start..end` of a sequence of bytes (a memoryview, `bytes`, ...), clamped to its
+/// length, copied: only that part is read.
+fn bytes_part(data: &Bound<'_, PyAny>, start: usize, end: usize) -> PyResult<Vec<u8>> {
+    let n = data.len()?;
+    let (start, end) = (start.min(n), end.min(n).max(start.min(n)));
+    let part = data.get_item(pyo3::types::PySlice::new(
+        data.py(),
+        start as isize,
+        end as isize,
+        1,
+    ))?;
+    crate::buf::byte_buffer(&part)?.to_vec(data.py())
+}
+
+/// `_output_guess(data, format, max_length=None) -> int`: the output space a one-request
+/// decompression of `data` starts with (the asyncio API's first request).
+#[pyfunction]
+#[pyo3(signature = (data, format, max_length = None))]
+pub fn _output_guess(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    format: &str,
+    max_length: Option<i64>,
+) -> PyResult<usize> {
+    let t = parse_format(py, format)?;
+    let cap = parse_max_length(py, max_length)?.map_or(usize::MAX, |m| m.saturating_add(1));
+    // Only the magic bytes and the trailer matter.
+    let n = data.len()?;
+    let head = bytes_part(data, 0, 2)?;
+    let tail = bytes_part(data, n.saturating_sub(4), n)?;
+    Ok(wd_core::zip::output_guess_from(n, &head, &tail, format_of(t)).min(cap))
+}
+
+/// `_decode_error(head, format, status) -> Exception`: the exception for a stream that
+/// began with `head` and that the device stopped with `status` (asyncio API).
+#[pyfunction]
+pub fn _decode_error(
+    py: Python<'_>,
+    head: &Bound<'_, PyAny>,
+    format: &str,
+    status: u8,
+) -> PyResult<Py<PyAny>> {
+    let t = parse_format(py, format)?;
+    let v = bytes_part(head, 0, 4096)?;
+    let e = match wd_core::abi::Status::from_wire(status) {
+        Some(s) => wd_core::zip::stream_error(format_of(t), &v, s),
+        None => wd_core::Error::DeviceStatus { status },
+    };
+    Ok(to_py(py, e).into_value(py).into_any())
+}
+
+/// `_after_stream(rest, format) -> int | None`: after a complete stream, None if `rest`
+/// (everything after it) is empty or zero padding; else the zero bytes to skip before the
+/// next gzip member. Raises `TrailingGarbageError` for anything else (asyncio API).
+#[pyfunction]
+pub fn _after_stream(
+    py: Python<'_>,
+    rest: &Bound<'_, PyAny>,
+    format: &str,
+) -> PyResult<Option<usize>> {
+    use wd_core::zip::After;
+    let f = format_of(parse_format(py, format)?);
+    // Zero padding can be long: count it window by window, then look at what follows.
+    let n = rest.len()?;
+    let mut zeros = 0usize;
+    if f == Format::Gzip {
+        while zeros < n {
+            let w = bytes_part(rest, zeros, zeros + (64 << 10))?;
+            let z = w.iter().take_while(|&&b| b == 0).count();
+            zeros += z;
+            if z < w.len() {
+                break;
+            }
+        }
+    }
+    let mut probe = vec![0u8; zeros.min(1)];
+    probe.extend(bytes_part(rest, zeros, zeros + 2)?);
+    match wd_core::zip::after_stream(f, &probe) {
+        After::End => Ok(None),
+        After::Member { .. } => Ok(Some(zeros)),
+        After::Garbage => Err(trailing_garbage(py)),
+    }
+}
+
+fn trailing_garbage(py: Python<'_>) -> PyErr {
+    to_py(
+        py,
+        wd_core::Error::data(wd_core::error::DataErrorKind::TrailingGarbage, ""),
+    )
+}
+
+/// `_output_limit_error(max_length) -> Exception` (asyncio API).
+#[pyfunction]
+pub fn _output_limit_error(py: Python<'_>, max_length: u64) -> Py<PyAny> {
+    let e = wd_core::Error::data(
+        wd_core::error::DataErrorKind::OutputLimit,
+        &format!("more than {max_length} bytes"),
+    );
+    to_py(py, e).into_value(py).into_any()
 }
 
 /// Shared state of a stream between Python file objects and the core.
@@ -336,25 +520,27 @@ pub fn compress_stream(
     progress: Option<Py<PyAny>>,
     chunk_size: usize,
 ) -> PyResult<(u64, u64)> {
-    let t = parse_format(py, format)?;
-    let lvl = parse_level(py, level)?;
-    if !(4096..=(64 << 20)).contains(&chunk_size) {
-        return Err(bad_request(py, "chunk_size must be 4 KiB .. 64 MiB"));
-    }
-    // Checks WARPDRIVE_DEVICE up front: the core's opener follows it.
-    parse_device(py, None)?;
-    let (bridge, mut r, mut w, mut p) = stream_ends(src, dst, progress);
-    let opts = ZipOptions {
-        format: format_of(t),
-        level: lvl,
-        chunk_size,
-        ..Default::default()
-    };
-    let res = py.detach(|| {
-        let open = wd_core::zip::default_opener;
-        wd_core::zip::compress_stream(&mut r, &mut w, &opts, &open, &mut p)
-    });
-    finish(py, &bridge, res)
+    guard(py, || {
+        let t = parse_format(py, format)?;
+        let lvl = parse_level(py, level)?;
+        if !(4096..=(64 << 20)).contains(&chunk_size) {
+            return Err(bad_request(py, "chunk_size must be 4 KiB .. 64 MiB"));
+        }
+        // Checks WARPDRIVE_DEVICE up front: the core's opener follows it.
+        parse_device(py, None)?;
+        let (bridge, mut r, mut w, mut p) = stream_ends(src, dst, progress);
+        let opts = ZipOptions {
+            format: format_of(t),
+            level: lvl,
+            chunk_size,
+            ..Default::default()
+        };
+        let res = py.detach(|| {
+            let open = wd_core::zip::default_opener;
+            wd_core::zip::compress_stream(&mut r, &mut w, &opts, &open, &mut p)
+        });
+        finish(py, &bridge, res)
+    })
 }
 
 /// The reader, writer and progress callback of a stream job over Python objects, all
@@ -377,24 +563,37 @@ fn stream_ends(
     (bridge, r, w, p)
 }
 
-/// `decompress_stream(src, dst, format="gzip", progress=None) -> (bytes_in, bytes_out)`:
-/// the inverse of `compress_stream`; gzip input may have several members.
+/// `decompress_stream(src, dst, format="gzip", progress=None, max_length=None) ->
+/// (bytes_in, bytes_out)`: the inverse of `compress_stream`; gzip input may have several
+/// members. At most `max_length` bytes are written: a stream that decodes to more raises
+/// `OutputLimitError` after writing the first `max_length`.
 #[pyfunction]
-#[pyo3(signature = (src, dst, format = "gzip", progress = None))]
+#[pyo3(signature = (src, dst, format = "gzip", progress = None, max_length = None))]
 pub fn decompress_stream(
     py: Python<'_>,
     src: Py<PyAny>,
     dst: Py<PyAny>,
     format: &str,
     progress: Option<Py<PyAny>>,
+    max_length: Option<i64>,
 ) -> PyResult<(u64, u64)> {
-    let t = parse_format(py, format)?;
-    // Checks WARPDRIVE_DEVICE up front: the core's opener follows it.
-    parse_device(py, None)?;
-    let (bridge, mut r, mut w, mut p) = stream_ends(src, dst, progress);
-    let res = py.detach(|| {
-        let open = wd_core::zip::default_opener;
-        wd_core::zip::decompress_stream(&mut r, &mut w, format_of(t), &open, &mut p)
-    });
-    finish(py, &bridge, res)
+    guard(py, || {
+        let t = parse_format(py, format)?;
+        let max = parse_max_length(py, max_length)?;
+        // Checks WARPDRIVE_DEVICE up front: the core's opener follows it.
+        parse_device(py, None)?;
+        let (bridge, mut r, mut w, mut p) = stream_ends(src, dst, progress);
+        let res = py.detach(|| {
+            let open = wd_core::zip::default_opener;
+            wd_core::zip::decompress_stream_limited(
+                &mut r,
+                &mut w,
+                format_of(t),
+                max.map(|m| m as u64),
+                &open,
+                &mut p,
+            )
+        });
+        finish(py, &bridge, res)
+    })
 }
