@@ -1,6 +1,7 @@
 //! Decoder speed: ISA-L (lenient), zlib-rs (strict, the device's) and libdeflate (strict,
-//! whole buffers only) on the same gzip pieces. Prints MB/s of decoded output, median of
-//! several runs, one thread.
+//! whole buffers only) on the same gzip pieces, each engine called directly; then the
+//! whole driver on the soft device (zlib-rs). Prints MB/s of decoded output, median of
+//! several runs, one thread (plus the device's).
 //!
 //! `cargo run --release -p wd-core --example decode_bench -- [MIB] [RUNS] [DIR...]`:
 //! reads up to MIB MiB (default 64) of the files under DIRs (default /usr/include,
@@ -12,7 +13,21 @@
 use std::time::Instant;
 
 use wd_core::isal::{self, InflateStop, Wrapper};
+use wd_core::zip::{self, Format};
 use wd_core::zlibrs;
+
+/// A sink that only counts.
+struct Count(usize);
+
+impl std::io::Write for Count {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len();
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 fn gather(dir: &std::path::Path, want: usize, out: &mut Vec<u8>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -74,8 +89,10 @@ fn main() {
         corpus.len() as f64 / 1048576.0,
         crc32fast::hash(&corpus)
     );
-    println!("| level | ratio | ISA-L MB/s | zlib-rs MB/s | libdeflate MB/s |");
-    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| level | ratio | ISA-L | zlib-rs | libdeflate | device, decompress | device, decompress_stream |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for level in [1, 6] {
         let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(level).unwrap());
         let pieces: Vec<(Vec<u8>, usize)> = corpus
@@ -117,9 +134,34 @@ fn main() {
             }
         }
         let [a, b, d] = speeds.map(median);
+        // Through the soft device (ring, device thread, zlib-rs): each piece one
+        // `decompress` call, and all pieces as one multi-member `decompress_stream`.
+        let (mut one, mut stream) = (Vec::new(), Vec::new());
+        let whole: Vec<u8> = pieces.iter().flat_map(|p| p.0.iter().copied()).collect();
+        for _ in 0..runs {
+            let t = Instant::now();
+            for (gz, n) in &pieces {
+                assert_eq!(zip::decompress(gz, Format::Gzip).unwrap().len(), *n);
+            }
+            one.push(corpus.len() as f64 / t.elapsed().as_secs_f64() / 1e6);
+            let t = Instant::now();
+            let mut sink = Count(0);
+            zip::decompress_stream(
+                &mut &whole[..],
+                &mut sink,
+                Format::Gzip,
+                &zip::default_opener,
+                &mut |_, _| {},
+            )
+            .unwrap();
+            assert_eq!(sink.0, corpus.len());
+            stream.push(corpus.len() as f64 / t.elapsed().as_secs_f64() / 1e6);
+        }
         println!(
-            "| {level} | {:.3} | {a:.0} | {b:.0} | {d:.0} |",
-            packed as f64 / corpus.len() as f64
+            "| {level} | {:.3} | {a:.0} | {b:.0} | {d:.0} | {:.0} | {:.0} |",
+            packed as f64 / corpus.len() as f64,
+            median(one),
+            median(stream)
         );
     }
 }

@@ -492,16 +492,17 @@ fn parse_header(format: Format, d: &[u8]) -> Header {
                     "not gzip data (bad magic bytes)".into(),
                 );
             }
+            // Method and flags are checked as soon as they are there, as zlib does.
+            if let Some(&m) = d.get(2).filter(|&&m| m != 8) {
+                return bad(&format!("unknown compression method {m}"));
+            }
+            if d.get(3).is_some_and(|&f| f & 0xe0 != 0) {
+                return bad("reserved flag bits are set");
+            }
             if d.len() < 10 {
                 return Header::Incomplete;
             }
-            if d[2] != 8 {
-                return bad(&format!("unknown compression method {}", d[2]));
-            }
             let flg = d[3];
-            if flg & 0xe0 != 0 {
-                return bad("reserved flag bits are set");
-            }
             let mut pos = 10usize;
             if flg & 0x04 != 0 {
                 let Some(x) = d.get(pos..pos + 2) else {
@@ -944,6 +945,44 @@ mod tests {
             crc32_combine(0, crc32fast::hash(&b), b.len() as u64),
             crc32fast::hash(&b)
         );
+    }
+
+    #[test]
+    fn header_fields_are_judged_as_soon_as_they_are_there() {
+        let g = Format::Gzip;
+        assert_eq!(parse_header(g, &[0x1f]), Header::Incomplete);
+        assert!(matches!(
+            parse_header(g, &[0x1f, 0x8c]),
+            Header::Refused(DataErrorKind::NotCompressed, _)
+        ));
+        // A wrong method is refused with 3 bytes, reserved flags with 4 (fuzz regression:
+        // zlib refuses `1f 8b 00 00 00 00 00` at once; it is not "incomplete").
+        for d in [
+            &[0x1f, 0x8b, 0][..],
+            &[0x1f, 0x8b, 8, 0x20],
+            &[0x1f, 0x8b, 0, 0, 0, 0, 0],
+        ] {
+            assert!(
+                matches!(
+                    parse_header(g, d),
+                    Header::Refused(DataErrorKind::BadHeader, _)
+                ),
+                "{d:?}"
+            );
+        }
+        assert_eq!(parse_header(g, &[0x1f, 0x8b, 8, 0, 0]), Header::Incomplete);
+        let mut h = vec![0x1f, 0x8b, 8, 0x1e, 0, 0, 0, 0, 0, 3, 2, 0, b'x', b'y'];
+        h.extend_from_slice(b"name\0comment\0");
+        assert_eq!(parse_header(g, &h), Header::Incomplete);
+        let crc = crc32fast::hash(&h) as u16;
+        h.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(parse_header(g, &h), Header::Complete(h.len()));
+        assert_eq!(parse_header(Format::Zlib, &[0x78]), Header::Incomplete);
+        assert_eq!(
+            parse_header(Format::Zlib, &[0x78, 0x9c]),
+            Header::Complete(2)
+        );
+        assert_eq!(parse_header(Format::Deflate, &[]), Header::Complete(0));
     }
 
     #[test]
