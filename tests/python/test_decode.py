@@ -330,6 +330,17 @@ def test_a_bomb_streams_through_decompress_stream_in_bounded_memory() -> None:
     assert peak < 150 * 1024, peak
 
 
+def test_a_large_output_costs_its_size_once_not_twice() -> None:
+    # 256 MiB from a 256 KB bomb, no limit: the bytes object is filled from the decoded
+    # pieces as they are freed, so the peak is about the output, not the output twice.
+    code = BOMB.format(gib=1) + (
+        "out = warpdrive.decompress(bomb[: len(bomb) // 4])\n"
+        "assert len(out) == 256 << 20 and not out.strip(bytes(1))\n"
+    )
+    peak, _ = _child_peak(code)
+    assert peak < (256 + 96) * 1024, peak
+
+
 def test_max_length_is_exact_and_checked() -> None:
     data = bytes(range(256)) * 40
     for fmt in FORMATS:

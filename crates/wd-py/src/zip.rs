@@ -211,12 +211,14 @@ fn pieces_to_bytes(py: Python<'_>, p: Pieces) -> PyResult<Bound<'_, PyBytes>> {
     // `len` bytes of storage (`PyBytes_AsString` points at them) is the initialisation
     // CPython expects of a bytes object made from a null source.
     let dst = unsafe { pyo3::ffi::PyBytes_AsString(b.as_ptr()) }.cast::<u8>();
-    let mut off = 0usize;
-    for part in p.parts {
-        // SAFETY: the parts add up to `len` bytes, so `off..off + part.len()` lies inside
+    // Last piece first: the allocator gets memory back from the top of its heap as the
+    // pieces are freed (freed from the bottom, it could keep all of them until the end).
+    let mut end = p.len;
+    for part in p.parts.into_iter().rev() {
+        end -= part.len();
+        // SAFETY: the parts add up to `len` bytes, so `end..end + part.len()` lies inside
         // the object's storage, which does not overlap `part`.
-        unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), dst.add(off), part.len()) };
-        off += part.len();
+        unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), dst.add(end), part.len()) };
     }
     Ok(b)
 }
