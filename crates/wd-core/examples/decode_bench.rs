@@ -52,12 +52,71 @@ fn gather(dir: &std::path::Path, want: usize, out: &mut Vec<u8>) {
     }
 }
 
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Inputs zlib refuses (checked with zlib itself), and whether each engine refuses them.
+fn strictness() {
+    let gz = |raw: &[u8]| -> Vec<u8> {
+        // Every body below decodes to "a" where an engine accepts it.
+        let mut v = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+        v.extend_from_slice(raw);
+        v.extend_from_slice(&crc32fast::hash(b"a").to_le_bytes());
+        v.extend_from_slice(&1u32.to_le_bytes());
+        v
+    };
+    let ok_body = unhex("4b0400");
+    let mut hcrc = vec![0x1f, 0x8b, 8, 2, 0, 0, 0, 0, 0, 3, 0x12, 0x34];
+    hcrc.extend_from_slice(&gz(&ok_body)[10..]);
+    let zlib_w8 = {
+        let mut v = vec![0x88, 0x1c];
+        v.extend_from_slice(&ok_body);
+        v.extend_from_slice(&0x0062_0062u32.to_be_bytes());
+        v
+    };
+    let cases: Vec<(&str, Wrapper, Vec<u8>)> = vec![
+        ("incomplete literal/length code", Wrapper::Gzip, gz(&unhex("05c001040000008020000000000000000000000000010000000000000000000000000000000000000027"))),
+        ("incomplete distance code", Wrapper::Gzip, gz(&unhex("05c1010400000080200000000000000000000000000100000000000000000000000000000000000000bd"))),
+        ("incomplete code-length code", Wrapper::Gzip, gz(&unhex("05c0010800000080200000000000000000000000000000000000000000000000000400000000000000000000000000000000000000000000000000000000000000000000000000000015"))),
+        ("HLIT 287 (more than 286 length codes)", Wrapper::Gzip, gz(&unhex("f5c00104000000802000000000000000000000000001000000000000000000000000000000000000000100000009"))),
+        ("HDIST 31 (more than 30 distance codes)", Wrapper::Gzip, gz(&unhex("05de0104000000802000000000000000000000000001000000000000000000000000000000000000000500000008"))),
+        ("gzip header CRC wrong", Wrapper::Gzip, hcrc),
+        ("zlib window field 8", Wrapper::Zlib, zlib_w8),
+    ];
+    println!("| input zlib refuses | ISA-L | zlib-rs | libdeflate |");
+    println!("|---|---|---|---|");
+    let verdict = |refused: bool| if refused { "refuses" } else { "**accepts**" };
+    for (name, w, data) in cases {
+        let mut out = vec![0u8; 1 << 16];
+        let (_, _, s) = isal::Inflater::new(w).inflate(&data, &mut out);
+        let isal_refuses = s != InflateStop::End;
+        let (_, _, s) = zlibrs::Inflater::new(w).inflate(&data, &mut out);
+        let zlibrs_refuses = s != InflateStop::End;
+        let mut ld = libdeflater::Decompressor::new();
+        let ld_refuses = match w {
+            Wrapper::Gzip => ld.gzip_decompress(&data, &mut out).is_err(),
+            _ => ld.zlib_decompress(&data, &mut out).is_err(),
+        };
+        println!(
+            "| {name} | {} | {} | {} |",
+            verdict(isal_refuses),
+            verdict(zlibrs_refuses),
+            verdict(ld_refuses)
+        );
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
 
 fn main() {
+    strictness();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mib: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(64);
     let runs: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
