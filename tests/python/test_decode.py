@@ -26,6 +26,14 @@ MiB = 1 << 20
 # Raw deflate blocks (checked against zlib): Huffman codes that do not fill their code
 # space, which zlib refuses, and the incomplete codes it allows.
 REFUSED = {
+    "HLIT 287": (
+        "f5c00104000000802000000000000000000000000001000000000000000000000000000000000000"
+        "000100000009"
+    ),
+    "HDIST 31": (
+        "05de0104000000802000000000000000000000000001000000000000000000000000000000000000"
+        "000500000008"
+    ),
     "incomplete literal/length code": (
         "05c001040000008020000000000000000000000000010000000000000000000000000000000000000027"
     ),
@@ -420,3 +428,24 @@ def test_huge_sizes_are_exceptions_not_panics() -> None:
 def test_internal_error_is_a_runtime_error_and_a_warpdrive_error() -> None:
     assert issubclass(errors.InternalError, RuntimeError)
     assert issubclass(errors.InternalError, errors.WarpDriveError)
+
+
+class _BadWriter:
+    def __init__(self, answer: int) -> None:
+        self.answer = answer
+        self.calls = 0
+
+    def write(self, b: bytes) -> int:
+        self.calls += 1
+        return self.answer
+
+
+@pytest.mark.parametrize(("answer", "exc"), [(0, BlockingIOError), (1 << 40, ValueError)])
+def test_a_writer_that_reports_nonsense_is_an_error_not_a_hang(
+    answer: int, exc: type[Exception]
+) -> None:
+    gz = warpdrive.compress(b"some data" * 100)
+    w = _BadWriter(answer)
+    with pytest.raises(exc, match="write"):
+        warpdrive.decompress_stream(io.BytesIO(gz), w)
+    assert w.calls == 1

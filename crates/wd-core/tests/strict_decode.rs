@@ -11,8 +11,17 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Dynamic blocks whose Huffman codes do not fill their code space: zlib refuses them.
-const REFUSED: [(&str, &str); 3] = [
+/// Dynamic blocks whose Huffman codes do not fill their code space, or that declare more
+/// codes than deflate has: zlib refuses them.
+const REFUSED: [(&str, &str); 5] = [
+    (
+        "HLIT 287 (more than 286 literal/length codes)",
+        "f5c00104000000802000000000000000000000000001000000000000000000000000000000000000000100000009",
+    ),
+    (
+        "HDIST 31 (more than 30 distance codes)",
+        "05de0104000000802000000000000000000000000001000000000000000000000000000000000000000500000008",
+    ),
     (
         "incomplete literal/length code",
         "05c001040000008020000000000000000000000000010000000000000000000000000000000000000027",

@@ -463,10 +463,25 @@ impl Write for PyWriter {
                     let chunk = PyBytes::new(py, &buf[off..]);
                     let n = o.call_method1("write", (chunk,))?;
                     // Raw files may write less; buffered ones return None or the length.
+                    let left = buf.len() - off;
                     off += if n.is_none() {
-                        buf.len() - off
+                        left
                     } else {
-                        n.extract::<usize>()?
+                        match n.extract::<usize>()? {
+                            // Nothing written (a non-blocking file): retrying could spin
+                            // forever.
+                            0 => {
+                                return Err(pyo3::exceptions::PyBlockingIOError::new_err(
+                                    "write() wrote nothing",
+                                ))
+                            }
+                            k if k > left => {
+                                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                                    "write() returned {k}, more than the {left} bytes given"
+                                )))
+                            }
+                            k => k,
+                        }
                     };
                 }
                 Ok(())
