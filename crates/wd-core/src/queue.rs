@@ -330,7 +330,7 @@ impl std::fmt::Debug for Queue {
 
 /// What the driver writes into the status byte of every request it submits. No device
 /// answers with it, and every device writes the status of each request it answers
-/// (docs/abi.md section 4), so a completion whose entry still holds it names a request the
+/// (docs/abi.md section 5), so a completion whose entry still holds it names a request the
 /// device has not answered: its buffers may still be in use.
 const STATUS_PENDING: u8 = 0xff;
 
