@@ -6,16 +6,21 @@
 
 Without FILE (or with ``-``) it filters stdin to stdout. Files become FILE.gz (gzip) or
 FILE.zz (zlib) and decompress back; the input is removed on success unless ``-k`` or
-``-c``. Output goes to a temporary file in the target's folder that is renamed into place
-only on success, so a failure never leaves a partial file. Memory stays bounded for any
-input size. Errors are one line on stderr and exit status 1 (2 for usage errors).
+``-c``. Output is written to an unnamed file in the target's folder (``O_TMPFILE``) that gets
+its name only on success, so nothing partial is left behind, even when the process is killed
+(``SIGKILL``). Where the file system cannot make unnamed files, a hidden temporary file is
+used instead and removed on failure and on ``SIGINT``, ``SIGTERM`` and ``SIGHUP``. Memory stays
+bounded for any input size. Errors are one line on stderr and exit status 1 (2 for usage
+errors); a signal ends the command with status 128 + its number, as a shell reports gzip's.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -39,6 +44,32 @@ PROGRESS_MIN = 32 << 20
 
 class CliError(Exception):
     """A failure reported as one line on stderr."""
+
+
+class _Signalled(BaseException):
+    """A terminating signal arrived: unwind (removing partial output) and exit."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: Signals that end the command after removing partial output (SIGINT arrives as
+#: KeyboardInterrupt). What they say on stderr, as SIGINT's "interrupted".
+_TERMINATING: dict[int, str] = {signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+#: Signals held while output is being given its name or removed.
+_HELD = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def _raise_signalled(signum: int, _frame: object) -> None:
+    raise _Signalled(signum)
+
+
+def _catch_terminating_signals() -> None:
+    """Turns SIGTERM and SIGHUP into :class:`_Signalled`, unless ignored (``nohup``)."""
+    for sig in _TERMINATING:
+        if signal.getsignal(sig) != signal.SIG_IGN:
+            signal.signal(sig, _raise_signalled)
 
 
 def _die(msg: str) -> None:
@@ -126,6 +157,52 @@ def _to_stdout(
             prog.close()
 
 
+#: Why ``O_TMPFILE`` may fail where the file system lacks it (older kernels say EISDIR).
+_NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOSYS}
+
+
+def _unnamed_file(folder: str) -> int | None:
+    """An unnamed file in ``folder`` (``O_TMPFILE``), or None where that is not supported."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None:
+        return None
+    try:
+        return os.open(folder, flag | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        if e.errno in _NO_TMPFILE:
+            return None
+        raise
+
+
+def _link_into_place(fd: int, target: str) -> None:
+    """Gives the unnamed file ``fd`` the name ``target``, replacing what is there (-f)."""
+    # linkat(/proc/self/fd, "N", AT_FDCWD, target, AT_SYMLINK_FOLLOW) needs no privilege,
+    # unlike AT_EMPTY_PATH. A directory fd makes Python call linkat (with the default ones it
+    # calls link(2), which does not follow the descriptor's link).
+    fds = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for _ in range(3):
+            try:
+                os.link(str(fd), target, src_dir_fd=fds, follow_symlinks=True)
+                return
+            except FileExistsError:
+                # Only with -f (checked before): the old file goes, then the new one takes
+                # its name. A link cannot replace, and a named step between would be left
+                # behind by SIGKILL.
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(target)
+    finally:
+        os.close(fds)
+    raise CliError(f"{target}: keeps being recreated -- not overwritten")
+
+
+def _finish(fd: int, mode_from: os.stat_result | None) -> None:
+    os.fsync(fd)
+    if mode_from is not None:
+        os.fchmod(fd, mode_from.st_mode & 0o7777)
+        os.utime(fd, ns=(mode_from.st_atime_ns, mode_from.st_mtime_ns))
+
+
 def _to_file(
     compress: bool,
     src: IO[bytes],
@@ -138,10 +215,13 @@ def _to_file(
     if os.path.lexists(target) and not args.force:
         raise CliError(f"{target} already exists; use -f to overwrite")
     folder = os.path.dirname(os.path.abspath(target))
+    tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder
-        )
+        fd = _unnamed_file(folder)
+        if fd is None:
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder
+            )
     except OSError as e:
         raise CliError(f"cannot create {target}: {e.strerror}") from None
     prog = _progress_for(name, size, args.quiet)
@@ -149,18 +229,26 @@ def _to_file(
     try:
         with os.fdopen(fd, "wb", buffering=0) as out:
             _run(compress, src, out, args.format, args.level, prog)
-            os.fsync(out.fileno())
-        if mode_from is not None:
-            os.chmod(tmp, mode_from.st_mode & 0o7777)
-            os.utime(tmp, ns=(mode_from.st_atime_ns, mode_from.st_mtime_ns))
-        os.replace(tmp, target)
-        ok = True
+            _finish(out.fileno(), mode_from)
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+            try:
+                if tmp is None:
+                    _link_into_place(out.fileno(), target)
+                else:
+                    os.replace(tmp, target)
+                ok = True
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
     finally:
         if prog:
             prog.close()
-        if not ok:
+        if not ok and tmp is not None:
+            # An unnamed file vanishes with its descriptor; a named one must be removed,
+            # with the signals that would interrupt the removal held.
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _one(compress: bool, path: str, args: argparse.Namespace) -> None:
@@ -301,11 +389,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.device is not None:
         # The core's queue opener follows WARPDRIVE_DEVICE.
         os.environ["WARPDRIVE_DEVICE"] = args.device
+    _catch_terminating_signals()
     try:
         return _codec(args)
     except KeyboardInterrupt:
         _die("interrupted")
-        return 130
+        return 128 + signal.SIGINT
+    except _Signalled as sig:
+        _die(_TERMINATING[sig.signum])
+        return 128 + sig.signum
     except CliError as e:
         _die(str(e))
         return 1

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -237,3 +239,149 @@ def test_progress_on_a_terminal(tmp_path: Path) -> None:
     assert b"big: " in shown and b"%" in shown and b"MB/s" in shown, shown
     quiet = subprocess.run([EXE, "compress", "-f", "-k", str(f)], capture_output=True)
     assert quiet.returncode == 0 and quiet.stderr == b""  # not a terminal: no progress
+
+
+@contextmanager
+def signals_not_ignored() -> Iterator[None]:
+    """Children started inside get the default disposition of SIGINT, SIGTERM and SIGHUP.
+
+    A runner may start us with them ignored (a background job ignores SIGINT, nohup SIGHUP),
+    and an ignored signal stays ignored across exec, while a handled one is reset to its
+    default: handle them here for the moment of the spawn.
+    """
+    saved = {
+        sig: signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else noop)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def noop(_sig: int, _frame: object) -> None:
+    pass
+
+
+# Run the command in a Python whose os module has no O_TMPFILE: the fallback path (a hidden
+# named temporary removed on signals), as on a file system without unnamed files.
+NO_TMPFILE = "import os, sys; del os.O_TMPFILE; from warpdrive.cli import main; sys.exit(main())"
+
+
+def start(named: bool, *args: str | Path) -> subprocess.Popen[bytes]:
+    assert EXE is not None
+    argv = [sys.executable, "-c", NO_TMPFILE] if named else [EXE]
+    with signals_not_ignored():
+        return subprocess.Popen(
+            [*argv, *map(str, args)], stdin=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+
+
+def open_files_in(pid: int, folder: Path) -> list[str]:
+    """What the process has open inside ``folder`` (an unnamed file reads "#INODE (deleted)")."""
+    fds = Path(f"/proc/{pid}/fd")
+    found = []
+    for fd in fds.iterdir():
+        with_name = os.readlink(fd) if fd.is_symlink() else ""
+        if with_name.startswith(str(folder) + "/"):
+            found.append(with_name[len(str(folder)) + 1 :])
+    return found
+
+
+def mid_stream(p: subprocess.Popen[bytes], compress: bool, folder: Path) -> None:
+    """Feeds the command part of its input (stdin stays open) until output is being written."""
+    assert p.stdin is not None
+    data = os.urandom(4 << 20)
+    if not compress:
+        data = gzip.compress(data, compresslevel=1)[: 3 << 20]
+    p.stdin.write(data)
+    p.stdin.flush()
+    deadline = time.monotonic() + 30
+    while not open_files_in(p.pid, folder):
+        assert p.poll() is None, p.communicate()
+        assert time.monotonic() < deadline, "the command never opened its output"
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["unnamed", "named"])
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+@pytest.mark.parametrize(
+    ("sig", "said"),
+    [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated"), (signal.SIGHUP, "hung up")],
+    ids=["INT", "TERM", "HUP"],
+)
+def test_a_signal_leaves_no_partial_output(
+    tmp_path: Path, named: bool, command: str, sig: signal.Signals, said: str
+) -> None:
+    out = tmp_path / "out"
+    p = start(named, command, "-o", out)
+    mid_stream(p, command == "compress", tmp_path)
+    opened = open_files_in(p.pid, tmp_path)
+    if named:
+        # The fallback writes a hidden named file, which the signal must remove.
+        assert len(opened) == 1, opened
+        assert opened[0].startswith(".out.") and opened[0].endswith(".part"), opened
+        assert len(list(tmp_path.iterdir())) == 1
+    else:
+        assert len(opened) == 1 and opened[0].startswith("#"), opened
+        assert list(tmp_path.iterdir()) == [], "an unnamed file has no name while written"
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 128 + sig, err
+    assert err == f"warpdrive: {said}\n".encode()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+def test_sigkill_leaves_nothing(tmp_path: Path, command: str) -> None:
+    out = tmp_path / "out"
+    p = start(False, command, "-o", out)
+    mid_stream(p, command == "compress", tmp_path)
+    p.kill()
+    p.communicate(timeout=30)
+    assert p.returncode == -signal.SIGKILL
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["unnamed", "named"])
+def test_both_ways_of_writing_give_the_same_files(tmp_path: Path, named: bool) -> None:
+    data = sample()
+    f = tmp_path / "f"
+    f.write_bytes(data)
+    os.chmod(f, 0o640)
+    os.utime(f, ns=(1_000_000_000, 2_000_000_000))
+    argv = [sys.executable, "-c", NO_TMPFILE] if named else [EXE]
+    for args in (["compress", f], ["decompress", f"{f}.gz"]):
+        r = subprocess.run([*map(str, argv), *map(str, args)], capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+    assert f.read_bytes() == data
+    st = os.stat(f)
+    assert (st.st_mode & 0o777, st.st_mtime_ns) == (0o640, 2_000_000_000)
+    # -f replaces an existing output.
+    f.write_bytes(b"new")
+    (tmp_path / "f.gz").write_bytes(b"old")
+    r = subprocess.run([*map(str, argv), "compress", "-f", str(f)], capture_output=True)
+    assert r.returncode == 0, r.stderr
+    assert gzip.decompress((tmp_path / "f.gz").read_bytes()) == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.gz"]
+
+
+def test_nohup_leaves_sighup_ignored(tmp_path: Path) -> None:
+    assert EXE is not None
+    out = tmp_path / "out.gz"
+    with signals_not_ignored():
+        p = subprocess.Popen(
+            ["nohup", EXE, "compress", "-o", str(out)],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+        )
+    mid_stream(p, True, tmp_path)
+    p.send_signal(signal.SIGHUP)
+    # Closing stdin ends the input: the command finishes normally.
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert len(gzip.decompress(out.read_bytes())) == 4 << 20

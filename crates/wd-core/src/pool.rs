@@ -51,7 +51,13 @@ pub fn take(dir: Direction) -> Result<Queue> {
 /// Returns a queue taken with [`take`] for reuse; any other queue, or one with requests
 /// still in flight, is closed instead.
 pub fn give_back(q: Queue) -> Result<()> {
-    if !q.is_pooled() || q.outstanding() > 0 || !q.is_usable() {
+    if !q.is_usable() {
+        // Broken by its device, closed, or inherited across fork: there is nothing to wait
+        // for. Dropping it stops its device (a fork child's drop touches nothing).
+        drop(q);
+        return Ok(());
+    }
+    if !q.is_pooled() || q.outstanding() > 0 {
         q.close()?;
         return Ok(());
     }

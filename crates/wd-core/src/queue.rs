@@ -314,6 +314,9 @@ pub struct Queue {
     fork_gen: u64,
     stopped: bool,
     pooled: bool,
+    /// Set when the device broke the protocol: why. The queue then refuses every call and
+    /// keeps the buffers of its requests in flight until the device is stopped.
+    broken: Option<String>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -324,6 +327,12 @@ impl std::fmt::Debug for Queue {
             .finish()
     }
 }
+
+/// What the driver writes into the status byte of every request it submits. No device
+/// answers with it, and every device writes the status of each request it answers
+/// (docs/abi.md section 5), so a completion whose entry still holds it names a request the
+/// device has not answered: its buffers may still be in use.
+const STATUS_PENDING: u8 = 0xff;
 
 /// The longest a blocking wait sleeps before it checks that the device is still there.
 pub(crate) const DEVICE_CHECK: Duration = Duration::from_secs(1);
@@ -370,6 +379,7 @@ impl Queue {
             fork_gen: sys::fork_generation(),
             stopped: false,
             pooled: false,
+            broken: None,
         }
     }
 
@@ -444,6 +454,9 @@ impl Queue {
     fn alive(&self) -> Result<()> {
         if self.fork_gen != sys::fork_generation() {
             return Err(Error::Forked);
+        }
+        if let Some(why) = &self.broken {
+            return Err(Error::Protocol(why.clone()));
         }
         if self.stopped {
             return Err(Error::Closed);
@@ -567,6 +580,8 @@ impl Queue {
         let echo = self.next_echo;
         self.next_echo = self.next_echo.wrapping_add(1);
         sqe.dw[ZipSqe::TAG_WORD] = echo;
+        // dw3 bits 7:0: the status, which the device overwrites when it answers.
+        sqe.dw[3] = (sqe.dw[3] & !0xff) | STATUS_PENDING as u32;
         let slot = Slot {
             lease,
             req,
@@ -703,8 +718,9 @@ impl Queue {
                 return Err(e);
             }
         };
-        // SAFETY: the device wrote `c.produced` bytes (clamped to the space offered) at the
-        // start of the spare capacity, and its completion was read with acquire ordering.
+        // SAFETY: the device wrote `c.produced` bytes at the start of the spare capacity
+        // (a completion claiming more than the space offered breaks the queue instead), and
+        // its completion was read with acquire ordering.
         unsafe { out.set_len(out.len() + c.produced) };
         drop((lent_in, lent_out));
         Ok(c)
@@ -780,18 +796,72 @@ impl Queue {
         self.rings.cqe_phase(self.cq_head as usize) == self.phase
     }
 
+    /// Checks the completion at the CQ head, which names SQ entry `idx`, against what is in
+    /// flight, and returns that entry's results. Completions may come in any order
+    /// (docs/abi.md section 3), but each must answer a request that was sent, has not been
+    /// answered yet and that the device has answered: its entry holds the echo tag the
+    /// driver wrote and a status the device wrote in place of [`STATUS_PENDING`], and its
+    /// results stay within what the request offered. `Err` says what did not match.
+    fn match_completion(&self, idx: usize) -> Result<ZipSqe, String> {
+        if idx >= RING_DEPTH {
+            return Err(format!(
+                "a completion names SQ entry {idx}, past the ring's {RING_DEPTH} entries"
+            ));
+        }
+        let Some(slot) = &self.slots[idx] else {
+            return Err(format!(
+                "a completion names SQ entry {idx}, which has no request in flight \
+                 (never sent, or already answered)"
+            ));
+        };
+        let sqe = self.rings.read_sqe_results(idx);
+        if sqe.tag() != slot.echo {
+            return Err(format!(
+                "SQ entry {idx} came back with tag {:#x}, sent {:#x}",
+                sqe.tag(),
+                slot.echo
+            ));
+        }
+        if sqe.status_raw() == STATUS_PENDING {
+            return Err(format!(
+                "a completion names SQ entry {idx}, whose request the device has not \
+                 answered (no status written)"
+            ));
+        }
+        if sqe.consumed() as usize > slot.input {
+            return Err(format!(
+                "SQ entry {idx} claims {} input bytes consumed of {}",
+                sqe.consumed(),
+                slot.input
+            ));
+        }
+        if sqe.produced() as usize > slot.out_space {
+            return Err(format!(
+                "SQ entry {idx} claims {} output bytes written into {} of space",
+                sqe.produced(),
+                slot.out_space
+            ));
+        }
+        Ok(sqe)
+    }
+
     fn reap_one(&mut self) -> Result<Completion> {
         let cqe = self.rings.read_cqe(self.cq_head as usize);
         let idx = cqe.sq_head() as usize;
-        if idx >= RING_DEPTH {
-            return Err(Error::Protocol(format!("completion names SQ entry {idx}")));
-        }
-        let slot = self.slots[idx].take().ok_or_else(|| {
-            Error::Protocol(format!(
-                "completion for SQ entry {idx}, which has no request"
-            ))
-        })?;
-        let sqe = self.rings.read_sqe_results(idx);
+        let sqe = match self.match_completion(idx) {
+            Ok(sqe) => sqe,
+            Err(why) => {
+                // Nothing is taken from the slots: the device may still write any buffer
+                // in flight, so they stay with the queue until it is dropped.
+                let why = format!(
+                    "{why}; the queue is broken: drop it (its requests in flight keep their \
+                     buffers until then) and open a new one"
+                );
+                self.broken = Some(why.clone());
+                return Err(Error::Protocol(why));
+            }
+        };
+        let slot = self.slots[idx].take().expect("matched a request in flight");
         self.cq_head += 1;
         if self.cq_head as usize == RING_DEPTH {
             self.cq_head = 0;
@@ -808,17 +878,10 @@ impl Queue {
             self.ns_per_byte = 0.75 * self.ns_per_byte + 0.25 * (ns / slot.input as f64);
             self.service_start = now;
         }
-        if sqe.tag() != slot.echo {
-            return Err(Error::Protocol(format!(
-                "SQ entry {idx} came back with tag {:#x}, sent {:#x}",
-                sqe.tag(),
-                slot.echo
-            )));
-        }
         // The device is done with the request: end the lease before its input can go.
         drop(slot.lease);
         let mut req = slot.req;
-        let produced = (sqe.produced() as usize).min(slot.out_space);
+        let produced = sqe.produced() as usize;
         if let Some(d) = req.dst.as_mut() {
             d.set_len(produced);
         }

@@ -51,3 +51,6 @@ pub trait Backend: Send {
     /// A short human-readable name (e.g. `soft:compress`).
     fn describe(&self) -> String;
 }
+
+#[cfg(test)]
+mod fault_tests;

@@ -41,6 +41,32 @@ pub struct SoftOptions {
     /// device threads keep busy; the price is that other busy threads or processes slow
     /// the device down to what they leave over. Cannot be undone for the thread.
     pub background: bool,
+    /// Misbehaviour to act out, by the serial number (from 0, in the order the device
+    /// answers) of the request it hits. Unit tests only: no build users get can do it.
+    #[cfg(test)]
+    pub(crate) faults: Vec<(u64, Fault)>,
+}
+
+/// A way the soft device breaks the protocol on purpose, for the driver's fault tests.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// The completion names this SQ entry instead of the request's own.
+    WrongSlot(u16),
+    /// The completion is posted twice.
+    Repeat,
+    /// The request is done but its completion is never posted; later ones are.
+    Drop,
+    /// The device takes the request and answers neither it nor anything after it (until it
+    /// is stopped).
+    Hang,
+    /// The completion is posted only after this long.
+    Late(Duration),
+    /// The device writes this many bytes past the output space, where the IOMMU lets it
+    /// (inside the same share), and claims to have produced them.
+    Overrun(u32),
+    /// The entry comes back with another tag.
+    Tag(u32),
 }
 
 impl Default for SoftOptions {
@@ -50,6 +76,8 @@ impl Default for SoftOptions {
             reorder_window: 1,
             start_paused: false,
             background: false,
+            #[cfg(test)]
+            faults: Vec::new(),
         }
     }
 }
@@ -130,6 +158,10 @@ impl SoftBackend {
             arm: Arm::Off,
             driver_cq_head: 0,
             results: Vec::new(),
+            #[cfg(test)]
+            answered: 0,
+            #[cfg(test)]
+            hung: false,
         };
         // The thread sets its own priority (only a thread's own policy can be set without
         // knowing its kernel id) and reports before it serves anything. Every queue waits
@@ -268,6 +300,12 @@ struct DeviceThread {
     driver_cq_head: u16,
     /// Answers of the current batch (kept to avoid an allocation per batch).
     results: Vec<(u16, ZipSqe)>,
+    /// Requests answered so far (the serial number of the next one).
+    #[cfg(test)]
+    answered: u64,
+    /// A [`Fault::Hang`] hit: the device takes nothing more.
+    #[cfg(test)]
+    hung: bool,
 }
 
 impl DeviceThread {
@@ -282,7 +320,7 @@ impl DeviceThread {
             let stopping = self.shared.stop.load(Ordering::SeqCst);
             let paused = self.shared.paused.load(Ordering::SeqCst) && !stopping;
             let tail = self.sq_tail(Ordering::Acquire);
-            if tail != self.head && !paused {
+            if tail != self.head && !paused && !self.hung() {
                 self.serve(tail);
                 idle_since = Instant::now();
                 continue;
@@ -345,9 +383,83 @@ impl DeviceThread {
         self.interrupt_if_armed();
     }
 
+    #[cfg(not(test))]
+    fn hung(&self) -> bool {
+        false
+    }
+
+    #[cfg(test)]
+    fn hung(&self) -> bool {
+        self.hung
+    }
+
     /// Writes a request's results back and posts its completion.
+    #[cfg(not(test))]
     fn complete(&mut self, idx: u16, sqe: &ZipSqe) {
+        self.post(idx, sqe);
+    }
+
+    /// As in release builds, unless a fault is planned for this request.
+    #[cfg(test)]
+    fn complete(&mut self, idx: u16, sqe: &ZipSqe) {
+        let n = self.answered;
+        self.answered += 1;
+        let fault = self
+            .opts
+            .faults
+            .iter()
+            .find(|(at, _)| *at == n)
+            .map(|&(_, f)| f);
+        if self.hung {
+            return;
+        }
+        let mut sqe = *sqe;
+        match fault {
+            None => self.post(idx, &sqe),
+            Some(Fault::WrongSlot(to)) => {
+                self.rings.write_sqe_results(idx as usize, &sqe);
+                self.post_cqe(to);
+            }
+            Some(Fault::Repeat) => {
+                self.post(idx, &sqe);
+                self.post_cqe(idx);
+            }
+            Some(Fault::Drop) => self.rings.write_sqe_results(idx as usize, &sqe),
+            Some(Fault::Hang) => self.hung = true,
+            Some(Fault::Late(d)) => {
+                std::thread::sleep(d);
+                self.post(idx, &sqe);
+            }
+            Some(Fault::Overrun(extra)) => {
+                let (dst, space) = (sqe.dst(), sqe.output_space() as usize);
+                let reach = space + extra as usize;
+                // The IOMMU check: only inside the share the output lies in.
+                if let Some(access) = self.domain.device_access(&[(dst, reach)]) {
+                    // SAFETY: the range lies inside the share of the request's output (just
+                    // checked), which the queue owns while the request is in flight; the
+                    // engine's slice of it is gone.
+                    let past = unsafe { access.write(dst + space as u64, extra as usize) };
+                    past.fill(0xee);
+                }
+                sqe.dw[1] = reach as u32;
+                self.post(idx, &sqe);
+            }
+            Some(Fault::Tag(t)) => {
+                sqe.dw[crate::abi::ZipSqe::TAG_WORD] = t;
+                self.rings.write_sqe(idx as usize, &sqe);
+                self.post(idx, &sqe);
+            }
+        }
+    }
+
+    /// Writes a request's results back and posts its completion.
+    fn post(&mut self, idx: u16, sqe: &ZipSqe) {
         self.rings.write_sqe_results(idx as usize, sqe);
+        self.post_cqe(idx);
+    }
+
+    /// Posts a completion naming SQ entry `idx`.
+    fn post_cqe(&mut self, idx: u16) {
         self.rings
             .write_cqe(self.cq_tail as usize, &Cqe::new(idx, 0, self.phase));
         self.cq_tail += 1;
