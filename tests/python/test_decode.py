@@ -172,7 +172,7 @@ def _mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(b)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     seed=st.integers(0, 2**32),
     fmt=st.sampled_from(FORMATS),
@@ -320,7 +320,10 @@ def test_a_bomb_stops_at_max_length_in_bounded_memory(gib: int) -> None:
 
 
 def test_a_bomb_streams_through_decompress_stream_in_bounded_memory() -> None:
+    # 256 MiB (the 1 GiB bomb's first quarter): enough to show that memory does not grow
+    # with the output, and quick enough for the emulated guest.
     code = BOMB.format(gib=1) + (
+        "bomb = bomb[: len(bomb) // 4]\n"
         "class Null:\n"
         "    n = 0\n"
         "    def write(self, b):\n"
@@ -334,19 +337,20 @@ def test_a_bomb_streams_through_decompress_stream_in_bounded_memory() -> None:
         "    print('limit')\n"
     )
     peak, out = _child_peak(code)
-    assert f"{1 << 30})" in out and "limit" in out, out
+    assert f"{256 << 20})" in out and "limit" in out, out
     assert peak < 150 * 1024, peak
 
 
 def test_a_large_output_costs_its_size_once_not_twice() -> None:
-    # 256 MiB from a 256 KB bomb, no limit: the bytes object is filled from the decoded
-    # pieces as they are freed, so the peak is about the output, not the output twice.
+    # 128 MiB from a 128 KB bomb, no limit: the bytes object is filled from the decoded
+    # pieces as they are freed, so the peak is about the output (plus the interpreter's
+    # 40-60 MB), not the output twice.
     code = BOMB.format(gib=1) + (
-        "out = warpdrive.decompress(bomb[: len(bomb) // 4])\n"
-        "assert len(out) == 256 << 20 and not out.strip(bytes(1))\n"
+        "out = warpdrive.decompress(bomb[: len(bomb) // 8])\n"
+        "assert len(out) == 128 << 20 and not out.strip(bytes(1))\n"
     )
     peak, _ = _child_peak(code)
-    assert peak < (256 + 96) * 1024, peak
+    assert peak < (128 + 80) * 1024, peak
 
 
 def test_max_length_is_exact_and_checked() -> None:
