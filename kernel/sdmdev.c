@@ -12,6 +12,8 @@
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/spinlock.h>
+#include <linux/task_work.h>
 #include <linux/eventfd.h>
 #include <linux/uaccess.h>
 #include <linux/vfio.h>
@@ -37,8 +39,36 @@ struct sdmdev_mdev {
 	bool started;
 	spinlock_t irq_lock;		/* trigger vs. the device's signal */
 	struct eventfd_ctx *trigger;
-	atomic_t waiters;		/* threads inside WAIT */
+	struct mutex wait_lock;		/* waiters and the notify mask */
+	unsigned int waiters;		/* threads inside WAIT */
 };
+
+/*
+ * A range user space is unmapping (VFIO_IOMMU_UNMAP_DMA). VFIO's type1 calls
+ * the dma_unmap() of every device in the container, looks again for pins,
+ * and after 10 rounds that still find some it stops the kernel with a BUG.
+ * A queue that pins the range again after its own callback returned (while
+ * VFIO waits in another queue's callback) makes another round necessary;
+ * an unprivileged process could make that happen every round. So the
+ * revocation is sticky: it lasts until the unmap ioctl is over. The
+ * callback runs in the task doing that ioctl, and a task work lifts the
+ * revocation when that task returns to user space, after VFIO removed the
+ * range (a range mapped again later works again). Where there is no such
+ * task (a kernel thread, an exiting task) the entry stays until the queue
+ * is stopped. Every queue of the container is revoked at once this way:
+ * VFIO calls each of them in the first round, and none of them can pin the
+ * range again until the unmap is complete.
+ */
+struct sdmdev_revoke {
+	struct callback_head work;
+	struct list_head node;		/* on q->revoked while attached */
+	struct sdmdev_queue *q;		/* NULL once detached from the queue */
+	bool task_owned;		/* the task work (or dma_unmap) frees it */
+	u64 lo, hi;			/* [lo, hi) */
+};
+
+/* the revoked lists of every queue and the entries' q/task_owned */
+static DEFINE_SPINLOCK(sdmdev_revoke_lock);
 
 static struct sdmdev_mdev *vdev_to_smd(struct vfio_device *vdev)
 {
@@ -206,6 +236,8 @@ static int sdmdev_probe(struct mdev_device *mdev)
 	q->type = st->index;
 	init_waitqueue_head(&q->wait);
 	atomic_long_set(&q->pinned, 0);
+	INIT_LIST_HEAD(&q->revoked);
+	atomic_set(&q->revoke_gen, 0);
 	sdmdev->nr_mdevs++;
 	mutex_unlock(&sdmdev->lock);
 
@@ -218,6 +250,7 @@ static int sdmdev_probe(struct mdev_device *mdev)
 	smd->sdmdev = sdmdev;
 	smd->q = q;
 	mutex_init(&smd->lock);
+	mutex_init(&smd->wait_lock);
 	spin_lock_init(&smd->irq_lock);
 	q->vdev = &smd->vdev;
 
@@ -238,6 +271,28 @@ err_put_queue:
 	return ret;
 }
 
+/*
+ * The queue is stopped and pins nothing (or its device is gone): its
+ * revocations have done their job. Entries a task work still points to are
+ * freed by that task work.
+ */
+static void sdmdev_revoke_detach(struct sdmdev_queue *q)
+{
+	struct sdmdev_revoke *r, *n;
+	LIST_HEAD(gone);
+
+	spin_lock(&sdmdev_revoke_lock);
+	list_for_each_entry_safe(r, n, &q->revoked, node) {
+		list_del(&r->node);
+		r->q = NULL;
+		if (!r->task_owned)
+			list_add(&r->node, &gone);
+	}
+	spin_unlock(&sdmdev_revoke_lock);
+	list_for_each_entry_safe(r, n, &gone, node)
+		kfree(r);
+}
+
 static void sdmdev_remove(struct mdev_device *mdev)
 {
 	struct sdmdev_mdev *smd = dev_get_drvdata(&mdev->dev);
@@ -246,6 +301,8 @@ static void sdmdev_remove(struct mdev_device *mdev)
 
 	/* waits until every user closed the device */
 	vfio_unregister_group_dev(&smd->vdev);
+	/* in no container now: no dma_unmap() can attach to the queue */
+	sdmdev_revoke_detach(q);
 	q->vdev = NULL;
 	mutex_lock(&sdmdev->lock);
 	sdmdev->ops->put_queue(q);
@@ -320,6 +377,7 @@ static void sdmdev_close_device(struct vfio_device *vdev)
 	}
 	/* a stopped queue must hold no pins: catch parent bugs loudly */
 	WARN_ON(atomic_long_read(&q->pinned));
+	sdmdev_revoke_detach(q);
 	sdmdev_set_trigger(smd, NULL);
 	if (smd->owner) {
 		mmdrop(smd->owner);
@@ -379,9 +437,15 @@ static int sdmdev_wait(struct sdmdev_mdev *smd, unsigned long ms)
 	if (!sdmdev->ops->is_q_updated || !sdmdev->ops->mask_notify)
 		return -ENODEV;
 
-	/* notify stays on while any thread of the process still waits */
-	atomic_inc(&smd->waiters);
-	sdmdev->ops->mask_notify(q, SDMDEV_EVENT_Q_UPDATE);
+	/*
+	 * Notify is on while any thread waits. The count and the mask change
+	 * together under wait_lock: a waiter leaving cannot turn notify off
+	 * after another one arrived and turned it on.
+	 */
+	mutex_lock(&smd->wait_lock);
+	if (!smd->waiters++)
+		sdmdev->ops->mask_notify(q, SDMDEV_EVENT_Q_UPDATE);
+	mutex_unlock(&smd->wait_lock);
 	if (ms)
 		ret = wait_event_interruptible_timeout(q->wait,
 						       sdmdev->ops->is_q_updated(q),
@@ -389,8 +453,10 @@ static int sdmdev_wait(struct sdmdev_mdev *smd, unsigned long ms)
 	else
 		ret = wait_event_interruptible(q->wait,
 					       sdmdev->ops->is_q_updated(q));
-	if (atomic_dec_and_test(&smd->waiters))
+	mutex_lock(&smd->wait_lock);
+	if (!--smd->waiters)
 		sdmdev->ops->mask_notify(q, 0);
+	mutex_unlock(&smd->wait_lock);
 
 	if (ret < 0)
 		return -EINTR;	/* a signal: not restarted, the caller loops */
@@ -535,6 +601,15 @@ static long sdmdev_ioctl(struct vfio_device *vdev, unsigned int cmd,
 		if (sdmdev->ops->start_queue)
 			ret = sdmdev->ops->start_queue(smd->q);
 		smd->started = !ret;
+		/*
+		 * A restarted queue starts with notify off: turn it back on
+		 * for the threads still inside WAIT, and let them look again.
+		 */
+		mutex_lock(&smd->wait_lock);
+		if (smd->started && smd->waiters && sdmdev->ops->mask_notify)
+			sdmdev->ops->mask_notify(smd->q, SDMDEV_EVENT_Q_UPDATE);
+		mutex_unlock(&smd->wait_lock);
+		wake_up_all(&smd->q->wait);
 		mutex_unlock(&smd->lock);
 		return ret;
 	}
@@ -551,13 +626,64 @@ static long sdmdev_ioctl(struct vfio_device *vdev, unsigned int cmd,
 	}
 }
 
+/* Runs in the unmapping task on its way back to user space: lift. */
+static void sdmdev_revoke_lift(struct callback_head *work)
+{
+	struct sdmdev_revoke *r = container_of(work, struct sdmdev_revoke,
+					       work);
+
+	spin_lock(&sdmdev_revoke_lock);
+	if (r->q)
+		list_del(&r->node);
+	spin_unlock(&sdmdev_revoke_lock);
+	kfree(r);
+	/* the reference taken in sdmdev_dma_unmap(); a tail call, last */
+	module_put(THIS_MODULE);
+}
+
 static void sdmdev_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length)
 {
 	struct sdmdev_mdev *smd = vdev_to_smd(vdev);
+	struct sdmdev_queue *q = smd->q;
+	struct sdmdev_revoke *r;
+	bool task_work = false;
 
 	atomic_long_inc(&smd->sdmdev->dma_unmap_calls);
+
+	/* small and short-lived; an unmap must not fail halfway */
+	r = kzalloc(sizeof(*r), GFP_KERNEL | __GFP_NOFAIL);
+	r->lo = iova;
+	r->hi = iova + length < iova ? U64_MAX : iova + length;
+	r->task_owned = true;	/* until it is known who frees it */
+	spin_lock(&sdmdev_revoke_lock);
+	r->q = q;
+	list_add(&r->node, &q->revoked);
+	spin_unlock(&sdmdev_revoke_lock);
+	/* after the entry: a parent that sees the new value finds it */
+	atomic_inc(&q->revoke_gen);
+
+	/* the parent drops its pins; new requests on the range now fault */
 	if (smd->sdmdev->ops->dma_unmap)
-		smd->sdmdev->ops->dma_unmap(smd->q, iova, length);
+		smd->sdmdev->ops->dma_unmap(q, iova, length);
+
+	if (!(current->flags & (PF_KTHREAD | PF_EXITING))) {
+		__module_get(THIS_MODULE);
+		init_task_work(&r->work, sdmdev_revoke_lift);
+		task_work = !task_work_add(current, &r->work, TWA_RESUME);
+		if (!task_work)
+			module_put(THIS_MODULE);
+	}
+	if (!task_work) {
+		/* no way back to user space: stays until the queue stops */
+		spin_lock(&sdmdev_revoke_lock);
+		r->task_owned = false;
+		if (!r->q) {
+			spin_unlock(&sdmdev_revoke_lock);
+			kfree(r);
+			return;
+		}
+		spin_unlock(&sdmdev_revoke_lock);
+	}
 }
 
 static const struct vfio_device_ops sdmdev_vfio_ops = {
@@ -614,6 +740,27 @@ void sdmdev_unpin_pages(struct sdmdev_queue *q, dma_addr_t iova, int npage)
 	atomic_long_sub(npage, &q->sdmdev->pinned);
 }
 EXPORT_SYMBOL_GPL(sdmdev_unpin_pages);
+
+bool sdmdev_dma_revoked(struct sdmdev_queue *q, u64 iova, u64 len)
+{
+	struct sdmdev_revoke *r;
+	bool hit = false;
+	u64 end;
+
+	if (!len)
+		return false;
+	end = iova + len < iova ? U64_MAX : iova + len;
+	spin_lock(&sdmdev_revoke_lock);
+	list_for_each_entry(r, &q->revoked, node) {
+		if (iova < r->hi && r->lo < end) {
+			hit = true;
+			break;
+		}
+	}
+	spin_unlock(&sdmdev_revoke_lock);
+	return hit;
+}
+EXPORT_SYMBOL_GPL(sdmdev_dma_revoked);
 
 /* ---- registration ---- */
 

@@ -148,8 +148,12 @@ struct sz_queue {
 	/* held while one request runs: its pins live inside it */
 	struct mutex req_lock;
 	struct sz_map map[2];
-	bool fence;		/* a dma_unmap just ran on [fence_lo, fence_hi) */
-	u64 fence_lo, fence_hi;
+	/* the running request's ranges, to stop it when one is revoked */
+	u64 req_src, req_in, req_dst, req_space;
+	int req_gen;		/* sq.revoke_gen when they were checked */
+	u64 req_seq;		/* requests that took req_lock so far */
+	bool in_vfio;		/* inside vfio_pin_pages() or vfio_unpin_pages() */
+	wait_queue_head_t req_wq;	/* in_vfio changed or a request ended */
 };
 
 struct softzip {
@@ -276,6 +280,13 @@ static void sz_post_cqe(struct sz_queue *q, u16 sqe_idx)
 
 /* ---- DMA: pin and map a user range for one request ---- */
 
+/* around VFIO's pin and unpin, which take the container's IOMMU lock */
+static void sz_vfio_enter(struct sz_queue *q, bool in)
+{
+	WRITE_ONCE(q->in_vfio, in);
+	wake_up(&q->req_wq);
+}
+
 static void sz_unmap(struct sz_queue *q, struct sz_map *m)
 {
 	int done, n;
@@ -284,11 +295,13 @@ static void sz_unmap(struct sz_queue *q, struct sz_map *m)
 		return;
 	if (m->base)
 		vunmap(m->base);
+	sz_vfio_enter(q, true);
 	for (done = 0; done < m->npages; done += n) {
 		n = min_t(int, m->npages - done, VFIO_PIN_PAGES_MAX_ENTRIES);
 		sdmdev_unpin_pages(&q->sq, m->iova + (dma_addr_t)done * PAGE_SIZE,
 				   n);
 	}
+	sz_vfio_enter(q, false);
 	kvfree(m->pages);
 	memset(m, 0, sizeof(*m));
 }
@@ -318,9 +331,11 @@ static int sz_map(struct sz_queue *q, struct sz_map *m, u64 iova, u64 len,
 	while (done < npages) {
 		int n = min_t(int, npages - done, VFIO_PIN_PAGES_MAX_ENTRIES);
 
+		sz_vfio_enter(q, true);
 		ret = sdmdev_pin_pages(&q->sq,
 				       m->iova + (dma_addr_t)done * PAGE_SIZE,
 				       n, prot, m->pages + done);
+		sz_vfio_enter(q, false);
 		if (ret != n) {
 			m->npages = done;
 			sz_unmap(q, m);
@@ -368,6 +383,24 @@ static u8 sz_csum_kind(u8 type, u8 csum)
 	if (type == SZ_T_ZLIB)
 		return SZ_CSUM_ADLER32;
 	return SZ_CSUM_FORMAT;	/* raw: none */
+}
+
+/*
+ * Under req_lock: does the running request touch a range user space is
+ * unmapping? Checked before pinning and between chunks, so that an unmap
+ * waits for one chunk at most, not for a whole long request.
+ */
+static bool sz_req_revoked(struct sz_queue *q)
+{
+	int gen = atomic_read(&q->sq.revoke_gen);
+
+	if (gen == q->req_gen)
+		return false;
+	if (sdmdev_dma_revoked(&q->sq, q->req_src, q->req_in) ||
+	    sdmdev_dma_revoked(&q->sq, q->req_dst, q->req_space))
+		return true;
+	q->req_gen = gen;	/* other ranges: nothing to do */
+	return false;
 }
 
 /* ---- compression ---- */
@@ -441,6 +474,10 @@ static u8 sz_compress(struct sz_queue *q, u8 type, u32 flags, int level,
 			return SZ_ST_OUT_SMALL;
 		}
 		cond_resched();
+		if (sz_req_revoked(q)) {
+			zlib_deflateEnd(zs);
+			return SZ_ST_DMA_FAULT;
+		}
 	}
 	ret = zlib_deflate(zs, flush);
 	body = zs->total_out;
@@ -671,11 +708,6 @@ static u8 sz_decompress(struct sz_queue *q, const u8 *src, u32 in_len,
 /* stands in for a zero-length buffer; never read or written */
 static u8 sz_empty;
 
-static bool sz_overlaps(u64 a, u64 alen, u64 lo, u64 hi)
-{
-	return alen && a < hi && lo < a + alen;
-}
-
 static void sz_do_request(struct sz_queue *q, u16 idx)
 {
 	__le32 *sqe = sz_sqe(q, idx);
@@ -710,26 +742,37 @@ static void sz_do_request(struct sz_queue *q, u16 idx)
 		goto done;
 	}
 
-	/*
-	 * A dma_unmap() just waited for us on this range; let the unmapping
-	 * thread finish before pinning there again, or VFIO keeps retrying.
-	 */
-	if (smp_load_acquire(&q->fence) &&
-	    (sz_overlaps(src, in_len, q->fence_lo, q->fence_hi) ||
-	     sz_overlaps(dst, space, q->fence_lo, q->fence_hi))) {
-		WRITE_ONCE(q->fence, false);
-		schedule_timeout_uninterruptible(1);
-	}
-
 	mutex_lock(&q->req_lock);
-	/* fault check before any data moves, as an IOMMU would */
-	ret = sz_map(q, &q->map[0], src, in_len, IOMMU_READ, &sp);
+	/*
+	 * A range being unmapped is not pinned again until the unmap is over
+	 * (sdmdev keeps it revoked). sz_dma_unmap() publishes the revocation,
+	 * then reads req_seq and waits while that request holds req_lock: a
+	 * request counted after that read sees the revocation here.
+	 */
+	WRITE_ONCE(q->req_seq, q->req_seq + 1);
+	/* req_seq before the revocation loads; pairs with sz_dma_unmap() */
+	smp_mb();
+	q->req_src = src;
+	q->req_in = in_len;
+	q->req_dst = dst;
+	q->req_space = space;
+	q->req_gen = atomic_read(&q->sq.revoke_gen) - 1;	/* check now */
+	if (sz_req_revoked(q))
+		ret = -EFAULT;
+	else	/* fault check before any data moves, as an IOMMU would */
+		ret = sz_map(q, &q->map[0], src, in_len, IOMMU_READ, &sp);
 	if (!ret)
 		ret = sz_map(q, &q->map[1], dst, space,
 			     IOMMU_READ | IOMMU_WRITE, &dp);
+	/* revoked while VFIO pinned (sz_dma_unmap() may not wait for that) */
+	if (!ret && sz_req_revoked(q)) {
+		sz_unmap(q, &q->map[1]);
+		ret = -EFAULT;
+	}
 	if (ret) {
 		sz_unmap(q, &q->map[0]);
 		mutex_unlock(&q->req_lock);
+		wake_up(&q->req_wq);
 		/* a new stream was asked for: the old one is gone anyway */
 		if (q->decomp && !(flags & SZ_F_CONTINUE))
 			q->dec.open = false;
@@ -765,6 +808,7 @@ static void sz_do_request(struct sz_queue *q, u16 idx)
 	sz_unmap(q, &q->map[1]);
 	sz_unmap(q, &q->map[0]);
 	mutex_unlock(&q->req_lock);
+	wake_up(&q->req_wq);
 done:
 	WRITE_ONCE(sqe[SZ_DW_CONSUMED], cpu_to_le32(consumed));
 	WRITE_ONCE(sqe[SZ_DW_PRODUCED], cpu_to_le32(produced));
@@ -917,7 +961,6 @@ static int sz_start_queue(struct sdmdev_queue *sq)
 	q->cq_head = 0;
 	q->phase = 1;
 	q->armed = false;
-	q->fence = false;
 	q->notify = 0;
 	atomic_set(&q->kicked, 0);
 	memset(&q->dec, 0, sizeof(q->dec));
@@ -1009,21 +1052,49 @@ static unsigned int sz_available(struct sdmdev *sdmdev, unsigned int type)
 	return n;
 }
 
+/* the request that was running at @seq (if any) has ended */
+static bool sz_req_done(struct sz_queue *q, u64 seq)
+{
+	return !mutex_is_locked(&q->req_lock) || READ_ONCE(q->req_seq) != seq;
+}
+
+/* how long a dma_unmap() waits for a request inside VFIO's pin or unpin */
+#define SZ_VFIO_WAIT	(HZ / 10)
+
 /*
- * User space unshares a range. Pins live only while a request runs, under
- * req_lock: taking it waits for that request to finish and drop its pins.
+ * User space unshares a range; sdmdev revoked it already. Pins live only
+ * while a request runs, under req_lock: wait for that request to finish or
+ * to stop at its next chunk and drop its pins; every later request sees
+ * the revocation before it pins, and again after.
+ *
+ * Not without bound for a request inside VFIO's pin or unpin: that one
+ * may wait for the container's IOMMU lock, which type1 (6.1) lets another
+ * UNMAP_DMA, or a device of the container being opened or closed, hold
+ * while it waits for the device list lock held around this callback. Then
+ * return: VFIO drops the list lock and looks for pins again, the request
+ * gets the IOMMU lock, sees the revocation and unpins, and the next round
+ * finds nothing. Each such round costs one of VFIO's 10 retries at most.
  */
 static void sz_dma_unmap(struct sdmdev_queue *sq, u64 iova, u64 len)
 {
 	struct sz_queue *q = to_szq(sq);
+	u64 seq;
 
-	mutex_lock(&q->req_lock);
-	sz_unmap(q, &q->map[1]);
-	sz_unmap(q, &q->map[0]);
-	q->fence_lo = iova;
-	q->fence_hi = iova + len;
-	smp_store_release(&q->fence, true);	/* publishes fence_lo/hi */
-	mutex_unlock(&q->req_lock);
+	/* the revocation before req_seq; pairs with sz_do_request() */
+	smp_mb();
+	seq = READ_ONCE(q->req_seq);
+	while (!sz_req_done(q, seq)) {
+		if (READ_ONCE(q->in_vfio)) {
+			if (!wait_event_timeout(q->req_wq,
+						!READ_ONCE(q->in_vfio) ||
+						sz_req_done(q, seq),
+						SZ_VFIO_WAIT))
+				return;
+		} else {
+			wait_event(q->req_wq, READ_ONCE(q->in_vfio) ||
+				   sz_req_done(q, seq));
+		}
+	}
 }
 
 static const struct sdmdev_ops sz_ops = {
@@ -1068,6 +1139,7 @@ static int sz_probe(struct platform_device *pdev)
 		q->sz = sz;
 		q->qid = i;
 		init_waitqueue_head(&q->kick_wq);
+		init_waitqueue_head(&q->req_wq);
 		mutex_init(&q->req_lock);
 	}
 

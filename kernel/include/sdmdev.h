@@ -37,7 +37,11 @@ struct sdmdev_queue;
  * @ioctl: queue-specific ioctls (e.g. VFIO_SDMDEV_CMD_KICK)
  * @get_available_instances: free queues for @type
  * @dma_unmap: user space unshares [iova, iova + len): release every pin
- *	in that range before returning
+ *	in that range before returning. sdmdev has already revoked the range
+ *	(sdmdev_dma_revoked() is true for it) when this is called, and keeps
+ *	it revoked until the unmap is complete: a parent that checks
+ *	sdmdev_dma_revoked() under the same lock as it takes here, before
+ *	every pin, never pins the range again while VFIO waits for it
  */
 struct sdmdev_ops {
 	int (*get_queue)(struct sdmdev *sdmdev, unsigned int type,
@@ -74,6 +78,9 @@ struct sdmdev_type {
  *	only through sdmdev_pin_pages()/sdmdev_unpin_pages()
  * @wait: WAIT ioctl sleepers; the parent calls sdmdev_wake_up()
  * @pinned: pages this queue holds pinned right now
+ * @revoked: ranges being unmapped (private to sdmdev)
+ * @revoke_gen: bumped each time a range is revoked; a parent may compare it
+ *	to skip sdmdev_dma_revoked() while nothing changed
  */
 struct sdmdev_queue {
 	struct sdmdev *sdmdev;
@@ -81,6 +88,8 @@ struct sdmdev_queue {
 	struct vfio_device *vdev;
 	wait_queue_head_t wait;
 	atomic_long_t pinned;
+	struct list_head revoked;
+	atomic_t revoke_gen;
 };
 
 /**
@@ -123,5 +132,11 @@ void sdmdev_signal_irq(struct sdmdev_queue *q);
 int sdmdev_pin_pages(struct sdmdev_queue *q, dma_addr_t iova, int npage,
 		     int prot, struct page **pages);
 void sdmdev_unpin_pages(struct sdmdev_queue *q, dma_addr_t iova, int npage);
+
+/*
+ * True when [iova, iova + len) overlaps a range user space is unmapping:
+ * the request must complete with a DMA fault and pin nothing there.
+ */
+bool sdmdev_dma_revoked(struct sdmdev_queue *q, u64 iova, u64 len);
 
 #endif /* _SDMDEV_H */

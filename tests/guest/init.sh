@@ -127,6 +127,16 @@ for round in 1 2; do
 		expect "mdevs" 2 "$(attr $P/stats/mdevs)"
 
 		/sdmdev_test full $U1 $U2 && ok "user-space test" || fail "user-space test"
+		# several threads in WAIT on one queue, and a reset under a waiter
+		/sdmdev_test waiters $U1 65534 && ok "no lost wake-ups" || fail "waiters"
+		# both queues in one container (as wd-core does) read a buffer
+		# that is unmapped: as root, then as an unprivileged user
+		/sdmdev_test unmap2 $U1 $U2 && ok "unmap under two queues" || fail "unmap2"
+		/sdmdev_test unmap2 $U1 $U2 65534 && ok "unmap under two queues (uid 65534)" ||
+			fail "unmap2 as uid 65534"
+		/sdmdev_test storm $U1 $U2 65534 && ok "map/unmap storm" || fail "storm"
+		/sdmdev_test uffd $U1 && ok "unserved page faults end in a DMA fault" || fail "uffd"
+		expect "pinned pages after the unmap tests" 0 "$(pinned)"
 		/sdmdev_test bench $U1 $U2 || fail "bench"
 		kill_test $U1
 		/sdmdev_test full $U1 $U2 && ok "reopen after kill" || fail "reopen after kill"

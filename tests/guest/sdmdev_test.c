@@ -8,6 +8,20 @@
  *                                               until killed
  *   sdmdev_test cycle <comp-uuid>               open, one request, close
  *   sdmdev_test bench <comp-uuid> <decomp-uuid> print a few figures
+ *   sdmdev_test unmap2 <comp-uuid> <decomp-uuid> [uid]
+ *                                               unmap a buffer both queues
+ *                                               of one container read
+ *   sdmdev_test storm <comp-uuid> <decomp-uuid> [uid]
+ *                                               map/unmap storms against
+ *                                               busy queues, one of them
+ *                                               closed and reopened
+ *   sdmdev_test waiters <comp-uuid> [uid]       several threads in WAIT;
+ *                                               no wake-up may be lost
+ *   sdmdev_test uffd <comp-uuid>                a request on memory whose
+ *                                               page faults nobody serves
+ *
+ * With [uid], the test drops to that user after opening the devices (the
+ * /dev/vfio nodes are root's), as an unprivileged process would run.
  *
  * It drives the rings exactly as docs/abi.md says, with zlib (static) as
  * the reference implementation and a gzip stream made by the host's
@@ -16,20 +30,25 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/time.h>
 #include <time.h>
 #include <sys/wait.h>
+#include <linux/userfaultfd.h>
 #include <linux/vfio.h>
 #include <zlib.h>
 
@@ -63,10 +82,11 @@
 static int failures;
 static int checks;
 
+/* atomic counts: the threaded tests check from several threads */
 #define CHECK(cond, ...) do {						\
-	checks++;							\
+	__atomic_fetch_add(&checks, 1, __ATOMIC_RELAXED);		\
 	if (!(cond)) {							\
-		failures++;						\
+		__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED);	\
 		printf("FAIL %s:%d: %s: ", __func__, __LINE__, #cond);	\
 		printf(__VA_ARGS__);					\
 		printf("\n");						\
@@ -116,7 +136,8 @@ static int group_of(const char *uuid)
 	return atoi(slash ? slash + 1 : link);
 }
 
-static void q_open(struct queue *q, const char *uuid)
+/* Open the queue of mdev @uuid; in its own container if @container < 0. */
+static void q_open_in(struct queue *q, const char *uuid, int container)
 {
 	struct vfio_group_status gs = { .argsz = sizeof(gs) };
 	struct vfio_device_info di = { .argsz = sizeof(di) };
@@ -127,7 +148,8 @@ static void q_open(struct queue *q, const char *uuid)
 	memset(q, 0, sizeof(*q));
 	q->phase = 1;
 	q->efd = -1;
-	q->container = open("/dev/vfio/vfio", O_RDWR);
+	q->container = container < 0 ? open("/dev/vfio/vfio", O_RDWR) :
+		       dup(container);
 	if (q->container < 0)
 		die("open container");
 	CHECK(ioctl(q->container, VFIO_GET_API_VERSION) == VFIO_API_VERSION,
@@ -144,7 +166,9 @@ static void q_open(struct queue *q, const char *uuid)
 		die("group %s not viable", path);
 	if (ioctl(q->group, VFIO_GROUP_SET_CONTAINER, &q->container))
 		die("set container");
-	if (ioctl(q->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+	/* a shared container has its IOMMU set by the first group */
+	if (container < 0 &&
+	    ioctl(q->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
 		die("set iommu");
 	q->dev = ioctl(q->group, VFIO_GROUP_GET_DEVICE_FD, uuid);
 	if (q->dev < 0)
@@ -196,6 +220,11 @@ static void q_open(struct queue *q, const char *uuid)
 	memset(q->rings, 0, RINGS_SIZE);
 }
 
+static void q_open(struct queue *q, const char *uuid)
+{
+	q_open_in(q, uuid, -1);
+}
+
 static void q_close(struct queue *q)
 {
 	munmap((void *)q->mmio, 4096);
@@ -219,7 +248,7 @@ static void share(struct queue *q, void *p, size_t len)
 		die("map dma %p+%zu", p, len);
 }
 
-static void unshare(struct queue *q, void *p, size_t len)
+static void unshare_buf(struct queue *q, void *p, size_t len)
 {
 	struct vfio_iommu_type1_dma_unmap u = {
 		.argsz = sizeof(u), .iova = (uintptr_t)p, .size = len,
@@ -841,7 +870,7 @@ static void t_unshare_busy(struct queue *c, struct bufs *b)
 	for (i = 0; i < 4; i++) {
 		submit(c, T_GZIP, 0, 9, b->in, BIG, b->out, BIG, i);
 		usleep(i * 20000);
-		unshare(c, b->in, BIG);
+		unshare_buf(c, b->in, BIG);
 		wait_one(c, &r, W_IOCTL);
 		if (r.status == ST_OK)
 			ok++;
@@ -864,7 +893,7 @@ static void t_unshare_busy(struct queue *c, struct bufs *b)
 	for (i = 0; i < 8; i++)
 		submit(c, T_GZIP, 0, 9, b->in, BIG, b->out, BIG, i);
 	usleep(10000);
-	unshare(c, b->in, BIG);
+	unshare_buf(c, b->in, BIG);
 	fault = 0;
 	for (i = 0; i < 8; i++) {
 		wait_one(c, &r, W_IOCTL);
@@ -927,13 +956,13 @@ static void alloc_bufs(struct queue *q1, struct queue *q2, struct bufs *b)
 static void free_bufs(struct queue *q1, struct queue *q2, struct bufs *b)
 {
 	/* queues are idle: unshare before closing, as the driver does */
-	unshare(q1, b->in, BIG);
-	unshare(q1, b->out, BIG);
-	unshare(q1, b->out2, BIG);
+	unshare_buf(q1, b->in, BIG);
+	unshare_buf(q1, b->out, BIG);
+	unshare_buf(q1, b->out2, BIG);
 	if (q2) {
-		unshare(q2, b->in, BIG);
-		unshare(q2, b->out, BIG);
-		unshare(q2, b->out2, BIG);
+		unshare_buf(q2, b->in, BIG);
+		unshare_buf(q2, b->out, BIG);
+		unshare_buf(q2, b->out2, BIG);
 	}
 }
 
@@ -1090,8 +1119,8 @@ static int cmd_cycle(const char *u)
 	make_text(in, 65536, 4);
 	r = run1(&q, T_GZIP, 0, 0, in, 65536, out, 65536, W_EVENTFD);
 	CHECK(r.status == ST_OK, "cycle: %x", r.status);
-	unshare(&q, in, 65536);
-	unshare(&q, out, 65536);
+	unshare_buf(&q, in, 65536);
+	unshare_buf(&q, out, 65536);
 	q_close(&q);
 	munmap(in, 65536);
 	munmap(out, 65536);
@@ -1121,6 +1150,508 @@ static __attribute__((noreturn)) void cmd_hog(const char *u, const char *ready)
 	}
 }
 
+/* ---- one container, two queues: unmapping what both read ---- */
+
+/* With a uid, become that user: the devices stay open, pins now count
+ * against the user's RLIMIT_MEMLOCK and nothing is privileged. */
+static void drop_privileges(const char *uid)
+{
+	uid_t u;
+
+	if (!uid)
+		return;
+	u = (uid_t)atoi(uid);
+	if (setgroups(0, NULL) || setgid(u) || setuid(u))
+		die("drop to uid %u", (unsigned int)u);
+	CHECK(getuid() == u && geteuid() == u, "still uid %u", getuid());
+	printf("running as uid %u\n", (unsigned int)u);
+}
+
+/* gzip of @n bytes of @in into @out (reference zlib); returns the length */
+static uint32_t ref_gzip(uint8_t *out, size_t space, const uint8_t *in,
+			 size_t n)
+{
+	z_stream zs = { 0 };
+	uint32_t len;
+
+	if (deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		die("deflateInit2");
+	zs.next_in = (uint8_t *)in;
+	zs.avail_in = n;
+	zs.next_out = out;
+	zs.avail_out = space;
+	if (deflate(&zs, Z_FINISH) != Z_STREAM_END)
+		die("reference gzip");
+	len = zs.total_out;
+	deflateEnd(&zs);
+	return len;
+}
+
+/* reap every request in flight; count OK and DMA faults, nothing else */
+static void drain(struct queue *q, int *ok, int *fault)
+{
+	struct result r;
+
+	while (q->outstanding) {
+		wait_one(q, &r, W_IOCTL);
+		if (r.status == ST_OK || r.status == ST_NOT_SHRUNK)
+			(*ok)++;
+		else if (r.status == ST_DMA_FAULT)
+			(*fault)++;
+		else
+			CHECK(0, "status %x", r.status);
+	}
+}
+
+/* both queues stay busy on the buffer for many of VFIO's rounds */
+#define UNMAP2_A	40	/* level-6 compressions of 1 MiB on queue A */
+#define UNMAP2_B	960	/* decompressions to 1 MiB on queue B */
+
+/*
+ * What wd-core does for every process: two queues in one container, both
+ * reading one buffer, which is then unmapped. VFIO calls both queues'
+ * dma_unmap in turn and gives up with a kernel BUG after 10 rounds that
+ * still find pins: while it waits for queue B, queue A must not pin the
+ * buffer again.
+ */
+static int cmd_unmap2(const char *ua, const char *ub, const char *uid)
+{
+	uint8_t *shared = buf_alloc(2 * BIG);	/* text, then its gzip */
+	uint8_t *out_a = buf_alloc(BIG), *out_b = buf_alloc(BIG);
+	long calls = stat_read("dma_unmap_calls");
+	int round, i, ok = 0, fault = 0;
+	struct queue a, b;
+	struct result r;
+	uint32_t clen;
+
+	q_open(&a, ua);
+	q_open_in(&b, ub, a.container);
+	drop_privileges(uid);
+	/* one container: a share through either queue's fd is for both */
+	share(&a, out_a, BIG);
+	share(&b, out_b, BIG);
+	make_text(shared, BIG, 31);
+	clen = ref_gzip(shared + BIG, BIG, shared, BIG);
+
+	for (round = 0; round < 4; round++) {
+		share(&a, shared, 2 * BIG);
+		for (i = 0; i < UNMAP2_A; i++)
+			submit(&a, T_GZIP, 0, 6, shared, BIG, out_a, BIG, i);
+		for (i = 0; i < UNMAP2_B; i++)
+			submit(&b, T_GZIP, 0, 0, shared + BIG, clen, out_b, BIG,
+			       i);
+		usleep(round * 15000);
+		unshare_buf(&b, shared, 2 * BIG);
+		drain(&a, &ok, &fault);
+		drain(&b, &ok, &fault);
+		/* gone for both queues */
+		r = run1(&a, T_GZIP, 0, 1, shared, 4096, out_a, BIG, W_IOCTL);
+		CHECK(r.status == ST_DMA_FAULT, "A after unmap: %x", r.status);
+		r = run1(&b, T_GZIP, 0, 0, shared + BIG, clen, out_b, BIG,
+			 W_IOCTL);
+		CHECK(r.status == ST_DMA_FAULT, "B after unmap: %x", r.status);
+	}
+	/* mapped again, the same range works again on both queues */
+	share(&b, shared, 2 * BIG);
+	r = run1(&a, T_GZIP, 0, 1, shared, BIG, out_a, BIG, W_IOCTL);
+	CHECK(r.status == ST_OK, "A after re-map: %x", r.status);
+	r = run1(&b, T_GZIP, 0, 0, shared + BIG, clen, out_b, BIG, W_IOCTL);
+	CHECK(r.status == ST_OK && r.produced == BIG &&
+	      !memcmp(out_b, shared, BIG), "B after re-map: %x", r.status);
+	unshare_buf(&a, shared, 2 * BIG);
+	unshare_buf(&a, out_a, BIG);
+	unshare_buf(&a, out_b, BIG);
+
+	calls = stat_read("dma_unmap_calls") - calls;
+	printf("unmap2: %d requests finished, %d faulted, %ld dma_unmap calls\n",
+	       ok, fault, calls);
+	CHECK(fault > 0, "no request faulted after the unmaps");
+	CHECK(calls > 0, "the unmaps never found pins");
+	CHECK(stat_read("pinned_pages") == 0, "pins left");
+	q_close(&b);
+	q_close(&a);
+	return report("unmap2");
+}
+
+/* ---- map/unmap storms against busy queues ---- */
+
+#define STORM_BUFS	4
+#define STORM_TEXT	(256 << 10)	/* text, then its gzip, per buffer */
+#define STORM_LEN	(512 << 10)
+#define STORM_SECONDS	4
+
+struct storm {
+	struct queue *q;
+	bool decomp;
+	const char *cycle;	/* uuid: close and reopen the device now and then */
+	uint8_t *out;
+	int ok, fault, reopens;
+};
+
+static uint8_t *storm_buf[STORM_BUFS];
+static uint32_t storm_gz[STORM_BUFS];
+static struct queue *storm_mapper;
+static volatile int storm_stop;
+static int storm_maps;
+
+/*
+ * Close the device fd (half the time with requests in flight) and get it
+ * again: the group stays in the container, so the device leaves and joins
+ * the container while the other threads unmap.
+ */
+static void q_reopen(struct queue *q, const char *uuid, bool drain_first,
+		     int *ok, int *fault)
+{
+	if (drain_first)
+		drain(q, ok, fault);
+	munmap((void *)q->mmio, 4096);
+	munmap(q->rings, RINGS_SIZE);
+	close(q->dev);
+	q->dev = ioctl(q->group, VFIO_GROUP_GET_DEVICE_FD, uuid);
+	if (q->dev < 0)
+		die("get device fd again");
+	q->mmio = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, q->dev,
+		       0);
+	q->rings = mmap(NULL, RINGS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			q->dev, 4096);
+	if (q->mmio == MAP_FAILED || q->rings == MAP_FAILED)
+		die("mmap again");
+	memset(q->rings, 0, RINGS_SIZE);
+	q->sq_tail = 0;
+	q->cq_head = 0;
+	q->phase = 1;
+	q->outstanding = 0;
+}
+
+/* keep up to 8 requests on the storm buffers in flight until told */
+static void *storm_driver(void *arg)
+{
+	struct storm *st = arg;
+	unsigned int seed = st->decomp ? 7 : 3;
+	int n = 0;
+
+	while (!storm_stop) {
+		if (st->cycle && ++n % 16 == 0) {
+			q_reopen(st->q, st->cycle, n % 32 == 0, &st->ok,
+				 &st->fault);
+			st->reopens++;
+		}
+		while (st->q->outstanding < 8) {
+			int k = rand_r(&seed) % STORM_BUFS;
+
+			if (st->decomp)
+				submit(st->q, T_GZIP, 0, 0,
+				       storm_buf[k] + STORM_TEXT, storm_gz[k],
+				       st->out, STORM_TEXT, k);
+			else
+				submit(st->q, T_GZIP, 0, 6, storm_buf[k],
+				       STORM_TEXT, st->out, STORM_LEN, k);
+		}
+		{
+			int ok = 0, fault = 0;
+			struct result r;
+
+			wait_one(st->q, &r, W_IOCTL);
+			if (r.status == ST_OK || r.status == ST_NOT_SHRUNK)
+				ok++;
+			else if (r.status == ST_DMA_FAULT)
+				fault++;
+			else
+				CHECK(0, "storm: status %x", r.status);
+			st->ok += ok;
+			st->fault += fault;
+		}
+	}
+	drain(st->q, &st->ok, &st->fault);
+	return NULL;
+}
+
+/*
+ * Map and unmap its own buffers (every other one) as fast as it can. Two
+ * of these run: two unmaps at once, each finding pins, is where VFIO's
+ * type1 (6.1) holds its IOMMU lock while it waits for the device list
+ * lock the other holds around the device's dma_unmap.
+ */
+static void *storm_unmapper(void *arg)
+{
+	int first = (int)(intptr_t)arg, k, n = 0;
+	unsigned int seed = first + 11;
+
+	while (!storm_stop) {
+		for (k = first; k < STORM_BUFS; k += 2)
+			share(storm_mapper, storm_buf[k], STORM_LEN);
+		usleep(rand_r(&seed) % 3000);
+		for (k = first; k < STORM_BUFS; k += 2)
+			unshare_buf(storm_mapper, storm_buf[k], STORM_LEN);
+		usleep(rand_r(&seed) % 1000);
+		n++;
+	}
+	__atomic_fetch_add(&storm_maps, n, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static int cmd_storm(const char *ua, const char *ub, const char *uid)
+{
+	struct storm sa = { 0 }, sb = { 0 };
+	pthread_t t[4];
+	long calls = stat_read("dma_unmap_calls");
+	struct queue a, b;
+	int k;
+
+	q_open(&a, ua);
+	q_open_in(&b, ub, a.container);
+	drop_privileges(uid);
+	sa.q = &a;
+	sa.out = buf_alloc(STORM_LEN);
+	sb.q = &b;
+	sb.decomp = true;
+	sb.cycle = ub;
+	sb.out = buf_alloc(STORM_LEN);
+	share(&a, sa.out, STORM_LEN);
+	share(&a, sb.out, STORM_LEN);
+	for (k = 0; k < STORM_BUFS; k++) {
+		storm_buf[k] = buf_alloc(STORM_LEN);
+		make_text(storm_buf[k], STORM_TEXT, 40 + k);
+		storm_gz[k] = ref_gzip(storm_buf[k] + STORM_TEXT,
+				       STORM_LEN - STORM_TEXT, storm_buf[k],
+				       STORM_TEXT);
+	}
+	storm_mapper = &a;
+	pthread_create(&t[0], NULL, storm_driver, &sa);
+	pthread_create(&t[1], NULL, storm_driver, &sb);
+	pthread_create(&t[2], NULL, storm_unmapper, (void *)0);
+	pthread_create(&t[3], NULL, storm_unmapper, (void *)1);
+	sleep(STORM_SECONDS);
+	storm_stop = 1;
+	for (k = 0; k < 4; k++)
+		pthread_join(t[k], NULL);
+
+	calls = stat_read("dma_unmap_calls") - calls;
+	printf("storm: %d map/unmap rounds, %ld dma_unmap calls; comp %d ok %d faulted, decomp %d ok %d faulted, %d reopens\n",
+	       storm_maps, calls, sa.ok, sa.fault, sb.ok, sb.fault,
+	       sb.reopens);
+	CHECK(sb.reopens > 0, "the decompression queue was never reopened");
+	CHECK(sa.ok + sb.ok > 0 && sa.fault + sb.fault > 0,
+	      "the storm must see both finished and faulted requests");
+	CHECK(calls > 0, "no unmap found pins");
+	unshare_buf(&a, sa.out, STORM_LEN);
+	unshare_buf(&a, sb.out, STORM_LEN);
+	CHECK(stat_read("pinned_pages") == 0, "pins left after the storm");
+	q_close(&b);
+	q_close(&a);
+	return report("storm");
+}
+
+/* ---- several threads in WAIT on one queue ---- */
+
+#define WAITERS		4
+#define WAIT_SECONDS	5
+#define WAIT_CHUNK	(16 << 10)
+
+struct waitq {
+	struct queue *q;
+	pthread_mutex_t lock;	/* the ring */
+	uint8_t *in, *out;
+	bool pending[WAITERS];
+	volatile int stop;
+	int rounds, sleeps, lost;
+};
+
+/* under the lock: take every completion; true if one was @id's */
+static bool wq_reap(struct waitq *w, int id)
+{
+	struct result r;
+	bool mine = false;
+
+	while (reap(w->q, &r) >= 0) {
+		/* random data: raw deflate does not shrink it */
+		CHECK((r.status == ST_OK || r.status == ST_NOT_SHRUNK) &&
+		      r.tag < WAITERS && w->pending[r.tag],
+		      "waiters: status %x tag %u", r.status, r.tag);
+		if (r.tag < WAITERS)
+			w->pending[r.tag] = false;
+		mine |= r.tag == (uint32_t)id;
+	}
+	return mine;
+}
+
+/*
+ * One request at a time; any thread takes whatever completed, and WAIT
+ * sleeps until something new completes. A WAIT that times out while this
+ * thread's own request (a millisecond of work) sits completed and unreaped
+ * slept through its wake-up: every thread was asleep and none was woken.
+ */
+static void *waiter(void *arg)
+{
+	struct waitq *w = arg;
+	static int next_id;
+	int id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
+	int rounds = 0, sleeps = 0, lost = 0;
+
+	while (!w->stop) {
+		pthread_mutex_lock(&w->lock);
+		w->pending[id] = true;
+		submit(w->q, T_RAW, 0, 1, w->in + id * WAIT_CHUNK, WAIT_CHUNK,
+		       w->out + id * 2 * WAIT_CHUNK, 2 * WAIT_CHUNK, id);
+		pthread_mutex_unlock(&w->lock);
+		for (;;) {
+			bool done;
+			int ret;
+
+			pthread_mutex_lock(&w->lock);
+			wq_reap(w, id);
+			done = !w->pending[id];
+			pthread_mutex_unlock(&w->lock);
+			if (done)
+				break;
+			ret = ioctl(w->q->dev, VFIO_SDMDEV_CMD_WAIT, 2000);
+			sleeps++;
+			if (ret && errno == ETIMEDOUT) {
+				pthread_mutex_lock(&w->lock);
+				if (wq_reap(w, id))
+					lost++;
+				pthread_mutex_unlock(&w->lock);
+			} else if (ret && errno != EINTR) {
+				die("CMD_WAIT %d", ret);
+			}
+		}
+		rounds++;
+	}
+	__atomic_fetch_add(&w->rounds, rounds, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&w->sleeps, sleeps, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&w->lost, lost, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+struct reset_waiter {
+	struct queue *q;
+	int ret, err;
+	double took;
+};
+
+
+static void *reset_waiter(void *arg)
+{
+	struct reset_waiter *rw = arg;
+	double t = now();
+
+	rw->ret = ioctl(rw->q->dev, VFIO_SDMDEV_CMD_WAIT, 3000);
+	rw->err = errno;
+	rw->took = now() - t;
+	return NULL;
+}
+
+static int cmd_waiters(const char *u, const char *uid)
+{
+	struct waitq w = { 0 };
+	struct reset_waiter rw = { 0 };
+	pthread_t t[WAITERS];
+	struct queue q;
+	struct result r;
+	int i;
+
+	q_open(&q, u);
+	drop_privileges(uid);
+	w.q = &q;
+	pthread_mutex_init(&w.lock, NULL);
+	w.in = buf_alloc(WAITERS * WAIT_CHUNK);
+	w.out = buf_alloc(WAITERS * 2 * WAIT_CHUNK);
+	make_random(w.in, WAITERS * WAIT_CHUNK, 17);
+	share(&q, w.in, WAITERS * WAIT_CHUNK);
+	share(&q, w.out, WAITERS * 2 * WAIT_CHUNK);
+
+	for (i = 0; i < WAITERS; i++)
+		pthread_create(&t[i], NULL, waiter, &w);
+	sleep(WAIT_SECONDS);
+	w.stop = 1;
+	for (i = 0; i < WAITERS; i++)
+		pthread_join(t[i], NULL);
+	printf("waiters: %d threads, %d requests, %d sleeps in WAIT, %d lost wake-ups\n",
+	       WAITERS, w.rounds, w.sleeps, w.lost);
+	CHECK(w.lost == 0, "%d wake-ups lost", w.lost);
+	CHECK(w.sleeps > 0, "nobody slept");
+
+	/* a reset under a sleeping waiter: the next completion wakes it */
+	rw.q = &q;
+	pthread_create(&t[0], NULL, reset_waiter, &rw);
+	usleep(300000);
+	CHECK(!ioctl(q.dev, VFIO_DEVICE_RESET), "reset");
+	q.sq_tail = 0;
+	q.cq_head = 0;
+	q.phase = 1;
+	q.outstanding = 0;
+	submit(&q, T_NOP, 0, 0, NULL, 0, NULL, 0, 1);
+	pthread_join(t[0], NULL);
+	printf("waiter across a reset: returned %d after %.2f s\n", rw.ret,
+	       rw.took);
+	CHECK(rw.ret == 0 && rw.took < 2.0,
+	      "waiter across a reset: %d errno %d after %.2f s", rw.ret,
+	      rw.err, rw.took);
+	wait_one(&q, &r, W_POLL);
+	CHECK(r.status == ST_OK, "nop after reset: %x", r.status);
+
+	unshare_buf(&q, w.in, WAITERS * WAIT_CHUNK);
+	unshare_buf(&q, w.out, WAITERS * 2 * WAIT_CHUNK);
+	q_close(&q);
+	return report("waiters");
+}
+
+/* ---- a shared range whose page-in never completes ---- */
+
+/*
+ * The source of a request is registered with userfaultfd and nobody serves
+ * its faults. softzip's thread pins through VFIO (pin_user_pages_remote
+ * without a "locked" argument): on 6.1 the fault may not wait, so the pin
+ * fails and the request faults at once, instead of the thread sleeping
+ * forever with the container's IOMMU lock held (and close, exit and rmmod
+ * behind it). Root only (vm.unprivileged_userfaultfd is 0).
+ */
+static int cmd_uffd(const char *u)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	uint8_t *src = buf_alloc(BIG), *out = buf_alloc(BIG);
+	struct queue q;
+	struct result r;
+	double t;
+	int uffd, ret;
+
+	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api))
+		die("userfaultfd");
+	reg.range.start = (uintptr_t)src;
+	reg.range.len = BIG;
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		die("UFFDIO_REGISTER");
+
+	q_open(&q, u);
+	share(&q, src, BIG);
+	share(&q, out, BIG);
+	t = now();
+	submit(&q, T_GZIP, 0, 1, src, BIG, out, BIG, 1);
+	ret = ioctl(q.dev, VFIO_SDMDEV_CMD_WAIT, 10000);
+	CHECK(reap(&q, &r) >= 0, "no completion after %.1f s (wait %d errno %d)",
+	      now() - t, ret, errno);
+	CHECK(r.status == ST_DMA_FAULT, "unserved faults: status %x", r.status);
+	printf("uffd: request on unserved memory completed with %x after %.2f s\n",
+	       r.status, now() - t);
+	/* nothing was queued for a handler: the fault did not wait */
+	{
+		struct uffd_msg msg;
+
+		CHECK(read(uffd, &msg, sizeof(msg)) < 0 && errno == EAGAIN,
+		      "a fault waited for the handler");
+	}
+	unshare_buf(&q, src, BIG);
+	unshare_buf(&q, out, BIG);
+	t = now();
+	q_close(&q);
+	printf("uffd: close took %.2f s\n", now() - t);
+	CHECK(stat_read("pinned_pages") == 0, "pins left");
+	close(uffd);
+	return report("uffd");
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -1134,6 +1665,14 @@ int main(int argc, char **argv)
 		return cmd_single(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "hog"))
 		cmd_hog(argv[2], argv[3]);
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "unmap2"))
+		return cmd_unmap2(argv[2], argv[3], argv[4]);
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "storm"))
+		return cmd_storm(argv[2], argv[3], argv[4]);
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "waiters"))
+		return cmd_waiters(argv[2], argv[3]);
+	if (argc == 3 && !strcmp(argv[1], "uffd"))
+		return cmd_uffd(argv[2]);
 	fprintf(stderr, "usage: see the header of sdmdev_test.c\n");
 	return 2;
 }
