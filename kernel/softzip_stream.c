@@ -80,6 +80,10 @@ static int sz_header(struct sz_decoder *d, const u8 *in, u32 avail, u32 *used)
 	while (d->hs != SZH_DONE && i < avail) {
 		u8 c = in[i++];
 
+		/* FHCRC covers every gzip header byte before it */
+		if ((d->gz_flags & 0x02) && d->hs != SZH_GZ_HCRC)
+			d->hcrc = sz_crc32(d->hcrc, &c, 1);
+
 		switch (d->hs) {
 		case SZH_ZLIB:
 			d->buf[d->cnt++] = c;
@@ -88,17 +92,22 @@ static int sz_header(struct sz_decoder *d, const u8 *in, u32 avail, u32 *used)
 			if ((d->buf[0] & 0x0f) != 8 || (d->buf[0] >> 4) > 7 ||
 			    ((d->buf[0] << 8) | d->buf[1]) % 31 ||
 			    (d->buf[1] & 0x20))	/* preset dictionary */
-				return -1;
+				goto bad;
 			d->hs = SZH_DONE;
 			break;
 		case SZH_GZ_FIXED:
 			d->buf[d->cnt++] = c;
+			/* refused as early as zlib does: magic, then CM and FLG */
+			if (d->cnt == 2 &&
+			    (d->buf[0] != 0x1f || d->buf[1] != 0x8b))
+				goto bad;
+			if (d->cnt == 4 && (d->buf[2] != 8 || (d->buf[3] & 0xe0)))
+				goto bad;
 			if (d->cnt < 10)
 				break;
-			if (d->buf[0] != 0x1f || d->buf[1] != 0x8b ||
-			    d->buf[2] != 8 || (d->buf[3] & 0xe0))
-				return -1;
 			d->gz_flags = d->buf[3];
+			if (d->gz_flags & 0x02)
+				d->hcrc = sz_crc32(0, d->buf, 10);
 			d->cnt = 0;
 			d->hs = sz_gz_next(d, SZH_GZ_FIXED);
 			break;
@@ -121,15 +130,24 @@ static int sz_header(struct sz_decoder *d, const u8 *in, u32 avail, u32 *used)
 				d->hs = sz_gz_next(d, d->hs);
 			break;
 		case SZH_GZ_HCRC:
-			if (++d->cnt == 2)
-				d->hs = SZH_DONE;
+			d->buf[d->cnt++] = c;
+			if (d->cnt < 2)
+				break;
+			/* zlib checks it: so do we */
+			if (get_unaligned_le16(d->buf) != (u16)d->hcrc)
+				goto bad;
+			d->hs = SZH_DONE;
 			break;
 		default:
-			return -1;
+			goto bad;
 		}
 	}
 	*used = i;
 	return d->hs == SZH_DONE;
+bad:
+	/* the caller reports this as consumed: up to the refused byte */
+	*used = i;
+	return -1;
 }
 
 void sz_stream_start(struct sz_decoder *d, z_stream *zs, u8 type, u8 csum)
@@ -217,18 +235,20 @@ u8 sz_stream_decode(struct sz_decoder *d, z_stream *zs, const u8 *src,
 			break;
 		} else if (d->phase == SZP_TRAILER) {
 			u32 want = d->type == SZ_T_ZLIB ? 4 : 8;
+			bool bad = false;
 
 			while (d->cnt < want && in < in_len)
 				d->buf[d->cnt++] = src[in++];
-			if (d->cnt < want)
+			/* as zlib does: a wrong check value fails before ISIZE */
+			if (d->cnt >= 4)
+				bad = d->type == SZ_T_ZLIB ?
+				      get_unaligned_be32(d->buf) != d->adler :
+				      get_unaligned_le32(d->buf) != d->crc;
+			if (!bad && d->cnt == 8)
+				bad = get_unaligned_le32(d->buf + 4) != d->isize;
+			if (!bad && d->cnt < want)
 				break;		/* NEED_INPUT */
-			if (d->type == SZ_T_ZLIB)
-				st = get_unaligned_be32(d->buf) == d->adler ?
-				     SZ_ST_OK : SZ_ST_CSUM_ERR;
-			else
-				st = get_unaligned_le32(d->buf) == d->crc &&
-				     get_unaligned_le32(d->buf + 4) == d->isize ?
-				     SZ_ST_OK : SZ_ST_CSUM_ERR;
+			st = bad ? SZ_ST_CSUM_ERR : SZ_ST_OK;
 			d->phase = SZP_DONE;
 			break;
 		}

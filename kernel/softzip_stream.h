@@ -62,6 +62,7 @@ struct sz_decoder {
 	u8 buf[10];		/* header or trailer bytes collected so far */
 	u32 cnt;
 	u32 xlen;
+	u32 hcrc;		/* CRC-32 of the gzip header so far (FHCRC) */
 	u32 crc;
 	u32 adler;
 	u32 isize;
