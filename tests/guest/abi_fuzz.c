@@ -190,7 +190,7 @@ static int open_container(void)
 	/* sometimes share a container with another handle: two groups in one */
 	struct handle *o = &h[below(MAX_HANDLES)];
 
-	if (o->container >= 0 && chance(30))
+	if (o->container >= 0 && chance(50))
 		return dup(o->container);
 	return open("/dev/vfio/vfio", O_RDWR);
 }
@@ -362,6 +362,37 @@ static void op_sqe(struct handle *q)
 		ioctl(q->dev, VFIO_SDMDEV_CMD_KICK, 0);
 }
 
+/* a burst of long requests on one buffer, one doorbell: keeps pins alive */
+static void op_burst(struct handle *q)
+{
+	int i = below(NR_BUFS), n = 1 + below(chance(50) ? 16 : 256);
+	uint64_t src = (uintptr_t)bufs[i];
+
+	if (q->rings == MAP_FAILED || q->mmio == MAP_FAILED)
+		return;
+	while (n--) {
+		uint32_t *e = (uint32_t *)(q->rings + (q->tail % DEPTH) * SQE_SIZE);
+		uint64_t dst = (uintptr_t)bufs[(i + 1 + below(NR_BUFS - 1)) % NR_BUFS];
+
+		memset(e, 0, SQE_SIZE);
+		e[4] = BUF_SIZE;
+		e[9] = 1 + below(3);
+		e[11] = 6;
+		e[14] = BUF_SIZE;
+		e[18] = (uint32_t)src;
+		e[19] = (uint32_t)(src >> 32);
+		e[20] = (uint32_t)dst;
+		e[21] = (uint32_t)(dst >> 32);
+		q->tail++;
+		COUNT(sqes);
+	}
+	doorbell(q, SDMDEV_SOFT_DB_SQ, 0, q->tail % DEPTH, 0);
+	if (q->dev >= 0 &&
+	    __atomic_load_n((uint32_t *)(q->mmio + SDMDEV_SOFT_IDLE),
+			    __ATOMIC_SEQ_CST) == 1)
+		ioctl(q->dev, VFIO_SDMDEV_CMD_KICK, 0);
+}
+
 static void op_mmio(struct handle *q)
 {
 	unsigned int off;
@@ -408,6 +439,14 @@ static void op_dma(struct handle *q)
 			m.size = PAGE * (1 + below((BUF_SIZE - off) / PAGE));
 		else
 			m.size = rnd_len();
+		/* the device's own memory: requests may then point at the rings */
+		if (chance(5) && q->rings != MAP_FAILED) {
+			m.vaddr = (uintptr_t)q->rings;
+			m.size = q->rings_len & ~(PAGE - 1);
+		} else if (chance(3) && q->mmio != MAP_FAILED) {
+			m.vaddr = (uintptr_t)q->mmio;
+			m.size = PAGE;
+		}
 		/* identity mostly (requests point there), else anywhere */
 		m.iova = chance(80) ? m.vaddr : rnd_addr();
 		if (chance(5))
@@ -419,10 +458,17 @@ static void op_dma(struct handle *q)
 			.argsz = sizeof(u),
 		};
 
-		u.iova = chance(70) ? (uintptr_t)b + PAGE * below(BUF_SIZE / PAGE) :
-			 rnd_addr();
-		u.size = chance(70) ? PAGE * (1 + below(BUF_SIZE / PAGE)) :
-			 rnd_len();
+		if (chance(40)) {
+			/* a whole buffer: requests are likely to be using it */
+			u.iova = (uintptr_t)b;
+			u.size = BUF_SIZE;
+		} else {
+			u.iova = chance(70) ?
+				 (uintptr_t)b + PAGE * below(BUF_SIZE / PAGE) :
+				 rnd_addr();
+			u.size = chance(70) ? PAGE * (1 + below(BUF_SIZE / PAGE)) :
+				 rnd_len();
+		}
 		if (chance(5))
 			u.flags = VFIO_DMA_UNMAP_FLAG_ALL;
 		else if (chance(5))
@@ -598,8 +644,11 @@ static void op(void)
 	case 6:
 		op_munmap(q);
 		break;
-	case 7 ... 16:
+	case 7 ... 14:
 		op_sqe(q);
+		break;
+	case 15 ... 16:
+		op_burst(q);
 		break;
 	case 17 ... 21:
 		op_mmio(q);
@@ -680,7 +729,8 @@ int main(int argc, char **argv)
 	unsigned int seconds = 60, nworkers = 3, spawned = 0, killed = 0;
 	pid_t pids[MAX_WORKERS] = { 0 };
 	uid_t uid = 0;
-	time_t end;
+	time_t end, next_epoch = 0;
+	unsigned int active = 1;
 	int opt, status;
 
 	while ((opt = getopt(argc, argv, "s:t:u:w:")) != -1) {
@@ -733,10 +783,23 @@ int main(int argc, char **argv)
 	make_bufs();
 	end = time(NULL) + seconds;
 	while (time(NULL) < end) {
+		/*
+		 * Every few seconds a new number of workers: alone, one worker
+		 * gets every group (and puts several in one container)
+		 */
+		if (time(NULL) >= next_epoch) {
+			active = 1 + below(nworkers);
+			next_epoch = time(NULL) + 2 + below(6);
+		}
 		for (unsigned int i = 0; i < nworkers; i++) {
 			pid_t pid;
 
-			if (pids[i])
+			if (i >= active && pids[i]) {
+				kill(pids[i], SIGKILL);
+				waitpid(pids[i], &status, 0);
+				pids[i] = 0;
+			}
+			if (pids[i] || i >= active)
 				continue;
 			/* worker n's seed: from the run's seed and n alone */
 			pid = fork();
@@ -752,7 +815,7 @@ int main(int argc, char **argv)
 		}
 		usleep(50000 + below(1000000));
 		/* kill one, requests in flight or not */
-		unsigned int i = below(nworkers);
+		unsigned int i = below(active);
 
 		if (pids[i] && chance(70)) {
 			kill(pids[i], SIGKILL);
