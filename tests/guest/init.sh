@@ -212,19 +212,33 @@ if [ -x /abi_fuzz ]; then
 		FU="$FU $u"
 		chown 65534:65534 /dev/vfio/$(basename "$(readlink /sys/bus/mdev/devices/$u/iommu_group)")
 	done
-	/abi_fuzz -t "$FUZZ_SECONDS" ${FUZZ_SEED:+-s "$FUZZ_SEED"} -u 65534 -w 3 $FU ||
-		fail "abi_fuzz exited with status $?"
-	pidof abi_fuzz && fail "abi_fuzz processes left behind"
-	echo "unmaps of pinned ranges the device was told of: $(cat /sys/class/sdmdev/softzip/stats/dma_unmap_calls)"
-	# a queue's pins go when its last user is gone
+	/abi_fuzz -t "$FUZZ_SECONDS" ${FUZZ_SEED:+-s "$FUZZ_SEED"} -u 65534 -w 3 $FU &
+	fz=$!
+	# a worker stuck in the kernel cannot be killed: say so instead of
+	# waiting for the boot timeout, and show the blocked tasks
 	i=0
-	while [ "$(pinned)" != 0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	expect "pinned pages after the ABI fuzzer" 0 "$(pinned)"
-	for u in $FU; do
-		echo 1 > /sys/bus/mdev/devices/$u/remove || fail "fuzz: remove $u"
+	while kill -0 $fz 2>/dev/null && [ $i -lt $((FUZZ_SECONDS + 60)) ]; do
+		sleep 1
+		i=$((i + 1))
 	done
-	rmmod softzip || fail "rmmod softzip after the ABI fuzzer"
-	rmmod sdmdev || fail "rmmod sdmdev after the ABI fuzzer"
+	if kill -0 $fz 2>/dev/null; then
+		fail "abi_fuzz still running $i s after its start: tasks blocked in the kernel"
+		echo w > /proc/sysrq-trigger
+		dmesg | sed -n '/sysrq: Show Blocked State/,$p'
+	else
+		wait $fz || fail "abi_fuzz exited with status $?"
+		pidof abi_fuzz && fail "abi_fuzz processes left behind"
+		echo "unmaps of pinned ranges the device was told of: $(cat /sys/class/sdmdev/softzip/stats/dma_unmap_calls)"
+		# a queue's pins go when its last user is gone
+		i=0
+		while [ "$(pinned)" != 0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+		expect "pinned pages after the ABI fuzzer" 0 "$(pinned)"
+		for u in $FU; do
+			echo 1 > /sys/bus/mdev/devices/$u/remove || fail "fuzz: remove $u"
+		done
+		rmmod softzip || fail "rmmod softzip after the ABI fuzzer"
+		rmmod sdmdev || fail "rmmod sdmdev after the ABI fuzzer"
+	fi
 fi
 
 rmmod mdev vfio_iommu_type1 vfio || fail "rmmod vfio modules"
