@@ -24,6 +24,7 @@
 #include <linux/delay.h>
 #include <asm/unaligned.h>
 #include "include/sdmdev.h"
+#include "softzip_stream.h"
 
 #define SZ_NAME			"softzip"
 #define SZ_API			"hisi_qm_v1"
@@ -54,60 +55,16 @@
 #define SZ_DW_DST_LO		20
 #define SZ_DW_DST_HI		21
 
-#define SZ_T_RAW		1
-#define SZ_T_ZLIB		2
-#define SZ_T_GZIP		3
-#define SZ_T_NOP		0x7f
-
 #define SZ_F_PARTIAL		BIT(0)
 #define SZ_F_CSUM_SHIFT		1
 #define SZ_F_CSUM_MASK		(3 << SZ_F_CSUM_SHIFT)
 #define SZ_F_CONTINUE		BIT(3)
 #define SZ_F_ALL		(SZ_F_PARTIAL | SZ_F_CSUM_MASK | SZ_F_CONTINUE)
 
-#define SZ_CSUM_FORMAT		0
-#define SZ_CSUM_CRC32		1
-#define SZ_CSUM_ADLER32		2
-
-#define SZ_ST_OK		0x00
-#define SZ_ST_NOT_SHRUNK	0x0d
-#define SZ_ST_OUT_SMALL		0x0e
-#define SZ_ST_CSUM_ERR		0x10
-#define SZ_ST_NEED_INPUT	0x11
-#define SZ_ST_DATA_ERR		0x12
-#define SZ_ST_DMA_FAULT		0x20
-#define SZ_ST_BAD_REQ		0x21
-#define SZ_ST_DEV_ERR		0x22
-#define SZ_ST_MEMLOCK		0x23
-
 /* pinning whole ranges keeps the engine simple; bound what one request pins */
 #define SZ_MAX_RANGE		(64UL << 20)
-/* zlib works this much between cond_resched() calls */
-#define SZ_CHUNK		(256U << 10)
 
 enum { SZ_TYPE_COMP, SZ_TYPE_DECOMP, SZ_NR_TYPES };
-
-/* where the decoder is inside a (possibly multi-request) stream */
-enum sz_phase { SZP_HEADER, SZP_BODY, SZP_TRAILER, SZP_DONE };
-enum sz_hstate {
-	SZH_ZLIB, SZH_GZ_FIXED, SZH_GZ_XLEN, SZH_GZ_EXTRA, SZH_GZ_NAME,
-	SZH_GZ_COMMENT, SZH_GZ_HCRC, SZH_DONE,
-};
-
-struct sz_decoder {
-	bool open;		/* a stream is unfinished: CONTINUE allowed */
-	u8 type;
-	u8 csum;		/* which checksum dw15 reports */
-	enum sz_phase phase;
-	enum sz_hstate hs;
-	u8 gz_flags;
-	u8 buf[10];		/* header or trailer bytes collected so far */
-	u32 cnt;
-	u32 xlen;
-	u32 crc;
-	u32 adler;
-	u32 isize;
-};
 
 /* a user range pinned and mapped for the duration of one request */
 struct sz_map {
@@ -354,37 +311,6 @@ static int sz_map(struct sz_queue *q, struct sz_map *m, u64 iova, u64 len,
 	return 0;
 }
 
-/* ---- checksums ---- */
-
-static u32 sz_crc32(u32 crc, const u8 *p, size_t len)
-{
-	return ~crc32_le(~crc, p, len);
-}
-
-static u32 sz_adler32(u32 adler, const u8 *p, size_t len)
-{
-	/* zlib_adler32 takes an unsigned int length: feed it in pieces */
-	while (len) {
-		unsigned int n = min_t(size_t, len, 1U << 30);
-
-		adler = zlib_adler32(adler, p, n);
-		p += n;
-		len -= n;
-	}
-	return adler;
-}
-
-static u8 sz_csum_kind(u8 type, u8 csum)
-{
-	if (csum != SZ_CSUM_FORMAT)
-		return csum;
-	if (type == SZ_T_GZIP)
-		return SZ_CSUM_CRC32;
-	if (type == SZ_T_ZLIB)
-		return SZ_CSUM_ADLER32;
-	return SZ_CSUM_FORMAT;	/* raw: none */
-}
-
 /*
  * Under req_lock: does the running request touch a range user space is
  * unmapping? Checked before pinning and between chunks, so that an unmap
@@ -501,206 +427,19 @@ static u8 sz_compress(struct sz_queue *q, u8 type, u32 flags, int level,
 	return *produced >= in_len ? SZ_ST_NOT_SHRUNK : SZ_ST_OK;
 }
 
-/* ---- decompression ---- */
-
-static enum sz_hstate sz_gz_next(struct sz_decoder *d, enum sz_hstate from)
-{
-	/* the optional gzip header fields, in their order */
-	switch (from) {
-	case SZH_GZ_FIXED:
-		if (d->gz_flags & 0x04)
-			return SZH_GZ_XLEN;
-		fallthrough;
-	case SZH_GZ_EXTRA:
-		if (d->gz_flags & 0x08)
-			return SZH_GZ_NAME;
-		fallthrough;
-	case SZH_GZ_NAME:
-		if (d->gz_flags & 0x10)
-			return SZH_GZ_COMMENT;
-		fallthrough;
-	case SZH_GZ_COMMENT:
-		if (d->gz_flags & 0x02)
-			return SZH_GZ_HCRC;
-		fallthrough;
-	default:
-		return SZH_DONE;
-	}
-}
-
-/* Feed header bytes: 1 = header complete, 0 = need more, -1 = bad. */
-static int sz_header(struct sz_decoder *d, const u8 *in, u32 avail, u32 *used)
-{
-	u32 i = 0;
-
-	while (d->hs != SZH_DONE && i < avail) {
-		u8 c = in[i++];
-
-		switch (d->hs) {
-		case SZH_ZLIB:
-			d->buf[d->cnt++] = c;
-			if (d->cnt < 2)
-				break;
-			if ((d->buf[0] & 0x0f) != 8 || (d->buf[0] >> 4) > 7 ||
-			    ((d->buf[0] << 8) | d->buf[1]) % 31 ||
-			    (d->buf[1] & 0x20))	/* preset dictionary */
-				return -1;
-			d->hs = SZH_DONE;
-			break;
-		case SZH_GZ_FIXED:
-			d->buf[d->cnt++] = c;
-			if (d->cnt < 10)
-				break;
-			if (d->buf[0] != 0x1f || d->buf[1] != 0x8b ||
-			    d->buf[2] != 8 || (d->buf[3] & 0xe0))
-				return -1;
-			d->gz_flags = d->buf[3];
-			d->cnt = 0;
-			d->hs = sz_gz_next(d, SZH_GZ_FIXED);
-			break;
-		case SZH_GZ_XLEN:
-			d->buf[d->cnt++] = c;
-			if (d->cnt < 2)
-				break;
-			d->xlen = d->buf[0] | d->buf[1] << 8;
-			d->cnt = 0;
-			d->hs = d->xlen ? SZH_GZ_EXTRA :
-				sz_gz_next(d, SZH_GZ_EXTRA);
-			break;
-		case SZH_GZ_EXTRA:
-			if (--d->xlen == 0)
-				d->hs = sz_gz_next(d, SZH_GZ_EXTRA);
-			break;
-		case SZH_GZ_NAME:
-		case SZH_GZ_COMMENT:
-			if (!c)
-				d->hs = sz_gz_next(d, d->hs);
-			break;
-		case SZH_GZ_HCRC:
-			if (++d->cnt == 2)
-				d->hs = SZH_DONE;
-			break;
-		default:
-			return -1;
-		}
-	}
-	*used = i;
-	return d->hs == SZH_DONE;
-}
+/* ---- decompression: the stream parser is in softzip_stream.c ---- */
 
 static void sz_dec_start(struct sz_queue *q, u8 type, u8 csum)
 {
-	struct sz_decoder *d = &q->dec;
-
-	memset(d, 0, sizeof(*d));
-	d->open = true;
-	d->type = type;
-	d->csum = sz_csum_kind(type, csum);
-	d->adler = 1;
-	if (type == SZ_T_RAW) {
-		d->phase = SZP_BODY;
-	} else {
-		d->phase = SZP_HEADER;
-		d->hs = type == SZ_T_ZLIB ? SZH_ZLIB : SZH_GZ_FIXED;
-	}
-	zlib_inflateReset(&q->zs);
+	sz_stream_start(&q->dec, &q->zs, type, csum);
 }
 
 static u8 sz_decompress(struct sz_queue *q, const u8 *src, u32 in_len,
 			u8 *dst, u32 space, u32 *consumed, u32 *produced,
 			u32 *csum_out)
 {
-	struct sz_decoder *d = &q->dec;
-	bool need_crc = d->type == SZ_T_GZIP || d->csum == SZ_CSUM_CRC32;
-	bool need_adler = d->type == SZ_T_ZLIB || d->csum == SZ_CSUM_ADLER32;
-	u32 in = 0, out = 0;
-	u8 st = SZ_ST_NEED_INPUT;
-
-	for (;;) {
-		if (d->phase == SZP_DONE) {
-			st = SZ_ST_OK;
-			break;
-		}
-		if (d->phase == SZP_HEADER) {
-			u32 used;
-			int r = sz_header(d, src + in, in_len - in, &used);
-
-			in += used;
-			if (r < 0) {
-				st = SZ_ST_DATA_ERR;
-				break;
-			}
-			if (!r)
-				break;		/* NEED_INPUT */
-			d->phase = SZP_BODY;
-		} else if (d->phase == SZP_BODY) {
-			z_stream *zs = &q->zs;
-			u32 before_in, before_out, got;
-			int ret;
-
-			zs->next_in = src + in;
-			before_in = min_t(u32, in_len - in, SZ_CHUNK);
-			before_out = min_t(u32, space - out, 4 * SZ_CHUNK);
-			zs->avail_in = before_in;
-			zs->next_out = dst + out;
-			zs->avail_out = before_out;
-			ret = zlib_inflate(zs, Z_SYNC_FLUSH);
-			got = before_out - zs->avail_out;
-			if (need_crc)
-				d->crc = sz_crc32(d->crc, dst + out, got);
-			if (need_adler)
-				d->adler = sz_adler32(d->adler, dst + out, got);
-			d->isize += got;
-			out += got;
-			in += before_in - zs->avail_in;
-			if (ret == Z_STREAM_END) {
-				d->cnt = 0;
-				d->phase = d->type == SZ_T_RAW ? SZP_DONE :
-					   SZP_TRAILER;
-				continue;
-			}
-			if (ret != Z_OK && ret != Z_BUF_ERROR) {
-				st = SZ_ST_DATA_ERR;
-				break;
-			}
-			/* keep going while inflate moves: the end may follow */
-			if (got || before_in != zs->avail_in) {
-				cond_resched();
-				continue;
-			}
-			if (out == space)
-				st = SZ_ST_OUT_SMALL;
-			else if (in == in_len)
-				st = SZ_ST_NEED_INPUT;
-			else
-				st = SZ_ST_DATA_ERR;	/* stuck with room */
-			break;
-		} else if (d->phase == SZP_TRAILER) {
-			u32 want = d->type == SZ_T_ZLIB ? 4 : 8;
-
-			while (d->cnt < want && in < in_len)
-				d->buf[d->cnt++] = src[in++];
-			if (d->cnt < want)
-				break;		/* NEED_INPUT */
-			if (d->type == SZ_T_ZLIB)
-				st = get_unaligned_be32(d->buf) == d->adler ?
-				     SZ_ST_OK : SZ_ST_CSUM_ERR;
-			else
-				st = get_unaligned_le32(d->buf) == d->crc &&
-				     get_unaligned_le32(d->buf + 4) == d->isize ?
-				     SZ_ST_OK : SZ_ST_CSUM_ERR;
-			d->phase = SZP_DONE;
-			break;
-		}
-	}
-
-	if (d->phase == SZP_DONE || st == SZ_ST_DATA_ERR)
-		d->open = false;
-	*consumed = in;
-	*produced = out;
-	*csum_out = d->csum == SZ_CSUM_CRC32 ? d->crc :
-		    d->csum == SZ_CSUM_ADLER32 ? d->adler : 0;
-	return st;
+	return sz_stream_decode(&q->dec, &q->zs, src, in_len, dst, space,
+				consumed, produced, csum_out);
 }
 
 /* ---- one request ---- */

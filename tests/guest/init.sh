@@ -203,6 +203,54 @@ if [ -d /wd ]; then
 	rmmod sdmdev || fail "rmmod sdmdev"
 fi
 
+# The ABI fuzzer (abi_fuzz.c): random request entries, doorbells, registers,
+# ioctls, DMA maps and unmaps, mmaps, closes, forks and kills, as an
+# unprivileged user who was given the groups' device nodes. Afterwards nothing
+# may stay pinned, and the dmesg check below must find no BUG/WARN/Oops/hung task.
+if [ -x /abi_fuzz ]; then
+	echo "=== ABI fuzzer ==="
+	FUZZ_SECONDS=60
+	FUZZ_SEED=
+	. /abi_fuzz.conf
+	insmod $M/sdmdev.ko || fail "insmod sdmdev"
+	insmod $M/softzip.ko queues=4 dma_flag=2 || fail "insmod softzip"
+	T=/sys/class/sdmdev/softzip/device/mdev_supported_types
+	FU=
+	for t in comp decomp comp; do
+		u=$(uuid)
+		create $t $u || fail "fuzz: create $t"
+		FU="$FU $u"
+		chown 65534:65534 /dev/vfio/$(basename "$(readlink /sys/bus/mdev/devices/$u/iommu_group)")
+	done
+	/abi_fuzz -t "$FUZZ_SECONDS" ${FUZZ_SEED:+-s "$FUZZ_SEED"} -u 65534 -w 3 $FU &
+	fz=$!
+	# a worker stuck in the kernel cannot be killed: say so instead of
+	# waiting for the boot timeout, and show the blocked tasks
+	i=0
+	while kill -0 $fz 2>/dev/null && [ $i -lt $((FUZZ_SECONDS + 60)) ]; do
+		sleep 1
+		i=$((i + 1))
+	done
+	if kill -0 $fz 2>/dev/null; then
+		fail "abi_fuzz still running $i s after its start: tasks blocked in the kernel"
+		echo w > /proc/sysrq-trigger
+		dmesg | sed -n '/sysrq: Show Blocked State/,$p'
+	else
+		wait $fz || fail "abi_fuzz exited with status $?"
+		pidof abi_fuzz && fail "abi_fuzz processes left behind"
+		echo "unmaps of pinned ranges the device was told of: $(cat /sys/class/sdmdev/softzip/stats/dma_unmap_calls)"
+		# a queue's pins go when its last user is gone
+		i=0
+		while [ "$(pinned)" != 0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+		expect "pinned pages after the ABI fuzzer" 0 "$(pinned)"
+		for u in $FU; do
+			echo 1 > /sys/bus/mdev/devices/$u/remove || fail "fuzz: remove $u"
+		done
+		rmmod softzip || fail "rmmod softzip after the ABI fuzzer"
+		rmmod sdmdev || fail "rmmod sdmdev after the ABI fuzzer"
+	fi
+fi
+
 rmmod mdev vfio_iommu_type1 vfio || fail "rmmod vfio modules"
 sleep 1
 if dmesg | grep -E "WARNING:|BUG:|Oops:|refcount_t|Call Trace|general protection|kernel BUG|UBSAN|KASAN|list_(add|del) corruption|blocked for more than|memory leak|Tainted: .*[DW]"; then

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * softzip's decompression stream: the zlib/gzip header and trailer parser
+ * and the decode state machine that carries one stream over several
+ * CONTINUE requests (docs/abi.md section 4).
+ *
+ * The same source builds in the module and in user space (tests/fuzz),
+ * where a shim maps the kernel's zlib and crc32 API to user-space zlib.
+ */
+#ifndef SOFTZIP_STREAM_H
+#define SOFTZIP_STREAM_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#include <linux/zlib.h>
+#else
+#include "sz_shim.h"
+#endif
+
+/* request types (dw9) */
+#define SZ_T_RAW		1
+#define SZ_T_ZLIB		2
+#define SZ_T_GZIP		3
+#define SZ_T_NOP		0x7f
+
+/* which checksum dw15 reports (dw10 bits 1..2) */
+#define SZ_CSUM_FORMAT		0
+#define SZ_CSUM_CRC32		1
+#define SZ_CSUM_ADLER32		2
+
+/* completion status (dw3) */
+#define SZ_ST_OK		0x00
+#define SZ_ST_NOT_SHRUNK	0x0d
+#define SZ_ST_OUT_SMALL		0x0e
+#define SZ_ST_CSUM_ERR		0x10
+#define SZ_ST_NEED_INPUT	0x11
+#define SZ_ST_DATA_ERR		0x12
+#define SZ_ST_DMA_FAULT		0x20
+#define SZ_ST_BAD_REQ		0x21
+#define SZ_ST_DEV_ERR		0x22
+#define SZ_ST_MEMLOCK		0x23
+
+/* zlib works this much between cond_resched() calls (tests/fuzz: less) */
+#ifndef SZ_CHUNK
+#define SZ_CHUNK		(256U << 10)
+#endif
+
+/* where the decoder is inside a (possibly multi-request) stream */
+enum sz_phase { SZP_HEADER, SZP_BODY, SZP_TRAILER, SZP_DONE };
+enum sz_hstate {
+	SZH_ZLIB, SZH_GZ_FIXED, SZH_GZ_XLEN, SZH_GZ_EXTRA, SZH_GZ_NAME,
+	SZH_GZ_COMMENT, SZH_GZ_HCRC, SZH_DONE,
+};
+
+struct sz_decoder {
+	bool open;		/* a stream is unfinished: CONTINUE allowed */
+	u8 type;
+	u8 csum;		/* which checksum dw15 reports */
+	enum sz_phase phase;
+	enum sz_hstate hs;
+	u8 gz_flags;
+	u8 buf[10];		/* header or trailer bytes collected so far */
+	u32 cnt;
+	u32 xlen;
+	u32 hcrc;		/* CRC-32 of the gzip header so far (FHCRC) */
+	u32 crc;
+	u32 adler;
+	u32 isize;
+};
+
+u32 sz_crc32(u32 crc, const u8 *p, size_t len);
+u32 sz_adler32(u32 adler, const u8 *p, size_t len);
+u8 sz_csum_kind(u8 type, u8 csum);
+
+/*
+ * Start a new stream of @type on @d; @zs must have been set up with
+ * zlib_inflateInit2(zs, -MAX_WBITS) (raw deflate: the parser owns the
+ * zlib/gzip wrapper).
+ */
+void sz_stream_start(struct sz_decoder *d, z_stream *zs, u8 type, u8 csum);
+
+/*
+ * Feed @in_len bytes at @src and up to @space bytes of room at @dst to the
+ * open stream. Returns a completion status (SZ_ST_OK when the stream ended
+ * and its trailer matched, SZ_ST_NEED_INPUT, SZ_ST_OUT_SMALL,
+ * SZ_ST_CSUM_ERR, SZ_ST_DATA_ERR) and what was consumed, produced and the
+ * running checksum. @src and @dst are never NULL, even for length 0.
+ */
+u8 sz_stream_decode(struct sz_decoder *d, z_stream *zs, const u8 *src,
+		    u32 in_len, u8 *dst, u32 space, u32 *consumed,
+		    u32 *produced, u32 *csum_out);
+
+#endif /* SOFTZIP_STREAM_H */
