@@ -174,8 +174,8 @@ def _unnamed_file(folder: str) -> int | None:
         raise
 
 
-def _link_into_place(fd: int, target: str) -> None:
-    """Gives the unnamed file ``fd`` the name ``target``, replacing what is there (-f)."""
+def _link_into_place(fd: int, target: str, force: bool) -> None:
+    """Gives the unnamed file ``fd`` the name ``target``, replacing what is there if ``force``."""
     # linkat(/proc/self/fd, "N", AT_FDCWD, target, AT_SYMLINK_FOLLOW) needs no privilege,
     # unlike AT_EMPTY_PATH. A directory fd makes Python call linkat (with the default ones it
     # calls link(2), which does not follow the descriptor's link).
@@ -186,14 +186,24 @@ def _link_into_place(fd: int, target: str) -> None:
                 os.link(str(fd), target, src_dir_fd=fds, follow_symlinks=True)
                 return
             except FileExistsError:
-                # Only with -f (checked before): the old file goes, then the new one takes
-                # its name. A link cannot replace, and a named step between would be left
-                # behind by SIGKILL.
+                if not force:
+                    raise CliError(f"{target} already exists; use -f to overwrite") from None
+                # The old file goes, then the new one takes its name. A link cannot replace,
+                # and a named step between would be left behind by SIGKILL.
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(target)
     finally:
         os.close(fds)
     raise CliError(f"{target}: keeps being recreated -- not overwritten")
+
+
+def _link_named(tmp: str, target: str) -> None:
+    """Gives the named temporary ``tmp`` the name ``target``, which must not exist."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise CliError(f"{target} already exists; use -f to overwrite") from None
+    os.unlink(tmp)
 
 
 def _finish(fd: int, mode_from: os.stat_result | None) -> None:
@@ -233,9 +243,11 @@ def _to_file(
             held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
             try:
                 if tmp is None:
-                    _link_into_place(out.fileno(), target)
-                else:
+                    _link_into_place(out.fileno(), target, args.force)
+                elif args.force:
                     os.replace(tmp, target)
+                else:
+                    _link_named(tmp, target)
                 ok = True
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, held)

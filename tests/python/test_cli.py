@@ -385,3 +385,18 @@ def test_nohup_leaves_sighup_ignored(tmp_path: Path) -> None:
     _, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
     assert len(gzip.decompress(out.read_bytes())) == 4 << 20
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["unnamed", "named"])
+def test_an_output_that_appears_meanwhile_is_not_overwritten_without_force(
+    tmp_path: Path, named: bool
+) -> None:
+    out = tmp_path / "out"
+    p = start(named, "compress", "-o", out)
+    mid_stream(p, True, tmp_path)
+    out.write_bytes(b"precious")
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 1, err
+    assert b"already exists" in err
+    assert out.read_bytes() == b"precious"
+    assert list(tmp_path.iterdir()) == [out]
