@@ -538,12 +538,20 @@ class AsyncQueue:
         return await fut
 
     async def compress(self, data: Buffer, format: Format = "gzip", level: int = -1) -> bytes:
-        """Compresses ``data`` into one complete stream (one request)."""
+        """Compresses ``data`` into one complete stream (one request; on a kernel device,
+        input too large for one request under the locked-memory limit goes through the
+        sync path's pieces instead, in the loop's default executor)."""
         if self._direction != "compress":
             raise BadRequestError("this queue decompresses; open one with direction='compress'")
         self._check_usable()
         view = memoryview(data).cast("B")
-        c = await self._request(view, _core.compress_bound(len(view)), format, level)
+        space = _core.compress_bound(len(view))
+        if not _core.memlock_fits(self._q.device, len(view), _pow2(space)):
+            # More than one request may pin under the locked-memory limit: the sync path
+            # splits it into pieces that fit (off the event loop).
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, _core.compress, view, format, level)
+        c = await self._request(view, space, format, level)
         self._give(c.src)
         try:
             c.check()
@@ -571,6 +579,12 @@ class AsyncQueue:
                 raise BadDataError("empty input is not a compressed stream")
             space = _first_guess(rest, format)
             while True:
+                if not _core.memlock_fits(self._q.device, len(rest), _pow2(space)):
+                    # Past what one request may pin under the locked-memory limit: the sync
+                    # path decodes the rest in pieces that fit (off the event loop).
+                    loop = asyncio.get_running_loop()
+                    parts.append(await loop.run_in_executor(None, _core.decompress, rest, format))
+                    return b"".join(parts)
                 # The whole buffer is room for the output (its capacity, a power of two).
                 c = await self._request(rest, _pow2(space), format, -1)
                 self._give(c.src)

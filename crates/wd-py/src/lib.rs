@@ -42,6 +42,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(zip::compress_stream, m)?)?;
     m.add_function(wrap_pyfunction!(zip::decompress_stream, m)?)?;
     m.add_function(wrap_pyfunction!(zip::compress_bound, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::memlock_fits, m)?)?;
     m.add_function(wrap_pyfunction!(domain::fork_generation, m)?)?;
     Ok(())
 }
