@@ -237,9 +237,9 @@ def test_multiprocessing_with_fork_uses_queues_in_parent_and_children() -> None:
 
 
 def test_interpreter_exit_with_live_fork_children_is_prompt() -> None:
-    """A program with open and pooled queues forks a child that lives on, and exits without
-    closing anything: the exit (closing queues, removing their mdevs) must not wait for
-    the child."""
+    """A program with open and pooled queues forks a child that lives on (20 s), and exits
+    without closing anything: the exit (closing queues, removing their mdevs) must not wait
+    for the child. Timed from the program's last line, so start-up does not count."""
     script = textwrap.dedent(
         """
         import os, sys, time, warpdrive
@@ -253,20 +253,20 @@ def test_interpreter_exit_with_live_fork_children_is_prompt() -> None:
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, 1)
             os.dup2(null, 2)
-            time.sleep(10)
+            time.sleep(20)
             os._exit(0)
-        print(pid, flush=True)
+        print(pid, time.monotonic(), flush=True)
         sys.exit(0)
         """
     )
-    t = time.monotonic()
     p = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
     )
-    took = time.monotonic() - t
-    pid = int(p.stdout.split()[0]) if p.stdout.split() else 0
-    if pid:
+    ended = time.monotonic()
+    words = p.stdout.split()
+    if words:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(int(words[0]), signal.SIGKILL)
     assert p.returncode == 0, p.stderr
-    assert took < 8, f"exit took {took:.1f} s with a live fork child"
+    took = ended - float(words[1])
+    assert took < 5, f"exit took {took:.1f} s with a live fork child"

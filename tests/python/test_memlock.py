@@ -15,7 +15,7 @@ import textwrap
 import warpdrive
 
 PRELUDE = """
-import gzip, io, json, resource, sys, warpdrive
+import gzip, io, json, random, resource, sys, warpdrive
 
 def charged():
     # A kernel device charges pins to the limit unless the process has CAP_IPC_LOCK.
@@ -28,7 +28,8 @@ def limit(n):
     resource.setrlimit(resource.RLIMIT_MEMLOCK, (n, resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]))
 
 def data(n, seed):
-    return bytes((i * seed >> 3) % 251 if i % 8192 < 3000 else 65 + i % 26 for i in range(n))
+    block = random.Random(seed).randbytes(3000) + bytes(range(65, 91)) * 200
+    return (block * (n // len(block) + 1))[:n]
 """
 
 

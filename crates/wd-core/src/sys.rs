@@ -263,7 +263,8 @@ pub struct ParentOnlyFd {
 }
 
 impl ParentOnlyFd {
-    /// Registers `fd` so that fork children drop it.
+    /// Registers `fd` so that fork children drop it. A fork by another thread between the
+    /// call that made `fd` and this registration leaves that one descriptor in the child.
     pub fn new(fd: OwnedFd) -> io::Result<ParentOnlyFd> {
         fork_generation(); // installs the handler
         if DEV_NULL.load(Ordering::Acquire) < 0 {
