@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import os
 import weakref
 from typing import TYPE_CHECKING, Any, Literal, Self
@@ -535,12 +536,20 @@ class AsyncQueue:
         return await fut
 
     async def compress(self, data: Buffer, format: Format = "gzip", level: int = -1) -> bytes:
-        """Compresses ``data`` into one complete stream (one request)."""
+        """Compresses ``data`` into one complete stream (one request; on a kernel device,
+        input too large for one request under the locked-memory limit goes through the
+        sync path's pieces instead, in the loop's default executor)."""
         if self._direction != "compress":
             raise BadRequestError("this queue decompresses; open one with direction='compress'")
         self._check_usable()
         view = memoryview(data).cast("B")
-        c = await self._request(view, _core.compress_bound(len(view)), format, level)
+        space = _core.compress_bound(len(view))
+        if not _core.memlock_fits(self._q.device, len(view), _pow2(space)):
+            # More than one request may pin under the locked-memory limit: the sync path
+            # splits it into pieces that fit (off the event loop).
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, _core.compress, view, format, level)
+        c = await self._request(view, space, format, level)
         self._give(c.src)
         try:
             c.check()
@@ -580,6 +589,15 @@ class AsyncQueue:
                 # The whole buffer is room for the output (its capacity, a power of two),
                 # but never more than the limit allows.
                 room = _pow2(space) if left is None else min(_pow2(space), left + 1)
+                if not _core.memlock_fits(self._q.device, len(rest), room):
+                    # Past what one request may pin under the locked-memory limit: the sync
+                    # path decodes the rest in pieces that fit (off the event loop).
+                    loop = asyncio.get_running_loop()
+                    tail = await loop.run_in_executor(
+                        None, functools.partial(_core.decompress, rest, format, max_length=left)
+                    )
+                    parts.append(tail)
+                    return b"".join(parts)
                 c = await self._request(rest, room, format, -1)
                 self._give(c.src)
                 if c.status == _STATUS_OUTPUT_TOO_SMALL or (left is not None and c.produced > left):

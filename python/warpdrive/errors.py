@@ -19,6 +19,7 @@ __all__ = [
     "DmaFaultError",
     "ForkedError",
     "InternalError",
+    "MemlockLimitError",
     "NoDeviceError",
     "NotCompressedError",
     "OutputLimitError",
@@ -118,6 +119,19 @@ class PermissionDeniedError(WarpDriveError, PermissionError):
 
 class ShareError(WarpDriveError):
     """Memory could not be shared with the device (e.g. RLIMIT_MEMLOCK)."""
+
+
+class MemlockLimitError(ShareError):
+    """The device could not pin a request's memory: the process's locked-memory limit
+    (``RLIMIT_MEMLOCK``) would be exceeded. ``.needed`` is what the request needs pinned
+    (bytes, page-rounded; ``None`` if unknown), ``.limit`` the soft limit in bytes
+    (``None``: unlimited). Raise it with ``ulimit -l``, ``memlock`` in limits.conf or
+    systemd's ``LimitMEMLOCK=``, or give the process ``CAP_IPC_LOCK``."""
+
+    def __init__(self, message: str, needed: int | None = None, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.limit = limit
 
 
 class ForkedError(WarpDriveError):

@@ -14,7 +14,9 @@ if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro hostroot /host; then
 	return
 fi
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts || fail "mount devpts"
-for d in dev dev/pts proc sys; do mount --bind /$d /host/$d || fail "bind /$d"; done
+# POSIX semaphores (multiprocessing's locks) live in /dev/shm
+mkdir -p /dev/shm && mount -t tmpfs -o mode=1777 tmpfs /dev/shm || fail "mount /dev/shm"
+for d in dev dev/pts dev/shm proc sys; do mount --bind /$d /host/$d || fail "bind /$d"; done
 # Scratch space the chroot can write: the guest's /tmp, mounted over an empty host directory
 # that does not hold the checkout (which may itself live under the host's /tmp). Files the
 # guest writes to /tmp/F, programs in the chroot see as $S/F.
@@ -23,7 +25,27 @@ for S in /mnt /srv /media /opt; do
 	[ -d /host$S ] && break
 done
 mount --bind /tmp /host$S || fail "bind /tmp on $S"
-H="chroot /host env WARPDRIVE_DEVICE=vfio TMPDIR=$S PATH=/usr/bin:/bin"
+# The venv's interpreter may live under the host's /root (pyenv), which only root may enter:
+# show the chroot an open /root that holds just that tree.
+VENV=$REPO/.venv
+PYREAL=$(chroot /host readlink -f $VENV/bin/python 2>/dev/null)
+PYTOP=
+case "$PYREAL" in
+/root/*)
+	PYTOP=/root/$(echo "${PYREAL#/root/}" | cut -d/ -f1)
+	mkdir -p /pytop && mount --bind /host$PYTOP /pytop &&
+		mount -t tmpfs -o mode=755 tmpfs /host/root &&
+		mkdir -p /host$PYTOP && mount --bind /pytop /host$PYTOP ||
+		fail "showing $PYTOP to the ordinary user"
+	;;
+esac
+
+# Everything below runs as the ordinary user of init.sh (uid $WD_UID, the default 8 MiB
+# locked-memory limit) through the host's setpriv.
+ulimit -l $MEMLOCK_KB
+ENVS="env HOME=$S WARPDRIVE_DEVICE=vfio TMPDIR=$S PATH=/usr/bin:/bin"
+H="chroot /host /usr/bin/setpriv --reuid=$WD_UID --regid=$WD_UID --clear-groups $ENVS"
+USER_DESC="uid $WD_UID, memlock $((MEMLOCK_KB / 1024)) MiB"
 
 # System calls per request on the busy path: strace counts every call of every thread;
 # two runs that differ only in the number of requests cancel out set-up and teardown.
@@ -47,37 +69,47 @@ for b in 1 32; do
 	grep -q "on vfio" /tmp/nop.txt || fail "ring_nop did not use the vfio backend"
 done
 
-# The main job through /dev/vfio: compress a file, check it with gzip -t.
-seq 1 200000 | sed 's/$/ main job through sdmdev/' > /tmp/job.txt
+# The main job through /dev/vfio: compress a 15 MB file, check it with gzip -t.
+seq 1 500000 | sed 's/$/ main job through sdmdev/' > /tmp/job.txt
 if $H $BIN/compress_file $S/job.txt $S/job.txt.gz --level 6 \
 	> /tmp/job.log 2>&1 && $H gzip -t $S/job.txt.gz; then
-	ok "compress_file through /dev/vfio passes gzip -t: $(cat /tmp/job.log)"
+	ok "compress_file of $(wc -c < /tmp/job.txt) bytes through /dev/vfio ($USER_DESC) passes gzip -t: $(cat /tmp/job.log)"
 else
 	cat /tmp/job.log
-	fail "compress_file through /dev/vfio"
+	fail "compress_file through /dev/vfio as $USER_DESC"
 fi
 grep -q "vfio queue" /tmp/job.log || fail "compress_file did not use the vfio backend"
+# A limit below the smallest request: the locked-memory error, never a DMA fault.
+if (ulimit -l 4 && $H $BIN/compress_file $S/job.txt $S/tiny.gz) > /tmp/tiny.log 2>&1; then
+	fail "compress_file at a 4 KiB memlock limit succeeded"
+elif grep -q "RLIMIT_MEMLOCK is 4096 bytes" /tmp/tiny.log && grep -q "ulimit -l" /tmp/tiny.log &&
+	! grep -qi "dma fault" /tmp/tiny.log; then
+	ok "at a 4 KiB memlock limit: $(cat /tmp/tiny.log)"
+else
+	cat /tmp/tiny.log
+	fail "compress_file at a 4 KiB memlock limit: want the RLIMIT_MEMLOCK error"
+fi
 
 # The Python package against the vfio backend: the host's venv with the installed wheel
 # (tests/python/run builds it; tests/run runs that stage first). Run from the guest's
 # writable scratch ($S): the host's tree is read-only here.
-VENV=$REPO/.venv
 # (checked inside the chroot: the venv links into the host's Python by absolute path)
 if $H test -x $VENV/bin/python; then
 	$H PYTHONDONTWRITEBYTECODE=1 sh -c "cd $S && $VENV/bin/python -m pytest \
 		-c $REPO/pyproject.toml --rootdir $S --import-mode=importlib \
-		-p no:cacheprovider -q --durations=10 $REPO/tests/python" > /tmp/py.log 2>&1
+		-p no:cacheprovider -v --tb=short --durations=10 $REPO/tests/python" > /tmp/py.log 2>&1
 	rc=$?
-	echo "vfio backend: $(grep -E '(passed|failed|error)' /tmp/py.log | tail -n 1)"
+	echo "vfio backend ($USER_DESC, python): $(grep -E '(passed|failed|error)' /tmp/py.log | tail -n 1)"
 	if [ $rc != 0 ]; then
+		grep -E " (FAILED|ERROR)" /tmp/py.log
 		tail -n 80 /tmp/py.log
-		fail "python suite on the vfio backend"
+		fail "python suite on the vfio backend as $USER_DESC"
 	fi
 	# the CLI's main job through /dev/vfio
 	seq 1 100000 | sed 's/$/ warpdrive cli through sdmdev/' > /tmp/cli.txt
 	if $H $VENV/bin/warpdrive compress -k $S/cli.txt > /tmp/cli.log 2>&1 &&
 		$H gzip -t $S/cli.txt.gz && $H $VENV/bin/warpdrive devices >> /tmp/cli.log 2>&1; then
-		ok "warpdrive compress through /dev/vfio passes gzip -t"
+		ok "warpdrive compress through /dev/vfio ($USER_DESC) passes gzip -t"
 		cat /tmp/cli.log
 	else
 		cat /tmp/cli.log
@@ -88,5 +120,10 @@ else
 fi
 
 umount /host$S
-for d in sys proc dev/pts dev; do umount /host/$d; done
+if [ -n "$PYTOP" ]; then
+	umount /host$PYTOP
+	umount /host/root
+	umount /pytop
+fi
+for d in sys proc dev/shm dev/pts dev; do umount /host/$d; done
 umount /host

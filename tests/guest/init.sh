@@ -169,33 +169,80 @@ for round in 1 2; do
 	[ -e /sys/bus/mdev/devices/$U3 ] && fail "mdev left after unload"
 done
 
-# The Rust core's behavioural tests (tests/behaviour*.rs), the same ones the host runs
-# on the soft device, here through sdmdev and VFIO.
+# The Rust core's behavioural tests (tests/*.rs), the same ones the host runs on the soft
+# device, here through sdmdev and VFIO. Root loads the modules, creates the mdevs and grants
+# their /dev/vfio/N; the suites, the host's programs and the Python suite then run as an
+# ordinary user (uid 65534) at the default locked-memory limit of 8 MiB. Only the fork suite
+# also runs as root, where queues create and remove their own mdevs (the removal is what a
+# fork child used to block).
 if [ -d /wd ]; then
 	echo "=== wd-core on the vfio backend ==="
+	WD_UID=65534
+	MEMLOCK_KB=8192
+	mkdir -p /etc
+	echo "nobody:x:$WD_UID:$WD_UID:nobody:/tmp:/bin/sh" > /etc/passwd
+	echo "nogroup:x:$WD_UID:" > /etc/group
+	# as_user CMD: CMD (a shell command line) as uid 65534 at the default memlock limit
+	as_user() { (ulimit -l $MEMLOCK_KB && exec su -s /bin/sh nobody -c "cd /tmp && $1"); }
 	insmod $M/sdmdev.ko || fail "insmod sdmdev"
-	# 16 queues: the Python suite keeps several open at once (per-thread and pooled
-	# queues besides each test's own)
-	insmod $M/softzip.ko queues=16 dma_flag=2 || fail "insmod softzip"
+	# 24 queues: 12 of each direction for the ordinary user (the Python suite keeps
+	# several open at once: per-thread, pooled and each test's own)
+	insmod $M/softzip.ko queues=24 dma_flag=2 || fail "insmod softzip"
 	P=/sys/class/sdmdev/softzip
-	# every binary sleeping on the eventfd, the behaviour suite once more with CMD_WAIT
-	for run in "eventfd /wd/*" "ioctl /wd/behaviour"; do
-		wait_mode=${run%% *}
-		for t in ${run#* }; do
-			WARPDRIVE_DEVICE=vfio WARPDRIVE_WAIT=$wait_mode $t --test-threads=1 \
+	T=$P/device/mdev_supported_types
+	# rust_suite WHO WAIT BINARY: one summary line per suite
+	rust_suite() {
+		if [ $1 = root ]; then
+			who="root"
+			WARPDRIVE_DEVICE=vfio WARPDRIVE_WAIT=$2 $3 --test-threads=1 \
 				> /tmp/rust.log 2>&1
-			rc=$?
-			summary=$(grep "^test result:" /tmp/rust.log | tail -n 1)
-			echo "vfio backend (rust $(basename $t), wait $wait_mode): ${summary:-no summary}"
-			if [ $rc != 0 ] || [ -z "$summary" ]; then
-				cat /tmp/rust.log
-				fail "wd-core $(basename $t) on vfio, wait $wait_mode"
-			fi
-		done
-	done
+		else
+			who="uid $WD_UID, memlock $((MEMLOCK_KB / 1024)) MiB"
+			as_user "WARPDRIVE_DEVICE=vfio WARPDRIVE_WAIT=$2 $3 --test-threads=1" \
+				> /tmp/rust.log 2>&1
+		fi
+		rc=$?
+		summary=$(grep "^test result:" /tmp/rust.log | tail -n 1)
+		echo "vfio backend ($who, rust $(basename $3), wait $2): ${summary:-no summary}"
+		if [ $rc != 0 ] || [ -z "$summary" ]; then
+			cat /tmp/rust.log
+			fail "wd-core $(basename $3) on vfio as $who, wait $2"
+		fi
+	}
+	rust_suite root eventfd /wd/fork
 	# the mdev of the process the kill test SIGKILLed stays, free for reuse (and the
 	# test checked it was reused); every queue's own mdev went with it
-	expect "mdevs left by the rust tests" 1 "$(attr $P/stats/mdevs)"
+	expect "mdevs left by the root fork suite" 1 "$(attr $P/stats/mdevs)"
+	for d in /sys/bus/mdev/devices/*; do
+		[ -e $d/remove ] && { echo 1 > $d/remove || fail "remove $d"; }
+	done
+
+	# an ordinary user with no mdev granted is told what to do
+	as_user "WARPDRIVE_DEVICE=vfio /wd/behaviour --test-threads=1 nops" > /tmp/noperm.log 2>&1
+	if grep -q "Running without root" /tmp/noperm.log && grep -q "creating one needs root" /tmp/noperm.log; then
+		ok "without a granted mdev: $(grep -o 'no [a-z-]* queue this user may open[^(]*' /tmp/noperm.log | head -n 1)"
+	else
+		cat /tmp/noperm.log
+		fail "an ordinary user without a granted mdev did not get the permission hint"
+	fi
+
+	# root creates the mdevs and grants their groups to the user
+	i=0
+	while [ $i -lt 12 ]; do
+		for t in comp decomp; do
+			U=$(uuid)
+			create $t $U || fail "create $t for the user"
+			g=$(basename "$(readlink /sys/bus/mdev/devices/$U/iommu_group)")
+			chown $WD_UID:$WD_UID /dev/vfio/$g || fail "chown /dev/vfio/$g"
+		done
+		i=$((i + 1))
+	done
+	expect "mdevs granted to uid $WD_UID" 24 "$(attr $P/stats/mdevs)"
+	# every binary sleeping on the eventfd, the behaviour suite once more with CMD_WAIT
+	for b in /wd/*; do rust_suite user eventfd $b; done
+	rust_suite user ioctl /wd/behaviour
+	# an ordinary user neither creates nor removes mdevs
+	expect "mdevs after the user's rust suites" 24 "$(attr $P/stats/mdevs)"
 	expect "pinned pages after the rust tests" 0 "$(pinned)"
 	. /host-stage.sh
 	expect "pinned pages after the host programs and the Python suite" 0 "$(pinned)"

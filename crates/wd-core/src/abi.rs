@@ -169,11 +169,14 @@ pub enum Status {
     BadRequest = 0x21,
     /// The device failed internally on this request; the output is undefined (ours).
     DeviceError = 0x22,
+    /// The device could not pin the request's memory: the process's `RLIMIT_MEMLOCK`
+    /// would be exceeded; nothing was touched (ours).
+    MemlockLimit = 0x23,
 }
 
 impl Status {
     /// Every status, for exhaustive tests.
-    pub const ALL: [Status; 9] = [
+    pub const ALL: [Status; 10] = [
         Status::Ok,
         Status::OkNotShrunk,
         Status::OutputTooSmall,
@@ -183,6 +186,7 @@ impl Status {
         Status::DmaFault,
         Status::BadRequest,
         Status::DeviceError,
+        Status::MemlockLimit,
     ];
 
     /// Parses the wire value.
@@ -212,6 +216,8 @@ impl Status {
             Status::DeviceError => Err(Error::Protocol(
                 "the device failed internally on this request; it goes on with the next".into(),
             )),
+            // The amount is the request's: `Completion::check` fills it in.
+            Status::MemlockLimit => Err(crate::memlock::limit_error(None)),
         }
     }
 }
@@ -404,7 +410,8 @@ mod tests {
 
     #[test]
     fn every_status_maps_to_its_wire_value_and_error() {
-        let wire = [0x00u8, 0x0d, 0x0e, 0x10, 0x11, 0x12, 0x20, 0x21, 0x22];
+        let wire = [0x00u8, 0x0d, 0x0e, 0x10, 0x11, 0x12, 0x20, 0x21, 0x22, 0x23];
+        assert_eq!(Status::ALL.len(), wire.len());
         for (s, w) in Status::ALL.iter().zip(wire) {
             assert_eq!(*s as u8, w);
             assert_eq!(Status::from_wire(w), Some(*s));
@@ -432,6 +439,20 @@ mod tests {
             Status::DeviceError.check(),
             Err(Error::Protocol(_))
         ));
+        // The locked-memory limit is its own error, never a DMA fault.
+        let e = Status::MemlockLimit.check().unwrap_err();
+        assert!(matches!(e, Error::MemlockLimit { needed: None, .. }), "{e}");
+        let e = e.with_pinned(2 << 20);
+        assert!(
+            matches!(e, Error::MemlockLimit { needed: Some(n), .. } if n == 2 << 20),
+            "{e}"
+        );
+        let m = e.to_string();
+        assert!(
+            m.contains("RLIMIT_MEMLOCK") && m.contains("2097152 bytes"),
+            "{m}"
+        );
+        assert!(!m.to_lowercase().contains("dma fault"), "{m}");
     }
 
     #[test]

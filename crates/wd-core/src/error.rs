@@ -36,6 +36,16 @@ pub enum Error {
     /// The operating system refused access.
     #[error("permission denied: {0}")]
     Permission(String),
+    /// The device could not pin a request's memory: the process's locked-memory limit
+    /// (`RLIMIT_MEMLOCK`) would be exceeded. Raise the limit or give the process
+    /// `CAP_IPC_LOCK` (the text says how).
+    #[error("{}", crate::memlock::describe(*.needed, *.limit))]
+    MemlockLimit {
+        /// Bytes the request (or the smallest job) needs pinned, page-rounded, if known.
+        needed: Option<u64>,
+        /// The soft `RLIMIT_MEMLOCK` in bytes when the error was made (`None`: unlimited).
+        limit: Option<u64>,
+    },
     /// Memory could not be shared with the device (e.g. RLIMIT_MEMLOCK).
     #[error("cannot share memory with the device: {0}")]
     Share(String),
@@ -183,6 +193,23 @@ impl Error {
     /// A [`Error::BadData`] of `kind`, with `detail` after the kind's message.
     pub fn data(kind: DataErrorKind, detail: &str) -> Error {
         Error::BadData(DataError::new(kind, detail))
+    }
+}
+
+impl Error {
+    /// Fills in the pinned bytes of a [`Error::MemlockLimit`] that does not know them yet;
+    /// any other error is returned unchanged.
+    pub fn with_pinned(self, bytes: u64) -> Error {
+        match self {
+            Error::MemlockLimit {
+                needed: None,
+                limit,
+            } if bytes > 0 => Error::MemlockLimit {
+                needed: Some(bytes),
+                limit,
+            },
+            e => e,
+        }
     }
 }
 

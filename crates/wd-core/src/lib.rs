@@ -25,6 +25,7 @@ pub mod dma;
 pub mod engine;
 pub mod error;
 pub mod isal;
+pub mod memlock;
 pub mod pool;
 pub mod queue;
 pub mod ring;
@@ -99,11 +100,18 @@ pub fn vfio_present(dir: Direction) -> bool {
             return v[i];
         }
     }
+    // A type with a free instance (to create an mdev from), or an existing mdev whose
+    // group this user may open (one root made and granted in advance).
     let scan = |d| {
+        let s = sysfs::Sysfs::default();
         std::path::Path::new("/dev/vfio/vfio").exists()
-            && sysfs::Sysfs::default()
-                .find_type(d)
-                .is_ok_and(|(_, t)| t.available_instances > 0)
+            && s.find_type(d).is_ok_and(|(_, t)| {
+                t.available_instances > 0
+                    || s.mdevs_of_type(&t.id).iter().any(|u| {
+                        s.mdev_group(u)
+                            .is_ok_and(|g| sys::may_read_write(&format!("/dev/vfio/{g}")))
+                    })
+            })
     };
     let v = [scan(Direction::Compress), scan(Direction::Decompress)];
     *seen = Some((std::time::Instant::now(), v));
@@ -140,9 +148,10 @@ pub fn open_queue_with(choice: DeviceChoice, dir: Direction, opts: QueueOptions)
     match choice {
         DeviceChoice::Soft => open_soft(dir, opts),
         DeviceChoice::Vfio => open_vfio(dir),
-        // The last free instance may have gone since it was seen: then the soft device.
+        // The last free instance may have gone since it was seen, or none may be open to
+        // this user: then the soft device.
         DeviceChoice::Auto if vfio_present(dir) => match open_vfio(dir) {
-            Err(Error::NoDevice(_)) => open_soft(dir, opts),
+            Err(Error::NoDevice(_) | Error::Permission(_)) => open_soft(dir, opts),
             r => r,
         },
         DeviceChoice::Auto => open_soft(dir, opts),

@@ -216,11 +216,26 @@ impl Completion {
     /// `Ok(())` on success, else the typed error for the status.
     pub fn check(&self) -> Result<()> {
         match self.status() {
-            Some(s) => s.check(),
+            Some(s) => s.check().map_err(|e| e.with_pinned(self.pinned_bytes())),
             None => Err(Error::DeviceStatus {
                 status: self.status_raw,
             }),
         }
+    }
+}
+
+impl Completion {
+    /// What the request's ranges pin on a kernel device (source: its input; destination:
+    /// the whole buffer), page-rounded; 0 when the completion carries no buffers.
+    pub fn pinned_bytes(&self) -> u64 {
+        let src = self
+            .src
+            .as_ref()
+            .map_or(0, |b| crate::memlock::pinned_span(b.iova(), b.len() as u64));
+        let dst = self.dst.as_ref().map_or(0, |b| {
+            crate::memlock::pinned_span(b.iova(), b.capacity() as u64)
+        });
+        src + dst
     }
 }
 

@@ -1,11 +1,12 @@
 //! Thin, audited wrappers over the system calls the driver needs: anonymous mappings,
-//! eventfd, poll and a fork detector. Every `unsafe` block of the crate that talks to the
+//! eventfd, poll, resource limits and fork handling (a detector, and descriptors a fork
+//! child gives up). Every `unsafe` block of the crate that talks to the
 //! kernel lives here.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
@@ -225,8 +226,168 @@ pub fn poll_readable(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<Vec
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 static FORK_HOOK: Once = Once::new();
 
+/// Slots of the fork registry: descriptors a fork child must give up at once.
+const FORK_FDS: usize = 512;
+/// The registered descriptors (-1 = free slot).
+static FORK_FD_SLOTS: [AtomicI32; FORK_FDS] = [const { AtomicI32::new(-1) }; FORK_FDS];
+/// A /dev/null descriptor opened before the first registration: the child's stand-in.
+static DEV_NULL: AtomicI32 = AtomicI32::new(-1);
+
 extern "C" fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+    // Give up the parent's device, group and container at once: while the child held them,
+    // the parent could not close its queue (the kernel waits for every holder). Each number
+    // now names /dev/null, so it stays occupied and a later close in the child closes only
+    // that. Only atomics and dup3 here: async-signal-safe, as a child handler must be.
+    let null = DEV_NULL.load(Ordering::Relaxed);
+    if null < 0 {
+        return;
+    }
+    for slot in &FORK_FD_SLOTS {
+        let fd = slot.load(Ordering::Relaxed);
+        if fd >= 0 {
+            // SAFETY: dup3 only replaces descriptor `fd` of this (child) process with a
+            // copy of the /dev/null descriptor; no memory is involved.
+            unsafe { libc::dup3(null, fd, libc::O_CLOEXEC) };
+            slot.store(-1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A descriptor a fork child gives up at once: a VFIO container, group or device. In the
+/// child the number is reused for /dev/null (see [`fork_generation`]), so the parent's
+/// device is not held by the child, and dropping this value there closes only that.
+#[derive(Debug)]
+pub struct ParentOnlyFd {
+    fd: OwnedFd,
+}
+
+impl ParentOnlyFd {
+    /// Registers `fd` so that fork children drop it. A fork by another thread between the
+    /// call that made `fd` and this registration leaves that one descriptor in the child.
+    pub fn new(fd: OwnedFd) -> io::Result<ParentOnlyFd> {
+        fork_generation(); // installs the handler
+        if DEV_NULL.load(Ordering::Acquire) < 0 {
+            let null = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")?;
+            let raw = std::os::fd::IntoRawFd::into_raw_fd(null);
+            if DEV_NULL
+                .compare_exchange(-1, raw, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                // SAFETY: `raw` is ours and unused: another thread's descriptor won.
+                drop(unsafe { OwnedFd::from_raw_fd(raw) });
+            }
+        }
+        let raw = fd.as_raw_fd();
+        let slot = FORK_FD_SLOTS.iter().find(|s| {
+            s.compare_exchange(-1, raw, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        });
+        if slot.is_none() {
+            return Err(io::Error::other(format!(
+                "more than {FORK_FDS} VFIO descriptors open in one process"
+            )));
+        }
+        Ok(ParentOnlyFd { fd })
+    }
+
+    /// True if `fd` is registered (for tests).
+    pub fn is_registered(fd: RawFd) -> bool {
+        FORK_FD_SLOTS
+            .iter()
+            .any(|s| s.load(Ordering::Relaxed) == fd)
+    }
+}
+
+impl AsRawFd for ParentOnlyFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl AsRef<OwnedFd> for ParentOnlyFd {
+    fn as_ref(&self) -> &OwnedFd {
+        &self.fd
+    }
+}
+
+impl Drop for ParentOnlyFd {
+    fn drop(&mut self) {
+        // Unregister before the number is closed (and possibly reused by another file).
+        let raw = self.fd.as_raw_fd();
+        if let Some(s) = FORK_FD_SLOTS
+            .iter()
+            .find(|s| s.load(Ordering::Relaxed) == raw)
+        {
+            s.store(-1, Ordering::Release);
+        }
+    }
+}
+
+/// The process's locked-memory limit for pinned pages: `None` when nothing bounds it
+/// (`RLIMIT_MEMLOCK` is infinite, or the process has `CAP_IPC_LOCK`, which VFIO lets pin
+/// past the limit), else the soft limit in bytes.
+pub fn memlock_limit() -> Option<u64> {
+    if has_cap_ipc_lock() {
+        return None;
+    }
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit structure, which `r` is.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) } != 0 {
+        return None;
+    }
+    if r.rlim_cur == libc::RLIM_INFINITY {
+        None
+    } else {
+        Some(r.rlim_cur)
+    }
+}
+
+/// Sets the soft `RLIMIT_MEMLOCK` (for tests and tools; lowering needs no privilege).
+pub fn set_memlock_limit(bytes: u64) -> io::Result<()> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit structure, which `r` is.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    r.rlim_cur = bytes;
+    // SAFETY: setrlimit reads one rlimit structure, which `r` is.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &r) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// True if this process may open `path` for reading and writing (`access(2)`, which uses
+/// the real user; wd-core does not run set-user-ID).
+pub fn may_read_write(path: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(path) else {
+        return false;
+    };
+    // SAFETY: `c` is a NUL-terminated path alive for the call; access reads only it.
+    unsafe { libc::access(c.as_ptr(), libc::R_OK | libc::W_OK) == 0 }
+}
+
+/// True if the process's effective capabilities include `CAP_IPC_LOCK` (bit 14).
+pub fn has_cap_ipc_lock() -> bool {
+    const CAP_IPC_LOCK: u32 = 14;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
 }
 
 /// A number that changes in a child process after every fork. Queues record it when they

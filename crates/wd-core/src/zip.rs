@@ -17,6 +17,7 @@ use crate::abi::{Csum, ReqType, Status};
 use crate::dma::DmaBuf;
 use crate::engine::Direction;
 use crate::error::{DataErrorKind, Error, Result};
+use crate::memlock::{self, CompressPlan, InflatePlan, Reservation};
 use crate::queue::{Completion, Queue, Request};
 use crate::sys;
 
@@ -276,16 +277,24 @@ pub fn compress_stream(
             opts.level
         )));
     }
-    let chunk = opts.chunk_size.clamp(4096, 64 << 20);
-    let nq = opts.queues.max(1);
     let depth = opts.depth.max(1);
+    let level = if opts.level == 0 { 6 } else { opts.level };
+    // Queues are opened as pieces need them: a one-piece job uses one.
+    let mut queues = vec![open(Direction::Compress)?];
+    // A kernel device pins each queue's running piece: fit them in the locked-memory limit.
+    let want = CompressPlan {
+        queues: opts.queues.max(1),
+        chunk: opts.chunk_size.clamp(4096, 64 << 20),
+    };
+    let (CompressPlan { queues: nq, chunk }, _pins) = if memlock::pins_pages(&queues[0]) {
+        memlock::reserve_compress(want)?
+    } else {
+        (want, Reservation::none())
+    };
     // Pieces sent and not yet written, done or not, each hold a pair of buffers. Past this
     // many, wait for the oldest instead of reading on: otherwise one slow queue lets the
     // others fill memory with pieces that cannot be written before its own.
     let window = (2 * nq * depth) as u64;
-    let level = if opts.level == 0 { 6 } else { opts.level };
-    // Queues are opened as pieces need them: a one-piece job uses one.
-    let mut queues = vec![open(Direction::Compress)?];
     let domain = queues[0].domain().clone();
     let mut free_src: Vec<DmaBuf> = Vec::new();
     let mut free_dst: Vec<DmaBuf> = Vec::new();
@@ -630,8 +639,17 @@ pub fn decompress_stream_limited(
 ) -> Result<StreamStats> {
     let limit = max_output.unwrap_or(u64::MAX);
     let mut q = open(Direction::Decompress)?;
-    let mut src = Some(q.alloc(INFLATE_IN)?);
-    let mut dst = Some(q.alloc(INFLATE_OUT)?);
+    let want = InflatePlan {
+        input: INFLATE_IN,
+        output: INFLATE_OUT,
+    };
+    let (bufs, _pins) = if memlock::pins_pages(&q) {
+        memlock::reserve_inflate(want)?
+    } else {
+        (want, Reservation::none())
+    };
+    let mut src = Some(q.alloc(bufs.input)?);
+    let mut dst = Some(q.alloc(bufs.output)?);
     let mut st = StreamStats::default();
     let mut eof = false;
     let mut in_stream = false;
@@ -763,10 +781,17 @@ pub fn compress_one(q: &mut Queue, data: &[u8], format: Format, level: u32) -> R
         return Err(Error::BadRequest(format!("level {level} is not 1..=9")));
     }
     let level = if level == 0 { 6 } else { level };
+    let space = compress_bound(data.len());
+    let _pins = if memlock::pins_pages(q) {
+        memlock::reserve_request(data.len(), space, space)?.1
+    } else {
+        Reservation::none()
+    };
     let mut out = Vec::new();
     let req = Request::without_buffers(format.req_type()).level(level);
-    q.run_borrowed(req, data, &mut out, compress_bound(data.len()))?
-        .check()?;
+    q.run_borrowed(req, data, &mut out, space)?
+        .check()
+        .map_err(|e| e.with_pinned(memlock::request_pins(data.len(), space)))?;
     // The bound is ~3x what typical data needs: give the rest back (in place, no copy).
     out.shrink_to_fit();
     Ok(out)
@@ -797,6 +822,12 @@ pub fn decompress_one_limited(
     }
     let cap = max_output.map_or(usize::MAX, |m| m.saturating_add(1));
     let space = output_guess(data, format).min(cap);
+    // Under a locked-memory limit the guess may shrink: a bigger output takes the stream.
+    let (space, _pins) = if memlock::pins_pages(q) {
+        memlock::reserve_request(data.len(), space, space.min(64 << 10))?
+    } else {
+        (space, Reservation::none())
+    };
     let mut out = Vec::new();
     let c = q.run_borrowed(
         Request::without_buffers(format.req_type()),
@@ -816,7 +847,10 @@ pub fn decompress_one_limited(
         Some(s @ (Status::NeedInput | Status::DataError | Status::ChecksumError)) => {
             Err(stream_error(format, data, s))
         }
-        _ => c.check().map(|_| None),
+        _ => c
+            .check()
+            .map_err(|e| e.with_pinned(memlock::request_pins(data.len(), space)))
+            .map(|_| None),
     }
 }
 

@@ -75,13 +75,15 @@ fn a_killed_process_leaves_nothing_pinned_and_the_queue_opens_again() {
     assert!(pid >= 0);
     if pid == 0 {
         let mut q = open_queue(Direction::Compress).expect("child: open a queue");
-        let data: Vec<u8> = (0..4u32 << 20)
+        // 2 MiB in and 3 MiB of room pin 5 MiB per running request: within the default
+        // 8 MiB locked-memory limit of an ordinary user.
+        let data: Vec<u8> = (0..2u32 << 20)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
             .collect();
         for t in 0..6 {
             let mut src = q.alloc(data.len()).unwrap();
             src.fill(&data);
-            let dst = q.alloc(5 << 20).unwrap();
+            let dst = q.alloc(3 << 20).unwrap();
             q.send(
                 Request::new(wd_core::abi::ReqType::Gzip, src, dst)
                     .level(9)
@@ -160,4 +162,112 @@ fn a_killed_process_leaves_nothing_pinned_and_the_queue_opens_again() {
         .unwrap()
         .check()
         .unwrap();
+}
+
+/// Descriptors of this process that lead to VFIO: the container and groups
+/// (`/dev/vfio/*`) and devices (`anon_inode:[vfio-device]`).
+fn vfio_fds() -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|t| t.to_string_lossy().into_owned())
+        .filter(|t| t.starts_with("/dev/vfio/") || t.contains("vfio-device"))
+        .collect()
+}
+
+/// Forks a child that runs `body` and then sleeps until killed; returns its pid once it
+/// has reported `body`'s result (0 = as expected) through a pipe.
+fn child_that_lingers(body: impl FnOnce() -> u8) -> (libc::pid_t, u8) {
+    let mut fds = [0; 2];
+    // SAFETY: a fresh pipe into a live array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the child runs `body`, writes one byte and sleeps; it never returns.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let code = body();
+        // SAFETY: writing one byte from a live buffer to our pipe.
+        unsafe { libc::write(fds[1], [code].as_ptr().cast(), 1) };
+        // A child of a multi-threaded parent: sleep without the standard library's locks,
+        // until killed or, at the latest, 10 s on (SIGALRM ends it).
+        // SAFETY: alarm() only arms a timer of this process.
+        unsafe { libc::alarm(10) };
+        loop {
+            // SAFETY: pause() only waits for a signal.
+            unsafe { libc::pause() };
+        }
+    }
+    // SAFETY: closing our copy of the write end.
+    unsafe { libc::close(fds[1]) };
+    let ready = wd_core::sys::poll_readable(&[fds[0]], Some(Duration::from_secs(30))).unwrap();
+    let mut b = [255u8; 1];
+    if !ready.is_empty() {
+        // SAFETY: reading one byte into a live buffer from our pipe.
+        unsafe { libc::read(fds[0], b.as_mut_ptr().cast(), 1) };
+    }
+    // SAFETY: closing our read end.
+    unsafe { libc::close(fds[0]) };
+    (pid, b[0])
+}
+
+fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: signalling and reaping our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+}
+
+#[test]
+fn a_fork_child_holds_no_vfio_descriptor_of_its_parent() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut q = open_queue(Direction::Compress).unwrap();
+    q.send(Request::nop().tag(1)).unwrap();
+    q.recv_timeout(Some(Duration::from_secs(10))).unwrap();
+    let before = vfio_fds();
+    if q.describe().starts_with("vfio") {
+        assert!(
+            before.len() >= 3,
+            "expected container, group and device fds: {before:?}"
+        );
+    }
+    let (pid, code) = child_that_lingers(|| {
+        let held = vfio_fds();
+        if !held.is_empty() {
+            eprintln!("child holds its parent's VFIO descriptors: {held:?}");
+            return 1;
+        }
+        // The queue still refuses, and dropping it touches nothing.
+        if !matches!(q.send(Request::nop()), Err(e) if matches!(e.error, Error::Forked)) {
+            return 2;
+        }
+        0
+    });
+    kill_and_reap(pid);
+    assert_eq!(code, 0, "the child kept VFIO descriptors or used the queue");
+    // The parent's queue is untouched.
+    q.send(Request::nop().tag(2)).unwrap();
+    assert_eq!(
+        q.recv_timeout(Some(Duration::from_secs(10))).unwrap().tag,
+        2
+    );
+}
+
+#[test]
+fn closing_a_queue_does_not_wait_for_a_fork_child() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let q = open_queue(Direction::Compress).unwrap();
+    // The child lives on (10 s, unless killed after the close) while the parent closes.
+    let (pid, code) = child_that_lingers(|| 0);
+    assert_eq!(code, 0);
+    let t = std::time::Instant::now();
+    q.close().unwrap();
+    let took = t.elapsed();
+    kill_and_reap(pid);
+    assert!(
+        took < Duration::from_secs(2),
+        "closing the queue took {took:?} while a fork child lived"
+    );
 }

@@ -19,6 +19,7 @@ fn class_name(e: &Error) -> &'static str {
         Error::DeviceStatus { .. } => "DeviceStatusError",
         Error::NoDevice(_) => "NoDeviceError",
         Error::Permission(_) => "PermissionDeniedError",
+        Error::MemlockLimit { .. } => "MemlockLimitError",
         Error::Share(_) => "ShareError",
         Error::Forked => "ForkedError",
         Error::Closed => "QueueClosedError",
@@ -95,6 +96,7 @@ pub fn to_py(py: Python<'_>, e: Error) -> PyErr {
             None => new_error(py, name, (msg,)),
         },
         Error::DeviceStatus { status } => new_error(py, name, (msg, *status)),
+        Error::MemlockLimit { needed, limit } => new_error(py, name, (msg, *needed, *limit)),
         _ => new_error(py, name, (msg,)),
     }
 }

@@ -117,10 +117,13 @@ pub struct PyCompletion {
     checksum: u32,
     src: Option<Py<PyDmaBuf>>,
     dst: Option<Py<PyDmaBuf>>,
+    /// What the request's buffers pin on a kernel device (for the memlock error).
+    pinned: u64,
 }
 
 impl PyCompletion {
     fn new(py: Python<'_>, mut c: Completion) -> PyResult<PyCompletion> {
+        let pinned = c.pinned_bytes();
         let src = c
             .src
             .take()
@@ -139,6 +142,7 @@ impl PyCompletion {
             checksum: c.checksum,
             src,
             dst,
+            pinned,
         })
     }
 
@@ -208,7 +212,10 @@ impl PyCompletion {
     }
     /// Raises the matching `WarpDriveError` unless the status is a success.
     fn check(&self, py: Python<'_>) -> PyResult<()> {
-        self.core().check().py(py)
+        self.core()
+            .check()
+            .map_err(|e| e.with_pinned(self.pinned))
+            .py(py)
     }
     fn __repr__(&self) -> String {
         format!(
@@ -241,8 +248,23 @@ impl Drop for PyQueue {
                 // try to stop (join) it. Leave everything alone.
                 std::mem::forget(q);
             }
-            // Else `q` drops here: the core drains in-flight requests (bounded) and stops
-            // the device before freeing any buffer.
+            // Else the core drains in-flight requests (bounded) and stops the device before
+            // freeing any buffer; closing the device and removing its mdev may then wait on
+            // the kernel, so other threads get the GIL meanwhile (not while the interpreter
+            // is finalizing, when only this thread may run).
+            else {
+                Python::attach(|py| {
+                    let finalizing = py
+                        .import("sys")
+                        .and_then(|m| m.getattr("is_finalizing")?.call0()?.extract::<bool>())
+                        .unwrap_or(true);
+                    if finalizing {
+                        drop(q);
+                    } else {
+                        py.detach(move || drop(q));
+                    }
+                });
+            }
         }
     }
 }

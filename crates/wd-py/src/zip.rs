@@ -266,6 +266,14 @@ pub fn decompress<'py>(
     })
 }
 
+/// `memlock_fits(device, input_len, space) -> bool`: whether one request of `input_len`
+/// bytes into a buffer of `space` bytes may run as it is on a queue whose `device` is given,
+/// under the process's locked-memory limit (see `wd_core::memlock::single_request_fits`).
+#[pyfunction]
+pub fn memlock_fits(device: &str, input_len: usize, space: usize) -> bool {
+    wd_core::memlock::single_request_fits(device, input_len, space)
+}
+
 /// `compress_bound(n) -> int`: the largest compressed size of `n` bytes (any format).
 /// `OverflowError` if that does not fit the platform's size type.
 #[pyfunction]

@@ -14,7 +14,7 @@ use crate::dma::{Domain, IommuMapper};
 use crate::engine::Direction;
 use crate::error::{Error, Result};
 use crate::ring::{Mmio, Region, Rings};
-use crate::sys::EventFd;
+use crate::sys::{EventFd, ParentOnlyFd};
 use crate::sysfs::{new_uuid, MdevType, Parent, Sysfs};
 use crate::vfio_sys as sys;
 
@@ -23,7 +23,7 @@ use crate::vfio_sys as sys;
 /// group leaves, the kernel drops the IOMMU and every mapping with it: shares made then are
 /// deferred, and the next attach replays the whole registry.
 pub struct Container {
-    fd: OwnedFd,
+    fd: ParentOnlyFd,
     state: Mutex<ContainerState>,
 }
 
@@ -49,7 +49,9 @@ fn step(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
 
 impl Container {
     fn open() -> Result<Container> {
-        let fd = sys::open_rw("/dev/vfio/vfio").map_err(step("opening /dev/vfio/vfio"))?;
+        let fd = sys::open_rw("/dev/vfio/vfio")
+            .and_then(ParentOnlyFd::new)
+            .map_err(step("opening /dev/vfio/vfio"))?;
         let v = sys::ioctl_val(fd.as_raw_fd(), sys::GET_API_VERSION, 0)
             .map_err(step("VFIO_GET_API_VERSION"))?;
         if v != sys::API_VERSION {
@@ -94,14 +96,17 @@ impl Container {
             }
         }
         let path = format!("/dev/vfio/{n}");
-        let g = sys::open_rw(&path).map_err(step(&format!("opening {path}")))?;
-        let flags = sys::group_status(&g).map_err(step("VFIO_GROUP_GET_STATUS"))?;
+        let g = sys::open_rw(&path)
+            .and_then(ParentOnlyFd::new)
+            .map_err(step(&format!("opening {path}")))?;
+        let flags = sys::group_status(g.as_ref()).map_err(step("VFIO_GROUP_GET_STATUS"))?;
         if flags & sys::GROUP_VIABLE == 0 {
             return Err(Error::NoDevice(format!(
                 "IOMMU group {n} is not viable: every device in it must be bound to a VFIO driver"
             )));
         }
-        sys::group_set_container(&g, &self.fd).map_err(step("VFIO_GROUP_SET_CONTAINER"))?;
+        sys::group_set_container(g.as_ref(), self.fd.as_ref())
+            .map_err(step("VFIO_GROUP_SET_CONTAINER"))?;
         // From here on, dropping the guard undoes the attach.
         st.attached += 1;
         let guard = GroupGuard {
@@ -113,7 +118,8 @@ impl Container {
             sys::ioctl_val(self.fd.as_raw_fd(), sys::SET_IOMMU, iommu_type as _)
                 .map_err(step("VFIO_SET_IOMMU"))?;
             for &(iova, len) in shares {
-                sys::map_dma(&self.fd, iova, iova, len as u64).map_err(|e| map_error(len, e))?;
+                sys::map_dma(self.fd.as_ref(), iova, iova, len as u64)
+                    .map_err(|e| map_error(len, e))?;
             }
             st.iommu_type = Some(iommu_type);
         }
@@ -123,7 +129,7 @@ impl Container {
 
 /// A queue's group, attached to the container while this lives.
 struct GroupGuard {
-    fd: Option<OwnedFd>,
+    fd: Option<ParentOnlyFd>,
     container: Arc<Container>,
     fork_gen: u64,
 }
@@ -166,7 +172,7 @@ impl IommuMapper for VfioMapper {
             // No group attached: the next attach maps the whole registry.
             return Ok(());
         }
-        sys::map_dma(&self.0.fd, iova, iova, len as u64).map_err(|e| map_error(len, e))
+        sys::map_dma(self.0.fd.as_ref(), iova, iova, len as u64).map_err(|e| map_error(len, e))
     }
 
     fn unmap(&self, iova: u64, len: usize) -> Result<()> {
@@ -174,7 +180,7 @@ impl IommuMapper for VfioMapper {
         if st.iommu_type.is_none() {
             return Ok(());
         }
-        sys::unmap_dma(&self.0.fd, iova, len as u64)
+        sys::unmap_dma(self.0.fd.as_ref(), iova, len as u64)
             .map_err(|e| Error::Share(format!("VFIO_IOMMU_UNMAP_DMA of {len} bytes: {e}")))
     }
 }
@@ -257,7 +263,7 @@ pub struct VfioBackend {
     mmio: Mmio,
     rings: Rings,
     irq: EventFd,
-    device: OwnedFd,
+    device: ParentOnlyFd,
     _group: GroupGuard,
     ctx: Arc<VfioContext>,
     wait: WaitMode,
@@ -291,15 +297,26 @@ impl VfioBackend {
         if let Some(u) = &opts.uuid {
             return VfioBackend::open_mdev(ctx, &parent, &ty, u, false, &opts);
         }
+        let mut tried = Vec::new();
         for u in sysfs.mdevs_of_type(&ty.id) {
             // One in use by someone else (its group is open) refuses: try the next.
-            if let Ok(b) = VfioBackend::open_mdev(ctx, &parent, &ty, &u, false, &opts) {
-                return Ok(b);
+            match VfioBackend::open_mdev(ctx, &parent, &ty, &u, false, &opts) {
+                Ok(b) => return Ok(b),
+                Err(e) => tried.push(format!("{u}: {e}")),
             }
         }
         let u = new_uuid()?;
-        sysfs.create_mdev(&ty, &u)?;
-        VfioBackend::open_mdev(ctx, &parent, &ty, &u, true, &opts)
+        match sysfs.create_mdev(&ty, &u) {
+            Ok(()) => VfioBackend::open_mdev(ctx, &parent, &ty, &u, true, &opts),
+            Err(Error::Permission(why)) => {
+                Err(Error::Permission(no_mdev_for_this_user(&ty, &tried, &why)))
+            }
+            Err(Error::NoDevice(why)) if !tried.is_empty() => Err(Error::NoDevice(format!(
+                "{why}; the existing ones cannot be opened: {}",
+                tried.join("; ")
+            ))),
+            Err(e) => Err(e),
+        }
     }
 
     fn open_mdev(
@@ -323,17 +340,18 @@ impl VfioBackend {
             .domain
             .with_shares_locked(|shares| ctx.container.attach(group, parent.iommu_type, shares))
             .map_err(undo)?;
-        let device = sys::group_get_device_fd(g.fd.as_ref().expect("attached"), uuid)
+        let device = sys::group_get_device_fd(g.fd.as_ref().expect("attached").as_ref(), uuid)
+            .and_then(ParentOnlyFd::new)
             .map_err(step("VFIO_GROUP_GET_DEVICE_FD"))
             .map_err(undo)?;
-        let mmio = map_region(&device, 0, MMIO_SIZE, "MMIO page")
+        let mmio = map_region(device.as_ref(), 0, MMIO_SIZE, "MMIO page")
             .map(Mmio::new)
             .map_err(undo)?;
-        let rings = map_region(&device, 1, RINGS_SIZE, "rings")
+        let rings = map_region(device.as_ref(), 1, RINGS_SIZE, "rings")
             .map(Rings::new)
             .map_err(undo)?;
         let irq = EventFd::new().map_err(|e| undo(Error::io("creating the eventfd", e)))?;
-        sys::set_irq_eventfd(&device, 0, irq.as_raw_fd())
+        sys::set_irq_eventfd(device.as_ref(), 0, irq.as_raw_fd())
             .map_err(step("VFIO_DEVICE_SET_IRQS"))
             .map_err(undo)?;
         Ok(VfioBackend {
@@ -358,6 +376,28 @@ impl VfioBackend {
     pub fn uuid(&self) -> &str {
         &self.mdev.uuid
     }
+}
+
+/// What an ordinary user is told when no existing mdev of type `ty` can be opened and
+/// creating one is not allowed.
+fn no_mdev_for_this_user(ty: &MdevType, tried: &[String], why: &str) -> String {
+    let existing = if tried.is_empty() {
+        "there is no existing one".to_string()
+    } else {
+        format!(
+            "none of the existing ones can be opened ({})",
+            tried.join("; ")
+        )
+    };
+    format!(
+        "no {} queue this user may open: {existing}, and creating one needs root ({why}). \
+         Have root create mdevs in advance (echo $(cat /proc/sys/kernel/random/uuid) > {}) \
+         and give this user read-write access to their /dev/vfio/<group> (chown or chmod; \
+         the group is /sys/bus/mdev/devices/<uuid>/iommu_group); see the README, \
+         \"Running without root\"",
+        ty.id,
+        ty.path.join("create").display()
+    )
 }
 
 impl Backend for VfioBackend {
@@ -415,7 +455,7 @@ impl Backend for VfioBackend {
 impl Drop for VfioBackend {
     fn drop(&mut self) {
         if self.mdev.fork_gen == crate::sys::fork_generation() {
-            let _ = sys::set_irq_eventfd(&self.device, 0, -1);
+            let _ = sys::set_irq_eventfd(self.device.as_ref(), 0, -1);
         }
         // The fields then drop in order: mappings, eventfd, device fd, group fd, and last
         // the mdev itself, which the kernel removes only once the device is closed.
@@ -430,10 +470,36 @@ struct MdevGuard {
     fork_gen: u64,
 }
 
+/// How long closing a queue waits for its mdev to go. The kernel removes an mdev only when
+/// nothing holds its device any more, and waits for that without a bound; a close must not.
+pub const MDEV_REMOVE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Drop for MdevGuard {
     fn drop(&mut self) {
-        if self.remove && self.fork_gen == crate::sys::fork_generation() {
-            let _ = self.sysfs.remove_mdev(&self.uuid);
+        if !self.remove || self.fork_gen != crate::sys::fork_generation() {
+            return;
+        }
+        // The removal runs on a thread of its own; the closing caller waits for it only
+        // briefly. If something still holds the device (another process it was passed to),
+        // the mdev goes when that lets go, or stays free for the next open to reuse.
+        let (sysfs, uuid) = (self.sysfs.clone(), self.uuid.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("wd-mdev-remove".into())
+            .spawn(move || {
+                let _ = sysfs.remove_mdev(&uuid);
+                let _ = tx.send(());
+            });
+        match spawned {
+            Ok(t) => {
+                if rx.recv_timeout(MDEV_REMOVE_WAIT).is_ok() {
+                    // Done: reap the thread, so it does not outlive the close.
+                    let _ = t.join();
+                }
+            }
+            Err(_) => {
+                let _ = self.sysfs.remove_mdev(&self.uuid);
+            }
         }
     }
 }
