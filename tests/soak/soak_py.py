@@ -186,9 +186,9 @@ async def main(args: argparse.Namespace) -> int:
     loop.set_default_executor(default)
     oneshot = ThreadPoolExecutor(max_workers=1)
     prewarm(oneshot, 1)
-    # The one-shot functions' pool of queues in wd-core: a decompression that goes on to the
-    # streaming path (1 MiB of zeros does) leaves a second decompress queue in it. Fill it
-    # now, as a long warm-up would.
+    # The binding's one-shot decompression keeps a queue per thread, and one that goes on to
+    # the streaming path (1 MiB of zeros does) takes a second one from wd-core's pool, which
+    # keeps it. Open both now, as a long warm-up would.
     zeros = await loop.run_in_executor(oneshot, warpdrive.compress, bytes(MIB), "zlib", 1)
     await loop.run_in_executor(oneshot, warpdrive.decompress, zeros, "zlib")
 

@@ -343,11 +343,10 @@ fn main() -> ExitCode {
         domains.push(wd_core::soft_domain());
     }
     // The one-shot functions' pool opens queues as calls overlap: fill it now with as many
-    // queues as can ever be in use at once (the one-shot threads, plus the own-queue threads
-    // whose decompressions fall back to it; a decompression that goes on to the streaming
-    // path leaves two queues in the pool), so that it does not grow during the run. It keeps
-    // what it can and closes the rest.
-    let users = 2 * (args.oneshot_threads + args.threads);
+    // queues as can ever be in use at once (one per one-shot thread, and one per own-queue
+    // thread whose decompression falls back to it), so that it does not grow during the run.
+    // It keeps what it can (four per direction) and closes the rest.
+    let users = args.oneshot_threads + args.threads;
     for dir in [Direction::Compress, Direction::Decompress] {
         let taken: Result<Vec<Queue>, _> = (0..users).map(|_| wd_core::pool::take(dir)).collect();
         match taken.map(|t| t.into_iter().try_for_each(wd_core::pool::give_back)) {
