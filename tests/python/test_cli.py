@@ -292,9 +292,9 @@ def open_files_in(pid: int, folder: Path) -> list[str]:
 def mid_stream(p: subprocess.Popen[bytes], compress: bool, folder: Path) -> None:
     """Feeds the command part of its input (stdin stays open) until output is being written."""
     assert p.stdin is not None
-    data = os.urandom(4 << 20)
+    data = os.urandom(1 << 20)
     if not compress:
-        data = gzip.compress(data, compresslevel=1)[: 3 << 20]
+        data = gzip.compress(data, compresslevel=1)[: 3 << 18]
     p.stdin.write(data)
     p.stdin.flush()
     deadline = time.monotonic() + 30
@@ -302,11 +302,17 @@ def mid_stream(p: subprocess.Popen[bytes], compress: bool, folder: Path) -> None
         assert p.poll() is None, p.communicate()
         assert time.monotonic() < deadline, "the command never opened its output"
         time.sleep(0.05)
-    time.sleep(0.5)
+    time.sleep(0.2)
 
 
-@pytest.mark.parametrize("named", [False, True], ids=["unnamed", "named"])
-@pytest.mark.parametrize("command", ["compress", "decompress"])
+# Each signal in both directions on the unnamed-file path, and on the fallback path (whose
+# cleanup does not depend on the direction) while compressing: the suite also runs in a slow
+# emulated guest, so not the whole cross product.
+@pytest.mark.parametrize(
+    ("named", "command"),
+    [(False, "compress"), (False, "decompress"), (True, "compress")],
+    ids=["unnamed-compress", "unnamed-decompress", "named-compress"],
+)
 @pytest.mark.parametrize(
     ("sig", "said"),
     [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated"), (signal.SIGHUP, "hung up")],
@@ -384,7 +390,7 @@ def test_nohup_leaves_sighup_ignored(tmp_path: Path) -> None:
     # Closing stdin ends the input: the command finishes normally.
     _, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
-    assert len(gzip.decompress(out.read_bytes())) == 4 << 20
+    assert len(gzip.decompress(out.read_bytes())) == 1 << 20
 
 
 @pytest.mark.parametrize("named", [False, True], ids=["unnamed", "named"])
