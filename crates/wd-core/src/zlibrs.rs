@@ -44,6 +44,16 @@ pub const fn level_config(level: u32) -> LevelConfig {
     LevelConfig { init_level, tune }
 }
 
+/// zlib's `windowBits` for a 32 KiB window and `wrapper`: negative for raw deflate, +16 for
+/// gzip.
+fn window_bits(wrapper: Wrapper) -> c_int {
+    match wrapper {
+        Wrapper::Raw => -15,
+        Wrapper::Zlib => 15,
+        Wrapper::Gzip => 31,
+    }
+}
+
 /// A zlib-rs compressor for one wrapper and level, reused across requests.
 pub struct Deflater {
     // Boxed: the C ABI hands out the stream's address, so it must not move.
@@ -68,11 +78,7 @@ impl Deflater {
             (1..=9).contains(&config.init_level),
             "init level out of range"
         );
-        let window_bits = match wrapper {
-            Wrapper::Raw => -15,
-            Wrapper::Zlib => 15,
-            Wrapper::Gzip => 31,
-        };
+        let window_bits = window_bits(wrapper);
         let mut stream = Box::<z::z_stream>::default();
         // SAFETY: `stream` is a default (zeroed, no custom allocator) z_stream, exclusively
         // owned; version and size are the library's own, so the ABI check passes.
@@ -181,11 +187,7 @@ impl Inflater {
     /// A decoder for streams with `wrapper` (zlib: header and Adler-32 trailer; gzip: one
     /// member, header and CRC-32/ISIZE trailer; raw: neither).
     pub fn new(wrapper: Wrapper) -> Inflater {
-        let window_bits = match wrapper {
-            Wrapper::Raw => -15,
-            Wrapper::Zlib => 15,
-            Wrapper::Gzip => 31,
-        };
+        let window_bits = window_bits(wrapper);
         let mut stream = Box::<z::z_stream>::default();
         // SAFETY: `stream` is a default (zeroed, no custom allocator) z_stream, exclusively
         // owned; version and size are the library's own, so the ABI check passes.
