@@ -90,6 +90,17 @@ else
 	fail "compress_file at a 4 KiB memlock limit: want the RLIMIT_MEMLOCK error"
 fi
 
+# A short soak of the vfio backend (tests/soak): verified round trips from a thread with its
+# own queues and one on the shared one-shot pool; fds, maps and DMA shares must stay flat.
+if $H $BIN/soak --requests 500 --threads 1 --oneshot-threads 1 > /tmp/soak.log 2>&1 &&
+	tail -n 1 /tmp/soak.log | grep -q "^500 passed, 0 failed$"; then
+	ok "soak through /dev/vfio ($USER_DESC): $(tail -n 1 /tmp/soak.log)"
+	grep "^soak:" /tmp/soak.log || true
+else
+	tail -n 40 /tmp/soak.log
+	fail "soak through /dev/vfio as $USER_DESC"
+fi
+
 # The Python package against the vfio backend: the host's venv with the installed wheel
 # (tests/python/run builds it; tests/run runs that stage first). Run from the guest's
 # writable scratch ($S): the host's tree is read-only here.
