@@ -54,6 +54,15 @@ fn window_bits(wrapper: Wrapper) -> c_int {
     }
 }
 
+/// Points `s` at `input` and `output` for one call. Request sizes are u32 in the ABI; a
+/// larger slice is clamped, which only makes an oversized call stop early.
+fn set_buffers(s: &mut z::z_stream, input: &[u8], output: &mut [u8]) {
+    s.next_in = input.as_ptr();
+    s.avail_in = u32::try_from(input.len()).unwrap_or(u32::MAX);
+    s.next_out = output.as_mut_ptr();
+    s.avail_out = u32::try_from(output.len()).unwrap_or(u32::MAX);
+}
+
 /// A zlib-rs compressor for one wrapper and level, reused across requests.
 pub struct Deflater {
     // Boxed: the C ABI hands out the stream's address, so it must not move.
@@ -125,14 +134,9 @@ impl Deflater {
     /// byte-aligned, no final block.
     pub fn compress(&mut self, input: &[u8], output: &mut [u8], finish: bool) -> DeflateResult {
         self.reset();
-        // Request sizes are u32 in the ABI; clamping only makes an oversized call incomplete.
-        let avail_in = u32::try_from(input.len()).unwrap_or(u32::MAX);
-        let avail_out = u32::try_from(output.len()).unwrap_or(u32::MAX);
         let s = &mut *self.stream;
-        s.next_in = input.as_ptr();
-        s.avail_in = avail_in;
-        s.next_out = output.as_mut_ptr();
-        s.avail_out = avail_out;
+        set_buffers(s, input, output);
+        let avail_out = s.avail_out;
         let flush = if finish { z::Z_FINISH } else { z::Z_SYNC_FLUSH };
         // SAFETY: the stream is initialised; next_in/avail_in describe readable memory
         // inside `input`, next_out/avail_out writable memory inside `output`, both
@@ -221,14 +225,9 @@ impl Inflater {
     /// produced, why it stopped). At the end of the stream, `consumed` stops exactly at its
     /// last byte: what follows (the next gzip member, trailing data) is not consumed.
     pub fn inflate(&mut self, input: &[u8], output: &mut [u8]) -> (usize, usize, InflateStop) {
-        // Request sizes are u32 in the ABI; clamping only makes an oversized call stop early.
-        let avail_in = u32::try_from(input.len()).unwrap_or(u32::MAX);
-        let avail_out = u32::try_from(output.len()).unwrap_or(u32::MAX);
         let s = &mut *self.stream;
-        s.next_in = input.as_ptr();
-        s.avail_in = avail_in;
-        s.next_out = output.as_mut_ptr();
-        s.avail_out = avail_out;
+        set_buffers(s, input, output);
+        let (avail_in, avail_out) = (s.avail_in, s.avail_out);
         // SAFETY: the stream is initialised; next_in/avail_in describe readable memory
         // inside `input`, next_out/avail_out writable memory inside `output`, both
         // borrowed for the whole call.
