@@ -407,7 +407,8 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 
 /// Sends gzip level-9 requests on `sizes` bytes of noise, then arms the interrupt
 /// (`moderated` or not) and lets the paused device go; returns how many completions were
-/// ready when the interrupt fired.
+/// ready when the interrupt fired (the device pauses as it signals, so a slow wake-up of
+/// this thread cannot let more requests finish before it counts).
 fn ready_at_interrupt(sizes: &[usize], moderated: bool) -> usize {
     let (mut q, ctl) = soft(
         Direction::Compress,
@@ -429,6 +430,7 @@ fn ready_at_interrupt(sizes: &[usize], moderated: bool) -> usize {
         q.arm_interrupt()
     };
     assert!(armed.unwrap(), "nothing is ready yet");
+    ctl.pause_at_next_interrupt();
     ctl.resume();
     let fd = q.readiness_fd();
     assert_eq!(
@@ -442,6 +444,7 @@ fn ready_at_interrupt(sizes: &[usize], moderated: bool) -> usize {
         c.check().unwrap();
     }
     let ready = got.len();
+    ctl.resume();
     got.extend(q.flush(WAIT).unwrap());
     assert_eq!(got.len(), sizes.len());
     ready

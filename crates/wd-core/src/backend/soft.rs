@@ -86,6 +86,7 @@ impl Default for SoftOptions {
 struct Shared {
     stop: AtomicBool,
     paused: AtomicBool,
+    pause_at_interrupt: AtomicBool,
     kicks: AtomicU64,
 }
 
@@ -101,6 +102,11 @@ impl SoftControl {
     /// The device stops taking new requests from the ring.
     pub fn pause(&self) {
         self.shared.paused.store(true, Ordering::SeqCst);
+    }
+    /// The device pauses right after it signals its next interrupt, so that a test sees
+    /// exactly the completions that interrupt was raised for.
+    pub fn pause_at_next_interrupt(&self) {
+        self.shared.pause_at_interrupt.store(true, Ordering::SeqCst);
     }
     /// The device takes requests again.
     pub fn resume(&self) {
@@ -314,11 +320,16 @@ impl DeviceThread {
         Doorbell::decode(v).index % RING_DEPTH as u16
     }
 
+    /// Paused, and not stopping (a stop answers everything, paused or not).
+    fn held(&self) -> bool {
+        self.shared.paused.load(Ordering::SeqCst) && !self.shared.stop.load(Ordering::SeqCst)
+    }
+
     fn run(mut self) {
         let mut idle_since = Instant::now();
         loop {
             let stopping = self.shared.stop.load(Ordering::SeqCst);
-            let paused = self.shared.paused.load(Ordering::SeqCst) && !stopping;
+            let paused = self.held();
             let tail = self.sq_tail(Ordering::Acquire);
             if tail != self.head && !paused && !self.hung() {
                 self.serve(tail);
@@ -351,7 +362,8 @@ impl DeviceThread {
     fn serve(&mut self, tail: u16) {
         let window = self.opts.reorder_window.max(1);
         if window == 1 {
-            while self.head != tail {
+            // A pause takes effect between requests, not only between batches.
+            while self.head != tail && !self.held() {
                 let idx = self.head;
                 self.head = (self.head + 1) % RING_DEPTH as u16;
                 let mut sqe = self.rings.read_sqe(idx as usize);
@@ -481,6 +493,9 @@ impl DeviceThread {
             Arm::Moderated if self.unseen() < MODERATION_MAX_HELD && self.next_is_small() => {}
             Arm::Now | Arm::Moderated => {
                 self.arm = Arm::Off;
+                if self.shared.pause_at_interrupt.swap(false, Ordering::SeqCst) {
+                    self.shared.paused.store(true, Ordering::SeqCst);
+                }
                 self.irq.signal();
             }
         }
