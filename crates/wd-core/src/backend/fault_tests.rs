@@ -277,3 +277,21 @@ fn without_faults_the_same_requests_complete() {
     drop(q);
     assert_eq!(domain.share_count(), 0);
 }
+
+#[test]
+fn a_broken_queue_closes_and_frees_its_buffers() {
+    // Closing is how a caller gives a broken queue up: it must not fail on the protocol
+    // error that broke it, and the device is stopped before anything in flight is freed.
+    let (mut q, domain) = faulty(&[(1, Fault::Repeat)]);
+    q.send(request(&q, 1)).unwrap();
+    q.send(request(&q, 2)).unwrap();
+    q.send(request(&q, 3)).unwrap();
+    q.recv_timeout(WAIT).unwrap().check().unwrap();
+    q.recv_timeout(WAIT).unwrap().check().unwrap();
+    let e = q.recv_timeout(WAIT).unwrap_err();
+    assert!(is_protocol(&e), "{e}");
+    assert!(!q.is_usable());
+    let last = q.close().unwrap();
+    assert!(last.is_empty(), "a broken queue hands nothing back");
+    assert_eq!(domain.share_count(), 0, "closing frees its buffers");
+}
