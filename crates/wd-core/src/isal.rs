@@ -47,10 +47,30 @@ pub enum DeflateResult {
     OutputFull,
 }
 
+/// How far past the end of its input ISA-L may read: its arm64 assembly for the end of a
+/// level-1 stream compares matches 8 bytes at a time up to the last input byte (so up to 7
+/// bytes beyond it), with a margin.
+const OVERREAD: usize = 16;
+
+/// The smallest page size of any supported system: reading past an input's end is harmless
+/// while it stays in the page of the input's last byte, which is readable.
+const SMALLEST_PAGE: usize = 4096;
+
+/// True if reading [`OVERREAD`] bytes past the end of `input` could leave the page of its
+/// last byte (and fault, if the next page is not mapped: a DMA buffer filled to its end).
+fn ends_near_a_page_end(input: &[u8]) -> bool {
+    let Some(last) = (input.as_ptr() as usize).checked_add(input.len().wrapping_sub(1)) else {
+        return true;
+    };
+    !input.is_empty() && last / SMALLEST_PAGE != last.saturating_add(OVERREAD) / SMALLEST_PAGE
+}
+
 /// An ISA-L level-1 compressor, reused across requests.
 pub struct Deflater {
     stream: Box<ffi::isal_zstream>,
     _level_buf: Vec<u8>,
+    /// A copy of an input that ends too close to the end of its page, with room after it.
+    padded: Vec<u8>,
 }
 
 // SAFETY: the stream's raw pointers point into `_level_buf` (owned, heap, never moved) and,
@@ -72,12 +92,36 @@ impl Deflater {
         Deflater {
             stream,
             _level_buf: level_buf,
+            padded: Vec::new(),
         }
     }
 
     /// Compresses all of `input` into `output` in one call. `finish` ends the stream
     /// (header and trailer for zlib/gzip); otherwise the output ends with a sync flush.
     pub fn compress(
+        &mut self,
+        wrapper: Wrapper,
+        finish: bool,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> DeflateResult {
+        if !ends_near_a_page_end(input) {
+            return self.compress_in_place(wrapper, finish, input, output);
+        }
+        // ISA-L would read past the end into a page that may not be mapped: work on a
+        // copy that has room after it (about 1 input in 250, when the input's end falls in
+        // the last 16 bytes of a page).
+        let mut padded = std::mem::take(&mut self.padded);
+        padded.clear();
+        padded.extend_from_slice(input);
+        padded.resize(input.len() + OVERREAD, 0);
+        let r = self.compress_in_place(wrapper, finish, &padded[..input.len()], output);
+        self.padded = padded;
+        r
+    }
+
+    /// [`Deflater::compress`] on an input ISA-L may read [`OVERREAD`] bytes beyond.
+    fn compress_in_place(
         &mut self,
         wrapper: Wrapper,
         finish: bool,
@@ -108,7 +152,9 @@ impl Deflater {
         s.next_out = output.as_mut_ptr();
         s.avail_out = n_out;
         // SAFETY: next_in/next_out describe live slices of the given lengths, borrowed for
-        // the duration of the call; the stream and level buffer are valid.
+        // the duration of the call (ISA-L's reads up to OVERREAD bytes past next_in's end
+        // stay readable: `compress` copies inputs for which they might not); the stream and
+        // level buffer are valid.
         let rc = unsafe { ffi::isal_deflate(s) };
         let (avail_in, avail_out) = (s.avail_in as usize, s.avail_out as usize);
         // Leave no dangling pointers in the kept structure.
@@ -221,6 +267,78 @@ impl Inflater {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two pages of which the second cannot be read: input that ends at the first page's
+    /// end has nothing readable after it.
+    struct Guarded(*mut u8);
+
+    impl Guarded {
+        const PAGE: usize = 4096;
+        fn new() -> Guarded {
+            // SAFETY: a fresh private anonymous mapping; the result is checked.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    2 * Self::PAGE,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            assert_ne!(p, libc::MAP_FAILED);
+            // SAFETY: the second page of the mapping just made.
+            let rc =
+                unsafe { libc::mprotect(p.cast::<u8>().add(Self::PAGE).cast(), Self::PAGE, 0) };
+            assert_eq!(rc, 0);
+            Guarded(p.cast())
+        }
+        /// `data` copied so that it ends where the readable page ends.
+        fn at_end(&mut self, data: &[u8]) -> &[u8] {
+            assert!(data.len() <= Self::PAGE);
+            // SAFETY: the readable page, which this value owns, holds the whole range.
+            unsafe {
+                let start = self.0.add(Self::PAGE - data.len());
+                std::ptr::copy_nonoverlapping(data.as_ptr(), start, data.len());
+                std::slice::from_raw_parts(start, data.len())
+            }
+        }
+    }
+
+    impl Drop for Guarded {
+        fn drop(&mut self) {
+            // SAFETY: the mapping made in `new`, no longer borrowed.
+            unsafe { libc::munmap(self.0.cast(), 2 * Self::PAGE) };
+        }
+    }
+
+    #[test]
+    fn input_that_ends_at_unreadable_memory_is_read_only_up_to_its_end() {
+        // ISA-L's arm64 code for the end of a level-1 stream compared matches 8 and 16
+        // bytes at a time past the end of the input, and faulted when the input ended just
+        // before an unmapped page (a DMA buffer filled to its last bytes).
+        let mut g = Guarded::new();
+        let mut d = Deflater::new();
+        let mut out = vec![0u8; 8192];
+        let text: Vec<u8> = b"abcabcabd".iter().copied().cycle().take(4096).collect();
+        for len in (1..64).chain([100, 255, 258, 259, 300, 1000, 4000, 4096]) {
+            for finish in [true, false] {
+                let input = g.at_end(&text[..len]);
+                let DeflateResult::Done(c, p) = d.compress(Wrapper::Raw, finish, input, &mut out)
+                else {
+                    panic!("{len} bytes: output full")
+                };
+                assert_eq!(c, len);
+                let mut stream = out[..p].to_vec();
+                if !finish {
+                    // After the sync flush: a final, empty block with fixed codes.
+                    stream.extend_from_slice(&[0x03, 0x00]);
+                }
+                let back = miniz_oxide::inflate::decompress_to_vec(&stream).unwrap();
+                assert_eq!(back, &text[..len], "{len} bytes, finish {finish}");
+            }
+        }
+    }
 
     #[test]
     fn level1_pieces_join_into_one_stream_and_inflate_resumes() {
