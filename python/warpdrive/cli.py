@@ -32,11 +32,9 @@ import signal
 import stat
 import struct
 import sys
-import tempfile
 import time
 import zlib
-from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple
 
 from . import __version__, _core
 from .devices import CHOICES
@@ -114,26 +112,27 @@ def _say(msg: str) -> None:
     print(f"{PROG}: {msg}", file=sys.stderr)
 
 
-@dataclass
 class Options:
-    """What the command line asks for."""
+    """What the command line asks for (a plain class: dataclasses costs the command's start
+    several milliseconds)."""
 
-    mode: Mode
-    files: list[str]
-    stdout: bool = False
-    keep: bool = False
-    force: bool = False
-    quiet: bool = False
-    verbose: bool = False
-    recursive: bool = False
-    name: bool = False
-    suffix: str | None = None
-    level: int = -1
-    format: Format = "gzip"
-    output: str | None = None
-    processes: int | None = None
-    #: -l's rows: compressed, uncompressed, header and trailer bytes, name.
-    listed: list[tuple[int, int, int, str]] = field(default_factory=list)
+    def __init__(self, mode: Mode, args: argparse.Namespace) -> None:
+        self.mode = mode
+        self.files: list[str] = args.files
+        self.stdout: bool = args.stdout
+        self.keep: bool = args.keep
+        self.force: bool = args.force
+        self.quiet: bool = args.quiet
+        self.verbose: bool = args.verbose
+        self.recursive: bool = args.recursive
+        self.name: bool = args.name
+        self.suffix: str | None = args.suffix
+        self.level: int = -1 if args.level is None else args.level
+        self.format: Format = args.format
+        self.output: str | None = args.output
+        self.processes: int | None = args.processes
+        #: -l's rows: compressed, uncompressed, header and trailer bytes, name.
+        self.listed: list[tuple[int, int, int, str]] = []
 
     @property
     def suf(self) -> str:
@@ -173,15 +172,24 @@ class _Sink:
         self.f = f
         self.name = name
 
-    def write(self, b: bytes) -> None:
+    def write(self, b: bytes) -> int:
+        """Writes all of ``b`` (a raw file may take part of it: the rest follows)."""
         if self.f is None:  # -t: the data is checked, not kept
-            return
+            return len(b)
+        view = memoryview(b)
         try:
-            self.f.write(b)
+            while view:
+                n = self.f.write(view)
+                if n is None:  # a buffered file takes everything
+                    break
+                if n == 0:
+                    raise OSError(errno.EIO, "nothing written")
+                view = view[n:]
         except BrokenPipeError:
             raise
         except OSError as e:
             raise _SideError(self.name, e) from None
+        return len(b)
 
     def flush(self) -> None:
         if self.f is None:
@@ -316,8 +324,7 @@ def _terminal_for_data(data_on_tty: bool) -> Iterator[None]:
 # --- the work --------------------------------------------------------------------------------
 
 
-@dataclass
-class _Done:
+class _Done(NamedTuple):
     bytes_in: int
     bytes_out: int
     seconds: float
@@ -482,6 +489,8 @@ def _to_file(
     try:
         fd = _unnamed_file(folder)
         if fd is None:
+            import tempfile  # noqa: PLC0415 -- rarely needed, and slow to import
+
             fd, tmp = tempfile.mkstemp(
                 prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder
             )
@@ -1019,22 +1028,7 @@ def _options(argv: list[str], prog: str, preset: Mode | None) -> Options:
         mode = "list"
     elif args.test:
         mode = "test"
-    opts = Options(
-        mode=mode,
-        files=args.files,
-        stdout=args.stdout,
-        keep=args.keep,
-        force=args.force,
-        quiet=args.quiet,
-        verbose=args.verbose,
-        recursive=args.recursive,
-        name=args.name,
-        suffix=args.suffix,
-        level=-1 if args.level is None else args.level,
-        format=args.format,
-        output=args.output,
-        processes=args.processes,
-    )
+    opts = Options(mode, args)
     if args.device is not None:
         # The core's queue opener follows WARPDRIVE_DEVICE.
         os.environ["WARPDRIVE_DEVICE"] = args.device

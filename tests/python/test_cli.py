@@ -7,6 +7,7 @@ import fcntl
 import gzip
 import os
 import pty
+import random
 import re
 import resource
 import select
@@ -951,3 +952,105 @@ def test_two_piped_instances_share_no_line(tmp_path: Path) -> None:
     assert out.read_bytes() == data
     names = {x.split(":")[0] for x in screen_lines(bytes(shown)) if x.strip()}
     assert len(names) == 1 and names <= {"feed", "stdin"}, screen_lines(bytes(shown))
+
+
+# --- the same commands with gzip and with warpdrive ------------------------------------------
+
+
+def _setup(d: Path, kind: str) -> None:
+    """The same files for both tools (no random data, no time in gzip headers)."""
+    data = sample()
+    (d / "f").write_bytes(data)
+    packed = gzip.compress(data, mtime=0)
+    if kind in ("gz", "existing"):
+        (d / "f.gz").write_bytes(packed if kind == "gz" else b"precious")
+    if kind == "bad":
+        (d / "bad.gz").write_bytes(packed[: len(packed) // 2])
+    if kind == "junk":
+        (d / "junk.gz").write_bytes(packed + b"junk")
+    if kind == "tree":
+        (d / "t" / "s").mkdir(parents=True)
+        (d / "t" / "a").write_bytes(b"a" * 1000)
+        (d / "t" / "s" / "b.gz").write_bytes(packed)
+    if kind == "link":
+        (d / "link").symlink_to("f")
+    if kind == "hard":
+        os.link(d / "f", d / "other")
+    if kind == "ro":
+        (d / "ro").mkdir()
+        (d / "ro" / "f").write_bytes(data)
+        os.chmod(d / "ro", 0o555)
+    if kind == "big":
+        (d / "r").write_bytes(random.Random(17).randbytes(1 << 20))
+
+
+#: name: (setup, arguments, stdin). Each runs with gzip and with warpdrive in a folder of its
+#: own; the exit status, the files left (their data, decompressed) and stdout must match.
+SAME_AS_GZIP: dict[str, tuple[str, list[str], bytes | None]] = {
+    "compress": ("", ["f"], None),
+    "decompress": ("gz", ["-d", "f.gz"], None),
+    "stdout": ("", ["-c", "f"], None),
+    "keep": ("", ["-k", "f"], None),
+    "existing output": ("existing", ["f"], None),
+    "force": ("existing", ["-f", "f"], None),
+    "test good": ("gz", ["-t", "f.gz"], None),
+    "test damaged": ("bad", ["-t", "bad.gz"], None),
+    "damaged": ("bad", ["-d", "bad.gz"], None),
+    "trailing garbage": ("junk", ["-d", "junk.gz"], None),
+    "recursive": ("tree", ["-r", "t"], None),
+    "recursive decompress": ("tree", ["-dr", "t"], None),
+    "list": ("gz", ["-l", "f.gz"], None),
+    "stdin to stdout": ("", [], sample()),
+    "stdin decompress": ("", ["-d"], gzip.compress(sample())),
+    "stdin damaged": ("", ["-dc"], gzip.compress(sample())[:1000]),
+    "symlink": ("link", ["link"], None),
+    "symlink forced": ("link", ["-f", "link"], None),
+    "hard link": ("hard", ["f"], None),
+    "unknown suffix": ("", ["-d", "f"], None),
+    "missing": ("", ["nope"], None),
+    "directory": ("tree", ["t"], None),
+    "several with a missing one": ("", ["-k", "nope", "f"], None),
+    "full disk": ("big", ["-k", "r"], None),
+    # Refused for an ordinary user, allowed for root: the same for both tools either way.
+    "read-only folder": ("ro", ["ro/f"], None),
+}
+
+
+def _left(d: Path) -> dict[str, bytes]:
+    """The files under d, gzip ones decompressed (as far as they go)."""
+    out = {}
+    for p in sorted(d.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            data = p.read_bytes()
+            if p.suffix == ".gz" and data[:2] == b"\x1f\x8b":
+                with contextlib.suppress(EOFError, OSError, zlib.error):
+                    data = gzip.decompress(data)
+            out[str(p.relative_to(d))] = data
+    return out
+
+
+@pytest.mark.parametrize("name", list(SAME_AS_GZIP))
+def test_same_as_gzip(tmp_path: Path, name: str) -> None:
+    assert EXE is not None
+    kind, args, stdin = SAME_AS_GZIP[name]
+    seen = []
+    for tool in ("gzip", EXE):
+        d = tmp_path / os.path.basename(tool)
+        d.mkdir()
+        _setup(d, kind)
+        p = subprocess.run(
+            [tool, *args],
+            input=stdin or b"",
+            capture_output=True,
+            cwd=d,
+            timeout=120,
+            preexec_fn=fsize_limit(256 << 10) if name == "full disk" else None,
+        )
+        out = p.stdout
+        if out[:2] == b"\x1f\x8b":
+            with contextlib.suppress(EOFError, OSError, zlib.error):
+                out = gzip.decompress(out)
+        if kind == "ro":
+            os.chmod(d / "ro", 0o755)
+        seen.append((p.returncode, _left(d), out))
+    assert seen[0] == seen[1], (name, [(s[0], sorted(s[1])) for s in seen])
