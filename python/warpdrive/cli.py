@@ -70,6 +70,11 @@ class CliWarning(Exception):
     """A file skipped or a result with a flaw, reported as one line (exit status 2)."""
 
 
+class CliNotice(Exception):
+    """A file left alone as asked, said in one line that leaves the exit status as it is
+    (gzip's "already has .gz suffix")."""
+
+
 class _Signalled(BaseException):
     """A terminating signal arrived: unwind (removing partial output) and exit."""
 
@@ -563,7 +568,7 @@ def _output_name(path: str, opts: Options) -> str | None:
         if path.endswith(suf) and not opts.force:
             if opts.recursive and not opts.verbose:
                 return None
-            raise CliWarning(f"{path} already has {suf} suffix -- unchanged")
+            raise CliNotice(f"{path} already has {suf} suffix -- unchanged")
         return base + suf
     if path.endswith(suf) and len(os.path.basename(path)) > len(suf):
         return base[: -len(suf)]
@@ -757,6 +762,9 @@ def _guarded(path: str, opts: Options, report: _Report) -> None:
         _one(path, opts, report)
     except CliWarning as w:
         report.warn(str(w))
+    except CliNotice as n:
+        if not opts.quiet:
+            _say(str(n))
     except (CliError, _SideError) as e:
         report.error(str(e))
     except WarpDriveError as e:

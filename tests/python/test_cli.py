@@ -1007,6 +1007,8 @@ SAME_AS_GZIP: dict[str, tuple[str, list[str], bytes | None]] = {
     "symlink forced": ("link", ["-f", "link"], None),
     "hard link": ("hard", ["f"], None),
     "unknown suffix": ("", ["-d", "f"], None),
+    "already compressed": ("gz", ["f.gz"], None),
+    "suffix": ("", ["-S", ".x", "f"], None),
     "missing": ("", ["nope"], None),
     "directory": ("tree", ["t"], None),
     "several with a missing one": ("", ["-k", "nope", "f"], None),
@@ -1022,7 +1024,7 @@ def _left(d: Path) -> dict[str, bytes]:
     for p in sorted(d.rglob("*")):
         if p.is_file() and not p.is_symlink():
             data = p.read_bytes()
-            if p.suffix == ".gz" and data[:2] == b"\x1f\x8b":
+            if data[:2] == b"\x1f\x8b":
                 with contextlib.suppress(EOFError, OSError, zlib.error):
                     data = gzip.decompress(data)
             out[str(p.relative_to(d))] = data
