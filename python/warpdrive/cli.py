@@ -1048,7 +1048,7 @@ def _invoked_as(argv0: str) -> tuple[Mode | None, bool]:
     name = os.path.basename(argv0)
     if name.endswith("zcat"):
         return "decompress", True
-    if name.endswith(("gunzip", "unzip")):
+    if "gunzip" in name or name.startswith("un"):  # gunzip, wdgunzip, unpigz
         return "decompress", False
     return None, False
 

@@ -802,6 +802,10 @@ def test_python_m_and_the_gunzip_zcat_names(tmp_path: Path) -> None:
     (tmp_path / "q.gz").write_bytes(packed)
     p = subprocess.run([link, tmp_path / "q.gz"], capture_output=True)
     assert p.returncode == 0 and p.stdout == data, p.stderr
+    (tmp_path / "gunzip").symlink_to(EXE)
+    p = subprocess.run([tmp_path / "gunzip", tmp_path / "q.gz"], capture_output=True)
+    assert p.returncode == 0 and (tmp_path / "q").read_bytes() == data, p.stderr
+    assert not (tmp_path / "q.gz").exists()
 
 
 def test_old_subcommands_still_work(tmp_path: Path) -> None:
