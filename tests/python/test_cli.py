@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import os
 import pty
+import random
+import re
+import resource
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import termios
+import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -95,7 +103,7 @@ def test_output_option(tmp_path: Path) -> None:
     out = tmp_path / "custom.out"
     assert wd("compress", "-o", out, f).returncode == 0
     assert gzip.decompress(out.read_bytes()) == b"abc" * 1000
-    assert not f.exists()
+    assert f.exists()  # -o never removes the input
     back = tmp_path / "back.bin"
     assert wd("decompress", "-k", "-o", back, out).returncode == 0
     assert back.read_bytes() == b"abc" * 1000 and out.exists()
@@ -137,7 +145,7 @@ def test_unknown_suffix_and_directories(tmp_path: Path) -> None:
     f = tmp_path / "plain.txt"
     f.write_bytes(b"x")
     one_line_error(wd("decompress", f), "unknown suffix")
-    one_line_error(wd("compress", tmp_path), "not a regular file")
+    one_line_error(wd("compress", tmp_path), "is a directory")
 
 
 def test_one_bad_file_does_not_stop_the_others(tmp_path: Path) -> None:
@@ -152,8 +160,10 @@ def test_one_bad_file_does_not_stop_the_others(tmp_path: Path) -> None:
 def test_usage_errors_exit_2() -> None:
     p = wd("compress", "-l", "12")
     assert p.returncode == 2 and b"Traceback" not in p.stderr
-    p = wd("frobnicate")
+    p = wd("--frobnicate")
     assert p.returncode == 2
+    # Without a subcommand the words are files, as for gzip.
+    one_line_error(wd("frobnicate"), "frobnicate", "No such file")
 
 
 def test_devices_table() -> None:
@@ -220,22 +230,8 @@ def test_progress_on_a_terminal(tmp_path: Path) -> None:
     f = tmp_path / "big"
     with open(f, "wb") as w:
         w.truncate(64 << 20)
-    master, slave = pty.openpty()
-    try:
-        p = subprocess.run([EXE, "compress", "-k", str(f)], stderr=slave, timeout=120)
-        os.close(slave)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(master)
-    assert p.returncode == 0
+    rc, shown = on_pty([EXE, "compress", "-k", str(f)], env=NO_DELAY)
+    assert rc == 0
     assert b"big: " in shown and b"%" in shown and b"MB/s" in shown, shown
     quiet = subprocess.run([EXE, "compress", "-f", "-k", str(f)], capture_output=True)
     assert quiet.returncode == 0 and quiet.stderr == b""  # not a terminal: no progress
@@ -406,3 +402,661 @@ def test_an_output_that_appears_meanwhile_is_not_overwritten_without_force(
     assert b"already exists" in err
     assert out.read_bytes() == b"precious"
     assert list(tmp_path.iterdir()) == [out]
+
+
+# --- gzip's habits ------------------------------------------------------------------------
+
+#: The progress bar appears at once (not after a second), so tests need no work that lasts.
+NO_DELAY = {"WARPDRIVE_PROGRESS_DELAY": "0"}
+SCRIPTS = os.path.dirname(sys.executable)
+
+
+def on_pty(
+    argv: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cols: int = 80,
+    stdin: int | None = None,
+    stdout_on_pty: bool = False,
+    cwd: Path | None = None,
+) -> tuple[int, bytes]:
+    """Runs argv with stderr (and, if asked, stdout) on a pseudo-terminal of ``cols``
+    columns; returns the exit status and everything the terminal was sent."""
+    master, slave = pty.openpty()
+    termios.tcsetwinsize(slave, (24, cols))
+    try:
+        p = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL if stdin is None else stdin,
+            stdout=slave if stdout_on_pty else subprocess.DEVNULL,
+            stderr=slave,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+        )
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 1 << 16)
+            except OSError:  # EIO: every writer closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        rc = p.wait(timeout=120)
+    finally:
+        os.close(master)
+    return rc, shown
+
+
+def screen_lines(shown: bytes) -> list[str]:
+    """What the terminal was sent, cut at each carriage return and line feed, without
+    escape sequences."""
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode(errors="replace"))
+    return [seg for seg in re.split(r"[\r\n]", text) if seg]
+
+
+def gz_file(tmp_path: Path, name: str = "f", data: bytes | None = None) -> tuple[Path, bytes]:
+    data = sample() if data is None else data
+    f = tmp_path / name
+    f.write_bytes(data)
+    return f, data
+
+
+def test_gzip_style_compress_decompress_without_subcommand(tmp_path: Path) -> None:
+    f, data = gz_file(tmp_path)
+    p = wd(f)
+    assert p.returncode == 0, p.stderr
+    assert not f.exists() and gzip.decompress((tmp_path / "f.gz").read_bytes()) == data
+    p = wd("-d", tmp_path / "f.gz")
+    assert p.returncode == 0, p.stderr
+    assert f.read_bytes() == data and not (tmp_path / "f.gz").exists()
+    assert wd("--decompress", "-c", stdin=gzip.compress(data)).stdout == data
+    assert wd("--uncompress", stdin=gzip.compress(data)).stdout == data
+
+
+def test_several_files_and_stdin_dash(tmp_path: Path) -> None:
+    a, da = gz_file(tmp_path, "a", b"first\n" * 1000)
+    b, db = gz_file(tmp_path, "b", b"second\n" * 1000)
+    p = wd("-k", a, b)
+    assert p.returncode == 0, p.stderr
+    assert gzip.decompress((tmp_path / "a.gz").read_bytes()) == da
+    assert gzip.decompress((tmp_path / "b.gz").read_bytes()) == db
+    # -c of several files: their members one after the other, as gzip writes them.
+    p = wd("-c", a, "-", b, stdin=b"middle\n")
+    assert p.returncode == 0 and gzip.decompress(p.stdout) == da + b"middle\n" + db
+    p = wd("-dc", tmp_path / "a.gz", tmp_path / "b.gz")
+    assert p.stdout == da + db
+
+
+def test_levels_fast_best_and_processes(tmp_path: Path) -> None:
+    f, data = gz_file(tmp_path)
+    sizes = {}
+    for flag in ("-1", "--fast", "-9", "--best", "--level=9"):
+        p = wd("-c", flag, f)
+        assert p.returncode == 0 and gzip.decompress(p.stdout) == data, p.stderr
+        sizes[flag] = len(p.stdout)
+    assert sizes["-1"] == sizes["--fast"] > sizes["-9"] == sizes["--best"] == sizes["--level=9"]
+    # Short options together, as gzip users type them.
+    p = wd("-kc9", f)
+    assert p.returncode == 0 and len(p.stdout) == sizes["-9"]
+    p = wd("-p", "2", "-c", f)
+    assert p.returncode == 0 and gzip.decompress(p.stdout) == data
+    assert wd("-p", "0", "-c", f).returncode == 2
+
+
+def test_suffix_option(tmp_path: Path) -> None:
+    f, data = gz_file(tmp_path)
+    assert wd("-S", ".wd", "-k", f).returncode == 0
+    assert gzip.decompress((tmp_path / "f.wd").read_bytes()) == data
+    f.unlink()
+    assert wd("-d", "--suffix", ".wd", tmp_path / "f.wd").returncode == 0
+    assert f.read_bytes() == data
+    assert wd("-S", "", f).returncode == 2
+
+
+def test_test_option(tmp_path: Path) -> None:
+    good = tmp_path / "good.gz"
+    good.write_bytes(gzip.compress(sample()))
+    p = wd("-t", good)
+    assert p.returncode == 0 and p.stdout == b"" and p.stderr == b""
+    p = wd("-tv", good)
+    assert p.returncode == 0 and p.stderr == f"{good}:\t OK\n".encode()
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(good.read_bytes()[:-20])
+    p = wd("-t", bad, good)
+    assert p.returncode == 1 and b"bad.gz" in p.stderr and p.stderr.count(b"\n") == 1
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["bad.gz", "good.gz"]
+
+
+def test_list_option(tmp_path: Path) -> None:
+    f, _ = gz_file(tmp_path)
+    subprocess.run(["gzip", "-k", f], check=True)
+    (tmp_path / "g").write_bytes(b"x" * 10_000)
+    subprocess.run(["gzip", tmp_path / "g"], check=True)
+    theirs = subprocess.run(
+        ["gzip", "-l", tmp_path / "f.gz", tmp_path / "g.gz"], capture_output=True
+    )
+    p = wd("-l", tmp_path / "f.gz", tmp_path / "g.gz")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == theirs.stdout
+    packed = (tmp_path / "g.gz").read_bytes()
+    theirs = subprocess.run(["gzip", "-l"], input=packed, capture_output=True)
+    p = wd("--list", stdin=packed)
+    assert p.returncode == 0 and p.stdout == theirs.stdout
+
+
+def test_verbose_summary(tmp_path: Path) -> None:
+    f, _ = gz_file(tmp_path)
+    p = wd("-v", f)
+    assert p.returncode == 0
+    line = p.stderr.decode()
+    assert line.count("\n") == 1, line
+    assert line.startswith(f"{f}:\t") and f"-- replaced with {f}.gz" in line, line
+    assert "MB/s" in line and "%" in line
+    p = wd("-dvk", f"{f}.gz")
+    assert p.returncode == 0 and f"-- created {f}\n" not in p.stderr.decode()
+    assert f"-- created {f} (" in p.stderr.decode()
+
+
+def test_quiet_silences_warnings_not_the_status(tmp_path: Path) -> None:
+    f = tmp_path / "t.gz"
+    f.write_bytes(gzip.compress(b"data") + b"junk")
+    p = wd("-q", "-t", f)
+    assert p.returncode == 2 and p.stderr == b""
+
+
+def test_recursive(tmp_path: Path) -> None:
+    top = tmp_path / "top"
+    (top / "sub").mkdir(parents=True)
+    (top / "a").write_bytes(b"a" * 100)
+    (top / "sub" / "b").write_bytes(b"b" * 100)
+    (top / "sub" / "old.gz").write_bytes(gzip.compress(b"old"))
+    p = wd("-r", top)
+    assert p.returncode == 0, p.stderr
+    assert sorted(str(x.relative_to(top)) for x in top.rglob("*") if x.is_file()) == [
+        "a.gz",
+        "sub/b.gz",
+        "sub/old.gz",
+    ]
+    p = wd("-dr", top)
+    assert p.returncode == 0, p.stderr
+    assert (top / "a").read_bytes() == b"a" * 100
+    assert (top / "sub" / "old").read_bytes() == b"old"
+    p = wd(top)
+    assert p.returncode == 2 and b"is a directory -- ignored" in p.stderr
+
+
+def test_recursive_goes_on_after_a_damaged_file(tmp_path: Path) -> None:
+    (tmp_path / "a.gz").write_bytes(gzip.compress(sample())[:-100])
+    (tmp_path / "b.gz").write_bytes(gzip.compress(b"fine"))
+    p = wd("-dr", tmp_path)
+    assert p.returncode == 1 and b"a.gz" in p.stderr and p.stderr.count(b"\n") == 1
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["a.gz", "b"]
+
+
+def test_trailing_garbage_is_a_warning(tmp_path: Path) -> None:
+    data = sample()
+    f = tmp_path / "t.gz"
+    f.write_bytes(gzip.compress(data) + b"this is not gzip\n")
+    p = wd("decompress", "-c", f)
+    assert p.returncode == 2 and p.stdout == data
+    assert p.stderr == f"warpdrive: {f}: decompression OK, trailing garbage ignored\n".encode()
+    p = wd("decompress", stdin=f.read_bytes())
+    assert p.returncode == 2 and p.stdout == data and b"stdin: decompression OK" in p.stderr
+    p = wd("-t", f)
+    assert p.returncode == 2 and b"trailing garbage ignored" in p.stderr
+    # As gzip: the output is kept and the input goes.
+    p = wd("decompress", f)
+    assert p.returncode == 2
+    assert (tmp_path / "t").read_bytes() == data and not f.exists()
+
+
+def test_symlinks_are_refused_without_force(tmp_path: Path) -> None:
+    f, data = gz_file(tmp_path)
+    link = tmp_path / "link"
+    link.symlink_to(f)
+    p = wd("compress", link)
+    assert p.returncode == 1 and b"symbolic link" in p.stderr and b"link" in p.stderr
+    assert f.read_bytes() == data and link.is_symlink()
+    assert not (tmp_path / "link.gz").exists()
+    p = wd("compress", "-c", link)  # read through, as gzip -c
+    assert p.returncode == 0 and gzip.decompress(p.stdout) == data
+    p = wd("compress", "-f", link)
+    assert p.returncode == 0 and gzip.decompress((tmp_path / "link.gz").read_bytes()) == data
+
+
+def test_hard_linked_files_are_refused_without_force(tmp_path: Path) -> None:
+    f, data = gz_file(tmp_path)
+    os.link(f, tmp_path / "other")
+    p = wd("compress", "-k", f)
+    assert (
+        p.returncode == 2
+        and p.stderr == f"warpdrive: {f} has 1 other link -- file ignored\n".encode()
+    )
+    assert not (tmp_path / "f.gz").exists()
+    p = wd("compress", f)
+    assert p.returncode == 2 and f.exists()
+    p = wd("compress", "-f", f)
+    assert p.returncode == 0 and not f.exists() and (tmp_path / "other").read_bytes() == data
+
+
+def test_existing_output_is_a_warning_and_kept(tmp_path: Path) -> None:
+    f, _ = gz_file(tmp_path)
+    (tmp_path / "f.gz").write_bytes(b"precious")
+    p = wd("compress", f)
+    assert p.returncode == 2
+    assert p.stderr == f"warpdrive: {f}.gz already exists; not overwritten (use -f)\n".encode()
+    assert (tmp_path / "f.gz").read_bytes() == b"precious" and f.exists()
+
+
+def test_terminals_refused(tmp_path: Path) -> None:
+    assert EXE is not None
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run([EXE, "decompress"], stdin=slave, capture_output=True, timeout=60)
+        assert p.returncode == 1, p.stderr
+        assert b"compressed data not read from a terminal" in p.stderr
+        p = subprocess.run(
+            [EXE, "decompress", "-c", os.ttyname(slave)], capture_output=True, timeout=60
+        )
+        assert p.returncode == 1 and b"not read from a terminal" in p.stderr
+        p = subprocess.run([EXE], stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE)
+        assert p.returncode == 1 and b"not written to a terminal" in p.stderr
+    finally:
+        os.close(slave)
+        os.close(master)
+    del tmp_path
+
+
+def fsize_limit(limit: int) -> Callable[[], None]:
+    """A preexec function: files may grow to ``limit`` bytes (writing past it fails with
+    EFBIG instead of raising SIGXFSZ), as a full disk would stop them."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_full_disk_is_blamed_on_the_output(tmp_path: Path) -> None:
+    assert EXE is not None
+    f = tmp_path / "in"
+    f.write_bytes(os.urandom(3 << 20))
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([EXE, "compress", "-c", f], stdout=full, stderr=subprocess.PIPE)
+    assert p.returncode == 1 and p.stderr == b"warpdrive: stdout: No space left on device\n"
+    out = tmp_path / "out.gz"
+    p = subprocess.run(
+        [EXE, "compress", "-o", out, f],
+        capture_output=True,
+        preexec_fn=fsize_limit(1 << 20),
+        timeout=120,
+    )
+    assert p.returncode == 1 and p.stderr == f"warpdrive: {out}: File too large\n".encode()
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["in"]
+
+
+def test_output_option_stdout_and_folder(tmp_path: Path) -> None:
+    f, data = gz_file(tmp_path)
+    p = wd("compress", "-o", "-", f)
+    assert p.returncode == 0 and gzip.decompress(p.stdout) == data
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["f"]
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    g, _ = gz_file(tmp_path, "g", b"g")
+    p = wd("compress", "-o", dest, f, g)
+    assert p.returncode == 0, p.stderr
+    assert sorted(x.name for x in dest.iterdir()) == ["f.gz", "g.gz"]
+    assert f.exists() and g.exists()
+    p = wd("compress", "-o", dest, f)
+    assert p.returncode == 2 and f"{dest}/f.gz already exists".encode() in p.stderr
+    assert b".part" not in p.stderr and sorted(x.name for x in dest.iterdir()) == ["f.gz", "g.gz"]
+    p = wd("decompress", "-o", tmp_path, dest / "f.gz")
+    assert p.returncode == 2, p.stderr  # tmp_path/f exists
+    p = wd("decompress", "-f", "-o", tmp_path, dest / "f.gz")
+    assert p.returncode == 0 and f.read_bytes() == data and (dest / "f.gz").exists()
+
+
+def test_process_substitution_inputs(tmp_path: Path) -> None:
+    assert EXE is not None
+    data = sample()
+    for argv, payload, want in (
+        ([EXE, "compress", "-c"], data, None),
+        ([EXE, "decompress", "-c"], gzip.compress(data), data),
+        ([EXE, "compress", "-o", str(tmp_path / "out.gz")], data, None),
+    ):
+        r, w = os.pipe()
+        writer = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=w)
+        os.close(w)
+        p = subprocess.Popen(
+            [*argv, f"/dev/fd/{r}"], pass_fds=[r], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        os.close(r)
+        assert writer.stdin is not None
+        writer.stdin.write(payload)
+        writer.stdin.close()
+        out, err = p.communicate(timeout=120)
+        writer.wait()
+        assert p.returncode == 0, err
+        if want is not None:
+            assert out == want
+        elif out:
+            assert gzip.decompress(out) == data
+    assert gzip.decompress((tmp_path / "out.gz").read_bytes()) == data
+
+
+def test_restores_the_name_gzip_saved_with_capital_n(tmp_path: Path) -> None:
+    src = tmp_path / "original.txt"
+    src.write_bytes(b"named\n")
+    os.utime(src, (1_500_000_000, 1_500_000_000))
+    subprocess.run(["gzip", "-N", src], check=True)
+    (tmp_path / "original.txt.gz").rename(tmp_path / "renamed.gz")
+    p = wd("-dN", tmp_path / "renamed.gz")
+    assert p.returncode == 0, p.stderr
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["original.txt"]
+    assert os.stat(tmp_path / "original.txt").st_mtime == 1_500_000_000
+    subprocess.run(["gzip", "-N", tmp_path / "original.txt"], check=True)
+    (tmp_path / "original.txt.gz").rename(tmp_path / "renamed.gz")
+    p = wd("-d", "-n", tmp_path / "renamed.gz")
+    assert p.returncode == 0 and (tmp_path / "renamed").read_bytes() == b"named\n"
+
+
+def test_capital_n_saves_the_name_and_time_for_gzip(tmp_path: Path) -> None:
+    src = tmp_path / "original.txt"
+    src.write_bytes(sample())
+    os.utime(src, (1_500_000_000, 1_500_000_000))
+    p = wd("-N", "-k", src)
+    assert p.returncode == 0, p.stderr
+    (tmp_path / "original.txt.gz").rename(tmp_path / "renamed.gz")
+    (tmp_path / "x").mkdir()
+    os.rename(src, tmp_path / "x" / "kept")
+    subprocess.run(["gzip", "-dN", tmp_path / "renamed.gz"], check=True)
+    assert (tmp_path / "original.txt").read_bytes() == sample()
+    assert os.stat(tmp_path / "original.txt").st_mtime == 1_500_000_000
+    # Without -N (gzip's -n): neither is stored, the output is the library's own.
+    p = wd("-c", tmp_path / "original.txt")
+    assert p.stdout[3] == 0 and p.stdout[4:8] == b"\0\0\0\0"
+
+
+def test_python_m_and_the_gunzip_zcat_names(tmp_path: Path) -> None:
+    _, data = gz_file(tmp_path)
+    packed = gzip.compress(data)
+    p = subprocess.run(
+        [sys.executable, "-m", "warpdrive", "-dc"], input=packed, capture_output=True
+    )
+    assert p.returncode == 0 and p.stdout == data, p.stderr
+    zcat = shutil.which("wdzcat", path=SCRIPTS)
+    gunzip = shutil.which("wdgunzip", path=SCRIPTS)
+    assert zcat is not None and gunzip is not None
+    (tmp_path / "p.gz").write_bytes(packed)
+    p = subprocess.run([zcat, tmp_path / "p.gz"], capture_output=True)
+    assert p.returncode == 0 and p.stdout == data and (tmp_path / "p.gz").exists()
+    p = subprocess.run([gunzip, tmp_path / "p.gz"], capture_output=True)
+    assert p.returncode == 0 and (tmp_path / "p").read_bytes() == data
+    # A link named like gunzip or zcat behaves like it (argv[0]).
+    assert EXE is not None
+    link = tmp_path / "zcat"
+    link.symlink_to(EXE)
+    (tmp_path / "q.gz").write_bytes(packed)
+    p = subprocess.run([link, tmp_path / "q.gz"], capture_output=True)
+    assert p.returncode == 0 and p.stdout == data, p.stderr
+    (tmp_path / "gunzip").symlink_to(EXE)
+    p = subprocess.run([tmp_path / "gunzip", tmp_path / "q.gz"], capture_output=True)
+    assert p.returncode == 0 and (tmp_path / "q").read_bytes() == data, p.stderr
+    assert not (tmp_path / "q.gz").exists()
+
+
+def test_old_subcommands_still_work(tmp_path: Path) -> None:
+    f, data = gz_file(tmp_path)
+    p = wd("compress", "-c", "-l", "1", f)
+    assert p.returncode == 0 and gzip.decompress(p.stdout) == data
+    p = wd("decompress", "-c", stdin=gzip.compress(data))
+    assert p.returncode == 0 and p.stdout == data
+
+
+# --- progress ------------------------------------------------------------------------------
+
+
+def big_file(tmp_path: Path, mib: int = 8) -> Path:
+    """A file of zeros (quick to compress, even in an emulated guest)."""
+    f = tmp_path / "big"
+    with open(f, "wb") as w:
+        w.truncate(mib << 20)
+    return f
+
+
+def test_progress_fits_a_narrow_terminal_and_has_eta(tmp_path: Path) -> None:
+    assert EXE is not None
+    f = big_file(tmp_path)
+    rc, shown = on_pty([EXE, "compress", "-k", str(f)], env=NO_DELAY, cols=40)
+    assert rc == 0
+    lines = screen_lines(shown)
+    assert lines and all(len(x) <= 40 for x in lines), lines
+    assert any(x.startswith("big:") and "MB" in x for x in lines), lines
+    assert any("<" in x for x in lines), lines  # elapsed<remaining
+    # Erased when done: the last thing sent blanks the line.
+    assert shown.rstrip(b" ").endswith(b"\r"), shown[-80:]
+    rc, shown = on_pty([EXE, "compress", "-k", "-f", str(f)], env=NO_DELAY, cols=120)
+    assert rc == 0 and any("MB/s" in x for x in screen_lines(shown)), shown
+
+
+def test_no_progress_for_small_inputs_or_when_quiet(tmp_path: Path) -> None:
+    assert EXE is not None
+    f, _ = gz_file(tmp_path, "small", b"tiny" * 100)
+    rc, shown = on_pty([EXE, "compress", "-k", str(f)], env=NO_DELAY)
+    assert rc == 0 and shown == b""
+    # stdin too, when it is a file whose size tells the work is short.
+    (tmp_path / "small.gz").write_bytes(gzip.compress(b"tiny"))
+    with open(tmp_path / "small.gz", "rb") as small:
+        rc, shown = on_pty([EXE, "decompress"], env=NO_DELAY, stdin=small.fileno())
+    assert rc == 0 and shown == b""
+    big = big_file(tmp_path)
+    rc, shown = on_pty([EXE, "compress", "-q", "-k", str(big)], env=NO_DELAY)
+    assert rc == 0 and shown == b""
+
+
+def test_progress_never_writes_onto_terminal_data(tmp_path: Path) -> None:
+    assert EXE is not None
+    data = b"".join(b"%d plain text line\n" % i for i in range(400_000))
+    packed = tmp_path / "p.gz"
+    packed.write_bytes(gzip.compress(data, 1))
+    cat = subprocess.Popen(["cat", packed], stdout=subprocess.PIPE)
+    assert cat.stdout is not None
+    rc, shown = on_pty(
+        [EXE, "decompress"], env=NO_DELAY, stdin=cat.stdout.fileno(), stdout_on_pty=True
+    )
+    cat.stdout.close()
+    cat.wait()
+    assert rc == 0
+    assert shown.replace(b"\r\n", b"\n") == data
+
+
+def test_a_second_instance_draws_no_bar_while_one_holds_the_terminal(tmp_path: Path) -> None:
+    assert EXE is not None
+    f = big_file(tmp_path, 40)
+    master, slave = pty.openpty()
+    try:
+        # Another warpdrive (here: the test) holds the terminal's lock.
+        holder = os.open(f"/proc/self/fd/{slave}", os.O_RDONLY | os.O_NOCTTY)
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        p = subprocess.run(
+            [EXE, "compress", "-k", str(f)],
+            stderr=slave,
+            env={**os.environ, **NO_DELAY},
+            timeout=120,
+        )
+        os.close(holder)
+        os.close(slave)
+        slave = -1
+        shown = b""
+        with contextlib.suppress(OSError):
+            while chunk := os.read(master, 1 << 16):
+                shown += chunk
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert p.returncode == 0 and shown == b""
+
+
+def test_two_piped_instances_share_no_line(tmp_path: Path) -> None:
+    assert EXE is not None
+    out = tmp_path / "back"
+    master, slave = pty.openpty()
+    termios.tcsetwinsize(slave, (24, 100))
+    shown = bytearray()
+
+    def collect() -> None:
+        with contextlib.suppress(OSError):
+            while chunk := os.read(master, 1 << 16):
+                shown.extend(chunk)
+
+    reader = threading.Thread(target=collect)
+    reader.start()
+    try:
+        # The first reads a pipe of its own, so that the two are told apart by name.
+        feed = tmp_path / "feed"
+        os.mkfifo(feed)
+        p = subprocess.Popen(
+            ["sh", "-c", f'"{EXE}" compress -c "{feed}" | "{EXE}" decompress > "{out}"'],
+            stdin=subprocess.DEVNULL,
+            stderr=slave,
+            env={**os.environ, **NO_DELAY},
+        )
+        os.close(slave)
+        slave = -1
+        pieces: list[bytes] = []
+        # Opened for reading too, so that neither opening nor writing can block for good if
+        # the command fails.
+        w = os.open(feed, os.O_RDWR | os.O_NONBLOCK)
+        try:
+            # The second instance writes its second piece only after its first progress
+            # call: from then on both have tried to draw, while the first still waits for
+            # the end of its input. Fed a piece at a time, as the first reads ahead.
+            while not out.exists() or out.stat().st_size <= 3 << 19:
+                assert len(pieces) < 256, "no output"
+                pieces.append(os.urandom(1 << 20))
+                view = memoryview(pieces[-1])
+                while view:
+                    assert p.poll() is None, "the pipeline ended early"
+                    select.select([], [w], [], 0.1)
+                    with contextlib.suppress(BlockingIOError):
+                        view = view[os.write(w, view) :]
+        finally:
+            os.close(w)
+        data = b"".join(pieces)
+        assert p.wait(timeout=120) == 0
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        reader.join(timeout=30)
+        os.close(master)
+    assert out.read_bytes() == data
+    names = {x.split(":")[0] for x in screen_lines(bytes(shown)) if x.strip()}
+    assert len(names) == 1 and names <= {"feed", "stdin"}, screen_lines(bytes(shown))
+
+
+# --- the same commands with gzip and with warpdrive ------------------------------------------
+
+
+def _setup(d: Path, kind: str) -> None:
+    """The same files for both tools (no random data, no time in gzip headers)."""
+    data = sample()
+    (d / "f").write_bytes(data)
+    packed = gzip.compress(data, mtime=0)
+    if kind in ("gz", "existing"):
+        (d / "f.gz").write_bytes(packed if kind == "gz" else b"precious")
+    if kind == "bad":
+        (d / "bad.gz").write_bytes(packed[: len(packed) // 2])
+    if kind == "junk":
+        (d / "junk.gz").write_bytes(packed + b"junk")
+    if kind == "tree":
+        (d / "t" / "s").mkdir(parents=True)
+        (d / "t" / "a").write_bytes(b"a" * 1000)
+        (d / "t" / "s" / "b.gz").write_bytes(packed)
+    if kind == "link":
+        (d / "link").symlink_to("f")
+    if kind == "hard":
+        os.link(d / "f", d / "other")
+    if kind == "ro":
+        (d / "ro").mkdir()
+        (d / "ro" / "f").write_bytes(data)
+        os.chmod(d / "ro", 0o555)
+    if kind == "big":
+        (d / "r").write_bytes(random.Random(17).randbytes(1 << 20))
+
+
+#: name: (setup, arguments, stdin). Each runs with gzip and with warpdrive in a folder of its
+#: own; the exit status, the files left (their data, decompressed) and stdout must match.
+SAME_AS_GZIP: dict[str, tuple[str, list[str], bytes | None]] = {
+    "compress": ("", ["f"], None),
+    "decompress": ("gz", ["-d", "f.gz"], None),
+    "stdout": ("", ["-c", "f"], None),
+    "keep": ("", ["-k", "f"], None),
+    "existing output": ("existing", ["f"], None),
+    "force": ("existing", ["-f", "f"], None),
+    "test good": ("gz", ["-t", "f.gz"], None),
+    "test damaged": ("bad", ["-t", "bad.gz"], None),
+    "damaged": ("bad", ["-d", "bad.gz"], None),
+    "trailing garbage": ("junk", ["-d", "junk.gz"], None),
+    "recursive": ("tree", ["-r", "t"], None),
+    "recursive decompress": ("tree", ["-dr", "t"], None),
+    "list": ("gz", ["-l", "f.gz"], None),
+    "stdin to stdout": ("", [], sample()),
+    "stdin decompress": ("", ["-d"], gzip.compress(sample())),
+    "stdin damaged": ("", ["-dc"], gzip.compress(sample())[:1000]),
+    "symlink": ("link", ["link"], None),
+    "symlink forced": ("link", ["-f", "link"], None),
+    "hard link": ("hard", ["f"], None),
+    "unknown suffix": ("", ["-d", "f"], None),
+    "already compressed": ("gz", ["f.gz"], None),
+    "suffix": ("", ["-S", ".x", "f"], None),
+    "missing": ("", ["nope"], None),
+    "directory": ("tree", ["t"], None),
+    "several with a missing one": ("", ["-k", "nope", "f"], None),
+    "full disk": ("big", ["-k", "r"], None),
+    # Refused for an ordinary user, allowed for root: the same for both tools either way.
+    "read-only folder": ("ro", ["ro/f"], None),
+}
+
+
+def _left(d: Path) -> dict[str, bytes]:
+    """The files under d, gzip ones decompressed (as far as they go)."""
+    out = {}
+    for p in sorted(d.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            data = p.read_bytes()
+            if data[:2] == b"\x1f\x8b":
+                with contextlib.suppress(EOFError, OSError, zlib.error):
+                    data = gzip.decompress(data)
+            out[str(p.relative_to(d))] = data
+    return out
+
+
+@pytest.mark.parametrize("name", list(SAME_AS_GZIP))
+def test_same_as_gzip(tmp_path: Path, name: str) -> None:
+    assert EXE is not None
+    kind, args, stdin = SAME_AS_GZIP[name]
+    seen = []
+    for tool in ("gzip", EXE):
+        d = tmp_path / os.path.basename(tool)
+        d.mkdir()
+        _setup(d, kind)
+        p = subprocess.run(
+            [tool, *args],
+            input=stdin or b"",
+            capture_output=True,
+            cwd=d,
+            timeout=120,
+            preexec_fn=fsize_limit(256 << 10) if name == "full disk" else None,
+        )
+        out = p.stdout
+        if out[:2] == b"\x1f\x8b":
+            with contextlib.suppress(EOFError, OSError, zlib.error):
+                out = gzip.decompress(out)
+        if kind == "ro":
+            os.chmod(d / "ro", 0o755)
+        seen.append((p.returncode, _left(d), out))
+    assert seen[0] == seen[1], (name, [(s[0], sorted(s[1])) for s in seen])
