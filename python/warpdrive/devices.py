@@ -18,7 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BadRequestError
+from . import _core
+from .types import DEVICE_CHOICES
 
 __all__ = ["SYSFS_ROOT", "DeviceInfo", "check_device", "devices"]
 
@@ -29,7 +30,7 @@ SYSFS_ROOT = "/sys/class/sdmdev"
 DEVICE_API = "hisi_qm_v1"
 
 #: What ``device=`` accepts.
-CHOICES = ("auto", "soft", "vfio")
+CHOICES = DEVICE_CHOICES
 
 _TYPE_COMPRESS = 1
 _TYPE_DECOMPRESS = 2
@@ -153,6 +154,4 @@ def devices(sysfs_root: str | os.PathLike[str] | None = None) -> list[DeviceInfo
 
 def check_device(device: str | None) -> str | None:
     """Validates a ``device=`` argument (see the module documentation)."""
-    if device is None or device in CHOICES:
-        return device
-    raise BadRequestError(f"device must be one of {', '.join(CHOICES)} (or None), not {device!r}")
+    return _core._parse_device(device)

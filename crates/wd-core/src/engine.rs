@@ -12,19 +12,11 @@
 //! needs: sync-flushed pieces for parallel compression; zlib-rs resumable inflate with
 //! bounded output.
 
+use crate::abi::Direction;
 use crate::abi::{Csum, ReqType, Status, ZipSqe, FLAGS_KNOWN, FLAG_CONTINUE, FLAG_PARTIAL};
 use crate::isal::{self, DeflateResult, InflateStop, Wrapper};
 use crate::zlibrs;
 use crate::zlibrs::Inflater;
-
-/// Compress or decompress: a property of a queue, fixed when it starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// The queue compresses.
-    Compress,
-    /// The queue decompresses.
-    Decompress,
-}
 
 /// The device's answer to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

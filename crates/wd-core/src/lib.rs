@@ -24,6 +24,7 @@ pub mod backend;
 pub mod dma;
 pub mod engine;
 pub mod error;
+pub mod format;
 pub mod isal;
 pub mod memlock;
 pub mod pool;
@@ -37,8 +38,10 @@ pub mod zlibrs;
 
 use std::sync::Arc;
 
-pub use engine::Direction;
+pub use abi::Direction;
+pub use backend::DeviceKind;
 pub use error::{Error, Result};
+pub use format::{Format, Level};
 pub use queue::{Completion, Queue, Request, SendError, Stats};
 
 /// The process's soft-device address space: every soft queue opened through
@@ -67,24 +70,48 @@ pub enum DeviceChoice {
 }
 
 impl DeviceChoice {
-    /// Parses `auto`, `soft`, `vfio`.
-    pub fn parse(s: &str) -> Option<DeviceChoice> {
-        match s {
-            "auto" => Some(DeviceChoice::Auto),
-            "soft" => Some(DeviceChoice::Soft),
-            "vfio" => Some(DeviceChoice::Vfio),
-            _ => None,
+    /// Every choice, in the order the messages name them.
+    pub const ALL: [DeviceChoice; 3] = [DeviceChoice::Auto, DeviceChoice::Soft, DeviceChoice::Vfio];
+
+    /// The choice's name: `auto`, `soft` or `vfio`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DeviceChoice::Auto => "auto",
+            DeviceChoice::Soft => "soft",
+            DeviceChoice::Vfio => "vfio",
         }
     }
 
     /// The process default: `WARPDRIVE_DEVICE` (auto, soft or vfio), else `Auto`.
     pub fn from_env() -> Result<DeviceChoice> {
         match std::env::var("WARPDRIVE_DEVICE") {
-            Ok(v) => DeviceChoice::parse(&v).ok_or_else(|| {
+            Ok(v) => v.parse().map_err(|_| {
                 Error::BadRequest(format!("WARPDRIVE_DEVICE={v:?}: use auto, soft or vfio"))
             }),
             Err(_) => Ok(DeviceChoice::Auto),
         }
+    }
+}
+
+impl std::fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = Error;
+
+    /// Reads `auto`, `soft` or `vfio` (exactly); anything else is [`Error::BadRequest`].
+    fn from_str(s: &str) -> Result<DeviceChoice> {
+        DeviceChoice::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "device must be 'auto', 'soft' or 'vfio', not {s:?}"
+                ))
+            })
     }
 }
 
@@ -93,7 +120,7 @@ impl DeviceChoice {
 pub fn vfio_present(dir: Direction) -> bool {
     type Seen = std::sync::Mutex<Option<(std::time::Instant, [bool; 2])>>;
     static SEEN: Seen = std::sync::Mutex::new(None);
-    let i = dir as usize;
+    let i = dir.index();
     let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((t, v)) = *seen {
         if t.elapsed() < std::time::Duration::from_secs(1) {
@@ -118,13 +145,13 @@ pub fn vfio_present(dir: Direction) -> bool {
     v[i]
 }
 
-/// The kind of device [`open_queue`] would use now: `vfio` or `soft`.
-pub fn default_device() -> &'static str {
+/// The kind of device [`open_queue`] would use now.
+pub fn default_device() -> DeviceKind {
     match DeviceChoice::from_env() {
-        Ok(DeviceChoice::Soft) => "soft",
-        Ok(DeviceChoice::Vfio) => "vfio",
-        _ if vfio_present(Direction::Compress) => "vfio",
-        _ => "soft",
+        Ok(DeviceChoice::Soft) => DeviceKind::Soft,
+        Ok(DeviceChoice::Vfio) => DeviceKind::Vfio,
+        _ if vfio_present(Direction::Compress) => DeviceKind::Vfio,
+        _ => DeviceKind::Soft,
     }
 }
 
@@ -198,7 +225,7 @@ mod tests {
             Err(Error::NoDevice(m)) => assert!(m.contains("vfio") || m.contains("sdmdev"), "{m}"),
             Err(e) => panic!("want NoDevice, got {e}"),
             // A machine with sdmdev and VFIO gives a real queue.
-            Ok(q) => assert!(q.describe().starts_with("vfio:")),
+            Ok(q) => assert_eq!(q.kind(), DeviceKind::Vfio),
         }
     }
 }

@@ -15,6 +15,7 @@ use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::abi::Direction;
 use crate::abi::{
     doorbell, Csum, ReqType, Status, ZipSqe, ARM_MODERATED, ARM_NOW, CAP_MODERATED_ARM, CMD_CQ,
     CMD_SQ, DOORBELL_CQ_SOFT, DOORBELL_SQ, FLAG_CONTINUE, FLAG_PARTIAL, MAX_OUTSTANDING, REG_CAPS,
@@ -22,7 +23,6 @@ use crate::abi::{
 };
 use crate::backend::Backend;
 use crate::dma::{DmaBuf, Domain, Lease};
-use crate::engine::Direction;
 use crate::error::{Error, Result};
 use crate::ring::{Mmio, Rings};
 use crate::sys;
@@ -431,6 +431,11 @@ impl Queue {
     /// What device serves this queue.
     pub fn describe(&self) -> String {
         self.backend.describe()
+    }
+
+    /// The kind of device serving this queue.
+    pub fn kind(&self) -> crate::backend::DeviceKind {
+        self.backend.kind()
     }
 
     /// Requests sent and not yet received.

@@ -9,7 +9,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::engine::Direction;
+use crate::abi::Direction;
 use crate::error::{Error, Result};
 
 /// Type flag: queues of this type compress.

@@ -13,52 +13,23 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
+use crate::abi::Direction;
 use crate::abi::{Csum, ReqType, Status};
 use crate::dma::DmaBuf;
-use crate::engine::Direction;
 use crate::error::{DataErrorKind, Error, Result};
 use crate::memlock::{self, CompressPlan, InflatePlan, Reservation};
 use crate::queue::{Completion, Queue, Request};
 use crate::sys;
 
-/// A compressed stream format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// Raw deflate (RFC 1951).
-    Deflate,
-    /// zlib (RFC 1950).
-    Zlib,
-    /// gzip (RFC 1952).
-    Gzip,
-}
-
-impl Format {
-    fn req_type(self) -> ReqType {
-        match self {
-            Format::Deflate => ReqType::Deflate,
-            Format::Zlib => ReqType::Zlib,
-            Format::Gzip => ReqType::Gzip,
-        }
-    }
-
-    /// Parses `deflate`/`raw`, `zlib`, `gzip`/`gz`.
-    pub fn parse(s: &str) -> Option<Format> {
-        match s.to_ascii_lowercase().as_str() {
-            "deflate" | "raw" => Some(Format::Deflate),
-            "zlib" => Some(Format::Zlib),
-            "gzip" | "gz" => Some(Format::Gzip),
-            _ => None,
-        }
-    }
-}
+pub use crate::format::{Format, Level};
 
 /// How to run a compression.
 #[derive(Debug, Clone)]
 pub struct ZipOptions {
     /// Output format.
     pub format: Format,
-    /// Level 1..=9 (0 = default 6).
-    pub level: u32,
+    /// Compression level (see [`Level`]).
+    pub level: Level,
     /// Queues to spread pieces over.
     pub queues: usize,
     /// Piece size in bytes.
@@ -77,7 +48,7 @@ impl Default for ZipOptions {
     fn default() -> Self {
         ZipOptions {
             format: Format::Gzip,
-            level: 6,
+            level: Level::DEFAULT,
             queues: cores().min(4),
             chunk_size: 1 << 20,
             depth: 3,
@@ -271,14 +242,8 @@ pub fn compress_stream(
     open: Opener<'_>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<StreamStats> {
-    if opts.level > 9 {
-        return Err(Error::BadRequest(format!(
-            "level {} is not 1..=9",
-            opts.level
-        )));
-    }
+    let level = opts.level.get()?;
     let depth = opts.depth.max(1);
-    let level = if opts.level == 0 { 6 } else { opts.level };
     // Queues are opened as pieces need them: a one-piece job uses one.
     let mut queues = vec![open(Direction::Compress)?];
     // A kernel device pins each queue's running piece: fit them in the locked-memory limit.
@@ -770,17 +735,19 @@ pub const ONE_REQUEST_MAX: usize = 1 << 20;
 /// Compresses `data` (at most [`ONE_REQUEST_MAX`] bytes) into one stream of `format` with
 /// a single request on `q`, which must have nothing in flight. On the soft device the
 /// device reads `data` and writes the result in place; nothing is copied.
-pub fn compress_one(q: &mut Queue, data: &[u8], format: Format, level: u32) -> Result<Vec<u8>> {
+pub fn compress_one(
+    q: &mut Queue,
+    data: &[u8],
+    format: Format,
+    level: impl Into<Level>,
+) -> Result<Vec<u8>> {
     if data.len() > ONE_REQUEST_MAX {
         return Err(Error::BadRequest(format!(
             "{} bytes is more than one request takes ({ONE_REQUEST_MAX})",
             data.len()
         )));
     }
-    if level > 9 {
-        return Err(Error::BadRequest(format!("level {level} is not 1..=9")));
-    }
-    let level = if level == 0 { 6 } else { level };
+    let level = level.into().get()?;
     let space = compress_bound(data.len());
     let _pins = if memlock::pins_pages(q) {
         memlock::reserve_request(data.len(), space, space)?.1
@@ -894,7 +861,8 @@ fn on_pooled<R>(dir: Direction, f: impl FnOnce(&mut Queue) -> Result<R>) -> Resu
 }
 
 /// Compresses a whole buffer into one stream of `format`.
-pub fn compress(data: &[u8], format: Format, level: u32) -> Result<Vec<u8>> {
+pub fn compress(data: &[u8], format: Format, level: impl Into<Level>) -> Result<Vec<u8>> {
+    let level = level.into();
     if data.len() <= ONE_REQUEST_MAX {
         return on_pooled(Direction::Compress, |q| {
             compress_one(q, data, format, level)

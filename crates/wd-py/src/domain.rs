@@ -5,9 +5,9 @@
 //! Python-facing parsing of directions and device choices.
 
 use pyo3::prelude::*;
-use wd_core::{DeviceChoice, Direction, Queue};
+use wd_core::{DeviceChoice, Direction, Format, Level, Queue};
 
-use crate::errors::{bad_request, IntoPyResult};
+use crate::errors::IntoPyResult;
 
 /// The current fork generation (0 in the process that imported the module, different in
 /// every fork child).
@@ -21,37 +21,40 @@ pub fn fork_generation() -> u64 {
     generation()
 }
 
-/// Parses `"compress"` / `"decompress"`.
+/// Parses a direction name (the core's [`Direction`] parser and message).
 pub fn parse_direction(py: Python<'_>, s: &str) -> PyResult<Direction> {
-    match s {
-        "compress" => Ok(Direction::Compress),
-        "decompress" => Ok(Direction::Decompress),
-        _ => Err(bad_request(
-            py,
-            format!("direction must be 'compress' or 'decompress', not {s:?}"),
-        )),
-    }
+    s.parse().py(py)
 }
 
-/// The name of a direction.
-pub fn direction_name(d: Direction) -> &'static str {
-    match d {
-        Direction::Compress => "compress",
-        Direction::Decompress => "decompress",
-    }
+/// Parses a format name (the core's [`Format`] parser and message).
+pub fn parse_format(py: Python<'_>, s: &str) -> PyResult<Format> {
+    s.parse().py(py)
 }
 
-/// Parses a device choice: `None` follows `WARPDRIVE_DEVICE` (default `auto`); else
-/// `"auto"`, `"soft"` or `"vfio"`.
+/// Checks a Python compression level (the core's [`Level`]: 1..=9, or -1 for the default).
+pub fn parse_level(py: Python<'_>, level: i32) -> PyResult<Level> {
+    let l = Level::from(level);
+    l.get().py(py)?;
+    Ok(l)
+}
+
+/// Parses a device choice: `None` follows `WARPDRIVE_DEVICE` (default `auto`); else the
+/// core's [`DeviceChoice`] parser.
 pub fn parse_device(py: Python<'_>, s: Option<&str>) -> PyResult<DeviceChoice> {
     match s {
         None => DeviceChoice::from_env().py(py),
-        Some(s) => DeviceChoice::parse(s).ok_or_else(|| {
-            bad_request(
-                py,
-                format!("device must be 'auto', 'soft' or 'vfio', not {s:?}"),
-            )
-        }),
+        Some(s) => s.parse().py(py),
+    }
+}
+
+/// `_parse_device(device) -> str | None`: checks a `device=` argument the way opening a
+/// queue does, without opening anything.
+#[pyfunction]
+#[pyo3(signature = (device))]
+pub fn _parse_device(py: Python<'_>, device: Option<&str>) -> PyResult<Option<&'static str>> {
+    match device {
+        None => Ok(None),
+        Some(s) => Ok(Some(parse_device(py, Some(s))?.name())),
     }
 }
 

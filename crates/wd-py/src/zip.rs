@@ -13,37 +13,20 @@ use std::sync::{Arc, Mutex};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use wd_core::abi::ReqType;
 use wd_core::zip::{Format, ZipOptions};
 use wd_core::{DeviceChoice, Direction, Queue};
 
-use crate::domain::{generation, open, parse_device};
+use crate::domain::{generation, open, parse_device, parse_format, parse_level};
 use crate::errors::{bad_request, guard, new_error, overflow, to_py, IntoPyResult};
-use crate::queue::{parse_format, parse_level};
 
 /// Inputs up to this size are one request on a cached queue.
 pub const SMALL: usize = wd_core::zip::ONE_REQUEST_MAX;
-
-fn format_of(t: ReqType) -> Format {
-    match t {
-        ReqType::Zlib => Format::Zlib,
-        ReqType::Deflate => Format::Deflate,
-        _ => Format::Gzip,
-    }
-}
 
 thread_local! {
     /// A queue per direction, kept per thread with the fork generation it was opened in
     /// (threads calling at once each have their own, and none is started and stopped per
     /// call).
     static CACHE: RefCell<[Option<(u64, Queue)>; 2]> = const { RefCell::new([None, None]) };
-}
-
-fn slot(dir: Direction) -> usize {
-    match dir {
-        Direction::Compress => 0,
-        Direction::Decompress => 1,
-    }
 }
 
 /// Runs `f` on this thread's cached queue of `dir` (opening one if needed). A queue left
@@ -54,7 +37,7 @@ fn with_cached<R>(
     f: impl FnOnce(&mut Queue) -> wd_core::Result<R>,
 ) -> wd_core::Result<R> {
     let g = generation();
-    let cached = match CACHE.with(|c| c.borrow_mut()[slot(dir)].take()) {
+    let cached = match CACHE.with(|c| c.borrow_mut()[dir.index()].take()) {
         Some((gen, q)) if gen == g => Some(q),
         Some(old) => {
             // Made before a fork: the parent's device and memory. Never touch them.
@@ -69,7 +52,7 @@ fn with_cached<R>(
     };
     let r = f(&mut q);
     if q.outstanding() == 0 && q.is_usable() {
-        CACHE.with(|c| c.borrow_mut()[slot(dir)] = Some((g, q)));
+        CACHE.with(|c| c.borrow_mut()[dir.index()] = Some((g, q)));
     }
     r
 }
@@ -132,11 +115,11 @@ pub fn compress<'py>(
         let out = with_input(py, data, |d| -> wd_core::Result<Vec<u8>> {
             if d.len() <= SMALL {
                 return with_cached(choice, Direction::Compress, |q| {
-                    wd_core::zip::compress_one(q, d, format_of(t), lvl)
+                    wd_core::zip::compress_one(q, d, t, lvl)
                 });
             }
             let opts = ZipOptions {
-                format: format_of(t),
+                format: t,
                 level: lvl,
                 ..Default::default()
             };
@@ -240,7 +223,7 @@ pub fn decompress<'py>(
         let out = with_input(py, data, |d| -> wd_core::Result<Output> {
             if d.len() <= SMALL {
                 let one = with_cached(choice, Direction::Decompress, |q| {
-                    wd_core::zip::decompress_one_limited(q, d, format_of(t), max)
+                    wd_core::zip::decompress_one_limited(q, d, t, max)
                 })?;
                 if let Some(v) = one {
                     return Ok(Output::One(v));
@@ -251,7 +234,7 @@ pub fn decompress<'py>(
             wd_core::zip::decompress_stream_limited(
                 &mut &d[..],
                 &mut sink,
-                format_of(t),
+                t,
                 max.map(|m| m as u64),
                 &open,
                 &mut |_, _| {},
@@ -266,12 +249,15 @@ pub fn decompress<'py>(
     })
 }
 
-/// `memlock_fits(device, input_len, space) -> bool`: whether one request of `input_len`
-/// bytes into a buffer of `space` bytes may run as it is on a queue whose `device` is given,
-/// under the process's locked-memory limit (see `wd_core::memlock::single_request_fits`).
+/// `memlock_fits(kind, input_len, space) -> bool`: whether one request of `input_len`
+/// bytes into a buffer of `space` bytes may run as it is on a queue of device `kind`
+/// (`Queue.kind`: `soft` or `vfio`), under the process's locked-memory limit (see `wd_core::memlock::single_request_fits`).
 #[pyfunction]
-pub fn memlock_fits(device: &str, input_len: usize, space: usize) -> bool {
-    wd_core::memlock::single_request_fits(device, input_len, space)
+pub fn memlock_fits(py: Python<'_>, kind: &str, input_len: usize, space: usize) -> PyResult<bool> {
+    let kind = kind.parse().py(py)?;
+    Ok(wd_core::memlock::single_request_fits(
+        kind, input_len, space,
+    ))
 }
 
 /// `compress_bound(n) -> int`: the largest compressed size of `n` bytes (any format).
@@ -312,7 +298,7 @@ pub fn _output_guess(
     let n = data.len()?;
     let head = bytes_part(data, 0, 2)?;
     let tail = bytes_part(data, n.saturating_sub(4), n)?;
-    Ok(wd_core::zip::output_guess_from(n, &head, &tail, format_of(t)).min(cap))
+    Ok(wd_core::zip::output_guess_from(n, &head, &tail, t).min(cap))
 }
 
 /// `_decode_error(head, format, status) -> Exception`: the exception for a stream that
@@ -327,7 +313,7 @@ pub fn _decode_error(
     let t = parse_format(py, format)?;
     let v = bytes_part(head, 0, 4096)?;
     let e = match wd_core::abi::Status::from_wire(status) {
-        Some(s) => wd_core::zip::stream_error(format_of(t), &v, s),
+        Some(s) => wd_core::zip::stream_error(t, &v, s),
         None => wd_core::Error::DeviceStatus { status },
     };
     Ok(to_py(py, e).into_value(py).into_any())
@@ -343,7 +329,7 @@ pub fn _after_stream(
     format: &str,
 ) -> PyResult<Option<usize>> {
     use wd_core::zip::After;
-    let f = format_of(parse_format(py, format)?);
+    let f = parse_format(py, format)?;
     // Zero padding can be long: count it window by window, then look at what follows.
     let n = rest.len()?;
     let mut zeros = 0usize;
@@ -555,7 +541,7 @@ pub fn compress_stream(
         parse_device(py, None)?;
         let (bridge, mut r, mut w, mut p) = stream_ends(src, dst, progress);
         let opts = ZipOptions {
-            format: format_of(t),
+            format: t,
             level: lvl,
             chunk_size,
             ..Default::default()
@@ -613,7 +599,7 @@ pub fn decompress_stream(
             wd_core::zip::decompress_stream_limited(
                 &mut r,
                 &mut w,
-                format_of(t),
+                t,
                 max.map(|m| m as u64),
                 &open,
                 &mut p,

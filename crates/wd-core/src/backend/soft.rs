@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::abi::Direction;
 use crate::abi::{
     Cqe, Doorbell, ReqType, Status, ZipSqe, ARM_MODERATED, ARM_NOW, CAP_MODERATED_ARM,
     DOORBELL_CQ_SOFT, DOORBELL_EMPTY, DOORBELL_SQ, MMIO_SIZE, MODERATION_MAX_HELD,
@@ -19,7 +20,7 @@ use crate::abi::{
 };
 use crate::backend::Backend;
 use crate::dma::Domain;
-use crate::engine::{validate, Direction, Engine, Outcome};
+use crate::engine::{validate, Engine, Outcome};
 use crate::error::{Error, Result};
 use crate::ring::{Mmio, Region, Rings};
 use crate::sys::{EventFd, Mapping};
@@ -262,6 +263,10 @@ impl Backend for SoftBackend {
             _ => Ok(()),
         }
     }
+    fn kind(&self) -> super::DeviceKind {
+        super::DeviceKind::Soft
+    }
+
     fn describe(&self) -> String {
         match self.dir {
             Direction::Compress => "soft:compress".into(),

@@ -8,10 +8,10 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::abi::Direction;
 use crate::abi::{MMIO_SIZE, RINGS_SIZE};
 use crate::backend::Backend;
 use crate::dma::{Domain, IommuMapper};
-use crate::engine::Direction;
 use crate::error::{Error, Result};
 use crate::ring::{Mmio, Region, Rings};
 use crate::sys::{EventFd, ParentOnlyFd};
@@ -449,6 +449,10 @@ impl Backend for VfioBackend {
     }
     fn describe(&self) -> String {
         self.name.clone()
+    }
+
+    fn kind(&self) -> super::DeviceKind {
+        super::DeviceKind::Vfio
     }
 }
 
