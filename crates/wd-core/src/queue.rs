@@ -409,8 +409,7 @@ impl Queue {
         dir: Direction,
         opts: crate::backend::soft::SoftOptions,
     ) -> Result<Queue> {
-        let b = crate::backend::soft::SoftBackend::start(domain, dir, opts)?;
-        Ok(Queue::new(Box::new(b), dir))
+        crate::backend::soft::open_queue_in(domain, dir, opts)
     }
 
     /// The queue's direction.
@@ -672,12 +671,30 @@ impl Queue {
     /// answer `DMA_FAULT` and touch nothing) or memory that nobody reads or writes until the
     /// completion arrives and that stays alive until then.
     pub unsafe fn send_raw(&mut self, sqe: ZipSqe, tag: u64) -> Result<()> {
+        // SAFETY: the caller keeps this function's contract, which is `submit_entry`'s.
+        unsafe { self.submit_entry(sqe, Request::nop().tag(tag)) }
+    }
+
+    /// Submits `sqe`, whose addresses the caller vouches for, keeping `req` (its buffers, if
+    /// any, dropped) as the request the completion answers: its type, level and tag.
+    ///
+    /// # Safety
+    /// As for [`Queue::send_raw`]: every address range in `sqe` is either not shared with
+    /// the device or memory that nobody else reads or writes, and that stays alive, until
+    /// the completion arrives.
+    unsafe fn submit_entry(&mut self, sqe: ZipSqe, req: Request) -> Result<()> {
         self.alive()?;
         if self.is_full() {
             self.stats.full_retries += 1;
             return Err(Error::QueueFull);
         }
-        self.place(sqe, Request::nop().tag(tag), None);
+        let req = Request {
+            src: None,
+            input: None,
+            dst: None,
+            ..req
+        };
+        self.place(sqe, req, None);
         self.ring_sq_doorbell();
         Ok(())
     }
@@ -730,7 +747,7 @@ impl Queue {
         // for all of it, so nobody else reads or writes them. The request either completes
         // below, or the queue is stopped first (which, for a domain that lends memory, ends
         // every access of its device).
-        unsafe { self.send_raw(sqe, req.tag)? };
+        unsafe { self.submit_entry(sqe, req)? };
         let c = match self.recv_timeout(None) {
             Ok(c) => c,
             Err(e) => {

@@ -897,29 +897,79 @@ pub fn decompress_limited(
     format: Format,
     max_output: Option<usize>,
 ) -> Result<Vec<u8>> {
-    if data.len() <= ONE_REQUEST_MAX {
-        let one = on_pooled(Direction::Decompress, |q| {
-            decompress_one_limited(q, data, format, max_output)
-        })?;
-        if let Some(v) = one {
-            return Ok(v);
-        }
-    }
     let start = data
         .len()
         .saturating_mul(3)
         .min(CLAIMED_SIZE_MAX)
         .min(max_output.unwrap_or(usize::MAX));
-    let mut out = Vec::with_capacity(start);
+    let sink = LazyVec {
+        cap: start,
+        v: None,
+    };
+    match decompress_into(data, format, max_output, sink)? {
+        Decompressed::One(v) => Ok(v),
+        Decompressed::Streamed(s) => Ok(s.v.unwrap_or_default()),
+    }
+}
+
+/// A `Vec` sink that reserves its first capacity only when written to (the one-request
+/// path never touches it).
+struct LazyVec {
+    cap: usize,
+    v: Option<Vec<u8>>,
+}
+
+impl Write for LazyVec {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let cap = self.cap;
+        self.v
+            .get_or_insert_with(|| Vec::with_capacity(cap))
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What [`decompress_into`] produced.
+#[derive(Debug)]
+pub enum Decompressed<W> {
+    /// The whole output of one request (the sink was not used).
+    One(Vec<u8>),
+    /// The output went to the sink, which is handed back.
+    Streamed(W),
+}
+
+/// Decompresses a whole buffer of `format`, the policy of [`decompress_limited`] with the
+/// output's destination left to the caller: an input of one request whose output fits a
+/// guess ([`decompress_one_limited`] on a pooled queue) comes back as one vector; anything
+/// else is decoded as a stream into `sink` (more output than guessed, more gzip members, or
+/// a larger input).
+pub fn decompress_into<W: Write>(
+    data: &[u8],
+    format: Format,
+    max_output: Option<usize>,
+    mut sink: W,
+) -> Result<Decompressed<W>> {
+    if data.len() <= ONE_REQUEST_MAX {
+        let one = on_pooled(Direction::Decompress, |q| {
+            decompress_one_limited(q, data, format, max_output)
+        })?;
+        if let Some(v) = one {
+            return Ok(Decompressed::One(v));
+        }
+    }
     decompress_stream_limited(
         &mut &data[..],
-        &mut out,
+        &mut sink,
         format,
         max_output.map(|m| m as u64),
         &default_opener,
         &mut |_, _| {},
     )?;
-    Ok(out)
+    Ok(Decompressed::Streamed(sink))
 }
 
 #[cfg(test)]

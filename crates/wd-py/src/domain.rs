@@ -5,7 +5,7 @@
 //! Python-facing parsing of directions and device choices.
 
 use pyo3::prelude::*;
-use wd_core::{DeviceChoice, Direction, Format, Level, Queue};
+use wd_core::{DeviceChoice, Direction, Format, Level};
 
 use crate::errors::IntoPyResult;
 
@@ -58,19 +58,35 @@ pub fn _parse_device(py: Python<'_>, device: Option<&str>) -> PyResult<Option<&'
     }
 }
 
-/// Opens a queue of `dir` on the chosen device (called without the GIL).
-///
-/// A missing VFIO device node means there is no device to open: the core reports that as
-/// an I/O error (ENOENT); Python users get `NoDeviceError`, which is what it means to them.
-pub fn open(
-    choice: DeviceChoice,
-    dir: Direction,
-    opts: wd_core::QueueOptions,
-) -> wd_core::Result<Queue> {
-    wd_core::open_queue_with(choice, dir, opts).map_err(|e| match e {
-        wd_core::Error::Io { context, source } if source.kind() == std::io::ErrorKind::NotFound => {
-            wd_core::Error::NoDevice(format!("{context}: {source}"))
-        }
-        e => e,
-    })
+/// `_list_devices(class_dir=None) -> list[dict]`: the sdmdev types the core's
+/// `sysfs::list_devices` finds under `class_dir` (None: `WARPDRIVE_SYSFS_ROOT`, else
+/// `/sys/class/sdmdev`), one dict per type with the fields of `warpdrive.DeviceInfo`.
+#[pyfunction]
+#[pyo3(signature = (class_dir = None))]
+pub fn _list_devices<'py>(
+    py: Python<'py>,
+    class_dir: Option<std::path::PathBuf>,
+) -> PyResult<Vec<Bound<'py, pyo3::types::PyDict>>> {
+    use pyo3::types::PyDict;
+    let found = py.detach(|| match class_dir {
+        Some(d) => wd_core::sysfs::list_devices(&d),
+        None => wd_core::sysfs::list_devices_from_env(),
+    });
+    found
+        .into_iter()
+        .map(|e| {
+            let d = PyDict::new(py);
+            d.set_item("name", e.name)?;
+            d.set_item("device_api", e.device_api)?;
+            d.set_item("direction", e.direction.map_or("unknown", Direction::name))?;
+            d.set_item("available_instances", e.available_instances)?;
+            d.set_item("description", e.description)?;
+            d.set_item("path", e.path.to_string_lossy().into_owned())?;
+            d.set_item("iommu_type", e.iommu_type)?;
+            d.set_item("dma_flag", e.dma_flag)?;
+            d.set_item("usable", e.usable)?;
+            d.set_item("note", e.note)?;
+            Ok(d)
+        })
+        .collect()
 }

@@ -17,7 +17,7 @@ use wd_core::queue::{Completion, Request};
 use wd_core::{Direction, Queue, Stats};
 
 use crate::buf::{copy_in, PyDmaBuf};
-use crate::domain::{generation, open, parse_device, parse_direction, parse_format, parse_level};
+use crate::domain::{generation, parse_device, parse_direction, parse_format, parse_level};
 use crate::errors::{bad_request, to_py, IntoPyResult};
 
 /// Longest sleep of a blocking `recv` between checks for signals.
@@ -313,7 +313,9 @@ impl PyQueue {
         let dir = parse_direction(py, direction)?;
         let choice = parse_device(py, device)?;
         let opts = wd_core::QueueOptions { background };
-        let q = py.detach(|| open(choice, dir, opts)).py(py)?;
+        let q = py
+            .detach(|| wd_core::open_queue_with(choice, dir, opts))
+            .py(py)?;
         Ok(PyQueue {
             fd: q.readiness_fd(),
             device: q.describe(),

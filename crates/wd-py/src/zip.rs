@@ -1,61 +1,22 @@
 //! Whole-buffer and streaming compression with the GIL released while the device works.
 //!
-//! Small inputs (up to [`SMALL`]) are one request on a queue cached per thread: one round
-//! trip through the ring, the device reading the caller's buffer in place where it can
-//! (the soft device; see `Queue::run_borrowed`). Larger inputs go through
-//! the core's `compress_stream`/`decompress_stream`, which spread pieces over several
-//! queues (compress) and keep memory bounded (both).
+//! The policy is the core's (`wd_core::zip::compress` and `decompress_into`): an input of
+//! one request runs on an idle queue of the process's pool, the device reading the caller's
+//! buffer in place where it can (the soft device; see `Queue::run_borrowed`); larger inputs
+//! go through the core's `compress_stream`/`decompress_stream`, which spread pieces over
+//! several queues (compress) and keep memory bounded (both). This module only lends the
+//! Python buffer without the GIL and builds the `bytes` result.
 
-use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
 
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use wd_core::zip::{Format, ZipOptions};
-use wd_core::{DeviceChoice, Direction, Queue};
+use wd_core::zip::{Decompressed, Format, ZipOptions};
 
-use crate::domain::{generation, open, parse_device, parse_format, parse_level};
+use crate::domain::{parse_device, parse_format, parse_level};
 use crate::errors::{bad_request, guard, new_error, overflow, to_py, IntoPyResult};
-
-/// Inputs up to this size are one request on a cached queue.
-pub const SMALL: usize = wd_core::zip::ONE_REQUEST_MAX;
-
-thread_local! {
-    /// A queue per direction, kept per thread with the fork generation it was opened in
-    /// (threads calling at once each have their own, and none is started and stopped per
-    /// call).
-    static CACHE: RefCell<[Option<(u64, Queue)>; 2]> = const { RefCell::new([None, None]) };
-}
-
-/// Runs `f` on this thread's cached queue of `dir` (opening one if needed). A queue left
-/// unusable or with requests in flight (after an error) is not cached again.
-fn with_cached<R>(
-    choice: DeviceChoice,
-    dir: Direction,
-    f: impl FnOnce(&mut Queue) -> wd_core::Result<R>,
-) -> wd_core::Result<R> {
-    let g = generation();
-    let cached = match CACHE.with(|c| c.borrow_mut()[dir.index()].take()) {
-        Some((gen, q)) if gen == g => Some(q),
-        Some(old) => {
-            // Made before a fork: the parent's device and memory. Never touch them.
-            std::mem::forget(old);
-            None
-        }
-        None => None,
-    };
-    let mut q = match cached {
-        Some(q) => q,
-        None => open(choice, dir, Default::default())?,
-    };
-    let r = f(&mut q);
-    if q.outstanding() == 0 && q.is_usable() {
-        CACHE.with(|c| c.borrow_mut()[dir.index()] = Some((g, q)));
-    }
-    r
-}
 
 /// Borrowed bytes of a Python buffer, usable without the GIL.
 struct Input {
@@ -111,25 +72,9 @@ pub fn compress<'py>(
     guard(py, || {
         let t = parse_format(py, format)?;
         let lvl = parse_level(py, level)?;
-        let choice = parse_device(py, None)?;
-        let out = with_input(py, data, |d| -> wd_core::Result<Vec<u8>> {
-            if d.len() <= SMALL {
-                return with_cached(choice, Direction::Compress, |q| {
-                    wd_core::zip::compress_one(q, d, t, lvl)
-                });
-            }
-            let opts = ZipOptions {
-                format: t,
-                level: lvl,
-                ..Default::default()
-            };
-            let mut out = Vec::with_capacity(d.len() / 2);
-            // The core's opener reuses idle queues of the process's default device.
-            let open = wd_core::zip::default_opener;
-            wd_core::zip::compress_stream(&mut &d[..], &mut out, &opts, &open, &mut |_, _| {})?;
-            Ok(out)
-        })?
-        .py(py)?;
+        // Checks WARPDRIVE_DEVICE up front: the core's pool follows it.
+        parse_device(py, None)?;
+        let out = with_input(py, data, |d| wd_core::zip::compress(d, t, lvl))?.py(py)?;
         Ok(PyBytes::new(py, &out))
     })
 }
@@ -149,12 +94,6 @@ pub fn parse_max_length(py: Python<'_>, max_length: Option<i64>) -> PyResult<Opt
             usize::try_from(n).map_err(|_| overflow("max_length is too large"))?,
         )),
     }
-}
-
-/// The decompressed output: one vector, or the pieces of a stream (up to 4 MiB each).
-enum Output {
-    One(Vec<u8>),
-    Pieces(Pieces),
 }
 
 /// An `io::Write` that keeps what it is given as pieces, so that the final `bytes` object
@@ -219,39 +158,23 @@ pub fn decompress<'py>(
     guard(py, || {
         let t = parse_format(py, format)?;
         let max = parse_max_length(py, max_length)?;
-        let choice = parse_device(py, None)?;
-        let out = with_input(py, data, |d| -> wd_core::Result<Output> {
-            if d.len() <= SMALL {
-                let one = with_cached(choice, Direction::Decompress, |q| {
-                    wd_core::zip::decompress_one_limited(q, d, t, max)
-                })?;
-                if let Some(v) = one {
-                    return Ok(Output::One(v));
-                }
-            }
-            let mut sink = Pieces::default();
-            let open = wd_core::zip::default_opener;
-            wd_core::zip::decompress_stream_limited(
-                &mut &d[..],
-                &mut sink,
-                t,
-                max.map(|m| m as u64),
-                &open,
-                &mut |_, _| {},
-            )?;
-            Ok(Output::Pieces(sink))
+        // Checks WARPDRIVE_DEVICE up front: the core's pool follows it.
+        parse_device(py, None)?;
+        let out = with_input(py, data, |d| {
+            wd_core::zip::decompress_into(d, t, max, Pieces::default())
         })?
         .py(py)?;
         match out {
-            Output::One(v) => Ok(PyBytes::new(py, &v)),
-            Output::Pieces(p) => pieces_to_bytes(py, p),
+            Decompressed::One(v) => Ok(PyBytes::new(py, &v)),
+            Decompressed::Streamed(p) => pieces_to_bytes(py, p),
         }
     })
 }
 
 /// `memlock_fits(kind, input_len, space) -> bool`: whether one request of `input_len`
 /// bytes into a buffer of `space` bytes may run as it is on a queue of device `kind`
-/// (`Queue.kind`: `soft` or `vfio`), under the process's locked-memory limit (see `wd_core::memlock::single_request_fits`).
+/// (`Queue.kind`: `soft` or `vfio`), under the process's locked-memory limit (see
+/// `wd_core::memlock::single_request_fits`).
 #[pyfunction]
 pub fn memlock_fits(py: Python<'_>, kind: &str, input_len: usize, space: usize) -> PyResult<bool> {
     let kind = kind.parse().py(py)?;

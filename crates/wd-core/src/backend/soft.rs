@@ -575,3 +575,36 @@ impl DeviceThread {
         }
     }
 }
+
+/// The process's soft-device address space: every soft queue opened through
+/// [`open_queue`] shares it, as all of a process's VFIO queues share one container.
+pub fn process_domain() -> Arc<Domain> {
+    static DOMAIN: crate::sys::PerProcess<Arc<Domain>> = crate::sys::PerProcess::new();
+    DOMAIN
+        .get_or_try_init(|| {
+            let d = Domain::soft();
+            d.enable_cache();
+            Ok::<_, std::convert::Infallible>(d)
+        })
+        .unwrap_or_else(|never| match never {})
+}
+
+/// Opens a queue of direction `dir` on a new soft device in the process's address space
+/// ([`process_domain`]).
+pub fn open_queue(dir: Direction, opts: &crate::QueueOptions) -> Result<crate::Queue> {
+    let soft = SoftOptions {
+        background: opts.background,
+        ..Default::default()
+    };
+    open_queue_in(process_domain(), dir, soft)
+}
+
+/// Opens a queue of direction `dir` on a new soft device in `domain`.
+pub fn open_queue_in(
+    domain: Arc<Domain>,
+    dir: Direction,
+    opts: SoftOptions,
+) -> Result<crate::Queue> {
+    let b = SoftBackend::start(domain, dir, opts)?;
+    Ok(crate::Queue::new(Box::new(b), dir))
+}
