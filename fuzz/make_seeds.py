@@ -71,7 +71,38 @@ def streams() -> list[tuple[str, bytes]]:
     return out
 
 
+def device_plans() -> list[bytes]:
+    """Seeds of device_answers: a head byte (requests, borrowed runs), two bytes per
+    request, then faults (serial, kind, payload); see the target for the layout."""
+    import struct
+
+    reqs = bytes([2, 40, 6, 90, 9, 3])  # three requests: deflate, gzip level 1, ...
+    forge_ok = struct.pack("<IIII", 100, 50, 0, 0)  # status 0, plausible sizes
+    forge_big = struct.pack("<IIII", 100, 1 << 30, 0, 0)  # produced beyond the space
+    forge_status = struct.pack("<IIII", 0, 0, 0x77, 1)  # a status no device defines
+    faults = [
+        b"",
+        bytes([1, 0]) + struct.pack("<H", 2),  # names the next request's slot
+        bytes([1, 0]) + struct.pack("<H", 5000),  # past the ring
+        bytes([0, 1]),  # repeated
+        bytes([0, 2, 4]),  # writes past the space
+        bytes([2, 3]) + struct.pack("<I", 99),  # another tag
+        bytes([0, 4]) + struct.pack("<H", 0) + forge_ok,
+        bytes([1, 4]) + struct.pack("<H", 1) + forge_big,
+        bytes([2, 4]) + struct.pack("<H", 2) + forge_status,
+    ]
+    out = []
+    for f in faults:
+        out.append(bytes([2]) + reqs + f)
+        out.append(bytes([0x82]) + reqs + f)
+    return out
+
+
 def main() -> None:
+    d = HERE / "corpus" / "device_answers"
+    d.mkdir(parents=True, exist_ok=True)
+    for seed in device_plans():
+        (d / hashlib.sha1(seed).hexdigest()).write_bytes(seed)
     for target in ("decompress", "decompress_stream", "gzip_header"):
         d = HERE / "corpus" / target
         d.mkdir(parents=True, exist_ok=True)

@@ -452,6 +452,12 @@ impl Queue {
         self.alive().is_ok()
     }
 
+    /// True once a completion the driver could not match has broken the queue: every call
+    /// but [`Queue::close`] (and dropping it) fails with [`Error::Protocol`].
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
     pub(crate) fn set_pooled(&mut self, pooled: bool) {
         self.pooled = pooled;
     }
@@ -891,7 +897,7 @@ impl Queue {
                 // Nothing is taken from the slots: the device may still write any buffer
                 // in flight, so they stay with the queue until it is dropped.
                 let why = format!(
-                    "{why}; the queue is broken: drop it (its requests in flight keep their \
+                    "{why}; the queue is broken: close or drop it (its requests in flight keep their \
                      buffers until then) and open a new one"
                 );
                 self.broken = Some(why.clone());
@@ -1085,7 +1091,13 @@ impl Queue {
     }
 
     /// Waits for everything in flight, stops the device and returns the last completions.
+    /// A broken queue (see [`Error::Protocol`]) waits for nothing and returns none: the
+    /// device is stopped first, then what was in flight is freed.
     pub fn close(mut self) -> Result<Vec<Completion>> {
+        if self.is_broken() {
+            self.stop_device()?;
+            return Ok(Vec::new());
+        }
         let out = self.flush(None)?;
         self.stop_device()?;
         Ok(out)

@@ -603,7 +603,8 @@ impl PyQueue {
     }
 
     /// Waits for everything in flight (completions are discarded), then stops the device.
-    /// Idempotent. In a fork child it only forgets the parent's queue.
+    /// Idempotent. A broken queue (after a ProtocolError) is stopped at once. In a fork child
+    /// it only forgets the parent's queue.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         if self.gen != generation() {
             let q = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -611,10 +612,11 @@ impl PyQueue {
             return Ok(());
         }
         loop {
-            let n = self
-                .inner
-                .lock()
-                .map_or(0, |g| g.as_ref().map_or(0, |q| q.outstanding()));
+            // A broken queue answers nothing more: the core's close stops it as it is.
+            let n = self.inner.lock().map_or(0, |g| {
+                g.as_ref()
+                    .map_or(0, |q| if q.is_broken() { 0 } else { q.outstanding() })
+            });
             if n == 0 {
                 break;
             }

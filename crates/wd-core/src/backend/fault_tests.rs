@@ -277,3 +277,67 @@ fn without_faults_the_same_requests_complete() {
     drop(q);
     assert_eq!(domain.share_count(), 0);
 }
+
+#[test]
+fn a_broken_queue_closes_and_frees_its_buffers() {
+    // Closing is how a caller gives a broken queue up: it must not fail on the protocol
+    // error that broke it, and the device is stopped before anything in flight is freed.
+    let (mut q, domain) = faulty(&[(1, Fault::Repeat)]);
+    q.send(request(&q, 1)).unwrap();
+    q.send(request(&q, 2)).unwrap();
+    q.send(request(&q, 3)).unwrap();
+    q.recv_timeout(WAIT).unwrap().check().unwrap();
+    q.recv_timeout(WAIT).unwrap().check().unwrap();
+    let e = q.recv_timeout(WAIT).unwrap_err();
+    assert!(is_protocol(&e), "{e}");
+    assert!(!q.is_usable());
+    let last = q.close().unwrap();
+    assert!(last.is_empty(), "a broken queue hands nothing back");
+    assert_eq!(domain.share_count(), 0, "closing frees its buffers");
+}
+
+#[test]
+fn forged_result_words_are_reported_as_they_are_or_break_the_queue() {
+    // The request's own slot with a status no device defines: a typed error naming it.
+    let (mut q, domain) = faulty(&[(
+        0,
+        Fault::Forge {
+            slot: 0,
+            words: [10, 20, 0x77, 5],
+        },
+    )]);
+    q.send(request(&q, 1)).unwrap();
+    let c = q.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        (c.tag, c.consumed, c.produced, c.status_raw),
+        (1, 10, 20, 0x77)
+    );
+    assert!(matches!(
+        c.check(),
+        Err(Error::DeviceStatus { status: 0x77 })
+    ));
+    drop(c);
+    q.close().unwrap();
+    assert_eq!(domain.share_count(), 0);
+    // A claim of more output than was offered, on the zero-copy path: the queue breaks and
+    // the caller's vector keeps what it had.
+    let (mut q, _) = faulty(&[(
+        0,
+        Fault::Forge {
+            slot: 0,
+            words: [10, 1 << 30, 0, 0],
+        },
+    )]);
+    let mut out = b"kept".to_vec();
+    let e = q
+        .run_borrowed(
+            Request::without_buffers(ReqType::Zlib),
+            b"abc",
+            &mut out,
+            64,
+        )
+        .unwrap_err();
+    assert!(is_protocol(&e), "{e}");
+    assert_eq!(out, b"kept");
+    q.close().unwrap();
+}

@@ -43,15 +43,17 @@ pub struct SoftOptions {
     /// the device down to what they leave over. Cannot be undone for the thread.
     pub background: bool,
     /// Misbehaviour to act out, by the serial number (from 0, in the order the device
-    /// answers) of the request it hits. Unit tests only: no build users get can do it.
-    #[cfg(test)]
-    pub(crate) faults: Vec<(u64, Fault)>,
+    /// answers) of the request it hits. For unit tests and the fuzz targets only: it
+    /// exists with the `fault-injection` feature, which no build users get turns on.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub faults: Vec<(u64, Fault)>,
 }
 
-/// A way the soft device breaks the protocol on purpose, for the driver's fault tests.
-#[cfg(test)]
+/// A way the soft device breaks the protocol on purpose, for the driver's fault tests and
+/// fuzz targets.
+#[cfg(any(test, feature = "fault-injection"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fault {
+pub enum Fault {
     /// The completion names this SQ entry instead of the request's own.
     WrongSlot(u16),
     /// The completion is posted twice.
@@ -68,6 +70,14 @@ pub(crate) enum Fault {
     Overrun(u32),
     /// The entry comes back with another tag.
     Tag(u32),
+    /// Anything at all: the entry's result words (consumed, produced, status and checksum,
+    /// in that order) are overwritten with these, and the completion names `slot`.
+    Forge {
+        /// The SQ entry the completion names.
+        slot: u16,
+        /// Consumed, produced, status word, checksum.
+        words: [u32; 4],
+    },
 }
 
 impl Default for SoftOptions {
@@ -77,7 +87,7 @@ impl Default for SoftOptions {
             reorder_window: 1,
             start_paused: false,
             background: false,
-            #[cfg(test)]
+            #[cfg(any(test, feature = "fault-injection"))]
             faults: Vec::new(),
         }
     }
@@ -165,9 +175,9 @@ impl SoftBackend {
             arm: Arm::Off,
             driver_cq_head: 0,
             results: Vec::new(),
-            #[cfg(test)]
+            #[cfg(any(test, feature = "fault-injection"))]
             answered: 0,
-            #[cfg(test)]
+            #[cfg(any(test, feature = "fault-injection"))]
             hung: false,
         };
         // The thread sets its own priority (only a thread's own policy can be set without
@@ -312,10 +322,10 @@ struct DeviceThread {
     /// Answers of the current batch (kept to avoid an allocation per batch).
     results: Vec<(u16, ZipSqe)>,
     /// Requests answered so far (the serial number of the next one).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fault-injection"))]
     answered: u64,
     /// A [`Fault::Hang`] hit: the device takes nothing more.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fault-injection"))]
     hung: bool,
 }
 
@@ -400,24 +410,24 @@ impl DeviceThread {
         self.interrupt_if_armed();
     }
 
-    #[cfg(not(test))]
+    #[cfg(not(any(test, feature = "fault-injection")))]
     fn hung(&self) -> bool {
         false
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fault-injection"))]
     fn hung(&self) -> bool {
         self.hung
     }
 
     /// Writes a request's results back and posts its completion.
-    #[cfg(not(test))]
+    #[cfg(not(any(test, feature = "fault-injection")))]
     fn complete(&mut self, idx: u16, sqe: &ZipSqe) {
         self.post(idx, sqe);
     }
 
     /// As in release builds, unless a fault is planned for this request.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fault-injection"))]
     fn complete(&mut self, idx: u16, sqe: &ZipSqe) {
         let n = self.answered;
         self.answered += 1;
@@ -460,6 +470,13 @@ impl DeviceThread {
                 }
                 sqe.dw[1] = reach as u32;
                 self.post(idx, &sqe);
+            }
+            Some(Fault::Forge { slot, words }) => {
+                for (&w, v) in ZipSqe::RESULT_WORDS.iter().zip(words) {
+                    sqe.dw[w] = v;
+                }
+                self.rings.write_sqe_results(idx as usize, &sqe);
+                self.post_cqe(slot);
             }
             Some(Fault::Tag(t)) => {
                 sqe.dw[crate::abi::ZipSqe::TAG_WORD] = t;
