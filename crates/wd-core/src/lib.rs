@@ -34,6 +34,7 @@ pub mod ring;
 pub mod sys;
 pub mod sysfs;
 pub mod vfio_sys;
+pub mod wait;
 pub mod zip;
 pub mod zlibrs;
 
@@ -46,6 +47,7 @@ pub use open::{
     DeviceChoice, QueueOptions,
 };
 pub use queue::{Completion, Queue, Request, SendError, Stats};
+pub use sys::fork_generation;
 
 #[cfg(test)]
 mod tests {

@@ -19,7 +19,6 @@ use crate::dma::DmaBuf;
 use crate::error::{DataErrorKind, Error, Result};
 use crate::memlock::{self, CompressPlan, InflatePlan, Reservation};
 use crate::queue::{Completion, Queue, Request};
-use crate::sys;
 
 pub use crate::format::{Format, Level};
 
@@ -197,8 +196,7 @@ fn recv_any(queues: &mut [Queue], out: &mut Vec<(usize, Completion)>) -> Result<
             return Err(Error::Protocol("waiting with nothing in flight".into()));
         }
         if !ready {
-            sys::poll_readable(&fds, Some(crate::queue::DEVICE_CHECK))
-                .map_err(|e| Error::io("waiting for the device interrupt", e))?;
+            crate::wait::readable(&fds, Some(crate::queue::DEVICE_CHECK))?;
             for q in queues.iter().filter(|q| q.outstanding() > 0) {
                 q.check_device()?;
             }

@@ -12,7 +12,7 @@ use crate::errors::IntoPyResult;
 /// The current fork generation (0 in the process that imported the module, different in
 /// every fork child).
 pub fn generation() -> u64 {
-    wd_core::sys::fork_generation()
+    wd_core::fork_generation()
 }
 
 /// `fork_generation() -> int`: changes in a child after every fork.

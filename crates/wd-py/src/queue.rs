@@ -547,8 +547,8 @@ impl PyQueue {
                 None => WAIT_SLICE,
             };
             let fd = self.fd;
-            py.detach(|| wd_core::sys::poll_readable(&[fd], Some(slice)))
-                .map_err(|e| to_py(py, wd_core::Error::io("waiting for the device", e)))?;
+            py.detach(|| wd_core::wait::readable(&[fd], Some(slice)))
+                .py(py)?;
             self.with(py, |q| {
                 q.clear_readiness();
                 Ok(())

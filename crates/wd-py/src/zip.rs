@@ -16,7 +16,7 @@ use pyo3::types::PyBytes;
 use wd_core::zip::{Decompressed, Format, ZipOptions};
 
 use crate::domain::{parse_device, parse_format, parse_level};
-use crate::errors::{bad_request, guard, new_error, overflow, to_py, IntoPyResult};
+use crate::errors::{bad_request, guard, overflow, to_py, IntoPyResult};
 
 /// Borrowed bytes of a Python buffer, usable without the GIL.
 struct Input {
@@ -83,12 +83,9 @@ pub fn compress<'py>(
 pub fn parse_max_length(py: Python<'_>, max_length: Option<i64>) -> PyResult<Option<usize>> {
     match max_length {
         None => Ok(None),
-        Some(n) if n < 0 => Err(new_error(
+        Some(n) if n < 0 => Err(bad_request(
             py,
-            "BadRequestError",
-            (format!(
-                "max_length must be >= 0 (or None: no limit), not {n}"
-            ),),
+            format!("max_length must be >= 0 (or None: no limit), not {n}"),
         )),
         Some(n) => Ok(Some(
             usize::try_from(n).map_err(|_| overflow("max_length is too large"))?,

@@ -89,8 +89,7 @@ pub trait Backend: Send {
     /// Sleeps until the armed interrupt fires or `timeout` passes (`None` = no limit).
     /// Returning early is allowed: the driver checks the ring and its clock again.
     fn wait(&self, timeout: Option<Duration>) -> Result<()> {
-        crate::sys::poll_readable(&[self.interrupt_fd()], timeout)
-            .map_err(|e| crate::error::Error::io("waiting for the device interrupt", e))?;
+        crate::wait::readable(&[self.interrupt_fd()], timeout)?;
         self.clear_interrupt();
         Ok(())
     }
