@@ -603,10 +603,8 @@ class AsyncQueue:
                 self._give(c.src)
                 if c.status == Status.OUTPUT_TOO_SMALL or (left is not None and c.produced > left):
                     self._give(c.dst)
-                    if left is not None and room > left:
-                        assert max_length is not None
-                        raise _core._output_limit_error(max_length)
-                    space = room * 2
+                    # Twice the room, or OutputLimitError once the output is over the limit.
+                    space = _core._retry_output_room(room, left, max_length)
                     continue
                 if c.status in _DECODE_ERRORS:
                     self._give(c.dst)

@@ -571,11 +571,23 @@ pub fn after_stream(format: Format, rest: &[u8]) -> After {
     }
 }
 
-fn output_limit(limit: u64) -> Error {
+/// The error for an output of more than `limit` bytes ([`DataErrorKind::OutputLimit`]).
+pub fn output_limit(limit: u64) -> Error {
     Error::data(
         DataErrorKind::OutputLimit,
         &format!("more than {limit} bytes"),
     )
+}
+
+/// The output room of a one-request decompression's next try, after a try with `room`
+/// bytes ran out of it (or produced more than `left`, the output still allowed): twice the
+/// room. [`DataErrorKind::OutputLimit`] (for `max_output`) when `room` already held more
+/// than `left`: the output is over the limit, and a bigger try would only allocate more.
+pub fn retry_output_room(room: usize, left: Option<usize>, max_output: u64) -> Result<usize> {
+    match left {
+        Some(l) if room > l => Err(output_limit(max_output)),
+        _ => Ok(room.saturating_mul(2)),
+    }
 }
 
 /// Decompresses `input` (one stream; for gzip any number of members) into `output`.
@@ -995,6 +1007,19 @@ mod tests {
             crc32_combine(0, crc32fast::hash(&b), b.len() as u64),
             crc32fast::hash(&b)
         );
+    }
+
+    #[test]
+    fn a_retry_doubles_the_room_until_the_limit_is_passed() {
+        assert_eq!(retry_output_room(4096, None, 0).unwrap(), 8192);
+        assert_eq!(retry_output_room(4096, Some(4096), 10).unwrap(), 8192);
+        let e = retry_output_room(4097, Some(4096), 5000).unwrap_err();
+        assert!(
+            matches!(&e, Error::BadData(d) if d.kind() == DataErrorKind::OutputLimit),
+            "{e}"
+        );
+        assert!(e.to_string().contains("more than 5000 bytes"), "{e}");
+        assert_eq!(retry_output_room(usize::MAX, None, 0).unwrap(), usize::MAX);
     }
 
     #[test]

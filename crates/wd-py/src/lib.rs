@@ -47,6 +47,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(zip::_decode_error, m)?)?;
     m.add_function(wrap_pyfunction!(zip::_after_stream, m)?)?;
     m.add_function(wrap_pyfunction!(zip::_output_limit_error, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::_retry_output_room, m)?)?;
     m.add_function(wrap_pyfunction!(zip::memlock_fits, m)?)?;
     m.add_function(wrap_pyfunction!(domain::fork_generation, m)?)?;
     m.add_function(wrap_pyfunction!(domain::_parse_device, m)?)?;

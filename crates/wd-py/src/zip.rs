@@ -282,11 +282,25 @@ fn trailing_garbage(py: Python<'_>) -> PyErr {
 /// `_output_limit_error(max_length) -> Exception` (asyncio API).
 #[pyfunction]
 pub fn _output_limit_error(py: Python<'_>, max_length: u64) -> Py<PyAny> {
-    let e = wd_core::Error::data(
-        wd_core::error::DataErrorKind::OutputLimit,
-        &format!("more than {max_length} bytes"),
-    );
-    to_py(py, e).into_value(py).into_any()
+    to_py(py, wd_core::zip::output_limit(max_length))
+        .into_value(py)
+        .into_any()
+}
+
+/// `_retry_output_room(room, left, max_length) -> int`: the room of a one-request
+/// decompression's next try after one of `room` bytes ran out (`wd_core::zip::
+/// retry_output_room`); raises `OutputLimitError` when the output is already over
+/// `left` (asyncio API).
+#[pyfunction]
+#[pyo3(signature = (room, left, max_length))]
+pub fn _retry_output_room(
+    py: Python<'_>,
+    room: usize,
+    left: Option<usize>,
+    max_length: Option<u64>,
+) -> PyResult<usize> {
+    // Without a limit (`left` None) there is no limit to name.
+    wd_core::zip::retry_output_room(room, left, max_length.unwrap_or(0)).py(py)
 }
 
 /// Shared state of a stream between Python file objects and the core.
