@@ -211,7 +211,9 @@ fn gzip_body(d: &[u8]) -> Result<&[u8], String> {
     d.get(i..d.len() - 8).ok_or_else(bad)
 }
 
-/// The leaks of `--inject-leak`, after a worker's `k`th request.
+/// The leaks of `--inject-leak`, after a worker's `k`th request (0: as it starts, so that
+/// every worker leaks all three kinds however the requests are shared out among them):
+/// memory each time, an fd and a DMA buffer every 500th.
 fn inject_leak(via: &Via, k: u64) {
     std::mem::forget(std::hint::black_box(vec![1u8; 64 << 10]));
     if k % 500 == 0 {
@@ -403,6 +405,9 @@ fn main() -> ExitCode {
             std::thread::spawn(move || {
                 let mut t = Tally::default();
                 let mut r = Rng::new(seed.wrapping_add(i as u64 + 1));
+                if leak {
+                    inject_leak(&via, 0);
+                }
                 while next.fetch_add(1, Ordering::Relaxed) < n {
                     let len = pick_size(&mut r);
                     let region = r.below(3) as usize * ONE_REQUEST_MAX;
