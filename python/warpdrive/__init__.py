@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from . import _core, _fork
 from ._core import (
@@ -52,6 +52,7 @@ from .errors import (
     WarpDriveError,
     WarpDriveTimeoutError,
 )
+from .types import DEFAULT_LEVEL, Direction, Format
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -59,8 +60,6 @@ if TYPE_CHECKING:
 __version__ = _core.__version__
 _fork_registered = _fork.hooks  # imported for its os.register_at_fork
 
-Format = Literal["gzip", "zlib", "deflate"]
-Direction = Literal["compress", "decompress"]
 
 __all__ = [
     "MAX_OUTSTANDING",
@@ -106,7 +105,7 @@ __all__ = [
 ]
 
 
-def compress(data: Buffer, format: Format = "gzip", level: int = -1) -> bytes:
+def compress(data: Buffer, format: Format = "gzip", level: int = DEFAULT_LEVEL) -> bytes:
     """Compresses any bytes-like object into one complete stream of ``format``.
 
     ``level`` is 1 (fastest) .. 9 (smallest), or -1 for the default (6). The GIL is released

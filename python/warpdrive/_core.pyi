@@ -1,15 +1,32 @@
 """Type stubs of the extension module ``warpdrive._core`` (crates/wd-py)."""
 
 from collections.abc import Callable
-from typing import Any, Literal, Protocol, final
+from typing import Any, Protocol, final
 
 from typing_extensions import Buffer
 
-Format = Literal["gzip", "zlib", "deflate"]
-Direction = Literal["compress", "decompress"]
+from .types import DeviceKind, Direction, Format
 
 __version__: str
 MAX_OUTSTANDING: int
+FORMATS: tuple[str, ...]
+DIRECTIONS: tuple[str, ...]
+DEVICE_CHOICES: tuple[str, ...]
+DEVICE_KINDS: tuple[str, ...]
+DEFAULT_LEVEL: int
+DEFAULT_LEVEL_VALUE: int
+MIN_LEVEL: int
+MAX_LEVEL: int
+STATUS_OK: int
+STATUS_OK_NOT_SHRUNK: int
+STATUS_OUTPUT_TOO_SMALL: int
+STATUS_CHECKSUM_ERROR: int
+STATUS_NEED_INPUT: int
+STATUS_DATA_ERROR: int
+STATUS_DMA_FAULT: int
+STATUS_BAD_REQUEST: int
+STATUS_DEVICE_ERROR: int
+STATUS_MEMLOCK_LIMIT: int
 
 class _Reader(Protocol):
     def read(self, n: int, /) -> Buffer: ...
@@ -86,6 +103,8 @@ class Queue:
     @property
     def device(self) -> str: ...
     @property
+    def kind(self) -> DeviceKind: ...
+    @property
     def closed(self) -> bool: ...
     @property
     def outstanding(self) -> int: ...
@@ -148,5 +167,11 @@ def _output_guess(data: Buffer, format: Format, max_length: int | None = None) -
 def _decode_error(head: Buffer, format: Format, status: int) -> Exception: ...
 def _after_stream(rest: Buffer, format: Format) -> int | None: ...
 def _output_limit_error(max_length: int) -> Exception: ...
-def memlock_fits(device: str, input_len: int, space: int) -> bool: ...
+def _retry_output_room(room: int, left: int | None, max_length: int | None) -> int: ...
+def memlock_fits(kind: str, input_len: int, space: int) -> bool: ...
 def fork_generation() -> int: ...
+def _parse_device(device: str | None) -> str | None: ...
+def _list_devices(class_dir: str | None = None) -> list[dict[str, Any]]: ...
+
+SYSFS_CLASS_DIR: str
+DEVICE_API: str

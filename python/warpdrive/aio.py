@@ -32,7 +32,7 @@ import collections
 import functools
 import os
 import weakref
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from . import _core, _fork
 from .devices import check_device
@@ -42,6 +42,7 @@ from .errors import (
     QueueClosedError,
     WarpDriveError,
 )
+from .types import DEFAULT_LEVEL, Direction, Format, Status
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -59,8 +60,6 @@ __all__ = [
     "open_queue",
 ]
 
-Format = Literal["gzip", "zlib", "deflate"]
-Direction = Literal["compress", "decompress"]
 
 #: Most queues :func:`open_pool` opens when not told how many.
 MAX_DEFAULT_POOL = 8
@@ -487,7 +486,7 @@ class AsyncQueue:
         dst: DmaBuf,
         *,
         format: Format = "gzip",
-        level: int = -1,
+        level: int = DEFAULT_LEVEL,
         continue_stream: bool = False,
     ) -> int:
         """Submits a request (waiting for ring space if needed) and returns its tag. The
@@ -497,7 +496,7 @@ class AsyncQueue:
 
     async def send_nop(self) -> int:
         """Submits a no-op request; :meth:`recv` returns its completion."""
-        tag, _ = await self._submit(None, None, "gzip", -1, False, claimed=False)
+        tag, _ = await self._submit(None, None, "gzip", DEFAULT_LEVEL, False, claimed=False)
         return tag
 
     async def recv(self) -> Completion:
@@ -526,7 +525,7 @@ class AsyncQueue:
         dst: DmaBuf,
         *,
         format: Format = "gzip",
-        level: int = -1,
+        level: int = DEFAULT_LEVEL,
         continue_stream: bool = False,
     ) -> Completion:
         """Sends a request and waits for *its* completion (not seen by :meth:`recv`).
@@ -535,7 +534,9 @@ class AsyncQueue:
         assert fut is not None
         return await fut
 
-    async def compress(self, data: Buffer, format: Format = "gzip", level: int = -1) -> bytes:
+    async def compress(
+        self, data: Buffer, format: Format = "gzip", level: int = DEFAULT_LEVEL
+    ) -> bytes:
         """Compresses ``data`` into one complete stream (one request; on a kernel device,
         input too large for one request under the locked-memory limit goes through the
         sync path's pieces instead, in the loop's default executor)."""
@@ -544,7 +545,7 @@ class AsyncQueue:
         self._check_usable()
         view = memoryview(data).cast("B")
         space = _core.compress_bound(len(view))
-        if not _core.memlock_fits(self._q.device, len(view), _pow2(space)):
+        if not _core.memlock_fits(self._q.kind, len(view), _pow2(space)):
             # More than one request may pin under the locked-memory limit: the sync path
             # splits it into pieces that fit (off the event loop).
             loop = asyncio.get_running_loop()
@@ -582,14 +583,14 @@ class AsyncQueue:
         while True:
             rest = view[pos:]
             if not rest:
-                raise _core._decode_error(rest, format, _STATUS_NEED_INPUT)
+                raise _core._decode_error(rest, format, Status.NEED_INPUT)
             left = None if max_length is None else max_length - total
             space = _core._output_guess(rest, format, left)
             while True:
                 # The whole buffer is room for the output (its capacity, a power of two),
                 # but never more than the limit allows.
                 room = _pow2(space) if left is None else min(_pow2(space), left + 1)
-                if not _core.memlock_fits(self._q.device, len(rest), room):
+                if not _core.memlock_fits(self._q.kind, len(rest), room):
                     # Past what one request may pin under the locked-memory limit: the sync
                     # path decodes the rest in pieces that fit (off the event loop).
                     loop = asyncio.get_running_loop()
@@ -598,14 +599,12 @@ class AsyncQueue:
                     )
                     parts.append(tail)
                     return b"".join(parts)
-                c = await self._request(rest, room, format, -1)
+                c = await self._request(rest, room, format, DEFAULT_LEVEL)
                 self._give(c.src)
-                if c.status == _STATUS_OUTPUT_TOO_SMALL or (left is not None and c.produced > left):
+                if c.status == Status.OUTPUT_TOO_SMALL or (left is not None and c.produced > left):
                     self._give(c.dst)
-                    if left is not None and room > left:
-                        assert max_length is not None
-                        raise _core._output_limit_error(max_length)
-                    space = room * 2
+                    # Twice the room, or OutputLimitError once the output is over the limit.
+                    space = _core._retry_output_room(room, left, max_length)
                     continue
                 if c.status in _DECODE_ERRORS:
                     self._give(c.dst)
@@ -777,7 +776,9 @@ class AsyncQueuePool:
 
     # ----------------------------------------------------------------- public API
 
-    async def compress(self, data: Buffer, format: Format = "gzip", level: int = -1) -> bytes:
+    async def compress(
+        self, data: Buffer, format: Format = "gzip", level: int = DEFAULT_LEVEL
+    ) -> bytes:
         """Compresses ``data`` into one complete stream, on one of the queues
         (see :meth:`AsyncQueue.compress`)."""
         if self._direction != "compress":
@@ -801,7 +802,6 @@ class AsyncQueuePool:
             self._done(i)
 
 
-_STATUS_OUTPUT_TOO_SMALL = 0x0E
 #: Smallest pooled buffer, largest pooled buffer, and the pool's size limit.
 _MIN_BUF = 4096
 _POOL_MAX_BUF = 16 << 20
@@ -809,9 +809,8 @@ _POOL_BYTES = 64 << 20
 #: Largest new buffer shared on the loop itself; larger ones are shared (and released) on an
 #: executor thread.
 _SHARE_ON_LOOP = 1 << 20
-_STATUS_NEED_INPUT = 0x11
 #: Statuses of a decompression that failed on its input: checksum, need input, data error.
-_DECODE_ERRORS = frozenset({0x10, 0x11, 0x12})
+_DECODE_ERRORS = frozenset({Status.CHECKSUM_ERROR, Status.NEED_INPUT, Status.DATA_ERROR})
 
 
 def _pow2(n: int) -> int:

@@ -1,4 +1,5 @@
-"""Device discovery (sysfs only: nothing is opened) and the device choice for a queue.
+"""Device discovery (sysfs only: nothing is opened; the core reads it) and the device
+choice for a queue.
 
 The soft device (a device model running in this process) is always present. Hardware
 queues appear under ``/sys/class/sdmdev/<parent>/`` with their VFIO mediated-device types in
@@ -16,23 +17,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from .errors import BadRequestError
+from . import _core
+from .types import DEVICE_CHOICES
 
 __all__ = ["SYSFS_ROOT", "DeviceInfo", "check_device", "devices"]
 
 #: Where sdmdev parents are listed. ``WARPDRIVE_SYSFS_ROOT`` overrides it for listing.
-SYSFS_ROOT = "/sys/class/sdmdev"
+SYSFS_ROOT: str = _core.SYSFS_CLASS_DIR
 
 #: The ring dialect this driver speaks.
-DEVICE_API = "hisi_qm_v1"
+DEVICE_API: str = _core.DEVICE_API
 
 #: What ``device=`` accepts.
-CHOICES = ("auto", "soft", "vfio")
-
-_TYPE_COMPRESS = 1
-_TYPE_DECOMPRESS = 2
+CHOICES = DEVICE_CHOICES
 
 
 @dataclass(frozen=True)
@@ -72,87 +70,16 @@ SOFT = DeviceInfo(
 )
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
-        return None
-
-
-def _read_int(path: Path) -> int | None:
-    text = _read(path)
-    if text is None:
-        return None
-    try:
-        return int(text, 0)
-    except ValueError:
-        return None
-
-
-def _sysfs_root(root: str | os.PathLike[str] | None) -> Path:
-    if root is not None:
-        return Path(root)
-    return Path(os.environ.get("WARPDRIVE_SYSFS_ROOT", SYSFS_ROOT))
-
-
-def _hardware(root: Path) -> list[DeviceInfo]:
-    found: list[DeviceInfo] = []
-    try:
-        parents = sorted(root.iterdir())
-    except OSError:
-        return found
-    for parent in parents:
-        params = parent / "params"
-        iommu_type = _read_int(params / "iommu_type")
-        if iommu_type is None:
-            iommu_type = _read_int(parent / "iommu_type")
-        dma_flag = _read_int(params / "dma_flag")
-        if dma_flag is None:
-            dma_flag = _read_int(parent / "dma_flag")
-        types_dir = parent / "device" / "mdev_supported_types"
-        try:
-            types = sorted(types_dir.iterdir())
-        except OSError:
-            continue
-        for t in types:
-            api = _read(t / "device_api") or "unknown"
-            flags = _read_int(t / "flags") or 0
-            direction = {_TYPE_COMPRESS: "compress", _TYPE_DECOMPRESS: "decompress"}.get(
-                flags & (_TYPE_COMPRESS | _TYPE_DECOMPRESS), "unknown"
-            )
-            if api != DEVICE_API:
-                usable, note = False, f"unknown device_api {api!r}"
-            elif direction == "unknown":
-                usable, note = False, f"flags {flags:#x} name no direction"
-            elif not os.path.exists("/dev/vfio/vfio"):
-                usable, note = False, "/dev/vfio/vfio is missing (vfio module not loaded?)"
-            else:
-                usable, note = True, ""
-            found.append(
-                DeviceInfo(
-                    name=f"{parent.name}/{t.name}",
-                    kind="sdmdev",
-                    device_api=api,
-                    direction=direction,
-                    available_instances=_read_int(t / "available_instances"),
-                    description=_read(t / "name") or t.name,
-                    path=str(t),
-                    iommu_type=iommu_type,
-                    dma_flag=dma_flag,
-                    usable=usable,
-                    note=note,
-                )
-            )
-    return found
-
-
 def devices(sysfs_root: str | os.PathLike[str] | None = None) -> list[DeviceInfo]:
-    """Lists the devices present: sdmdev hardware types first, then the soft device."""
-    return [*_hardware(_sysfs_root(sysfs_root)), SOFT]
+    """Lists the devices present: sdmdev hardware types first, then the soft device.
+
+    ``sysfs_root`` is the directory of sdmdev parents (default: ``WARPDRIVE_SYSFS_ROOT``,
+    else :data:`SYSFS_ROOT`). The core reads it (``wd_core::sysfs::list_devices``)."""
+    root = None if sysfs_root is None else os.fspath(sysfs_root)
+    found = [DeviceInfo(kind="sdmdev", **d) for d in _core._list_devices(root)]
+    return [*found, SOFT]
 
 
 def check_device(device: str | None) -> str | None:
     """Validates a ``device=`` argument (see the module documentation)."""
-    if device is None or device in CHOICES:
-        return device
-    raise BadRequestError(f"device must be one of {', '.join(CHOICES)} (or None), not {device!r}")
+    return _core._parse_device(device)

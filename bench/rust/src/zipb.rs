@@ -10,7 +10,7 @@ use wd_core::abi::{ReqType, ZipSqe};
 use wd_core::dma::DmaBuf;
 use wd_core::engine::Engine;
 use wd_core::zip::{self, compress_bound, compress_stream, decompress_stream, Format, ZipOptions};
-use wd_core::{Direction, Queue, Request};
+use wd_core::{Direction, Level, Queue, Request};
 
 use crate::stats::median;
 use crate::{Args, BoxResult};
@@ -367,7 +367,7 @@ pub fn queues(args: &Args) -> BoxResult<()> {
             for nq in [1usize, 2] {
                 let opts = ZipOptions {
                     format: Format::Gzip,
-                    level,
+                    level: level.into(),
                     queues: nq,
                     ..Default::default()
                 };
@@ -433,7 +433,7 @@ fn io_paths(args: &Args) -> BoxResult<(BufReader<File>, BufWriter<File>)> {
 pub fn gz_file(args: &Args) -> BoxResult<()> {
     let opts = ZipOptions {
         format: Format::Gzip,
-        level: args.num(&["-l", "--level"], 6),
+        level: args.num(&["-l", "--level"], Level::new(6)),
         queues: args.num(&["-q", "--queues"], ZipOptions::default().queues),
         chunk_size: args.num(&["--chunk-kib"], ZipOptions::default().chunk_size >> 10) << 10,
         ..Default::default()

@@ -25,10 +25,10 @@ fn main() -> ExitCode {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--level" | "-l" => match args.next().and_then(|v| v.parse().ok()) {
-                Some(l) if (1..=9).contains(&l) => opts.level = l,
+                Some(l) => opts.level = l,
                 _ => return usage(),
             },
-            "--format" | "-f" => match args.next().as_deref().and_then(Format::parse) {
+            "--format" | "-f" => match args.next().and_then(|v| v.parse::<Format>().ok()) {
                 Some(f) => opts.format = f,
                 None => return usage(),
             },

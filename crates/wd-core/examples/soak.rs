@@ -361,7 +361,7 @@ fn main() -> ExitCode {
         vias.push(Via::Own(cq, dq));
     }
     vias.extend((0..args.oneshot_threads).map(|_| Via::OneShot));
-    if device == "soft"
+    if device == wd_core::DeviceKind::Soft
         && !domains
             .iter()
             .any(|d| Arc::ptr_eq(d, &wd_core::soft_domain()))

@@ -80,6 +80,60 @@ impl Doorbell {
     }
 }
 
+/// Compress or decompress: a property of a queue, fixed when it starts (an mdev type's
+/// `flags`, section 6 of `docs/abi.md`). Spelled `compress` / `decompress` (exactly, as
+/// [`std::str::FromStr`] reads and [`std::fmt::Display`] writes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The queue compresses.
+    Compress,
+    /// The queue decompresses.
+    Decompress,
+}
+
+impl Direction {
+    /// Both directions, in the order of their index ([`Direction::index`]).
+    pub const ALL: [Direction; 2] = [Direction::Compress, Direction::Decompress];
+
+    /// The name: `compress` or `decompress`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Direction::Compress => "compress",
+            Direction::Decompress => "decompress",
+        }
+    }
+
+    /// 0 for compress, 1 for decompress: an index into per-direction tables.
+    pub const fn index(self) -> usize {
+        match self {
+            Direction::Compress => 0,
+            Direction::Decompress => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Direction {
+    type Err = Error;
+
+    /// Reads `compress` or `decompress`; anything else is [`Error::BadRequest`].
+    fn from_str(s: &str) -> Result<Direction, Error> {
+        Direction::ALL
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "direction must be 'compress' or 'decompress', not {s:?}"
+                ))
+            })
+    }
+}
+
 /// Request types (dw9 bits 7:0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]

@@ -1,7 +1,7 @@
 //! The compression engine the soft device runs: executes one ZIP request on byte slices,
 //! following `docs/abi.md` section 4. It knows nothing about rings or memory sharing.
 //!
-//! Engines, chosen per level and direction by measurement (`docs/notes/engines.md`,
+//! Engines, chosen per level and direction by measurement (`docs/decisions/engines.md`,
 //! `docs/decisions/decoder.md`): zlib-rs for all decompression (strict: it accepts exactly
 //! what zlib accepts, which ISA-L and libdeflate do not); ISA-L for level-1 compression; for
 //! levels 2..=9, where ISA-L has no
@@ -12,19 +12,11 @@
 //! needs: sync-flushed pieces for parallel compression; zlib-rs resumable inflate with
 //! bounded output.
 
+use crate::abi::Direction;
 use crate::abi::{Csum, ReqType, Status, ZipSqe, FLAGS_KNOWN, FLAG_CONTINUE, FLAG_PARTIAL};
 use crate::isal::{self, DeflateResult, InflateStop, Wrapper};
 use crate::zlibrs;
 use crate::zlibrs::Inflater;
-
-/// Compress or decompress: a property of a queue, fixed when it starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// The queue compresses.
-    Compress,
-    /// The queue decompresses.
-    Decompress,
-}
 
 /// The device's answer to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -775,7 +767,7 @@ mod level_tests {
     #[test]
     fn whole_streams_come_out_smaller_than_pieces_at_every_level() {
         // Whole streams go to libdeflate, which beats zlib-rs's ratio at every level 2..=9
-        // (docs/notes/engines.md); a piece of the same bytes is what zlib-rs writes.
+        // (docs/decisions/engines.md); a piece of the same bytes is what zlib-rs writes.
         let data = mixed_kinds(1 << 20, 0xff);
         let mut e = Engine::new(Direction::Compress);
         for level in 2..=9 {
@@ -792,7 +784,7 @@ mod level_tests {
     #[test]
     fn level6_size_is_close_to_a_zlib_class_reference() {
         // On the benchmark corpus zlib-rs's own level 6 ("medium") is +2.4% over C zlib's
-        // level 6 and the tuned lazy search +1.3% (docs/notes/engines.md). Of the generated
+        // level 6 and the tuned lazy search +1.3% (docs/decisions/engines.md). Of the generated
         // sections only the machine-code-like one reproduces that (+2.9% and +2.4% over C
         // zlib); the prose, code and tables favour medium, unlike real files. Reference:
         // miniz_oxide level 6. Pieces of 1 MiB, as the driver sends them.

@@ -1,7 +1,7 @@
 //! Safe wrappers over Intel's ISA-L (igzip), statically built by `isal-sys`.
 //!
 //! The soft device uses ISA-L where it is the fastest engine that keeps the ABI's
-//! streaming contract (see `docs/notes/engines.md`): level-1 compression (2.2x zlib-rs
+//! streaming contract (see `docs/decisions/engines.md`): level-1 compression (2.2x zlib-rs
 //! with a better ratio). Its decoder ([`Inflater`]) is faster than zlib-rs's but lenient
 //! (it accepts streams zlib refuses, `docs/decisions/decoder.md`), so the device decodes
 //! with zlib-rs; it stays here for measurements. Every `unsafe` block of the ISA-L path is

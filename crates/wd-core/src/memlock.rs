@@ -14,6 +14,7 @@
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::backend::DeviceKind;
 use crate::error::{Error, Result};
 use crate::sys::{page_size, round_to_pages};
 
@@ -43,12 +44,7 @@ pub fn request_pins(input: usize, space: usize) -> u64 {
 /// True if `q`'s device pins request memory (a kernel device through VFIO), so that jobs
 /// on it must fit the locked-memory limit; the in-process device pins nothing.
 pub fn pins_pages(q: &crate::queue::Queue) -> bool {
-    device_pins_pages(&q.describe())
-}
-
-/// [`pins_pages`] by the queue's description (`Queue::describe`).
-pub fn device_pins_pages(describe: &str) -> bool {
-    describe.starts_with("vfio")
+    q.kind().pins_pages()
 }
 
 /// One request that does not come from a job of this module (the asyncio layer's calls,
@@ -56,11 +52,11 @@ pub fn device_pins_pages(describe: &str) -> bool {
 pub const SINGLE_REQUEST_SHARE: u64 = 4;
 
 /// True if one request reading `input` bytes into a buffer asked for with `space` bytes,
-/// on a device described by `describe`, may run as it is: the device pins nothing, no
+/// on a device of `kind`, may run as it is: the device pins nothing, no
 /// limit applies, or it pins at most 1/[`SINGLE_REQUEST_SHARE`] of the limit. Otherwise
 /// the caller should use the whole-stream functions, which split the work to fit.
-pub fn single_request_fits(describe: &str, input: usize, space: usize) -> bool {
-    if !device_pins_pages(describe) {
+pub fn single_request_fits(kind: DeviceKind, input: usize, space: usize) -> bool {
+    if !kind.pins_pages() {
         return true;
     }
     match crate::sys::memlock_limit() {

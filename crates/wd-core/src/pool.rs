@@ -4,7 +4,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::engine::Direction;
+use crate::abi::Direction;
+use crate::backend::DeviceKind;
 use crate::error::Result;
 use crate::queue::Queue;
 use crate::sys::PerProcess;
@@ -12,7 +13,7 @@ use crate::sys::PerProcess;
 /// Idle queues kept per (device kind, direction).
 const MAX_IDLE: usize = 4;
 
-type Idle = Arc<Mutex<Vec<(&'static str, Direction, Queue)>>>;
+type Idle = Arc<Mutex<Vec<(DeviceKind, Direction, Queue)>>>;
 
 fn idle() -> Idle {
     static POOL: PerProcess<Idle> = PerProcess::new();
@@ -61,11 +62,7 @@ pub fn give_back(q: Queue) -> Result<()> {
         q.close()?;
         return Ok(());
     }
-    let kind = if q.describe().starts_with("vfio") {
-        "vfio"
-    } else {
-        "soft"
-    };
+    let kind = q.kind();
     let pool = idle();
     let mut v = pool.lock().expect("pool poisoned");
     let same = v

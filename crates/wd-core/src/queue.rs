@@ -15,6 +15,7 @@ use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::abi::Direction;
 use crate::abi::{
     doorbell, Csum, ReqType, Status, ZipSqe, ARM_MODERATED, ARM_NOW, CAP_MODERATED_ARM, CMD_CQ,
     CMD_SQ, DOORBELL_CQ_SOFT, DOORBELL_SQ, FLAG_CONTINUE, FLAG_PARTIAL, MAX_OUTSTANDING, REG_CAPS,
@@ -22,7 +23,6 @@ use crate::abi::{
 };
 use crate::backend::Backend;
 use crate::dma::{DmaBuf, Domain, Lease};
-use crate::engine::Direction;
 use crate::error::{Error, Result};
 use crate::ring::{Mmio, Rings};
 use crate::sys;
@@ -409,8 +409,7 @@ impl Queue {
         dir: Direction,
         opts: crate::backend::soft::SoftOptions,
     ) -> Result<Queue> {
-        let b = crate::backend::soft::SoftBackend::start(domain, dir, opts)?;
-        Ok(Queue::new(Box::new(b), dir))
+        crate::backend::soft::open_queue_in(domain, dir, opts)
     }
 
     /// The queue's direction.
@@ -431,6 +430,11 @@ impl Queue {
     /// What device serves this queue.
     pub fn describe(&self) -> String {
         self.backend.describe()
+    }
+
+    /// The kind of device serving this queue.
+    pub fn kind(&self) -> crate::backend::DeviceKind {
+        self.backend.kind()
     }
 
     /// Requests sent and not yet received.
@@ -673,12 +677,30 @@ impl Queue {
     /// answer `DMA_FAULT` and touch nothing) or memory that nobody reads or writes until the
     /// completion arrives and that stays alive until then.
     pub unsafe fn send_raw(&mut self, sqe: ZipSqe, tag: u64) -> Result<()> {
+        // SAFETY: the caller keeps this function's contract, which is `submit_entry`'s.
+        unsafe { self.submit_entry(sqe, Request::nop().tag(tag)) }
+    }
+
+    /// Submits `sqe`, whose addresses the caller vouches for, keeping `req` (its buffers, if
+    /// any, dropped) as the request the completion answers: its type, level and tag.
+    ///
+    /// # Safety
+    /// As for [`Queue::send_raw`]: every address range in `sqe` is either not shared with
+    /// the device or memory that nobody else reads or writes, and that stays alive, until
+    /// the completion arrives.
+    unsafe fn submit_entry(&mut self, sqe: ZipSqe, req: Request) -> Result<()> {
         self.alive()?;
         if self.is_full() {
             self.stats.full_retries += 1;
             return Err(Error::QueueFull);
         }
-        self.place(sqe, Request::nop().tag(tag), None);
+        let req = Request {
+            src: None,
+            input: None,
+            dst: None,
+            ..req
+        };
+        self.place(sqe, req, None);
         self.ring_sq_doorbell();
         Ok(())
     }
@@ -731,7 +753,7 @@ impl Queue {
         // for all of it, so nobody else reads or writes them. The request either completes
         // below, or the queue is stopped first (which, for a domain that lends memory, ends
         // every access of its device).
-        unsafe { self.send_raw(sqe, req.tag)? };
+        unsafe { self.submit_entry(sqe, req)? };
         let c = match self.recv_timeout(None) {
             Ok(c) => c,
             Err(e) => {

@@ -1,4 +1,8 @@
-//! Finding sdmdev devices: sysfs only, nothing opened (docs/abi.md, DESIGN.md section 3).
+//! Finding sdmdev devices: sysfs only, nothing opened (`docs/abi.md` section 6).
+//!
+//! Two readers of one layout: [`Sysfs::parents`] for opening a queue (every attribute the
+//! driver needs must be there, or it is an error) and [`list_devices`] for showing what is
+//! present (whatever can be read, with a note where a type is not usable).
 //!
 //! Layout read here (the root, normally `/sys`, is configurable for tests):
 //! - `class/sdmdev/<parent>/params/{iommu_type,dma_flag}`
@@ -9,7 +13,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::engine::Direction;
+use crate::abi::Direction;
 use crate::error::{Error, Result};
 
 /// Type flag: queues of this type compress.
@@ -39,7 +43,12 @@ pub struct MdevType {
 impl MdevType {
     /// The direction of this type's queues, if it says.
     pub fn direction(&self) -> Option<Direction> {
-        match self.flags & (TYPE_COMPRESS | TYPE_DECOMPRESS) {
+        MdevType::direction_of(self.flags)
+    }
+
+    /// The direction type flags name, if exactly one.
+    pub fn direction_of(flags: u32) -> Option<Direction> {
+        match flags & (TYPE_COMPRESS | TYPE_DECOMPRESS) {
             TYPE_COMPRESS => Some(Direction::Compress),
             TYPE_DECOMPRESS => Some(Direction::Decompress),
             _ => None,
@@ -218,6 +227,98 @@ impl Sysfs {
     }
 }
 
+/// Where sdmdev parents are listed.
+pub const CLASS_DIR: &str = "/sys/class/sdmdev";
+
+/// The variable that moves [`CLASS_DIR`] for [`list_devices_from_env`] (a test's tree).
+pub const CLASS_DIR_ENV: &str = "WARPDRIVE_SYSFS_ROOT";
+
+/// One mdev type as [`list_devices`] shows it: what could be read, and whether this driver
+/// can open queues of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceEntry {
+    /// `<parent>/<type>`.
+    pub name: String,
+    /// The ring dialect (`device_api`), `unknown` where it cannot be read.
+    pub device_api: String,
+    /// The direction its `flags` name, if they name one.
+    pub direction: Option<Direction>,
+    /// `available_instances`, if readable.
+    pub available_instances: Option<u32>,
+    /// The `name` attribute, else the type's directory name.
+    pub description: String,
+    /// The type's sysfs directory.
+    pub path: PathBuf,
+    /// The parent's `params/iommu_type` (or `iommu_type` beside `params/`), if readable.
+    pub iommu_type: Option<u32>,
+    /// The parent's `params/dma_flag` (or `dma_flag` beside `params/`), if readable.
+    pub dma_flag: Option<u32>,
+    /// True if this build can open queues of it.
+    pub usable: bool,
+    /// Why it is not usable, if it is not.
+    pub note: String,
+}
+
+fn read_trimmed(p: &Path) -> Option<String> {
+    let b = fs::read(p).ok()?;
+    Some(String::from_utf8_lossy(&b).trim().to_string())
+}
+
+fn read_opt_num(p: &Path) -> Option<u32> {
+    read_num(p).ok()
+}
+
+/// Every mdev type of every sdmdev parent under `class_dir` (normally [`CLASS_DIR`]), in
+/// name order, as far as it can be read: a missing or unreadable attribute is `None` (or
+/// `unknown`), a parent without types is left out, and a missing `class_dir` is an empty
+/// list. Nothing is opened.
+pub fn list_devices(class_dir: &Path) -> Vec<DeviceEntry> {
+    let vfio = Path::new("/dev/vfio/vfio").exists();
+    let mut found = Vec::new();
+    for (parent, dir) in entries(class_dir) {
+        let param = |name: &str| {
+            read_opt_num(&dir.join("params").join(name)).or_else(|| read_opt_num(&dir.join(name)))
+        };
+        let (iommu_type, dma_flag) = (param("iommu_type"), param("dma_flag"));
+        for (id, t) in entries(&dir.join("device/mdev_supported_types")) {
+            let device_api =
+                read_trimmed(&t.join("device_api")).unwrap_or_else(|| "unknown".into());
+            let flags = read_opt_num(&t.join("flags")).unwrap_or(0);
+            let direction = MdevType::direction_of(flags);
+            let note = if device_api != DEVICE_API {
+                format!("unknown device_api {device_api:?}")
+            } else if direction.is_none() {
+                format!("flags {flags:#x} name no direction")
+            } else if !vfio {
+                "/dev/vfio/vfio is missing (vfio module not loaded?)".to_string()
+            } else {
+                String::new()
+            };
+            found.push(DeviceEntry {
+                name: format!("{parent}/{id}"),
+                direction,
+                available_instances: read_opt_num(&t.join("available_instances")),
+                description: read_trimmed(&t.join("name"))
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| id.clone()),
+                usable: note.is_empty(),
+                note,
+                device_api,
+                path: t,
+                iommu_type,
+                dma_flag,
+            });
+        }
+    }
+    found
+}
+
+/// [`list_devices`] of [`CLASS_DIR`], or of the directory `WARPDRIVE_SYSFS_ROOT` names.
+pub fn list_devices_from_env() -> Vec<DeviceEntry> {
+    let dir = std::env::var_os(CLASS_DIR_ENV).unwrap_or_else(|| CLASS_DIR.into());
+    list_devices(Path::new(&dir))
+}
+
 /// A fresh random UUID (from the kernel).
 pub fn new_uuid() -> Result<String> {
     read_attr(Path::new("/proc/sys/kernel/random/uuid"))
@@ -303,6 +404,63 @@ mod tests {
             matches!(e, Error::NoDevice(ref m) if m.contains("module loaded")),
             "{e}"
         );
+    }
+
+    #[test]
+    fn listing_reads_what_it_can_and_says_why_a_type_is_unusable() {
+        let (root, _) = fake_sysfs();
+        let class = root.join("class/sdmdev");
+        // A second parent with its parameters beside `params/` and sparse types.
+        let p = class.join("old");
+        fs::create_dir_all(p.join("device/mdev_supported_types/bare")).unwrap();
+        fs::write(p.join("iommu_type"), "1\n").unwrap();
+        let odd = p.join("device/mdev_supported_types/odd");
+        fs::create_dir_all(&odd).unwrap();
+        fs::write(odd.join("device_api"), "other_v9\n").unwrap();
+        fs::write(odd.join("available_instances"), "x\n").unwrap();
+        let noflags = p.join("device/mdev_supported_types/noflags");
+        fs::create_dir_all(&noflags).unwrap();
+        fs::write(noflags.join("device_api"), "hisi_qm_v1\n").unwrap();
+        // A parent without types is not listed.
+        fs::create_dir_all(class.join("empty/params")).unwrap();
+
+        let l = list_devices(&class);
+        let names: Vec<_> = l.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "old/bare",
+                "old/noflags",
+                "old/odd",
+                "softzip/softzip-comp",
+                "softzip/softzip-decomp"
+            ]
+        );
+        let (bare, noflags, odd, comp) = (&l[0], &l[1], &l[2], &l[3]);
+        assert_eq!((bare.iommu_type, bare.dma_flag), (Some(1), None));
+        assert_eq!(
+            (bare.device_api.as_str(), bare.description.as_str()),
+            ("unknown", "bare")
+        );
+        assert!(
+            !bare.usable && bare.note.contains("unknown"),
+            "{}",
+            bare.note
+        );
+        assert!(noflags.note.contains("no direction"), "{}", noflags.note);
+        assert_eq!(odd.available_instances, None);
+        assert!(!odd.usable && odd.note.contains("other_v9"), "{}", odd.note);
+        assert_eq!(comp.direction, Some(Direction::Compress));
+        assert_eq!((comp.iommu_type, comp.dma_flag), (Some(3), Some(2)));
+        assert_eq!(
+            (comp.available_instances, comp.description.as_str()),
+            (Some(2), "comp")
+        );
+        let vfio = Path::new("/dev/vfio/vfio").exists();
+        assert_eq!(comp.usable, vfio);
+        assert_eq!(comp.note.contains("vfio"), !vfio);
+        assert!(list_devices(&root.join("missing")).is_empty());
+        fs::remove_dir_all(root).unwrap();
     }
 
     #[test]

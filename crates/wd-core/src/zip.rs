@@ -13,52 +13,22 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
+use crate::abi::Direction;
 use crate::abi::{Csum, ReqType, Status};
 use crate::dma::DmaBuf;
-use crate::engine::Direction;
 use crate::error::{DataErrorKind, Error, Result};
 use crate::memlock::{self, CompressPlan, InflatePlan, Reservation};
 use crate::queue::{Completion, Queue, Request};
-use crate::sys;
 
-/// A compressed stream format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// Raw deflate (RFC 1951).
-    Deflate,
-    /// zlib (RFC 1950).
-    Zlib,
-    /// gzip (RFC 1952).
-    Gzip,
-}
-
-impl Format {
-    fn req_type(self) -> ReqType {
-        match self {
-            Format::Deflate => ReqType::Deflate,
-            Format::Zlib => ReqType::Zlib,
-            Format::Gzip => ReqType::Gzip,
-        }
-    }
-
-    /// Parses `deflate`/`raw`, `zlib`, `gzip`/`gz`.
-    pub fn parse(s: &str) -> Option<Format> {
-        match s.to_ascii_lowercase().as_str() {
-            "deflate" | "raw" => Some(Format::Deflate),
-            "zlib" => Some(Format::Zlib),
-            "gzip" | "gz" => Some(Format::Gzip),
-            _ => None,
-        }
-    }
-}
+pub use crate::format::{Format, Level};
 
 /// How to run a compression.
 #[derive(Debug, Clone)]
 pub struct ZipOptions {
     /// Output format.
     pub format: Format,
-    /// Level 1..=9 (0 = default 6).
-    pub level: u32,
+    /// Compression level (see [`Level`]).
+    pub level: Level,
     /// Queues to spread pieces over.
     pub queues: usize,
     /// Piece size in bytes.
@@ -77,7 +47,7 @@ impl Default for ZipOptions {
     fn default() -> Self {
         ZipOptions {
             format: Format::Gzip,
-            level: 6,
+            level: Level::DEFAULT,
             queues: cores().min(4),
             chunk_size: 1 << 20,
             depth: 3,
@@ -226,8 +196,7 @@ fn recv_any(queues: &mut [Queue], out: &mut Vec<(usize, Completion)>) -> Result<
             return Err(Error::Protocol("waiting with nothing in flight".into()));
         }
         if !ready {
-            sys::poll_readable(&fds, Some(crate::queue::DEVICE_CHECK))
-                .map_err(|e| Error::io("waiting for the device interrupt", e))?;
+            crate::wait::readable(&fds, Some(crate::queue::DEVICE_CHECK))?;
             for q in queues.iter().filter(|q| q.outstanding() > 0) {
                 q.check_device()?;
             }
@@ -271,14 +240,8 @@ pub fn compress_stream(
     open: Opener<'_>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<StreamStats> {
-    if opts.level > 9 {
-        return Err(Error::BadRequest(format!(
-            "level {} is not 1..=9",
-            opts.level
-        )));
-    }
+    let level = opts.level.get()?;
     let depth = opts.depth.max(1);
-    let level = if opts.level == 0 { 6 } else { opts.level };
     // Queues are opened as pieces need them: a one-piece job uses one.
     let mut queues = vec![open(Direction::Compress)?];
     // A kernel device pins each queue's running piece: fit them in the locked-memory limit.
@@ -608,11 +571,23 @@ pub fn after_stream(format: Format, rest: &[u8]) -> After {
     }
 }
 
-fn output_limit(limit: u64) -> Error {
+/// The error for an output of more than `limit` bytes ([`DataErrorKind::OutputLimit`]).
+pub fn output_limit(limit: u64) -> Error {
     Error::data(
         DataErrorKind::OutputLimit,
         &format!("more than {limit} bytes"),
     )
+}
+
+/// The output room of a one-request decompression's next try, after a try with `room`
+/// bytes ran out of it (or produced more than `left`, the output still allowed): twice the
+/// room. [`DataErrorKind::OutputLimit`] (for `max_output`) when `room` already held more
+/// than `left`: the output is over the limit, and a bigger try would only allocate more.
+pub fn retry_output_room(room: usize, left: Option<usize>, max_output: u64) -> Result<usize> {
+    match left {
+        Some(l) if room > l => Err(output_limit(max_output)),
+        _ => Ok(room.saturating_mul(2)),
+    }
 }
 
 /// Decompresses `input` (one stream; for gzip any number of members) into `output`.
@@ -770,17 +745,19 @@ pub const ONE_REQUEST_MAX: usize = 1 << 20;
 /// Compresses `data` (at most [`ONE_REQUEST_MAX`] bytes) into one stream of `format` with
 /// a single request on `q`, which must have nothing in flight. On the soft device the
 /// device reads `data` and writes the result in place; nothing is copied.
-pub fn compress_one(q: &mut Queue, data: &[u8], format: Format, level: u32) -> Result<Vec<u8>> {
+pub fn compress_one(
+    q: &mut Queue,
+    data: &[u8],
+    format: Format,
+    level: impl Into<Level>,
+) -> Result<Vec<u8>> {
     if data.len() > ONE_REQUEST_MAX {
         return Err(Error::BadRequest(format!(
             "{} bytes is more than one request takes ({ONE_REQUEST_MAX})",
             data.len()
         )));
     }
-    if level > 9 {
-        return Err(Error::BadRequest(format!("level {level} is not 1..=9")));
-    }
-    let level = if level == 0 { 6 } else { level };
+    let level = level.into().get()?;
     let space = compress_bound(data.len());
     let _pins = if memlock::pins_pages(q) {
         memlock::reserve_request(data.len(), space, space)?.1
@@ -894,7 +871,8 @@ fn on_pooled<R>(dir: Direction, f: impl FnOnce(&mut Queue) -> Result<R>) -> Resu
 }
 
 /// Compresses a whole buffer into one stream of `format`.
-pub fn compress(data: &[u8], format: Format, level: u32) -> Result<Vec<u8>> {
+pub fn compress(data: &[u8], format: Format, level: impl Into<Level>) -> Result<Vec<u8>> {
+    let level = level.into();
     if data.len() <= ONE_REQUEST_MAX {
         return on_pooled(Direction::Compress, |q| {
             compress_one(q, data, format, level)
@@ -929,29 +907,79 @@ pub fn decompress_limited(
     format: Format,
     max_output: Option<usize>,
 ) -> Result<Vec<u8>> {
-    if data.len() <= ONE_REQUEST_MAX {
-        let one = on_pooled(Direction::Decompress, |q| {
-            decompress_one_limited(q, data, format, max_output)
-        })?;
-        if let Some(v) = one {
-            return Ok(v);
-        }
-    }
     let start = data
         .len()
         .saturating_mul(3)
         .min(CLAIMED_SIZE_MAX)
         .min(max_output.unwrap_or(usize::MAX));
-    let mut out = Vec::with_capacity(start);
+    let sink = LazyVec {
+        cap: start,
+        v: None,
+    };
+    match decompress_into(data, format, max_output, sink)? {
+        Decompressed::One(v) => Ok(v),
+        Decompressed::Streamed(s) => Ok(s.v.unwrap_or_default()),
+    }
+}
+
+/// A `Vec` sink that reserves its first capacity only when written to (the one-request
+/// path never touches it).
+struct LazyVec {
+    cap: usize,
+    v: Option<Vec<u8>>,
+}
+
+impl Write for LazyVec {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let cap = self.cap;
+        self.v
+            .get_or_insert_with(|| Vec::with_capacity(cap))
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What [`decompress_into`] produced.
+#[derive(Debug)]
+pub enum Decompressed<W> {
+    /// The whole output of one request (the sink was not used).
+    One(Vec<u8>),
+    /// The output went to the sink, which is handed back.
+    Streamed(W),
+}
+
+/// Decompresses a whole buffer of `format`, the policy of [`decompress_limited`] with the
+/// output's destination left to the caller: an input of one request whose output fits a
+/// guess ([`decompress_one_limited`] on a pooled queue) comes back as one vector; anything
+/// else is decoded as a stream into `sink` (more output than guessed, more gzip members, or
+/// a larger input).
+pub fn decompress_into<W: Write>(
+    data: &[u8],
+    format: Format,
+    max_output: Option<usize>,
+    mut sink: W,
+) -> Result<Decompressed<W>> {
+    if data.len() <= ONE_REQUEST_MAX {
+        let one = on_pooled(Direction::Decompress, |q| {
+            decompress_one_limited(q, data, format, max_output)
+        })?;
+        if let Some(v) = one {
+            return Ok(Decompressed::One(v));
+        }
+    }
     decompress_stream_limited(
         &mut &data[..],
-        &mut out,
+        &mut sink,
         format,
         max_output.map(|m| m as u64),
         &default_opener,
         &mut |_, _| {},
     )?;
-    Ok(out)
+    Ok(Decompressed::Streamed(sink))
 }
 
 #[cfg(test)]
@@ -979,6 +1007,19 @@ mod tests {
             crc32_combine(0, crc32fast::hash(&b), b.len() as u64),
             crc32fast::hash(&b)
         );
+    }
+
+    #[test]
+    fn a_retry_doubles_the_room_until_the_limit_is_passed() {
+        assert_eq!(retry_output_room(4096, None, 0).unwrap(), 8192);
+        assert_eq!(retry_output_room(4096, Some(4096), 10).unwrap(), 8192);
+        let e = retry_output_room(4097, Some(4096), 5000).unwrap_err();
+        assert!(
+            matches!(&e, Error::BadData(d) if d.kind() == DataErrorKind::OutputLimit),
+            "{e}"
+        );
+        assert!(e.to_string().contains("more than 5000 bytes"), "{e}");
+        assert_eq!(retry_output_room(usize::MAX, None, 0).unwrap(), usize::MAX);
     }
 
     #[test]

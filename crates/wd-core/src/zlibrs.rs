@@ -5,7 +5,7 @@
 //! `Deflate` have no tuning call). zlib-rs follows zlib-ng, whose levels 3..=6 use a faster
 //! "medium" match finder: at level 6 its output is 2.4% larger than zlib's level 6 on our
 //! corpus. zlib-rs's lazy match finder with tuned limits comes within 1.3% at about the
-//! same speed (`level_config`, `docs/notes/engines.md`). Every `unsafe` block of this path is
+//! same speed (`level_config`, `docs/decisions/engines.md`). Every `unsafe` block of this path is
 //! in this module.
 
 use std::ffi::c_int;
@@ -28,7 +28,7 @@ pub struct LevelConfig {
 /// The configuration of each level, 2..=9 (others are clamped into that range).
 ///
 /// Measured on the benchmark corpus as 1 MiB pieces against C zlib 1.2.13 at the same level
-/// (`docs/notes/engines.md`): zlib-rs's own levels are within 1.6% of zlib's size except 6
+/// (`docs/decisions/engines.md`): zlib-rs's own levels are within 1.6% of zlib's size except 6
 /// (+2.4%), which uses zlib-rs's "medium" match finder. Level 6 runs the lazy match finder
 /// instead (init level 7) with a 64-entry chain, searched only a quarter deep when the
 /// previous position already has a match of 4 bytes or more (good_length 4), and lazy

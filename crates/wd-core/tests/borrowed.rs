@@ -253,6 +253,9 @@ impl Backend for Dying {
     fn describe(&self) -> String {
         "dying".into()
     }
+    fn kind(&self) -> wd_core::backend::DeviceKind {
+        self.inner.kind()
+    }
 }
 
 #[test]

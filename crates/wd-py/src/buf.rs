@@ -22,7 +22,7 @@ use pyo3::types::PyBytes;
 use wd_core::dma::DmaBuf;
 
 use crate::domain::generation;
-use crate::errors::new_error;
+use crate::errors::exc;
 
 /// A buffer shared with the device (see the module documentation).
 #[pyclass(module = "warpdrive._core", name = "DmaBuf")]
@@ -44,19 +44,15 @@ impl PyDmaBuf {
         }
     }
 
-    fn usable(&self, py: Python<'_>) -> PyResult<&DmaBuf> {
+    fn usable(&self, _py: Python<'_>) -> PyResult<&DmaBuf> {
         if self.gen != generation() {
-            return Err(new_error(
-                py,
-                "ForkedError",
-                ("this buffer belongs to the parent process (it is not mapped after fork)",),
+            return Err(exc::ForkedError::new_err(
+                "this buffer belongs to the parent process (it is not mapped after fork)",
             ));
         }
         self.inner.as_ref().ok_or_else(|| {
-            new_error(
-                py,
-                "BufferMovedError",
-                ("this DmaBuf was moved into a queue by send(); use the buffer the completion returns",),
+            exc::BufferMovedError::new_err(
+                "this DmaBuf was moved into a queue by send(); use the buffer the completion returns",
             )
         })
     }

@@ -5,14 +5,14 @@
 //! Python-facing parsing of directions and device choices.
 
 use pyo3::prelude::*;
-use wd_core::{DeviceChoice, Direction, Queue};
+use wd_core::{DeviceChoice, Direction, Format, Level};
 
-use crate::errors::{bad_request, IntoPyResult};
+use crate::errors::IntoPyResult;
 
 /// The current fork generation (0 in the process that imported the module, different in
 /// every fork child).
 pub fn generation() -> u64 {
-    wd_core::sys::fork_generation()
+    wd_core::fork_generation()
 }
 
 /// `fork_generation() -> int`: changes in a child after every fork.
@@ -21,53 +21,72 @@ pub fn fork_generation() -> u64 {
     generation()
 }
 
-/// Parses `"compress"` / `"decompress"`.
+/// Parses a direction name (the core's [`Direction`] parser and message).
 pub fn parse_direction(py: Python<'_>, s: &str) -> PyResult<Direction> {
-    match s {
-        "compress" => Ok(Direction::Compress),
-        "decompress" => Ok(Direction::Decompress),
-        _ => Err(bad_request(
-            py,
-            format!("direction must be 'compress' or 'decompress', not {s:?}"),
-        )),
-    }
+    s.parse().py(py)
 }
 
-/// The name of a direction.
-pub fn direction_name(d: Direction) -> &'static str {
-    match d {
-        Direction::Compress => "compress",
-        Direction::Decompress => "decompress",
-    }
+/// Parses a format name (the core's [`Format`] parser and message).
+pub fn parse_format(py: Python<'_>, s: &str) -> PyResult<Format> {
+    s.parse().py(py)
 }
 
-/// Parses a device choice: `None` follows `WARPDRIVE_DEVICE` (default `auto`); else
-/// `"auto"`, `"soft"` or `"vfio"`.
+/// Checks a Python compression level (the core's [`Level`]: 1..=9, or -1 for the default).
+pub fn parse_level(py: Python<'_>, level: i32) -> PyResult<Level> {
+    let l = Level::from(level);
+    l.get().py(py)?;
+    Ok(l)
+}
+
+/// Parses a device choice: `None` follows `WARPDRIVE_DEVICE` (default `auto`); else the
+/// core's [`DeviceChoice`] parser.
 pub fn parse_device(py: Python<'_>, s: Option<&str>) -> PyResult<DeviceChoice> {
     match s {
         None => DeviceChoice::from_env().py(py),
-        Some(s) => DeviceChoice::parse(s).ok_or_else(|| {
-            bad_request(
-                py,
-                format!("device must be 'auto', 'soft' or 'vfio', not {s:?}"),
-            )
-        }),
+        Some(s) => s.parse().py(py),
     }
 }
 
-/// Opens a queue of `dir` on the chosen device (called without the GIL).
-///
-/// A missing VFIO device node means there is no device to open: the core reports that as
-/// an I/O error (ENOENT); Python users get `NoDeviceError`, which is what it means to them.
-pub fn open(
-    choice: DeviceChoice,
-    dir: Direction,
-    opts: wd_core::QueueOptions,
-) -> wd_core::Result<Queue> {
-    wd_core::open_queue_with(choice, dir, opts).map_err(|e| match e {
-        wd_core::Error::Io { context, source } if source.kind() == std::io::ErrorKind::NotFound => {
-            wd_core::Error::NoDevice(format!("{context}: {source}"))
-        }
-        e => e,
-    })
+/// `_parse_device(device) -> str | None`: checks a `device=` argument the way opening a
+/// queue does, without opening anything.
+#[pyfunction]
+#[pyo3(signature = (device))]
+pub fn _parse_device(py: Python<'_>, device: Option<&str>) -> PyResult<Option<&'static str>> {
+    match device {
+        None => Ok(None),
+        Some(s) => Ok(Some(parse_device(py, Some(s))?.name())),
+    }
+}
+
+/// `_list_devices(class_dir=None) -> list[dict]`: the sdmdev types the core's
+/// `sysfs::list_devices` finds under `class_dir` (None: `WARPDRIVE_SYSFS_ROOT`, else
+/// `/sys/class/sdmdev`), one dict per type with the fields of `warpdrive.DeviceInfo`.
+#[pyfunction]
+#[pyo3(signature = (class_dir = None))]
+pub fn _list_devices<'py>(
+    py: Python<'py>,
+    class_dir: Option<std::path::PathBuf>,
+) -> PyResult<Vec<Bound<'py, pyo3::types::PyDict>>> {
+    use pyo3::types::PyDict;
+    let found = py.detach(|| match class_dir {
+        Some(d) => wd_core::sysfs::list_devices(&d),
+        None => wd_core::sysfs::list_devices_from_env(),
+    });
+    found
+        .into_iter()
+        .map(|e| {
+            let d = PyDict::new(py);
+            d.set_item("name", e.name)?;
+            d.set_item("device_api", e.device_api)?;
+            d.set_item("direction", e.direction.map_or("unknown", Direction::name))?;
+            d.set_item("available_instances", e.available_instances)?;
+            d.set_item("description", e.description)?;
+            d.set_item("path", e.path.to_string_lossy().into_owned())?;
+            d.set_item("iommu_type", e.iommu_type)?;
+            d.set_item("dma_flag", e.dma_flag)?;
+            d.set_item("usable", e.usable)?;
+            d.set_item("note", e.note)?;
+            Ok(d)
+        })
+        .collect()
 }

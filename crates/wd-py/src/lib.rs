@@ -33,6 +33,7 @@ pub mod zip;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_OUTSTANDING", wd_core::abi::MAX_OUTSTANDING)?;
+    add_names(m)?;
     m.add_class::<buf::PyDmaBuf>()?;
     m.add_class::<queue::PyQueue>()?;
     m.add_class::<queue::PyCompletion>()?;
@@ -46,7 +47,44 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(zip::_decode_error, m)?)?;
     m.add_function(wrap_pyfunction!(zip::_after_stream, m)?)?;
     m.add_function(wrap_pyfunction!(zip::_output_limit_error, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::_retry_output_room, m)?)?;
     m.add_function(wrap_pyfunction!(zip::memlock_fits, m)?)?;
     m.add_function(wrap_pyfunction!(domain::fork_generation, m)?)?;
+    m.add_function(wrap_pyfunction!(domain::_parse_device, m)?)?;
+    m.add_function(wrap_pyfunction!(domain::_list_devices, m)?)?;
+    m.add("SYSFS_CLASS_DIR", wd_core::sysfs::CLASS_DIR)?;
+    m.add("DEVICE_API", wd_core::sysfs::DEVICE_API)?;
     Ok(())
+}
+
+/// The names and numbers the core decides, for `warpdrive.types` (which checks its typing
+/// aliases against them): formats, directions, device choices and kinds, the default
+/// level, and the device's status codes (`STATUS_<NAME>`).
+fn add_names(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    use wd_core::abi::{Direction, Status};
+    use wd_core::{DeviceChoice, DeviceKind, Format, Level};
+    m.add("FORMATS", Format::ALL.map(Format::name))?;
+    m.add("DIRECTIONS", Direction::ALL.map(Direction::name))?;
+    m.add("DEVICE_CHOICES", DeviceChoice::ALL.map(DeviceChoice::name))?;
+    m.add("DEVICE_KINDS", DeviceKind::ALL.map(DeviceKind::name))?;
+    m.add("DEFAULT_LEVEL", Level::DEFAULT.requested())?;
+    m.add("DEFAULT_LEVEL_VALUE", Level::DEFAULT_VALUE)?;
+    m.add("MIN_LEVEL", Level::MIN)?;
+    m.add("MAX_LEVEL", Level::MAX)?;
+    for s in Status::ALL {
+        m.add(format!("STATUS_{}", status_name(s)), s as u8)?;
+    }
+    Ok(())
+}
+
+/// The Python constant name of a status (upper snake case of its Rust name).
+fn status_name(s: wd_core::abi::Status) -> String {
+    let mut out = String::new();
+    for (i, ch) in format!("{s:?}").chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_uppercase());
+    }
+    out
 }

@@ -12,42 +12,16 @@ use std::time::{Duration, Instant};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use wd_core::abi::ReqType;
 use wd_core::dma::DmaBuf;
 use wd_core::queue::{Completion, Request};
 use wd_core::{Direction, Queue, Stats};
 
 use crate::buf::{copy_in, PyDmaBuf};
-use crate::domain::{direction_name, generation, open, parse_device, parse_direction};
+use crate::domain::{generation, parse_device, parse_direction, parse_format, parse_level};
 use crate::errors::{bad_request, to_py, IntoPyResult};
 
 /// Longest sleep of a blocking `recv` between checks for signals.
 const WAIT_SLICE: Duration = Duration::from_millis(50);
-
-/// Parses a format name into the request type.
-pub fn parse_format(py: Python<'_>, s: &str) -> PyResult<ReqType> {
-    match s {
-        "gzip" => Ok(ReqType::Gzip),
-        "zlib" => Ok(ReqType::Zlib),
-        "deflate" => Ok(ReqType::Deflate),
-        _ => Err(bad_request(
-            py,
-            format!("format must be 'gzip', 'zlib' or 'deflate', not {s:?}"),
-        )),
-    }
-}
-
-/// Checks a Python compression level: 1..=9, or -1 for the default (6).
-pub fn parse_level(py: Python<'_>, level: i32) -> PyResult<u32> {
-    match level {
-        -1 => Ok(6),
-        1..=9 => Ok(level as u32),
-        _ => Err(bad_request(
-            py,
-            format!("level must be 1..9 (or -1 for the default), not {level}"),
-        )),
-    }
-}
 
 /// Counters of a queue.
 #[pyclass(module = "warpdrive._core", name = "Stats", frozen, get_all)]
@@ -232,6 +206,7 @@ pub struct PyQueue {
     dir: Direction,
     fd: RawFd,
     device: String,
+    kind: wd_core::DeviceKind,
     gen: u64,
 }
 
@@ -338,10 +313,13 @@ impl PyQueue {
         let dir = parse_direction(py, direction)?;
         let choice = parse_device(py, device)?;
         let opts = wd_core::QueueOptions { background };
-        let q = py.detach(|| open(choice, dir, opts)).py(py)?;
+        let q = py
+            .detach(|| wd_core::open_queue_with(choice, dir, opts))
+            .py(py)?;
         Ok(PyQueue {
             fd: q.readiness_fd(),
             device: q.describe(),
+            kind: q.kind(),
             inner: Mutex::new(Some(q)),
             dir,
             gen: generation(),
@@ -351,13 +329,19 @@ impl PyQueue {
     /// `"compress"` or `"decompress"`, fixed at open.
     #[getter]
     fn direction(&self) -> &'static str {
-        direction_name(self.dir)
+        self.dir.name()
     }
 
     /// The device serving this queue (e.g. `soft:compress`).
     #[getter]
     fn device(&self) -> String {
         self.device.clone()
+    }
+
+    /// The kind of device serving this queue: `soft` or `vfio`.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.kind.name()
     }
 
     /// The fd that becomes readable when an armed interrupt fired (for event loops).
@@ -409,8 +393,8 @@ impl PyQueue {
         tag: u64,
         continue_stream: bool,
     ) -> PyResult<()> {
-        let t = parse_format(py, format)?;
-        let lvl = parse_level(py, level)?;
+        let t = parse_format(py, format)?.req_type();
+        let lvl = parse_level(py, level)?.get().py(py)?;
         if src.is(dst) {
             return Err(bad_request(py, "src and dst must be two different buffers"));
         }
@@ -456,8 +440,8 @@ impl PyQueue {
         tag: u64,
         continue_stream: bool,
     ) -> PyResult<()> {
-        let t = parse_format(py, format)?;
-        let lvl = parse_level(py, level)?;
+        let t = parse_format(py, format)?.req_type();
+        let lvl = parse_level(py, level)?.get().py(py)?;
         // Everything that may run Python code (a class's buffer export) happens before the
         // queue's lock is taken and after it is dropped, never under it.
         let lent = crate::input::lendable(data);
@@ -563,8 +547,8 @@ impl PyQueue {
                 None => WAIT_SLICE,
             };
             let fd = self.fd;
-            py.detach(|| wd_core::sys::poll_readable(&[fd], Some(slice)))
-                .map_err(|e| to_py(py, wd_core::Error::io("waiting for the device", e)))?;
+            py.detach(|| wd_core::wait::readable(&[fd], Some(slice)))
+                .py(py)?;
             self.with(py, |q| {
                 q.clear_readiness();
                 Ok(())

@@ -1,78 +1,22 @@
 //! Whole-buffer and streaming compression with the GIL released while the device works.
 //!
-//! Small inputs (up to [`SMALL`]) are one request on a queue cached per thread: one round
-//! trip through the ring, the device reading the caller's buffer in place where it can
-//! (the soft device; see `Queue::run_borrowed`). Larger inputs go through
-//! the core's `compress_stream`/`decompress_stream`, which spread pieces over several
-//! queues (compress) and keep memory bounded (both).
+//! The policy is the core's (`wd_core::zip::compress` and `decompress_into`): an input of
+//! one request runs on an idle queue of the process's pool, the device reading the caller's
+//! buffer in place where it can (the soft device; see `Queue::run_borrowed`); larger inputs
+//! go through the core's `compress_stream`/`decompress_stream`, which spread pieces over
+//! several queues (compress) and keep memory bounded (both). This module only lends the
+//! Python buffer without the GIL and builds the `bytes` result.
 
-use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
 
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use wd_core::abi::ReqType;
-use wd_core::zip::{Format, ZipOptions};
-use wd_core::{DeviceChoice, Direction, Queue};
+use wd_core::zip::{Decompressed, Format, ZipOptions};
 
-use crate::domain::{generation, open, parse_device};
-use crate::errors::{bad_request, guard, new_error, overflow, to_py, IntoPyResult};
-use crate::queue::{parse_format, parse_level};
-
-/// Inputs up to this size are one request on a cached queue.
-pub const SMALL: usize = wd_core::zip::ONE_REQUEST_MAX;
-
-fn format_of(t: ReqType) -> Format {
-    match t {
-        ReqType::Zlib => Format::Zlib,
-        ReqType::Deflate => Format::Deflate,
-        _ => Format::Gzip,
-    }
-}
-
-thread_local! {
-    /// A queue per direction, kept per thread with the fork generation it was opened in
-    /// (threads calling at once each have their own, and none is started and stopped per
-    /// call).
-    static CACHE: RefCell<[Option<(u64, Queue)>; 2]> = const { RefCell::new([None, None]) };
-}
-
-fn slot(dir: Direction) -> usize {
-    match dir {
-        Direction::Compress => 0,
-        Direction::Decompress => 1,
-    }
-}
-
-/// Runs `f` on this thread's cached queue of `dir` (opening one if needed). A queue left
-/// unusable or with requests in flight (after an error) is not cached again.
-fn with_cached<R>(
-    choice: DeviceChoice,
-    dir: Direction,
-    f: impl FnOnce(&mut Queue) -> wd_core::Result<R>,
-) -> wd_core::Result<R> {
-    let g = generation();
-    let cached = match CACHE.with(|c| c.borrow_mut()[slot(dir)].take()) {
-        Some((gen, q)) if gen == g => Some(q),
-        Some(old) => {
-            // Made before a fork: the parent's device and memory. Never touch them.
-            std::mem::forget(old);
-            None
-        }
-        None => None,
-    };
-    let mut q = match cached {
-        Some(q) => q,
-        None => open(choice, dir, Default::default())?,
-    };
-    let r = f(&mut q);
-    if q.outstanding() == 0 && q.is_usable() {
-        CACHE.with(|c| c.borrow_mut()[slot(dir)] = Some((g, q)));
-    }
-    r
-}
+use crate::domain::{parse_device, parse_format, parse_level};
+use crate::errors::{bad_request, guard, overflow, to_py, IntoPyResult};
 
 /// Borrowed bytes of a Python buffer, usable without the GIL.
 struct Input {
@@ -128,25 +72,9 @@ pub fn compress<'py>(
     guard(py, || {
         let t = parse_format(py, format)?;
         let lvl = parse_level(py, level)?;
-        let choice = parse_device(py, None)?;
-        let out = with_input(py, data, |d| -> wd_core::Result<Vec<u8>> {
-            if d.len() <= SMALL {
-                return with_cached(choice, Direction::Compress, |q| {
-                    wd_core::zip::compress_one(q, d, format_of(t), lvl)
-                });
-            }
-            let opts = ZipOptions {
-                format: format_of(t),
-                level: lvl,
-                ..Default::default()
-            };
-            let mut out = Vec::with_capacity(d.len() / 2);
-            // The core's opener reuses idle queues of the process's default device.
-            let open = wd_core::zip::default_opener;
-            wd_core::zip::compress_stream(&mut &d[..], &mut out, &opts, &open, &mut |_, _| {})?;
-            Ok(out)
-        })?
-        .py(py)?;
+        // Checks WARPDRIVE_DEVICE up front: the core's pool follows it.
+        parse_device(py, None)?;
+        let out = with_input(py, data, |d| wd_core::zip::compress(d, t, lvl))?.py(py)?;
         Ok(PyBytes::new(py, &out))
     })
 }
@@ -155,23 +83,14 @@ pub fn compress<'py>(
 pub fn parse_max_length(py: Python<'_>, max_length: Option<i64>) -> PyResult<Option<usize>> {
     match max_length {
         None => Ok(None),
-        Some(n) if n < 0 => Err(new_error(
+        Some(n) if n < 0 => Err(bad_request(
             py,
-            "BadRequestError",
-            (format!(
-                "max_length must be >= 0 (or None: no limit), not {n}"
-            ),),
+            format!("max_length must be >= 0 (or None: no limit), not {n}"),
         )),
         Some(n) => Ok(Some(
             usize::try_from(n).map_err(|_| overflow("max_length is too large"))?,
         )),
     }
-}
-
-/// The decompressed output: one vector, or the pieces of a stream (up to 4 MiB each).
-enum Output {
-    One(Vec<u8>),
-    Pieces(Pieces),
 }
 
 /// An `io::Write` that keeps what it is given as pieces, so that the final `bytes` object
@@ -236,42 +155,29 @@ pub fn decompress<'py>(
     guard(py, || {
         let t = parse_format(py, format)?;
         let max = parse_max_length(py, max_length)?;
-        let choice = parse_device(py, None)?;
-        let out = with_input(py, data, |d| -> wd_core::Result<Output> {
-            if d.len() <= SMALL {
-                let one = with_cached(choice, Direction::Decompress, |q| {
-                    wd_core::zip::decompress_one_limited(q, d, format_of(t), max)
-                })?;
-                if let Some(v) = one {
-                    return Ok(Output::One(v));
-                }
-            }
-            let mut sink = Pieces::default();
-            let open = wd_core::zip::default_opener;
-            wd_core::zip::decompress_stream_limited(
-                &mut &d[..],
-                &mut sink,
-                format_of(t),
-                max.map(|m| m as u64),
-                &open,
-                &mut |_, _| {},
-            )?;
-            Ok(Output::Pieces(sink))
+        // Checks WARPDRIVE_DEVICE up front: the core's pool follows it.
+        parse_device(py, None)?;
+        let out = with_input(py, data, |d| {
+            wd_core::zip::decompress_into(d, t, max, Pieces::default())
         })?
         .py(py)?;
         match out {
-            Output::One(v) => Ok(PyBytes::new(py, &v)),
-            Output::Pieces(p) => pieces_to_bytes(py, p),
+            Decompressed::One(v) => Ok(PyBytes::new(py, &v)),
+            Decompressed::Streamed(p) => pieces_to_bytes(py, p),
         }
     })
 }
 
-/// `memlock_fits(device, input_len, space) -> bool`: whether one request of `input_len`
-/// bytes into a buffer of `space` bytes may run as it is on a queue whose `device` is given,
-/// under the process's locked-memory limit (see `wd_core::memlock::single_request_fits`).
+/// `memlock_fits(kind, input_len, space) -> bool`: whether one request of `input_len`
+/// bytes into a buffer of `space` bytes may run as it is on a queue of device `kind`
+/// (`Queue.kind`: `soft` or `vfio`), under the process's locked-memory limit (see
+/// `wd_core::memlock::single_request_fits`).
 #[pyfunction]
-pub fn memlock_fits(device: &str, input_len: usize, space: usize) -> bool {
-    wd_core::memlock::single_request_fits(device, input_len, space)
+pub fn memlock_fits(py: Python<'_>, kind: &str, input_len: usize, space: usize) -> PyResult<bool> {
+    let kind = kind.parse().py(py)?;
+    Ok(wd_core::memlock::single_request_fits(
+        kind, input_len, space,
+    ))
 }
 
 /// `compress_bound(n) -> int`: the largest compressed size of `n` bytes (any format).
@@ -312,7 +218,7 @@ pub fn _output_guess(
     let n = data.len()?;
     let head = bytes_part(data, 0, 2)?;
     let tail = bytes_part(data, n.saturating_sub(4), n)?;
-    Ok(wd_core::zip::output_guess_from(n, &head, &tail, format_of(t)).min(cap))
+    Ok(wd_core::zip::output_guess_from(n, &head, &tail, t).min(cap))
 }
 
 /// `_decode_error(head, format, status) -> Exception`: the exception for a stream that
@@ -327,7 +233,7 @@ pub fn _decode_error(
     let t = parse_format(py, format)?;
     let v = bytes_part(head, 0, 4096)?;
     let e = match wd_core::abi::Status::from_wire(status) {
-        Some(s) => wd_core::zip::stream_error(format_of(t), &v, s),
+        Some(s) => wd_core::zip::stream_error(t, &v, s),
         None => wd_core::Error::DeviceStatus { status },
     };
     Ok(to_py(py, e).into_value(py).into_any())
@@ -343,7 +249,7 @@ pub fn _after_stream(
     format: &str,
 ) -> PyResult<Option<usize>> {
     use wd_core::zip::After;
-    let f = format_of(parse_format(py, format)?);
+    let f = parse_format(py, format)?;
     // Zero padding can be long: count it window by window, then look at what follows.
     let n = rest.len()?;
     let mut zeros = 0usize;
@@ -376,11 +282,25 @@ fn trailing_garbage(py: Python<'_>) -> PyErr {
 /// `_output_limit_error(max_length) -> Exception` (asyncio API).
 #[pyfunction]
 pub fn _output_limit_error(py: Python<'_>, max_length: u64) -> Py<PyAny> {
-    let e = wd_core::Error::data(
-        wd_core::error::DataErrorKind::OutputLimit,
-        &format!("more than {max_length} bytes"),
-    );
-    to_py(py, e).into_value(py).into_any()
+    to_py(py, wd_core::zip::output_limit(max_length))
+        .into_value(py)
+        .into_any()
+}
+
+/// `_retry_output_room(room, left, max_length) -> int`: the room of a one-request
+/// decompression's next try after one of `room` bytes ran out (`wd_core::zip::
+/// retry_output_room`); raises `OutputLimitError` when the output is already over
+/// `left` (asyncio API).
+#[pyfunction]
+#[pyo3(signature = (room, left, max_length))]
+pub fn _retry_output_room(
+    py: Python<'_>,
+    room: usize,
+    left: Option<usize>,
+    max_length: Option<u64>,
+) -> PyResult<usize> {
+    // Without a limit (`left` None) there is no limit to name.
+    wd_core::zip::retry_output_room(room, left, max_length.unwrap_or(0)).py(py)
 }
 
 /// Shared state of a stream between Python file objects and the core.
@@ -555,7 +475,7 @@ pub fn compress_stream(
         parse_device(py, None)?;
         let (bridge, mut r, mut w, mut p) = stream_ends(src, dst, progress);
         let opts = ZipOptions {
-            format: format_of(t),
+            format: t,
             level: lvl,
             chunk_size,
             ..Default::default()
@@ -613,7 +533,7 @@ pub fn decompress_stream(
             wd_core::zip::decompress_stream_limited(
                 &mut r,
                 &mut w,
-                format_of(t),
+                t,
                 max.map(|m| m as u64),
                 &open,
                 &mut p,

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::abi::Direction;
 use crate::abi::{ReqType, ZipSqe};
 use crate::backend::soft::{Fault, SoftBackend, SoftControl, SoftOptions};
 use crate::dma::Domain;
-use crate::engine::Direction;
 use crate::error::Error;
 use crate::queue::{Queue, Request};
 

@@ -14,6 +14,62 @@ use crate::ring::{Mmio, Rings};
 pub mod soft;
 pub mod vfio;
 
+/// What kind of device serves a queue: decides what the driver must take care of (whether
+/// request memory is pinned against the locked-memory limit) and which idle queues may be
+/// reused for a call. Spelled `soft` / `vfio` ([`std::str::FromStr`], [`std::fmt::Display`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeviceKind {
+    /// The in-process software device.
+    Soft,
+    /// An sdmdev mediated device through VFIO.
+    Vfio,
+}
+
+impl DeviceKind {
+    /// Every kind.
+    pub const ALL: [DeviceKind; 2] = [DeviceKind::Soft, DeviceKind::Vfio];
+
+    /// The kind's name: `soft` or `vfio`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DeviceKind::Soft => "soft",
+            DeviceKind::Vfio => "vfio",
+        }
+    }
+
+    /// True if the device pins request memory (a kernel device), so that the work on it
+    /// must fit the process's locked-memory limit; the in-process device pins nothing.
+    pub const fn pins_pages(self) -> bool {
+        match self {
+            DeviceKind::Soft => false,
+            DeviceKind::Vfio => true,
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for DeviceKind {
+    type Err = crate::error::Error;
+
+    /// Reads `soft` or `vfio`; anything else is [`crate::Error::BadRequest`].
+    fn from_str(s: &str) -> Result<DeviceKind> {
+        DeviceKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                crate::error::Error::BadRequest(format!(
+                    "device kind must be 'soft' or 'vfio', not {s:?}"
+                ))
+            })
+    }
+}
+
 /// A started device queue.
 pub trait Backend: Send {
     /// Region 0: registers and doorbells.
@@ -33,8 +89,7 @@ pub trait Backend: Send {
     /// Sleeps until the armed interrupt fires or `timeout` passes (`None` = no limit).
     /// Returning early is allowed: the driver checks the ring and its clock again.
     fn wait(&self, timeout: Option<Duration>) -> Result<()> {
-        crate::sys::poll_readable(&[self.interrupt_fd()], timeout)
-            .map_err(|e| crate::error::Error::io("waiting for the device interrupt", e))?;
+        crate::wait::readable(&[self.interrupt_fd()], timeout)?;
         self.clear_interrupt();
         Ok(())
     }
@@ -50,6 +105,8 @@ pub trait Backend: Send {
     fn stop(&mut self) -> Result<()>;
     /// A short human-readable name (e.g. `soft:compress`).
     fn describe(&self) -> String;
+    /// The kind of device this backend drives.
+    fn kind(&self) -> DeviceKind;
 }
 
 #[cfg(test)]

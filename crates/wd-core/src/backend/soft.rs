@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::abi::Direction;
 use crate::abi::{
     Cqe, Doorbell, ReqType, Status, ZipSqe, ARM_MODERATED, ARM_NOW, CAP_MODERATED_ARM,
     DOORBELL_CQ_SOFT, DOORBELL_EMPTY, DOORBELL_SQ, MMIO_SIZE, MODERATION_MAX_HELD,
@@ -19,7 +20,7 @@ use crate::abi::{
 };
 use crate::backend::Backend;
 use crate::dma::Domain;
-use crate::engine::{validate, Direction, Engine, Outcome};
+use crate::engine::{validate, Engine, Outcome};
 use crate::error::{Error, Result};
 use crate::ring::{Mmio, Region, Rings};
 use crate::sys::{EventFd, Mapping};
@@ -272,6 +273,10 @@ impl Backend for SoftBackend {
             _ => Ok(()),
         }
     }
+    fn kind(&self) -> super::DeviceKind {
+        super::DeviceKind::Soft
+    }
+
     fn describe(&self) -> String {
         match self.dir {
             Direction::Compress => "soft:compress".into(),
@@ -586,4 +591,37 @@ impl DeviceThread {
             }
         }
     }
+}
+
+/// The process's soft-device address space: every soft queue opened through
+/// [`open_queue`] shares it, as all of a process's VFIO queues share one container.
+pub fn process_domain() -> Arc<Domain> {
+    static DOMAIN: crate::sys::PerProcess<Arc<Domain>> = crate::sys::PerProcess::new();
+    DOMAIN
+        .get_or_try_init(|| {
+            let d = Domain::soft();
+            d.enable_cache();
+            Ok::<_, std::convert::Infallible>(d)
+        })
+        .unwrap_or_else(|never| match never {})
+}
+
+/// Opens a queue of direction `dir` on a new soft device in the process's address space
+/// ([`process_domain`]).
+pub fn open_queue(dir: Direction, opts: &crate::QueueOptions) -> Result<crate::Queue> {
+    let soft = SoftOptions {
+        background: opts.background,
+        ..Default::default()
+    };
+    open_queue_in(process_domain(), dir, soft)
+}
+
+/// Opens a queue of direction `dir` on a new soft device in `domain`.
+pub fn open_queue_in(
+    domain: Arc<Domain>,
+    dir: Direction,
+    opts: SoftOptions,
+) -> Result<crate::Queue> {
+    let b = SoftBackend::start(domain, dir, opts)?;
+    Ok(crate::Queue::new(Box::new(b), dir))
 }

@@ -8,10 +8,10 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::abi::Direction;
 use crate::abi::{MMIO_SIZE, RINGS_SIZE};
 use crate::backend::Backend;
 use crate::dma::{Domain, IommuMapper};
-use crate::engine::Direction;
 use crate::error::{Error, Result};
 use crate::ring::{Mmio, Region, Rings};
 use crate::sys::{EventFd, ParentOnlyFd};
@@ -450,6 +450,10 @@ impl Backend for VfioBackend {
     fn describe(&self) -> String {
         self.name.clone()
     }
+
+    fn kind(&self) -> super::DeviceKind {
+        super::DeviceKind::Vfio
+    }
 }
 
 impl Drop for VfioBackend {
@@ -502,4 +506,60 @@ impl Drop for MdevGuard {
             }
         }
     }
+}
+
+/// True if an sdmdev device can give a queue of direction `dir` right now: a type with a
+/// free instance (to create an mdev from), or an existing mdev whose group this user may
+/// open (one root made and granted in advance). The sysfs scan is remembered for a second:
+/// small calls ask this every time.
+pub fn present(dir: Direction) -> bool {
+    type Seen = Mutex<Option<(std::time::Instant, [bool; 2])>>;
+    static SEEN: Seen = Mutex::new(None);
+    let i = dir.index();
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((t, v)) = *seen {
+        if t.elapsed() < Duration::from_secs(1) {
+            return v[i];
+        }
+    }
+    let scan = |d| {
+        let s = crate::sysfs::Sysfs::default();
+        std::path::Path::new("/dev/vfio/vfio").exists()
+            && s.find_type(d).is_ok_and(|(_, t)| {
+                t.available_instances > 0
+                    || s.mdevs_of_type(&t.id).iter().any(|u| {
+                        s.mdev_group(u)
+                            .is_ok_and(|g| crate::sys::may_read_write(&format!("/dev/vfio/{g}")))
+                    })
+            })
+    };
+    let v = Direction::ALL.map(scan);
+    *seen = Some((std::time::Instant::now(), v));
+    v[i]
+}
+
+/// Opens a queue of direction `dir` on an sdmdev device (the process's VFIO container,
+/// `WARPDRIVE_VFIO_WAIT` for the wait mode). A device node missing on the way (ENOENT)
+/// means there is no device to open: that is [`Error::NoDevice`], not an I/O error.
+pub fn open_queue(dir: Direction, _opts: &crate::QueueOptions) -> Result<crate::Queue> {
+    let open = || -> Result<crate::Queue> {
+        if !std::path::Path::new("/dev/vfio/vfio").exists() {
+            return Err(Error::NoDevice(
+                "no /dev/vfio/vfio: load the vfio and vfio_iommu_type1 modules (and sdmdev)".into(),
+            ));
+        }
+        let ctx = VfioContext::global()?;
+        let opts = VfioOptions {
+            wait: WaitMode::from_env()?,
+            ..Default::default()
+        };
+        let b = VfioBackend::open(&ctx, dir, opts)?;
+        Ok(crate::Queue::new(Box::new(b), dir))
+    };
+    open().map_err(|e| match e {
+        Error::Io { context, source } if source.kind() == std::io::ErrorKind::NotFound => {
+            Error::NoDevice(format!("{context}: {source}"))
+        }
+        e => e,
+    })
 }

@@ -7,7 +7,7 @@ use wd_core::zip::{Format, ZipOptions};
 pub fn piece_options(format: Format, level: u32, chunk: usize) -> ZipOptions {
     ZipOptions {
         format,
-        level,
+        level: level.into(),
         queues: 2,
         chunk_size: chunk,
         depth: 2,

@@ -1,0 +1,209 @@
+//! The words a caller uses to ask for a compression: the stream [`Format`] and the
+//! compression [`Level`]. Each is parsed, checked and printed here, once; the whole-stream
+//! functions, the Python binding and the command line take these types.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::abi::ReqType;
+use crate::error::Error;
+
+/// A compressed stream format.
+///
+/// Names, as [`FromStr`] reads them: `gzip` (or `gz`), `zlib`, `deflate` (or `raw`), in any
+/// ASCII case (`GZIP` is `gzip`). [`fmt::Display`] writes the first, lower-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Raw deflate (RFC 1951).
+    Deflate,
+    /// zlib (RFC 1950).
+    Zlib,
+    /// gzip (RFC 1952).
+    Gzip,
+}
+
+impl Format {
+    /// Every format, gzip first.
+    pub const ALL: [Format; 3] = [Format::Gzip, Format::Zlib, Format::Deflate];
+
+    /// The format's name: `gzip`, `zlib` or `deflate`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Format::Deflate => "deflate",
+            Format::Zlib => "zlib",
+            Format::Gzip => "gzip",
+        }
+    }
+
+    /// Other names [`FromStr`] accepts for the format.
+    const fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Format::Deflate => &["raw"],
+            Format::Zlib => &[],
+            Format::Gzip => &["gz"],
+        }
+    }
+
+    /// The request type that makes (or reads) one whole stream of this format.
+    pub const fn req_type(self) -> ReqType {
+        match self {
+            Format::Deflate => ReqType::Deflate,
+            Format::Zlib => ReqType::Zlib,
+            Format::Gzip => ReqType::Gzip,
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = Error;
+
+    /// Reads a format name (see [`Format`]); anything else is [`Error::BadRequest`].
+    fn from_str(s: &str) -> Result<Format, Error> {
+        Format::ALL
+            .into_iter()
+            .find(|f| {
+                f.name().eq_ignore_ascii_case(s)
+                    || f.aliases().iter().any(|a| a.eq_ignore_ascii_case(s))
+            })
+            .ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "format must be 'gzip', 'zlib' or 'deflate', not {s:?}"
+                ))
+            })
+    }
+}
+
+/// A compression level, counted as zlib and gzip count them: 1 (fastest) ..= 9 (smallest),
+/// or [`Level::DEFAULT`] (-1, zlib's `Z_DEFAULT_COMPRESSION`), which is level
+/// [`Level::DEFAULT_VALUE`] (6). Level 0 (zlib's "store only") is not offered.
+///
+/// A `Level` is what the caller asked for; [`Level::get`] checks it, so a function taking
+/// `impl Into<Level>` accepts a plain number and reports a bad one as
+/// [`Error::BadRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Level(i64);
+
+impl Level {
+    /// The default level (-1): [`Level::DEFAULT_VALUE`].
+    pub const DEFAULT: Level = Level(-1);
+    /// What [`Level::DEFAULT`] compresses at.
+    pub const DEFAULT_VALUE: u32 = 6;
+    /// The fastest level.
+    pub const MIN: u32 = 1;
+    /// The smallest-output level.
+    pub const MAX: u32 = 9;
+
+    /// A level as asked for (checked by [`Level::get`]).
+    pub const fn new(n: i64) -> Level {
+        Level(n)
+    }
+
+    /// The number as asked for (-1 for [`Level::DEFAULT`]), unchecked.
+    pub const fn requested(self) -> i64 {
+        self.0
+    }
+
+    /// The level to run at, 1..=9 (the default is 6); [`Error::BadRequest`] for any number
+    /// but -1 and 1..=9.
+    pub fn get(self) -> Result<u32, Error> {
+        match self.0 {
+            -1 => Ok(Level::DEFAULT_VALUE),
+            n @ 1..=9 => Ok(n as u32),
+            n => Err(Error::BadRequest(format!(
+                "level must be 1..9 (or -1 for the default), not {n}"
+            ))),
+        }
+    }
+}
+
+impl Default for Level {
+    fn default() -> Level {
+        Level::DEFAULT
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for Level {
+    type Err = Error;
+
+    /// Reads a checked level: `-1` or `1` ..= `9`.
+    fn from_str(s: &str) -> Result<Level, Error> {
+        let n: i64 = s.trim().parse().map_err(|_| {
+            Error::BadRequest(format!(
+                "level must be 1..9 (or -1 for the default), not {s:?}"
+            ))
+        })?;
+        let l = Level(n);
+        l.get()?;
+        Ok(l)
+    }
+}
+
+macro_rules! level_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Level {
+            fn from(n: $t) -> Level {
+                Level(i64::from(n))
+            }
+        }
+    )*};
+}
+level_from!(i8, i16, i32, i64, u8, u16, u32);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_names_read_back_and_aliases_ignore_case() {
+        for f in Format::ALL {
+            assert_eq!(f.to_string().parse::<Format>().unwrap(), f);
+            assert_eq!(f.name().to_uppercase().parse::<Format>().unwrap(), f);
+        }
+        assert_eq!("gz".parse::<Format>().unwrap(), Format::Gzip);
+        assert_eq!("RAW".parse::<Format>().unwrap(), Format::Deflate);
+        for bad in ["", "lz4", "gzip ", "zlib1"] {
+            let e = bad.parse::<Format>().unwrap_err();
+            assert!(matches!(e, Error::BadRequest(_)), "{bad:?}: {e}");
+            assert!(e.to_string().contains("format"), "{e}");
+        }
+    }
+
+    #[test]
+    fn levels_follow_zlib_with_minus_one_the_default() {
+        assert_eq!(Level::default().get().unwrap(), 6);
+        assert_eq!(Level::from(-1).get().unwrap(), 6);
+        for n in 1..=9u32 {
+            assert_eq!(Level::from(n).get().unwrap(), n);
+            assert_eq!(n.to_string().parse::<Level>().unwrap().get().unwrap(), n);
+        }
+        for bad in [0i64, 10, -2, i64::MAX, i64::MIN] {
+            let e = Level::new(bad).get().unwrap_err();
+            assert!(e.to_string().contains("level must be 1..9"), "{e}");
+        }
+        assert!("0".parse::<Level>().is_err());
+        assert!("six".parse::<Level>().is_err());
+    }
+
+    #[test]
+    fn directions_read_back() {
+        use crate::abi::Direction;
+        for d in Direction::ALL {
+            assert_eq!(d.to_string().parse::<Direction>().unwrap(), d);
+            assert_eq!(Direction::ALL[d.index()], d);
+        }
+        let e = "sideways".parse::<Direction>().unwrap_err();
+        assert!(e.to_string().contains("direction"), "{e}");
+    }
+}

@@ -1,0 +1,192 @@
+//! Opening a queue: which device kinds exist, how a choice picks one, and the one table
+//! that names every backend.
+//!
+//! A backend is a module under `backend/` that implements [`crate::backend::Backend`] and
+//! offers two functions: `present(dir) -> bool` (a cheap look, nothing opened) and
+//! `open_queue(dir, &QueueOptions) -> Result<Queue>`. Adding one is that file, a
+//! [`DeviceKind`] variant, and one line in [`HARDWARE`] (its place there is its
+//! preference under [`DeviceChoice::Auto`]).
+
+use std::sync::Arc;
+
+use crate::abi::Direction;
+use crate::backend::{self, DeviceKind};
+use crate::error::{Error, Result};
+use crate::queue::Queue;
+
+/// How one backend is found and opened.
+struct Entry {
+    kind: DeviceKind,
+    /// True if a queue of this direction can likely be opened now (nothing is opened).
+    present: fn(Direction) -> bool,
+    /// Opens a queue.
+    open: fn(Direction, &QueueOptions) -> Result<Queue>,
+}
+
+/// Device backends outside the process, in order of preference for [`DeviceChoice::Auto`].
+const HARDWARE: &[Entry] = &[Entry {
+    kind: DeviceKind::Vfio,
+    present: backend::vfio::present,
+    open: backend::vfio::open_queue,
+}];
+
+/// The in-process device: always there, the last resort of [`DeviceChoice::Auto`].
+const SOFT: Entry = Entry {
+    kind: DeviceKind::Soft,
+    present: |_| true,
+    open: backend::soft::open_queue,
+};
+
+fn entry(kind: DeviceKind) -> &'static Entry {
+    HARDWARE.iter().find(|e| e.kind == kind).unwrap_or(&SOFT)
+}
+
+/// The process's soft-device address space: every soft queue opened through
+/// [`open_queue`] shares it, as all of a process's VFIO queues share one container.
+pub fn soft_domain() -> Arc<crate::dma::Domain> {
+    backend::soft::process_domain()
+}
+
+/// Which device a queue should come from.
+///
+/// Spelled `auto`, `soft`, `vfio` (exactly, as [`std::str::FromStr`] reads and
+/// [`std::fmt::Display`] writes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DeviceChoice {
+    /// An sdmdev device through VFIO when one with a free instance is present, else soft.
+    #[default]
+    Auto,
+    /// The in-process soft device.
+    Soft,
+    /// An sdmdev device through VFIO; an error if there is none.
+    Vfio,
+}
+
+impl DeviceChoice {
+    /// Every choice, in the order the messages name them.
+    pub const ALL: [DeviceChoice; 3] = [DeviceChoice::Auto, DeviceChoice::Soft, DeviceChoice::Vfio];
+
+    /// The choice's name: `auto`, `soft` or `vfio`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DeviceChoice::Auto => "auto",
+            DeviceChoice::Soft => "soft",
+            DeviceChoice::Vfio => "vfio",
+        }
+    }
+
+    /// The one kind this choice insists on; `None` for [`DeviceChoice::Auto`].
+    pub const fn kind(self) -> Option<DeviceKind> {
+        match self {
+            DeviceChoice::Auto => None,
+            DeviceChoice::Soft => Some(DeviceKind::Soft),
+            DeviceChoice::Vfio => Some(DeviceKind::Vfio),
+        }
+    }
+
+    /// The process default: `WARPDRIVE_DEVICE` (auto, soft or vfio), else `Auto`.
+    pub fn from_env() -> Result<DeviceChoice> {
+        match std::env::var("WARPDRIVE_DEVICE") {
+            Ok(v) => v.parse().map_err(|_| {
+                Error::BadRequest(format!("WARPDRIVE_DEVICE={v:?}: use auto, soft or vfio"))
+            }),
+            Err(_) => Ok(DeviceChoice::Auto),
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = Error;
+
+    /// Reads `auto`, `soft` or `vfio` (exactly); anything else is [`Error::BadRequest`].
+    fn from_str(s: &str) -> Result<DeviceChoice> {
+        DeviceChoice::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "device must be 'auto', 'soft' or 'vfio', not {s:?}"
+                ))
+            })
+    }
+}
+
+/// True if an sdmdev device can give a queue of direction `dir` right now (see
+/// [`backend::vfio::present`]).
+pub fn vfio_present(dir: Direction) -> bool {
+    backend::vfio::present(dir)
+}
+
+/// The kind of device [`open_queue`] would use now.
+pub fn default_device() -> DeviceKind {
+    match DeviceChoice::from_env().ok().and_then(DeviceChoice::kind) {
+        Some(k) => k,
+        None => HARDWARE
+            .iter()
+            .find(|e| (e.present)(Direction::Compress))
+            .map_or(DeviceKind::Soft, |e| e.kind),
+    }
+}
+
+/// How a queue is opened, beyond its device and direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueOptions {
+    /// On the soft device, run its thread at idle priority, so that it never keeps one of
+    /// the caller's threads waiting for a core (see
+    /// [`backend::soft::SoftOptions::background`]). A VFIO device works outside the
+    /// process: there it changes nothing.
+    pub background: bool,
+}
+
+/// Opens a queue from `choice`.
+pub fn open_queue_on(choice: DeviceChoice, dir: Direction) -> Result<Queue> {
+    open_queue_with(choice, dir, QueueOptions::default())
+}
+
+/// Opens a queue from `choice`, with options. Under [`DeviceChoice::Auto`], each hardware
+/// backend that is present is tried in turn (the last free instance may have gone since it
+/// was seen, or none may be open to this user), then the soft device.
+pub fn open_queue_with(choice: DeviceChoice, dir: Direction, opts: QueueOptions) -> Result<Queue> {
+    if let Some(kind) = choice.kind() {
+        return (entry(kind).open)(dir, &opts);
+    }
+    for e in HARDWARE.iter().filter(|e| (e.present)(dir)) {
+        match (e.open)(dir, &opts) {
+            Err(Error::NoDevice(_) | Error::Permission(_)) => continue,
+            r => return r,
+        }
+    }
+    debug_assert!((SOFT.present)(dir));
+    (SOFT.open)(dir, &opts)
+}
+
+/// Opens a queue on the best device present: an sdmdev queue through VFIO when one is
+/// free, else the in-process soft device (`WARPDRIVE_DEVICE` overrides, see
+/// [`DeviceChoice::from_env`]).
+pub fn open_queue(dir: Direction) -> Result<Queue> {
+    open_queue_on(DeviceChoice::from_env()?, dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_one_entry() {
+        for k in DeviceKind::ALL {
+            assert_eq!(entry(k).kind, k);
+        }
+        for c in DeviceChoice::ALL {
+            assert_eq!(c.to_string().parse::<DeviceChoice>().unwrap(), c);
+        }
+        let e = "gpu".parse::<DeviceChoice>().unwrap_err();
+        assert!(e.to_string().contains("device must be"), "{e}");
+    }
+}

@@ -1,0 +1,55 @@
+"""The names of warpdrive.types agree with the core's, and each is checked in one place."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import pytest
+
+import warpdrive
+from warpdrive import _core, types
+
+
+def test_typing_aliases_match_the_core() -> None:
+    assert set(get_args(types.Format)) == set(types.FORMATS) == {"gzip", "zlib", "deflate"}
+    assert set(get_args(types.Direction)) == set(types.DIRECTIONS)
+    assert set(get_args(types.DeviceChoice)) == set(types.DEVICE_CHOICES)
+    assert set(get_args(types.DeviceKind)) == set(types.DEVICE_KINDS)
+    assert warpdrive.Format is types.Format
+    assert warpdrive.Direction is types.Direction
+
+
+def test_statuses_are_the_core_numbers() -> None:
+    names = {n.removeprefix("STATUS_") for n in dir(_core) if n.startswith("STATUS_")}
+    assert names == {s.name for s in types.Status}
+    assert types.Status.OUTPUT_TOO_SMALL == 0x0E
+    assert types.Status.NEED_INPUT == 0x11
+
+
+def test_default_level_is_zlibs_minus_one_meaning_six() -> None:
+    assert types.DEFAULT_LEVEL == -1
+    assert types.DEFAULT_LEVEL_VALUE == 6
+    data = b"warpdrive " * 10_000
+    assert warpdrive.compress(data) == warpdrive.compress(data, level=6)
+    with pytest.raises(warpdrive.BadRequestError, match=r"level must be 1\.\.9"):
+        warpdrive.compress(data, level=0)
+
+
+def test_format_names_ignore_case_and_take_the_short_aliases() -> None:
+    data = b"warpdrive " * 1000
+    gz = warpdrive.compress(data)
+    for name in ("GZIP", "gz", "Gz"):
+        assert warpdrive.decompress(warpdrive.compress(data, name), "gzip") == data  # type: ignore[arg-type]
+        assert warpdrive.decompress(gz, name) == data  # type: ignore[arg-type]
+    raw = warpdrive.compress(data, "raw")  # type: ignore[arg-type]
+    assert warpdrive.decompress(raw, "deflate") == data
+    with pytest.raises(warpdrive.BadRequestError, match="format must be"):
+        warpdrive.compress(data, "lz4")  # type: ignore[arg-type]
+
+
+def test_queue_reports_its_device_kind() -> None:
+    with warpdrive.open_queue("compress", device="soft") as q:
+        assert q.kind == "soft"
+    assert _core.memlock_fits("soft", 1 << 30, 1 << 30)
+    with pytest.raises(warpdrive.BadRequestError, match="device kind"):
+        _core.memlock_fits("gpu", 1, 1)
