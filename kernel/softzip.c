@@ -329,102 +329,23 @@ static bool sz_req_revoked(struct sz_queue *q)
 	return false;
 }
 
-/* ---- compression ---- */
+/* ---- compression: the engine is in softzip_stream.c ---- */
+
+static bool sz_stop_revoked(void *arg)
+{
+	return sz_req_revoked(arg);
+}
 
 static u8 sz_compress(struct sz_queue *q, u8 type, u32 flags, int level,
 		      const u8 *src, u32 in_len, u8 *dst, u32 space,
 		      u32 *produced, u32 *csum_out)
 {
-	z_stream *zs = &q->zs;
 	u8 kind = sz_csum_kind(type, (flags & SZ_F_CSUM_MASK) >> SZ_F_CSUM_SHIFT);
-	u32 hdr = 0, trl = 0, crc = 0, adler = 1, body;
-	int flush = (flags & SZ_F_PARTIAL) ? Z_SYNC_FLUSH : Z_FINISH;
-	int ret;
 
-	bool need_crc = type == SZ_T_GZIP || kind == SZ_CSUM_CRC32;
-	bool need_adler = type == SZ_T_ZLIB || kind == SZ_CSUM_ADLER32;
-	u32 left = in_len;
-
-	if (type == SZ_T_ZLIB) {
-		hdr = 2;
-		trl = 4;
-	} else if (type == SZ_T_GZIP) {
-		hdr = 10;
-		trl = 8;
-	}
-	if (space < hdr + trl)
-		return SZ_ST_OUT_SMALL;
-
-	if (type == SZ_T_ZLIB) {
-		/* CMF: deflate, 32K window; FLG: level hint, check bits */
-		static const u8 flg[4] = { 0x01, 0x5e, 0x9c, 0xda };
-		int fl = level == 1 ? 0 : level < 6 ? 1 : level == 6 ? 2 : 3;
-
-		dst[0] = 0x78;
-		dst[1] = flg[fl];
-	} else if (type == SZ_T_GZIP) {
-		dst[0] = 0x1f;
-		dst[1] = 0x8b;
-		dst[2] = 8;		/* deflate */
-		dst[3] = 0;		/* no name, comment, extra */
-		put_unaligned_le32(0, dst + 4);	/* no mtime */
-		dst[8] = level == 9 ? 2 : level == 1 ? 4 : 0;
-		dst[9] = 3;		/* Unix */
-	}
-
-	ret = zlib_deflateInit2(zs, level, Z_DEFLATED, -MAX_WBITS,
-				MAX_MEM_LEVEL, Z_DEFAULT_STRATEGY);
-	if (ret != Z_OK)
-		return SZ_ST_BAD_REQ;
-	zs->next_in = src;
-	zs->avail_in = 0;
-	zs->next_out = dst + hdr;
-	zs->avail_out = space - hdr - trl;
-	/* feed the input in chunks and reschedule between them */
-	for (;;) {
-		u32 feed = min_t(u32, left, SZ_CHUNK);
-		const u8 *p = src + (in_len - left);
-
-		if (need_crc)
-			crc = sz_crc32(crc, p, feed);
-		if (need_adler)
-			adler = sz_adler32(adler, p, feed);
-		zs->avail_in += feed;
-		left -= feed;
-		if (!left)
-			break;
-		ret = zlib_deflate(zs, Z_NO_FLUSH);
-		/* full before the end: the final flush cannot fit either */
-		if (ret != Z_OK || !zs->avail_out) {
-			zlib_deflateEnd(zs);
-			return SZ_ST_OUT_SMALL;
-		}
-		cond_resched();
-		if (sz_req_revoked(q)) {
-			zlib_deflateEnd(zs);
-			return SZ_ST_DMA_FAULT;
-		}
-	}
-	ret = zlib_deflate(zs, flush);
-	body = zs->total_out;
-	/* avail_out == 0 means deflate may hold more output back */
-	if (flush == Z_FINISH ? ret != Z_STREAM_END :
-	    (ret != Z_OK || zs->avail_in || !zs->avail_out)) {
-		zlib_deflateEnd(zs);
-		return SZ_ST_OUT_SMALL;
-	}
-	zlib_deflateEnd(zs);
-
-	if (type == SZ_T_ZLIB) {
-		put_unaligned_be32(adler, dst + hdr + body);
-	} else if (type == SZ_T_GZIP) {
-		put_unaligned_le32(crc, dst + hdr + body);
-		put_unaligned_le32(in_len, dst + hdr + body + 4);
-	}
-	*produced = hdr + body + trl;
-	*csum_out = kind == SZ_CSUM_CRC32 ? crc :
-		    kind == SZ_CSUM_ADLER32 ? adler : 0;
-	return *produced >= in_len ? SZ_ST_NOT_SHRUNK : SZ_ST_OK;
+	return sz_deflate(&q->zs, type, kind,
+			  (flags & SZ_F_PARTIAL) ? SZ_DF_PARTIAL : 0, level,
+			  src, in_len, dst, space, produced, csum_out,
+			  sz_stop_revoked, q);
 }
 
 /* ---- decompression: the stream parser is in softzip_stream.c ---- */

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * softzip's decompression stream parser: see softzip_stream.h. No kernel
- * object is touched here, so tests/fuzz builds this file in user space.
+ * softzip's engine, shared by softzip.ko and uacce_softzip.ko: the deflate
+ * call and the decompression stream parser (see softzip_stream.h). No
+ * kernel object is touched here, so tests/fuzz can build this file in user
+ * space.
  */
 #ifdef __KERNEL__
 #include <linux/kernel.h>
@@ -43,6 +45,103 @@ u8 sz_csum_kind(u8 type, u8 csum)
 	if (type == SZ_T_ZLIB)
 		return SZ_CSUM_ADLER32;
 	return SZ_CSUM_FORMAT;	/* raw: none */
+}
+
+/* ---- compression ---- */
+
+u8 sz_deflate(z_stream *zs, u8 type, u8 kind, unsigned int df, int level,
+	      const u8 *src, u32 in_len, u8 *dst, u32 space, u32 *produced,
+	      u32 *csum_out, bool (*stop)(void *arg), void *arg)
+{
+	u32 hdr = 0, trl = 0, crc = 0, adler = 1, body;
+	int flush = (df & SZ_DF_PARTIAL) ? Z_SYNC_FLUSH : Z_FINISH;
+	bool need_crc = type == SZ_T_GZIP || kind == SZ_CSUM_CRC32;
+	bool need_adler = type == SZ_T_ZLIB || kind == SZ_CSUM_ADLER32;
+	u32 left = in_len;
+	int ret;
+
+	if (type == SZ_T_ZLIB) {
+		hdr = 2;
+		trl = 4;
+	} else if (type == SZ_T_GZIP) {
+		hdr = 10;
+		trl = 8;
+	}
+	if (df & SZ_DF_NO_HEADER)
+		hdr = 0;
+	if (space < hdr + trl)
+		return SZ_ST_OUT_SMALL;
+
+	if (hdr && type == SZ_T_ZLIB) {
+		/* CMF: deflate, 32K window; FLG: level hint, check bits */
+		static const u8 flg[4] = { 0x01, 0x5e, 0x9c, 0xda };
+		int fl = level == 1 ? 0 : level < 6 ? 1 : level == 6 ? 2 : 3;
+
+		dst[0] = 0x78;
+		dst[1] = flg[fl];
+	} else if (hdr && type == SZ_T_GZIP) {
+		dst[0] = 0x1f;
+		dst[1] = 0x8b;
+		dst[2] = 8;		/* deflate */
+		dst[3] = 0;		/* no name, comment, extra */
+		put_unaligned_le32(0, dst + 4);	/* no mtime */
+		dst[8] = level == 9 ? 2 : level == 1 ? 4 : 0;
+		dst[9] = 3;		/* Unix */
+	}
+
+	ret = zlib_deflateInit2(zs, level, Z_DEFLATED, -MAX_WBITS,
+				MAX_MEM_LEVEL, Z_DEFAULT_STRATEGY);
+	if (ret != Z_OK)
+		return SZ_ST_BAD_REQ;
+	zs->next_in = src;
+	zs->avail_in = 0;
+	zs->next_out = dst + hdr;
+	zs->avail_out = space - hdr - trl;
+	/* feed the input in chunks and reschedule between them */
+	for (;;) {
+		u32 feed = min_t(u32, left, SZ_CHUNK);
+		const u8 *p = src + (in_len - left);
+
+		if (need_crc)
+			crc = sz_crc32(crc, p, feed);
+		if (need_adler)
+			adler = sz_adler32(adler, p, feed);
+		zs->avail_in += feed;
+		left -= feed;
+		if (!left)
+			break;
+		ret = zlib_deflate(zs, Z_NO_FLUSH);
+		/* full before the end: the final flush cannot fit either */
+		if (ret != Z_OK || !zs->avail_out) {
+			zlib_deflateEnd(zs);
+			return SZ_ST_OUT_SMALL;
+		}
+		cond_resched();
+		if (stop && stop(arg)) {
+			zlib_deflateEnd(zs);
+			return SZ_ST_DMA_FAULT;
+		}
+	}
+	ret = zlib_deflate(zs, flush);
+	body = zs->total_out;
+	/* avail_out == 0 means deflate may hold more output back */
+	if (flush == Z_FINISH ? ret != Z_STREAM_END :
+	    (ret != Z_OK || zs->avail_in || !zs->avail_out)) {
+		zlib_deflateEnd(zs);
+		return SZ_ST_OUT_SMALL;
+	}
+	zlib_deflateEnd(zs);
+
+	if (type == SZ_T_ZLIB) {
+		put_unaligned_be32(adler, dst + hdr + body);
+	} else if (type == SZ_T_GZIP) {
+		put_unaligned_le32(crc, dst + hdr + body);
+		put_unaligned_le32(in_len, dst + hdr + body + 4);
+	}
+	*produced = hdr + body + trl;
+	*csum_out = kind == SZ_CSUM_CRC32 ? crc :
+		    kind == SZ_CSUM_ADLER32 ? adler : 0;
+	return *produced >= in_len ? SZ_ST_NOT_SHRUNK : SZ_ST_OK;
 }
 
 /* ---- decompression ---- */
@@ -164,6 +263,14 @@ void sz_stream_start(struct sz_decoder *d, z_stream *zs, u8 type, u8 csum)
 		d->hs = type == SZ_T_ZLIB ? SZH_ZLIB : SZH_GZ_FIXED;
 	}
 	zlib_inflateReset(zs);
+}
+
+void sz_stream_start_body(struct sz_decoder *d, z_stream *zs, u8 type,
+			  u8 csum)
+{
+	sz_stream_start(d, zs, type, csum);
+	d->phase = SZP_BODY;
+	d->hs = SZH_DONE;
 }
 
 u8 sz_stream_decode(struct sz_decoder *d, z_stream *zs, const u8 *src,

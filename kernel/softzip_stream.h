@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * softzip's decompression stream: the zlib/gzip header and trailer parser
- * and the decode state machine that carries one stream over several
- * CONTINUE requests (docs/abi.md section 4).
+ * softzip's engine: the deflate call, and the decompression stream (the
+ * zlib/gzip header and trailer parser and the decode state machine that
+ * carries one stream over several CONTINUE requests, docs/abi.md section 4).
+ * softzip.ko and uacce_softzip.ko both link it.
  *
  * The same source builds in the module and in user space (tests/fuzz),
  * where a shim maps the kernel's zlib and crc32 API to user-space zlib.
@@ -72,12 +73,36 @@ u32 sz_crc32(u32 crc, const u8 *p, size_t len);
 u32 sz_adler32(u32 adler, const u8 *p, size_t len);
 u8 sz_csum_kind(u8 type, u8 csum);
 
+/* sz_deflate() flags */
+#define SZ_DF_PARTIAL		(1U << 0)	/* end with a sync flush (raw only) */
+#define SZ_DF_NO_HEADER		(1U << 1)	/* the driver writes the zlib/gzip header */
+
+/*
+ * Compress @in_len bytes at @src into up to @space bytes at @dst as one
+ * stream of @type (the zlib/gzip header unless SZ_DF_NO_HEADER, the deflate
+ * body, the trailer) at @level. @kind is the checksum *@csum_out reports
+ * (SZ_CSUM_*). Between input chunks @stop(@arg), when given, may end the
+ * call with SZ_ST_DMA_FAULT. Returns SZ_ST_OK, SZ_ST_NOT_SHRUNK (output not
+ * smaller than the input), SZ_ST_OUT_SMALL or SZ_ST_BAD_REQ.
+ */
+u8 sz_deflate(z_stream *zs, u8 type, u8 kind, unsigned int df, int level,
+	      const u8 *src, u32 in_len, u8 *dst, u32 space, u32 *produced,
+	      u32 *csum_out, bool (*stop)(void *arg), void *arg);
+
 /*
  * Start a new stream of @type on @d; @zs must have been set up with
  * zlib_inflateInit2(zs, -MAX_WBITS) (raw deflate: the parser owns the
  * zlib/gzip wrapper).
  */
 void sz_stream_start(struct sz_decoder *d, z_stream *zs, u8 type, u8 csum);
+
+/*
+ * As sz_stream_start(), for a zlib or gzip stream whose header the driver
+ * has already consumed (hisi_qm v2 ZIP): decoding starts at the deflate
+ * body; the trailer is still checked.
+ */
+void sz_stream_start_body(struct sz_decoder *d, z_stream *zs, u8 type,
+			  u8 csum);
 
 /*
  * Feed @in_len bytes at @src and up to @space bytes of room at @dst to the

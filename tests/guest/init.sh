@@ -298,6 +298,7 @@ if [ -x /abi_fuzz ]; then
 	fi
 fi
 
+[ -f /uacce-stage.sh ] && . /uacce-stage.sh	# mainline uacce + uacce_softzip
 rmmod mdev vfio_iommu_type1 vfio || fail "rmmod vfio modules"
 sleep 1
 if dmesg | grep -E "WARNING:|BUG:|Oops:|refcount_t|Call Trace|general protection|kernel BUG|UBSAN|KASAN|list_(add|del) corruption|blocked for more than|memory leak|Tainted: .*[DW]"; then

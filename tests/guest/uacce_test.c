@@ -1,0 +1,954 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * User-space test of the mainline uacce ABI with the uacce_softzip parent
+ * (a software hisi_qm v2 ZIP function), run inside the QEMU guest.
+ *
+ *   uacce_test abi <dev> <queues> [uid]   sysfs, open, QP_CTX, mmap, START_Q,
+ *                                         v2 ZIP entries against zlib, poll(),
+ *                                         faults, fork, kill -9, close busy
+ *   uacce_test bench <dev>                print a few figures
+ *   uacce_test hold <dev> <ready> <go>    keep a started queue with requests
+ *                                         in flight; once <go> exists (the
+ *                                         parent module was unloaded) check
+ *                                         the queue is defunct and harmless
+ *
+ * <dev> is the uacce device name (hisi_zip-N). With [uid] the test drops
+ * to that user before it opens anything, as an ordinary user given the
+ * device node would run. Each run ends with "checks: N failed: M".
+ *
+ * The ioctl numbers and structures come from the mainline UAPI headers
+ * (misc/uacce/uacce.h and hisi_qm.h); ring and entry layouts follow
+ * docs/abi.md ("hisi_qm v2 and v3 through uacce").
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <linux/userfaultfd.h>
+#include <zlib.h>
+#include <misc/uacce/uacce.h>
+#include <misc/uacce/hisi_qm.h>
+
+#define DEPTH		1024
+#define SQE_SIZE	128
+#define CQE_SIZE	16
+#define CQ_OFF		(DEPTH * SQE_SIZE)
+#define MMIO_SIZE	8192
+#define DUS_SIZE	151552
+#define DB_OFF		0x1000
+#define DB_SQ		0
+#define DB_CQ		1
+
+/* hisi_zip_sqe words */
+#define W_CONSUMED	0
+#define W_PRODUCED	1
+#define W_STATUS	3
+#define W_IN_LEN	4
+#define W_DW7		7
+#define W_DW9		9
+#define W_TAG_V1	13
+#define W_SPACE		14
+#define W_SRC		18
+#define W_DST		20
+#define W_TAG_V3	26
+#define W_ISIZE		30
+#define W_CSUM		31
+
+#define REQ_DEFLATE	1
+#define REQ_ZLIB	2
+#define REQ_GZIP	3
+#define LSTBLK		0x100
+#define ST_OK		0x00
+#define ST_NEGA		0x0d
+#define ST_DSTLEN	0x0e
+#define ST_CRC		0x10
+#define ST_END		0x13
+#define ST_FAULT	0x20
+#define ST_BAD		0x21
+
+static const char *dev;
+static int nchecks, nfails;
+static unsigned long npolls;	/* poll() calls reap() made */
+
+#define CHECK(cond, ...)						\
+	do {								\
+		nchecks++;						\
+		if (!(cond)) {						\
+			nfails++;					\
+			printf("FAIL %s:%d: ", __func__, __LINE__);	\
+			printf(__VA_ARGS__);				\
+			printf("\n");					\
+			fflush(stdout);					\
+		}							\
+	} while (0)
+
+static void die(const char *what)
+{
+	printf("FATAL %s: %s\n", what, strerror(errno));
+	printf("checks: %d failed: %d\n", nchecks, nfails + 1);
+	exit(2);
+}
+
+/* ---- sysfs ---- */
+
+static int read_attr(const char *name, char *buf, size_t len)
+{
+	char path[256];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/class/uacce/%s/%s", dev, name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	return 0;
+}
+
+static long attr_num(const char *name)
+{
+	char buf[64];
+
+	if (read_attr(name, buf, sizeof(buf)))
+		return -1;
+	return strtol(buf, NULL, 0);
+}
+
+/* ---- a queue ---- */
+
+struct q {
+	int fd;
+	uint16_t id;
+	volatile uint8_t *mmio;
+	uint8_t *dus;
+	uint16_t tail;		/* next free SQ slot */
+	uint16_t head;		/* next CQ entry */
+	int phase;
+	unsigned int out;	/* submitted, not completed */
+};
+
+static uint32_t *sqe(struct q *q, uint16_t i)
+{
+	return (uint32_t *)(q->dus + (size_t)i * SQE_SIZE);
+}
+
+static volatile uint16_t *cqe(struct q *q, uint16_t i)
+{
+	return (volatile uint16_t *)(q->dus + CQ_OFF + (size_t)i * CQE_SIZE);
+}
+
+static void ring(struct q *q, int cmd, uint16_t idx)
+{
+	uint64_t v = q->id | (uint64_t)cmd << 12 | (uint64_t)idx << 32;
+
+	__atomic_store_n((uint64_t *)(q->mmio + DB_OFF), v, __ATOMIC_RELEASE);
+}
+
+static int q_open(struct q *q, int type)
+{
+	struct hisi_qp_ctx ctx = { .qc_type = type };
+	char path[64];
+
+	memset(q, 0, sizeof(*q));
+	q->phase = 1;
+	snprintf(path, sizeof(path), "/dev/%s", dev);
+	q->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (q->fd < 0)
+		return -1;
+	if (ioctl(q->fd, UACCE_CMD_QM_SET_QP_CTX, &ctx))
+		return -1;
+	q->id = ctx.id;
+	q->mmio = mmap(NULL, MMIO_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       q->fd, UACCE_QFRT_MMIO * 4096L);
+	if (q->mmio == MAP_FAILED)
+		return -1;
+	q->dus = mmap(NULL, DUS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      q->fd, UACCE_QFRT_DUS * 4096L);
+	if (q->dus == MAP_FAILED)
+		return -1;
+	return ioctl(q->fd, UACCE_CMD_START_Q);
+}
+
+static void q_close(struct q *q)
+{
+	munmap((void *)q->mmio, MMIO_SIZE);
+	munmap(q->dus, DUS_SIZE);
+	close(q->fd);
+}
+
+/* write one entry without ringing; returns its slot */
+static uint16_t prepare(struct q *q, uint32_t req, const void *src,
+			uint32_t in_len, void *dst, uint32_t space,
+			uint32_t tag)
+{
+	uint16_t i = q->tail;
+	uint32_t *e = sqe(q, i);
+
+	memset(e, 0, SQE_SIZE);
+	e[W_IN_LEN] = in_len;
+	e[W_SPACE] = space;
+	e[W_DW9] = req;
+	/* as UADK: entry type 0 with the tag in dw13 for zlib/gzip on v2 */
+	if (req == REQ_DEFLATE) {
+		e[W_DW7] = 3u << 28;
+		e[W_TAG_V3] = tag;
+	} else {
+		e[W_TAG_V1] = tag;
+	}
+	e[W_SRC] = (uint32_t)(uintptr_t)src;
+	e[W_SRC + 1] = (uint32_t)((uint64_t)(uintptr_t)src >> 32);
+	e[W_DST] = (uint32_t)(uintptr_t)dst;
+	e[W_DST + 1] = (uint32_t)((uint64_t)(uintptr_t)dst >> 32);
+	q->tail = (q->tail + 1) % DEPTH;
+	q->out++;
+	return i;
+}
+
+/* write one entry and ring the SQ doorbell; returns its slot */
+static uint16_t submit(struct q *q, uint32_t req, const void *src,
+		       uint32_t in_len, void *dst, uint32_t space, uint32_t tag)
+{
+	uint16_t i = prepare(q, req, src, in_len, dst, space, tag);
+
+	ring(q, DB_SQ, q->tail);
+	return i;
+}
+
+/*
+ * Take the next completion, sleeping in poll() when there is none. Returns
+ * the slot it completed, or -1 after two minutes with nothing.
+ */
+static int reap(struct q *q)
+{
+	int waits = 0;
+
+	for (;;) {
+		volatile uint16_t *c = cqe(q, q->head);
+
+		if ((__atomic_load_n(&c[7], __ATOMIC_ACQUIRE) & 1) == q->phase) {
+			int slot = c[4];
+
+			CHECK(c[5] == q->id, "cqe sq_num %u, queue %u", c[5], q->id);
+			if (++q->head == DEPTH) {
+				q->head = 0;
+				q->phase ^= 1;
+			}
+			q->out--;
+			ring(q, DB_CQ, q->head);
+			/* the doorbell holds one value: ring the tail again */
+			if (q->out)
+				ring(q, DB_SQ, q->tail);
+			return slot;
+		}
+		struct pollfd p = { .fd = q->fd, .events = POLLIN };
+
+		/* a hang guard only: nothing is asserted about time */
+		npolls++;
+		if (poll(&p, 1, 1000) == 0 && ++waits == 120)
+			return -1;
+	}
+}
+
+static uint32_t status(struct q *q, int slot)
+{
+	return sqe(q, slot)[W_STATUS];
+}
+
+/* submit one request and wait for it */
+static int run1(struct q *q, uint32_t req, const void *src, uint32_t in_len,
+		void *dst, uint32_t space)
+{
+	int want = submit(q, req, src, in_len, dst, space, 0x5a5a0000 | q->tail);
+	int got = reap(q);
+
+	CHECK(got == want, "completed slot %d, submitted %d", got, want);
+	return got < 0 ? want : got;
+}
+
+/* ---- data ---- */
+
+static uint8_t *text(size_t n)
+{
+	uint8_t *p = malloc(n);
+	size_t i = 0;
+	unsigned int line = 0;
+
+	while (i < n) {
+		char l[80];
+		int k = snprintf(l, sizeof(l), "%u uacce softzip line %u %s\n",
+				 line * 7919u, line, line % 3 ? "hisi" : "zip");
+
+		for (int j = 0; j < k && i < n; j++)
+			p[i++] = l[j];
+		line++;
+	}
+	return p;
+}
+
+static const uint8_t gz_hdr[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
+static const uint8_t zl_hdr[2] = { 0x78, 0x9c };
+
+static int wbits(uint32_t req)
+{
+	return req == REQ_GZIP ? 31 : req == REQ_ZLIB ? 15 : -15;
+}
+
+static size_t hdr_len(uint32_t req)
+{
+	return req == REQ_GZIP ? 10 : req == REQ_ZLIB ? 2 : 0;
+}
+
+/* inflate a whole stream with zlib; returns the length or -1 */
+static long ref_inflate(uint32_t req, const uint8_t *in, size_t n,
+			uint8_t *out, size_t space)
+{
+	z_stream z = { 0 };
+	long got;
+
+	if (inflateInit2(&z, wbits(req)) != Z_OK)
+		return -1;
+	z.next_in = (uint8_t *)in;
+	z.avail_in = n;
+	z.next_out = out;
+	z.avail_out = space;
+	got = inflate(&z, Z_FINISH) == Z_STREAM_END ? (long)z.total_out : -1;
+	inflateEnd(&z);
+	return got;
+}
+
+static size_t ref_deflate(uint32_t req, const uint8_t *in, size_t n,
+			  uint8_t *out, size_t space)
+{
+	z_stream z = { 0 };
+	size_t got;
+
+	if (deflateInit2(&z, 6, Z_DEFLATED, wbits(req), 8,
+			 Z_DEFAULT_STRATEGY) != Z_OK)
+		die("deflateInit2");
+	z.next_in = (uint8_t *)in;
+	z.avail_in = n;
+	z.next_out = out;
+	z.avail_out = space;
+	if (deflate(&z, Z_FINISH) != Z_STREAM_END)
+		die("deflate");
+	got = z.total_out;
+	deflateEnd(&z);
+	return got;
+}
+
+/* ---- the checks ---- */
+
+static void check_sysfs(long queues)
+{
+	char buf[256];
+	struct stat st;
+	char path[256];
+
+	CHECK(!read_attr("api", buf, sizeof(buf)) && !strcmp(buf, "hisi_qm_v2\n"),
+	      "api '%s'", buf);
+	CHECK(!read_attr("flags", buf, sizeof(buf)) && !strcmp(buf, "0\n"),
+	      "flags '%s'", buf);
+	CHECK(!read_attr("algorithms", buf, sizeof(buf)) &&
+	      !strcmp(buf, "zlib\ngzip\ndeflate\n"), "algorithms '%s'", buf);
+	CHECK(attr_num("region_mmio_size") == MMIO_SIZE, "region_mmio_size %ld",
+	      attr_num("region_mmio_size"));
+	CHECK(attr_num("region_dus_size") == DUS_SIZE, "region_dus_size %ld",
+	      attr_num("region_dus_size"));
+	CHECK(attr_num("available_instances") == queues,
+	      "available_instances %ld, want %ld",
+	      attr_num("available_instances"), queues);
+	/* 6.1's uacce has no isolation attributes */
+	snprintf(path, sizeof(path), "/sys/class/uacce/%s/isolate", dev);
+	CHECK(stat(path, &st) && errno == ENOENT, "%s exists", path);
+	CHECK(!read_attr("device/modalias", buf, sizeof(buf)) &&
+	      !strcmp(buf, "platform:uacce_softzip\n"), "modalias '%s'", buf);
+}
+
+static void check_open(long queues)
+{
+	struct hisi_qp_ctx ctx = { .qc_type = 2 };
+	struct hisi_qp_info info = { 0 };
+	char path[64];
+	void *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/%s", dev);
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		die("open");
+	CHECK(attr_num("available_instances") == queues - 1,
+	      "available after open %ld", attr_num("available_instances"));
+	CHECK(ioctl(fd, UACCE_CMD_QM_SET_QP_INFO, &info) == 0 &&
+	      info.sqe_size == SQE_SIZE && info.sq_depth == DEPTH &&
+	      info.cq_depth == DEPTH, "QP_INFO %u %u %u", info.sqe_size,
+	      info.sq_depth, info.cq_depth);
+	CHECK(ioctl(fd, UACCE_CMD_QM_SET_QP_CTX, &ctx) < 0 && errno == EINVAL,
+	      "QP_CTX type 2 accepted");
+	ctx.qc_type = 1;
+	CHECK(ioctl(fd, UACCE_CMD_QM_SET_QP_CTX, &ctx) == 0 && ctx.id < queues,
+	      "QP_CTX id %u", ctx.id);
+	CHECK(ioctl(fd, UACCE_CMD_QM_SET_QP_CTX, (void *)8) < 0 && errno == EFAULT,
+	      "QP_CTX on a bad pointer");
+	CHECK(ioctl(fd, _IO('W', 7)) < 0 && errno == EINVAL, "unknown ioctl");
+	/* region 2 does not exist; a DUS of the wrong size is refused */
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 2 * 4096L);
+	CHECK(p == MAP_FAILED && errno == EINVAL, "mmap region 2");
+	p = mmap(NULL, DUS_SIZE - 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 UACCE_QFRT_DUS * 4096L);
+	CHECK(p == MAP_FAILED && errno == EINVAL, "short DUS mapped");
+	p = mmap(NULL, MMIO_SIZE + 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 UACCE_QFRT_MMIO * 4096L);
+	CHECK(p == MAP_FAILED && errno == EINVAL, "long MMIO mapped");
+	p = mmap(NULL, MMIO_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 UACCE_QFRT_MMIO * 4096L);
+	CHECK(p != MAP_FAILED, "MMIO mmap: %s", strerror(errno));
+	/* each region maps once per open file */
+	CHECK(mmap(NULL, MMIO_SIZE, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED &&
+	      errno == EEXIST, "second MMIO mapping");
+	CHECK(ioctl(fd, UACCE_CMD_START_Q) == 0, "START_Q: %s", strerror(errno));
+	CHECK(ioctl(fd, UACCE_CMD_START_Q) < 0 && errno == EINVAL, "START_Q twice");
+	CHECK(ioctl(fd, UACCE_CMD_PUT_Q) == 0, "PUT_Q");
+	munmap(p, MMIO_SIZE);
+	close(fd);
+	CHECK(attr_num("available_instances") == queues,
+	      "available after close %ld", attr_num("available_instances"));
+}
+
+static void check_compress(struct q *c, uint32_t req, const uint8_t *in,
+			   size_t n)
+{
+	size_t space = n + n / 8 + 64, h = hdr_len(req);
+	uint8_t *out = malloc(space + h), *back = malloc(n + 1);
+	uint32_t *e;
+	int s;
+
+	/* as UADK: the driver writes the header, the device the rest */
+	memcpy(out, req == REQ_GZIP ? gz_hdr : zl_hdr, h);
+	s = run1(c, req, in, n, out + h, space);
+	e = sqe(c, s);
+	/* NEGACOMPRESS: a valid stream, not smaller than the input */
+	CHECK(e[W_STATUS] == (e[W_PRODUCED] < n ? ST_OK : ST_NEGA),
+	      "req %u status %#x, produced %u of %zu", req, e[W_STATUS],
+	      e[W_PRODUCED], n);
+	CHECK(e[W_CONSUMED] == n, "req %u consumed %u of %zu", req,
+	      e[W_CONSUMED], n);
+	CHECK(e[W_PRODUCED] > 0, "req %u produced nothing", req);
+	CHECK(ref_inflate(req, out, h + e[W_PRODUCED], back, n + 1) == (long)n &&
+	      !memcmp(back, in, n), "req %u: zlib does not get the input back",
+	      req);
+	if (req == REQ_GZIP)
+		CHECK(e[W_CSUM] == crc32(0, in, n), "gzip crc %#x", e[W_CSUM]);
+	if (req == REQ_ZLIB)
+		CHECK(e[W_CSUM] == adler32(1, in, n), "zlib adler %#x",
+		      e[W_CSUM]);
+	CHECK(e[W_ISIZE] == n, "isize %u", e[W_ISIZE]);
+	CHECK((req == REQ_DEFLATE ? e[W_TAG_V3] : e[W_TAG_V1]) ==
+	      (0x5a5a0000u | s), "tag not kept");
+	free(out);
+	free(back);
+}
+
+static void check_decompress(struct q *d, uint32_t req, const uint8_t *in,
+			     size_t n)
+{
+	size_t space = n + n / 8 + 64, h = hdr_len(req);
+	uint8_t *z = malloc(space), *out = malloc(n + 100);
+	size_t zn = ref_deflate(req, in, n, z, space);
+	uint32_t *e;
+	int s;
+
+	/* as UADK: the driver skips the header */
+	s = run1(d, req, z + h, zn - h, out, n + 100);
+	e = sqe(d, s);
+	CHECK(e[W_STATUS] == (ST_END | LSTBLK), "req %u status %#x", req,
+	      e[W_STATUS]);
+	CHECK(e[W_PRODUCED] == n && !memcmp(out, in, n),
+	      "req %u produced %u of %zu", req, e[W_PRODUCED], n);
+	CHECK(e[W_CONSUMED] == zn - h, "req %u consumed %u of %zu", req,
+	      e[W_CONSUMED], zn - h);
+	if (req == REQ_GZIP)
+		CHECK(e[W_CSUM] == crc32(0, in, n), "gzip crc %#x", e[W_CSUM]);
+	if (req == REQ_ZLIB)
+		CHECK(e[W_CSUM] == adler32(1, in, n), "zlib adler %#x",
+		      e[W_CSUM]);
+
+	/* a damaged check value, too little room, input cut short */
+	if (req != REQ_DEFLATE) {
+		z[zn - (req == REQ_GZIP ? 8 : 1)] ^= 0x40;
+		s = run1(d, req, z + h, zn - h, out, n + 100);
+		CHECK((status(d, s) & 0xff) == ST_CRC, "req %u bad check: %#x",
+		      req, status(d, s));
+		z[zn - (req == REQ_GZIP ? 8 : 1)] ^= 0x40;
+	}
+	s = run1(d, req, z + h, zn - h, out, n / 2);
+	CHECK((status(d, s) & 0xff) == ST_DSTLEN, "req %u small output: %#x",
+	      req, status(d, s));
+	s = run1(d, req, z + h, (zn - h) / 2, out, n + 100);
+	CHECK(status(d, s) == ST_OK && sqe(d, s)[W_PRODUCED] > 0,
+	      "req %u cut input: %#x", req, status(d, s));
+	memset(z, 0xff, 64);
+	s = run1(d, req, z, 64, out, n + 100);
+	CHECK((status(d, s) & 0xff) != ST_OK && (status(d, s) & 0xff) != ST_END,
+	      "req %u garbage decoded: %#x", req, status(d, s));
+	free(z);
+	free(out);
+}
+
+static void check_errors(struct q *c, const uint8_t *in, size_t n)
+{
+	uint8_t *out = malloc(n * 2 + 64), *rnd = malloc(4096);
+	long pg = sysconf(_SC_PAGESIZE);
+	uint8_t *hole;
+	int s, i;
+
+	/* too little room */
+	s = run1(c, REQ_GZIP, in, n, out, 16);
+	CHECK((status(c, s) & 0xff) == ST_DSTLEN && sqe(c, s)[W_PRODUCED] == 0,
+	      "tiny output: %#x", status(c, s));
+	/* incompressible input: the output is still a valid stream */
+	srand(7);
+	for (i = 0; i < 4096; i++)
+		rnd[i] = rand();
+	memcpy(out, gz_hdr, 10);
+	s = run1(c, REQ_GZIP, rnd, 4096, out + 10, 8192);
+	CHECK((status(c, s) & 0xff) == ST_NEGA, "random input: %#x",
+	      status(c, s));
+	CHECK(ref_inflate(REQ_GZIP, out, 10 + sqe(c, s)[W_PRODUCED], out + 9000,
+			  4097) == 4096 && !memcmp(out + 9000, rnd, 4096),
+	      "negacompressed stream does not decode");
+	/* entries the device does not take */
+	s = run1(c, 4, in, n, out, n);
+	CHECK(status(c, s) == ST_BAD, "request type 4: %#x", status(c, s));
+	s = run1(c, REQ_GZIP | 1 << 8, in, n, out, n);
+	CHECK(status(c, s) == ST_BAD, "SGL buffers: %#x", status(c, s));
+	s = submit(c, REQ_ZLIB, in, 9u << 20, out, n, 0);
+	CHECK(reap(c) == s && status(c, s) == ST_BAD, "9 MiB input: %#x",
+	      status(c, s));
+	s = prepare(c, REQ_GZIP, in, n, out, n, 0);
+	sqe(c, s)[W_DW7] = 1u << 26;	/* stateful: not this device */
+	ring(c, DB_SQ, c->tail);
+	CHECK(reap(c) == s && status(c, s) == ST_BAD, "stateful entry: %#x",
+	      status(c, s));
+
+	/* addresses the process has not mapped: the fault status */
+	hole = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	munmap(hole, 2 * pg);
+	s = run1(c, REQ_GZIP, hole, n, out, n);
+	CHECK(status(c, s) == ST_FAULT && sqe(c, s)[W_CONSUMED] == 0,
+	      "unmapped source: %#x", status(c, s));
+	s = run1(c, REQ_GZIP, in, n, hole, n);
+	CHECK(status(c, s) == ST_FAULT, "unmapped destination: %#x",
+	      status(c, s));
+	s = run1(c, REQ_GZIP, (void *)0xffff888000000000ull, 4096, out, n);
+	CHECK(status(c, s) == ST_FAULT, "kernel address: %#x", status(c, s));
+	s = run1(c, REQ_GZIP, in, 4096, (void *)0xffffffff81000000ull, n);
+	CHECK(status(c, s) == ST_FAULT, "kernel destination: %#x",
+	      status(c, s));
+	/* read-only destination */
+	hole = mmap(NULL, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	s = run1(c, REQ_DEFLATE, in, 2000, hole, pg);
+	CHECK(status(c, s) == ST_FAULT, "read-only destination: %#x",
+	      status(c, s));
+	munmap(hole, pg);
+	/* and the queue goes on */
+	check_compress(c, REQ_GZIP, in, n);
+	free(out);
+	free(rnd);
+}
+
+/*
+ * Memory whose page faults nobody serves (userfaultfd, root only): the
+ * request ends with the fault status, as an SVA device's would, and the
+ * process is not asked to serve the fault.
+ */
+static void check_uffd(struct q *c)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	long pg = sysconf(_SC_PAGESIZE);
+	uint8_t *area, *out = malloc(8 * pg);
+	struct uffd_msg msg;
+	int uffd, s;
+
+	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0) {
+		printf("userfaultfd not open to this user (%s): not checked\n",
+		       strerror(errno));
+		free(out);
+		return;
+	}
+	if (ioctl(uffd, UFFDIO_API, &api))
+		die("UFFDIO_API");
+	area = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	reg.range.start = (uintptr_t)area;
+	reg.range.len = 4 * pg;
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		die("UFFDIO_REGISTER");
+	s = run1(c, REQ_GZIP, area, 4 * pg, out, 8 * pg);
+	CHECK(status(c, s) == ST_FAULT, "unserved source: %#x", status(c, s));
+	s = run1(c, REQ_GZIP, "abc", 3, area, 4 * pg);
+	CHECK(status(c, s) == ST_FAULT, "unserved destination: %#x",
+	      status(c, s));
+	CHECK(read(uffd, &msg, sizeof(msg)) < 0 && errno == EAGAIN,
+	      "the device's fault reached userfaultfd");
+	close(uffd);
+	munmap(area, 4 * pg);
+	free(out);
+}
+
+/* many entries in flight, and the rings wrapping (phase flips) */
+static void check_pipeline(struct q *c, const uint8_t *in)
+{
+	uint8_t *out = malloc(256 * 128);
+	int done = 0, bad = 0, order = 0, i;
+	uint16_t expect = c->tail;
+
+	while (done < 2 * DEPTH + 100) {
+		/* keep up to 200 in flight */
+		while (c->out < 200 && done + (int)c->out < 2 * DEPTH + 100) {
+			i = c->tail % 256;
+			submit(c, REQ_DEFLATE, in + i, 64, out + i * 128, 128, i);
+		}
+		int s = reap(c);
+
+		if (s < 0) {
+			CHECK(0, "pipeline stalled after %d", done);
+			return;
+		}
+		if (s != expect)
+			order++;
+		expect = (s + 1) % DEPTH;
+		if ((status(c, s) & 0xff) != ST_OK &&
+		    (status(c, s) & 0xff) != ST_NEGA)
+			bad++;
+		done++;
+	}
+	CHECK(!bad, "%d of %d pipelined requests failed", bad, done);
+	CHECK(!order, "%d completions out of order", order);
+	free(out);
+}
+
+/* poll(): readable once a completion is posted, and not before */
+static void check_poll(struct q *c, const uint8_t *in, size_t n)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	uint8_t *out = malloc(n);
+	int r;
+
+	/*
+	 * As qm.c, poll() reports each completion once, whether or not the
+	 * driver has taken it: the first poll may report the ones taken
+	 * without polling, the next finds nothing new.
+	 */
+	poll(&p, 1, 0);
+	CHECK(poll(&p, 1, 0) == 0, "poll readable on an idle queue");
+	submit(c, REQ_GZIP, in, n, out, n, 0);
+	/* the completion wakes the sleeper (a hang guard of 2 minutes) */
+	r = poll(&p, 1, 120000);
+	CHECK(r == 1 && (p.revents & POLLIN), "poll %d revents %#x", r,
+	      p.revents);
+	CHECK((cqe(c, c->head)[7] & 1) == c->phase, "woken without a completion");
+	CHECK(reap(c) >= 0, "reap after poll");
+	free(out);
+}
+
+/* a fork child has neither the regions nor the parent's memory */
+static void check_fork(struct q *c, const uint8_t *in, size_t n)
+{
+	int st, pfd[2];
+	pid_t pid;
+	uint8_t *late;
+
+	if (pipe(pfd))
+		die("pipe");
+	pid = fork();
+	if (pid == 0) {
+		struct q own;
+		uint8_t *buf;
+		int s, code = 0;
+
+		/* the inherited file cannot map its regions again */
+		if (mmap(NULL, MMIO_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 c->fd, 0) != MAP_FAILED || errno != EEXIST)
+			code |= 1;
+		if (mmap(NULL, DUS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 c->fd, 4096) != MAP_FAILED || errno != EEXIST)
+			code |= 2;
+		/* nor are they mapped here (VM_DONTCOPY) */
+		if (msync((void *)c->dus, 4096, MS_ASYNC) == 0 ||
+		    errno != ENOMEM)
+			code |= 4;
+		/* its own queue works, in its own address space */
+		if (read(pfd[0], &late, sizeof(late)) != sizeof(late))
+			code |= 8;
+		if (q_open(&own, 0)) {
+			code |= 16;
+		} else {
+			buf = malloc(n);
+			s = submit(&own, REQ_GZIP, in, n, buf, n, 0);
+			if (reap(&own) != s || status(&own, s) != ST_OK)
+				code |= 32;
+			/* the parent's page, absent here: a fault, not a read */
+			s = submit(&own, REQ_GZIP, late, 4096, buf, n, 0);
+			if (reap(&own) != s || status(&own, s) != ST_FAULT)
+				code |= 64;
+			q_close(&own);
+		}
+		_exit(code);
+	}
+	/* a buffer the child never had, away from where its own maps go */
+	late = mmap((void *)0x600000000000ull, 4096, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (late == MAP_FAILED)
+		die("mmap late");
+	memset(late, 1, 4096);
+	if (write(pfd[1], &late, sizeof(late)) != sizeof(late))
+		die("write");
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork child: status %#x",
+	      st);
+	close(pfd[0]);
+	close(pfd[1]);
+	munmap(late, 4096);
+	/* the parent's queue is unharmed */
+	check_compress(c, REQ_ZLIB, in, n);
+}
+
+/* a child with big requests in flight: SIGKILL, or close */
+static void check_busy_exit(const uint8_t *in, size_t n, long queues,
+			    bool kill_it)
+{
+	int pfd[2], st, i;
+	pid_t pid;
+	char c;
+
+	if (pipe(pfd))
+		die("pipe");
+	pid = fork();
+	if (pid == 0) {
+		struct q q;
+		uint8_t *out = malloc(n * 16);
+
+		if (q_open(&q, 0))
+			_exit(1);
+		for (i = 0; i < 16; i++)
+			submit(&q, REQ_GZIP, in, n, out + i * n, n, i);
+		if (write(pfd[1], "r", 1) != 1)
+			_exit(1);
+		if (kill_it)
+			pause();
+		/* close with requests in flight */
+		q_close(&q);
+		_exit(0);
+	}
+	CHECK(read(pfd[0], &c, 1) == 1, "child never got ready");
+	if (kill_it)
+		kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	CHECK(kill_it ? WIFSIGNALED(st) : WIFEXITED(st) && !WEXITSTATUS(st),
+	      "child status %#x", st);
+	close(pfd[0]);
+	close(pfd[1]);
+	/*
+	 * The queue goes with the process; when the device thread held the
+	 * last user of its mm, the final close runs from a work queue a little
+	 * later (a hang guard of two minutes, nothing asserted about time).
+	 */
+	for (i = 0; i < 1200 && attr_num("available_instances") != queues; i++)
+		usleep(100000);
+	CHECK(attr_num("available_instances") == queues,
+	      "available after the busy child (%s): %ld", kill_it ? "kill" : "close",
+	      attr_num("available_instances"));
+}
+
+static void check_restart(struct q *c, const uint8_t *in, size_t n)
+{
+	/* PUT_Q stops the queue; START_Q makes fresh rings */
+	CHECK(ioctl(c->fd, UACCE_CMD_PUT_Q) == 0, "PUT_Q");
+	CHECK(ioctl(c->fd, UACCE_CMD_START_Q) == 0, "START_Q after PUT_Q");
+	c->tail = c->head = 0;
+	c->phase = 1;
+	c->out = 0;
+	check_compress(c, REQ_DEFLATE, in, n);
+}
+
+static int cmd_abi(long queues)
+{
+	size_t n = 200000;
+	uint8_t *in = text(n);
+	struct q c, d;
+	uint32_t r;
+
+	check_sysfs(queues);
+	check_open(queues);
+	if (q_open(&c, 0) || q_open(&d, 1))
+		die("q_open");
+	CHECK(c.id != d.id, "two queues, one id %u", c.id);
+	for (r = REQ_DEFLATE; r <= REQ_GZIP; r++) {
+		check_compress(&c, r, in, n);
+		check_decompress(&d, r, in, n);
+	}
+	/* empty input is a stream too */
+	check_compress(&c, REQ_GZIP, in, 0);
+	check_errors(&c, in, n);
+	check_uffd(&c);
+	check_pipeline(&c, in);
+	check_poll(&c, in, n);
+	check_fork(&c, in, n);
+	check_busy_exit(in, n, queues - 2, true);
+	check_busy_exit(in, n, queues - 2, false);
+	check_restart(&c, in, n);
+	q_close(&c);
+	q_close(&d);
+	CHECK(attr_num("available_instances") == queues, "available at the end %ld",
+	      attr_num("available_instances"));
+	free(in);
+	return 0;
+}
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* figures only: nothing here is asserted about time */
+static void bench_one(struct q *c, const char *what, uint32_t req,
+		      const uint8_t *in, size_t n, int count, unsigned int depth)
+{
+	uint8_t *out = malloc(n + n / 8 + 64);
+	int sent = 0, done = 0, bad = 0;
+	unsigned long polls = npolls;
+	double t = now();
+
+	while (done < count) {
+		while (sent < count && c->out < depth) {
+			submit(c, req, in, n, out, n + n / 8 + 64, sent);
+			sent++;
+		}
+		int s = reap(c);
+
+		if (s < 0 || ((status(c, s) & 0xff) != ST_OK &&
+			      (status(c, s) & 0xff) != ST_NEGA))
+			bad++;
+		done++;
+	}
+	t = now() - t;
+	CHECK(!bad, "%s: %d requests failed", what, bad);
+	printf("bench %s: %d x %zu bytes, %u in flight: %.0f requests/s, %.1f MB/s in, %.2f poll() per request\n",
+	       what, count, n, depth, count / t, count * (double)n / t / 1e6,
+	       (double)(npolls - polls) / count);
+	free(out);
+}
+
+static int cmd_bench(void)
+{
+	size_t n = 1 << 20;
+	uint8_t *in = text(n);
+	struct q c;
+
+	if (q_open(&c, 0))
+		die("q_open");
+	bench_one(&c, "gzip 1 MiB", REQ_GZIP, in, n, 32, 8);
+	bench_one(&c, "deflate 4 KiB", REQ_DEFLATE, in, 4096, 2000, 64);
+	bench_one(&c, "deflate 4 KiB, one at a time", REQ_DEFLATE, in, 4096,
+		  500, 1);
+	q_close(&c);
+	free(in);
+	return 0;
+}
+
+static sigjmp_buf jb;
+
+static void on_bus(int sig)
+{
+	siglongjmp(jb, sig);
+}
+
+/* a started, busy queue while the parent module goes away */
+static int cmd_hold(const char *ready, const char *go)
+{
+	size_t n = 1 << 20;
+	uint8_t *in = text(n), *out = malloc(n * 8);
+	struct pollfd p;
+	struct q q;
+	int i, fd, sig;
+
+	if (q_open(&q, 0))
+		die("q_open");
+	for (i = 0; i < 8; i++)
+		submit(&q, REQ_GZIP, in, n, out + i * n, n, i);
+	fd = open(ready, O_CREAT | O_WRONLY, 0644);
+	close(fd);
+	while (access(go, F_OK))
+		usleep(50000);
+	/* defunct: no ioctl, no new mapping, no event */
+	CHECK(ioctl(q.fd, UACCE_CMD_START_Q) < 0 && errno == ENXIO,
+	      "ioctl after unload: %s", strerror(errno));
+	CHECK(mmap(NULL, 4096, PROT_READ, MAP_SHARED, q.fd, 0) == MAP_FAILED,
+	      "mmap after unload");
+	p = (struct pollfd){ .fd = q.fd, .events = POLLIN };
+	CHECK(poll(&p, 1, 0) == 0, "poll after unload");
+	/* the old mappings are gone: a touch is SIGBUS, not stale memory */
+	signal(SIGBUS, on_bus);
+	signal(SIGSEGV, on_bus);
+	sig = sigsetjmp(jb, 1);
+	if (!sig)
+		(void)*(volatile uint8_t *)q.dus;
+	CHECK(sig == SIGBUS, "reading the DUS after unload: signal %d", sig);
+	q_close(&q);
+	return 0;
+}
+
+static void drop_to(const char *uid)
+{
+	uid_t u = atoi(uid);
+
+	if (setgroups(0, NULL) || setgid(u) || setuid(u))
+		die("setuid");
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 4 && !strcmp(argv[1], "abi")) {
+		dev = argv[2];
+		if (argc > 4)
+			drop_to(argv[4]);
+		cmd_abi(atol(argv[3]));
+	} else if (argc == 3 && !strcmp(argv[1], "bench")) {
+		dev = argv[2];
+		cmd_bench();
+	} else if (argc == 5 && !strcmp(argv[1], "hold")) {
+		dev = argv[2];
+		cmd_hold(argv[3], argv[4]);
+	} else {
+		fprintf(stderr, "usage: see the top of uacce_test.c\n");
+		return 2;
+	}
+	printf("checks: %d failed: %d\n", nchecks, nfails);
+	return nfails ? 1 : 0;
+}
