@@ -21,7 +21,7 @@ FI_TIMES=1000000	# at most this many failures in all; what is left says how many
 FI_FUZZ_SECONDS=120
 FI_SEED=${FUZZ_SEED:-$(($(date +%s) % 100000 + 1))}
 DBG=/sys/kernel/debug
-mountpoint -q $DBG || mount -t debugfs debugfs $DBG || fail "mount debugfs"
+grep -q " $DBG debugfs" /proc/mounts || mount -t debugfs debugfs $DBG || fail "mount debugfs"
 FI_KINDS="failslab fail_page_alloc fail_usercopy"
 
 fi_set() {	# fi_set PROBABILITY
