@@ -355,10 +355,18 @@ static void sz_dec_start(struct sz_queue *q, u8 type, u8 csum)
 	sz_stream_start(&q->dec, &q->zs, type, csum);
 }
 
+/* a long decompression stops between chunks as a compression does */
+static bool sz_dec_stop(void *arg)
+{
+	return sz_req_revoked(arg);
+}
+
 static u8 sz_decompress(struct sz_queue *q, const u8 *src, u32 in_len,
 			u8 *dst, u32 space, u32 *consumed, u32 *produced,
 			u32 *csum_out)
 {
+	q->dec.stop = sz_dec_stop;
+	q->dec.stop_arg = q;
 	return sz_stream_decode(&q->dec, &q->zs, src, in_len, dst, space,
 				consumed, produced, csum_out);
 }

@@ -331,6 +331,10 @@ u8 sz_stream_decode(struct sz_decoder *d, z_stream *zs, const u8 *src,
 			/* keep going while inflate moves: the end may follow */
 			if (got || before_in != zs->avail_in) {
 				cond_resched();
+				if (d->stop && d->stop(d->stop_arg)) {
+					st = SZ_ST_DMA_FAULT;
+					break;
+				}
 				continue;
 			}
 			if (out == space)
@@ -361,8 +365,11 @@ u8 sz_stream_decode(struct sz_decoder *d, z_stream *zs, const u8 *src,
 		}
 	}
 
-	if (d->phase == SZP_DONE || st == SZ_ST_DATA_ERR)
+	if (d->phase == SZP_DONE || st == SZ_ST_DATA_ERR ||
+	    st == SZ_ST_DMA_FAULT)
 		d->open = false;
+	if (st == SZ_ST_DMA_FAULT)
+		in = out = 0;
 	*consumed = in;
 	*produced = out;
 	*csum_out = d->csum == SZ_CSUM_CRC32 ? d->crc :

@@ -67,6 +67,13 @@ struct sz_decoder {
 	u32 crc;
 	u32 adler;
 	u32 isize;
+	/*
+	 * Asked between chunks of a long body: true stops the request with
+	 * SZ_ST_DMA_FAULT and ends the stream (its memory is being unshared).
+	 * sz_stream_start() clears it; the caller sets it for each request.
+	 */
+	bool (*stop)(void *arg);
+	void *stop_arg;
 };
 
 u32 sz_crc32(u32 crc, const u8 *p, size_t len);
@@ -110,6 +117,8 @@ void sz_stream_start_body(struct sz_decoder *d, z_stream *zs, u8 type,
  * and its trailer matched, SZ_ST_NEED_INPUT, SZ_ST_OUT_SMALL,
  * SZ_ST_CSUM_ERR, SZ_ST_DATA_ERR) and what was consumed, produced and the
  * running checksum. @src and @dst are never NULL, even for length 0.
+ * When @d->stop says so between two chunks, it returns SZ_ST_DMA_FAULT with
+ * nothing consumed or produced, and the stream is over.
  */
 u8 sz_stream_decode(struct sz_decoder *d, z_stream *zs, const u8 *src,
 		    u32 in_len, u8 *dst, u32 space, u32 *consumed,

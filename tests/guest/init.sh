@@ -274,7 +274,7 @@ if [ -x /abi_fuzz ]; then
 	# a worker stuck in the kernel cannot be killed: say so instead of
 	# waiting for the boot timeout, and show the blocked tasks
 	i=0
-	while kill -0 $fz 2>/dev/null && [ $i -lt $((FUZZ_SECONDS + 60)) ]; do
+	while kill -0 $fz 2>/dev/null && [ $i -lt $((FUZZ_SECONDS + ${FUZZ_SLACK:-60})) ]; do
 		sleep 1
 		i=$((i + 1))
 	done
@@ -299,6 +299,8 @@ if [ -x /abi_fuzz ]; then
 fi
 
 [ -f /uacce-stage.sh ] && . /uacce-stage.sh	# mainline uacce + uacce_softzip
+# the debug kernel's stage (tests/guest/debug-stage.sh): fault injection, kmemleak
+[ -f /debug-stage.sh ] && . /debug-stage.sh
 rmmod mdev vfio_iommu_type1 vfio || fail "rmmod vfio modules"
 sleep 1
 if dmesg | grep -E "WARNING:|BUG:|Oops:|refcount_t|Call Trace|general protection|kernel BUG|UBSAN|KASAN|list_(add|del) corruption|blocked for more than|memory leak|Tainted: .*[DW]"; then

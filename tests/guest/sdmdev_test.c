@@ -336,6 +336,15 @@ static int reap(struct queue *q, struct result *r)
 	return slot;
 }
 
+/* a completion is there to reap (reap() would take it) */
+static bool cq_ready(struct queue *q)
+{
+	uint8_t *c = q->rings + CQ_OFF + q->cq_head * CQE_SIZE;
+
+	return (__atomic_load_n((uint16_t *)(c + 14), __ATOMIC_ACQUIRE) & 1) ==
+	       q->phase;
+}
+
 enum wait_mode { W_POLL, W_IOCTL, W_EVENTFD };
 
 static int waits_ioctl, waits_eventfd;
@@ -911,6 +920,73 @@ static void t_unshare_busy(struct queue *c, struct bufs *b)
 	CHECK(stat_read("pinned_pages") == 0, "pins left after unshare");
 }
 
+/*
+ * Half the largest request output: unpinning 64 MiB under a slow kernel
+ * (KASAN, TCG) outlasts VFIO's ten unmap rounds (see docs/reliability.md,
+ * "The debug kernel"), which ends in type1's BUG_ON.
+ */
+#define DEC_OUT		(32u << 20)
+#define DEC_BYTE	0x5a
+
+/*
+ * Unsharing the destination of a running decompression stops it at its
+ * next chunk with DMA_FAULT, as a compression stops (abi.md section 5),
+ * and ends its stream. The request inflates 32 MiB of DEC_BYTE; the unshare
+ * comes once its first output byte is visible, so after the pins, while
+ * it inflates. An attempt counts only when the unmap found the request's
+ * pins (dma_unmap_calls moved); one that found it done is tried again.
+ */
+static void t_unshare_decomp(struct queue *d, struct bufs *b)
+{
+	uint8_t *out = buf_alloc(DEC_OUT);
+	uLongf zlen = BIG;
+	int counted = 0, faulted = 0, finished = 0, i;
+	struct result r;
+
+	memset(out, DEC_BYTE, DEC_OUT);
+	CHECK(compress2(b->in, &zlen, out, DEC_OUT, 9) == Z_OK,
+	      "zlib reference");
+	for (i = 0; i < 8 && faulted < 2; i++) {
+		long calls = stat_read("dma_unmap_calls");
+
+		memset(out, 0, DEC_OUT);
+		share(d, out, DEC_OUT);
+		submit(d, T_ZLIB, 0, 0, b->in, zlen, out, DEC_OUT, i);
+		while (!__atomic_load_n(out, __ATOMIC_RELAXED) &&
+		       !cq_ready(d))
+			;
+		unshare_buf(d, out, DEC_OUT);
+		wait_one(d, &r, W_IOCTL);
+		if (stat_read("dma_unmap_calls") == calls) {
+			CHECK(r.status == ST_OK, "done before the unshare: %x",
+			      r.status);
+			continue;	/* the request was over: no test */
+		}
+		counted++;
+		if (r.status == ST_DMA_FAULT) {
+			faulted++;
+			CHECK(r.consumed == 0 && r.produced == 0,
+			      "stopped: consumed %u produced %u",
+			      r.consumed, r.produced);
+			/* the stream is gone with it */
+			r = run1(d, T_ZLIB, F_CONTINUE, 0, b->in, 10, b->out,
+				 100, W_IOCTL);
+			CHECK(r.status == ST_BAD_REQ,
+			      "continued a stopped stream: %x", r.status);
+		} else {
+			/* the unmap came during its last chunk */
+			CHECK(r.status == ST_OK, "unshared while inflating: %x",
+			      r.status);
+			finished++;
+		}
+	}
+	printf("unshare while decompressing: %d attempts, %d met the request running, %d stopped, %d finished\n",
+	       i, counted, faulted, finished);
+	CHECK(faulted > 0, "no decompression stopped when its output was unshared");
+	CHECK(stat_read("pinned_pages") == 0, "pins left after unshare");
+	munmap(out, DEC_OUT);
+}
+
 /* a forked child neither sees the mappings nor may use the queue */
 static void t_fork(struct queue *q)
 {
@@ -995,6 +1071,7 @@ static int cmd_full(const char *cu, const char *du)
 	t_irq_and_reset(&c);
 	t_fork(&c);
 	t_unshare_busy(&c, &b);
+	t_unshare_decomp(&d, &b);
 	CHECK(waits_ioctl > 0 && waits_eventfd > 0,
 	      "both wait paths must have slept (ioctl %d, eventfd %d)",
 	      waits_ioctl, waits_eventfd);
