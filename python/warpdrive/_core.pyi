@@ -154,6 +154,7 @@ def compress_stream(
     level: int = -1,
     progress: Callable[[int, int], object] | None = None,
     chunk_size: int = 1048576,
+    queues: int | None = None,
 ) -> tuple[int, int]: ...
 def decompress_stream(
     src: _Reader,

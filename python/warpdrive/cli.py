@@ -347,7 +347,9 @@ def _run(
     if opts.mode == "compress" and opts.name and opts.format == "gzip" and src.stamp:
         n_in, n_out = _compress_named(opts, src, dst, progress)
     elif opts.mode == "compress":
-        n_in, n_out = _core.compress_stream(src, dst, opts.format, opts.level, progress)
+        n_in, n_out = _core.compress_stream(
+            src, dst, opts.format, opts.level, progress, queues=opts.processes
+        )
     else:
         seen = _Seen(progress)
         try:
@@ -372,7 +374,9 @@ def _compress_named(
     header = struct.pack("<BBBBIBB", 0x1F, 0x8B, 8, 8, mtime, 0, 3) + name + b"\0"
     dst.write(header)
     src.summing = True
-    n_in, n_out = _core.compress_stream(src, dst, "deflate", opts.level, progress)
+    n_in, n_out = _core.compress_stream(
+        src, dst, "deflate", opts.level, progress, queues=opts.processes
+    )
     dst.write(struct.pack("<II", src.crc, src.size & 0xFFFFFFFF))
     return n_in, len(header) + n_out + 8
 
@@ -985,7 +989,7 @@ def _parser(prog: str, legacy: str | None) -> argparse.ArgumentParser:
         "--processes",
         type=_positive,
         metavar="N",
-        help="queues to use (accepted for pigz's habit; the library picks)",
+        help="queues to compress on (default: one per core, at most 4)",
     )
     p.add_argument(
         "-D",

@@ -500,9 +500,12 @@ def test_levels_fast_best_and_processes(tmp_path: Path) -> None:
     # Short options together, as gzip users type them.
     p = wd("-kc9", f)
     assert p.returncode == 0 and len(p.stdout) == sizes["-9"]
-    p = wd("-p", "2", "-c", f)
-    assert p.returncode == 0 and gzip.decompress(p.stdout) == data
+    for n in ("1", "2"):
+        p = wd("-p", n, "-c", f)
+        assert p.returncode == 0 and gzip.decompress(p.stdout) == data
     assert wd("-p", "0", "-c", f).returncode == 2
+    # More queues than one stream may use: the library's refusal, as one line.
+    one_line_error(wd("-p", "65", "-c", f), "queues")
 
 
 def test_suffix_option(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import array
 import gzip
+import io
 import os
 import subprocess
 import sys
@@ -200,3 +201,22 @@ def test_compress_releases_the_gil(size: int, calls: int) -> None:
     finally:
         sys.setswitchinterval(old)
     assert looked_while_compressing, "compress held the GIL for the whole call"
+
+
+@pytest.mark.parametrize("queues", [1, 3])
+def test_compress_stream_spreads_over_the_queues_asked_for(queues: int) -> None:
+    data = sample(3 * MiB + 5, seed=9)
+    dst = io.BytesIO()
+    n_in, n_out = warpdrive.compress_stream(
+        io.BytesIO(data), dst, queues=queues, chunk_size=256 * 1024
+    )
+    assert (n_in, n_out) == (len(data), len(dst.getvalue()))
+    assert gzip.decompress(dst.getvalue()) == data
+
+
+def test_compress_stream_refuses_a_queue_count_out_of_range() -> None:
+    for bad in (0, 65):
+        with pytest.raises(warpdrive.BadRequestError, match="queues"):
+            warpdrive.compress_stream(io.BytesIO(b"x"), io.BytesIO(), queues=bad)
+    with pytest.raises(OverflowError):
+        warpdrive.compress_stream(io.BytesIO(b"x"), io.BytesIO(), queues=-1)

@@ -37,6 +37,9 @@ pub struct ZipOptions {
     pub depth: usize,
 }
 
+/// The most queues one stream may be spread over.
+pub const MAX_QUEUES: usize = 64;
+
 /// Cores available, read once: `available_parallelism` reads cgroup files each call.
 fn cores() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();

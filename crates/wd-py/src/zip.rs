@@ -451,11 +451,14 @@ fn finish(
     Ok((st.bytes_in, st.bytes_out))
 }
 
-/// `compress_stream(src, dst, format="gzip", level=-1, progress=None) -> (bytes_in,
-/// bytes_out)`: compresses everything `src.read(n)` yields into `dst.write(b)` as one
-/// stream, in bounded memory. `progress(bytes_in, bytes_out)` is called after each piece.
+/// `compress_stream(src, dst, format="gzip", level=-1, progress=None, chunk_size=1 MiB,
+/// queues=None) -> (bytes_in, bytes_out)`: compresses everything `src.read(n)` yields into
+/// `dst.write(b)` as one stream, in bounded memory. `progress(bytes_in, bytes_out)` is
+/// called after each piece. `queues`: how many queues the pieces are spread over (default:
+/// one per core, at most 4).
 #[pyfunction]
-#[pyo3(signature = (src, dst, format = "gzip", level = -1, progress = None, chunk_size = 1 << 20))]
+#[pyo3(signature = (src, dst, format = "gzip", level = -1, progress = None, chunk_size = 1 << 20, queues = None))]
+#[allow(clippy::too_many_arguments)] // the Python signature
 pub fn compress_stream(
     py: Python<'_>,
     src: Py<PyAny>,
@@ -464,6 +467,7 @@ pub fn compress_stream(
     level: i32,
     progress: Option<Py<PyAny>>,
     chunk_size: usize,
+    queues: Option<usize>,
 ) -> PyResult<(u64, u64)> {
     guard(py, || {
         let t = parse_format(py, format)?;
@@ -471,6 +475,15 @@ pub fn compress_stream(
         if !(4096..=(64 << 20)).contains(&chunk_size) {
             return Err(bad_request(py, "chunk_size must be 4 KiB .. 64 MiB"));
         }
+        let defaults = ZipOptions::default();
+        let queues = match queues {
+            None => defaults.queues,
+            Some(n) if (1..=wd_core::zip::MAX_QUEUES).contains(&n) => n,
+            Some(_) => {
+                let most = wd_core::zip::MAX_QUEUES;
+                return Err(bad_request(py, format!("queues must be 1 .. {most}")));
+            }
+        };
         // Checks WARPDRIVE_DEVICE up front: the core's opener follows it.
         parse_device(py, None)?;
         let (bridge, mut r, mut w, mut p) = stream_ends(src, dst, progress);
@@ -478,7 +491,8 @@ pub fn compress_stream(
             format: t,
             level: lvl,
             chunk_size,
-            ..Default::default()
+            queues,
+            ..defaults
         };
         let res = py.detach(|| {
             let open = wd_core::zip::default_opener;
