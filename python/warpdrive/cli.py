@@ -40,13 +40,18 @@ from . import __version__, _core
 from .devices import CHOICES
 from .devices import devices as list_devices
 from .errors import TrailingGarbageError, WarpDriveError
+from .types import DEFAULT_LEVEL, DEFAULT_LEVEL_VALUE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from tqdm import tqdm
 
-Format = Literal["gzip", "zlib"]
+#: The formats the command line writes files in (of the core's formats, the two with a
+#: file suffix and a header that says which they are).
+FileFormat = Literal["gzip", "zlib"]
+#: The levels the core takes, in its order: fastest first.
+LEVELS = range(_core.MIN_LEVEL, _core.MAX_LEVEL + 1)
 Mode = Literal["compress", "decompress", "test", "list"]
 
 PROG = "warpdrive"
@@ -132,8 +137,8 @@ class Options:
         self.recursive: bool = args.recursive
         self.name: bool = args.name
         self.suffix: str | None = args.suffix
-        self.level: int = -1 if args.level is None else args.level
-        self.format: Format = args.format
+        self.level: int = DEFAULT_LEVEL if args.level is None else args.level
+        self.format: FileFormat = args.format
         self.output: str | None = args.output
         self.processes: int | None = args.processes
         #: -l's rows: compressed, uncompressed, header and trailer bytes, name.
@@ -933,9 +938,9 @@ def _parser(prog: str, legacy: str | None) -> argparse.ArgumentParser:
             "-l",
             "--level",
             type=int,
-            choices=range(1, 10),
+            choices=LEVELS,
             metavar="LEVEL",
-            help="1 (fastest) .. 9 (smallest), default 6",
+            help=f"{LEVELS[0]} (fastest) .. {LEVELS[-1]} (smallest), default {DEFAULT_LEVEL_VALUE}",
         )
         p.add_argument(
             "--list", dest="list", action="store_true", help="list compressed file contents"
@@ -947,9 +952,9 @@ def _parser(prog: str, legacy: str | None) -> argparse.ArgumentParser:
         p.add_argument(
             "--level",
             type=int,
-            choices=range(1, 10),
+            choices=LEVELS,
             metavar="LEVEL",
-            help="1 (fastest) .. 9 (smallest), default 6",
+            help=f"{LEVELS[0]} (fastest) .. {LEVELS[-1]} (smallest), default {DEFAULT_LEVEL_VALUE}",
         )
     p.add_argument(
         "-n",
@@ -1014,16 +1019,22 @@ def _parser(prog: str, legacy: str | None) -> argparse.ArgumentParser:
         const="zlib",
         help="zlib format (.zz), as pigz -z",
     )
-    for n in range(1, 10):
+    for n in LEVELS:
         p.add_argument(
             f"-{n}",
             dest="level",
             action="store_const",
             const=n,
-            help="compress faster (-1) .. better (-9)" if n == 1 else argparse.SUPPRESS,
+            help=f"compress faster (-{LEVELS[0]}) .. better (-{LEVELS[-1]})"
+            if n == LEVELS[0]
+            else argparse.SUPPRESS,
         )
-    p.add_argument("--fast", dest="level", action="store_const", const=1, help="as -1")
-    p.add_argument("--best", dest="level", action="store_const", const=9, help="as -9")
+    p.add_argument(
+        "--fast", dest="level", action="store_const", const=LEVELS[0], help=f"as -{LEVELS[0]}"
+    )
+    p.add_argument(
+        "--best", dest="level", action="store_const", const=LEVELS[-1], help=f"as -{LEVELS[-1]}"
+    )
     p.set_defaults(format="gzip", name=False)
     return p
 
