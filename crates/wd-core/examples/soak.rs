@@ -388,6 +388,8 @@ fn main() -> ExitCode {
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    // Failed round trips so far, for the progress lines of a long run.
+    let failed = Arc::new(AtomicU64::new(0));
     println!(
         "soak: {} requests (round trips) on {device}, {} threads with own queues + {} one-shot",
         args.requests, args.threads, args.oneshot_threads
@@ -397,8 +399,13 @@ fn main() -> ExitCode {
         .into_iter()
         .enumerate()
         .map(|(i, mut via)| {
-            let (data, next, done, failures) =
-                (data.clone(), next.clone(), done.clone(), failures.clone());
+            let (data, next, done, failures, failed) = (
+                data.clone(),
+                next.clone(),
+                done.clone(),
+                failures.clone(),
+                failed.clone(),
+            );
             let n = args.requests;
             let seed = args.seed;
             let leak = args.inject_leak;
@@ -425,6 +432,7 @@ fn main() -> ExitCode {
                         }
                         Err(e) => {
                             t.failed += 1;
+                            failed.fetch_add(1, Ordering::Relaxed);
                             let mut f = failures.lock().unwrap_or_else(|e| e.into_inner());
                             if f.len() < 20 {
                                 f.push(format!("{len} B {format:?} level {level}: {e}"));
@@ -474,7 +482,8 @@ fn main() -> ExitCode {
                 last_report = Instant::now();
                 let secs = start.elapsed().as_secs_f64();
                 println!(
-                    "soak: {d} done, {:.0}/s, rss {} KiB, heap {} KiB, fds {}, maps {}, shares {}",
+                    "soak: {d} done, {} failed, {:.0}/s, rss {} KiB, heap {} KiB, fds {}, maps {}, shares {}",
+                    failed.load(Ordering::Relaxed),
                     d as f64 / secs,
                     s.rss_kib,
                     s.heap_kib,
