@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 IMG = ROOT / "docs" / "benchmarks"
 
-# Targets of issue #6: (ratio key, comparison, threshold, what it means).
+# The targets: (ratio key, comparison, threshold, what it means).
 TARGETS = [
     (
         "queue_vs_direct_64k",
@@ -620,7 +620,7 @@ def write_doc(r: dict[str, Any]) -> None:
         "## Machine and run",
         "",
         machine_md(r),
-        "## Targets (issue #6)",
+        "## Targets",
         "",
         summary(r),
         "",
