@@ -88,6 +88,15 @@ class _Signalled(BaseException):
         self.signum = signum
 
 
+def _stdout_to_devnull() -> None:
+    """Points fd 1 at /dev/null, so that what is left in stdout's buffer after it failed
+    is dropped at exit instead of failing again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 class _SideError(Exception):
     """An ``OSError`` of reading the input or writing the output, with the file to blame."""
 
@@ -775,14 +784,16 @@ def _guarded(path: str, opts: Options, report: _Report) -> None:
         if not opts.quiet:
             _say(str(n))
     except (CliError, _SideError) as e:
+        if isinstance(e, _SideError) and e.name == "stdout":
+            # The bytes stdout refused (a full disk) stay in its buffer: the interpreter's
+            # last flush would fail on them again and turn the exit status into 120.
+            _stdout_to_devnull()
         report.error(str(e))
     except WarpDriveError as e:
         report.error(f"{'stdin' if path == '-' else path}: {e}")
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, like gzip.
-        with contextlib.suppress(OSError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+        _stdout_to_devnull()
         report.status = ERROR
         raise _Stop from None
     except OSError as e:

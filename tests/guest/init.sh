@@ -10,6 +10,8 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# what udev makes on a real system: bash's <(cmd) hands out /dev/fd/N
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 mkdir -p /tmp && mount -t tmpfs tmpfs /tmp
 
 if grep -q wdprobe /proc/cmdline; then
