@@ -65,4 +65,30 @@ static inline u32 zlib_adler32(u32 adler, const u8 *p, unsigned int len)
 #define zlib_inflate(zs, flush)	inflate((zs), (flush))
 #define zlib_inflateReset(zs)	inflateReset(zs)
 
+static inline void put_unaligned_le32(u32 v, void *p)
+{
+	u8 *b = p;
+
+	b[0] = v;
+	b[1] = v >> 8;
+	b[2] = v >> 16;
+	b[3] = v >> 24;
+}
+
+static inline void put_unaligned_be32(u32 v, void *p)
+{
+	u8 *b = p;
+
+	b[0] = v >> 24;
+	b[1] = v >> 16;
+	b[2] = v >> 8;
+	b[3] = v;
+}
+
+/* the engine's deflate call (sz_deflate), with zlib's own allocator in user space */
+#define zlib_deflateInit2(zs, level, method, bits, mem, strategy) \
+	deflateInit2((zs), (level), (method), (bits), (mem), (strategy))
+#define zlib_deflate(zs, flush)	deflate((zs), (flush))
+#define zlib_deflateEnd(zs)	deflateEnd(zs)
+
 #endif /* SZ_SHIM_H */
