@@ -944,29 +944,21 @@ def _parser(prog: str, legacy: str | None) -> argparse.ArgumentParser:
         help="force overwrite of output file and compress links",
     )
     p.add_argument("-k", "--keep", action="store_true", help="keep (don't delete) input files")
-    if legacy == "compress":
-        p.add_argument(
-            "-l",
-            "--level",
-            type=int,
-            choices=LEVELS,
-            metavar="LEVEL",
-            help=f"{LEVELS[0]} (fastest) .. {LEVELS[-1]} (smallest), default {DEFAULT_LEVEL_VALUE}",
-        )
-        p.add_argument(
-            "--list", dest="list", action="store_true", help="list compressed file contents"
-        )
-    else:
-        p.add_argument(
-            "-l", "--list", dest="list", action="store_true", help="list compressed file contents"
-        )
-        p.add_argument(
-            "--level",
-            type=int,
-            choices=LEVELS,
-            metavar="LEVEL",
-            help=f"{LEVELS[0]} (fastest) .. {LEVELS[-1]} (smallest), default {DEFAULT_LEVEL_VALUE}",
-        )
+    # -l is the level after the old `compress` subcommand, and --list (as gzip) elsewhere.
+    level_flags, list_flags = (("-l", "--level"), ("--list",))
+    if legacy != "compress":
+        level_flags, list_flags = ("--level",), ("-l", "--list")
+    p.add_argument(
+        *level_flags,
+        dest="level",
+        type=int,
+        choices=LEVELS,
+        metavar="LEVEL",
+        help=f"{LEVELS[0]} (fastest) .. {LEVELS[-1]} (smallest), default {DEFAULT_LEVEL_VALUE}",
+    )
+    p.add_argument(
+        *list_flags, dest="list", action="store_true", help="list compressed file contents"
+    )
     p.add_argument(
         "-n",
         "--no-name",
