@@ -945,7 +945,8 @@ def _parser(prog: str, legacy: str | None) -> argparse.ArgumentParser:
     )
     p.add_argument("-k", "--keep", action="store_true", help="keep (don't delete) input files")
     # -l is the level after the old `compress` subcommand, and --list (as gzip) elsewhere.
-    level_flags, list_flags = (("-l", "--level"), ("--list",))
+    level_flags: tuple[str, ...] = ("-l", "--level")
+    list_flags: tuple[str, ...] = ("--list",)
     if legacy != "compress":
         level_flags, list_flags = ("--level",), ("-l", "--list")
     p.add_argument(
