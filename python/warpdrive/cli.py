@@ -141,8 +141,9 @@ class Options:
         self.stdout: bool = args.stdout
         self.keep: bool = args.keep
         self.force: bool = args.force
-        self.quiet: bool = args.quiet
-        self.verbose: bool = args.verbose
+        # -q and -v undo each other: the last one given wins, as in gzip.
+        self.quiet: bool = args.loudness < 0
+        self.verbose: bool = args.loudness > 0
         self.recursive: bool = args.recursive
         self.name: bool = args.name
         self.suffix: str | None = args.suffix
@@ -151,7 +152,7 @@ class Options:
         self.output: str | None = args.output
         self.processes: int | None = args.processes
         #: -l's rows: compressed, uncompressed, header and trailer bytes, name.
-        self.listed: list[tuple[int, int, int, str]] = []
+        self.listed: list[_Listed] = []
 
     @property
     def suf(self) -> str:
@@ -804,19 +805,44 @@ def _guarded(path: str, opts: Options, report: _Report) -> None:
 # --- -l ----------------------------------------------------------------------------------------
 
 
+class _Listed(NamedTuple):
+    """One row of -l: sizes, header and trailer bytes, and -v's CRC (None: not a gzip
+    stream) and time (seconds since the epoch)."""
+
+    packed: int
+    plain: int
+    overhead: int
+    name: str
+    crc: int | None = None
+    when: int = 0
+
+
 def _list(entries: list[tuple[str, _Source, os.stat_result, str]], opts: Options) -> None:
     for name, src, st, stem in entries:
-        packed, plain, overhead, stored = _sizes(src, st, opts, name)
-        shown = stem
-        if opts.name and stored:
-            shown = os.path.join(os.path.dirname(stem), os.path.basename(stored))
-        opts.listed.append((packed, plain, overhead, shown))
+        row = _sizes(src, st, opts, name)
+        shown, when = stem, int(st.st_mtime) if stat.S_ISREG(st.st_mode) else 0
+        if opts.name and row.name:
+            shown = os.path.join(os.path.dirname(stem), os.path.basename(row.name))
+        if opts.name and row.when:
+            when = row.when
+        opts.listed.append(row._replace(name=shown, when=when))
 
 
-def _list_row(packed: int, plain: int, overhead: int, name: str) -> str:
-    saved = plain - (packed - overhead)
-    ratio = 100.0 * saved / plain if plain else 0.0
-    return f"{packed:19d} {plain:19d} {ratio:5.1f}% {name}"
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def _list_row(row: _Listed, verbose: bool) -> str:
+    saved = row.plain - (row.packed - row.overhead)
+    ratio = 100.0 * saved / row.plain if row.plain else 0.0
+    line = f"{row.packed:19d} {row.plain:19d} {ratio:5.1f}% {row.name}"
+    if not verbose:
+        return line
+    if row.name == "(totals)":
+        return " " * 28 + line
+    t = time.localtime(row.when)
+    crc = "--------" if row.crc is None else f"{row.crc:08x}"
+    date = f"{_MONTHS[t.tm_mon - 1]} {t.tm_mday:2d} {t.tm_hour:02d}:{t.tm_min:02d}"
+    return f"defla {crc} {date} {line}"
 
 
 def _print_list(opts: Options) -> None:
@@ -824,43 +850,45 @@ def _print_list(opts: Options) -> None:
     if not rows:
         return
     if not opts.quiet:
-        print("         compressed        uncompressed  ratio uncompressed_name")
+        head = "         compressed        uncompressed  ratio uncompressed_name"
+        print(("method  crc     date  time  " if opts.verbose else "") + head)
     for row in rows:
-        print(_list_row(*row))
-    if len(rows) > 1:
-        packed, plain, overhead = (
-            sum(r[0] for r in rows),
-            sum(r[1] for r in rows),
-            sum(r[2] for r in rows),
+        print(_list_row(row, opts.verbose))
+    if len(rows) > 1 and not opts.quiet:
+        total = _Listed(
+            sum(r.packed for r in rows),
+            sum(r.plain for r in rows),
+            sum(r.overhead for r in rows),
+            "(totals)",
         )
-        print(_list_row(packed, plain, overhead, "(totals)"))
+        print(_list_row(total, opts.verbose))
 
 
-def _sizes(
-    src: _Source, st: os.stat_result, opts: Options, name: str
-) -> tuple[int, int, int, str | None]:
-    """Compressed size, decompressed size, header and trailer bytes, and stored name."""
+def _sizes(src: _Source, st: os.stat_result, opts: Options, name: str) -> _Listed:
+    """Compressed size, decompressed size, header and trailer bytes, and what the gzip
+    header and trailer hold: the stored name and time, the CRC."""
     if opts.format == "zlib":
         n_in, n_out = _core.decompress_stream(src, _Sink(None, "-"), "zlib")
-        return n_in, n_out, 6, None
+        return _Listed(n_in, n_out, 6, "")
     head = src.read(64 << 10)
     try:
-        hlen, stored, _ = _gzip_header(head)
+        hlen, stored, mtime = _gzip_header(head)
     except ValueError as e:
         raise CliError(f"{name}: {e}") from None
     if stat.S_ISREG(st.st_mode) and st.st_size >= 18:
         f = src.f
-        f.seek(-4, os.SEEK_END)
-        plain = struct.unpack("<I", f.read(4))[0]
-        return st.st_size, plain, hlen + 8, stored
-    # A stream: read to the end, keeping the last 4 bytes (ISIZE).
-    total, tail = len(head), head[-4:]
-    while chunk := src.read(1 << 20):
-        total += len(chunk)
-        tail = (tail + chunk)[-4:]
-    if total < 18:
-        raise CliError(f"{name}: unexpected end of file")
-    return total, struct.unpack("<I", tail)[0], hlen + 8, stored
+        f.seek(-8, os.SEEK_END)
+        total, tail = st.st_size, f.read(8)
+    else:
+        # A stream: read to the end, keeping the last 8 bytes (CRC-32 and ISIZE).
+        total, tail = len(head), head[-8:]
+        while chunk := src.read(1 << 20):
+            total += len(chunk)
+            tail = (tail + chunk)[-8:]
+        if total < 18:
+            raise CliError(f"{name}: unexpected end of file")
+    crc, plain = struct.unpack("<II", tail)
+    return _Listed(total, plain, hlen + 8, stored or "", crc, mtime)
 
 
 # --- the command line ---------------------------------------------------------------------------
@@ -975,7 +1003,13 @@ def _parser(prog: str, legacy: str | None) -> argparse.ArgumentParser:
         help="save or restore the original name and timestamp",
     )
     p.add_argument(
-        "-q", "--quiet", action="store_true", help="suppress all warnings and the progress bar"
+        "-q",
+        "--quiet",
+        dest="loudness",
+        action="store_const",
+        const=-1,
+        default=0,
+        help="suppress all warnings and the progress bar",
     )
     p.add_argument(
         "-r", "--recursive", action="store_true", help="operate recursively on directories"
@@ -985,7 +1019,12 @@ def _parser(prog: str, legacy: str | None) -> argparse.ArgumentParser:
     )
     p.add_argument("-t", "--test", action="store_true", help="test compressed file integrity")
     p.add_argument(
-        "-v", "--verbose", action="store_true", help="verbose mode: a line for each file"
+        "-v",
+        "--verbose",
+        dest="loudness",
+        action="store_const",
+        const=1,
+        help="verbose mode: a line for each file (-q and -v: the last one counts)",
     )
     p.add_argument(
         "-o",

@@ -29,11 +29,14 @@ EXE = shutil.which("warpdrive", path=os.path.dirname(sys.executable))
 
 
 def wd(
-    *args: str | Path, stdin: bytes = b"", cwd: Path | None = None
+    *args: str | Path,
+    stdin: bytes = b"",
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     assert EXE is not None, "the console script is not installed next to python"
     return subprocess.run(
-        [EXE, *map(str, args)], input=stdin, capture_output=True, cwd=cwd, timeout=120
+        [EXE, *map(str, args)], input=stdin, capture_output=True, cwd=cwd, env=env, timeout=120
     )
 
 
@@ -547,6 +550,33 @@ def test_list_option(tmp_path: Path) -> None:
     theirs = subprocess.run(["gzip", "-l"], input=packed, capture_output=True)
     p = wd("--list", stdin=packed)
     assert p.returncode == 0 and p.stdout == theirs.stdout
+
+
+@pytest.mark.parametrize("flags", ["-lv", "-lvN", "-lvq", "-lqv"])
+def test_list_verbose_columns(tmp_path: Path, flags: str) -> None:
+    """-l -v adds gzip's method, CRC, date and time columns (the file's time; -N: the
+    header's), also for a pipe (time 0) and for a redirected file."""
+    (tmp_path / "f").write_bytes(sample())
+    (tmp_path / "g").write_bytes(b"x" * 10_000)
+    os.utime(tmp_path / "f", (1_700_000_000, 1_700_000_000))
+    subprocess.run(["gzip", tmp_path / "f", tmp_path / "g"], check=True)
+    os.utime(tmp_path / "g.gz", (1_600_000_000, 1_600_000_000))  # header time differs
+    files = [tmp_path / "f.gz", tmp_path / "g.gz"]
+    env = {**os.environ, "TZ": "Europe/Paris"}
+    theirs = subprocess.run(["gzip", flags, *files], capture_output=True, env=env)
+    p = wd(flags, *files, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.decode() == theirs.stdout.decode()
+    packed = (tmp_path / "g.gz").read_bytes()
+    theirs = subprocess.run(["gzip", flags], input=packed, capture_output=True, env=env)
+    p = wd(flags, stdin=packed, env=env)
+    assert p.returncode == 0 and p.stdout.decode() == theirs.stdout.decode()
+    with open(tmp_path / "g.gz", "rb") as f:
+        theirs = subprocess.run(["gzip", flags], stdin=f, capture_output=True, env=env)
+    with open(tmp_path / "g.gz", "rb") as f:
+        assert EXE is not None
+        p = subprocess.run([EXE, flags], stdin=f, capture_output=True, env=env)
+    assert p.returncode == 0 and p.stdout.decode() == theirs.stdout.decode()
 
 
 def test_verbose_summary(tmp_path: Path) -> None:
