@@ -216,6 +216,34 @@ PY_GZIP_D = (
 )
 
 
+# The threaded writers Python users pick for fast gzip (python-isal, zlib-ng), and the
+# Python API of warpdrive doing the same job: stdin -> stdout, level and threads as given.
+PY_ISAL_T = (
+    "import shutil, sys\n"
+    "from isal import igzip_threaded\n"
+    "f = igzip_threaded.open(sys.stdout.buffer, 'wb', compresslevel=int(sys.argv[1]),"
+    " threads=2)\n"
+    "shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)\n"
+    "f.close()\n"
+)
+PY_ZLIBNG_T = (
+    "import shutil, sys\n"
+    "from zlib_ng import gzip_ng_threaded\n"
+    "f = gzip_ng_threaded.open(sys.stdout.buffer, 'wb', compresslevel=int(sys.argv[1]),"
+    " threads=2)\n"
+    "shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)\n"
+    "f.close()\n"
+)
+PY_WD_C = (
+    "import sys, warpdrive\n"
+    "warpdrive.compress_stream(sys.stdin.buffer, sys.stdout.buffer, 'gzip', int(sys.argv[1]))\n"
+)
+
+
+def peer_available(module: str) -> bool:
+    return subprocess.run([PY, "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
 def build_corpus(a: argparse.Namespace, mib: int) -> tuple[Path, dict[str, Any]]:
     path = OUT / f"corpus-{mib}M.bin"
     log(f"== corpus: {mib} MiB of mixed system content -> {path}")
@@ -282,6 +310,35 @@ def main_tools(a: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[s
         {"tool": "igzip", "argv": ["igzip", "-dc"]},
         {"tool": "python gzip", "argv": [PY, "-c", PY_GZIP_D]},
     ]
+    if peer_available("isal"):
+        comp.append(
+            {
+                "tool": "python-isal threaded (2)",
+                "level": "1",
+                "argv": [PY, "-c", PY_ISAL_T, "1"],
+            }
+        )
+        dec.append({"tool": "python -m isal.igzip", "argv": [PY, "-m", "isal.igzip", "-dc"]})
+    if peer_available("zlib_ng"):
+        comp.append(
+            {
+                "tool": "zlib-ng threaded (2)",
+                "level": "6 (default)",
+                "argv": [PY, "-c", PY_ZLIBNG_T, "6"],
+            }
+        )
+    rapid = Path(PY).parent / "rapidgzip"
+    if rapid.exists():
+        dec.append({"tool": "rapidgzip -P 2", "argv": [str(rapid), "-P", "2", "-dc"]})
+    if peer_available("warpdrive"):
+        comp.append({"tool": "warpdrive python", "level": "1", "argv": [PY, "-c", PY_WD_C, "1"]})
+        comp.append(
+            {
+                "tool": "warpdrive python",
+                "level": "6 (default)",
+                "argv": [PY, "-c", PY_WD_C, "6"],
+            }
+        )
     cli = Path(PY).parent / "warpdrive"
     if cli.exists():
         comp.insert(
@@ -355,10 +412,16 @@ def part_main(a: argparse.Namespace) -> dict[str, Any]:
                     t["output_matches"] = sha256_file(t["out"]) == want
                 t["out"].unlink()
             log(f"  decompress repetition {rep + 1}/{reps} done, load {loadavg()}")
-        # Our decompressor on our own (multi-piece) stream, checked too.
-        own = tmp / "d-own"
-        own_secs = [run_tool(dec[0], ours, own) for _ in range(reps)]
-        own_ok = sha256_file(own) == want
+        # Our decompressor on our own (multi-piece) stream, checked too, in turn with
+        # igzip on the same stream.
+        own, own_ig = tmp / "d-own", tmp / "d-own-igzip"
+        igzip = next(t for t in dec if t["tool"] == "igzip")
+        own_secs: list[float] = []
+        own_igzip_secs: list[float] = []
+        for _ in range(reps):
+            own_secs.append(run_tool(dec[0], ours, own))
+            own_igzip_secs.append(run_tool(igzip, ours, own_ig))
+        own_ok = sha256_file(own) == want and sha256_file(own_ig) == want
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -380,6 +443,8 @@ def part_main(a: argparse.Namespace) -> dict[str, Any]:
             "median_secs": statistics.median(own_secs),
             "mb_s": size / 1e6 / statistics.median(own_secs),
             "output_matches": own_ok,
+            "igzip_median_secs": statistics.median(own_igzip_secs),
+            "igzip_mb_s": size / 1e6 / statistics.median(own_igzip_secs),
         },
     }
 
@@ -475,6 +540,26 @@ def ratios(res: dict[str, Any]) -> dict[str, Any]:
         d = {t["tool"]: t for t in mj["decompress"]}
         r["main_decompress_vs_igzip"] = d["warpdrive"]["mb_s"] / d["igzip"]["mb_s"]
         r["main_decompress_vs_pigz"] = d["warpdrive"]["mb_s"] / d["pigz -p 2"]["mb_s"]
+        r["decompress_vs_igzip"] = r["main_decompress_vs_igzip"]
+        own = mj["decompress_own_stream"]
+        if "igzip_mb_s" in own:
+            r["own_decompress_vs_igzip"] = own["mb_s"] / own["igzip_mb_s"]
+        # The Python users' peers: threaded writers at 2 threads, and the same job through
+        # warpdrive's Python API; output sizes beside each.
+        for key, peer, lv in (
+            ("isal_threaded_l1", "python-isal threaded (2)", "1"),
+            ("zlibng_threaded_default", "zlib-ng threaded (2)", "6"),
+        ):
+            if (peer, lv) in c:
+                ours = c[("warpdrive", lv)]
+                r[f"main_vs_{key}"] = ours["mb_s"] / c[(peer, lv)]["mb_s"]
+                r[f"main_size_vs_{key}"] = ours["bytes"] / c[(peer, lv)]["bytes"]
+                if ("warpdrive python", lv) in c:
+                    api = c[("warpdrive python", lv)]
+                    r[f"python_api_vs_{key}"] = api["mb_s"] / c[(peer, lv)]["mb_s"]
+                    r[f"python_api_size_vs_{key}"] = api["bytes"] / c[(peer, lv)]["bytes"]
+                if ("warpdrive CLI", lv) in c:
+                    r[f"cli_vs_{key}"] = c[("warpdrive CLI", lv)]["mb_s"] / c[(peer, lv)]["mb_s"]
     py = res.get("python")
     if py and "skipped" not in py:
         r["asyncio_vs_executor_16"] = py["asyncio"]["16"]["vs_executor"]

@@ -35,6 +35,37 @@ TARGETS = [
         "main job, level 1: warpdrive / igzip -T 2 (as close as the engine allows)",
     ),
     (
+        "main_vs_isal_threaded_l1",
+        ">=",
+        1.15,
+        "main job, level 1: warpdrive / python-isal igzip_threaded (2 threads)",
+    ),
+    (
+        "main_size_vs_isal_threaded_l1",
+        "<=",
+        1.01,
+        "output size at level 1: warpdrive / python-isal",
+    ),
+    (
+        "main_vs_zlibng_threaded_default",
+        ">=",
+        1.15,
+        "main job, default level: warpdrive / zlib-ng gzip_ng_threaded (2 threads)",
+    ),
+    (
+        "main_size_vs_zlibng_threaded_default",
+        "<=",
+        1.005,
+        "output size at the default level: warpdrive / zlib-ng",
+    ),
+    ("decompress_vs_igzip", ">=", 1.0, "decompress gzip -6's output: warpdrive / igzip -d"),
+    (
+        "own_decompress_vs_igzip",
+        ">=",
+        1.7,
+        "decompress warpdrive's own output: warpdrive / igzip -d on the same file",
+    ),
+    (
         "ring_vs_syscall_b32",
         ">=",
         10.0,
@@ -167,6 +198,14 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
                 "yes" if own["output_matches"] else "NO",
             ]
         )
+        if "igzip_mb_s" in own:
+            drows.append(
+                [
+                    "igzip, warpdrive's level-6 stream",
+                    f(own["igzip_mb_s"], 1),
+                    "yes" if own["output_matches"] else "NO",
+                ]
+            )
         comp = mj["corpus"]["composition"]
         cdesc = ", ".join(f"{k} {v['bytes_in_corpus'] / 2**20:.0f} MiB" for k, v in comp.items())
         out.append(
