@@ -155,6 +155,9 @@ def compress_stream(
     progress: Callable[[int, int], object] | None = None,
     chunk_size: int = 1048576,
     queues: int | None = None,
+    *,
+    name: bytes | None = None,
+    mtime: int = 0,
 ) -> tuple[int, int]: ...
 def decompress_stream(
     src: _Reader,

@@ -167,3 +167,17 @@ print(next(line.split()[1] for line in open("/proc/self/status") if line.startsw
     assert p.returncode == 0, p.stderr
     peak_kib = int(p.stdout.split()[-1])
     assert peak_kib < 150 * 1024, peak_kib
+
+
+def test_compress_stream_writes_name_and_mtime() -> None:
+    out = io.BytesIO()
+    data = lines(100_000)
+    warpdrive.compress_stream(io.BytesIO(data), out, name=b"data.txt", mtime=1_234_567)
+    gz = out.getvalue()
+    with gzip.GzipFile(fileobj=io.BytesIO(gz)) as g:
+        assert g.read() == data
+        assert g.mtime == 1_234_567
+    with warpdrive.open(io.BytesIO(gz)) as f:
+        assert f.original_name == "data.txt" and f.mtime == 1_234_567
+    with pytest.raises(warpdrive.BadRequestError):
+        warpdrive.compress_stream(io.BytesIO(b"x"), io.BytesIO(), name=b"a\0b")

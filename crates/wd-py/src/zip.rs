@@ -475,9 +475,10 @@ fn finish(
 /// queues=None) -> (bytes_in, bytes_out)`: compresses everything `src.read(n)` yields into
 /// `dst.write(b)` as one stream, in bounded memory. `progress(bytes_in, bytes_out)` is
 /// called after each piece. `queues`: how many queues the pieces are spread over (default:
-/// one per core, at most 4).
+/// one per core, at most 4). `name` and `mtime`: the gzip header's file name and
+/// modification time (none by default).
 #[pyfunction]
-#[pyo3(signature = (src, dst, format = "gzip", level = -1, progress = None, chunk_size = 1 << 20, queues = None))]
+#[pyo3(signature = (src, dst, format = "gzip", level = -1, progress = None, chunk_size = 1 << 20, queues = None, *, name = None, mtime = 0))]
 #[allow(clippy::too_many_arguments)] // the Python signature
 pub fn compress_stream(
     py: Python<'_>,
@@ -488,6 +489,8 @@ pub fn compress_stream(
     progress: Option<Py<PyAny>>,
     chunk_size: usize,
     queues: Option<usize>,
+    name: Option<Vec<u8>>,
+    mtime: u32,
 ) -> PyResult<(u64, u64)> {
     guard(py, || {
         let t = parse_format(py, format)?;
@@ -512,6 +515,7 @@ pub fn compress_stream(
             level: lvl,
             chunk_size,
             queues,
+            gzip: wd_core::zip::GzipHeader { name, mtime },
             ..defaults
         };
         let res = py.detach(|| {
