@@ -20,6 +20,7 @@ use crate::error::{DataErrorKind, Error, Result};
 use crate::memlock::{self, CompressPlan, InflatePlan, Reservation};
 use crate::queue::{Completion, Queue, Request};
 
+pub use crate::codec::{Decoder, Encoder, EncoderBuilder};
 pub use crate::format::{Format, Level};
 
 /// How to run a compression.
