@@ -673,6 +673,37 @@ impl PyCompressor {
     }
 }
 
+/// Runs `f` (which may close device queues and wait for the kernel) with the GIL released,
+/// as `Queue`'s drop does, unless the interpreter is finalizing (only this thread may run
+/// then).
+fn without_gil(f: impl FnOnce() + Send) {
+    Python::attach(|py| {
+        let finalizing = py
+            .import("sys")
+            .and_then(|m| m.getattr("is_finalizing")?.call0()?.extract::<bool>())
+            .unwrap_or(true);
+        if finalizing {
+            f();
+        } else {
+            py.detach(f);
+        }
+    });
+}
+
+impl Drop for PyCompressor {
+    fn drop(&mut self) {
+        let inner = get(&mut self.inner);
+        without_gil(|| inner.close());
+    }
+}
+
+impl Drop for PyDecompressor {
+    fn drop(&mut self) {
+        let inner = get(&mut self.inner);
+        without_gil(|| inner.close());
+    }
+}
+
 /// `_Decompressor(format)`: incremental decompression of one stream
 /// (`wd_core::codec::Inflater`); `format` may be `"auto"` (gzip or zlib by the first byte).
 #[pyclass(name = "_Decompressor", module = "warpdrive._core")]
