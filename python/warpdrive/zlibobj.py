@@ -80,8 +80,9 @@ class Compress:
     often ``b""``); ``flush()`` ends the stream. Every flush mode other than ``Z_NO_FLUSH``
     and ``Z_FINISH`` makes all output so far decodable (a sync flush); pieces are
     compressed independently, so a sync flush is also a full flush. Pieces run on up to
-    ``queues`` device queues at once (default: as :func:`warpdrive.compress_stream`); a
-    gzip stream's header carries ``name`` and ``mtime`` when given.
+    ``queues`` device queues at once (default 1: many objects, one queue each at most);
+    between a sync flush and the next piece the object holds no queue. A gzip stream's
+    header carries ``name`` and ``mtime`` when given.
     """
 
     def __init__(
@@ -94,7 +95,7 @@ class Compress:
         queues: int | None = None,
     ) -> None:
         fmt = _format_of(wbits, decompress=False)
-        self._c = _core._Compressor(fmt, level, name, mtime, queues)
+        self._c = _core._Compressor(fmt, level, name, mtime, queues or 1)
 
     def compress(self, data: Buffer, /) -> bytes:
         """Takes ``data``; returns the compressed output that is ready."""

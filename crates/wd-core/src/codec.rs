@@ -170,6 +170,12 @@ impl Deflater {
         self.finished
     }
 
+    /// How many queues the compressor holds now (none between a sync flush and the next
+    /// piece, and none once finished).
+    pub fn queues_held(&self) -> usize {
+        self.queues.len()
+    }
+
     /// How many queues the pieces have been spread over so far.
     pub fn queues_used(&self) -> usize {
         self.used
@@ -231,6 +237,13 @@ impl Deflater {
             while s.written < s.sent {
                 s.collect(true, out)?;
             }
+            if !last {
+                // Nothing in flight: the queues go back to the pool until the next piece,
+                // so an idle compressor (a connection between messages) holds none.
+                for q in s.queues.drain(..) {
+                    crate::pool::give_back(q)?;
+                }
+            }
             if last {
                 match s.format {
                     Format::Gzip => out.extend_from_slice(&gzip_trailer(s.sum, s.total_in)),
@@ -246,25 +259,27 @@ impl Deflater {
         })
     }
 
-    /// Opens the first queue and fits the plan to the locked-memory limit; writes the
-    /// header into nothing yet (it goes out with the first output).
+    /// Takes a first queue from the pool when the compressor holds none; the first time,
+    /// fits the plan to the locked-memory limit.
     fn open_first(&mut self) -> Result<()> {
-        if !self.queues.is_empty() || self.pins.is_some() {
+        if !self.queues.is_empty() {
             return Ok(());
         }
         let q = crate::pool::take(Direction::Compress)?;
-        let want = CompressPlan {
-            queues: self.want_queues,
-            chunk: self.chunk,
-        };
-        let (plan, pins) = if memlock::pins_pages(&q) {
-            memlock::reserve_compress(want)?
-        } else {
-            (want, Reservation::none())
-        };
-        self.want_queues = plan.queues;
-        self.chunk = plan.chunk;
-        self.pins = Some(pins);
+        if self.pins.is_none() {
+            let want = CompressPlan {
+                queues: self.want_queues,
+                chunk: self.chunk,
+            };
+            let (plan, pins) = if memlock::pins_pages(&q) {
+                memlock::reserve_compress(want)?
+            } else {
+                (want, Reservation::none())
+            };
+            self.want_queues = plan.queues;
+            self.chunk = plan.chunk;
+            self.pins = Some(pins);
+        }
         self.queues.push(q);
         self.used = self.used.max(1);
         Ok(())
@@ -531,6 +546,8 @@ impl Inflater {
                 Some(Status::Ok) => {
                     self.finished = true;
                     self.pending = false;
+                    // The stream is over: the queue goes back to the pool.
+                    self.q = Pooled(None);
                 }
                 Some(Status::OutputTooSmall) => {
                     if consumed == 0 && produced == 0 {
@@ -869,11 +886,14 @@ mod tests {
             let mut z = Vec::new();
             c.compress(&d[..100], &mut z).unwrap();
             c.flush(Flush::Sync, &mut z).unwrap();
+            // Idle after a sync flush: its queue is back in the pool.
+            assert_eq!(c.queues_held(), 0);
             c.compress(&d[100..], &mut z).unwrap();
             c.flush(Flush::Finish, &mut z).unwrap();
             // Seven pieces with room for three queues: they ran on several at once.
             assert!(c.queues_used() > 1, "{}", c.queues_used());
             assert!(c.compress(b"x", &mut z).is_err());
+            assert_eq!(c.queues_held(), 0);
             assert_eq!(crate::zip::decompress(&z, format).unwrap(), d, "{format:?}");
             // Decoded in small steps with a small output bound.
             let mut inf = Inflater::new(Some(format));
