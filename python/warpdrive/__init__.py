@@ -3,6 +3,9 @@
 - :func:`compress` / :func:`decompress`: stdlib-like one-shot calls (gzip, zlib, raw
   deflate); outputs are interchangeable with the ``zlib`` and ``gzip`` modules.
 - :func:`compress_stream` / :func:`decompress_stream`: file objects in bounded memory.
+- :func:`open` returns a :class:`GzipFile` (or a text wrapper), as ``gzip.open``.
+- :func:`compressobj` / :func:`decompressobj`: incremental objects with ``zlib``'s
+  semantics; :func:`crc32`, :func:`adler32` and their ``_combine``.
 - :func:`open_queue` returns a :class:`Queue`: send requests on device-shared
   :class:`DmaBuf` buffers and receive completions; :mod:`warpdrive.aio` drives a queue from
   asyncio.
@@ -11,7 +14,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from . import _core, _fork
 from ._core import (
@@ -52,7 +55,19 @@ from .errors import (
     WarpDriveError,
     WarpDriveTimeoutError,
 )
+from .gzipfile import GzipFile, open
 from .types import DEFAULT_LEVEL, Direction, Format
+from .zlibobj import (
+    Compress,
+    Decompress,
+    _format_of,
+    adler32,
+    adler32_combine,
+    compressobj,
+    crc32,
+    crc32_combine,
+    decompressobj,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -69,7 +84,9 @@ __all__ = [
     "BufferMovedError",
     "ChecksumError",
     "Completion",
+    "Compress",
     "CorruptDataError",
+    "Decompress",
     "DeviceIOError",
     "DeviceInfo",
     "DeviceStatusError",
@@ -78,6 +95,7 @@ __all__ = [
     "DmaFaultError",
     "ForkedError",
     "Format",
+    "GzipFile",
     "InternalError",
     "MemlockLimitError",
     "NoDeviceError",
@@ -95,42 +113,62 @@ __all__ = [
     "TruncatedDataError",
     "WarpDriveError",
     "WarpDriveTimeoutError",
+    "adler32",
+    "adler32_combine",
     "compress",
     "compress_bound",
     "compress_stream",
+    "compressobj",
+    "crc32",
+    "crc32_combine",
     "decompress",
     "decompress_stream",
+    "decompressobj",
     "devices",
+    "open",
     "open_queue",
 ]
 
 
-def compress(data: Buffer, format: Format = "gzip", level: int = DEFAULT_LEVEL) -> bytes:
+def compress(data: Buffer, format: Format | int = "gzip", level: int = DEFAULT_LEVEL) -> bytes:
     """Compresses any bytes-like object into one complete stream of ``format``.
 
-    ``level`` is 1 (fastest) .. 9 (smallest), or -1 for the default (6). The GIL is released
-    while the device works. The output decodes with ``zlib.decompress`` (zlib; raw deflate
-    with ``wbits=-15``) and ``gzip.decompress``.
+    ``level`` is 1 (fastest) .. 9 (smallest), or -1 for the default (6). An int second
+    argument is the level, in the order of ``zlib.compress`` and ``gzip.compress``:
+    ``compress(data, 9)`` is gzip at level 9. The GIL is released while the device works.
+    The output decodes with ``zlib.decompress`` (zlib; raw deflate with ``wbits=-15``) and
+    ``gzip.decompress``.
     """
+    if isinstance(format, int):
+        if level != DEFAULT_LEVEL:
+            raise TypeError("compress() got the level twice (an int second argument is it)")
+        return _core.compress(data, "gzip", format)
     return _core.compress(data, format, level)
 
 
-def decompress(data: Buffer, format: Format = "gzip", max_length: int | None = None) -> bytes:
+def decompress(
+    data: Buffer, format: Format | str | int = "gzip", max_length: int | None = None
+) -> bytes:
     """Decompresses one stream of ``format`` (gzip: one or more members, with zero padding
-    allowed between and after them).
+    allowed between and after them). ``format="auto"`` tells gzip from zlib by the first
+    byte; an int is zlib's ``wbits`` (15 zlib, 31 gzip, -15 raw deflate, 47 automatic).
 
     Decoding accepts exactly what zlib accepts. Invalid input raises a subclass of
-    :class:`BadDataError` (a ``ValueError``) that says what is wrong:
+    :class:`BadDataError` (a ``ValueError`` and a ``zlib.error``) that says what is wrong:
     :class:`NotCompressedError`, :class:`BadHeaderError`, :class:`TruncatedDataError` (also
     an ``EOFError``), :class:`CorruptDataError`, :class:`ChecksumError`,
-    :class:`TrailingGarbageError`.
+    :class:`TrailingGarbageError` (those the ``gzip`` module calls a bad file are also
+    ``gzip.BadGzipFile``).
 
     ``max_length``: the most bytes of output to accept (None: no limit). An input that
     decodes to more raises :class:`OutputLimitError` (a ``ValueError``), and memory stays
     within about ``max_length`` plus a few MiB, so untrusted input cannot exhaust memory.
     The GIL is released while the device works.
     """
-    return _core.decompress(data, format, max_length)
+    name = _format_of(format, decompress=True)
+    if name.lower() == "auto":
+        name = _core._detect_format(data)
+    return _core.decompress(data, cast(Format, name), max_length)
 
 
 def open_queue(

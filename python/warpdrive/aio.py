@@ -23,6 +23,9 @@ answers, and that completion is then discarded. Closing the queue waits for ever
 flight. Works with any asyncio loop that implements ``add_reader`` (the default selector
 loop, uvloop). A pool is N such queues on the same loop: its ``compress`` / ``decompress``
 behave like a queue's, and closing it waits for every call in progress.
+
+Compressed files: :func:`open` (``warpdrive.aio.open``) is :func:`warpdrive.open` for
+asyncio (``await f.read(n)``, ``async for line in f``, ``await f.write(data)``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Self
 
 from . import _core, _fork
+from .aiofile import AsyncFile, open
 from .devices import check_device
 from .errors import (
     BadRequestError,
@@ -53,9 +57,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_DEFAULT_POOL",
+    "AsyncFile",
     "AsyncQueue",
     "AsyncQueuePool",
     "default_pool_size",
+    "open",
     "open_pool",
     "open_queue",
 ]

@@ -3,9 +3,15 @@
 The classes mirror the Rust core's ``Error`` variants, and several also derive from the
 builtin exception a Python user would expect (``BadDataError`` is a ``ValueError``,
 ``WarpDriveTimeoutError`` a ``TimeoutError``, ...), so ``except ValueError`` keeps working.
+Decoding errors are also the stdlib's: every :class:`BadDataError` is a ``zlib.error``; the
+ones the ``gzip`` module reports as a bad file (not compressed, bad header, checksum,
+trailing garbage) are also ``gzip.BadGzipFile``; truncation is an ``EOFError``.
 """
 
 from __future__ import annotations
+
+import gzip
+import zlib
 
 __all__ = [
     "BadDataError",
@@ -56,20 +62,21 @@ class OutputTooSmallError(WarpDriveError):
     """The destination buffer was too small for the result."""
 
 
-class BadDataError(WarpDriveError, ValueError):
-    """The input is not a valid (or complete) stream of the format. Also a ``ValueError``.
+class BadDataError(WarpDriveError, ValueError, zlib.error):
+    """The input is not a valid (or complete) stream of the format. Also a ``ValueError``
+    and a ``zlib.error``.
 
     Decompression raises one of its subclasses, which say what is wrong."""
 
 
-class NotCompressedError(BadDataError):
+class NotCompressedError(BadDataError, gzip.BadGzipFile):
     """The input is not a stream of the format at all (gzip: bad magic bytes; zlib: the
-    header check fails; empty input)."""
+    header check fails; empty input). Also a ``gzip.BadGzipFile``."""
 
 
-class BadHeaderError(BadDataError):
+class BadHeaderError(BadDataError, gzip.BadGzipFile):
     """A header of the format with a field zlib refuses (method, reserved flags, window
-    size, preset dictionary, header CRC)."""
+    size, preset dictionary, header CRC). Also a ``gzip.BadGzipFile``."""
 
 
 class TruncatedDataError(BadDataError, EOFError):
@@ -80,13 +87,15 @@ class CorruptDataError(BadDataError):
     """The compressed data is invalid (what zlib calls a data error)."""
 
 
-class ChecksumError(BadDataError):
-    """The trailer's checksum or length does not match the decoded data."""
+class ChecksumError(BadDataError, gzip.BadGzipFile):
+    """The trailer's checksum or length does not match the decoded data. Also a
+    ``gzip.BadGzipFile``."""
 
 
-class TrailingGarbageError(BadDataError):
+class TrailingGarbageError(BadDataError, gzip.BadGzipFile):
     """Bytes after the end of the stream that are not another gzip member (zero padding
-    between and after gzip members is accepted, as gzip(1) does)."""
+    between and after gzip members is accepted, as gzip(1) does). Also a
+    ``gzip.BadGzipFile``."""
 
 
 class OutputLimitError(WarpDriveError, ValueError):

@@ -21,6 +21,7 @@
 
 pub mod abi;
 pub mod backend;
+pub mod codec;
 pub mod dma;
 pub mod engine;
 pub mod error;

@@ -20,6 +20,7 @@ use crate::error::{DataErrorKind, Error, Result};
 use crate::memlock::{self, CompressPlan, InflatePlan, Reservation};
 use crate::queue::{Completion, Queue, Request};
 
+pub use crate::codec::{Decoder, Encoder, EncoderBuilder};
 pub use crate::format::{Format, Level};
 
 /// How to run a compression.
@@ -35,6 +36,8 @@ pub struct ZipOptions {
     pub chunk_size: usize,
     /// Pieces in flight per queue.
     pub depth: usize,
+    /// The optional fields of the gzip header (ignored by the other formats).
+    pub gzip: GzipHeader,
 }
 
 /// The most queues one stream may be spread over.
@@ -54,6 +57,7 @@ impl Default for ZipOptions {
             queues: cores().min(4),
             chunk_size: 1 << 20,
             depth: 3,
+            gzip: GzipHeader::default(),
         }
     }
 }
@@ -80,6 +84,20 @@ pub fn checked_compress_bound(n: usize) -> Option<usize> {
     n.checked_add((n >> 12) + (n >> 14) + (n >> 25) + 64)
 }
 
+/// CRC-32 of `data`, continuing from `crc` (0 to start), as zlib's `crc32`.
+pub fn crc32(crc: u32, data: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new_with_initial(crc);
+    h.update(data);
+    h.finalize()
+}
+
+/// Adler-32 of `data`, continuing from `adler` (1 to start), as zlib's `adler32`.
+pub fn adler32(adler: u32, data: &[u8]) -> u32 {
+    let mut h = simd_adler32::Adler32::from_checksum(adler);
+    h.write(data);
+    h.finish()
+}
+
 /// Adler-32 of the concatenation of two pieces, from their checksums (`len2` = length of
 /// the second).
 pub fn adler32_combine(a1: u32, a2: u32, len2: u64) -> u32 {
@@ -100,17 +118,93 @@ pub fn crc32_combine(c1: u32, c2: u32, len2: u64) -> u32 {
     h.finalize()
 }
 
-fn gzip_header(level: u32) -> [u8; 10] {
-    // XFL: 2 = best compression, 4 = fastest (RFC 1952); OS 3 = Unix.
+/// The OS byte of every gzip header WarpDrive writes (RFC 1952: 3 = Unix), whatever the
+/// input, its size or the device.
+pub const GZIP_OS: u8 = 3;
+
+/// The optional fields of a gzip header: the original file name (FNAME, ISO 8859-1, no
+/// zero byte) and the modification time (MTIME, seconds since the epoch; 0 = none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GzipHeader {
+    /// The file name, without a terminating zero.
+    pub name: Option<Vec<u8>>,
+    /// Modification time in seconds since the epoch, 0 for none.
+    pub mtime: u32,
+}
+
+impl GzipHeader {
+    /// Checks the fields: a name may not contain a zero byte (it ends the field).
+    pub fn check(&self) -> Result<()> {
+        if self.name.as_ref().is_some_and(|n| n.contains(&0)) {
+            return Err(Error::BadRequest(
+                "a gzip file name may not contain a zero byte".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The gzip header of a stream compressed at `level` with the fields of `h`: the ONE place
+/// every gzip header WarpDrive writes is made (whole-buffer, streamed and incremental
+/// compression alike; the device's own gzip wrapper is never used).
+pub fn gzip_header(level: u32, h: &GzipHeader) -> Vec<u8> {
+    // XFL: 2 = best compression, 4 = fastest (RFC 1952).
     let xfl = match level {
         1 => 4,
         9 => 2,
         _ => 0,
     };
-    [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3]
+    let flg = if h.name.is_some() { 0x08 } else { 0 };
+    let mut v = vec![0x1f, 0x8b, 8, flg];
+    v.extend_from_slice(&h.mtime.to_le_bytes());
+    v.extend_from_slice(&[xfl, GZIP_OS]);
+    if let Some(n) = &h.name {
+        v.extend(n.iter().copied().filter(|&b| b != 0));
+        v.push(0);
+    }
+    v
 }
 
-fn zlib_header(level: u32) -> [u8; 2] {
+/// The gzip trailer of a stream whose uncompressed data has CRC-32 `crc` and length `len`.
+pub fn gzip_trailer(crc: u32, len: u64) -> [u8; 8] {
+    let mut t = [0u8; 8];
+    t[..4].copy_from_slice(&crc.to_le_bytes());
+    t[4..].copy_from_slice(&(len as u32).to_le_bytes());
+    t
+}
+
+/// The name and mtime of the complete, valid gzip header at the start of `d`; `None` if
+/// `d` does not start with one.
+pub fn read_gzip_header(d: &[u8]) -> Option<GzipHeader> {
+    let Header::Complete(_) = parse_header(Format::Gzip, d) else {
+        return None;
+    };
+    let flg = d[3];
+    let mtime = u32::from_le_bytes([d[4], d[5], d[6], d[7]]);
+    let mut pos = 10usize;
+    if flg & 0x04 != 0 {
+        pos += 2 + usize::from(u16::from_le_bytes([d[10], d[11]]));
+    }
+    let name = if flg & 0x08 != 0 {
+        let end = pos + d[pos..].iter().position(|&b| b == 0)?;
+        Some(d[pos..end].to_vec())
+    } else {
+        None
+    };
+    Some(GzipHeader { name, mtime })
+}
+
+/// The format of a zlib or gzip stream from its first byte (gzip's magic starts with
+/// 0x1f, which no valid zlib header does): what `format="auto"` decodes as.
+pub fn detect_format(first: u8) -> Format {
+    if first == 0x1f {
+        Format::Gzip
+    } else {
+        Format::Zlib
+    }
+}
+
+pub(crate) fn zlib_header(level: u32) -> [u8; 2] {
     let flevel: u16 = match level {
         1 => 0,
         2..=5 => 1,
@@ -168,7 +262,7 @@ fn poll_budget(queues: &[Queue]) -> Duration {
 }
 
 /// Waits until one of `queues` has a completion and takes all that are ready.
-fn recv_any(queues: &mut [Queue], out: &mut Vec<(usize, Completion)>) -> Result<()> {
+pub(crate) fn recv_any(queues: &mut [Queue], out: &mut Vec<(usize, Completion)>) -> Result<()> {
     let start = std::time::Instant::now();
     let budget = poll_budget(queues);
     let mut got = Vec::new();
@@ -244,6 +338,7 @@ pub fn compress_stream(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<StreamStats> {
     let level = opts.level.get()?;
+    opts.gzip.check()?;
     let depth = opts.depth.max(1);
     // Queues are opened as pieces need them: a one-piece job uses one.
     let mut queues = vec![open(Direction::Compress)?];
@@ -278,6 +373,7 @@ pub fn compress_stream(
     let mut eof = n < chunk;
     let mut lookahead = Some(next);
     let mut single = None;
+    let mut header = Vec::new();
 
     let mut st = StreamStats::default();
     let (mut sent, mut written_seq) = (0u64, 0u64);
@@ -326,14 +422,15 @@ pub fn compress_stream(
             }
             let last = lookahead.is_none();
             if single.is_none() {
-                single = Some(last && sent == 0);
+                // gzip is always wrapped here: its header is decided in one place.
+                single = Some(last && sent == 0 && opts.format != Format::Gzip);
                 if !single.unwrap_or(false) {
-                    match opts.format {
-                        Format::Gzip => output.write_all(&gzip_header(level)),
-                        Format::Zlib => output.write_all(&zlib_header(level)),
-                        Format::Deflate => Ok(()),
-                    }
-                    .map_err(write_error)?;
+                    header = match opts.format {
+                        Format::Gzip => gzip_header(level, &opts.gzip),
+                        Format::Zlib => zlib_header(level).to_vec(),
+                        Format::Deflate => Vec::new(),
+                    };
+                    output.write_all(&header).map_err(write_error)?;
                 }
             }
             let piece_len = cur.len();
@@ -380,18 +477,14 @@ pub fn compress_stream(
     }
     if single == Some(false) {
         let trailer: Vec<u8> = match opts.format {
-            Format::Gzip => [sum.to_le_bytes(), (total_in as u32).to_le_bytes()].concat(),
+            Format::Gzip => gzip_trailer(sum, total_in).to_vec(),
             Format::Zlib => sum.to_be_bytes().to_vec(),
             Format::Deflate => Vec::new(),
         };
         output.write_all(&trailer).map_err(write_error)?;
         st.bytes_out += trailer.len() as u64;
         // The header too.
-        st.bytes_out += match opts.format {
-            Format::Gzip => 10,
-            Format::Zlib => 2,
-            Format::Deflate => 0,
-        };
+        st.bytes_out += header.len() as u64;
     }
     st.bytes_in = total_in;
     output.flush().map_err(write_error)?;
@@ -768,10 +861,19 @@ pub fn compress_one(
         Reservation::none()
     };
     let mut out = Vec::new();
-    let req = Request::without_buffers(format.req_type()).level(level);
-    q.run_borrowed(req, data, &mut out, space)?
-        .check()
+    // gzip: raw deflate with its CRC-32, wrapped here (the header is decided in one place).
+    let req = if format == Format::Gzip {
+        out.extend_from_slice(&gzip_header(level, &GzipHeader::default()));
+        Request::without_buffers(ReqType::Deflate).checksum(Csum::Crc32)
+    } else {
+        Request::without_buffers(format.req_type())
+    };
+    let c = q.run_borrowed(req.level(level), data, &mut out, space)?;
+    c.check()
         .map_err(|e| e.with_pinned(memlock::request_pins(data.len(), space)))?;
+    if format == Format::Gzip {
+        out.extend_from_slice(&gzip_trailer(c.checksum, data.len() as u64));
+    }
     // The bound is ~3x what typical data needs: give the rest back (in place, no copy).
     out.shrink_to_fit();
     Ok(out)

@@ -49,6 +49,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(zip::_output_limit_error, m)?)?;
     m.add_function(wrap_pyfunction!(zip::_retry_output_room, m)?)?;
     m.add_function(wrap_pyfunction!(zip::memlock_fits, m)?)?;
+    m.add_class::<zip::PyCompressor>()?;
+    m.add_class::<zip::PyDecompressor>()?;
+    m.add_function(wrap_pyfunction!(zip::crc32, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::adler32, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::crc32_combine, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::adler32_combine, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::_detect_format, m)?)?;
     m.add_function(wrap_pyfunction!(domain::fork_generation, m)?)?;
     m.add_function(wrap_pyfunction!(domain::_parse_device, m)?)?;
     m.add_function(wrap_pyfunction!(domain::_list_devices, m)?)?;

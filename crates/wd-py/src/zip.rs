@@ -475,9 +475,10 @@ fn finish(
 /// queues=None) -> (bytes_in, bytes_out)`: compresses everything `src.read(n)` yields into
 /// `dst.write(b)` as one stream, in bounded memory. `progress(bytes_in, bytes_out)` is
 /// called after each piece. `queues`: how many queues the pieces are spread over (default:
-/// one per core, at most 4).
+/// one per core, at most 4). `name` and `mtime`: the gzip header's file name and
+/// modification time (none by default).
 #[pyfunction]
-#[pyo3(signature = (src, dst, format = "gzip", level = -1, progress = None, chunk_size = 1 << 20, queues = None))]
+#[pyo3(signature = (src, dst, format = "gzip", level = -1, progress = None, chunk_size = 1 << 20, queues = None, *, name = None, mtime = 0))]
 #[allow(clippy::too_many_arguments)] // the Python signature
 pub fn compress_stream(
     py: Python<'_>,
@@ -488,6 +489,8 @@ pub fn compress_stream(
     progress: Option<Py<PyAny>>,
     chunk_size: usize,
     queues: Option<usize>,
+    name: Option<Vec<u8>>,
+    mtime: u32,
 ) -> PyResult<(u64, u64)> {
     guard(py, || {
         let t = parse_format(py, format)?;
@@ -512,6 +515,7 @@ pub fn compress_stream(
             level: lvl,
             chunk_size,
             queues,
+            gzip: wd_core::zip::GzipHeader { name, mtime },
             ..defaults
         };
         let res = py.detach(|| {
@@ -575,4 +579,240 @@ pub fn decompress_stream(
         });
         finish(py, &bridge, res)
     })
+}
+
+/// The value in a Mutex held only for `Sync`, reached through `&mut` (no locking; a
+/// poisoned lock still holds a usable value: the objects keep no invariant across a panic
+/// that a later call could break, since a panic is reported and the call's output dropped).
+fn get<T>(m: &mut Mutex<T>) -> &mut T {
+    m.get_mut().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A format argument of the incremental objects: a format name, or `"auto"` (gzip or zlib,
+/// told by the first byte; decompression only).
+fn parse_format_or_auto(py: Python<'_>, format: &str) -> PyResult<Option<Format>> {
+    if format.eq_ignore_ascii_case("auto") {
+        Ok(None)
+    } else {
+        parse_format(py, format).map(Some)
+    }
+}
+
+/// `_Compressor(format, level, name=None, mtime=0, queues=None)`: incremental compression
+/// into one stream (`wd_core::codec::Deflater`), its pieces spread over up to `queues`
+/// queues (default: as `compress_stream`); the base of `warpdrive.Compress` and of the file
+/// object's writer.
+#[pyclass(name = "_Compressor", module = "warpdrive._core")]
+pub struct PyCompressor {
+    // A Mutex only for `Sync` (pyclass); `&mut self` methods reach it with `get_mut`.
+    inner: Mutex<wd_core::codec::Deflater>,
+}
+
+#[pymethods]
+impl PyCompressor {
+    #[new]
+    #[pyo3(signature = (format = "gzip", level = -1, name = None, mtime = 0, queues = None))]
+    fn new(
+        py: Python<'_>,
+        format: &str,
+        level: i32,
+        name: Option<Vec<u8>>,
+        mtime: u32,
+        queues: Option<usize>,
+    ) -> PyResult<Self> {
+        let t = parse_format(py, format)?;
+        let lvl = parse_level(py, level)?;
+        parse_device(py, None)?;
+        let header = wd_core::zip::GzipHeader { name, mtime };
+        let queues = queues.unwrap_or(ZipOptions::default().queues);
+        let inner = wd_core::codec::Deflater::new(t, lvl, header, queues).py(py)?;
+        Ok(PyCompressor {
+            inner: Mutex::new(inner),
+        })
+    }
+
+    /// `compress(data) -> bytes`: takes `data`; returns the output of every whole piece it
+    /// completed (often empty).
+    fn compress<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        guard(py, || {
+            let inner = get(&mut self.inner);
+            let out = with_input(py, data, |d| {
+                let mut out = Vec::new();
+                inner.compress(d, &mut out).map(|_| out)
+            })?
+            .py(py)?;
+            Ok(PyBytes::new(py, &out))
+        })
+    }
+
+    /// `flush(finish) -> bytes`: everything taken so far as decodable output; `finish` also
+    /// ends the stream (last block and trailer).
+    fn flush<'py>(&mut self, py: Python<'py>, finish: bool) -> PyResult<Bound<'py, PyBytes>> {
+        use wd_core::codec::Flush;
+        guard(py, || {
+            let mode = if finish { Flush::Finish } else { Flush::Sync };
+            let inner = get(&mut self.inner);
+            let out = py
+                .detach(|| {
+                    let mut out = Vec::new();
+                    inner.flush(mode, &mut out).map(|_| out)
+                })
+                .py(py)?;
+            Ok(PyBytes::new(py, &out))
+        })
+    }
+
+    /// True once `flush(True)` has ended the stream.
+    #[getter]
+    fn finished(&mut self) -> bool {
+        get(&mut self.inner).is_finished()
+    }
+}
+
+/// Runs `f` (which may close device queues and wait for the kernel) with the GIL released,
+/// as `Queue`'s drop does, unless the interpreter is finalizing (only this thread may run
+/// then).
+fn without_gil(f: impl FnOnce() + Send) {
+    Python::attach(|py| {
+        let finalizing = py
+            .import("sys")
+            .and_then(|m| m.getattr("is_finalizing")?.call0()?.extract::<bool>())
+            .unwrap_or(true);
+        if finalizing {
+            f();
+        } else {
+            py.detach(f);
+        }
+    });
+}
+
+impl Drop for PyCompressor {
+    fn drop(&mut self) {
+        let inner = get(&mut self.inner);
+        without_gil(|| inner.close());
+    }
+}
+
+impl Drop for PyDecompressor {
+    fn drop(&mut self) {
+        let inner = get(&mut self.inner);
+        without_gil(|| inner.close());
+    }
+}
+
+/// `_Decompressor(format)`: incremental decompression of one stream
+/// (`wd_core::codec::Inflater`); `format` may be `"auto"` (gzip or zlib by the first byte).
+#[pyclass(name = "_Decompressor", module = "warpdrive._core")]
+pub struct PyDecompressor {
+    // A Mutex only for `Sync` (pyclass); `&mut self` methods reach it with `get_mut`.
+    inner: Mutex<wd_core::codec::Inflater>,
+}
+
+#[pymethods]
+impl PyDecompressor {
+    #[new]
+    #[pyo3(signature = (format = "gzip"))]
+    fn new(py: Python<'_>, format: &str) -> PyResult<Self> {
+        let t = parse_format_or_auto(py, format)?;
+        parse_device(py, None)?;
+        Ok(PyDecompressor {
+            inner: Mutex::new(wd_core::codec::Inflater::new(t)),
+        })
+    }
+
+    /// `decompress(data, max_length=None) -> (bytes, consumed)`: decodes from `data`,
+    /// returning at most `max_length` bytes (None: no limit) and how many input bytes were
+    /// used. Stops at the end of the stream.
+    #[pyo3(signature = (data, max_length = None))]
+    fn decompress<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        max_length: Option<i64>,
+    ) -> PyResult<(Bound<'py, PyBytes>, usize)> {
+        guard(py, || {
+            let max = parse_max_length(py, max_length)?;
+            let inner = get(&mut self.inner);
+            let (out, r) = with_input(py, data, |d| {
+                let mut out = Vec::new();
+                inner.inflate(d, &mut out, max).map(|r| (out, r))
+            })?
+            .py(py)?;
+            Ok((PyBytes::new(py, &out), r.consumed))
+        })
+    }
+
+    /// True once the stream has ended.
+    #[getter]
+    fn finished(&mut self) -> bool {
+        get(&mut self.inner).is_finished()
+    }
+
+    /// True when output that did not fit `max_length` waits in the decoder.
+    #[getter]
+    fn pending(&mut self) -> bool {
+        get(&mut self.inner).has_pending_output()
+    }
+
+    /// The stream's format (None while `"auto"` has seen no byte).
+    #[getter]
+    fn format(&mut self) -> Option<&'static str> {
+        get(&mut self.inner).format().map(Format::name)
+    }
+
+    /// `(name, mtime)` of the gzip header once read (`name` None when absent), else None.
+    #[getter]
+    fn gzip_header(&mut self) -> Option<(Option<Vec<u8>>, u32)> {
+        get(&mut self.inner)
+            .gzip_header()
+            .map(|h| (h.name, h.mtime))
+    }
+
+    /// `truncated_error() -> Exception | None`: the error for a stream that ends here
+    /// unfinished (`TruncatedDataError`), None if it ended or nothing was given.
+    fn truncated_error(&mut self, py: Python<'_>) -> Option<Py<PyAny>> {
+        get(&mut self.inner)
+            .truncated()
+            .map(|e| to_py(py, e).into_value(py).into_any())
+    }
+}
+
+/// `crc32(data, value=0) -> int`: CRC-32 of `data`, continuing from `value` (as zlib's).
+#[pyfunction]
+#[pyo3(signature = (data, value = 0))]
+pub fn crc32(py: Python<'_>, data: &Bound<'_, PyAny>, value: u32) -> PyResult<u32> {
+    with_input(py, data, |d| wd_core::zip::crc32(value, d))
+}
+
+/// `adler32(data, value=1) -> int`: Adler-32 of `data`, continuing from `value` (as zlib's).
+#[pyfunction]
+#[pyo3(signature = (data, value = 1))]
+pub fn adler32(py: Python<'_>, data: &Bound<'_, PyAny>, value: u32) -> PyResult<u32> {
+    with_input(py, data, |d| wd_core::zip::adler32(value, d))
+}
+
+/// `crc32_combine(crc1, crc2, len2) -> int`: CRC-32 of two pieces joined, from theirs.
+#[pyfunction]
+pub fn crc32_combine(crc1: u32, crc2: u32, len2: u64) -> u32 {
+    wd_core::zip::crc32_combine(crc1, crc2, len2)
+}
+
+/// `adler32_combine(adler1, adler2, len2) -> int`: Adler-32 of two pieces joined.
+#[pyfunction]
+pub fn adler32_combine(adler1: u32, adler2: u32, len2: u64) -> u32 {
+    wd_core::zip::adler32_combine(adler1, adler2, len2)
+}
+
+/// `_detect_format(data) -> str`: the format `"auto"` decodes `data` as.
+#[pyfunction]
+pub fn _detect_format(data: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+    let head = bytes_part(data, 0, 1)?;
+    Ok(head
+        .first()
+        .map_or(Format::Gzip, |&b| wd_core::zip::detect_format(b))
+        .name())
 }

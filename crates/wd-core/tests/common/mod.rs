@@ -11,5 +11,6 @@ pub fn piece_options(format: Format, level: u32, chunk: usize) -> ZipOptions {
         queues: 2,
         chunk_size: chunk,
         depth: 2,
+        ..Default::default()
     }
 }

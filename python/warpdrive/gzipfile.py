@@ -1,0 +1,442 @@
+"""File objects over compressed streams, as the ``gzip`` module's: :func:`open` and
+:class:`GzipFile`.
+
+Reading decodes piece by piece through a device queue (1 MiB of input and of output at a
+time), reads every gzip member with zero padding between them, and can seek (forward by
+decoding, backward by starting again). Writing compresses 1 MiB pieces into one standard
+stream with the gzip header's name and mtime, several pieces at once over several queues.
+Memory stays bounded whatever the size of the stream.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import os
+import time
+from typing import IO, TYPE_CHECKING, Final, Literal, overload
+
+from . import _core
+from .errors import TrailingGarbageError, TruncatedDataError
+from .types import DEFAULT_LEVEL, Format
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+__all__ = ["GzipFile", "open"]
+
+#: Compressed bytes read from the file at a time, and decompressed bytes made at a time.
+READ_SIZE: Final[int] = 1 << 20
+#: The size of the buffer ``readline`` and small reads are served from.
+BUFFER_SIZE: Final[int] = 128 << 10
+
+_READ, _WRITE = 1, 2
+_PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+
+
+class _DecodingReader(io.RawIOBase):
+    """The decoded bytes of every member of a compressed stream, as a raw reader."""
+
+    def __init__(self, fp: IO[bytes], format: str) -> None:
+        super().__init__()
+        self._fp = fp
+        self._format = format
+        self._start = fp.tell() if fp.seekable() else 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self._d: _core._Decompressor | None = None
+        self._buf = b""
+        self._off = 0
+        self._input_done = False
+        self._members = 0
+        self._pos = 0
+        self._out = b""
+        self._out_off = 0
+        self.mtime: int | None = None
+        self.original_name: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._fp.seekable()
+
+    def tell(self) -> int:
+        return self._pos
+
+    def _fill(self) -> bool:
+        """Reads more input when all of it is used; False at the end of the file."""
+        if self._off < len(self._buf):
+            return True
+        if self._input_done:
+            return False
+        self._buf = bytes(self._fp.read(READ_SIZE))
+        self._off = 0
+        if not self._buf:
+            self._input_done = True
+            return False
+        return True
+
+    def _next_member(self) -> bool:
+        """Starts the next stream (gzip member); False at a clean end of the input."""
+        while True:
+            if not self._fill():
+                if self._members == 0:
+                    # An empty file reads as empty, as in the gzip module.
+                    return False
+                return False
+            if self._members > 0 and self._format == "gzip":
+                rest = self._buf[self._off :]
+                zeros = len(rest) - len(rest.lstrip(b"\0"))
+                self._off += zeros
+                if self._off == len(self._buf):
+                    continue
+            break
+        if self._members > 0:
+            first = self._buf[self._off : self._off + 1]
+            if self._format != "gzip" or first != b"\x1f":
+                raise TrailingGarbageError(
+                    "trailing garbage after the compressed stream (not another gzip member)"
+                )
+        self._d = _core._Decompressor(self._format)
+        return True
+
+    def _decode(self, size: int) -> bytes:
+        """At most ``size`` (> 0) decoded bytes; ``b""`` at the end of the stream."""
+        while True:
+            d = self._d
+            if d is None or d.finished:
+                if d is not None:
+                    self._members += 1
+                    self._d = None
+                if not self._next_member():
+                    return b""
+                continue
+            if not d.pending and not self._fill():
+                e = d.truncated_error()
+                raise e if e is not None else TruncatedDataError("the stream ends early")
+            view = memoryview(self._buf)[self._off :]
+            out, used = d.decompress(view, size)
+            self._off += used
+            if self.mtime is None and d.format == "gzip":
+                h = d.gzip_header
+                if h is not None:
+                    name, self.mtime = h
+                    self.original_name = None if name is None else name.decode("latin-1")
+            if out:
+                return out
+
+    def readinto(self, b: Buffer) -> int:
+        with memoryview(b) as view, view.cast("B") as dst:
+            n = len(dst)
+            if n == 0:
+                return 0
+            if self._out_off == len(self._out):
+                self._out = self._decode(max(n, READ_SIZE))
+                self._out_off = 0
+            k = min(n, len(self._out) - self._out_off)
+            dst[:k] = self._out[self._out_off : self._out_off + k]
+            self._out_off += k
+            if self._out_off == len(self._out):
+                self._out, self._out_off = b"", 0
+            self._pos += k
+            return k
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self._pos
+        elif whence == io.SEEK_END:
+            while self.read(READ_SIZE):
+                pass
+            offset += self._pos
+        elif whence != io.SEEK_SET:
+            raise ValueError(f"invalid whence ({whence})")
+        if offset < 0:
+            raise OSError(22, "negative seek position")
+        if offset < self._pos:
+            if not self._fp.seekable():
+                raise io.UnsupportedOperation("backward seek on an unseekable file")
+            self._fp.seek(self._start)
+            self._reset()
+        while self._pos < offset:
+            if not self.read(min(READ_SIZE, offset - self._pos)):
+                break
+        return self._pos
+
+
+class GzipFile(io.BufferedIOBase):
+    """A compressed file, as ``gzip.GzipFile``: ``mode`` ``rb`` (default), ``wb``, ``ab``,
+    ``xb`` (``r``, ``w``, ``a``, ``x`` too); ``filename`` or ``fileobj`` (a binary file
+    object). ``level``: 1..9 or -1 (default, 6). ``mtime``: the header's modification time
+    (default: now; read back as ``.mtime``). ``format``: ``"gzip"`` (default), ``"zlib"``,
+    ``"deflate"``. The gzip header's file name is ``filename``'s base name without ``.gz``
+    (read back as ``.original_name``); ``.name`` is the file's name, as in ``gzip``.
+    ``queues``: how many device queues a writer spreads its 1 MiB pieces over (default: as
+    :func:`warpdrive.compress_stream`); the pieces are joined into one standard stream.
+    """
+
+    def __init__(
+        self,
+        filename: _PathLike | None = None,
+        mode: str | None = None,
+        level: int = DEFAULT_LEVEL,
+        fileobj: IO[bytes] | None = None,
+        mtime: float | None = None,
+        *,
+        format: Format = "gzip",
+        queues: int | None = None,
+    ) -> None:
+        if mode and ("t" in mode or "U" in mode):
+            raise ValueError(f"invalid mode {mode!r}: use warpdrive.open for text")
+        if mode and "b" not in mode:
+            mode += "b"
+        self._own: IO[bytes] | None = None
+        if fileobj is None:
+            if filename is None:
+                raise TypeError("GzipFile needs a filename or a fileobj")
+            # Closed by close(), as the gzip module's own file.
+            fileobj = self._own = builtins.open(filename, mode or "rb")  # noqa: SIM115
+        if mode is None:
+            mode = getattr(fileobj, "mode", "rb")
+        if filename is None:
+            filename = getattr(fileobj, "name", "")
+            if not isinstance(filename, (str, bytes)):
+                filename = ""
+        self.name: str = os.fsdecode(filename)
+        self._fp: IO[bytes] | None = fileobj
+        self.mode: int
+        self._raw: _DecodingReader | None = None
+        self._buffer: io.BufferedReader | None = None
+        self._c: _core._Compressor | None = None
+        self._mtime_arg = mtime
+        try:
+            if mode.startswith("r"):
+                self.mode = _READ
+                self._raw = _DecodingReader(fileobj, format)
+                self._buffer = io.BufferedReader(self._raw, BUFFER_SIZE)
+            elif mode[:1] in ("w", "a", "x"):
+                self.mode = _WRITE
+                base = os.path.basename(self.name)
+                if base.endswith(".gz"):
+                    base = base[:-3]
+                try:
+                    hname: bytes | None = base.encode("latin-1") or None
+                except UnicodeEncodeError:
+                    hname = None
+                if hname is not None and b"\0" in hname:
+                    hname = None
+                stamp = int(time.time() if mtime is None else mtime)
+                self._c = _core._Compressor(format, level, hname, stamp, queues)
+                self._size = 0
+            else:
+                raise ValueError(f"invalid mode {mode!r}")
+        except BaseException:
+            if self._own is not None:
+                self._own.close()
+            raise
+
+    @property
+    def mtime(self) -> int | None:
+        """The header's modification time: of the first member once read (reading), or the
+        one written."""
+        if self._raw is not None:
+            if self._raw.mtime is None and self._buffer is not None:
+                self._buffer.peek(1)
+            return self._raw.mtime
+        return None if self._mtime_arg is None else int(self._mtime_arg)
+
+    @property
+    def original_name(self) -> str | None:
+        """The file name the gzip header of the first member carries (reading)."""
+        if self._raw is None:
+            return None
+        if self._raw.mtime is None and self._buffer is not None:
+            self._buffer.peek(1)
+        return self._raw.original_name
+
+    @property
+    def closed(self) -> bool:
+        return self._fp is None
+
+    def _check(self, want: int) -> None:
+        if self._fp is None:
+            raise ValueError("I/O operation on closed file")
+        if self.mode != want:
+            op = "read" if want == _READ else "write"
+            raise io.UnsupportedOperation(f"{op}() on a file opened for the other direction")
+
+    def readable(self) -> bool:
+        return self._fp is not None and self.mode == _READ
+
+    def writable(self) -> bool:
+        return self._fp is not None and self.mode == _WRITE
+
+    def seekable(self) -> bool:
+        return self.readable() and self._raw is not None and self._raw.seekable()
+
+    def fileno(self) -> int:
+        if self._fp is None:
+            raise ValueError("I/O operation on closed file")
+        return self._fp.fileno()
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._check(_READ)
+        assert self._buffer is not None
+        return self._buffer.read(size)
+
+    def read1(self, size: int = -1) -> bytes:
+        self._check(_READ)
+        assert self._buffer is not None
+        return self._buffer.read1(size if size >= 0 else BUFFER_SIZE)
+
+    def readinto(self, b: Buffer) -> int:
+        self._check(_READ)
+        assert self._buffer is not None
+        return self._buffer.readinto(b)
+
+    def peek(self, n: int = 0) -> bytes:
+        self._check(_READ)
+        assert self._buffer is not None
+        return self._buffer.peek(n)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        self._check(_READ)
+        assert self._buffer is not None
+        return self._buffer.readline(size)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._check(_READ)
+        assert self._buffer is not None
+        return self._buffer.seek(offset, whence)
+
+    def tell(self) -> int:
+        if self._fp is None:
+            raise ValueError("I/O operation on closed file")
+        if self.mode == _READ:
+            assert self._buffer is not None
+            return self._buffer.tell()
+        return self._size
+
+    def write(self, data: Buffer) -> int:
+        self._check(_WRITE)
+        assert self._c is not None and self._fp is not None
+        with memoryview(data) as view:
+            n = view.nbytes
+            out = self._c.compress(view)
+        if out:
+            self._fp.write(out)
+        self._size += n
+        return n
+
+    def flush(self) -> None:
+        """Writing: everything written so far goes to the file as decodable output (a sync
+        flush), and the file is flushed."""
+        if self._fp is None:
+            return
+        if self.mode == _WRITE:
+            assert self._c is not None
+            out = self._c.flush(False)
+            if out:
+                self._fp.write(out)
+            self._fp.flush()
+
+    def close(self) -> None:
+        fp = self._fp
+        if fp is None:
+            return
+        try:
+            if self.mode == _WRITE and self._c is not None:
+                fp.write(self._c.flush(True))
+            elif self._buffer is not None:
+                self._buffer.close()
+        finally:
+            self._fp = None
+            self._c = None
+            if self._own is not None:
+                self._own.close()
+                self._own = None
+
+    def __iter__(self) -> GzipFile:
+        self._check(_READ)
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+_Binary = Literal["r", "rb", "w", "wb", "a", "ab", "x", "xb"]
+_Text = Literal["rt", "wt", "at", "xt"]
+
+
+@overload
+def open(
+    filename: _PathLike | IO[bytes],
+    mode: _Binary = "rb",
+    level: int = DEFAULT_LEVEL,
+    *,
+    format: Format = "gzip",
+    mtime: float | None = None,
+    queues: int | None = None,
+) -> GzipFile: ...
+@overload
+def open(
+    filename: _PathLike | IO[bytes],
+    mode: _Text,
+    level: int = DEFAULT_LEVEL,
+    encoding: str | None = None,
+    errors: str | None = None,
+    newline: str | None = None,
+    *,
+    format: Format = "gzip",
+    mtime: float | None = None,
+    queues: int | None = None,
+) -> io.TextIOWrapper: ...
+@overload
+def open(
+    filename: _PathLike | IO[bytes],
+    mode: str,
+    level: int = DEFAULT_LEVEL,
+    encoding: str | None = None,
+    errors: str | None = None,
+    newline: str | None = None,
+    *,
+    format: Format = "gzip",
+    mtime: float | None = None,
+    queues: int | None = None,
+) -> GzipFile | io.TextIOWrapper: ...
+def open(
+    filename: _PathLike | IO[bytes],
+    mode: str = "rb",
+    level: int = DEFAULT_LEVEL,
+    encoding: str | None = None,
+    errors: str | None = None,
+    newline: str | None = None,
+    *,
+    format: Format = "gzip",
+    mtime: float | None = None,
+    queues: int | None = None,
+) -> GzipFile | io.TextIOWrapper:
+    """Opens a compressed file, as ``gzip.open``: ``filename`` is a path or a binary file
+    object. Binary modes (``rb``, ``wb``, ``ab``, ``xb``, the default ``rb``) return a
+    :class:`GzipFile`; text modes (``rt``, ``wt``, ``at``, ``xt``) wrap it in an
+    ``io.TextIOWrapper`` with ``encoding``, ``errors`` and ``newline``. ``level``,
+    ``format``, ``mtime`` and ``queues`` are :class:`GzipFile`'s."""
+    if "t" in mode:
+        if "b" in mode:
+            raise ValueError(f"invalid mode {mode!r}")
+    elif encoding is not None or errors is not None or newline is not None:
+        raise ValueError("encoding, errors and newline are for text modes only")
+    bmode = mode.replace("t", "")
+    if isinstance(filename, (str, bytes, os.PathLike)):
+        f = GzipFile(filename, bmode, level, mtime=mtime, format=format, queues=queues)
+    elif hasattr(filename, "read") or hasattr(filename, "write"):
+        f = GzipFile(None, bmode, level, filename, mtime=mtime, format=format, queues=queues)
+    else:
+        raise TypeError("filename must be a str, bytes or os.PathLike object, or a file")
+    if "t" in mode:
+        return io.TextIOWrapper(f, io.text_encoding(encoding), errors, newline)
+    return f

@@ -1,0 +1,183 @@
+"""warpdrive.open and GzipFile: the gzip module's file behaviour, checked against the
+stdlib (tarfile, csv, gzip.open both ways), and memory bounded for a large stream."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+import warpdrive
+
+
+def lines(n: int) -> bytes:
+    return b"".join(b"line %d of the file, some words to compress\n" % i for i in range(n))
+
+
+def test_tarfile_writes_and_reads_a_tar_gz_through_it(tmp_path: Path) -> None:
+    members = {f"dir/f{i}.txt": os.urandom(1000) * (i + 1) + lines(i * 500) for i in range(6)}
+    path = tmp_path / "a.tar.gz"
+    with warpdrive.open(path, "wb") as f, tarfile.open(fileobj=f, mode="w") as tar:
+        for name, body in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    # The stdlib reads what we wrote...
+    with tarfile.open(path, "r:gz") as tar:
+        got = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    assert got == members
+    # ...and we read what the stdlib wrote, through tarfile.
+    theirs = tmp_path / "b.tar.gz"
+    with tarfile.open(theirs, "w:gz") as tar:
+        for name, body in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    with warpdrive.open(theirs) as f, tarfile.open(fileobj=f, mode="r") as tar:
+        got = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    assert got == members
+
+
+def test_csv_in_text_mode(tmp_path: Path) -> None:
+    rows = [["id", "name", "note"]] + [[str(i), f"näme {i}", 'a,b "c"'] for i in range(3000)]
+    path = tmp_path / "t.csv.gz"
+    with warpdrive.open(path, "wt", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows(rows)
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as g:
+        assert list(csv.reader(g)) == rows
+    with warpdrive.open(path, "rt", encoding="utf-8", newline="") as f:
+        assert list(csv.reader(f)) == rows
+
+
+def test_iteration_readline_and_both_directions_with_gzip_open(tmp_path: Path) -> None:
+    data = lines(200_000)
+    ours, theirs = tmp_path / "ours.gz", tmp_path / "theirs.gz"
+    with warpdrive.open(ours, "wb", level=9) as f:
+        for i in range(0, len(data), 77_777):
+            assert f.write(data[i : i + 77_777]) == len(data[i : i + 77_777])
+        f.flush()
+    with gzip.open(ours) as g:
+        assert g.read() == data
+    with gzip.open(theirs, "wb") as g:
+        g.write(data)
+    with warpdrive.open(theirs) as f:
+        first = f.readline()
+        assert first == b"line 0 of the file, some words to compress\n"
+        rest = list(f)
+    assert b"".join(rest) == data[len(first) :]
+    assert len(rest) == 199_999
+
+
+def test_multi_member_and_padding_and_append(tmp_path: Path) -> None:
+    path = tmp_path / "m.gz"
+    path.write_bytes(gzip.compress(b"one\n") + gzip.compress(b"two\n") + bytes(1000))
+    with warpdrive.open(path, "ab") as f:
+        f.write(b"three\n")
+    with warpdrive.open(path) as f:
+        assert f.read() == b"one\ntwo\nthree\n"
+    with pytest.raises(FileExistsError):
+        warpdrive.open(path, "xb")
+    assert gzip.decompress(path.read_bytes()) == b"one\ntwo\nthree\n"
+
+
+def test_seek_and_tell_on_read(tmp_path: Path) -> None:
+    data = lines(300_000)
+    path = tmp_path / "s.gz"
+    path.write_bytes(gzip.compress(data))
+    with warpdrive.open(path) as f:
+        assert f.seekable()
+        f.seek(5_000_000)
+        assert f.tell() == 5_000_000
+        assert f.read(100) == data[5_000_000:5_000_100]
+        f.seek(10)
+        assert f.read(20) == data[10:30]
+        f.seek(-5, io.SEEK_CUR)
+        assert f.read(5) == data[25:30]
+        assert f.seek(0, io.SEEK_END) == len(data)
+        assert f.read() == b""
+
+
+def test_mtime_and_name_are_written_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "report.txt.gz"
+    with warpdrive.open(path, "wb", mtime=1_600_000_000) as f:
+        f.write(b"x")
+    with gzip.open(path) as g:
+        g.read()
+        assert g.mtime == 1_600_000_000
+    with warpdrive.open(path) as f:
+        assert f.mtime == 1_600_000_000
+        assert f.original_name == "report.txt"
+        assert f.name == str(path)
+    # gzip(1) restores the name with -N.
+    p = subprocess.run(["gzip", "-lvN", str(path)], capture_output=True, text=True)
+    assert p.returncode == 0 and "report.txt" in p.stdout
+
+
+def test_bad_and_truncated_files_raise_the_stdlibs_errors(tmp_path: Path) -> None:
+    data = lines(50_000)
+    gz = gzip.compress(data)
+    with pytest.raises(EOFError):
+        warpdrive.open(io.BytesIO(gz[:-100])).read()
+    with pytest.raises(gzip.BadGzipFile):
+        warpdrive.open(io.BytesIO(b"this is not gzip data")).read()
+    with pytest.raises(gzip.BadGzipFile):
+        warpdrive.open(io.BytesIO(gz + b"garbage")).read()
+    assert warpdrive.open(io.BytesIO(b"")).read() == b""
+    with pytest.raises(io.UnsupportedOperation):
+        warpdrive.open(io.BytesIO(gz)).write(b"x")
+
+
+def test_other_formats_through_a_file_object() -> None:
+    buf = io.BytesIO()
+    with warpdrive.open(buf, "wb", format="zlib") as f:
+        f.write(lines(1000))
+    buf_value = buf.getvalue()
+    assert zlib.decompress(buf_value) == lines(1000)
+    with warpdrive.open(io.BytesIO(buf_value), format="zlib") as f:
+        assert f.read() == lines(1000)
+
+
+def test_a_large_stream_in_bounded_memory(tmp_path: Path) -> None:
+    # 512 MiB written through open() and read back; the child's peak address space
+    # (VmHWM) must stay far below the data's size.
+    code = f"""
+import warpdrive
+block = b"".join(b"%08d some text to compress\\n" % i for i in range(40000))
+n = 0
+with warpdrive.open({str(tmp_path / "big.gz")!r}, "wb") as f:
+    while n < 512 << 20:
+        f.write(block)
+        n += len(block)
+m = 0
+with warpdrive.open({str(tmp_path / "big.gz")!r}) as f:
+    while chunk := f.read(1 << 20):
+        m += len(chunk)
+assert m == n, (m, n)
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    peak_kib = int(p.stdout.split()[-1])
+    assert peak_kib < 150 * 1024, peak_kib
+
+
+def test_compress_stream_writes_name_and_mtime() -> None:
+    out = io.BytesIO()
+    data = lines(100_000)
+    warpdrive.compress_stream(io.BytesIO(data), out, name=b"data.txt", mtime=1_234_567)
+    gz = out.getvalue()
+    with gzip.GzipFile(fileobj=io.BytesIO(gz)) as g:
+        assert g.read() == data
+        assert g.mtime == 1_234_567
+    with warpdrive.open(io.BytesIO(gz)) as f:
+        assert f.original_name == "data.txt" and f.mtime == 1_234_567
+    with pytest.raises(warpdrive.BadRequestError):
+        warpdrive.compress_stream(io.BytesIO(b"x"), io.BytesIO(), name=b"a\0b")

@@ -1,0 +1,187 @@
+"""compressobj/decompressobj, level and format arguments, checksums and errors, each checked
+against the stdlib's zlib and gzip modules."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import subprocess
+import sys
+import zlib
+
+import pytest
+
+import warpdrive
+from warpdrive.types import Format
+
+WBITS: list[tuple[Format, int]] = [("zlib", 15), ("gzip", 31), ("deflate", -15)]
+
+
+def sample(n: int, seed: int = 1) -> bytes:
+    rnd = random.Random(seed)
+    words = [bytes(rnd.choices(b"abcdefghij \n", k=rnd.randint(1, 9))) for _ in range(300)]
+    out = bytearray()
+    while len(out) < n:
+        out += rnd.choice(words)
+    return bytes(out[:n])
+
+
+@pytest.mark.parametrize(("name", "wbits"), WBITS)
+def test_compressobj_in_pieces_is_one_stream_zlib_reads(name: Format, wbits: int) -> None:
+    data = sample(3_000_000)
+    specs: list[Format | int] = [name, wbits]
+    for spec in specs:
+        c = warpdrive.compressobj(6, zlib.DEFLATED, spec)
+        parts = [c.compress(data[:10])]
+        # A sync flush makes all so far decodable, as zlib's.
+        parts.append(c.flush(zlib.Z_SYNC_FLUSH))
+        d = zlib.decompressobj(wbits)
+        assert d.decompress(b"".join(parts)) == data[:10]
+        for i in range(10, len(data), 700_000):
+            parts.append(c.compress(data[i : i + 700_000]))
+        parts.append(c.flush())
+        z = b"".join(parts)
+        assert zlib.decompress(z, wbits) == data
+        assert warpdrive.decompress(z, name) == data
+
+
+def test_compressobj_refuses_what_it_cannot_write() -> None:
+    with pytest.raises(ValueError):
+        warpdrive.compressobj(wbits=12)
+    with pytest.raises(ValueError):
+        warpdrive.compressobj(zdict=b"abc")
+    c = warpdrive.compressobj()
+    c.flush()
+    with pytest.raises(warpdrive.BadRequestError):
+        c.compress(b"more")
+
+
+@pytest.mark.parametrize(("name", "wbits"), WBITS)
+def test_decompressobj_matches_zlib_with_max_length(name: Format, wbits: int) -> None:
+    data = sample(2_500_000, 2)
+    co = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    z = co.compress(data) + co.flush()
+    stream = z + b"unused bytes"
+    for spec in (wbits, name):
+        d = warpdrive.decompressobj(spec)
+        ref = zlib.decompressobj(wbits)
+        got, pos = [], 0
+        while not d.eof:
+            chunk = d.unconsumed_tail or stream[pos : pos + 100_000]
+            if not d.unconsumed_tail:
+                pos += len(chunk)
+            out = d.decompress(chunk, 65536)
+            assert len(out) <= 65536
+            got.append(out)
+        assert b"".join(got) == data
+        ref.decompress(stream)
+        assert d.unused_data == stream[len(z) :] == ref.unused_data
+        assert d.unconsumed_tail == b""
+        # After the end, data goes to unused_data, as in zlib.
+        d.decompress(b"!")
+        assert d.unused_data.endswith(b"!")
+
+
+def test_decompressobj_flush_and_auto_detection() -> None:
+    data = sample(200_000, 3)
+    for z in (zlib.compress(data), gzip.compress(data)):
+        for wbits in (47, 0 if z[0] != 0x1F else 47, "auto"):
+            d = warpdrive.decompressobj(wbits)
+            first = d.decompress(z, 1000)
+            assert len(first) == 1000
+            assert first + d.flush() == data
+            assert d.eof
+        assert warpdrive.decompress(z, "auto") == data
+        assert warpdrive.decompress(z, 47) == data
+
+
+def test_decompressobj_stops_after_one_gzip_member() -> None:
+    a, b = gzip.compress(b"first"), gzip.compress(b"second")
+    d = warpdrive.decompressobj(31)
+    assert d.decompress(a + b) == b"first"
+    assert d.eof and d.unused_data == b
+    ref = zlib.decompressobj(31)
+    ref.decompress(a + b)
+    assert ref.unused_data == d.unused_data
+
+
+def test_a_1gb_bomb_decompresses_in_bounded_memory() -> None:
+    # 1 GiB of zeros (about 1 MB compressed) decoded 1 MiB at a time: the child's peak
+    # address space (VmHWM) must stay far below the output's size.
+    code = """
+import sys, zlib, warpdrive
+c = zlib.compressobj(9)
+bomb = b"".join(c.compress(bytes(1 << 20)) for _ in range(1024)) + c.flush()
+d = warpdrive.decompressobj(15)
+total, chunk = 0, bomb
+while not d.eof:
+    out = d.decompress(chunk, 1 << 20)
+    assert len(out) <= 1 << 20 and not out.strip(b"\\0")
+    total += len(out)
+    chunk = d.unconsumed_tail
+print(total)
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    total, peak_kib = map(int, p.stdout.split())
+    assert total == 1 << 30
+    assert peak_kib < 150 * 1024, peak_kib
+
+
+def test_level_is_the_second_argument_as_in_the_stdlib() -> None:
+    data = sample(100_000, 4)
+    z9 = warpdrive.compress(data, 9)
+    assert z9 == warpdrive.compress(data, "gzip", 9)
+    assert z9 != warpdrive.compress(data, 1)
+    assert gzip.decompress(z9) == data
+    with pytest.raises(TypeError):
+        warpdrive.compress(data, 9, level=1)
+    # Existing callers: a format name second.
+    assert zlib.decompress(warpdrive.compress(data, "zlib")) == data
+
+
+def test_decompress_reads_every_stdlib_output() -> None:
+    data = sample(300_000, 5)
+    assert warpdrive.decompress(zlib.compress(data), "auto") == data
+    assert warpdrive.decompress(zlib.compress(data), 15) == data
+    assert warpdrive.decompress(gzip.compress(data), "auto") == data
+    assert warpdrive.decompress(zlib.compress(data, wbits=-15), -15) == data
+    assert warpdrive.decompress(gzip.compress(data, mtime=5)) == data
+
+
+def test_the_gzip_header_is_the_same_for_every_input() -> None:
+    heads = {warpdrive.compress(sample(n, 6))[:10] for n in (0, 1, 100, 1 << 20, 3 << 20)}
+    assert len(heads) == 1
+    (head,) = heads
+    assert head[9] == 3  # Unix, fixed
+    c = warpdrive.compressobj(wbits=31)
+    assert (c.compress(b"x") + c.flush())[:10] == head
+
+
+def test_errors_are_also_the_stdlibs() -> None:
+    data = sample(50_000, 7)
+    z, gz = zlib.compress(data), gzip.compress(data)
+    with pytest.raises(zlib.error):
+        warpdrive.decompress(z[:5] + bytes(20) + z[25:], "zlib")
+    with pytest.raises(gzip.BadGzipFile):
+        warpdrive.decompress(b"not gzip at all")
+    with pytest.raises(gzip.BadGzipFile):
+        warpdrive.decompress(gz[:-8] + bytes(8))
+    with pytest.raises(EOFError):
+        warpdrive.decompress(gz[:-3])
+    with pytest.raises(zlib.error):
+        d = warpdrive.decompressobj(15)
+        d.decompress(b"\x78\x9c\xff\xff\xff\xff")
+
+
+def test_checksums_match_zlib() -> None:
+    a, b = sample(70_001, 8), sample(100_000, 9)
+    assert warpdrive.crc32(a) == zlib.crc32(a)
+    assert warpdrive.adler32(a) == zlib.adler32(a)
+    assert warpdrive.crc32(b, warpdrive.crc32(a)) == zlib.crc32(a + b)
+    assert warpdrive.adler32(b, warpdrive.adler32(a)) == zlib.adler32(a + b)
+    assert warpdrive.crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+    ad = warpdrive.adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b))
+    assert ad == zlib.adler32(a + b)
+    assert warpdrive.crc32(memoryview(a)[10:20]) == zlib.crc32(a[10:20])
