@@ -4,7 +4,8 @@
 # of the guest kernel's version, the uacce_softzip parent against it (W=1,
 # no warnings), and uacce_test; puts them and uacce-stage.sh in the
 # initramfs. Uses run's variables: HERE REPO WORK ROOT IMG KDIR KVER INITRD
-# JOBS, and say().
+# JOBS, and say(); TARGET_CC (default gcc) builds uacce_test, and the
+# environment's ARCH and CROSS_COMPILE reach make (tests/aarch64/guest).
 
 say "uacce: the mainline module and its software parent"
 # the source package of the image's version (its Version names both)
@@ -58,7 +59,7 @@ fi
 if grep -i -E "warning|error" "$WORK/uacce-build.log" | grep -v "Skipping BTF"; then
 	echo "uacce build printed warnings"; false
 fi
-gcc -static -O2 -Wall -Wextra -Werror -I"$USRC/include/uapi" \
+"${TARGET_CC:-gcc}" -static -O2 -Wall -Wextra -Werror -I"$USRC/include/uapi" \
 	-o "$WORK/uacce_test" "$HERE/uacce_test.c" -lz
 cp "$UB/uacce.ko" "$REPO/kernel/uacce_softzip.ko" "$INITRD/modules/"
 cp "$WORK/uacce_test" "$HERE/uacce-stage.sh" "$INITRD/"
