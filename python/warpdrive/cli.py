@@ -33,7 +33,6 @@ import stat
 import struct
 import sys
 import time
-import zlib
 from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple
 
 from . import __version__, _core
@@ -145,7 +144,9 @@ class Options:
         self.quiet: bool = args.loudness < 0
         self.verbose: bool = args.loudness > 0
         self.recursive: bool = args.recursive
-        self.name: bool = args.name
+        #: -N True, -n False, neither None: compressing stores the name and time unless
+        #: -n; decompressing and listing use the stored ones only with -N (as gzip).
+        self.name: bool | None = args.name
         self.suffix: str | None = args.suffix
         self.level: int = DEFAULT_LEVEL if args.level is None else args.level
         self.format: FileFormat = args.format
@@ -170,18 +171,12 @@ class _Source:
         self.name = name
         #: The input file's status, for the name and time -N stores.
         self.stamp = stamp
-        self.crc = 0
-        self.size = 0
-        self.summing = False
 
     def read(self, n: int) -> bytes:
         try:
             b = self.f.read(n)
         except OSError as e:
             raise _SideError(self.name, e) from None
-        if self.summing:
-            self.crc = zlib.crc32(b, self.crc)
-            self.size += len(b)
         return b
 
 
@@ -359,7 +354,7 @@ def _run(
 ) -> _Done:
     start = time.monotonic()
     garbage = False
-    if opts.mode == "compress" and opts.name and opts.format == "gzip" and src.stamp:
+    if opts.mode == "compress" and opts.name is not False and opts.format == "gzip" and src.stamp:
         n_in, n_out = _compress_named(opts, src, dst, progress)
     elif opts.mode == "compress":
         n_in, n_out = _core.compress_stream(
@@ -380,20 +375,14 @@ def _run(
 def _compress_named(
     opts: Options, src: _Source, dst: _Sink, progress: Callable[[int, int], object] | None
 ) -> tuple[int, int]:
-    """gzip -N: a header with the input's name and time, the library's raw deflate stream,
-    and the trailer (CRC-32 and size of what was read)."""
+    """gzip -N: the input's name and time in the gzip header."""
     assert src.stamp is not None
     name = os.fsencode(os.path.basename(src.name)).replace(b"\0", b"")
     mtime = int(src.stamp.st_mtime)
     mtime = mtime if 0 < mtime < 1 << 32 else 0
-    header = struct.pack("<BBBBIBB", 0x1F, 0x8B, 8, 8, mtime, 0, 3) + name + b"\0"
-    dst.write(header)
-    src.summing = True
-    n_in, n_out = _core.compress_stream(
-        src, dst, "deflate", opts.level, progress, queues=opts.processes
+    return _core.compress_stream(
+        src, dst, "gzip", opts.level, progress, queues=opts.processes, name=name, mtime=mtime
     )
-    dst.write(struct.pack("<II", src.crc, src.size & 0xFFFFFFFF))
-    return n_in, len(header) + n_out + 8
 
 
 class _Seen:
@@ -993,14 +982,15 @@ def _parser(prog: str, legacy: str | None) -> argparse.ArgumentParser:
         "--no-name",
         dest="name",
         action="store_false",
-        help="do not save or restore the original name and timestamp (default)",
+        default=None,
+        help="do not save or restore the original name and timestamp",
     )
     p.add_argument(
         "-N",
         "--name",
         dest="name",
         action="store_true",
-        help="save or restore the original name and timestamp",
+        help="save or restore the original name and timestamp (saved by default)",
     )
     p.add_argument(
         "-q",
@@ -1078,7 +1068,7 @@ def _parser(prog: str, legacy: str | None) -> argparse.ArgumentParser:
     p.add_argument(
         "--best", dest="level", action="store_const", const=LEVELS[-1], help=f"as -{LEVELS[-1]}"
     )
-    p.set_defaults(format="gzip", name=False)
+    p.set_defaults(format="gzip")
     return p
 
 

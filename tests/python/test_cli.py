@@ -796,21 +796,28 @@ def test_restores_the_name_gzip_saved_with_capital_n(tmp_path: Path) -> None:
     assert p.returncode == 0 and (tmp_path / "renamed").read_bytes() == b"named\n"
 
 
-def test_capital_n_saves_the_name_and_time_for_gzip(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flags", [["-N", "-k"], ["-k"]])
+def test_compressing_saves_the_name_and_time_unless_n(tmp_path: Path, flags: list[str]) -> None:
+    """As gzip: the name and time are stored by default and with -N, not with -n."""
     src = tmp_path / "original.txt"
     src.write_bytes(sample())
     os.utime(src, (1_500_000_000, 1_500_000_000))
-    p = wd("-N", "-k", src)
+    p = wd(*flags, src)
     assert p.returncode == 0, p.stderr
+    ours = (tmp_path / "original.txt.gz").read_bytes()
+    theirs = subprocess.run(["gzip", "-c", src], capture_output=True, check=True).stdout
+    # flags, mtime, then (after XFL and OS) the name: the same bytes as gzip's
+    assert ours[3:8] == theirs[3:8] and ours[10:23] == theirs[10:23] == b"original.txt\0"
     (tmp_path / "original.txt.gz").rename(tmp_path / "renamed.gz")
     (tmp_path / "x").mkdir()
     os.rename(src, tmp_path / "x" / "kept")
     subprocess.run(["gzip", "-dN", tmp_path / "renamed.gz"], check=True)
     assert (tmp_path / "original.txt").read_bytes() == sample()
     assert os.stat(tmp_path / "original.txt").st_mtime == 1_500_000_000
-    # Without -N (gzip's -n): neither is stored, the output is the library's own.
-    p = wd("-c", tmp_path / "original.txt")
+    # With -n neither is stored.
+    p = wd("-n", "-c", tmp_path / "original.txt")
     assert p.stdout[3] == 0 and p.stdout[4:8] == b"\0\0\0\0"
+    assert gzip.decompress(p.stdout) == sample()
 
 
 def test_python_m_and_the_gunzip_zcat_names(tmp_path: Path) -> None:
