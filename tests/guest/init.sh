@@ -96,7 +96,26 @@ leak_test() {
 	expect "pinned pages after cycles" 0 "$(pinned)"
 }
 
+# GUEST_ONLY of tests/guest/run: only the commands it gave, then the dmesg check
+if [ -f /only.sh ]; then
+	echo "=== round 1 === (only: $(cat /only.sh))"
+	insmod $M/sdmdev.ko || fail "insmod sdmdev"
+	insmod $M/softzip.ko queues=2 dma_flag=2 || fail "insmod softzip"
+	P=/sys/class/sdmdev/softzip
+	T=$P/device/mdev_supported_types
+	C=$(uuid)
+	D=$(uuid)
+	create comp $C || fail "create comp"
+	create decomp $D || fail "create decomp"
+	. /only.sh || fail "only: $(cat /only.sh)"
+	for u in $C $D; do echo 1 > /sys/bus/mdev/devices/$u/remove || fail "remove $u"; done
+	expect "pinned pages" 0 "$(pinned)"
+	rmmod softzip || fail "rmmod softzip"
+	rmmod sdmdev || fail "rmmod sdmdev"
+fi
+
 for round in 1 2; do
+	[ -f /only.sh ] && break
 	echo "=== round $round ==="
 	if [ $round = 1 ]; then flag=2; else flag=1; fi
 	insmod $M/sdmdev.ko || fail "insmod sdmdev"
@@ -177,7 +196,7 @@ done
 # ordinary user (uid 65534) at the default locked-memory limit of 8 MiB. Only the fork suite
 # also runs as root, where queues create and remove their own mdevs (the removal is what a
 # fork child used to block).
-if [ -d /wd ]; then
+if [ -d /wd ] && [ ! -f /only.sh ]; then
 	echo "=== wd-core on the vfio backend ==="
 	WD_UID=65534
 	MEMLOCK_KB=8192
@@ -256,7 +275,7 @@ fi
 # ioctls, DMA maps and unmaps, mmaps, closes, forks and kills, as an
 # unprivileged user who was given the groups' device nodes. Afterwards nothing
 # may stay pinned, and the dmesg check below must find no BUG/WARN/Oops/hung task.
-if [ -x /abi_fuzz ]; then
+if [ -x /abi_fuzz ] && [ ! -f /only.sh ]; then
 	echo "=== ABI fuzzer ==="
 	FUZZ_SECONDS=60
 	FUZZ_SEED=
@@ -302,7 +321,7 @@ fi
 
 [ -f /uacce-stage.sh ] && . /uacce-stage.sh	# mainline uacce + uacce_softzip
 # the debug kernel's stage (tests/guest/debug-stage.sh): fault injection, kmemleak
-[ -f /debug-stage.sh ] && . /debug-stage.sh
+[ -f /debug-stage.sh ] && [ ! -f /only.sh ] && . /debug-stage.sh
 rmmod mdev vfio_iommu_type1 vfio || fail "rmmod vfio modules"
 sleep 1
 if dmesg | grep -E "WARNING:|BUG:|Oops:|refcount_t|Call Trace|general protection|kernel BUG|UBSAN|KASAN|list_(add|del) corruption|blocked for more than|memory leak|Tainted: .*[DW]"; then
