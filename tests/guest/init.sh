@@ -148,6 +148,10 @@ for round in 1 2; do
 		expect "mdevs" 2 "$(attr $P/stats/mdevs)"
 
 		/sdmdev_test full $U1 $U2 && ok "user-space test" || fail "user-space test"
+		# the largest request's output unshared while it is pinned (the unshare
+		# while it runs is part of full)
+		/sdmdev_test unshare-max $U2 pinning && ok "unshare while pinning 64 MiB" ||
+			fail "unshare-max pinning"
 		# several threads in WAIT on one queue, and a reset under a waiter
 		/sdmdev_test waiters $U1 65534 && ok "no lost wake-ups" || fail "waiters"
 		# both queues in one container (as wd-core does) read a buffer

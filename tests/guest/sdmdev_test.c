@@ -926,11 +926,6 @@ static void t_unshare_busy(struct queue *c, struct bufs *b)
 
 /* the largest request softzip takes (either buffer); docs/abi.md section 4 */
 #define MAX_REQ		(64u << 20)
-/*
- * What `full` unshares under a running decompression: half the largest
- * request (see docs/reliability.md, "The debug kernel").
- */
-#define DEC_OUT		(32u << 20)
 #define DEC_BYTE	0x5a
 
 /*
@@ -1119,7 +1114,7 @@ static int cmd_full(const char *cu, const char *du)
 	t_irq_and_reset(&c);
 	t_fork(&c);
 	t_unshare_busy(&c, &b);
-	t_unshare_decomp(&d, &b, DEC_OUT);
+	t_unshare_decomp(&d, &b, MAX_REQ);
 	CHECK(waits_ioctl > 0 && waits_eventfd > 0,
 	      "both wait paths must have slept (ioctl %d, eventfd %d)",
 	      waits_ioctl, waits_eventfd);
