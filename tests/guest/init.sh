@@ -91,8 +91,17 @@ leak_test() {
 	echo "after 1 cycle: vmalloc $v0 kB slab $s0 kB; after 21: vmalloc $v1 kB slab $s1 kB"
 	[ $((v1 - v0)) -lt 256 ] && ok "no vmalloc growth over 20 cycles" ||
 		fail "vmalloc grew by $((v1 - v0)) kB over 20 cycles"
-	[ $((s1 - s0)) -lt 512 ] && ok "no slab growth over 20 cycles" ||
-		fail "slab grew by $((s1 - s0)) kB over 20 cycles"
+	# KASAN (the debug kernel) holds freed slab objects back in its quarantine,
+	# up to 1/32 of memory, and no interface drains it: the slab figure then
+	# says nothing. There kmemleak scans for what the cycles left unreferenced
+	# (debug-stage.sh, at the end), and mdevs and pins are counted here.
+	if grep -q " __asan_load8$" /proc/kallsyms; then
+		echo "slab growth not checked under KASAN (quarantine): kmemleak checks at the end"
+		expect "mdevs after cycles" 0 "$(attr $P/stats/mdevs)"
+	else
+		[ $((s1 - s0)) -lt 512 ] && ok "no slab growth over 20 cycles" ||
+			fail "slab grew by $((s1 - s0)) kB over 20 cycles"
+	fi
 	expect "pinned pages after cycles" 0 "$(pinned)"
 }
 
@@ -328,7 +337,9 @@ fi
 [ -f /debug-stage.sh ] && [ ! -f /only.sh ] && . /debug-stage.sh
 rmmod mdev vfio_iommu_type1 vfio || fail "rmmod vfio modules"
 sleep 1
-if dmesg | grep -E "WARNING:|BUG:|Oops:|refcount_t|Call Trace|general protection|kernel BUG|UBSAN|KASAN|list_(add|del) corruption|blocked for more than|memory leak|Tainted: .*[DW]"; then
+# (kmemleak's start-up line names it "memory leak detector"; its reports say
+# "suspected memory leaks")
+if dmesg | grep -v "memory leak detector initialized" | grep -E "WARNING:|BUG:|Oops:|refcount_t|Call Trace|general protection|kernel BUG|UBSAN|KASAN|list_(add|del) corruption|blocked for more than|memory leak|Tainted: .*[DW]"; then
 	fail "dmesg has warnings (above)"
 else
 	ok "dmesg clean"
