@@ -340,6 +340,9 @@ sleep 1
 # "suspected memory leaks")
 if dmesg | grep -v "memory leak detector initialized" | grep -E "WARNING:|BUG:|Oops:|refcount_t|Call Trace|general protection|kernel BUG|UBSAN|KASAN|list_(add|del) corruption|blocked for more than|memory leak|Tainted: .*[DW]"; then
 	fail "dmesg has warnings (above)"
+	# the whole report of the first few, call traces included
+	echo "--- dmesg reports ---"
+	dmesg | sed -n '/WARNING:\|BUG:\|Oops:\|blocked for more than/,/end trace\|<\/TASK>/p' | head -n 150
 else
 	ok "dmesg clean"
 fi
