@@ -245,7 +245,7 @@ static void sz_post_cqe(struct sz_queue *q, u16 sqe_idx)
  * looks for a revocation. Small enough that one batch takes a fraction of
  * SZ_VFIO_WAIT even on a KASAN kernel under emulation.
  */
-#define SZ_VFIO_BATCH		128
+#define SZ_VFIO_BATCH		64
 
 /* around one VFIO pin or unpin call, which takes the container's IOMMU lock */
 static void sz_vfio_begin(struct sz_queue *q)
@@ -757,7 +757,7 @@ static bool sz_req_done(struct sz_queue *q, u64 seq)
  * How long a dma_unmap() waits for a request inside VFIO's pin or unpin to
  * finish one batch (SZ_VFIO_BATCH pages) before it gives VFIO a round back.
  */
-#define SZ_VFIO_WAIT	(HZ / 2)
+#define SZ_VFIO_WAIT	(2 * HZ)
 
 /*
  * User space unshares a range; sdmdev revoked it already. Pins live only
