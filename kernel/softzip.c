@@ -110,7 +110,9 @@ struct sz_queue {
 	int req_gen;		/* sq.revoke_gen when they were checked */
 	u64 req_seq;		/* requests that took req_lock so far */
 	bool in_vfio;		/* inside vfio_pin_pages() or vfio_unpin_pages() */
-	wait_queue_head_t req_wq;	/* in_vfio changed or a request ended */
+	u64 vfio_batches;	/* pin and unpin batches finished so far */
+	/* in_vfio or vfio_batches changed, or a request ended */
+	wait_queue_head_t req_wq;
 };
 
 struct softzip {
@@ -237,10 +239,25 @@ static void sz_post_cqe(struct sz_queue *q, u16 sqe_idx)
 
 /* ---- DMA: pin and map a user range for one request ---- */
 
-/* around VFIO's pin and unpin, which take the container's IOMMU lock */
-static void sz_vfio_enter(struct sz_queue *q, bool in)
+/*
+ * Pages per vfio_pin_pages() or vfio_unpin_pages() call: the unit of
+ * progress sz_dma_unmap() waits for, and how often a request being pinned
+ * looks for a revocation. Small enough that one batch takes a fraction of
+ * SZ_VFIO_WAIT even on a KASAN kernel under emulation.
+ */
+#define SZ_VFIO_BATCH		64
+
+/* around one VFIO pin or unpin call, which takes the container's IOMMU lock */
+static void sz_vfio_begin(struct sz_queue *q)
 {
-	WRITE_ONCE(q->in_vfio, in);
+	WRITE_ONCE(q->in_vfio, true);
+	wake_up(&q->req_wq);
+}
+
+static void sz_vfio_end(struct sz_queue *q)
+{
+	WRITE_ONCE(q->vfio_batches, q->vfio_batches + 1);
+	WRITE_ONCE(q->in_vfio, false);
 	wake_up(&q->req_wq);
 }
 
@@ -252,21 +269,26 @@ static void sz_unmap(struct sz_queue *q, struct sz_map *m)
 		return;
 	if (m->base)
 		vunmap(m->base);
-	sz_vfio_enter(q, true);
 	for (done = 0; done < m->npages; done += n) {
-		n = min_t(int, m->npages - done, VFIO_PIN_PAGES_MAX_ENTRIES);
+		n = min_t(int, m->npages - done, SZ_VFIO_BATCH);
+		sz_vfio_begin(q);
 		sdmdev_unpin_pages(&q->sq, m->iova + (dma_addr_t)done * PAGE_SIZE,
 				   n);
+		sz_vfio_end(q);
 	}
-	sz_vfio_enter(q, false);
 	kvfree(m->pages);
 	memset(m, 0, sizeof(*m));
 }
 
+static bool sz_req_revoked(struct sz_queue *q);
+
 /*
- * 0; -EFAULT when [iova, iova + len) is not (fully) shared; -EDQUOT when VFIO
- * refused a pin because the process's RLIMIT_MEMLOCK would be exceeded;
- * -ENOMEM when the kernel could not allocate.
+ * Under req_lock, for the running request: 0; -EFAULT when [iova, iova +
+ * len) is not (fully) shared or one of the request's ranges was revoked
+ * while it was being pinned (checked between batches: a revoked request
+ * stops pinning and drops what it has); -EDQUOT when VFIO refused a pin
+ * because the process's RLIMIT_MEMLOCK would be exceeded; -ENOMEM when the
+ * kernel could not allocate.
  */
 static int sz_map(struct sz_queue *q, struct sz_map *m, u64 iova, u64 len,
 		  int prot, u8 **ptr)
@@ -286,14 +308,19 @@ static int sz_map(struct sz_queue *q, struct sz_map *m, u64 iova, u64 len,
 	if (!m->pages)
 		return -ENOMEM;
 	while (done < npages) {
-		int n = min_t(int, npages - done, VFIO_PIN_PAGES_MAX_ENTRIES);
+		int n = min_t(int, npages - done, SZ_VFIO_BATCH);
 
-		sz_vfio_enter(q, true);
+		if (done && sz_req_revoked(q)) {
+			sz_unmap(q, m);
+			return -EFAULT;
+		}
+		sz_vfio_begin(q);
 		ret = sdmdev_pin_pages(&q->sq,
 				       m->iova + (dma_addr_t)done * PAGE_SIZE,
 				       n, prot, m->pages + done);
-		sz_vfio_enter(q, false);
+		sz_vfio_end(q);
 		if (ret != n) {
+			/* a partial batch: VFIO pinned none of it (6.1) */
 			m->npages = done;
 			sz_unmap(q, m);
 			/* vfio_lock_acct() says -ENOMEM for the memlock limit */
@@ -726,8 +753,11 @@ static bool sz_req_done(struct sz_queue *q, u64 seq)
 	return !mutex_is_locked(&q->req_lock) || READ_ONCE(q->req_seq) != seq;
 }
 
-/* how long a dma_unmap() waits for a request inside VFIO's pin or unpin */
-#define SZ_VFIO_WAIT	(HZ / 10)
+/*
+ * How long a dma_unmap() waits for a request inside VFIO's pin or unpin to
+ * finish one batch (SZ_VFIO_BATCH pages) before it gives VFIO a round back.
+ */
+#define SZ_VFIO_WAIT	(2 * HZ)
 
 /*
  * User space unshares a range; sdmdev revoked it already. Pins live only
@@ -735,13 +765,17 @@ static bool sz_req_done(struct sz_queue *q, u64 seq)
  * to stop at its next chunk and drop its pins; every later request sees
  * the revocation before it pins, and again after.
  *
- * Not without bound for a request inside VFIO's pin or unpin: that one
- * may wait for the container's IOMMU lock, which type1 (6.1) lets another
- * UNMAP_DMA, or a device of the container being opened or closed, hold
- * while it waits for the device list lock held around this callback. Then
- * return: VFIO drops the list lock and looks for pins again, the request
- * gets the IOMMU lock, sees the revocation and unpins, and the next round
- * finds nothing. Each such round costs one of VFIO's 10 retries at most.
+ * A request inside VFIO's pin or unpin is waited for as long as it makes
+ * progress: each batch it finishes restarts the wait, so pinning or
+ * unpinning the largest request fits in one of VFIO's rounds whatever the
+ * machine's speed (type1 BUGs after 10 rounds that still find pins). It may
+ * also be waiting for the container's IOMMU lock, which type1 (6.1) lets
+ * another UNMAP_DMA, or a device of the container being opened or closed,
+ * hold while it waits for the device list lock held around this callback:
+ * then no batch ends, and after SZ_VFIO_WAIT without one this returns.
+ * VFIO drops the list lock and looks for pins again, the request gets the
+ * IOMMU lock, sees the revocation and stops pinning or unpins, and the
+ * next round waits for that. Each such stall costs one of VFIO's retries.
  */
 static void sz_dma_unmap(struct sdmdev_queue *sq, u64 iova, u64 len)
 {
@@ -753,7 +787,11 @@ static void sz_dma_unmap(struct sdmdev_queue *sq, u64 iova, u64 len)
 	seq = READ_ONCE(q->req_seq);
 	while (!sz_req_done(q, seq)) {
 		if (READ_ONCE(q->in_vfio)) {
+			u64 batches = READ_ONCE(q->vfio_batches);
+
 			if (!wait_event_timeout(q->req_wq,
+						READ_ONCE(q->vfio_batches) !=
+						batches ||
 						!READ_ONCE(q->in_vfio) ||
 						sz_req_done(q, seq),
 						SZ_VFIO_WAIT))

@@ -723,6 +723,28 @@ static void make_bufs(void)
 	free(plain);
 }
 
+/*
+ * Under the debug kernel's fault injection (tests/guest/debug-stage.sh):
+ * with MAKE_IT_FAIL=1 in the environment the program marks itself once it
+ * runs, so that the injected failures hit what it asks of the kernel
+ * rather than its own loading by exec. Its threads and children inherit
+ * the mark. Needs CAP_SYS_RESOURCE: call it before dropping privileges.
+ */
+static void mark_for_fault_injection(void)
+{
+	const char *v = getenv("MAKE_IT_FAIL");
+	int fd;
+
+	if (!v || strcmp(v, "1"))
+		return;
+	fd = open("/proc/self/make-it-fail", O_WRONLY);
+	if (fd < 0 || write(fd, "1", 1) != 1) {
+		perror("/proc/self/make-it-fail");
+		exit(2);
+	}
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 20;
@@ -732,6 +754,8 @@ int main(int argc, char **argv)
 	time_t end, next_epoch = 0;
 	unsigned int active = 1;
 	int opt, status;
+
+	mark_for_fault_injection();
 
 	while ((opt = getopt(argc, argv, "s:t:u:w:")) != -1) {
 		switch (opt) {

@@ -42,14 +42,16 @@ fi_count() {	# failures injected since the last fi_set
 	for f in $FI_KINDS; do n=$((n + FI_TIMES - $(cat $DBG/$f/times))); done
 	echo $n
 }
-# fi_run SECONDS CMD...: CMD as a marked task, killed after SECONDS; its
-# status does not matter, a hang does
+# fi_run SECONDS CMD...: CMD (sdmdev_test or abi_fuzz) killed after SECONDS;
+# told by MAKE_IT_FAIL=1 to mark itself once it runs, so that injection hits
+# the device paths, not the program's loading. Its status does not matter
+# (2 only if it could not mark itself), a hang does.
 fi_run() {
 	t=$1
 	shift
-	(echo 1 > /proc/self/make-it-fail && exec timeout -s KILL "$t" "$@") \
-		> /tmp/fi.log 2>&1
+	MAKE_IT_FAIL=1 timeout -s KILL "$t" "$@" > /tmp/fi.log 2>&1
 	rc=$?
+	grep -q "make-it-fail" /tmp/fi.log && fail "fault injection: $1 could not mark itself"
 	echo "  $*: exit $rc, $(grep -c -E 'FAIL|FATAL' /tmp/fi.log) failed checks"
 	if [ $rc = 137 ]; then
 		tail -n 5 /tmp/fi.log
