@@ -107,6 +107,10 @@ pub trait Backend: Send {
     fn describe(&self) -> String;
     /// The kind of device this backend drives.
     fn kind(&self) -> DeviceKind;
+    /// The ring dialect the device speaks.
+    fn dialect(&self) -> crate::abi::Dialect {
+        crate::abi::Dialect::V1
+    }
 }
 
 #[cfg(test)]
