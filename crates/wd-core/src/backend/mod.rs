@@ -114,4 +114,6 @@ pub trait Backend: Send {
 }
 
 #[cfg(test)]
+mod dialect_tests;
+#[cfg(test)]
 mod fault_tests;
