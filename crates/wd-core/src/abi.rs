@@ -556,13 +556,23 @@ impl Dialect {
         }
     }
 
-    /// The words a device writes back, and the tag word, of an entry of `req_type`.
-    pub const fn result_words(self, req_type: ReqType) -> [usize; 5] {
+    /// The word that carries the tag of entry `e`, by the entry type it names (dw7 bits
+    /// 31:28 on v2/v3): where the driver puts its tag, hand-made entries included.
+    pub const fn entry_tag_word(self, e: &ZipSqe) -> usize {
+        match self {
+            Dialect::V1 => ZipSqe::TAG_WORD,
+            Dialect::V2 | Dialect::V3 if e.dw[7] >> V2_SQE_TYPE_SHIFT == 3 => V2_TAG_WORD_TYPE3,
+            Dialect::V2 | Dialect::V3 => V2_TAG_WORD_TYPE0,
+        }
+    }
+
+    /// The words a device writes back, and `tag_word`.
+    pub const fn result_words(self, tag_word: usize) -> [usize; 5] {
         let csum = match self {
             Dialect::V1 => 15,
             Dialect::V2 | Dialect::V3 => V2_CSUM_WORD,
         };
-        [0, 1, 3, csum, self.tag_word(req_type)]
+        [0, 1, 3, csum, tag_word]
     }
 
     /// The type v2/v3 hardware is asked for in place of `req_type`: a no-op (ours) goes as
@@ -625,11 +635,12 @@ impl Dialect {
         e
     }
 
-    /// Reads the answer in entry `e`, which asked for `req_type` on a queue of direction
-    /// `dir`, and says it in v1's terms: v2's "done" on a decompression that did not reach
-    /// the stream's last block is v1's [`Status::NeedInput`], its "end of stream" is
-    /// [`Status::Ok`]; a no-op's answer is [`Status::Ok`] with nothing consumed or produced.
-    pub fn decode(self, e: &ZipSqe, req_type: ReqType, dir: Direction) -> Answer {
+    /// Reads the answer in entry `e` (its tag in `tag_word`) on a queue of direction `dir`,
+    /// and says it in v1's terms: v2's "done" on a decompression that did not reach the
+    /// stream's last block is v1's [`Status::NeedInput`], its "end of stream" is
+    /// [`Status::Ok`]; the answer to a no-op (`nop`, which v2/v3 send as an empty deflate)
+    /// is [`Status::Ok`] with nothing consumed or produced.
+    pub fn decode(self, e: &ZipSqe, tag_word: usize, nop: bool, dir: Direction) -> Answer {
         let device_status = e.dw[3] as u8;
         if self == Dialect::V1 {
             return Answer {
@@ -641,8 +652,8 @@ impl Dialect {
                 tag: e.tag(),
             };
         }
-        let tag = e.dw[self.tag_word(self.wire_type(req_type))];
-        if req_type == ReqType::Nop {
+        let tag = e.dw[tag_word];
+        if nop {
             return Answer {
                 device_status,
                 status_raw: Status::Ok as u8,
@@ -940,7 +951,9 @@ mod tests {
             (Dialect::V2, ReqType::Deflate, [0, 1, 3, 31, 26]),
             (Dialect::V3, ReqType::Zlib, [0, 1, 3, 31, 26]),
         ] {
-            assert_eq!(d.result_words(t), w, "{d:?} {t:?}");
+            let e = d.encode(t, 0, 0, 0, 0, 0, 0, 0);
+            assert_eq!(d.entry_tag_word(&e), d.tag_word(t), "{d:?} {t:?}");
+            assert_eq!(d.result_words(d.entry_tag_word(&e)), w, "{d:?} {t:?}");
         }
     }
 
@@ -975,11 +988,8 @@ mod tests {
             (C, 0x44, 0x44),
         ];
         for (dir, st, want) in cases {
-            let a = Dialect::V2.decode(
-                &answered(Dialect::V2, ReqType::Gzip, st, 0xc0de),
-                ReqType::Gzip,
-                dir,
-            );
+            let e = answered(Dialect::V2, ReqType::Gzip, st, 0xc0de);
+            let a = Dialect::V2.decode(&e, 13, false, dir);
             assert_eq!(a.status_raw, want, "{dir} {st:#x}");
             assert_eq!(a.device_status, st as u8);
             assert_eq!(
@@ -988,18 +998,11 @@ mod tests {
             );
         }
         // The tag of a type 3 entry comes from dw26.
-        let a = Dialect::V3.decode(
-            &answered(Dialect::V3, ReqType::Gzip, 0, 0),
-            ReqType::Gzip,
-            C,
-        );
+        let e = answered(Dialect::V3, ReqType::Gzip, 0, 0);
+        let a = Dialect::V3.decode(&e, Dialect::V3.entry_tag_word(&e), false, C);
         assert_eq!(a.tag, 0x55);
         // A no-op's answer (an empty deflate the device may refuse) is a plain success.
-        let a = Dialect::V2.decode(
-            &answered(Dialect::V2, ReqType::Nop, 0x0e, 0),
-            ReqType::Nop,
-            C,
-        );
+        let a = Dialect::V2.decode(&answered(Dialect::V2, ReqType::Nop, 0x0e, 0), 26, true, C);
         assert_eq!(
             (a.status_raw, a.consumed, a.produced, a.tag),
             (0, 0, 0, 0x55)
@@ -1007,7 +1010,7 @@ mod tests {
         // v1 passes the words through.
         let mut e = ZipSqe::request(ReqType::Zlib, 0, 0, 77, 0, 5, 0, 6);
         e.set_result(Status::NeedInput, 1, 2, 3);
-        let a = Dialect::V1.decode(&e, ReqType::Zlib, D);
+        let a = Dialect::V1.decode(&e, 13, false, D);
         assert_eq!(
             (a.status_raw, a.consumed, a.produced, a.checksum, a.tag),
             (0x11, 1, 2, 3, 77)

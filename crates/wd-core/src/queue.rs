@@ -302,6 +302,11 @@ struct Slot {
     out_space: usize,
     /// What the driver did around the device (headers on v2/v3).
     framing: Framing,
+    /// The entry's tag word.
+    tag_word: usize,
+    /// A no-op made by [`Request::nop`] (not a hand-made entry): its answer is only that
+    /// it arrived.
+    nop: bool,
 }
 
 /// What the driver does around the device for one request, on a dialect whose device
@@ -685,12 +690,26 @@ impl Queue {
     /// Writes `sqe` at the tail under a fresh echo tag and records `req` (and the lease of
     /// its input) as the slot's owner until its completion (the entry's lengths size the
     /// polling and bound the answer).
-    fn place(&mut self, mut sqe: ZipSqe, req: Request, lease: Option<Lease>, framing: Framing) {
+    fn place(&mut self, sqe: ZipSqe, req: Request, lease: Option<Lease>, framing: Framing) {
+        self.place_entry(sqe, req, lease, framing, false)
+    }
+
+    /// `place`, for an entry the driver made (`raw` false) or a caller's hand-made one.
+    fn place_entry(
+        &mut self,
+        mut sqe: ZipSqe,
+        req: Request,
+        lease: Option<Lease>,
+        framing: Framing,
+        raw: bool,
+    ) {
         let echo = self.next_echo;
         self.next_echo = self.next_echo.wrapping_add(1);
-        sqe.dw[self.dialect.tag_word(self.dialect.wire_type(req.req_type))] = echo;
+        let tag_word = self.dialect.entry_tag_word(&sqe);
+        sqe.dw[tag_word] = echo;
         // dw3 bits 7:0: the status, which the device overwrites when it answers.
         sqe.dw[3] = (sqe.dw[3] & !0xff) | STATUS_PENDING as u32;
+        let nop = !raw && req.req_type == ReqType::Nop;
         let slot = Slot {
             lease,
             req,
@@ -698,6 +717,8 @@ impl Queue {
             input: sqe.input_len() as usize,
             out_space: sqe.output_space() as usize,
             framing,
+            tag_word,
+            nop,
         };
         if self.outstanding == 0 && slot.input >= TIMED_MIN_INPUT {
             self.service_start = Instant::now();
@@ -764,7 +785,7 @@ impl Queue {
     /// completion arrives and that stays alive until then.
     pub unsafe fn send_raw(&mut self, sqe: ZipSqe, tag: u64) -> Result<()> {
         // SAFETY: the caller keeps this function's contract, which is `submit_entry`'s.
-        unsafe { self.submit_entry(sqe, Request::nop().tag(tag), Framing::default()) }
+        unsafe { self.submit_entry(sqe, Request::nop().tag(tag), Framing::default(), true) }
     }
 
     /// Submits `sqe`, whose addresses the caller vouches for, keeping `req` (its buffers, if
@@ -774,7 +795,15 @@ impl Queue {
     /// As for [`Queue::send_raw`]: every address range in `sqe` is either not shared with
     /// the device or memory that nobody else reads or writes, and that stays alive, until
     /// the completion arrives.
-    unsafe fn submit_entry(&mut self, sqe: ZipSqe, req: Request, framing: Framing) -> Result<()> {
+    /// `raw`: `sqe` is a caller's hand-made entry ([`Queue::send_raw`]), read back as its
+    /// own type says rather than as `req`'s.
+    unsafe fn submit_entry(
+        &mut self,
+        sqe: ZipSqe,
+        req: Request,
+        framing: Framing,
+        raw: bool,
+    ) -> Result<()> {
         self.alive()?;
         if self.is_full() {
             self.stats.full_retries += 1;
@@ -786,7 +815,7 @@ impl Queue {
             dst: None,
             ..req
         };
-        self.place(sqe, req, None, framing);
+        self.place_entry(sqe, req, None, framing, raw);
         self.ring_sq_doorbell();
         Ok(())
     }
@@ -847,7 +876,7 @@ impl Queue {
         // for all of it, so nobody else reads or writes them. The request either completes
         // below, or the queue is stopped first (which, for a domain that lends memory, ends
         // every access of its device).
-        unsafe { self.submit_entry(sqe, req, framing)? };
+        unsafe { self.submit_entry(sqe, req, framing, false)? };
         let c = match self.recv_timeout(None) {
             Ok(c) => c,
             Err(e) => {
@@ -957,10 +986,9 @@ impl Queue {
                  (never sent, or already answered)"
             ));
         };
-        let t = slot.req.req_type;
-        let words = self.dialect.result_words(self.dialect.wire_type(t));
+        let words = self.dialect.result_words(slot.tag_word);
         let sqe = self.rings.read_sqe_words(idx, &words);
-        let a = self.dialect.decode(&sqe, t, self.dir);
+        let a = self.dialect.decode(&sqe, slot.tag_word, slot.nop, self.dir);
         if a.tag != slot.echo {
             return Err(format!(
                 "SQ entry {idx} came back with tag {:#x}, sent {:#x}",

@@ -332,3 +332,24 @@ fn run_borrowed_frames_the_callers_memory() {
     stop.store(true, Ordering::Release);
     t.join().unwrap();
 }
+
+#[test]
+fn a_raw_entry_is_read_back_by_its_own_type() {
+    let (mut q, _mmio, rings) = queue(Dialect::V2, Direction::Compress);
+    // A hand-made gzip entry (type 0: tag in dw13) and one of a type no device knows.
+    for (i, dw9) in [(0usize, 3u32), (1, 0x44)] {
+        let mut sqe = Dialect::V2.encode(ReqType::Gzip, 0, 0, 0, 0x1000, 10, 0x3000, 10);
+        sqe.dw[9] = dw9;
+        // SAFETY: the entry names memory no device of this test touches.
+        unsafe { q.send_raw(sqe, i as u64) }.unwrap();
+        let e = rings.read_sqe(i);
+        assert_ne!(
+            e.dw[13], 0,
+            "the driver's tag goes where the entry's type puts it"
+        );
+        assert_eq!(e.dw[26], 0);
+        answer(&rings, i, 0x21, 0, 0);
+        let c = q.recv().unwrap().unwrap();
+        assert_eq!((c.tag, c.status()), (i as u64, Some(Status::BadRequest)));
+    }
+}
