@@ -450,7 +450,18 @@ impl UacceDevice {
             device_api: self.api.clone(),
             direction: None,
             available_instances: self.available_instances,
-            description: format!("uacce {} ({})", self.name, self.algorithms.join(" ")),
+            description: format!(
+                "uacce {}, NUMA node {}, {}",
+                self.algorithms.join("/"),
+                self.numa_node
+                    .filter(|&n| n >= 0)
+                    .map_or_else(|| "none".to_string(), |n| n.to_string()),
+                if self.isolated {
+                    "isolated"
+                } else {
+                    "not isolated"
+                },
+            ),
             path: self.path.clone(),
             iommu_type: None,
             dma_flag: None,
@@ -692,6 +703,10 @@ mod tests {
             ("uacce", true, Some(false))
         );
         assert_eq!(e[0].device_api, "hisi_qm_v2");
+        assert_eq!(
+            e[0].description,
+            "uacce zlib/gzip/deflate, NUMA node 1, not isolated"
+        );
         assert!(!e[2].usable);
         assert!(uacce_devices(&root.join("missing")).is_empty());
         fs::remove_dir_all(&root).unwrap();
