@@ -47,7 +47,7 @@ class DeviceInfo:
     kind: str
     #: The ring dialect (``device_api``), e.g. ``hisi_qm_v1``.
     device_api: str
-    #: ``"compress"``, ``"decompress"``, ``"both"`` (soft) or ``"unknown"``.
+    #: ``"compress"``, ``"decompress"``, ``"both"`` (soft, uacce) or ``"unknown"``.
     direction: str
     #: Queues that can still be created (None: no limit, the soft device).
     available_instances: int | None

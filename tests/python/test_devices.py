@@ -105,6 +105,7 @@ def test_uacce_devices_are_read_from_sysfs(tmp_path: Path) -> None:
     assert [d.name for d in devs] == ["hisi_sec2-0", "hisi_zip-0", "hisi_zip-1", "soft"]
     sec, zip0, zip1, _ = devs
     assert zip0.kind == "uacce" and zip0.device_api == "hisi_qm_v2" and zip0.usable
+    assert zip0.direction == "both"
     assert zip0.available_instances == 5 and zip0.numa_node == 0 and zip0.isolated is False
     assert zip0.path is not None and zip0.path.endswith("hisi_zip-0")
     assert "NUMA node 0" in zip0.description and "not isolated" in zip0.description

@@ -85,7 +85,9 @@ pub fn _list_devices<'py>(
             let d = PyDict::new(py);
             d.set_item("name", e.name)?;
             d.set_item("device_api", e.device_api)?;
-            d.set_item("direction", e.direction.map_or("unknown", Direction::name))?;
+            // A uacce queue's direction is chosen when it opens: the device serves both.
+            let any = if e.kind == "uacce" { "both" } else { "unknown" };
+            d.set_item("direction", e.direction.map_or(any, Direction::name))?;
             d.set_item("available_instances", e.available_instances)?;
             d.set_item("description", e.description)?;
             d.set_item("path", e.path.to_string_lossy().into_owned())?;
