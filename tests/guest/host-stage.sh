@@ -150,6 +150,8 @@ fi
 # On uacce only the CLI runs, on a file of one request: the suite streams (see README,
 # "Hardware").
 if [ $HS != vfio ] && $H test -x $VENV/bin/python; then
+	# the vfio pass left cli.txt.gz in the same scratch folder
+	rm -f /tmp/cli.txt.gz
 	seq 1 20000 | sed "s/$/ warpdrive cli through $HS/" > /tmp/cli.txt
 	if $H $VENV/bin/warpdrive compress -k $S/cli.txt > /tmp/cli.log 2>&1 &&
 		$H gzip -t $S/cli.txt.gz && $H $VENV/bin/warpdrive devices >> /tmp/cli.log 2>&1 &&
