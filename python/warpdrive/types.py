@@ -38,9 +38,9 @@ Format = Literal["gzip", "zlib", "deflate"]
 Direction = Literal["compress", "decompress"]
 #: The ``device=`` argument of :func:`warpdrive.open_queue` (None follows
 #: ``WARPDRIVE_DEVICE``).
-DeviceChoice = Literal["auto", "soft", "vfio", "uacce"]
+DeviceChoice = Literal["auto", "soft", "vfio"]
 #: The kind of device serving a queue (``Queue.kind``).
-DeviceKind = Literal["soft", "vfio", "uacce"]
+DeviceKind = Literal["soft", "vfio"]
 
 #: Every format, direction, device choice and device kind, as the core names them.
 FORMATS: Final[tuple[str, ...]] = tuple(_core.FORMATS)
