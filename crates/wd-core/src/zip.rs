@@ -879,10 +879,11 @@ pub fn compress_one(
     Ok(out)
 }
 
-/// Decompresses `data` with a single request on `q` (nothing in flight) if it holds one
-/// stream whose output fits a guess (gzip: the size its trailer announces, within
-/// [`CLAIMED_SIZE_MAX`] and what the input can decode to); `Ok(None)` if it needs more (a
-/// bigger output, or more gzip members): use [`decompress_stream`].
+/// Decompresses `data` on `q` (nothing in flight) if it holds one stream: one request whose
+/// output space is a guess (gzip: the size its trailer announces, within
+/// [`CLAIMED_SIZE_MAX`] and what the input can decode to), continued on the same queue with
+/// more space while the output outgrows it, so no work is done twice. `Ok(None)` if the
+/// input holds more than one gzip member: use [`decompress_stream`].
 pub fn decompress_one(q: &mut Queue, data: &[u8], format: Format) -> Result<Option<Vec<u8>>> {
     decompress_one_limited(q, data, format, None)
 }
@@ -903,36 +904,53 @@ pub fn decompress_one_limited(
         return Err(stream_error(format, data, Status::NeedInput));
     }
     let cap = max_output.map_or(usize::MAX, |m| m.saturating_add(1));
-    let space = output_guess(data, format).min(cap);
-    // Under a locked-memory limit the guess may shrink: a bigger output takes the stream.
-    let (space, _pins) = if memlock::pins_pages(q) {
-        memlock::reserve_request(data.len(), space, space.min(64 << 10))?
+    let guess = output_guess(data, format).min(cap);
+    // Under a locked-memory limit the space may shrink, and each continuation gets the
+    // same space (what was reserved); otherwise each one doubles the space.
+    let pinned = memlock::pins_pages(q);
+    let (mut space, _pins) = if pinned {
+        memlock::reserve_request(data.len(), guess, guess.min(64 << 10))?
     } else {
-        (space, Reservation::none())
+        (guess, Reservation::none())
     };
     let mut out = Vec::new();
-    let c = q.run_borrowed(
-        Request::without_buffers(format.req_type()),
-        data,
-        &mut out,
-        space,
-    )?;
-    match c.status() {
-        _ if out.len() >= cap => Err(output_limit(cap as u64 - 1)),
-        // One complete stream and nothing after it: done.
-        Some(Status::Ok) if c.consumed == data.len() => {
-            out.shrink_to_fit();
-            Ok(Some(out))
+    let mut used = 0;
+    let mut req = Request::without_buffers(format.req_type());
+    loop {
+        let c = q.run_borrowed(req, &data[used..], &mut out, space)?;
+        used += c.consumed.min(data.len() - used);
+        match c.status() {
+            _ if out.len() >= cap => return Err(output_limit(cap as u64 - 1)),
+            // One complete stream and nothing after it: done.
+            Some(Status::Ok) if used == data.len() => {
+                out.shrink_to_fit();
+                return Ok(Some(out));
+            }
+            // More gzip members (or trailing garbage): the stream path tells them apart.
+            Some(Status::Ok) => return Ok(None),
+            // The output outgrew the space: continue the stream with more.
+            Some(Status::OutputTooSmall) if c.produced == 0 && c.consumed == 0 => {
+                return Err(Error::Protocol(
+                    "the device made no progress on a stream it said needed more output".into(),
+                ))
+            }
+            Some(Status::OutputTooSmall) => {
+                if !pinned {
+                    space = space.saturating_mul(2);
+                }
+                space = space.min(cap - out.len()).min(u32::MAX as usize);
+                req = Request::without_buffers(format.req_type()).continue_stream();
+            }
+            Some(s @ (Status::NeedInput | Status::DataError | Status::ChecksumError)) => {
+                return Err(stream_error(format, data, s))
+            }
+            _ => {
+                return c
+                    .check()
+                    .map_err(|e| e.with_pinned(memlock::request_pins(data.len(), space)))
+                    .map(|_| None)
+            }
         }
-        // More output than guessed, or more members.
-        Some(Status::Ok | Status::OutputTooSmall) => Ok(None),
-        Some(s @ (Status::NeedInput | Status::DataError | Status::ChecksumError)) => {
-            Err(stream_error(format, data, s))
-        }
-        _ => c
-            .check()
-            .map_err(|e| e.with_pinned(memlock::request_pins(data.len(), space)))
-            .map(|_| None),
     }
 }
 
