@@ -509,6 +509,27 @@ def part_python(a: argparse.Namespace) -> dict[str, Any]:
     return run_json(argv)
 
 
+# ------------------------------------------------------------------------ one-shot calls
+
+
+def part_oneshot(a: argparse.Namespace) -> dict[str, Any]:
+    probe = subprocess.run([PY, "-c", "import warpdrive"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        msg = "the warpdrive package is not installed in bench/.venv"
+        log(f"== oneshot: skipped: {msg}")
+        return {"skipped": msg}
+    log("== oneshot: warpdrive.compress/decompress vs python-isal and zlib-ng")
+    corpus, desc = build_corpus(a, 32)
+    out = OUT / "oneshot.json"
+    argv = [PY, ROOT / "bench" / "oneshot.py", "--corpus", corpus, "--json", out]
+    subprocess.run(
+        [str(x) for x in argv + (["--quick"] if a.quick else [])], check=True, stdout=sys.stderr
+    )
+    res: dict[str, Any] = json.loads(out.read_text())
+    res["corpus"] = desc
+    return res
+
+
 # ------------------------------------------------------------------------ ratios
 
 
@@ -541,6 +562,14 @@ def ratios(res: dict[str, Any]) -> dict[str, Any]:
         r["main_decompress_vs_igzip"] = d["warpdrive"]["mb_s"] / d["igzip"]["mb_s"]
         r["main_decompress_vs_pigz"] = d["warpdrive"]["mb_s"] / d["pigz -p 2"]["mb_s"]
         r["decompress_vs_igzip"] = r["main_decompress_vs_igzip"]
+        # The command line against the library on the same file (same run, in turn).
+        for lv, key in (("1", "l1"), ("6", "default")):
+            if ("warpdrive CLI", lv) in c:
+                r[f"cli_vs_library_{key}"] = (
+                    c[("warpdrive CLI", lv)]["mb_s"] / c[("warpdrive", lv)]["mb_s"]
+                )
+        if "warpdrive CLI" in d:
+            r["cli_vs_library_decompress"] = d["warpdrive CLI"]["mb_s"] / d["warpdrive"]["mb_s"]
         own = mj["decompress_own_stream"]
         if "igzip_mb_s" in own:
             r["own_decompress_vs_igzip"] = own["mb_s"] / own["igzip_mb_s"]
@@ -560,6 +589,9 @@ def ratios(res: dict[str, Any]) -> dict[str, Any]:
                     r[f"python_api_size_vs_{key}"] = api["bytes"] / c[(peer, lv)]["bytes"]
                 if ("warpdrive CLI", lv) in c:
                     r[f"cli_vs_{key}"] = c[("warpdrive CLI", lv)]["mb_s"] / c[(peer, lv)]["mb_s"]
+    one = res.get("oneshot")
+    if one and "vs_best_peer_min" in one:
+        r["oneshot_vs_best_peer_min"] = one["vs_best_peer_min"]
     py = res.get("python")
     if py and "skipped" not in py:
         r["asyncio_vs_executor_16"] = py["asyncio"]["16"]["vs_executor"]
@@ -579,7 +611,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bin", type=Path, required=True, help="cargo's release folder")
     ap.add_argument("--quick", action="store_true", help="reduced sizes and repetitions")
-    ap.add_argument("--parts", default="ring,main,scaling,python")
+    ap.add_argument("--parts", default="ring,main,scaling,python,oneshot")
     a = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     parts = a.parts.split(",")
@@ -594,7 +626,13 @@ def main() -> None:
         "load_before": loadavg(),
     }
     t0 = time.monotonic()
-    steps = {"ring": part_ring, "main": part_main, "scaling": part_scaling, "python": part_python}
+    steps = {
+        "ring": part_ring,
+        "main": part_main,
+        "scaling": part_scaling,
+        "python": part_python,
+        "oneshot": part_oneshot,
+    }
     for p in parts:
         if p not in steps:
             sys.exit(f"unknown part {p}: use {','.join(steps)}")
