@@ -278,86 +278,63 @@ def timed(argv: list[str], stdin: Path | None, stdout: Path) -> float:
         return time.perf_counter() - t
 
 
+def contender(tool: str, level: str | None, *argv: str | Path) -> dict[str, Any]:
+    """One contender: its name, its level label (compression only) and its command, with
+    {IN}/{OUT} placeholders where it takes file names (else it reads stdin, writes stdout)."""
+    t: dict[str, Any] = {"tool": tool, "argv": [str(x) for x in argv]}
+    if level is not None:
+        t["level"] = level
+    return t
+
+
 def main_tools(a: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The contenders: (name, level label, command) for compression and decompression.
-    A command is (argv with {IN}/{OUT} placeholders, reads stdin?, writes stdout?)."""
-    wd = str(a.bin / "wd-bench")
-    comp: list[dict[str, Any]] = [
-        {
-            "tool": "warpdrive",
-            "level": "1",
-            "argv": [wd, "gz", "-l", "1", "-q", "2", "{IN}", "{OUT}"],
-        },
-        {
-            "tool": "warpdrive",
-            "level": "6 (default)",
-            "argv": [wd, "gz", "-l", "6", "-q", "2", "{IN}", "{OUT}"],
-        },
-        {"tool": "gzip", "level": "1", "argv": ["gzip", "-c", "-1"]},
-        {"tool": "gzip", "level": "6 (default)", "argv": ["gzip", "-c", "-6"]},
-        {"tool": "pigz -p 2", "level": "1", "argv": ["pigz", "-p", "2", "-c", "-1"]},
-        {"tool": "pigz -p 2", "level": "6 (default)", "argv": ["pigz", "-p", "2", "-c", "-6"]},
-        {"tool": "igzip -T 2", "level": "1 (default)", "argv": ["igzip", "-T", "2", "-c", "-1"]},
-        {"tool": "igzip -T 2", "level": "3 (its best)", "argv": ["igzip", "-T", "2", "-c", "-3"]},
-        {"tool": "igzip", "level": "1 (default)", "argv": ["igzip", "-c", "-1"]},
-        {"tool": "python gzip", "level": "1", "argv": [PY, "-c", PY_GZIP_C, "1"]},
-        {"tool": "python gzip", "level": "9 (default)", "argv": [PY, "-c", PY_GZIP_C, "9"]},
+    """The contenders for compression and decompression, in the order they run."""
+    wd = a.bin / "wd-bench"
+    l1, l6 = "1", "6 (default)"
+    cli = Path(PY).parent / "warpdrive"
+    has_cli = cli.exists()
+    comp = [
+        contender("warpdrive", l1, wd, "gz", "-l", "1", "-q", "2", "{IN}", "{OUT}"),
+        contender("warpdrive", l6, wd, "gz", "-l", "6", "-q", "2", "{IN}", "{OUT}"),
     ]
-    dec: list[dict[str, Any]] = [
-        {"tool": "warpdrive", "argv": [wd, "gunzip", "{IN}", "{OUT}"]},
-        {"tool": "gzip", "argv": ["gzip", "-dc"]},
-        {"tool": "pigz -p 2", "argv": ["pigz", "-p", "2", "-dc"]},
-        {"tool": "igzip", "argv": ["igzip", "-dc"]},
-        {"tool": "python gzip", "argv": [PY, "-c", PY_GZIP_D]},
+    if has_cli:
+        comp += [
+            contender("warpdrive CLI", l1, cli, "compress", "-q", "-c", "-l", "1"),
+            contender("warpdrive CLI", l6, cli, "compress", "-q", "-c"),
+        ]
+    comp += [
+        contender("gzip", l1, "gzip", "-c", "-1"),
+        contender("gzip", l6, "gzip", "-c", "-6"),
+        contender("pigz -p 2", l1, "pigz", "-p", "2", "-c", "-1"),
+        contender("pigz -p 2", l6, "pigz", "-p", "2", "-c", "-6"),
+        contender("igzip -T 2", "1 (default)", "igzip", "-T", "2", "-c", "-1"),
+        contender("igzip -T 2", "3 (its best)", "igzip", "-T", "2", "-c", "-3"),
+        contender("igzip", "1 (default)", "igzip", "-c", "-1"),
+        contender("python gzip", "1", PY, "-c", PY_GZIP_C, "1"),
+        contender("python gzip", "9 (default)", PY, "-c", PY_GZIP_C, "9"),
+    ]
+    dec = [contender("warpdrive", None, wd, "gunzip", "{IN}", "{OUT}")]
+    if has_cli:
+        dec.append(contender("warpdrive CLI", None, cli, "decompress", "-c"))
+    dec += [
+        contender("gzip", None, "gzip", "-dc"),
+        contender("pigz -p 2", None, "pigz", "-p", "2", "-dc"),
+        contender("igzip", None, "igzip", "-dc"),
+        contender("python gzip", None, PY, "-c", PY_GZIP_D),
     ]
     if peer_available("isal"):
-        comp.append(
-            {
-                "tool": "python-isal threaded (2)",
-                "level": "1",
-                "argv": [PY, "-c", PY_ISAL_T, "1"],
-            }
-        )
-        dec.append({"tool": "python -m isal.igzip", "argv": [PY, "-m", "isal.igzip", "-dc"]})
+        comp.append(contender("python-isal threaded (2)", l1, PY, "-c", PY_ISAL_T, "1"))
+        dec.append(contender("python -m isal.igzip", None, PY, "-m", "isal.igzip", "-dc"))
     if peer_available("zlib_ng"):
-        comp.append(
-            {
-                "tool": "zlib-ng threaded (2)",
-                "level": "6 (default)",
-                "argv": [PY, "-c", PY_ZLIBNG_T, "6"],
-            }
-        )
+        comp.append(contender("zlib-ng threaded (2)", l6, PY, "-c", PY_ZLIBNG_T, "6"))
     rapid = Path(PY).parent / "rapidgzip"
     if rapid.exists():
-        dec.append({"tool": "rapidgzip -P 2", "argv": [str(rapid), "-P", "2", "-dc"]})
+        dec.append(contender("rapidgzip -P 2", None, rapid, "-P", "2", "-dc"))
     if peer_available("warpdrive"):
-        comp.append({"tool": "warpdrive python", "level": "1", "argv": [PY, "-c", PY_WD_C, "1"]})
-        comp.append(
-            {
-                "tool": "warpdrive python",
-                "level": "6 (default)",
-                "argv": [PY, "-c", PY_WD_C, "6"],
-            }
-        )
-    cli = Path(PY).parent / "warpdrive"
-    if cli.exists():
-        comp.insert(
-            2,
-            {
-                "tool": "warpdrive CLI",
-                "level": "1",
-                "argv": [str(cli), "compress", "-q", "-c", "-l", "1"],
-            },
-        )
-        comp.insert(
-            3,
-            {
-                "tool": "warpdrive CLI",
-                "level": "6 (default)",
-                "argv": [str(cli), "compress", "-q", "-c"],
-            },
-        )
-        dec.insert(1, {"tool": "warpdrive CLI", "argv": [str(cli), "decompress", "-c"]})
+        comp += [
+            contender("warpdrive python", l1, PY, "-c", PY_WD_C, "1"),
+            contender("warpdrive python", l6, PY, "-c", PY_WD_C, "6"),
+        ]
     return comp, dec
 
 
