@@ -29,6 +29,7 @@ pub mod format;
 pub mod isal;
 pub mod memlock;
 mod open;
+pub mod pieces;
 pub mod pool;
 pub mod queue;
 pub mod ring;

@@ -18,6 +18,7 @@ use crate::abi::{Csum, ReqType, Status};
 use crate::dma::DmaBuf;
 use crate::error::{DataErrorKind, Error, Result};
 use crate::memlock::{self, CompressPlan, InflatePlan, Reservation};
+use crate::pieces::PieceIndex;
 use crate::queue::{Completion, Queue, Request};
 
 pub use crate::codec::{Decoder, Encoder, EncoderBuilder};
@@ -38,6 +39,9 @@ pub struct ZipOptions {
     pub depth: usize,
     /// The optional fields of the gzip header (ignored by the other formats).
     pub gzip: GzipHeader,
+    /// Gzip: room for a piece index of this many pieces in the header (0: none), for a
+    /// caller that can write it into the output afterwards (see [`crate::pieces`]).
+    pub index_pieces: usize,
 }
 
 /// The most queues one stream may be spread over.
@@ -58,6 +62,7 @@ impl Default for ZipOptions {
             chunk_size: 1 << 20,
             depth: 3,
             gzip: GzipHeader::default(),
+            index_pieces: 0,
         }
     }
 }
@@ -148,16 +153,24 @@ impl GzipHeader {
 /// every gzip header WarpDrive writes is made (whole-buffer, streamed and incremental
 /// compression alike; the device's own gzip wrapper is never used).
 pub fn gzip_header(level: u32, h: &GzipHeader) -> Vec<u8> {
+    gzip_header_with_index(level, h, 0)
+}
+
+/// [`gzip_header`] with room for a piece index of `slots` pieces (none for 0 or more than
+/// [`crate::pieces::MAX_PIECES`]).
+pub fn gzip_header_with_index(level: u32, h: &GzipHeader, slots: usize) -> Vec<u8> {
     // XFL: 2 = best compression, 4 = fastest (RFC 1952).
     let xfl = match level {
         1 => 4,
         9 => 2,
         _ => 0,
     };
-    let flg = if h.name.is_some() { 0x08 } else { 0 };
+    let extra = crate::pieces::extra_field(slots);
+    let flg = if h.name.is_some() { 0x08 } else { 0 } | if extra.is_some() { 0x04 } else { 0 };
     let mut v = vec![0x1f, 0x8b, 8, flg];
     v.extend_from_slice(&h.mtime.to_le_bytes());
     v.extend_from_slice(&[xfl, GZIP_OS]);
+    v.extend(extra.unwrap_or_default());
     if let Some(n) = &h.name {
         v.extend(n.iter().copied().filter(|&b| b != 0));
         v.push(0);
@@ -337,6 +350,18 @@ pub fn compress_stream(
     open: Opener<'_>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<StreamStats> {
+    compress_stream_indexed(input, output, opts, open, progress).map(|(st, _)| st)
+}
+
+/// [`compress_stream`], also returning the piece index to write into the output's header
+/// when `opts.index_pieces` reserved room for it and the stream's pieces fit there.
+pub fn compress_stream_indexed(
+    input: &mut dyn Read,
+    output: &mut dyn Write,
+    opts: &ZipOptions,
+    open: Opener<'_>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(StreamStats, Option<PieceIndex>)> {
     let level = opts.level.get()?;
     opts.gzip.check()?;
     let depth = opts.depth.max(1);
@@ -388,6 +413,14 @@ pub fn compress_stream(
     };
     let mut total_in = 0u64;
     let mut ready = Vec::new();
+    // (compressed, uncompressed) bytes of each piece, while they fit the index's room.
+    let slots = if opts.format == Format::Gzip && opts.index_pieces <= crate::pieces::MAX_PIECES {
+        opts.index_pieces
+    } else {
+        0
+    };
+    let mut pieces: Vec<(u32, u32)> = Vec::new();
+    let mut piece_count = 0usize;
     loop {
         // Fill every queue up to its depth.
         while let Some(cur) = lookahead.take() {
@@ -426,7 +459,7 @@ pub fn compress_stream(
                 single = Some(last && sent == 0 && opts.format != Format::Gzip);
                 if !single.unwrap_or(false) {
                     header = match opts.format {
-                        Format::Gzip => gzip_header(level, &opts.gzip),
+                        Format::Gzip => gzip_header_with_index(level, &opts.gzip, slots),
                         Format::Zlib => zlib_header(level).to_vec(),
                         Format::Deflate => Vec::new(),
                     };
@@ -468,6 +501,10 @@ pub fn compress_stream(
                 Format::Deflate => 0,
             };
             total_in += len;
+            piece_count += 1;
+            if pieces.len() < slots {
+                pieces.push((dst.len() as u32, c.consumed as u32));
+            }
             st.bytes_out += dst.len() as u64;
             free_dst.push(dst);
             free_src.extend(c.src);
@@ -491,7 +528,10 @@ pub fn compress_stream(
     for q in queues {
         crate::pool::give_back(q)?;
     }
-    Ok(st)
+    let index = (single == Some(false) && piece_count >= 2 && piece_count == pieces.len())
+        .then(|| PieceIndex::new(&pieces, slots))
+        .flatten();
+    Ok((st, index))
 }
 
 /// Input and output buffer sizes of a decompression.
@@ -1001,19 +1041,24 @@ pub fn compress(data: &[u8], format: Format, level: impl Into<Level>) -> Result<
             compress_one(q, data, format, level)
         });
     }
-    let opts = ZipOptions {
+    let mut opts = ZipOptions {
         format,
         level,
         ..Default::default()
     };
+    // The output is at hand: it gets the piece index, for decoding on several queues.
+    opts.index_pieces = data.len().div_ceil(opts.chunk_size);
     let mut out = Vec::with_capacity(compress_bound(data.len()) / 2);
-    compress_stream(
+    let (_, index) = compress_stream_indexed(
         &mut &data[..],
         &mut out,
         &opts,
         &default_opener,
         &mut |_, _| {},
     )?;
+    if let Some(ix) = index {
+        ix.patch(&mut out);
+    }
     Ok(out)
 }
 
@@ -1086,6 +1131,17 @@ pub fn decompress_into<W: Write>(
     max_output: Option<usize>,
     mut sink: W,
 ) -> Result<Decompressed<W>> {
+    // WarpDrive's own multi-piece gzip: its pieces on several queues at once.
+    if format == Format::Gzip {
+        if let Some(t) = crate::pieces::read_index(data) {
+            let queues = ZipOptions::default().queues;
+            if let Some(v) =
+                crate::pieces::decompress_pieces(data, &t, max_output, queues, &default_opener)?
+            {
+                return Ok(Decompressed::One(v));
+            }
+        }
+    }
     if data.len() <= ONE_REQUEST_MAX {
         let one = on_pooled(Direction::Decompress, |q| {
             decompress_one_limited(q, data, format, max_output)

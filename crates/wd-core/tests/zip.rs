@@ -61,9 +61,15 @@ fn reference_decode(comp: &[u8], format: Format) -> Vec<u8> {
         Format::Deflate => decompress_to_vec(comp).unwrap(),
         Format::Zlib => decompress_to_vec_zlib(comp).unwrap(),
         Format::Gzip => {
-            // RFC 1952 with no optional fields (what we write), then raw deflate and trailer.
-            assert_eq!(&comp[..4], &[0x1f, 0x8b, 8, 0]);
-            let body = &comp[10..comp.len() - 8];
+            // RFC 1952 with no optional fields but the piece index's extra field (what we
+            // write), then raw deflate and trailer.
+            assert_eq!(&comp[..3], &[0x1f, 0x8b, 8]);
+            assert_eq!(comp[3] & !0x04, 0, "only FEXTRA may be set");
+            let start = match comp[3] {
+                0 => 10,
+                _ => 12 + usize::from(u16::from_le_bytes([comp[10], comp[11]])),
+            };
+            let body = &comp[start..comp.len() - 8];
             let out = decompress_to_vec(body).unwrap();
             let t = &comp[comp.len() - 8..];
             assert_eq!(
