@@ -26,6 +26,7 @@ pub mod dma;
 pub mod engine;
 pub mod error;
 pub mod format;
+#[cfg(feature = "isal")]
 pub mod isal;
 pub mod memlock;
 mod open;
