@@ -10,6 +10,9 @@
   :class:`DmaBuf` buffers and receive completions; :mod:`warpdrive.aio` drives a queue from
   asyncio.
 - :func:`devices` lists what is present.
+- :data:`ENGINES` names the soft device's compression engines in this build: ``"isa-l"``
+  (level 1), ``"libdeflate"``, ``"zlib-rs"``; a wheel built without nasm has no ``"isa-l"``
+  and compresses at level 1 about half as fast (README, "Installing").
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, cast
 
 from . import _core, _fork
 from ._core import (
+    ENGINES,
     MAX_OUTSTANDING,
     Completion,
     DmaBuf,
@@ -77,6 +81,7 @@ _fork_registered = _fork.hooks  # imported for its os.register_at_fork
 
 
 __all__ = [
+    "ENGINES",
     "MAX_OUTSTANDING",
     "BadDataError",
     "BadHeaderError",

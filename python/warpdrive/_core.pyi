@@ -9,6 +9,7 @@ from .types import DeviceKind, Direction, Format
 
 __version__: str
 MAX_OUTSTANDING: int
+ENGINES: tuple[str, ...]
 FORMATS: tuple[str, ...]
 DIRECTIONS: tuple[str, ...]
 DEVICE_CHOICES: tuple[str, ...]

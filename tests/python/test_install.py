@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.resources
+import importlib.util
 import pathlib
+import platform
 import sysconfig
+from types import ModuleType
+
+import pytest
 
 import warpdrive
 from warpdrive import _core
@@ -52,3 +57,47 @@ def test_distribution_metadata() -> None:
         "wdgunzip",
         "wdzcat",
     ]
+
+
+def test_the_wheel_has_isal() -> None:
+    """The wheel under test is the project's own build (scripts/install-wheel), which has
+    ISA-L; an sdist built without nasm is checked by tests/packaging/run."""
+    assert warpdrive.ENGINES == _core.ENGINES == ("isa-l", "libdeflate", "zlib-rs")
+
+
+def _build_backend() -> ModuleType:
+    """The sdist's build backend, from the source tree (its choice needs no maturin)."""
+    path = pathlib.Path(__file__).resolve().parents[2] / "build_backend" / "warpdrive_build.py"
+    spec = importlib.util.spec_from_file_location("warpdrive_build", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_sdist_build_leaves_isal_out_where_its_tools_are_missing(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = _build_backend()
+    tools = ["nasm", "autoreconf", "aclocal", "libtoolize", "make"]
+    for name in tools:
+        (tmp_path / name).write_text("#!/bin/sh\n")
+        (tmp_path / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert backend.missing_tools() == []
+    assert backend.with_isal({}) == (True, "warpdrive: building with ISA-L")
+    assert backend.with_isal({"WARPDRIVE_ISAL": "0"})[0] is False
+
+    # ISA-L's x86_64 assembly needs nasm; autotools are needed everywhere.
+    hide = "nasm" if platform.machine().lower() in ("x86_64", "amd64") else "autoreconf"
+    (tmp_path / hide).unlink()
+    assert backend.missing_tools() == [hide]
+    isal, note = backend.with_isal({})
+    assert isal is False
+    assert f"{hide} not found: building without ISA-L" in note
+    assert backend.with_isal({"WARPDRIVE_ISAL": "auto"})[0] is False
+    assert backend.with_isal({"WARPDRIVE_ISAL": "0"})[0] is False
+    with pytest.raises(SystemExit, match=f"needs {hide}"):
+        backend.with_isal({"WARPDRIVE_ISAL": "1"})
+    with pytest.raises(SystemExit, match="must be auto, 1 or 0"):
+        backend.with_isal({"WARPDRIVE_ISAL": "fast"})

@@ -970,7 +970,7 @@ mod tests {
         .is_err());
     }
 
-    fn reference_inflate(z: &[u8], wrapper: crate::isal::Wrapper) -> Vec<u8> {
+    fn reference_inflate(z: &[u8], wrapper: crate::zlibrs::Wrapper) -> Vec<u8> {
         let mut inf = crate::zlibrs::Inflater::new(wrapper);
         let (mut out, mut pos) = (Vec::new(), 0);
         let mut buf = vec![0u8; 1 << 16];
@@ -988,7 +988,7 @@ mod tests {
 
     #[test]
     fn the_encoder_writes_streams_zlib_rs_and_gzip_read() {
-        use crate::isal::Wrapper;
+        use crate::zlibrs::Wrapper;
         let d = data(PIECE * 3 + 777);
         for (format, wrapper) in [
             (Format::Gzip, Wrapper::Gzip),

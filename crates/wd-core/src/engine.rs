@@ -11,12 +11,27 @@
 //! `zlibrs.rs`) for `PARTIAL` pieces. ISA-L and zlib-rs provide what the rest of the ABI
 //! needs: sync-flushed pieces for parallel compression; zlib-rs resumable inflate with
 //! bounded output.
+//!
+//! ISA-L is the cargo feature `isal` (on by default; building it needs nasm on x86_64 and
+//! autotools). Without it, level 1 follows the rule of the other levels: libdeflate for a
+//! whole stream, zlib-rs for a piece; the formats, levels and decoding are the same.
+//! [`ENGINES`] says which build this is.
 
 use crate::abi::Direction;
 use crate::abi::{Csum, ReqType, Status, ZipSqe, FLAGS_KNOWN, FLAG_CONTINUE, FLAG_PARTIAL};
-use crate::isal::{self, DeflateResult, InflateStop, Wrapper};
+#[cfg(feature = "isal")]
+use crate::isal;
 use crate::zlibrs;
-use crate::zlibrs::Inflater;
+use crate::zlibrs::{DeflateResult, InflateStop, Inflater, Wrapper};
+
+/// The compression engines this build of the soft device runs, by name: `"isa-l"` (level-1
+/// compression, only with the `isal` feature), `"libdeflate"` (whole streams) and
+/// `"zlib-rs"` (sync-flushed pieces and all decompression).
+pub const ENGINES: &[&str] = if cfg!(feature = "isal") {
+    &["isa-l", "libdeflate", "zlib-rs"]
+} else {
+    &["libdeflate", "zlib-rs"]
+};
 
 /// The device's answer to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +182,8 @@ pub struct Engine {
     pieces: Contexts<(ReqType, u32), zlibrs::Deflater>,
     /// libdeflate, for whole streams: by level (the wrapper is chosen per call).
     whole: Contexts<u32, libdeflater::Compressor>,
+    /// ISA-L, for level 1.
+    #[cfg(feature = "isal")]
     fast: Option<isal::Deflater>,
     /// zlib-rs decoders, kept for reuse (a reset is cheaper than a new one): raw, zlib, gzip.
     inflaters: [Option<Inflater>; 3],
@@ -180,6 +197,7 @@ impl Engine {
             dir,
             pieces: Contexts::new(),
             whole: Contexts::new(),
+            #[cfg(feature = "isal")]
             fast: None,
             inflaters: [None, None, None],
             decoder: None,
@@ -205,10 +223,13 @@ impl Engine {
             l => l,
         };
         let partial = sqe.flags() & FLAG_PARTIAL != 0;
-        let done = if level == 1 {
+        #[cfg(feature = "isal")]
+        if level == 1 {
             let d = self.fast.get_or_insert_with(isal::Deflater::new);
-            d.compress(wrapper(t), !partial, input, output)
-        } else if partial {
+            let done = d.compress(wrapper(t), !partial, input, output);
+            return Self::compressed(t, sqe, input, done);
+        }
+        let done = if partial {
             // zlib-rs writes pieces that do not end the stream.
             let d = self
                 .pieces
@@ -217,6 +238,11 @@ impl Engine {
         } else {
             self.compress_whole(t, level, input, output)
         };
+        Self::compressed(t, sqe, input, done)
+    }
+
+    /// The answer to a compression request that ended with `done`.
+    fn compressed(t: ReqType, sqe: &ZipSqe, input: &[u8], done: DeflateResult) -> Outcome {
         let DeflateResult::Done(consumed, produced) = done else {
             return Outcome::status(Status::OutputTooSmall);
         };
@@ -242,7 +268,8 @@ impl Engine {
         input: &[u8],
         output: &mut [u8],
     ) -> DeflateResult {
-        // Levels reach here as 2..=9 (validated), all of which libdeflate has.
+        // Levels reach here as 1..=9 (validated; 1 only without ISA-L), all of which
+        // libdeflate has.
         let c = self.whole.get(level, || {
             libdeflater::Compressor::new(
                 libdeflater::CompressionLvl::new(level as i32).unwrap_or_default(),
@@ -740,6 +767,23 @@ mod level_tests {
                 "level {level} pieces"
             );
         }
+    }
+
+    #[test]
+    fn level1_is_its_own_level_in_every_build() {
+        // With ISA-L, level 1 is ISA-L; without it (the `isal` feature off), zlib-rs's and
+        // libdeflate's own level 1, not their level 2.
+        let data = mixed_corpus(300_000);
+        let mut e = Engine::new(Direction::Compress);
+        for partial in [true, false] {
+            let one = compress(&mut e, ReqType::Deflate, 1, partial, &data);
+            let two = compress(&mut e, ReqType::Deflate, 2, partial, &data);
+            assert!(
+                one != two,
+                "partial {partial}: level 1 wrote level 2's stream"
+            );
+        }
+        assert_eq!(ENGINES.contains(&"isa-l"), cfg!(feature = "isal"));
     }
 
     #[test]

@@ -5,9 +5,12 @@
 //! with a better ratio). Its decoder ([`Inflater`]) is faster than zlib-rs's but lenient
 //! (it accepts streams zlib refuses, `docs/decisions/decoder.md`), so the device decodes
 //! with zlib-rs; it stays here for measurements. Every `unsafe` block of the ISA-L path is
-//! here.
+//! here. Built only with the `isal` feature (on by default).
 
 use isal_sys::igzip_lib as ffi;
+
+// The engines' common vocabulary lives with zlib-rs, which every build has.
+pub use crate::zlibrs::{DeflateResult, InflateStop, Wrapper};
 
 /// A heap value with every byte zero.
 ///
@@ -25,26 +28,6 @@ unsafe fn boxed_zeroed<T>() -> Box<T> {
     // SAFETY: `p` was allocated by the global allocator with T's layout and holds a valid
     // T per the caller's promise.
     unsafe { Box::from_raw(p) }
-}
-
-/// Stream wrapper ISA-L reads or writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wrapper {
-    /// Raw deflate.
-    Raw,
-    /// zlib header and Adler-32 trailer.
-    Zlib,
-    /// gzip header and CRC-32/ISIZE trailer.
-    Gzip,
-}
-
-/// What a compression call achieved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeflateResult {
-    /// Everything consumed and the stream finished or flushed: `(consumed, produced)`.
-    Done(usize, usize),
-    /// The output ran out first.
-    OutputFull,
 }
 
 /// How far past the end of its input ISA-L may read: its arm64 assembly for the end of a
@@ -177,21 +160,6 @@ impl Default for Deflater {
     fn default() -> Self {
         Deflater::new()
     }
-}
-
-/// What an inflate call achieved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InflateStop {
-    /// The stream ended (trailer checked).
-    End,
-    /// The output is full before the end.
-    OutputFull,
-    /// The input ran out before the end.
-    NeedInput,
-    /// The trailer's checksum or length is wrong.
-    Checksum,
-    /// Not a valid stream.
-    Invalid,
 }
 
 /// A resumable ISA-L decoder for one stream. Lenient: it accepts Huffman codes that do not

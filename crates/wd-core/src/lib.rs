@@ -1,21 +1,13 @@
-//! # wd-core: the WarpDrive user-space accelerator driver
+#![doc = include_str!("../README.md")]
 //!
-//! A process talks to an accelerator queue directly: requests go into a submission ring in
-//! shared memory, one doorbell store tells the device, results come back in a completion
-//! ring. No system call per request.
+//! ## Modules
 //!
 //! - [`queue::Queue`]: the `hisi_qm_v1` ring driver over any [`backend::Backend`].
 //! - [`abi`]: the ring dialect and the ZIP request format (`docs/abi.md`).
 //! - [`dma`]: memory shared with a device, tracked per address space.
 //! - [`backend::soft`]: an in-process device model that speaks the same protocol.
+//! - [`engine`]: the soft device's compression engines ([`engine::ENGINES`]).
 //! - [`zip`]: whole-stream compress/decompress spread over several queues.
-//!
-//! ```
-//! use wd_core::zip::{compress, decompress, Format};
-//! let data = b"hello, accelerator".repeat(100);
-//! let gz = compress(&data, Format::Gzip, 6).unwrap();
-//! assert_eq!(decompress(&gz, Format::Gzip).unwrap(), data);
-//! ```
 
 #![warn(missing_docs)]
 
@@ -26,6 +18,7 @@ pub mod dma;
 pub mod engine;
 pub mod error;
 pub mod format;
+#[cfg(feature = "isal")]
 pub mod isal;
 pub mod memlock;
 mod open;

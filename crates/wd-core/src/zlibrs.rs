@@ -1,4 +1,6 @@
-//! zlib-rs compression (levels 2..=9) through zlib-rs's own zlib C ABI, `libz-rs-sys`.
+//! zlib-rs through its own zlib C ABI, `libz-rs-sys`: the soft device's decoder, and its
+//! compressor for sync-flushed pieces at levels 2..=9 (and level 1 in a build without ISA-L,
+//! the `isal` feature).
 //!
 //! Why not flate2: at level 6 the soft device runs zlib-rs with its own search
 //! limits (`deflateTune`), which only the C ABI exposes (flate2 and zlib-rs's safe
@@ -12,7 +14,25 @@ use std::ffi::c_int;
 
 use libz_rs_sys as z;
 
-use crate::isal::{DeflateResult, Wrapper};
+/// Stream wrapper an engine reads or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrapper {
+    /// Raw deflate.
+    Raw,
+    /// zlib header and Adler-32 trailer.
+    Zlib,
+    /// gzip header and CRC-32/ISIZE trailer.
+    Gzip,
+}
+
+/// What a compression call achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeflateResult {
+    /// Everything consumed and the stream finished or flushed: `(consumed, produced)`.
+    Done(usize, usize),
+    /// The output ran out first.
+    OutputFull,
+}
 
 /// How zlib-rs runs one level: the level it is initialised with, which picks zlib-rs's match
 /// finder (2: greedy "fast"; 3..=6: "medium"; 7..=9: lazy "slow"; 9 also uses a rolling
@@ -25,7 +45,8 @@ pub struct LevelConfig {
     pub tune: Option<[u16; 4]>,
 }
 
-/// The configuration of each level, 2..=9 (others are clamped into that range).
+/// The configuration of each level, 1..=9 (0 is taken as 2, above 9 as 9). Level 1 is
+/// zlib-rs's own (its "quick" match finder), used only in a build without ISA-L.
 ///
 /// Measured on the benchmark corpus as 1 MiB pieces against C zlib 1.2.13 at the same level
 /// (`docs/decisions/engines.md`): zlib-rs's own levels are within 1.6% of zlib's size except 6
@@ -36,7 +57,8 @@ pub struct LevelConfig {
 /// (zlib's own level-6 limits, 8/16/128/128, give +1.3% at 0.8x).
 pub const fn level_config(level: u32) -> LevelConfig {
     let (init_level, tune) = match level {
-        0..=2 => (2, None),
+        1 => (1, None),
+        0 | 2 => (2, None),
         6 => (7, Some([4, 128, 258, 64])),
         l @ 3..=8 => (l as i32, None),
         _ => (9, None),
@@ -76,7 +98,7 @@ pub struct Deflater {
 unsafe impl Send for Deflater {}
 
 impl Deflater {
-    /// A compressor writing `wrapper` at `level` (2..=9).
+    /// A compressor writing `wrapper` at `level` (1..=9).
     pub fn new(wrapper: Wrapper, level: u32) -> Deflater {
         Deflater::with_config(wrapper, level_config(level))
     }
@@ -172,7 +194,19 @@ impl Drop for Deflater {
 }
 
 /// Why an inflate call stopped (see [`Inflater::inflate`]).
-pub use crate::isal::InflateStop;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InflateStop {
+    /// The stream ended (trailer checked).
+    End,
+    /// The output is full before the end.
+    OutputFull,
+    /// The input ran out before the end.
+    NeedInput,
+    /// The trailer's checksum or length is wrong.
+    Checksum,
+    /// Not a valid stream.
+    Invalid,
+}
 
 /// A resumable, strict zlib-rs decoder: it accepts exactly what zlib accepts (zlib-rs is a
 /// port of zlib's inflate, with its checks: Huffman codes that over- or under-fill their

@@ -33,6 +33,11 @@ pub mod zip;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_OUTSTANDING", wd_core::abi::MAX_OUTSTANDING)?;
+    // The soft device's engines in this build (no "isa-l" in a wheel built without nasm).
+    m.add(
+        "ENGINES",
+        pyo3::types::PyTuple::new(m.py(), wd_core::engine::ENGINES)?,
+    )?;
     add_names(m)?;
     m.add_class::<buf::PyDmaBuf>()?;
     m.add_class::<queue::PyQueue>()?;
