@@ -21,7 +21,7 @@ import os
 import threading
 import time
 import weakref
-from typing import IO, TYPE_CHECKING, Final, Literal, overload
+from typing import IO, TYPE_CHECKING, Final, Literal, TypedDict, Unpack, overload
 
 from . import _core, _fork
 from .errors import TrailingGarbageError, TruncatedDataError
@@ -30,7 +30,7 @@ from .types import DEFAULT_LEVEL, Format
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
-__all__ = ["GzipFile", "open"]
+__all__ = ["GzipFile", "OpenOptions", "open"]
 
 #: Compressed bytes read from the file at a time, and decompressed bytes made at a time.
 READ_SIZE: Final[int] = 1 << 20
@@ -515,55 +515,52 @@ class GzipFile(io.BufferedIOBase):
 
 _Binary = Literal["r", "rb", "w", "wb", "a", "ab", "x", "xb"]
 _Text = Literal["rt", "wt", "at", "xt"]
+_Source = _PathLike | IO[bytes]
+
+
+class OpenOptions(TypedDict, total=False):
+    """The keyword arguments :func:`open` passes on to :class:`GzipFile` as they are."""
+
+    format: Format
+    mtime: float | None
+    queues: int | None
 
 
 @overload
 def open(
-    filename: _PathLike | IO[bytes],
+    filename: _Source,
     mode: _Binary = "rb",
     level: int = DEFAULT_LEVEL,
-    *,
-    format: Format = "gzip",
-    mtime: float | None = None,
-    queues: int | None = None,
+    **options: Unpack[OpenOptions],
 ) -> GzipFile: ...
 @overload
 def open(
-    filename: _PathLike | IO[bytes],
+    filename: _Source,
     mode: _Text,
     level: int = DEFAULT_LEVEL,
     encoding: str | None = None,
     errors: str | None = None,
     newline: str | None = None,
-    *,
-    format: Format = "gzip",
-    mtime: float | None = None,
-    queues: int | None = None,
+    **options: Unpack[OpenOptions],
 ) -> io.TextIOWrapper: ...
 @overload
 def open(
-    filename: _PathLike | IO[bytes],
+    filename: _Source,
     mode: str,
     level: int = DEFAULT_LEVEL,
     encoding: str | None = None,
     errors: str | None = None,
     newline: str | None = None,
-    *,
-    format: Format = "gzip",
-    mtime: float | None = None,
-    queues: int | None = None,
+    **options: Unpack[OpenOptions],
 ) -> GzipFile | io.TextIOWrapper: ...
 def open(
-    filename: _PathLike | IO[bytes],
+    filename: _Source,
     mode: str = "rb",
     level: int = DEFAULT_LEVEL,
     encoding: str | None = None,
     errors: str | None = None,
     newline: str | None = None,
-    *,
-    format: Format = "gzip",
-    mtime: float | None = None,
-    queues: int | None = None,
+    **options: Unpack[OpenOptions],
 ) -> GzipFile | io.TextIOWrapper:
     """Opens a compressed file, as ``gzip.open``: ``filename`` is a path or a binary file
     object. Binary modes (``rb``, ``wb``, ``ab``, ``xb``, the default ``rb``) return a
@@ -577,9 +574,9 @@ def open(
         raise ValueError("encoding, errors and newline are for text modes only")
     bmode = mode.replace("t", "")
     if isinstance(filename, (str, bytes, os.PathLike)):
-        f = GzipFile(filename, bmode, level, mtime=mtime, format=format, queues=queues)
+        f = GzipFile(filename, bmode, level, **options)
     elif hasattr(filename, "read") or hasattr(filename, "write"):
-        f = GzipFile(None, bmode, level, filename, mtime=mtime, format=format, queues=queues)
+        f = GzipFile(None, bmode, level, filename, **options)
     else:
         raise TypeError("filename must be a str, bytes or os.PathLike object, or a file")
     if "t" in mode:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import io
+import zlib
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -45,3 +47,43 @@ def test_async_reading_of_stdlib_output(tmp_path: Path, run: Run) -> None:
         return b"".join(parts)
 
     assert run(main()) == b"abc" * 100_000 + b"xyz"
+
+
+def test_every_forwarded_method_in_both_modes(tmp_path: Path, run: Run) -> None:
+    data = b"".join(b"row %d\n" % i for i in range(50_000))
+    path = tmp_path / "c.gz"
+
+    async def main() -> None:
+        async with warpdrive.aio.open(path, "wb", mtime=7) as f:
+            assert isinstance(f, warpdrive.aio.AsyncFile)
+            assert await f.write(data[:1000]) == 1000
+            assert await f.tell() == 1000
+            await f.flush()
+            # After a sync flush what was written decodes (no trailer yet).
+            assert zlib.decompressobj(31).decompress(path.read_bytes()) == data[:1000]
+            await f.write(memoryview(data)[1000:])
+        assert f.closed and gzip.decompress(path.read_bytes()) == data
+        async with warpdrive.aio.open(path) as f:
+            assert await f.seek(100_000) == 100_000
+            assert await f.read(6) == data[100_000:100_006]
+            assert await f.tell() == 100_006
+            await f.seek(-6, io.SEEK_CUR)
+            assert await f.readline() == data[100_000:].split(b"\n")[0] + b"\n"
+            assert f.raw.mtime == 7
+        async with warpdrive.aio.open(path, "rt", encoding="ascii") as t:
+            assert await t.read(4) == "row "
+            pos = await t.tell()
+            assert await t.readline() == "0\n"
+            await t.seek(pos)
+            assert await t.read(2) == "0\n"
+            assert [line async for line in t][-1] == "row 49999\n"
+        wt = tmp_path / "d.gz"
+        async with warpdrive.aio.open(wt, "wt", encoding="utf-8") as t:
+            assert await t.write("näme\n") == 5
+            await t.flush()
+        assert gzip.decompress(wt.read_bytes()) == "näme\n".encode()
+
+    run(main())
+    # The methods say what they run.
+    doc = warpdrive.aio.AsyncBinaryFile.read.__doc__
+    assert doc is not None and "GzipFile.read" in doc
