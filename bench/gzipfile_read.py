@@ -4,13 +4,13 @@ program that prints figures, not a test.
     python bench/gzipfile_read.py [--size-mib 128] [--runs 7] [--piece-kib 128]
 
 Writes a text-like file of ``--size-mib`` MiB compressed (gzip, level 1) to a temporary
-folder, then times, in MB/s of decompressed output: ``decompress_stream`` into a sink; the
-reader's decoder alone (1 MiB pieces on one queue, nothing consuming them: what a reader
-can reach at most); ``warpdrive.open(path).read(piece)`` until the end and ``for line in``
-the text mode file, each with the read-ahead off (``gzipfile.READ_AHEAD = 0``: each piece
-decoded when the caller asks for it) and on (the default). The runs of every variant alternate,
-so a machine whose load changes meanwhile slows them alike; the best and the median run
-are printed (the best is the steadier figure on a shared machine).
+folder, then times, in MB/s of decompressed output: ``decompress_stream`` into a sink;
+the reader's decoder alone (1 MiB pieces on one queue, nothing consuming them);
+``warpdrive.open(path).read(piece)`` until the end and ``for line in`` the text mode
+file, each with the read-ahead off (``gzipfile.READ_AHEAD = 0``: each piece decoded when
+the caller asks for it) and on (the default). The runs of every variant alternate, so a
+machine whose load changes meanwhile slows them alike; the best and the median run are
+printed (the best is the steadier figure on a shared machine).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def main() -> None:
                 return warpdrive.decompress_stream(f, _Sink())[1]
 
         def decoder() -> int:
-            # The reader's own decoding, with no caller to serve: its ceiling.
+            # The reader's own decoding, with no caller to serve.
             n = 0
             with open(path, "rb") as f:
                 dec = gzipfile._Decoder(f, "gzip")
