@@ -181,6 +181,25 @@ class AsyncFile(Generic[AnyStr]):
             return got
         return await self._run(self._f.readline, size)
 
+    # What both modes have, for code that holds an AsyncFile[bytes] or AsyncFile[str]; the
+    # subclasses run the blocking file's methods.
+    async def write(self, data: AnyStr, /) -> int:
+        """Writes ``data``; returns how much was taken."""
+        raise NotImplementedError
+
+    async def flush(self) -> None:
+        """Makes everything written so far decodable and flushes the file."""
+        raise NotImplementedError
+
+    async def seek(self, offset: int, whence: int = io.SEEK_SET, /) -> int:
+        """Moves the read position (binary: forward by decoding, backward by starting
+        again; text: to a position ``tell`` gave)."""
+        raise NotImplementedError
+
+    async def tell(self) -> int:
+        """The read or write position."""
+        raise NotImplementedError
+
     async def close(self) -> None:
         """Ends the stream (writing) and closes the file."""
         self._drop_batch()

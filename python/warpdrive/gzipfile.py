@@ -170,16 +170,22 @@ def _read_ahead(a: _Ahead) -> None:
             return
 
 
-#: Every read-ahead that runs, stopped at interpreter exit (their threads are daemons so
-#: that a file left open does not keep the interpreter alive).
-_running: weakref.WeakSet[_Ahead] = weakref.WeakSet()
+#: Every read-ahead that runs, with its thread: stopped and joined at interpreter exit. The
+#: threads are daemons, so that a file left open does not keep the interpreter alive; and
+#: joined before finalization, so that none comes back from the device into a finalizing
+#: interpreter.
+_running: weakref.WeakKeyDictionary[_Ahead, threading.Thread] = weakref.WeakKeyDictionary()
 
 
 def _stop_all() -> None:
-    for a in list(_running):
+    running = list(_running.items())
+    for a, _ in running:
         with a.cond:
             a.stop = True
             a.cond.notify_all()
+    for _, t in running:
+        # At most the piece under way (only seekable files are read ahead).
+        t.join()
 
 
 def _after_fork() -> None:
@@ -189,6 +195,7 @@ def _after_fork() -> None:
     for a in list(_running):
         a.cond = threading.Condition()
         a.stop = True
+    _running.clear()
 
 
 atexit.register(_stop_all)
@@ -242,7 +249,7 @@ class _DecodingReader(io.RawIOBase):
             a.cond.notify_all()
         # At most the piece under way (seekable files do not block on reads).
         t.join()
-        _running.discard(a)
+        _running.pop(a, None)
 
     def _next_piece(self) -> bytes:
         """The next decoded piece, from the read-ahead thread where there is one."""
@@ -251,10 +258,10 @@ class _DecodingReader(io.RawIOBase):
         a = self._ahead
         if a is None:
             a = self._ahead = _Ahead(self._decoder, READ_AHEAD)
-            _running.add(a)
             self._thread = threading.Thread(
                 target=_read_ahead, args=(a,), name="warpdrive-read-ahead", daemon=True
             )
+            _running[a] = self._thread
             self._thread.start()
         with a.cond:
             while not a.items:

@@ -276,3 +276,25 @@ def test_a_reader_dropped_unclosed_ends_its_thread(tmp_path: Path) -> None:
     gc.collect()
     t.join(timeout=300)
     assert not t.is_alive()
+
+
+def test_read_ahead_threads_end_before_the_interpreter_finalizes(tmp_path: Path) -> None:
+    # A reader left open at exit: its thread is stopped and joined by warpdrive's exit
+    # hook, before finalization (a daemon thread coming back from the device into a
+    # finalizing interpreter could crash it). The hook registered first runs last.
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(random.Random(2).randbytes(8 << 20).hex().encode(), 1))
+    code = f"""
+import atexit, threading
+def check():
+    alive = [t.name for t in threading.enumerate() if t.name == "warpdrive-read-ahead"]
+    print("alive:", alive)
+atexit.register(check)
+import warpdrive
+f = warpdrive.open({str(path)!r})
+assert len(f.read(10)) == 10
+assert f._raw._thread.is_alive()
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "alive: []" and p.stderr == ""
