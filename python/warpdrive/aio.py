@@ -38,7 +38,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Self
 
 from . import _core, _fork
-from .aiofile import AsyncFile, open
+from .aiofile import AsyncBinaryFile, AsyncFile, AsyncTextFile, open
 from .devices import check_device
 from .errors import (
     BadRequestError,
@@ -57,9 +57,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_DEFAULT_POOL",
+    "AsyncBinaryFile",
     "AsyncFile",
     "AsyncQueue",
     "AsyncQueuePool",
+    "AsyncTextFile",
     "default_pool_size",
     "open",
     "open_pool",

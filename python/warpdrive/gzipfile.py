@@ -3,67 +3,64 @@
 
 Reading decodes piece by piece through a device queue (1 MiB of input and of output at a
 time), reads every gzip member with zero padding between them, and can seek (forward by
-decoding, backward by starting again). Writing compresses 1 MiB pieces into one standard
+decoding, backward by starting again). On a seekable file a thread reads ahead: it keeps
+the next pieces decoding on the device while the caller consumes the current one, at most
+``READ_AHEAD`` pieces ready at a time (an unseekable one, such as a pipe, whose read may
+block for ever, is decoded when the caller asks). Writing compresses 1 MiB pieces into one standard
 stream with the gzip header's name and mtime, several pieces at once over several queues.
 Memory stays bounded whatever the size of the stream.
 """
 
 from __future__ import annotations
 
+import atexit
 import builtins
+import collections
 import io
 import os
+import threading
 import time
-from typing import IO, TYPE_CHECKING, Final, Literal, overload
+import weakref
+from typing import IO, TYPE_CHECKING, Final, Literal, TypedDict, Unpack, overload
 
-from . import _core
+from . import _core, _fork
 from .errors import TrailingGarbageError, TruncatedDataError
 from .types import DEFAULT_LEVEL, Format
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
-__all__ = ["GzipFile", "open"]
+__all__ = ["GzipFile", "OpenOptions", "open"]
 
 #: Compressed bytes read from the file at a time, and decompressed bytes made at a time.
 READ_SIZE: Final[int] = 1 << 20
 #: The size of the buffer ``readline`` and small reads are served from.
 BUFFER_SIZE: Final[int] = 128 << 10
+#: Decoded pieces (of ``READ_SIZE``) a reader of a seekable file keeps ready ahead of the
+#: caller: a thread decodes them while the caller consumes the ones before (0: no thread).
+READ_AHEAD = 2
 
 _READ, _WRITE = 1, 2
 _PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 
-class _DecodingReader(io.RawIOBase):
-    """The decoded bytes of every member of a compressed stream, as a raw reader."""
+class _Decoder:
+    """The decoded bytes of every member of a compressed stream read from ``fp``, piece by
+    piece. Used by one thread at a time: the reader's, or its read-ahead thread."""
 
     def __init__(self, fp: IO[bytes], format: str) -> None:
-        super().__init__()
         self._fp = fp
         self._format = format
-        self._start = fp.tell() if fp.seekable() else 0
-        self._reset()
-
-    def _reset(self) -> None:
         self._d: _core._Decompressor | None = None
         self._buf = b""
         self._off = 0
         self._input_done = False
         self._members = 0
-        self._pos = 0
-        self._out = b""
-        self._out_off = 0
+        #: Compressed bytes read from ``fp`` and decoded bytes made so far.
+        self.bytes_in = 0
+        self.bytes_out = 0
         self.mtime: int | None = None
         self.original_name: str | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return self._fp.seekable()
-
-    def tell(self) -> int:
-        return self._pos
 
     def _fill(self) -> bool:
         """Reads more input when all of it is used; False at the end of the file."""
@@ -73,23 +70,21 @@ class _DecodingReader(io.RawIOBase):
             return False
         self._buf = bytes(self._fp.read(READ_SIZE))
         self._off = 0
+        self.bytes_in += len(self._buf)
         if not self._buf:
             self._input_done = True
             return False
         return True
 
     def _next_member(self) -> bool:
-        """Starts the next stream (gzip member); False at a clean end of the input."""
+        """Starts the next stream (gzip member); False at a clean end of the input (an
+        empty file reads as empty, as in the gzip module)."""
         while True:
             if not self._fill():
-                if self._members == 0:
-                    # An empty file reads as empty, as in the gzip module.
-                    return False
                 return False
             if self._members > 0 and self._format == "gzip":
                 rest = self._buf[self._off :]
-                zeros = len(rest) - len(rest.lstrip(b"\0"))
-                self._off += zeros
+                self._off += len(rest) - len(rest.lstrip(b"\0"))
                 if self._off == len(self._buf):
                     continue
             break
@@ -102,7 +97,7 @@ class _DecodingReader(io.RawIOBase):
         self._d = _core._Decompressor(self._format)
         return True
 
-    def _decode(self, size: int) -> bytes:
+    def piece(self, size: int) -> bytes:
         """At most ``size`` (> 0) decoded bytes; ``b""`` at the end of the stream."""
         while True:
             d = self._d
@@ -125,7 +120,163 @@ class _DecodingReader(io.RawIOBase):
                     name, self.mtime = h
                     self.original_name = None if name is None else name.decode("latin-1")
             if out:
+                self.bytes_out += len(out)
                 return out
+
+
+class _Ahead:
+    """What a reader and its read-ahead thread share: the decoded pieces not yet taken, in
+    order, at most ``depth`` of them; a last item (``b""`` or an exception) stays."""
+
+    def __init__(self, decoder: _Decoder, depth: int) -> None:
+        self.decoder = decoder
+        self.depth = depth
+        self.cond = threading.Condition()
+        self.items: collections.deque[bytes | BaseException] = collections.deque()
+        self.stop = False
+        #: Times the thread waited because ``depth`` pieces were already ready (the bound
+        #: at work), and whether it is waiting now.
+        self.full_waits = 0
+        self.waiting_for_room = False
+        #: The most pieces that were ready at once.
+        self.most_ready = 0
+
+
+def _read_ahead(a: _Ahead) -> None:
+    """The read-ahead thread: decodes pieces until the end, an error or ``stop``. Holds no
+    reference to the reader, so a reader that is dropped unclosed is still collected."""
+    while True:
+        with a.cond:
+            while len(a.items) >= a.depth and not a.stop:
+                a.full_waits += 1
+                a.waiting_for_room = True
+                a.cond.notify_all()
+                a.cond.wait()
+            a.waiting_for_room = False
+            if a.stop:
+                return
+        item: bytes | BaseException
+        try:
+            # The device work and the file's read release the GIL: the reader's thread
+            # consumes the pieces before this one meanwhile.
+            item = a.decoder.piece(READ_SIZE)
+        except BaseException as e:  # handed to the reader, raised there
+            item = e
+        with a.cond:
+            a.items.append(item)
+            a.most_ready = max(a.most_ready, len(a.items))
+            a.cond.notify_all()
+        if not isinstance(item, bytes) or not item:
+            return
+
+
+#: Every read-ahead that runs, with its thread: stopped and joined at interpreter exit. The
+#: threads are daemons, so that a file left open does not keep the interpreter alive; and
+#: joined before finalization, so that none comes back from the device into a finalizing
+#: interpreter.
+_running: weakref.WeakKeyDictionary[_Ahead, threading.Thread] = weakref.WeakKeyDictionary()
+
+
+def _stop_all() -> None:
+    running = list(_running.items())
+    for a, _ in running:
+        with a.cond:
+            a.stop = True
+            a.cond.notify_all()
+    for _, t in running:
+        # At most the piece under way (only seekable files are read ahead).
+        t.join()
+
+
+def _after_fork() -> None:
+    # The threads are the parent's: a child reads on, without reading ahead, from where the
+    # pieces taken so far end (the decoder's queue then refuses the child, as every queue
+    # of the parent does).
+    for a in list(_running):
+        a.cond = threading.Condition()
+        a.stop = True
+    _running.clear()
+
+
+atexit.register(_stop_all)
+_fork.hooks.append(_after_fork)
+
+
+class _DecodingReader(io.RawIOBase):
+    """The decoded bytes of every member of a compressed stream, as a raw reader. On a
+    seekable file a thread decodes up to ``READ_AHEAD`` pieces ahead of the caller."""
+
+    def __init__(self, fp: IO[bytes], format: str) -> None:
+        super().__init__()
+        self._fp = fp
+        self._format = format
+        self._start = fp.tell() if fp.seekable() else 0
+        self._ahead: _Ahead | None = None
+        self._thread: threading.Thread | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._stop_ahead()
+        self._decoder = _Decoder(self._fp, self._format)
+        self._pos = 0
+        self._out = b""
+        self._out_off = 0
+
+    @property
+    def mtime(self) -> int | None:
+        return self._decoder.mtime
+
+    @property
+    def original_name(self) -> str | None:
+        return self._decoder.original_name
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._fp.seekable()
+
+    def tell(self) -> int:
+        return self._pos
+
+    def _stop_ahead(self) -> None:
+        a, t = self._ahead, self._thread
+        self._ahead = self._thread = None
+        if a is None or t is None:
+            return
+        with a.cond:
+            a.stop = True
+            a.cond.notify_all()
+        # At most the piece under way (seekable files do not block on reads).
+        t.join()
+        _running.pop(a, None)
+
+    def _next_piece(self) -> bytes:
+        """The next decoded piece, from the read-ahead thread where there is one."""
+        if READ_AHEAD <= 0 or not self._fp.seekable():
+            return self._decoder.piece(READ_SIZE)
+        a = self._ahead
+        if a is None:
+            a = self._ahead = _Ahead(self._decoder, READ_AHEAD)
+            self._thread = threading.Thread(
+                target=_read_ahead, args=(a,), name="warpdrive-read-ahead", daemon=True
+            )
+            _running[a] = self._thread
+            self._thread.start()
+        with a.cond:
+            while not a.items:
+                if a.stop:
+                    # A fork child: no thread; decode here.
+                    return self._decoder.piece(READ_SIZE)
+                a.cond.wait()
+            item = a.items[0]
+            if isinstance(item, bytes) and item:
+                a.items.popleft()
+                a.cond.notify_all()
+                return item
+        if isinstance(item, BaseException):
+            raise item
+        return item
 
     def readinto(self, b: Buffer) -> int:
         with memoryview(b) as view, view.cast("B") as dst:
@@ -133,7 +284,7 @@ class _DecodingReader(io.RawIOBase):
             if n == 0:
                 return 0
             if self._out_off == len(self._out):
-                self._out = self._decode(max(n, READ_SIZE))
+                self._out = self._next_piece()
                 self._out_off = 0
             k = min(n, len(self._out) - self._out_off)
             dst[:k] = self._out[self._out_off : self._out_off + k]
@@ -142,6 +293,10 @@ class _DecodingReader(io.RawIOBase):
                 self._out, self._out_off = b"", 0
             self._pos += k
             return k
+
+    def close(self) -> None:
+        self._stop_ahead()
+        super().close()
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         if whence == io.SEEK_CUR:
@@ -157,6 +312,8 @@ class _DecodingReader(io.RawIOBase):
         if offset < self._pos:
             if not self._fp.seekable():
                 raise io.UnsupportedOperation("backward seek on an unseekable file")
+            # The read-ahead thread reads the file: stopped before the file moves.
+            self._stop_ahead()
             self._fp.seek(self._start)
             self._reset()
         while self._pos < offset:
@@ -236,24 +393,25 @@ class GzipFile(io.BufferedIOBase):
                 self._own.close()
             raise
 
+    def _first_header(self) -> _DecodingReader | None:
+        """The raw reader once the first member's header is read (reading), else None."""
+        if self._raw is not None and self._raw.mtime is None and self._buffer is not None:
+            self._buffer.peek(1)
+        return self._raw
+
     @property
     def mtime(self) -> int | None:
         """The header's modification time: of the first member once read (reading), or the
         one written."""
-        if self._raw is not None:
-            if self._raw.mtime is None and self._buffer is not None:
-                self._buffer.peek(1)
-            return self._raw.mtime
+        if (raw := self._first_header()) is not None:
+            return raw.mtime
         return None if self._mtime_arg is None else int(self._mtime_arg)
 
     @property
     def original_name(self) -> str | None:
         """The file name the gzip header of the first member carries (reading)."""
-        if self._raw is None:
-            return None
-        if self._raw.mtime is None and self._buffer is not None:
-            self._buffer.peek(1)
-        return self._raw.original_name
+        raw = self._first_header()
+        return None if raw is None else raw.original_name
 
     @property
     def closed(self) -> bool:
@@ -280,35 +438,29 @@ class GzipFile(io.BufferedIOBase):
             raise ValueError("I/O operation on closed file")
         return self._fp.fileno()
 
-    def read(self, size: int | None = -1) -> bytes:
+    def _reader(self) -> io.BufferedReader:
+        """The buffered decoded stream every read method serves from."""
         self._check(_READ)
         assert self._buffer is not None
-        return self._buffer.read(size)
+        return self._buffer
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._reader().read(size)
 
     def read1(self, size: int = -1) -> bytes:
-        self._check(_READ)
-        assert self._buffer is not None
-        return self._buffer.read1(size if size >= 0 else BUFFER_SIZE)
+        return self._reader().read1(size if size >= 0 else BUFFER_SIZE)
 
     def readinto(self, b: Buffer) -> int:
-        self._check(_READ)
-        assert self._buffer is not None
-        return self._buffer.readinto(b)
+        return self._reader().readinto(b)
 
     def peek(self, n: int = 0) -> bytes:
-        self._check(_READ)
-        assert self._buffer is not None
-        return self._buffer.peek(n)
+        return self._reader().peek(n)
 
     def readline(self, size: int | None = -1) -> bytes:
-        self._check(_READ)
-        assert self._buffer is not None
-        return self._buffer.readline(size)
+        return self._reader().readline(size)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._check(_READ)
-        assert self._buffer is not None
-        return self._buffer.seek(offset, whence)
+        return self._reader().seek(offset, whence)
 
     def tell(self) -> int:
         if self._fp is None:
@@ -370,55 +522,52 @@ class GzipFile(io.BufferedIOBase):
 
 _Binary = Literal["r", "rb", "w", "wb", "a", "ab", "x", "xb"]
 _Text = Literal["rt", "wt", "at", "xt"]
+_Source = _PathLike | IO[bytes]
+
+
+class OpenOptions(TypedDict, total=False):
+    """The keyword arguments :func:`open` passes on to :class:`GzipFile` as they are."""
+
+    format: Format
+    mtime: float | None
+    queues: int | None
 
 
 @overload
 def open(
-    filename: _PathLike | IO[bytes],
+    filename: _Source,
     mode: _Binary = "rb",
     level: int = DEFAULT_LEVEL,
-    *,
-    format: Format = "gzip",
-    mtime: float | None = None,
-    queues: int | None = None,
+    **options: Unpack[OpenOptions],
 ) -> GzipFile: ...
 @overload
 def open(
-    filename: _PathLike | IO[bytes],
+    filename: _Source,
     mode: _Text,
     level: int = DEFAULT_LEVEL,
     encoding: str | None = None,
     errors: str | None = None,
     newline: str | None = None,
-    *,
-    format: Format = "gzip",
-    mtime: float | None = None,
-    queues: int | None = None,
+    **options: Unpack[OpenOptions],
 ) -> io.TextIOWrapper: ...
 @overload
 def open(
-    filename: _PathLike | IO[bytes],
+    filename: _Source,
     mode: str,
     level: int = DEFAULT_LEVEL,
     encoding: str | None = None,
     errors: str | None = None,
     newline: str | None = None,
-    *,
-    format: Format = "gzip",
-    mtime: float | None = None,
-    queues: int | None = None,
+    **options: Unpack[OpenOptions],
 ) -> GzipFile | io.TextIOWrapper: ...
 def open(
-    filename: _PathLike | IO[bytes],
+    filename: _Source,
     mode: str = "rb",
     level: int = DEFAULT_LEVEL,
     encoding: str | None = None,
     errors: str | None = None,
     newline: str | None = None,
-    *,
-    format: Format = "gzip",
-    mtime: float | None = None,
-    queues: int | None = None,
+    **options: Unpack[OpenOptions],
 ) -> GzipFile | io.TextIOWrapper:
     """Opens a compressed file, as ``gzip.open``: ``filename`` is a path or a binary file
     object. Binary modes (``rb``, ``wb``, ``ab``, ``xb``, the default ``rb``) return a
@@ -432,9 +581,9 @@ def open(
         raise ValueError("encoding, errors and newline are for text modes only")
     bmode = mode.replace("t", "")
     if isinstance(filename, (str, bytes, os.PathLike)):
-        f = GzipFile(filename, bmode, level, mtime=mtime, format=format, queues=queues)
+        f = GzipFile(filename, bmode, level, **options)
     elif hasattr(filename, "read") or hasattr(filename, "write"):
-        f = GzipFile(None, bmode, level, filename, mtime=mtime, format=format, queues=queues)
+        f = GzipFile(None, bmode, level, filename, **options)
     else:
         raise TypeError("filename must be a str, bytes or os.PathLike object, or a file")
     if "t" in mode:

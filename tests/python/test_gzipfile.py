@@ -1,21 +1,26 @@
 """warpdrive.open and GzipFile: the gzip module's file behaviour, checked against the
-stdlib (tarfile, csv, gzip.open both ways), and memory bounded for a large stream."""
+stdlib (tarfile, csv, gzip.open both ways), memory bounded for a large stream, and the
+reader's read-ahead thread kept to its bound."""
 
 from __future__ import annotations
 
 import csv
+import gc
 import gzip
 import io
 import os
+import random
 import subprocess
 import sys
 import tarfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import warpdrive
+from warpdrive import gzipfile
 
 
 def lines(n: int) -> bytes:
@@ -181,3 +186,115 @@ def test_compress_stream_writes_name_and_mtime() -> None:
         assert f.original_name == "data.txt" and f.mtime == 1_234_567
     with pytest.raises(warpdrive.BadRequestError):
         warpdrive.compress_stream(io.BytesIO(b"x"), io.BytesIO(), name=b"a\0b")
+
+
+def _waiting_for_room(f: warpdrive.GzipFile) -> Any:
+    """The read-ahead state of a reader once its thread waits for room (a hang guard, not
+    a time limit: the thread always gets there on a long enough file)."""
+    a = f._raw._ahead  # type: ignore[union-attr]
+    assert a is not None, "no read-ahead thread"
+    with a.cond:
+        assert a.cond.wait_for(lambda: a.waiting_for_room, timeout=300)
+    return a
+
+
+def test_read_ahead_stays_within_its_bound(tmp_path: Path) -> None:
+    path = tmp_path / "big.gz"
+    # 48 MiB of hex digits (about 2:1): far more pieces than the read-ahead keeps.
+    data = random.Random(1).randbytes(24 << 20).hex().encode()
+    path.write_bytes(gzip.compress(data, 1))
+    with warpdrive.open(path) as f:
+        assert f.read(10) == data[:10]
+        a = _waiting_for_room(f)
+        piece = gzipfile.READ_SIZE
+        # The thread stopped because READ_AHEAD pieces were ready: what it decoded is the
+        # piece being read plus those, and it read the input that needed, not the file.
+        assert a.full_waits >= 1
+        assert a.most_ready == gzipfile.READ_AHEAD == len(a.items)
+        assert a.decoder.bytes_out <= (gzipfile.READ_AHEAD + 1) * piece
+        assert a.decoder.bytes_in < path.stat().st_size // 4
+        # Reading on takes the pieces in order, and the thread keeps to the bound.
+        assert f.read(3 * piece) == data[10 : 10 + 3 * piece]
+        _waiting_for_room(f)
+        assert a.most_ready == gzipfile.READ_AHEAD
+        assert a.decoder.bytes_out <= (gzipfile.READ_AHEAD + 1) * piece + 10 + 3 * piece
+        # Backward seek stops the thread before the file moves, then starts a new one.
+        t = f._raw._thread  # type: ignore[union-attr]
+        f.seek(5)
+        assert t is not None and not t.is_alive()
+        assert f._raw._ahead is not a  # type: ignore[union-attr]
+        assert f.read(1_000_000) == data[5:1_000_005]
+        assert f.read() == data[1_000_005:]
+
+
+@pytest.mark.parametrize("ahead", [0, 2])
+def test_errors_come_after_the_data_before_them_and_stay(
+    ahead: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gzipfile, "READ_AHEAD", ahead)
+    data = lines(200_000)
+    gz = gzip.compress(data)
+    with warpdrive.open(io.BytesIO(gz[: len(gz) // 2])) as f:
+        got = bytearray()
+        with pytest.raises(EOFError):
+            while chunk := f.read(100_000):
+                got += chunk
+        assert len(got) > gzipfile.READ_SIZE and data.startswith(got)
+        with pytest.raises(EOFError):
+            f.read(100_000)
+
+
+class _Unseekable(io.RawIOBase):
+    def __init__(self, data: bytes) -> None:
+        self._f = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        return self._f.readinto(b)
+
+
+def test_unseekable_files_are_read_without_a_thread() -> None:
+    # A pipe's read can block for ever: no thread is left waiting on one at close.
+    data = lines(100_000)
+    with warpdrive.open(_Unseekable(gzip.compress(data) * 2)) as f:  # type: ignore[arg-type]
+        assert f.read(10) == data[:10]
+        assert f._raw._ahead is None  # type: ignore[union-attr]
+        assert f.read() == data[10:] + data
+
+
+def test_a_reader_dropped_unclosed_ends_its_thread(tmp_path: Path) -> None:
+    path = tmp_path / "d.gz"
+    path.write_bytes(gzip.compress(lines(500_000), 1))
+    f = warpdrive.open(path)
+    f.read(1)
+    _waiting_for_room(f)
+    t = f._raw._thread  # type: ignore[union-attr]
+    assert t is not None and t.is_alive()
+    del f
+    gc.collect()
+    t.join(timeout=300)
+    assert not t.is_alive()
+
+
+def test_read_ahead_threads_end_before_the_interpreter_finalizes(tmp_path: Path) -> None:
+    # A reader left open at exit: its thread is stopped and joined by warpdrive's exit
+    # hook, before finalization (a daemon thread coming back from the device into a
+    # finalizing interpreter could crash it). The hook registered first runs last.
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(random.Random(2).randbytes(8 << 20).hex().encode(), 1))
+    code = f"""
+import atexit, threading
+def check():
+    alive = [t.name for t in threading.enumerate() if t.name == "warpdrive-read-ahead"]
+    print("alive:", alive)
+atexit.register(check)
+import warpdrive
+f = warpdrive.open({str(path)!r})
+assert len(f.read(10)) == 10
+assert f._raw._thread.is_alive()
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "alive: []" and p.stderr == ""

@@ -94,8 +94,25 @@ impl Drop for PyDmaBuf {
         }
         // Unsharing can wait for the device to finish its current request (it holds the
         // share registry while it works): do not hold the GIL meanwhile.
-        Python::attach(|py| py.detach(move || drop(b)));
+        detach_unless_finalizing(move || drop(b));
     }
+}
+
+/// Runs `f`, which frees device resources (buffers, queues) and may wait for the device or
+/// the kernel, with the GIL released so that other threads run meanwhile; with the GIL
+/// held while the interpreter is finalizing, when only this thread may run.
+pub fn detach_unless_finalizing(f: impl FnOnce() + Send) {
+    Python::attach(|py| {
+        let finalizing = py
+            .import("sys")
+            .and_then(|m| m.getattr("is_finalizing")?.call0()?.extract::<bool>())
+            .unwrap_or(true);
+        if finalizing {
+            f();
+        } else {
+            py.detach(f);
+        }
+    });
 }
 
 /// The bytes of any bytes-like object as a `PyBuffer<u8>`. Objects whose buffer is not

@@ -114,6 +114,12 @@ pub fn to_py(py: Python<'_>, e: Error) -> PyErr {
     }
 }
 
+/// The Python exception object of a driver error, returned for Python code to raise (the
+/// asyncio layer's and the incremental objects' errors are made here too, not raised).
+pub fn exception(py: Python<'_>, e: Error) -> Py<PyAny> {
+    to_py(py, e).into_value(py).into_any()
+}
+
 /// Extension: `result.map_err(|e| to_py(py, e))` in short.
 pub trait IntoPyResult<T> {
     /// Converts the error into its Python exception.

@@ -228,17 +228,7 @@ impl Drop for PyQueue {
             // the kernel, so other threads get the GIL meanwhile (not while the interpreter
             // is finalizing, when only this thread may run).
             else {
-                Python::attach(|py| {
-                    let finalizing = py
-                        .import("sys")
-                        .and_then(|m| m.getattr("is_finalizing")?.call0()?.extract::<bool>())
-                        .unwrap_or(true);
-                    if finalizing {
-                        drop(q);
-                    } else {
-                        py.detach(move || drop(q));
-                    }
-                });
+                crate::buf::detach_unless_finalizing(move || drop(q));
             }
         }
     }

@@ -16,7 +16,7 @@ use pyo3::types::PyBytes;
 use wd_core::zip::{Decompressed, Format, ZipOptions};
 
 use crate::domain::{parse_device, parse_format, parse_level};
-use crate::errors::{bad_request, guard, overflow, to_py, IntoPyResult};
+use crate::errors::{bad_request, exception, guard, overflow, to_py, IntoPyResult};
 
 /// Borrowed bytes of a Python buffer, usable without the GIL.
 struct Input {
@@ -256,7 +256,7 @@ pub fn _decode_error(
         Some(s) => wd_core::zip::stream_error(t, &v, s),
         None => wd_core::Error::DeviceStatus { status },
     };
-    Ok(to_py(py, e).into_value(py).into_any())
+    Ok(exception(py, e))
 }
 
 /// `_after_stream(rest, format) -> int | None`: after a complete stream, None if `rest`
@@ -288,23 +288,17 @@ pub fn _after_stream(
     match wd_core::zip::after_stream(f, &probe) {
         After::End => Ok(None),
         After::Member { .. } => Ok(Some(zeros)),
-        After::Garbage => Err(trailing_garbage(py)),
+        After::Garbage => Err(to_py(
+            py,
+            wd_core::Error::data(wd_core::error::DataErrorKind::TrailingGarbage, ""),
+        )),
     }
-}
-
-fn trailing_garbage(py: Python<'_>) -> PyErr {
-    to_py(
-        py,
-        wd_core::Error::data(wd_core::error::DataErrorKind::TrailingGarbage, ""),
-    )
 }
 
 /// `_output_limit_error(max_length) -> Exception` (asyncio API).
 #[pyfunction]
 pub fn _output_limit_error(py: Python<'_>, max_length: u64) -> Py<PyAny> {
-    to_py(py, wd_core::zip::output_limit(max_length))
-        .into_value(py)
-        .into_any()
+    exception(py, wd_core::zip::output_limit(max_length))
 }
 
 /// `_retry_output_room(room, left, max_length) -> int`: the room of a one-request
@@ -673,34 +667,17 @@ impl PyCompressor {
     }
 }
 
-/// Runs `f` (which may close device queues and wait for the kernel) with the GIL released,
-/// as `Queue`'s drop does, unless the interpreter is finalizing (only this thread may run
-/// then).
-fn without_gil(f: impl FnOnce() + Send) {
-    Python::attach(|py| {
-        let finalizing = py
-            .import("sys")
-            .and_then(|m| m.getattr("is_finalizing")?.call0()?.extract::<bool>())
-            .unwrap_or(true);
-        if finalizing {
-            f();
-        } else {
-            py.detach(f);
-        }
-    });
-}
-
 impl Drop for PyCompressor {
     fn drop(&mut self) {
         let inner = get(&mut self.inner);
-        without_gil(|| inner.close());
+        crate::buf::detach_unless_finalizing(|| inner.close());
     }
 }
 
 impl Drop for PyDecompressor {
     fn drop(&mut self) {
         let inner = get(&mut self.inner);
-        without_gil(|| inner.close());
+        crate::buf::detach_unless_finalizing(|| inner.close());
     }
 }
 
@@ -775,9 +752,7 @@ impl PyDecompressor {
     /// `truncated_error() -> Exception | None`: the error for a stream that ends here
     /// unfinished (`TruncatedDataError`), None if it ended or nothing was given.
     fn truncated_error(&mut self, py: Python<'_>) -> Option<Py<PyAny>> {
-        get(&mut self.inner)
-            .truncated()
-            .map(|e| to_py(py, e).into_value(py).into_any())
+        get(&mut self.inner).truncated().map(|e| exception(py, e))
     }
 }
 
