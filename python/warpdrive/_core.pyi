@@ -1,5 +1,6 @@
 """Type stubs of the extension module ``warpdrive._core`` (crates/wd-py)."""
 
+import os
 from collections.abc import Callable
 from typing import Any, Protocol, final
 
@@ -159,7 +160,15 @@ def compress_stream(
     *,
     name: bytes | None = None,
     mtime: int = 0,
+    input_size: int | None = None,
+    on_index: Callable[[int, bytes], object] | None = None,
 ) -> tuple[int, int]: ...
+def decompress_file_pieces(
+    path: str | os.PathLike[str],
+    dst: _Writer,
+    progress: Callable[[int, int], object] | None = None,
+    queues: int | None = None,
+) -> tuple[int, int] | None: ...
 def decompress_stream(
     src: _Reader,
     dst: _Writer,

@@ -354,35 +354,102 @@ def _run(
 ) -> _Done:
     start = time.monotonic()
     garbage = False
-    if opts.mode == "compress" and opts.name is not False and opts.format == "gzip" and src.stamp:
-        n_in, n_out = _compress_named(opts, src, dst, progress)
-    elif opts.mode == "compress":
-        n_in, n_out = _core.compress_stream(
-            src, dst, opts.format, opts.level, progress, queues=opts.processes
-        )
+    if opts.mode == "compress":
+        n_in, n_out = _compress(opts, src, dst, progress)
     else:
         seen = _Seen(progress)
-        try:
-            n_in, n_out = _core.decompress_stream(src, dst, opts.format, seen)
-        except TrailingGarbageError:
-            # Everything before the junk was decoded, checked and written (gzip keeps it too).
-            garbage = True
-            n_in, n_out = seen.done_in, seen.done_out
+        pieces = _decompress_pieces(opts, src, dst, seen)
+        if pieces is not None:
+            n_in, n_out = pieces
+        else:
+            try:
+                n_in, n_out = _core.decompress_stream(src, dst, opts.format, seen)
+            except TrailingGarbageError:
+                # Everything before the junk was decoded, checked and written (gzip keeps it).
+                garbage = True
+                n_in, n_out = seen.done_in, seen.done_out
     dst.flush()
     return _Done(n_in, n_out, time.monotonic() - start, garbage)
 
 
-def _compress_named(
+def _compress(
     opts: Options, src: _Source, dst: _Sink, progress: Callable[[int, int], object] | None
 ) -> tuple[int, int]:
-    """gzip -N: the input's name and time in the gzip header."""
-    assert src.stamp is not None
-    name = os.fsencode(os.path.basename(src.name)).replace(b"\0", b"")
-    mtime = int(src.stamp.st_mtime)
-    mtime = mtime if 0 < mtime < 1 << 32 else 0
+    """One stream; gzip -N: the input's name and time in the header. Into a regular file, the
+    header gets the piece index (``wd_core::pieces``), for decoding on several queues."""
+    header: dict[str, Any] = {}
+    if opts.format == "gzip" and opts.name is not False and src.stamp is not None:
+        name = os.fsencode(os.path.basename(src.name)).replace(b"\0", b"")
+        mtime = int(src.stamp.st_mtime)
+        header = {"name": name, "mtime": mtime if 0 < mtime < 1 << 32 else 0}
+    base = _rewindable(dst.f)
+    size = _remaining(src.f)
+    if opts.format == "gzip" and base is not None and size is not None and dst.f is not None:
+        out = dst.f
+
+        def patch(offset: int, data: bytes) -> None:
+            dst.flush()
+            try:
+                os.pwrite(out.fileno(), data, base + offset)
+            except OSError as e:
+                raise _SideError(dst.name, e) from None
+
+        header |= {"input_size": size, "on_index": patch}
     return _core.compress_stream(
-        src, dst, "gzip", opts.level, progress, queues=opts.processes, name=name, mtime=mtime
+        src, dst, opts.format, opts.level, progress, queues=opts.processes, **header
     )
+
+
+def _decompress_pieces(
+    opts: Options, src: _Source, dst: _Sink, seen: _Seen
+) -> tuple[int, int] | None:
+    """A regular gzip file with a piece index, into a regular file (or checked, -t): its
+    pieces on several queues. None, with nothing left written, for any other case."""
+    # The file is read by name from its start: only an input read from its start.
+    if opts.format != "gzip" or _remaining(src.f) is None or src.f.tell() != 0:
+        return None
+    base = 0 if dst.f is None else _rewindable(dst.f)
+    if base is None:
+        return None
+    try:
+        path = f"/dev/fd/{src.f.fileno()}"
+        done = _core.decompress_file_pieces(path, dst, seen, queues=opts.processes)
+    except OSError as e:
+        raise _SideError(src.name, e) from None
+    if done is None and dst.f is not None:
+        # Not as its index says: undo what was written, and decode it as one stream.
+        dst.flush()
+        try:
+            dst.f.seek(base)
+            dst.f.truncate()
+        except OSError as e:
+            raise _SideError(dst.name, e) from None
+    return done
+
+
+def _rewindable(f: IO[bytes] | None) -> int | None:
+    """The position of ``f`` if it is a regular file that is not appended to: a file the
+    library can go back in. None otherwise (a pipe, a terminal, ``-t``, O_APPEND)."""
+    if f is None:
+        return None
+    try:
+        fd = f.fileno()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
+            return None
+        return f.tell()
+    except (OSError, ValueError):
+        return None
+
+
+def _remaining(f: IO[bytes]) -> int | None:
+    """How many bytes a regular file has from its position on; None for anything else."""
+    try:
+        st = os.fstat(f.fileno())
+        return st.st_size - f.tell() if stat.S_ISREG(st.st_mode) else None
+    except (OSError, ValueError):
+        return None
 
 
 class _Seen:

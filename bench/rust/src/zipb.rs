@@ -466,7 +466,15 @@ pub fn gunzip_file(args: &Args) -> BoxResult<()> {
     if let Some(t) = wd_core::pieces::read_file_index(r.get_ref())? {
         let queues = ZipOptions::default().queues;
         let f = r.get_ref().try_clone()?;
-        if wd_core::pieces::decode_file_pieces(&f, &t, &mut w, queues, &zip::default_opener)? {
+        let mut none = |_: u64, _: u64| {};
+        if wd_core::pieces::decode_file_pieces(
+            &f,
+            &t,
+            &mut w,
+            queues,
+            &zip::default_opener,
+            &mut none,
+        )? {
             w.flush()?;
             println!(
                 "{}",

@@ -212,7 +212,7 @@ pub fn decompress_pieces(
         buf.copy_from_slice(&d[at..at + buf.len()]);
         Ok(())
     };
-    let done = decode_pieces(t, &mut read_at, &mut out, queues, open)?;
+    let done = decode_pieces(t, &mut read_at, &mut out, queues, open, &mut |_, _| {})?;
     Ok(done.then_some(out))
 }
 
@@ -231,6 +231,7 @@ pub fn decode_pieces(
     out: &mut dyn std::io::Write,
     queues: usize,
     open: Opener<'_>,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<bool> {
     let mut qs = vec![open(Direction::Decompress)?];
     if crate::memlock::pins_pages(&qs[0]) {
@@ -248,6 +249,7 @@ pub fn decode_pieces(
     let mut ready: Vec<(usize, Completion)> = Vec::new();
     let mut done: BTreeMap<usize, DmaBuf> = BTreeMap::new();
     let mut crcs = vec![0u32; n];
+    let (mut done_in, mut done_out) = (t.body as u64, 0u64);
     loop {
         while good && next < n && next - written < window {
             if qs.len() < nq && qs.iter().all(|q| q.outstanding() > 0) {
@@ -320,15 +322,21 @@ pub fn decode_pieces(
                     free.extend(other);
                 }
             }
-        }
-        while let Some(b) = done.remove(&written) {
-            if good {
-                out.write_all(b.as_slice())
-                    .map_err(|e| Error::io("writing the output", e))?;
+            // Written as soon as they are in order: a failure seen later leaves them.
+            while let Some(b) = done.remove(&written) {
+                if good {
+                    out.write_all(b.as_slice())
+                        .map_err(|e| Error::io("writing the output", e))?;
+                }
+                crc = crc32_combine(crc, crcs[written], b.len() as u64);
+                done_in += u64::from(t.pieces[written].0);
+                done_out += b.len() as u64;
+                free.push(b);
+                written += 1;
+                if good {
+                    progress(done_in, done_out);
+                }
             }
-            crc = crc32_combine(crc, crcs[written], b.len() as u64);
-            free.push(b);
-            written += 1;
         }
     }
     for q in qs {
@@ -371,13 +379,9 @@ pub fn decode_file_pieces(
     out: &mut dyn std::io::Write,
     queues: usize,
     open: Opener<'_>,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<bool> {
     use std::os::unix::fs::FileExt;
-    decode_pieces(
-        t,
-        &mut |at, buf| f.read_exact_at(buf, at),
-        out,
-        queues,
-        open,
-    )
+    let mut read_at = |at: u64, buf: &mut [u8]| f.read_exact_at(buf, at);
+    decode_pieces(t, &mut read_at, out, queues, open, progress)
 }

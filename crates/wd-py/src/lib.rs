@@ -47,6 +47,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(zip::decompress, m)?)?;
     m.add_function(wrap_pyfunction!(zip::compress_stream, m)?)?;
     m.add_function(wrap_pyfunction!(zip::decompress_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::decompress_file_pieces, m)?)?;
     m.add_function(wrap_pyfunction!(zip::compress_bound, m)?)?;
     m.add_function(wrap_pyfunction!(zip::_output_guess, m)?)?;
     m.add_function(wrap_pyfunction!(zip::_decode_error, m)?)?;

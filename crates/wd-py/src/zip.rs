@@ -470,9 +470,12 @@ fn finish(
 /// `dst.write(b)` as one stream, in bounded memory. `progress(bytes_in, bytes_out)` is
 /// called after each piece. `queues`: how many queues the pieces are spread over (default:
 /// one per core, at most 4). `name` and `mtime`: the gzip header's file name and
-/// modification time (none by default).
+/// modification time (none by default). `input_size` (gzip, with `on_index`): the input's
+/// size, for room in the header for its piece index; at the end `on_index(offset, data)` is
+/// called with what to write at `offset` of the output, by a caller that can go back in it
+/// (a regular file). See `wd_core::pieces`.
 #[pyfunction]
-#[pyo3(signature = (src, dst, format = "gzip", level = -1, progress = None, chunk_size = 1 << 20, queues = None, *, name = None, mtime = 0))]
+#[pyo3(signature = (src, dst, format = "gzip", level = -1, progress = None, chunk_size = 1 << 20, queues = None, *, name = None, mtime = 0, input_size = None, on_index = None))]
 #[allow(clippy::too_many_arguments)] // the Python signature
 pub fn compress_stream(
     py: Python<'_>,
@@ -485,6 +488,8 @@ pub fn compress_stream(
     queues: Option<usize>,
     name: Option<Vec<u8>>,
     mtime: u32,
+    input_size: Option<u64>,
+    on_index: Option<Py<PyAny>>,
 ) -> PyResult<(u64, u64)> {
     guard(py, || {
         let t = parse_format(py, format)?;
@@ -510,13 +515,74 @@ pub fn compress_stream(
             chunk_size,
             queues,
             gzip: wd_core::zip::GzipHeader { name, mtime },
+            index_pieces: match (&on_index, input_size) {
+                (Some(_), Some(n)) => usize::try_from(n.div_ceil(chunk_size as u64)).unwrap_or(0),
+                _ => 0,
+            },
             ..defaults
         };
         let res = py.detach(|| {
             let open = wd_core::zip::default_opener;
-            wd_core::zip::compress_stream(&mut r, &mut w, &opts, &open, &mut p)
+            wd_core::zip::compress_stream_indexed(&mut r, &mut w, &opts, &open, &mut p)
         });
-        finish(py, &bridge, res)
+        let (res, index) = match res {
+            Ok((st, ix)) => (Ok(st), ix),
+            Err(e) => (Err(e), None),
+        };
+        let done = finish(py, &bridge, res)?;
+        if let (Some(cb), Some(ix)) = (on_index, index) {
+            cb.bind(py)
+                .call1((ix.offset, PyBytes::new(py, &ix.bytes)))?;
+        }
+        Ok(done)
+    })
+}
+
+/// `decompress_file_pieces(path, dst, progress=None, queues=None) -> (bytes_in, bytes_out)
+/// | None`: a gzip file with a valid piece index (WarpDrive's own output) decoded piece by
+/// piece on several queues at once, written in order to `dst.write(b)` in bounded memory.
+/// `None` (before anything is written) when the file has no index; `None` also when its
+/// pieces do not decode as the index says, after part of the output may have been
+/// written: the caller discards it and decodes the file as one stream
+/// (`decompress_stream`), which also reports any damage.
+#[pyfunction]
+#[pyo3(signature = (path, dst, progress = None, queues = None))]
+pub fn decompress_file_pieces(
+    py: Python<'_>,
+    path: std::path::PathBuf,
+    dst: Py<PyAny>,
+    progress: Option<Py<PyAny>>,
+    queues: Option<usize>,
+) -> PyResult<Option<(u64, u64)>> {
+    guard(py, || {
+        parse_device(py, None)?;
+        let queues = queues
+            .unwrap_or(ZipOptions::default().queues)
+            .clamp(1, wd_core::zip::MAX_QUEUES);
+        let (f, t) = match py.detach(|| -> io::Result<_> {
+            let f = std::fs::File::open(&path)?;
+            let t = wd_core::pieces::read_file_index(&f)?;
+            Ok((f, t))
+        }) {
+            Ok((f, Some(t))) => (f, t),
+            Ok((_, None)) => return Ok(None),
+            Err(e) => return Err(to_py(py, wd_core::Error::io("reading the input", e))),
+        };
+        let bridge = Bridge::new();
+        let mut w = PyWriter {
+            obj: dst,
+            bridge: bridge.clone(),
+        };
+        let mut p = progress_fn(progress, bridge.clone());
+        let total_in = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let res = py.detach(|| {
+            let open = wd_core::zip::default_opener;
+            wd_core::pieces::decode_file_pieces(&f, &t, &mut w, queues, &open, &mut p)
+        });
+        if let Some(e) = bridge.take() {
+            return Err(e);
+        }
+        Ok(res.py(py)?.then_some((total_in, t.total)))
     })
 }
 
