@@ -238,6 +238,10 @@ PY_WD_C = (
     "import sys, warpdrive\n"
     "warpdrive.compress_stream(sys.stdin.buffer, sys.stdout.buffer, 'gzip', int(sys.argv[1]))\n"
 )
+PY_WD_D = (
+    "import sys, warpdrive\n"
+    "warpdrive.decompress_stream(sys.stdin.buffer, sys.stdout.buffer, 'gzip')\n"
+)
 
 
 def peer_available(module: str) -> bool:
@@ -335,6 +339,7 @@ def main_tools(a: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[s
             contender("warpdrive python", l1, PY, "-c", PY_WD_C, "1"),
             contender("warpdrive python", l6, PY, "-c", PY_WD_C, "6"),
         ]
+        dec.append(contender("warpdrive python", None, PY, "-c", PY_WD_D))
     return comp, dec
 
 
@@ -539,14 +544,16 @@ def ratios(res: dict[str, Any]) -> dict[str, Any]:
         r["main_decompress_vs_igzip"] = d["warpdrive"]["mb_s"] / d["igzip"]["mb_s"]
         r["main_decompress_vs_pigz"] = d["warpdrive"]["mb_s"] / d["pigz -p 2"]["mb_s"]
         r["decompress_vs_igzip"] = r["main_decompress_vs_igzip"]
-        # The command line against the library on the same file (same run, in turn).
-        for lv, key in (("1", "l1"), ("6", "default")):
-            if ("warpdrive CLI", lv) in c:
-                r[f"cli_vs_library_{key}"] = (
-                    c[("warpdrive CLI", lv)]["mb_s"] / c[("warpdrive", lv)]["mb_s"]
-                )
-        if "warpdrive CLI" in d:
-            r["cli_vs_library_decompress"] = d["warpdrive CLI"]["mb_s"] / d["warpdrive"]["mb_s"]
+        # The command line against the library on the same file (same run, in turn): the
+        # Python library in a Python process as the CLI is (interpreter start-up on both
+        # sides), and the Rust library in a native one.
+        for lib, name in (("library", "warpdrive python"), ("rust", "warpdrive")):
+            for lv, key in (("1", "l1"), ("6", "default")):
+                if ("warpdrive CLI", lv) in c and (name, lv) in c:
+                    cli, other = c[("warpdrive CLI", lv)], c[(name, lv)]
+                    r[f"cli_vs_{lib}_{key}"] = cli["mb_s"] / other["mb_s"]
+            if "warpdrive CLI" in d and name in d:
+                r[f"cli_vs_{lib}_decompress"] = d["warpdrive CLI"]["mb_s"] / d[name]["mb_s"]
         own = mj["decompress_own_stream"]
         if "igzip_mb_s" in own:
             r["own_decompress_vs_igzip"] = own["mb_s"] / own["igzip_mb_s"]
