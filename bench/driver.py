@@ -620,7 +620,7 @@ def main() -> None:
     for p in parts:
         if p not in steps:
             sys.exit(f"unknown part {p}: use {','.join(steps)}")
-    for p in ("ring", "main", "scaling", "python"):
+    for p in steps:
         if p in parts:
             t = time.monotonic()
             before = host_capacity()
