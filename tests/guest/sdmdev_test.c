@@ -1937,18 +1937,20 @@ static int fq_share(struct queue *q, void *p, size_t len)
 
 /*
  * Every request the device took completes, whatever failed on its way;
- * the bound (10 min of 1 s waits) only turns a hang into a failure.
+ * the bound (10 minutes) only turns a hang into a failure.
  */
 static int fq_wait(struct queue *q, struct result *r)
 {
-	for (int i = 0; i < 600; i++) {
+	double start = now();
+
+	while (now() - start < 600) {
 		if (reap(q, r) >= 0)
 			return 0;
 		if (ioctl(q->dev, VFIO_SDMDEV_CMD_WAIT, 1000) &&
 		    errno != ETIMEDOUT && errno != EINTR)
 			usleep(1000);
 	}
-	return -1;
+	return reap(q, r) >= 0 ? 0 : -1;
 }
 
 /* a status an injected failure may cause, counted; false for the others */
