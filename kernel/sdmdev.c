@@ -18,6 +18,8 @@
 #include <linux/uaccess.h>
 #include <linux/vfio.h>
 #include <linux/mdev.h>
+#include <linux/debugfs.h>
+#include <linux/fault-inject.h>
 #include "include/sdmdev.h"
 
 static struct class *sdmdev_class;
@@ -74,6 +76,41 @@ static struct sdmdev_mdev *vdev_to_smd(struct vfio_device *vdev)
 {
 	return container_of(vdev, struct sdmdev_mdev, vdev);
 }
+
+/* ---- fault injection: /sys/kernel/debug/fail_sdmdev/ ---- */
+
+#ifdef CONFIG_FAULT_INJECTION
+static DECLARE_FAULT_ATTR(sdmdev_fail_attr);
+static struct dentry *sdmdev_fail_dir;
+
+bool sdmdev_should_fail(void)
+{
+	return should_fail(&sdmdev_fail_attr, 1);
+}
+EXPORT_SYMBOL_GPL(sdmdev_should_fail);
+
+static void sdmdev_fail_init(void)
+{
+	sdmdev_fail_dir = fault_create_debugfs_attr("fail_sdmdev", NULL,
+						    &sdmdev_fail_attr);
+}
+
+static void sdmdev_fail_exit(void)
+{
+	debugfs_remove_recursive(sdmdev_fail_dir);
+	/* the reference fault_create_debugfs_attr() took for its reports */
+	dput(sdmdev_fail_attr.dname);
+	sdmdev_fail_attr.dname = NULL;
+}
+#else
+static void sdmdev_fail_init(void)
+{
+}
+
+static void sdmdev_fail_exit(void)
+{
+}
+#endif
 
 /* ---- sysfs: /sys/class/sdmdev/<parent>/{params,stats}/ ---- */
 
@@ -241,8 +278,11 @@ static int sdmdev_probe(struct mdev_device *mdev)
 	sdmdev->nr_mdevs++;
 	mutex_unlock(&sdmdev->lock);
 
-	smd = vfio_alloc_device(sdmdev_mdev, vdev, &mdev->dev,
-				&sdmdev_vfio_ops);
+	if (sdmdev_should_fail())
+		smd = ERR_PTR(-ENOMEM);
+	else
+		smd = vfio_alloc_device(sdmdev_mdev, vdev, &mdev->dev,
+					&sdmdev_vfio_ops);
 	if (IS_ERR(smd)) {
 		ret = PTR_ERR(smd);
 		goto err_put_queue;
@@ -254,7 +294,8 @@ static int sdmdev_probe(struct mdev_device *mdev)
 	spin_lock_init(&smd->irq_lock);
 	q->vdev = &smd->vdev;
 
-	ret = vfio_register_emulated_iommu_dev(&smd->vdev);
+	ret = sdmdev_should_fail() ? -ENOMEM :
+	      vfio_register_emulated_iommu_dev(&smd->vdev);
 	if (ret)
 		goto err_put_vdev;
 	dev_set_drvdata(&mdev->dev, smd);
@@ -326,6 +367,8 @@ static int sdmdev_open_device(struct vfio_device *vdev)
 
 	if (!current->mm)
 		return -EINVAL;
+	if (sdmdev_should_fail())
+		return -ENOMEM;
 
 	mutex_lock(&smd->lock);
 	smd->owner = current->mm;
@@ -724,6 +767,9 @@ int sdmdev_pin_pages(struct sdmdev_queue *q, dma_addr_t iova, int npage,
 {
 	int ret;
 
+	/* as a page that cannot be faulted in: nothing of the batch pinned */
+	if (sdmdev_should_fail())
+		return -EFAULT;
 	ret = vfio_pin_pages(q->vdev, iova, npage, prot, pages);
 	if (ret > 0) {
 		atomic_long_add(ret, &q->pinned);
@@ -784,7 +830,8 @@ int sdmdev_register(struct sdmdev *sdmdev)
 				     sizeof(*sdmdev->mtype_ptrs), GFP_KERNEL);
 	sdmdev->drv_name = kasprintf(GFP_KERNEL, "sdmdev-%s",
 				     dev_name(sdmdev->dev));
-	if (!sdmdev->mtypes || !sdmdev->mtype_ptrs || !sdmdev->drv_name) {
+	if (!sdmdev->mtypes || !sdmdev->mtype_ptrs || !sdmdev->drv_name ||
+	    sdmdev_should_fail()) {
 		ret = -ENOMEM;
 		goto err_free;
 	}
@@ -868,11 +915,13 @@ static int __init sdmdev_init(void)
 	if (IS_ERR(sdmdev_class))
 		return PTR_ERR(sdmdev_class);
 	sdmdev_class->dev_groups = sdmdev_class_groups;
+	sdmdev_fail_init();
 	return 0;
 }
 
 static void __exit sdmdev_exit(void)
 {
+	sdmdev_fail_exit();
 	class_destroy(sdmdev_class);
 }
 

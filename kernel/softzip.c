@@ -304,7 +304,8 @@ static int sz_map(struct sz_queue *q, struct sz_map *m, u64 iova, u64 len,
 
 	m->iova = iova & PAGE_MASK;
 	npages = (PAGE_ALIGN(iova + len) - m->iova) >> PAGE_SHIFT;
-	m->pages = kvcalloc(npages, sizeof(*m->pages), GFP_KERNEL);
+	if (!sdmdev_should_fail())
+		m->pages = kvcalloc(npages, sizeof(*m->pages), GFP_KERNEL);
 	if (!m->pages)
 		return -ENOMEM;
 	while (done < npages) {
@@ -329,7 +330,8 @@ static int sz_map(struct sz_queue *q, struct sz_map *m, u64 iova, u64 len,
 		done += n;
 		m->npages = done;
 	}
-	m->base = vmap(m->pages, npages, VM_MAP, PAGE_KERNEL);
+	if (!sdmdev_should_fail())
+		m->base = vmap(m->pages, npages, VM_MAP, PAGE_KERNEL);
 	if (!m->base) {
 		sz_unmap(q, m);
 		return -ENOMEM;
@@ -615,7 +617,9 @@ static int sz_get_queue(struct sdmdev *sdmdev, unsigned int type,
 
 	q->decomp = type == SZ_TYPE_DECOMP;
 	q->mmio = vmalloc_user(SZ_MMIO_SIZE);
-	q->rings = vmalloc_user(SZ_RINGS_SIZE);
+	/* an injected failure after the first allocation: a partial set */
+	if (!sdmdev_should_fail())
+		q->rings = vmalloc_user(SZ_RINGS_SIZE);
 	if (q->decomp)
 		q->inf_ws = vmalloc(zlib_inflate_workspacesize());
 	else
@@ -669,7 +673,10 @@ static int sz_start_queue(struct sdmdev_queue *sq)
 		q->zs.workspace = q->def_ws;
 	}
 
-	t = kthread_run(sz_thread, q, "softzip/%u", q->qid);
+	if (sdmdev_should_fail())
+		t = ERR_PTR(-ENOMEM);
+	else
+		t = kthread_run(sz_thread, q, "softzip/%u", q->qid);
 	if (IS_ERR(t))
 		return PTR_ERR(t);
 	q->thread = t;

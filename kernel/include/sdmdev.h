@@ -139,4 +139,21 @@ void sdmdev_unpin_pages(struct sdmdev_queue *q, dma_addr_t iova, int npage);
  */
 bool sdmdev_dma_revoked(struct sdmdev_queue *q, u64 iova, u64 len);
 
+/*
+ * Fault injection for the error paths of sdmdev and its parents: true when
+ * the fault attribute fail_sdmdev (debugfs, Documentation/fault-injection)
+ * says this call fails. A parent calls it where it allocates or sets up
+ * something per queue or per request and handles true as that step's
+ * failure. sdmdev_pin_pages() and the mdev probe and open paths call it
+ * too. Always false without CONFIG_FAULT_INJECTION.
+ */
+#ifdef CONFIG_FAULT_INJECTION
+bool sdmdev_should_fail(void);
+#else
+static inline bool sdmdev_should_fail(void)
+{
+	return false;
+}
+#endif
+
 #endif /* _SDMDEV_H */

@@ -4,19 +4,31 @@
 # sourced by init.sh after every suite, with vfio and mdev loaded and our
 # modules unloaded. Uses fail/ok/expect/uuid/create/pinned from init.sh.
 #
-# 1. Fault injection: failslab, fail_page_alloc and fail_usercopy fail a
-#    share (FI_PROB percent) of the allocations and user copies of the marked
-#    tasks only (task-filter): the test programs, the shell that creates
-#    mdevs and loads the modules, and softzip's queue threads. The programs
-#    may fail; the kernel may only answer with clean errors: no hang, no pin
-#    or mdev left behind, modules that unload, a device that works again
-#    once injection stops, and a dmesg the final check of init.sh finds
-#    clean (KASAN, lockdep, hung tasks, WARN, BUG).
-# 2. kmemleak: a scan after everything; a suspected leak fails the run
+# 1. Fault injection into the kernel's allocators: failslab, fail_page_alloc
+#    and fail_usercopy fail a share (FI_PROB percent) of the allocations and
+#    user copies of the marked tasks only (task-filter): the test programs,
+#    the shell that creates mdevs and loads the modules, and softzip's queue
+#    threads.
+# 2. Fault injection into sdmdev's and softzip's own fault points
+#    (fail_sdmdev: their allocations, queue start, the mdev probe and open,
+#    every pin batch), for every task, softzip's threads included.
+#    In both, the programs carry on after a failure (sdmdev_test faults, the
+#    ABI fuzzer) or end early; the kernel may only answer with clean errors:
+#    no hang, no pin or mdev left behind, modules that unload, a device that
+#    works again once injection stops, and a dmesg the final check of
+#    init.sh finds clean (KASAN, lockdep, hung tasks, WARN, BUG). Every
+#    injected failure dumps its stack (verbose 2): the stage prints how many
+#    there were and where they landed, and init.sh's check skips those
+#    dumps' own lines.
+# 3. kmemleak: a scan after everything; a suspected leak fails the run
 #    through that same dmesg check, and its report is printed here.
 
 echo "=== debug kernel: fault injection ==="
 FI_PROB=3		# percent of the marked tasks' allocations and copies
+FI_OWN_SETUP=30		# percent of fail_sdmdev's calls, module loads and mdev creates
+FI_OWN_PROB=5		# percent of fail_sdmdev's calls while programs run
+FI_OWN_ROUNDS=30	# sdmdev_test faults rounds under fail_sdmdev
+FI_OWN_FUZZ_SECONDS=60
 FI_TIMES=1000000	# at most this many failures in all; what is left says how many
 FI_FUZZ_SECONDS=120
 FI_SEED=${FUZZ_SEED:-$(($(date +%s) % 100000 + 1))}
@@ -24,23 +36,59 @@ DBG=/sys/kernel/debug
 grep -q " $DBG debugfs" /proc/mounts || mount -t debugfs debugfs $DBG || fail "mount debugfs"
 FI_KINDS="failslab fail_page_alloc fail_usercopy"
 
+# fi_attr ATTR PROBABILITY TASK-FILTER: a stack dump per failure (init.sh's
+# log is large enough), at most FI_TIMES failures
+fi_attr() {
+	echo $3 > $DBG/$1/task-filter
+	echo 1 > $DBG/$1/interval
+	echo 2 > $DBG/$1/verbose
+	echo 0 > $DBG/$1/verbose_ratelimit_interval_ms
+	echo $FI_TIMES > $DBG/$1/times
+	echo "$2" > $DBG/$1/probability
+}
 fi_set() {	# fi_set PROBABILITY
-	for f in $FI_KINDS; do
-		echo Y > $DBG/$f/task-filter
-		echo 1 > $DBG/$f/interval
-		echo 0 > $DBG/$f/verbose
-		echo $FI_TIMES > $DBG/$f/times
-		echo "$1" > $DBG/$f/probability
-	done
+	for f in $FI_KINDS; do fi_attr $f "$1" Y; done
 	echo N > $DBG/failslab/ignore-gfp-wait
 	echo N > $DBG/fail_page_alloc/ignore-gfp-wait
 	echo N > $DBG/fail_page_alloc/ignore-gfp-highmem
 	echo 0 > $DBG/fail_page_alloc/min-order
 }
-fi_count() {	# failures injected since the last fi_set
+fi_count() {	# fi_count ATTR...: failures injected since they were set
 	n=0
-	for f in $FI_KINDS; do n=$((n + FI_TIMES - $(cat $DBG/$f/times))); done
+	for f in "$@"; do n=$((n + FI_TIMES - $(cat $DBG/$f/times))); done
 	echo $n
+}
+# fi_where MARK: where the failures injected since the kernel log line MARK
+# landed, from their stack dumps: per attribute, the first frame in sdmdev or
+# softzip, else the first frame outside the allocators and the injection
+fi_where() {
+	dmesg | sed -n "/$1/,\$p" | awk '
+	# a header, then (maybe after the header of another CPU) its dump
+	/name [a-z_]*, interval/ { nm = $0; sub(/.*name /, "", nm); sub(/,.*/, "", nm); q[qt++] = nm; next }
+	!inb && qh < qt && /CPU: [0-9]+ PID: [0-9]+ Comm:/ {
+		inb = 1; name = q[qh++]; ours = ""; other = ""; next
+	}
+	!inb { next }
+	/<\/TASK>/ {
+		n[name ": " (ours != "" ? ours : "elsewhere: " other)]++
+		inb = 0
+		next
+	}
+	{
+		f = $0
+		sub(/^\[[^]]*\] */, "", f)
+		sub(/^ +/, "", f)
+		if (f !~ /^[A-Za-z_][A-Za-z0-9_.]*\+0x/) next
+		fn = f
+		sub(/\+.*/, "", fn)
+		mod = ""
+		if (f ~ /\[[a-z0-9_]+\]$/) { mod = f; sub(/.*\[/, "", mod); sub(/\]$/, "", mod) }
+		if (fn ~ /^(dump_stack|should_fail|fail_dump|sdmdev_should_fail)/) next
+		if (ours == "" && (mod == "sdmdev" || mod == "softzip")) ours = fn " [" mod "]"
+		if (other == "" && fn !~ /alloc|slab|copy_(from|to)_user|memdup|strn?dup|asprintf|prepare_alloc_pages/)
+			other = fn (mod != "" ? " [" mod "]" : "")
+	}
+	END { for (k in n) printf "  %6d  %s\n", n[k], k }' | sort -k2
 }
 # fi_run SECONDS CMD...: CMD (sdmdev_test or abi_fuzz) killed after SECONDS;
 # told by MAKE_IT_FAIL=1 to mark itself once it runs, so that injection hits
@@ -71,6 +119,7 @@ fi_mark_threads() {
 }
 
 echo "fault injection: $FI_KINDS at $FI_PROB% on the marked tasks, fuzz seed $FI_SEED"
+echo "wd-fi: allocators" > /dev/kmsg
 fi_set $FI_PROB
 fi_mark_threads &
 marker=$!
@@ -123,10 +172,14 @@ for u in $U1 $U2; do
 	g=$(basename "$(readlink /sys/bus/mdev/devices/$u/iommu_group)")
 	chown 65534:65534 /dev/vfio/$g
 done
+fi_run $TL /sdmdev_test faults $U1 $U2 $((FI_OWN_ROUNDS / 2)) 65534
+grep "^faults:" /tmp/fi.log
+grep -E "FAIL|FATAL" /tmp/fi.log && fail "sdmdev_test faults under $FI_KINDS"
 fi_run $((FI_FUZZ_SECONDS + TL)) /abi_fuzz -t $FI_FUZZ_SECONDS -s $FI_SEED -u 65534 -w 3 $U1 $U2 $U1
 kill $marker
 wait $marker 2>/dev/null
-echo "fault injection: $(fi_count) failures injected"
+echo "fault injection: $(fi_count $FI_KINDS) failures injected; where they landed:"
+fi_where "wd-fi: allocators"
 fi_set 0
 
 # nothing stays behind, and the device works again
@@ -139,6 +192,66 @@ for u in $U1 $U2; do
 	echo 1 > /sys/bus/mdev/devices/$u/remove || fail "remove $u after fault injection"
 done
 rmmod softzip || fail "rmmod softzip after fault injection"
+
+echo "=== debug kernel: fault injection at sdmdev's and softzip's fault points ==="
+OWN=fail_sdmdev
+[ -d $DBG/$OWN ] || fail "no $DBG/$OWN: sdmdev built without its fault points"
+echo "wd-fi: own" > /dev/kmsg
+echo "fault injection: $OWN at $FI_OWN_SETUP% while loading and creating, $FI_OWN_PROB% while programs run, every task"
+fi_attr $OWN $FI_OWN_SETUP N
+i=0
+loaded=0
+rm -f /tmp/insmod.err
+while [ $i -lt 12 ]; do
+	if insmod $M/softzip.ko queues=4 dma_flag=2 2>>/tmp/insmod.err; then
+		loaded=$((loaded + 1))
+		rmmod softzip || fail "fault injection: rmmod softzip"
+	fi
+	i=$((i + 1))
+done
+# (busybox insmod tries init_module when finit_module failed: a load fails
+# only if both probes do)
+echo "  softzip loads: $loaded of 12, $(dmesg | sed -n '/wd-fi: own/,$p' | grep -c 'probe of softzip failed') probes failed; errors: $(sort /tmp/insmod.err | uniq -c | tr -s ' \n' ' ')"
+[ -e /sys/class/sdmdev/softzip ] && fail "fault injection: softzip's class entry left after the load loop"
+insmod $M/softzip.ko queues=6 dma_flag=2 || fail "insmod softzip"
+i=0
+made=0
+while [ $i -lt 12 ]; do
+	u=$(uuid)
+	if echo $u > $T/softzip-comp/create 2>/dev/null; then
+		made=$((made + 1))
+		echo 1 > /sys/bus/mdev/devices/$u/remove || fail "remove $u"
+	fi
+	i=$((i + 1))
+done
+echo "  mdev creates: $made of 12 made"
+expect "mdevs after the create loop" 0 "$(cat /sys/class/sdmdev/softzip/stats/mdevs)"
+echo 0 > $DBG/$OWN/probability
+U1=$(uuid)
+U2=$(uuid)
+create comp $U1 || fail "create comp"
+create decomp $U2 || fail "create decomp"
+for u in $U1 $U2; do
+	g=$(basename "$(readlink /sys/bus/mdev/devices/$u/iommu_group)")
+	chown 65534:65534 /dev/vfio/$g
+done
+echo $FI_OWN_PROB > $DBG/$OWN/probability
+fi_run $TL /sdmdev_test faults $U1 $U2 $FI_OWN_ROUNDS 65534
+grep "^faults:" /tmp/fi.log
+grep -E "FAIL|FATAL" /tmp/fi.log && fail "sdmdev_test faults under $OWN"
+fi_run $((FI_OWN_FUZZ_SECONDS + TL)) /abi_fuzz -t $FI_OWN_FUZZ_SECONDS -s $FI_SEED -u 65534 -w 3 $U1 $U2 $U1
+echo 0 > $DBG/$OWN/probability
+echo "fault injection: $(fi_count $OWN) failures injected at the fault points; where they landed:"
+fi_where "wd-fi: own"
+i=0
+while [ "$(pinned)" != 0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+expect "pinned pages after $OWN" 0 "$(pinned)"
+/sdmdev_test full $U1 $U2 > /tmp/fi.log 2>&1 && ok "device works after $OWN" ||
+	{ tail -n 20 /tmp/fi.log; fail "sdmdev_test full after $OWN"; }
+for u in $U1 $U2; do
+	echo 1 > /sys/bus/mdev/devices/$u/remove || fail "remove $u after $OWN"
+done
+rmmod softzip || fail "rmmod softzip after $OWN"
 rmmod sdmdev || fail "rmmod sdmdev after fault injection"
 
 echo "=== debug kernel: kmemleak ==="
@@ -149,8 +262,24 @@ if [ -e $DBG/kmemleak ]; then
 	sleep 1
 	echo scan > $DBG/kmemleak
 	n=$(grep -c "^unreferenced object" $DBG/kmemleak)
-	echo "kmemleak: $n suspected leaks"
-	[ "$n" = 0 ] || head -n 80 $DBG/kmemleak
+	# One leak is the kernel's own, not ours: in 6.1's __class_register(),
+	# when kset_register() fails (an allocation failed while sdmdev's
+	# class_create() ran under injection) the class's private data is freed
+	# and the name kobject_set_name() allocated is not. Told apart by its
+	# backtrace; any other suspected leak fails the run (dmesg check).
+	known=$(awk '/^unreferenced object/ { if (c && k) n++; c = 1; k = 0 }
+		/kobject_set_name/ { s = 1 } /__class_register/ && s { k = 1 }
+		/^unreferenced object/ { s = 0 }
+		END { if (c && k) n++; print n + 0 }' $DBG/kmemleak)
+	echo "kmemleak: $n suspected leaks, $known of them the class name 6.1's __class_register() leaks when kset_register() fails"
+	if [ "$n" = 0 ]; then
+		:
+	elif [ "$n" = "$known" ]; then
+		echo "$known" > /tmp/kmemleak-known.txt
+		head -n 20 $DBG/kmemleak
+	else
+		head -n 80 $DBG/kmemleak
+	fi
 else
 	fail "no $DBG/kmemleak"
 fi

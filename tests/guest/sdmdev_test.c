@@ -19,6 +19,11 @@
  *                                               no wake-up may be lost
  *   sdmdev_test uffd <comp-uuid>                a request on memory whose
  *                                               page faults nobody serves
+ *   sdmdev_test faults <comp-uuid> <decomp-uuid> <rounds> [uid]
+ *                                               open, share, round trips,
+ *                                               reset, close, while faults
+ *                                               are injected: any step may
+ *                                               fail, none may hang or lie
  *   sdmdev_test unshare-max <decomp-uuid> [running|pinning]
  *                                               unshare the 64 MiB output of
  *                                               a decompression while it runs,
@@ -1837,10 +1842,307 @@ static void mark_for_fault_injection(void)
 	close(fd);
 }
 
+/* ---- under injected faults: every failure is an outcome, not a crash ---- */
+
+#define FAULT_LEN	(128 << 10)
+#define FAULT_REQS	6
+#define ST_DEV_ERR	0x22
+#define ST_MEMLOCK	0x23
+
+/* what a faults run saw */
+static struct {
+	int open_fail[8], share_fail, irq_fail, reset_fail, closed_ok;
+	int ok, dev_err, dma_fault, memlock, verified;
+} fs;
+
+static const char *const fq_steps[8] = {
+	"container", "group", "set container", "set iommu", "device fd",
+	"region info", "mmap", "second queue",
+};
+
+/* q_open_in() that gives back the failed step (an index) instead of dying */
+static int fq_open(struct queue *q, int group, const char *uuid,
+		   int container)
+{
+	struct vfio_region_info ri = { .argsz = sizeof(ri) };
+	char path[64];
+	void *p;
+
+	memset(q, 0, sizeof(*q));
+	q->phase = 1;
+	q->efd = q->group = q->dev = -1;
+	q->mmio = MAP_FAILED;
+	q->rings = MAP_FAILED;
+	q->container = container < 0 ? open("/dev/vfio/vfio", O_RDWR) :
+		       dup(container);
+	if (q->container < 0)
+		return 0;
+	snprintf(path, sizeof(path), "/dev/vfio/%d", group);
+	q->group = open(path, O_RDWR);
+	if (q->group < 0)
+		return 1;
+	if (ioctl(q->group, VFIO_GROUP_SET_CONTAINER, &q->container))
+		return 2;
+	if (container < 0 &&
+	    ioctl(q->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		return 3;
+	q->dev = ioctl(q->group, VFIO_GROUP_GET_DEVICE_FD, uuid);
+	if (q->dev < 0)
+		return 4;
+	ri.index = 0;
+	if (ioctl(q->dev, VFIO_DEVICE_GET_REGION_INFO, &ri))
+		return 5;
+	p = mmap(NULL, ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, q->dev,
+		 ri.offset);
+	if (p == MAP_FAILED)
+		return 6;
+	q->mmio = p;
+	ri.index = 1;
+	if (ioctl(q->dev, VFIO_DEVICE_GET_REGION_INFO, &ri))
+		return 5;
+	q->rings = mmap(NULL, ri.size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			q->dev, ri.offset);
+	if (q->rings == MAP_FAILED)
+		return 6;
+	memset(q->rings, 0, RINGS_SIZE);
+	return -1;
+}
+
+static void fq_close(struct queue *q)
+{
+	if ((void *)q->mmio != MAP_FAILED)
+		munmap((void *)q->mmio, 4096);
+	if (q->rings != MAP_FAILED)
+		munmap(q->rings, RINGS_SIZE);
+	if (q->efd >= 0)
+		close(q->efd);
+	if (q->dev >= 0)
+		close(q->dev);
+	if (q->group >= 0)
+		close(q->group);
+	if (q->container >= 0)
+		close(q->container);
+}
+
+static int fq_share(struct queue *q, void *p, size_t len)
+{
+	struct vfio_iommu_type1_dma_map m = {
+		.argsz = sizeof(m),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = (uintptr_t)p, .iova = (uintptr_t)p, .size = len,
+	};
+
+	return ioctl(q->container, VFIO_IOMMU_MAP_DMA, &m);
+}
+
+/*
+ * Every request the device took completes, whatever failed on its way;
+ * the bound (10 minutes) only turns a hang into a failure.
+ */
+static int fq_wait(struct queue *q, struct result *r)
+{
+	double start = now();
+
+	while (now() - start < 600) {
+		if (reap(q, r) >= 0)
+			return 0;
+		if (ioctl(q->dev, VFIO_SDMDEV_CMD_WAIT, 1000) &&
+		    errno != ETIMEDOUT && errno != EINTR)
+			usleep(1000);
+	}
+	return reap(q, r) >= 0 ? 0 : -1;
+}
+
+/* a status an injected failure may cause, counted; false for the others */
+static bool fq_injected(uint32_t status)
+{
+	switch (status) {
+	case ST_DEV_ERR:
+		fs.dev_err++;
+		return true;
+	case ST_DMA_FAULT:
+		fs.dma_fault++;
+		return true;
+	case ST_MEMLOCK:
+		fs.memlock++;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * One round trip of @len bytes: compress on @c, check with zlib, and
+ * decompress on @d. A result that says OK must be right.
+ */
+static int fq_round_trip(struct queue *c, struct queue *d, uint8_t *in,
+			 uint8_t *out, uint8_t *out2, uint32_t len,
+			 uint32_t type, uint32_t level)
+{
+	static const int wbits[4] = { 0, -15, 15, 31 };
+	struct result r;
+	size_t got;
+
+	submit(c, type, 0, level, in, len, out, FAULT_LEN + 4096, 0);
+	if (fq_wait(c, &r))
+		return -1;
+	if (fq_injected(r.status))
+		return 0;
+	CHECK(r.status == ST_OK || r.status == ST_NOT_SHRUNK,
+	      "compress %u bytes type %u: status %x", len, type, r.status);
+	if (r.status != ST_OK)
+		return 0;
+	fs.ok++;
+	CHECK(!ref_inflate(wbits[type], out, r.produced, out2, FAULT_LEN,
+			   &got) && got == len && !memcmp(out2, in, len),
+	      "compressed %u bytes type %u do not inflate back", len, type);
+	memset(out2, 0, FAULT_LEN);
+	submit(d, type, 0, 0, out, r.produced, out2, FAULT_LEN, 0);
+	if (fq_wait(d, &r))
+		return -1;
+	if (fq_injected(r.status))
+		return 0;
+	CHECK(r.status == ST_OK, "decompress type %u: status %x", type,
+	      r.status);
+	if (r.status != ST_OK)
+		return 0;
+	fs.ok++;
+	CHECK(r.produced == len && !memcmp(out2, in, len),
+	      "decompressed %u of %u bytes, type %u", r.produced, len, type);
+	fs.verified++;
+	return 0;
+}
+
+static int fq_irq(struct queue *q)
+{
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *s = (void *)buf;
+	int32_t fd;
+
+	q->efd = eventfd(0, EFD_CLOEXEC);
+	if (q->efd < 0)
+		return -1;
+	fd = q->efd;
+	s->argsz = sizeof(buf);
+	s->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	s->index = 0;
+	s->start = 0;
+	s->count = 1;
+	memcpy(s->data, &fd, sizeof(fd));
+	return ioctl(q->dev, VFIO_DEVICE_SET_IRQS, s);
+}
+
+/* retried: a marked task's own system calls may fail too */
+static void *fq_alloc(size_t len)
+{
+	for (int i = 0; i < 1000; i++) {
+		void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p != MAP_FAILED)
+			return p;
+	}
+	die("mmap buffer");
+	return NULL;
+}
+
+/*
+ * Rounds of open (both queues in one container, as wd-core does), share,
+ * requests, a reset, close, while faults are injected into the kernel
+ * (tests/guest/debug-stage.sh). Any step may fail: the round counts it and
+ * goes on. What may not happen: a request that never completes, a result
+ * that says OK and is wrong, a status no injected failure explains.
+ */
+static int cmd_faults(const char *cu, const char *du, const char *rounds_arg,
+		      const char *uid)
+{
+	int rounds = atoi(rounds_arg), gc = group_of(cu), gd = group_of(du);
+	uint8_t *in = fq_alloc(FAULT_LEN), *out = fq_alloc(FAULT_LEN + 4096);
+	uint8_t *out2 = fq_alloc(FAULT_LEN);
+	struct queue c, d;
+	int round, i, step, hung = 0;
+
+	mark_for_fault_injection();
+	/* retried, as the marked task's own allocations may fail */
+	for (i = 0; uid && i < 1000; i++)
+		if (!setgroups(0, NULL) && !setgid(atoi(uid)) &&
+		    !setuid(atoi(uid)))
+			break;
+	if (uid && getuid() != (uid_t)atoi(uid))
+		die("drop to uid %s", uid);
+	for (round = 0; round < rounds && !hung; round++) {
+		step = fq_open(&c, gc, cu, -1);
+		if (step < 0) {
+			step = fq_open(&d, gd, du, c.container);
+			if (step >= 0) {
+				fq_close(&d);
+				step = 7;
+			}
+		} else {
+			fq_close(&c);
+		}
+		if (step >= 0) {
+			fs.open_fail[step]++;
+			if (step == 7)
+				fq_close(&c);
+			continue;
+		}
+		if (round % 2 && (fq_irq(&c) || fq_irq(&d)))
+			fs.irq_fail++;
+		/* one container: shares through either queue serve both */
+		if (fq_share(&c, in, FAULT_LEN) ||
+		    fq_share(&c, out, FAULT_LEN + 4096) ||
+		    fq_share(&d, out2, FAULT_LEN)) {
+			fs.share_fail++;
+			goto close;
+		}
+		for (i = 0; i < FAULT_REQS && !hung; i++) {
+			uint32_t len = 1 + (uint32_t)(round * 7919 + i * 104729) %
+				       FAULT_LEN;
+
+			make_text(in, len, round * FAULT_REQS + i);
+			hung = fq_round_trip(&c, &d, in, out, out2, len,
+					     1 + (round + i) % 3, i % 10);
+		}
+		/* a reset restarts the queue (its thread); after a failed one
+		 * the queue is stopped, and only a close is left */
+		if (!hung && round % 3 == 0) {
+			if (ioctl(c.dev, VFIO_DEVICE_RESET)) {
+				fs.reset_fail++;
+			} else {
+				c.sq_tail = c.cq_head = 0;
+				c.phase = 1;
+				c.outstanding = 0;
+				memset(c.rings, 0, RINGS_SIZE);
+				hung = fq_round_trip(&c, &d, in, out, out2,
+						     4096, 1 + round % 3, 1);
+			}
+		}
+close:
+		/* the closes unshare and unpin whatever is left */
+		fq_close(&d);
+		fq_close(&c);
+		if (!hung)
+			fs.closed_ok++;
+	}
+	CHECK(!hung, "a request did not complete in 10 minutes");
+	printf("faults: %d rounds, %d closed after their requests; requests: %d OK (%d round trips verified), %d device errors, %d DMA faults, %d memlock\n",
+	       round, fs.closed_ok, fs.ok, fs.verified, fs.dev_err,
+	       fs.dma_fault, fs.memlock);
+	printf("faults: failed steps:");
+	for (i = 0; i < 8; i++)
+		if (fs.open_fail[i])
+			printf(" %s %d,", fq_steps[i], fs.open_fail[i]);
+	printf(" DMA map %d, irq %d, reset %d\n", fs.share_fail, fs.irq_fail,
+	       fs.reset_fail);
+	return report("faults");
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
-	mark_for_fault_injection();
+	/* faults marks itself once its buffers are there */
+	if (argc < 2 || strcmp(argv[1], "faults"))
+		mark_for_fault_injection();
 	if (argc == 4 && !strcmp(argv[1], "full"))
 		return cmd_full(argv[2], argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "bench"))
@@ -1861,6 +2163,8 @@ int main(int argc, char **argv)
 		return cmd_unshare_max(argv[2], argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "uffd"))
 		return cmd_uffd(argv[2]);
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "faults"))
+		return cmd_faults(argv[2], argv[3], argv[4], argv[5]);
 	fprintf(stderr, "usage: see the header of sdmdev_test.c\n");
 	return 2;
 }
