@@ -448,13 +448,6 @@ pub const V2_ST_CRC_ERR: u8 = 0x10;
 /// v2 status: decompression reached the end of the stream.
 pub const V2_ST_DECOMP_END: u8 = 0x13;
 
-/// The gzip header the driver writes in front of a v2 device's output: no name, no time,
-/// OS "unix" (RFC 1952); the device writes the body and the trailer.
-pub const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
-/// The zlib header the driver writes in front of a v2 device's output: 32 KiB window,
-/// default level (RFC 1950); the device writes the body and the Adler-32 trailer.
-pub const ZLIB_HEADER: [u8; 2] = [0x78, 0x9c];
-
 /// How a ring is spoken: the encoding of submission entries, of their results and of the
 /// doorbells. One ring driver (`queue.rs`) drives every dialect through this type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -541,9 +534,16 @@ impl Dialect {
         matches!(self, Dialect::V1)
     }
 
-    /// True if the request flags ([`FLAG_PARTIAL`], [`FLAG_CONTINUE`], a checksum
-    /// selector) and the level have a place in this dialect's stateless entries.
+    /// True if the stream flags ([`FLAG_PARTIAL`], [`FLAG_CONTINUE`]) have a place in this
+    /// dialect's entries (v2/v3 entries are stateless here).
     pub const fn has_stream_flags(self) -> bool {
+        matches!(self, Dialect::V1)
+    }
+
+    /// True if the device computes a checksum selector's choice itself (v1); on v2/v3 a
+    /// compression's choice is computed by the driver over the input it sends, as the
+    /// device's checksum word only covers its own zlib and gzip framing.
+    pub const fn device_checksums(self) -> bool {
         matches!(self, Dialect::V1)
     }
 
@@ -689,91 +689,17 @@ impl Dialect {
         }
     }
 
-    /// The header the driver writes in front of the device's output when it compresses to
-    /// `req_type` (v2/v3 devices write neither the zlib nor the gzip header); empty for v1
-    /// and raw deflate.
-    pub const fn compress_header(self, req_type: ReqType) -> &'static [u8] {
-        match (self, req_type) {
-            (Dialect::V1, _) => &[],
-            (_, ReqType::Zlib) => &ZLIB_HEADER,
-            (_, ReqType::Gzip) => &GZIP_HEADER,
-            _ => &[],
-        }
+    /// True if the driver writes the zlib or gzip header in front of the device's output
+    /// when it compresses to `req_type` (v2/v3 devices write neither); the header is
+    /// [`crate::zip`]'s, as for every stream WarpDrive writes.
+    pub const fn writes_header(self, req_type: ReqType) -> bool {
+        !matches!(self, Dialect::V1) && matches!(req_type, ReqType::Zlib | ReqType::Gzip)
     }
 
     /// True if the driver skips the stream's header before a v2/v3 device decompresses it.
     pub const fn skips_header(self, req_type: ReqType) -> bool {
         !matches!(self, Dialect::V1) && matches!(req_type, ReqType::Zlib | ReqType::Gzip)
     }
-}
-
-/// What the start of a zlib or gzip stream holds ([`parse_header`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Header {
-    /// A whole, valid header of this many bytes.
-    Len(usize),
-    /// The input ends inside the header.
-    Incomplete,
-    /// Not a header of the format.
-    Invalid,
-}
-
-/// Measures the zlib (RFC 1950) or gzip (RFC 1952) header at the start of `d`, for a
-/// driver that hands a v2/v3 device the body only. Other types have no header.
-pub fn parse_header(req_type: ReqType, d: &[u8]) -> Header {
-    match req_type {
-        ReqType::Zlib => {
-            let [cmf, flg, ..] = *d else {
-                return Header::Incomplete;
-            };
-            let check = (cmf as u16) << 8 | flg as u16;
-            if cmf & 0x0f != 8 || cmf >> 4 > 7 || check % 31 != 0 || flg & 0x20 != 0 {
-                // A preset dictionary (FDICT) is not something a stateless device has.
-                return Header::Invalid;
-            }
-            Header::Len(2)
-        }
-        ReqType::Gzip => parse_gzip_header(d),
-        _ => Header::Len(0),
-    }
-}
-
-fn parse_gzip_header(d: &[u8]) -> Header {
-    const FHCRC: u8 = 2;
-    const FEXTRA: u8 = 4;
-    const FNAME: u8 = 8;
-    const FCOMMENT: u8 = 16;
-    // ID1, ID2, CM (deflate), then FLG with its reserved bits clear: as far as `d` goes.
-    let magic_ok = d.iter().zip([0x1f, 0x8b, 8]).all(|(a, b)| *a == b);
-    if !magic_ok || d.get(3).is_some_and(|f| f & 0xe0 != 0) {
-        return Header::Invalid;
-    }
-    if d.len() < 10 {
-        return Header::Incomplete;
-    }
-    let flags = d[3];
-    let mut n = 10;
-    if flags & FEXTRA != 0 {
-        let Some(x) = d.get(n..n + 2) else {
-            return Header::Incomplete;
-        };
-        n += 2 + u16::from_le_bytes([x[0], x[1]]) as usize;
-    }
-    for f in [FNAME, FCOMMENT] {
-        if flags & f != 0 {
-            match d.get(n..).and_then(|r| r.iter().position(|&b| b == 0)) {
-                Some(z) => n += z + 1,
-                None => return Header::Incomplete,
-            }
-        }
-    }
-    if flags & FHCRC != 0 {
-        n += 2;
-    }
-    if n > d.len() {
-        return Header::Incomplete;
-    }
-    Header::Len(n)
 }
 
 #[cfg(test)]
@@ -1019,64 +945,15 @@ mod tests {
 
     #[test]
     fn headers_the_driver_writes_and_skips() {
-        assert_eq!(Dialect::V2.compress_header(ReqType::Zlib), &ZLIB_HEADER);
-        assert_eq!(Dialect::V3.compress_header(ReqType::Gzip), &GZIP_HEADER);
-        assert!(Dialect::V2.compress_header(ReqType::Deflate).is_empty());
-        assert!(Dialect::V1.compress_header(ReqType::Gzip).is_empty());
+        assert!(
+            Dialect::V2.writes_header(ReqType::Zlib) && Dialect::V3.writes_header(ReqType::Gzip)
+        );
+        assert!(!Dialect::V2.writes_header(ReqType::Deflate));
+        assert!(!Dialect::V1.writes_header(ReqType::Gzip));
         assert!(
             Dialect::V2.skips_header(ReqType::Gzip) && !Dialect::V1.skips_header(ReqType::Gzip)
         );
-        assert_eq!(parse_header(ReqType::Zlib, &ZLIB_HEADER), Header::Len(2));
-        assert_eq!(
-            parse_header(ReqType::Zlib, &[0x78, 0x01, 0]),
-            Header::Len(2)
-        );
-        assert_eq!(parse_header(ReqType::Zlib, &[0x78]), Header::Incomplete);
-        assert_eq!(parse_header(ReqType::Zlib, &[0x78, 0x9d]), Header::Invalid);
-        assert_eq!(
-            parse_header(ReqType::Zlib, &[0x78, 0xbb]),
-            Header::Invalid,
-            "FDICT"
-        );
-        assert_eq!(parse_header(ReqType::Gzip, &GZIP_HEADER), Header::Len(10));
-        assert_eq!(
-            parse_header(ReqType::Gzip, &GZIP_HEADER[..9]),
-            Header::Incomplete
-        );
-        assert_eq!(parse_header(ReqType::Gzip, &[]), Header::Incomplete);
-        assert_eq!(parse_header(ReqType::Gzip, &[0x1f, 0x8c]), Header::Invalid);
-        assert_eq!(parse_header(ReqType::Gzip, b"PK\x03\x04"), Header::Invalid);
-        // FEXTRA (3 bytes), FNAME "a", FCOMMENT "bc", FHCRC
-        let mut h = vec![
-            0x1f,
-            0x8b,
-            8,
-            4 | 8 | 16 | 2,
-            0,
-            0,
-            0,
-            0,
-            0,
-            3,
-            3,
-            0,
-            9,
-            9,
-            9,
-        ];
-        h.extend_from_slice(b"a\0bc\0");
-        h.extend_from_slice(&[0x12, 0x34]);
-        let n = h.len();
-        h.extend_from_slice(&[0xaa; 5]);
-        assert_eq!(parse_header(ReqType::Gzip, &h), Header::Len(n));
-        for cut in 10..n {
-            assert_eq!(
-                parse_header(ReqType::Gzip, &h[..cut]),
-                Header::Incomplete,
-                "{cut}"
-            );
-        }
-        assert_eq!(parse_header(ReqType::Deflate, &[1, 2]), Header::Len(0));
+        assert!(Dialect::V1.device_checksums() && !Dialect::V3.device_checksums());
         assert_eq!(Dialect::from_uacce_api("hisi_qm_v2\n"), Some(Dialect::V2));
         assert_eq!(Dialect::from_uacce_api("hisi_qm_v3"), Some(Dialect::V3));
         assert_eq!(Dialect::from_uacce_api("hisi_qm_v1"), None);

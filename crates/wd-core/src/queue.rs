@@ -18,13 +18,14 @@ use std::time::{Duration, Instant};
 
 use crate::abi::Direction;
 use crate::abi::{
-    parse_header, Answer, Csum, Dialect, Header, ReqType, Status, ZipSqe, ARM_MODERATED, ARM_NOW,
-    CAP_MODERATED_ARM, CMD_CQ, CMD_SQ, FLAG_CONTINUE, FLAG_PARTIAL, MAX_OUTSTANDING, REG_CAPS,
+    Answer, Csum, Dialect, ReqType, Status, ZipSqe, ARM_MODERATED, ARM_NOW, CAP_MODERATED_ARM,
+    CMD_CQ, CMD_SQ, FLAG_CONTINUE, FLAG_CSUM_MASK, FLAG_PARTIAL, MAX_OUTSTANDING, REG_CAPS,
     REG_IDLE, REG_SOFT_ID, RING_DEPTH, SOFT_ID_MAGIC,
 };
 use crate::backend::Backend;
 use crate::dma::{DmaBuf, Domain, Lease};
 use crate::error::{Error, Result};
+use crate::format::Format;
 use crate::ring::{Mmio, Rings};
 use crate::sys;
 
@@ -320,6 +321,9 @@ struct Framing {
     /// The answer, decided by the driver: the device gets an empty request (so that every
     /// request still has its completion) and its answer is ignored.
     forced: Option<Status>,
+    /// The checksum the request chose, computed by the driver over the input (a dialect
+    /// whose device does not: [`Dialect::device_checksums`]).
+    checksum: Option<u32>,
 }
 
 impl Framing {
@@ -578,37 +582,76 @@ impl Queue {
                 "partial pieces must be raw deflate".into(),
             ));
         }
-        if r.flags != 0 && !self.dialect.has_stream_flags() {
+        if r.flags & (FLAG_PARTIAL | FLAG_CONTINUE) != 0 && !self.dialect.has_stream_flags() {
             return Err(Error::BadRequest(format!(
                 "a {} device takes whole, stateless requests: no partial pieces, no \
-                 continued streams, no checksum choice",
+                 continued streams",
+                self.dialect.name()
+            )));
+        }
+        if r.flags & FLAG_CSUM_MASK != 0
+            && !self.dialect.device_checksums()
+            && self.dir == Direction::Decompress
+        {
+            return Err(Error::BadRequest(format!(
+                "a {} device takes a checksum choice on compression only",
                 self.dialect.name()
             )));
         }
         Ok(())
     }
 
-    /// How the driver frames a request of `t` reading `input` into `out_space` bytes on
-    /// this queue's dialect.
-    fn framing(&self, t: ReqType, input: &[u8], out_space: usize) -> Framing {
+    /// How the driver frames request `r` reading `input` into `out_space` bytes on this
+    /// queue's dialect (nothing on v1): the zlib/gzip header it writes or skips, and the
+    /// checksum it computes.
+    fn framing(&self, r: &Request, input: &[u8], out_space: usize) -> Framing {
         let mut f = Framing::default();
+        if self.dialect == Dialect::V1 || r.req_type == ReqType::Nop {
+            return f;
+        }
+        let t = r.req_type;
         match self.dir {
             Direction::Compress => {
-                let h = self.dialect.compress_header(t).len();
-                if out_space < h {
-                    f.forced = Some(Status::OutputTooSmall);
-                } else {
-                    f.hdr_out = h;
+                if self.dialect.writes_header(t) {
+                    let h = crate::zip::request_header(t, r.level).len();
+                    if out_space < h {
+                        f.forced = Some(Status::OutputTooSmall);
+                    } else {
+                        f.hdr_out = h;
+                    }
+                }
+                if !self.dialect.device_checksums() {
+                    f.checksum = match Csum::from_flags(r.flags) {
+                        Some(Csum::Crc32) => Some(crate::zip::crc32(0, input)),
+                        Some(Csum::Adler32) => Some(crate::zip::adler32(1, input)),
+                        _ => None,
+                    };
                 }
             }
-            Direction::Decompress if self.dialect.skips_header(t) => match parse_header(t, input) {
-                Header::Len(n) => f.hdr_in = n,
-                Header::Incomplete => f.forced = Some(Status::NeedInput),
-                Header::Invalid => f.forced = Some(Status::DataError),
-            },
+            Direction::Decompress if self.dialect.skips_header(t) => {
+                let format = match t {
+                    ReqType::Gzip => Format::Gzip,
+                    _ => Format::Zlib,
+                };
+                match crate::zip::check_header(format, input) {
+                    Ok(Some(n)) => f.hdr_in = n,
+                    Ok(None) => f.forced = Some(Status::NeedInput),
+                    Err(_) => f.forced = Some(Status::DataError),
+                }
+            }
             Direction::Decompress => {}
         }
         f
+    }
+
+    /// Writes the header `f` makes the driver write for `r` at the start of `out`.
+    fn write_header(f: &Framing, r: &Request, out: &mut [std::mem::MaybeUninit<u8>]) {
+        if f.hdr_out > 0 {
+            let h = crate::zip::request_header(r.req_type, r.level);
+            for (slot, b) in out.iter_mut().zip(h) {
+                slot.write(b);
+            }
+        }
     }
 
     /// Writes one request into the ring without ringing the doorbell.
@@ -647,21 +690,18 @@ impl Queue {
             .dst
             .as_ref()
             .map_or((0, 0), |b| (b.iova(), b.capacity()));
-        let framing = if self.dialect == Dialect::V1 || req.req_type == ReqType::Nop {
-            Framing::default()
-        } else {
+        let framing = {
             let input: &[u8] = match (&req.input, &req.src) {
                 (Some(i), _) => i.0.bytes(),
                 (None, Some(b)) => b.as_slice(),
                 (None, None) => &[],
             };
-            let f = self.framing(req.req_type, input, space);
-            let h = self.dialect.compress_header(req.req_type);
-            if let (Some(d), true) = (req.dst.as_mut(), f.hdr_out > 0) {
-                d.as_full_mut_slice()[..h.len()].copy_from_slice(h);
-            }
-            f
+            self.framing(&req, input, space)
         };
+        if let (Some(d), true) = (req.dst.as_mut(), framing.hdr_out > 0) {
+            let h = crate::zip::request_header(req.req_type, req.level);
+            d.as_full_mut_slice()[..h.len()].copy_from_slice(&h);
+        }
         let (src, n, dst, space) = framing.device_part(src, n, dst, space);
         let sqe = req.entry(self.dialect, src, n, dst, space);
         self.place(sqe, req, lease, framing);
@@ -850,14 +890,9 @@ impl Queue {
         self.check_request_shape(&req)?;
         out.reserve(out_space);
         let domain = Arc::clone(self.domain());
-        let framing = self.framing(req.req_type, input, out_space);
+        let framing = self.framing(&req, input, out_space);
         let spare = &mut out.spare_capacity_mut()[..out_space];
-        if framing.hdr_out > 0 {
-            let h = self.dialect.compress_header(req.req_type);
-            for (slot, b) in spare.iter_mut().zip(h) {
-                slot.write(*b);
-            }
-        }
+        Self::write_header(&framing, &req, spare);
         let lent_in = domain.lend(input.as_ptr(), input.len());
         let lent_out = domain.lend(spare.as_ptr().cast(), spare.len());
         let (Some(src), Some(dst)) = (
@@ -905,8 +940,8 @@ impl Queue {
         src.fill(input);
         let mut dst = self.alloc(out_space.max(1))?;
         if framing.hdr_out > 0 {
-            let h = self.dialect.compress_header(req.req_type);
-            dst.as_full_mut_slice()[..h.len()].copy_from_slice(h);
+            let h = crate::zip::request_header(req.req_type, req.level);
+            dst.as_full_mut_slice()[..h.len()].copy_from_slice(&h);
         }
         // The device is offered exactly `out_space`, not the buffer's whole pages, so both
         // ways of running stop at the same point.
@@ -1071,7 +1106,7 @@ impl Queue {
             status_raw,
             consumed,
             produced,
-            checksum: a.checksum,
+            checksum: f.checksum.unwrap_or(a.checksum),
             src: req.src.take(),
             dst: req.dst.take(),
         };

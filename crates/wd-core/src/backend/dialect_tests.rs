@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::abi::{
-    Cqe, Dialect, Direction, ReqType, Status, ZipSqe, CMD_CQ, CMD_SQ, GZIP_HEADER, RINGS_SIZE,
-    V2_DOORBELL, V2_LSTBLK, V2_MMIO_SIZE, ZLIB_HEADER,
+    Cqe, Csum, Dialect, Direction, ReqType, Status, ZipSqe, CMD_CQ, CMD_SQ, RINGS_SIZE,
+    V2_DOORBELL, V2_LSTBLK, V2_MMIO_SIZE,
 };
 use crate::backend::{Backend, DeviceKind};
 use crate::dma::Domain;
@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::queue::{Queue, Request};
 use crate::ring::{Mmio, Region, Rings};
 use crate::sys::EventFd;
+use crate::zip::{gzip_header, zlib_header, GzipHeader};
 
 const QN: u16 = 3;
 
@@ -111,7 +112,7 @@ fn a_gzip_compression_gets_its_header_from_the_driver() {
     let src = buf(&q, b"hello", 4096);
     let dst = q.alloc(4096).unwrap();
     let (src_iova, dst_iova, cap) = (src.iova(), dst.iova(), dst.capacity());
-    q.send(Request::new(ReqType::Gzip, src, dst).tag(42))
+    q.send(Request::new(ReqType::Gzip, src, dst).level(9).tag(42))
         .unwrap();
     assert_eq!(last_doorbell(&mmio), QN as u64 | CMD_SQ << 12 | 1 << 32);
     let e: ZipSqe = rings.read_sqe(0);
@@ -134,7 +135,9 @@ fn a_gzip_compression_gets_its_header_from_the_driver() {
     );
     assert_eq!(c.checksum, 0xc0ffee, "dw31");
     let out = c.dst.as_ref().unwrap().as_slice();
-    assert_eq!(&out[..10], &GZIP_HEADER);
+    // The one gzip header WarpDrive writes, level included (XFL 2 at level 9).
+    assert_eq!(&out[..10], &gzip_header(9, &GzipHeader::default())[..]);
+    assert_eq!(out[8], 2);
     assert_eq!(&out[10..], b"BODY");
     // Nothing is outstanding: the last store is the CQ doorbell with the new head.
     assert_eq!(last_doorbell(&mmio), QN as u64 | CMD_CQ << 12 | 1 << 32);
@@ -165,7 +168,7 @@ fn the_sq_tail_is_stored_again_after_a_cq_doorbell_while_requests_are_out() {
 fn a_decompression_skips_the_header_and_reads_the_end_of_stream() {
     let (mut q, _mmio, rings) = queue(Dialect::V2, Direction::Decompress);
     // A gzip header with a name: 10 + 4 bytes, then the body.
-    let mut input = GZIP_HEADER.to_vec();
+    let mut input = gzip_header(6, &GzipHeader::default());
     input[3] = 8;
     input.extend_from_slice(b"abc\0BODY");
     let src = buf(&q, &input, 4096);
@@ -181,7 +184,7 @@ fn a_decompression_skips_the_header_and_reads_the_end_of_stream() {
         (Some(Status::Ok), 18, 100)
     );
     // "done" without the last block: the input ended inside the stream.
-    let src = buf(&q, &ZLIB_HEADER, 64);
+    let src = buf(&q, &zlib_header(6), 64);
     q.send(Request::new(ReqType::Zlib, src, q.alloc(64).unwrap()))
         .unwrap();
     let e = rings.read_sqe(1);
@@ -196,7 +199,15 @@ fn a_bad_or_short_header_is_answered_by_the_driver_through_an_empty_request() {
     let (mut q, _mmio, rings) = queue(Dialect::V2, Direction::Decompress);
     for (i, (input, want)) in [
         (&b"PK\x03\x04"[..], Status::DataError),
-        (&GZIP_HEADER[..6], Status::NeedInput),
+        (
+            &gzip_header(6, &GzipHeader::default())[..6],
+            Status::NeedInput,
+        ),
+        // FHCRC set and wrong: refused as zlib refuses it.
+        (
+            &b"\x1f\x8b\x08\x02\0\0\0\0\0\x03\x12\x34"[..],
+            Status::DataError,
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -216,14 +227,66 @@ fn a_bad_or_short_header_is_answered_by_the_driver_through_an_empty_request() {
     }
     // v3: zlib in an entry of type 3, the header still the driver's.
     let (mut q, _mmio, rings) = queue(Dialect::V3, Direction::Compress);
-    let r = Request::new(ReqType::Zlib, buf(&q, b"abc", 64), q.alloc(64).unwrap());
+    let r = Request::new(ReqType::Zlib, buf(&q, b"abc", 64), q.alloc(64).unwrap()).level(1);
     q.send(r).unwrap();
     let e = rings.read_sqe(0);
     assert_eq!((e.dw[7] >> 28, e.dw[13]), (3, 0));
     answer(&rings, 0, 0, 3, 5);
     let c = q.recv().unwrap().unwrap();
-    assert_eq!(&c.dst.as_ref().unwrap().as_slice()[..2], &ZLIB_HEADER);
+    assert_eq!(&c.dst.as_ref().unwrap().as_slice()[..2], &zlib_header(1));
     assert_eq!(c.produced, 7);
+}
+
+#[test]
+fn a_checksum_choice_is_answered_by_the_driver_over_the_input() {
+    // What compress_one and every whole piece of compress_stream send: raw deflate with
+    // the checksum the gzip or zlib trailer needs.
+    let (mut q, _mmio, rings) = queue(Dialect::V2, Direction::Compress);
+    let data = b"the checksum of these bytes";
+    for (i, (csum, want)) in [
+        (Csum::Crc32, crate::zip::crc32(0, data)),
+        (Csum::Adler32, crate::zip::adler32(1, data)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = Request::new(ReqType::Deflate, buf(&q, data, 64), q.alloc(128).unwrap())
+            .checksum(csum)
+            .level(1);
+        q.send(r).unwrap();
+        let e = rings.read_sqe(i);
+        assert_eq!((e.dw[7] >> 28, e.dw[9], e.dw[4]), (3, 1, data.len() as u32));
+        // The played device answers 0xc0ffee in dw31: not what was asked for.
+        answer(&rings, i, 0, data.len() as u32, 9);
+        let c = q.recv().unwrap().unwrap();
+        assert_eq!(
+            (c.status(), c.consumed, c.produced, c.checksum),
+            (Some(Status::Ok), data.len(), 9, want)
+        );
+    }
+    // Borrowed memory (compress_one's way) gets the same answer.
+    let (mut q, stop, t) = threaded(Direction::Compress);
+    let mut out = Vec::new();
+    let c = q
+        .run_borrowed(
+            Request::without_buffers(ReqType::Deflate).checksum(Csum::Crc32),
+            data,
+            &mut out,
+            64,
+        )
+        .unwrap();
+    assert_eq!(c.checksum, crate::zip::crc32(0, data));
+    stop.store(true, Ordering::Release);
+    t.join().unwrap();
+    // A decompression has no input checksum to give.
+    let (mut q, _mmio, _rings) = queue(Dialect::V2, Direction::Decompress);
+    let r = Request::new(ReqType::Deflate, buf(&q, b"x", 64), q.alloc(64).unwrap())
+        .checksum(Csum::Crc32);
+    let e = q.send(r).unwrap_err().error;
+    assert!(
+        matches!(&e, Error::BadRequest(m) if m.contains("hisi_qm_v2")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -313,7 +376,7 @@ fn run_borrowed_frames_the_callers_memory() {
     t.join().unwrap();
 
     let (mut q, stop, t) = threaded(Direction::Decompress);
-    let mut input = ZLIB_HEADER.to_vec();
+    let mut input = zlib_header(6).to_vec();
     input.extend_from_slice(b"body");
     let mut out = Vec::new();
     let c = q
