@@ -3,8 +3,8 @@
 # unchanged, with the software hisi_qm v2 ZIP parent uacce_softzip. Runs
 # uacce_test as root and as uid 65534, unloads the parent under a busy
 # queue, and prints "uacce ABI: N checks, M failed". Then wd-core's uacce
-# backend: the Rust behaviour suites, the host's programs and the Python
-# suite as uid 65534 (host-stage.sh with HS=uacce). Uses init.sh's ok/fail,
+# backend: the Rust behaviour suites, the host's programs (soak included) and
+# the CLI as uid 65534 (host-stage.sh with HS=uacce). Uses init.sh's ok/fail,
 # $M (the modules folder) and, for the backend, its as_user and WD_UID.
 
 if [ -e $M/uacce.ko ]; then
@@ -88,7 +88,7 @@ if [ -e $M/uacce.ko ]; then
 
 	# wd-core's uacce backend, as an ordinary user who was granted the node (as an
 	# administrator grants /dev/hisi_zip-N on real hardware): no root, nothing pinned.
-	# 24 queues: the Python suite keeps several open at once.
+	# 24 queues: the suites keep several open at once.
 	if [ -d /wd ] && insmod $M/uacce_softzip.ko queues=24; then
 		echo "=== wd-core on the uacce backend ==="
 		U=$(uacce_dev)

@@ -436,6 +436,19 @@ pub const V2_TAG_WORD_TYPE0: usize = 13;
 pub const V2_TAG_WORD_TYPE3: usize = 26;
 /// The checksum word (CRC-32 for gzip, Adler-32 for zlib).
 pub const V2_CSUM_WORD: usize = 31;
+/// dw7 bit 25, `flush_type`: 1 finish (the request ends the stream), 0 sync flush.
+pub const V2_FLUSH_FINISH: u32 = 1 << 25;
+/// dw7 bit 26, `stream_mode`: 1 stateful (the stream context buffer holds the state).
+pub const V2_STATEFUL: u32 = 1 << 26;
+/// dw7 bit 27, `stream_new`: the first request of a stateful stream.
+pub const V2_STREAM_NEW: u32 = 1 << 27;
+/// Where the stream context buffer's address sits (low word; the high word follows).
+pub const V2_CTX_ADDR_WORD: usize = 22;
+/// The words an answered stateful request hands on to the next request of its stream:
+/// `ctx_dw0`, `ctx_dw1`, `ctx_dw2`, `isize`, `checksum`.
+pub const V2_CARRY_WORDS: [usize; 5] = [15, 28, 29, 30, 31];
+/// Size of a queue's stream context buffer (UADK's `HW_CTX_SIZE`).
+pub const V2_CTX_SIZE: usize = 64 << 10;
 
 /// v2 status: done.
 pub const V2_ST_OK: u8 = 0x00;
@@ -534,10 +547,40 @@ impl Dialect {
         matches!(self, Dialect::V1)
     }
 
-    /// True if the stream flags ([`FLAG_PARTIAL`], [`FLAG_CONTINUE`]) have a place in this
-    /// dialect's entries (v2/v3 entries are stateless here).
-    pub const fn has_stream_flags(self) -> bool {
-        matches!(self, Dialect::V1)
+    /// Sets the stream fields of v2/v3 entry `e` (nothing on v1, whose flags say it all).
+    /// A compression piece that ends in a sync flush (`partial`) is the first and only
+    /// request of a stateful stream, so that it does not end the deflate stream; any other
+    /// compression is stateless and finishes. A decompression is stateful, so that the
+    /// device keeps what it decoded for a next request: new, or continuing with the state
+    /// words `carry` the previous answer of its stream gave ([`V2_CARRY_WORDS`]). `ctx` is
+    /// the queue's stream context buffer.
+    pub fn set_stream(
+        self,
+        e: &mut ZipSqe,
+        dir: Direction,
+        partial: bool,
+        carry: Option<&[u32; 5]>,
+        ctx: u64,
+    ) {
+        if self == Dialect::V1 {
+            return;
+        }
+        let mode = match (dir, partial, carry) {
+            (Direction::Compress, true, _) => V2_STATEFUL | V2_STREAM_NEW,
+            (Direction::Compress, false, _) => V2_FLUSH_FINISH,
+            (Direction::Decompress, _, None) => V2_STATEFUL | V2_STREAM_NEW | V2_FLUSH_FINISH,
+            (Direction::Decompress, _, Some(_)) => V2_STATEFUL | V2_FLUSH_FINISH,
+        };
+        e.dw[7] = (e.dw[7] & !(V2_FLUSH_FINISH | V2_STATEFUL | V2_STREAM_NEW)) | mode;
+        if mode & V2_STATEFUL != 0 {
+            e.dw[V2_CTX_ADDR_WORD] = ctx as u32;
+            e.dw[V2_CTX_ADDR_WORD + 1] = (ctx >> 32) as u32;
+        }
+        if let Some(c) = carry {
+            for (w, v) in V2_CARRY_WORDS.iter().zip(c) {
+                e.dw[*w] = *v;
+            }
+        }
     }
 
     /// True if the device computes a checksum selector's choice itself (v1); on v2/v3 a
@@ -585,8 +628,8 @@ impl Dialect {
     }
 
     /// Builds a request entry. `flags` and `level` are v1's (v2/v3 entries have no place
-    /// for them: the caller checks [`Dialect::has_stream_flags`]); `tag` goes into the
-    /// dialect's tag word.
+    /// for them: the stream fields are [`Dialect::set_stream`]'s, the level is the
+    /// engine's own); `tag` goes into the dialect's tag word.
     #[allow(clippy::too_many_arguments)]
     pub fn encode(
         self,
@@ -830,6 +873,45 @@ mod tests {
         assert_eq!(Dialect::V1.doorbell_offset(CMD_CQ, true), DOORBELL_CQ_SOFT);
         assert_eq!(Dialect::V2.mmio_size(), 8192);
         assert!(Dialect::V2.doorbell_offset(CMD_SQ, false) + 8 <= Dialect::V2.mmio_size());
+    }
+
+    #[test]
+    fn v2_stream_fields_sit_where_uadk_puts_them() {
+        let ctx = 0x1234_5678_9abc_d000u64;
+        let fresh = || Dialect::V2.encode(ReqType::Deflate, 0, 0, 1, 0x10, 5, 0x20, 64);
+        let mode = |e: &ZipSqe| (e.dw[7] >> 25) & 7;
+        // A compression piece: stateful, new, sync flush; the context buffer in dw22/23.
+        let mut e = fresh();
+        Dialect::V2.set_stream(&mut e, Direction::Compress, true, None, ctx);
+        assert_eq!(mode(&e), 0b110);
+        assert_eq!((e.dw[22], e.dw[23]), (0x9abc_d000, 0x1234_5678));
+        assert_eq!(e.dw[7] >> V2_SQE_TYPE_SHIFT, 3, "the entry type stays");
+        // A whole compression: stateless, finish, no context.
+        let mut e = fresh();
+        Dialect::V2.set_stream(&mut e, Direction::Compress, false, None, ctx);
+        assert_eq!((mode(&e), e.dw[22]), (0b001, 0));
+        // Decompressions: stateful, new or continuing with the words handed on.
+        let mut e = fresh();
+        Dialect::V3.set_stream(&mut e, Direction::Decompress, false, None, ctx);
+        assert_eq!(mode(&e), 0b111);
+        let mut e = fresh();
+        Dialect::V2.set_stream(
+            &mut e,
+            Direction::Decompress,
+            false,
+            Some(&[1, 2, 3, 4, 5]),
+            ctx,
+        );
+        assert_eq!(mode(&e), 0b011);
+        assert_eq!(
+            (e.dw[15], e.dw[28], e.dw[29], e.dw[30], e.dw[31]),
+            (1, 2, 3, 4, 5)
+        );
+        // v1 entries are left as they are.
+        let mut e = Dialect::V1.encode(ReqType::Deflate, FLAG_PARTIAL, 0, 1, 0x10, 5, 0x20, 64);
+        let before = e;
+        Dialect::V1.set_stream(&mut e, Direction::Compress, true, None, ctx);
+        assert_eq!(e, before);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::abi::Direction;
 use crate::abi::{
     Answer, Csum, Dialect, ReqType, Status, ZipSqe, ARM_MODERATED, ARM_NOW, CAP_MODERATED_ARM,
     CMD_CQ, CMD_SQ, FLAG_CONTINUE, FLAG_CSUM_MASK, FLAG_PARTIAL, MAX_OUTSTANDING, REG_CAPS,
-    REG_IDLE, REG_SOFT_ID, RING_DEPTH, SOFT_ID_MAGIC,
+    REG_IDLE, REG_SOFT_ID, RING_DEPTH, SOFT_ID_MAGIC, V2_CARRY_WORDS, V2_CTX_SIZE,
 };
 use crate::backend::Backend;
 use crate::dma::{DmaBuf, Domain, Lease};
@@ -324,6 +324,10 @@ struct Framing {
     /// The checksum the request chose, computed by the driver over the input (a dialect
     /// whose device does not: [`Dialect::device_checksums`]).
     checksum: Option<u32>,
+    /// A decompression that continues the device's open stream (no header to skip).
+    cont: bool,
+    /// A compression piece that ends in a sync flush.
+    partial: bool,
 }
 
 impl Framing {
@@ -350,6 +354,8 @@ pub struct Queue {
     mmio: Mmio,
     rings: Rings,
     slots: Vec<Option<Slot>>,
+    /// The stream context buffer of a v2/v3 queue's stateful requests.
+    stream_ctx: Option<DmaBuf>,
     backend: Box<dyn Backend>,
     dir: Direction,
     sqn: u16,
@@ -374,6 +380,9 @@ pub struct Queue {
     /// Set when the device broke the protocol: why. The queue then refuses every call and
     /// keeps the buffers of its requests in flight until the device is stopped.
     broken: Option<String>,
+    /// v2/v3 decompression: the state words the last answer handed on, while the device
+    /// holds an unfinished stream that a continued request goes on with.
+    stream_carry: Option<[u32; 5]>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -412,6 +421,12 @@ impl Queue {
         let mmio = backend.mmio().clone();
         let rings = backend.rings().clone();
         let dialect = backend.dialect();
+        // As UADK's sessions do, a v2/v3 queue gets its stream context buffer when it opens,
+        // so that its resources do not change with use (if it cannot be made now, the first
+        // stateful request makes it, or fails).
+        let stream_ctx = (dialect != Dialect::V1)
+            .then(|| backend.domain().alloc(V2_CTX_SIZE).ok())
+            .flatten();
         // Only v1 devices have the software registers; a v2/v3 MMIO page is the
         // hardware's, whose registers are not read for nothing.
         let soft_layout = dialect == Dialect::V1
@@ -442,6 +457,8 @@ impl Queue {
             stopped: false,
             pooled: false,
             broken: None,
+            stream_ctx,
+            stream_carry: None,
         }
     }
 
@@ -513,6 +530,12 @@ impl Queue {
         self.pooled
     }
 
+    /// Forgets a v2/v3 decompression stream the device may hold open, when the queue goes
+    /// idle into the pool: its next user starts new streams.
+    pub(crate) fn end_streams(&mut self) {
+        self.stream_carry = None;
+    }
+
     /// `Err` if the device can no longer answer.
     pub fn check_device(&self) -> Result<()> {
         self.backend.check_alive()
@@ -582,13 +605,6 @@ impl Queue {
                 "partial pieces must be raw deflate".into(),
             ));
         }
-        if r.flags & (FLAG_PARTIAL | FLAG_CONTINUE) != 0 && !self.dialect.has_stream_flags() {
-            return Err(Error::BadRequest(format!(
-                "a {} device takes whole, stateless requests: no partial pieces, no \
-                 continued streams",
-                self.dialect.name()
-            )));
-        }
         if r.flags & FLAG_CSUM_MASK != 0
             && !self.dialect.device_checksums()
             && self.dir == Direction::Decompress
@@ -610,6 +626,10 @@ impl Queue {
             return f;
         }
         let t = r.req_type;
+        f.partial = r.flags & FLAG_PARTIAL != 0;
+        // Continuing is only possible where the device holds an open stream: after a
+        // header the driver answered as incomplete it does not, and the request starts it.
+        f.cont = r.flags & FLAG_CONTINUE != 0 && self.stream_carry.is_some();
         match self.dir {
             Direction::Compress => {
                 if self.dialect.writes_header(t) {
@@ -628,7 +648,7 @@ impl Queue {
                     };
                 }
             }
-            Direction::Decompress if self.dialect.skips_header(t) => {
+            Direction::Decompress if !f.cont && self.dialect.skips_header(t) => {
                 let format = match t {
                     ReqType::Gzip => Format::Gzip,
                     _ => Format::Zlib,
@@ -642,6 +662,37 @@ impl Queue {
             Direction::Decompress => {}
         }
         f
+    }
+
+    /// The entry of request `r` framed by `f`, for the device's part of it; on v2/v3 with
+    /// its stream fields.
+    fn entry(
+        &mut self,
+        r: &Request,
+        f: &Framing,
+        (src, n, dst, space): (u64, u32, u64, u32),
+    ) -> Result<ZipSqe> {
+        let mut sqe = r.entry(self.dialect, src, n, dst, space);
+        if self.dialect == Dialect::V1 || r.req_type == ReqType::Nop || f.forced.is_some() {
+            return Ok(sqe);
+        }
+        let ctx = match &self.stream_ctx {
+            Some(b) => b.iova(),
+            None => {
+                let b = self.alloc(V2_CTX_SIZE)?;
+                let iova = b.iova();
+                self.stream_ctx = Some(b);
+                iova
+            }
+        };
+        let carry = if f.cont {
+            self.stream_carry.as_ref()
+        } else {
+            None
+        };
+        self.dialect
+            .set_stream(&mut sqe, self.dir, f.partial, carry, ctx);
+        Ok(sqe)
     }
 
     /// Writes the header `f` makes the driver write for `r` at the start of `out`.
@@ -702,8 +753,15 @@ impl Queue {
             let h = crate::zip::request_header(req.req_type, req.level);
             d.as_full_mut_slice()[..h.len()].copy_from_slice(&h);
         }
-        let (src, n, dst, space) = framing.device_part(src, n, dst, space);
-        let sqe = req.entry(self.dialect, src, n, dst, space);
+        let sqe = match self.entry(&req, &framing, framing.device_part(src, n, dst, space)) {
+            Ok(e) => e,
+            Err(error) => {
+                return Err(SendError {
+                    error,
+                    request: req,
+                })
+            }
+        };
         self.place(sqe, req, lease, framing);
         Ok(())
     }
@@ -904,8 +962,11 @@ impl Queue {
         ) else {
             return self.run_copied(req, input, out, out_space, framing);
         };
-        let (src, n, dst, space) = framing.device_part(src, input.len(), dst, out_space);
-        let sqe = req.entry(self.dialect, src, n, dst, space);
+        let sqe = self.entry(
+            &req,
+            &framing,
+            framing.device_part(src, input.len(), dst, out_space),
+        )?;
         // SAFETY: both ranges are lent to the domain until the leases drop at the end of
         // this function; `input` is borrowed shared and `out`'s spare capacity exclusively
         // for all of it, so nobody else reads or writes them. The request either completes
@@ -945,8 +1006,11 @@ impl Queue {
         }
         // The device is offered exactly `out_space`, not the buffer's whole pages, so both
         // ways of running stop at the same point.
-        let (s, n, d, space) = framing.device_part(src.iova(), input.len(), dst.iova(), out_space);
-        let sqe = req.entry(self.dialect, s, n, d, space);
+        let sqe = self.entry(
+            &req,
+            &framing,
+            framing.device_part(src.iova(), input.len(), dst.iova(), out_space),
+        )?;
         let req = Request {
             src: Some(src),
             dst: Some(dst),
@@ -1098,6 +1162,19 @@ impl Queue {
                 a.produced as usize + f.hdr_out,
             ),
         };
+        if self.dialect != Dialect::V1 && self.dir == Direction::Decompress && !slot.nop {
+            // The device holds the stream open after it stopped for input or output room;
+            // the next continued request goes on with the state words it handed back.
+            let open = f.forced.is_none()
+                && matches!(
+                    Status::from_wire(status_raw),
+                    Some(Status::NeedInput | Status::OutputTooSmall)
+                );
+            self.stream_carry = open.then(|| {
+                let e = self.rings.read_sqe_words(idx, &V2_CARRY_WORDS);
+                V2_CARRY_WORDS.map(|w| e.dw[w])
+            });
+        }
         if let Some(d) = req.dst.as_mut() {
             d.set_len(produced);
         }

@@ -2,10 +2,7 @@
 //! normal jobs fit it, and a limit too small for any request is its own clear error, never
 //! a DMA fault. On the soft device nothing is pinned and everything works at any limit; in
 //! the QEMU guest (`tests/guest/run`) this runs on sdmdev through VFIO as uid 65534, where
-//! the kernel charges pins to the limit.
-//!
-//! On a uacce device (SVA) nothing is pinned either; it takes whole requests only, so the
-//! jobs larger than one request are its refusal there.
+//! the kernel charges pins to the limit, and on mainline uacce (SVA), where nothing is pinned.
 //!
 //! One test function: the limit belongs to the whole process, so nothing may run beside it.
 
@@ -14,8 +11,6 @@ use std::time::Duration;
 use wd_core::abi::ReqType;
 use wd_core::zip::{compress, compress_stream, decompress, default_opener, Format, ZipOptions};
 use wd_core::{open_queue, Direction, Error, Request};
-
-mod common;
 
 const MIB: u64 = 1 << 20;
 
@@ -57,15 +52,10 @@ fn jobs_fit_the_default_limit_and_a_tiny_limit_is_a_clear_error() {
     // The default limit of an ordinary user.
     wd_core::sys::set_memlock_limit(8 * MIB).unwrap();
 
-    let stateless = common::stateless_device();
     // One 5 MiB one-shot call each way.
     let five = data(5 << 20, 5);
-    if stateless {
-        common::assert_stateless_refusal(compress(&five, Format::Gzip, 6));
-    } else {
-        let gz = compress(&five, Format::Gzip, 6).unwrap();
-        assert_eq!(gunzip(&gz), five);
-    }
+    let gz = compress(&five, Format::Gzip, 6).unwrap();
+    assert_eq!(gunzip(&gz), five);
 
     // A 15 MB file through compress_stream with four queues asked for (what would pin
     // 4 x (1 MiB + 2 MiB) without the budget).
@@ -75,32 +65,23 @@ fn jobs_fit_the_default_limit_and_a_tiny_limit_is_a_clear_error() {
         ..Default::default()
     };
     let mut out = Vec::new();
-    let r = compress_stream(
+    compress_stream(
         &mut &big[..],
         &mut out,
         &opts,
         &default_opener,
         &mut |_, _| {},
-    );
-    if stateless {
-        common::assert_stateless_refusal(r);
-    } else {
-        r.unwrap();
-        assert_eq!(gunzip(&out), big);
-    }
+    )
+    .unwrap();
+    assert_eq!(gunzip(&out), big);
 
-    // Three jobs at once share the one budget (on a stateless device, jobs of one request).
-    let part_len = if stateless {
-        wd_core::zip::ONE_REQUEST_MAX
-    } else {
-        4_000_000
-    };
+    // Three jobs at once share the one budget.
     std::thread::scope(|s| {
         let jobs: Vec<_> = (0..3)
             .map(|i| {
                 let big = &big;
                 s.spawn(move || {
-                    let part = &big[i * part_len..(i + 1) * part_len];
+                    let part = &big[i * 4_000_000..(i + 1) * 4_000_000];
                     let gz = compress(part, Format::Gzip, 1).unwrap();
                     assert_eq!(gunzip(&gz), part);
                 })

@@ -290,21 +290,91 @@ fn a_checksum_choice_is_answered_by_the_driver_over_the_input() {
 }
 
 #[test]
-fn stream_flags_are_refused_by_name_and_a_nop_is_an_empty_deflate() {
+fn a_piece_is_a_stateful_stream_and_a_nop_is_an_empty_deflate() {
     let (mut q, _mmio, rings) = queue(Dialect::V2, Direction::Compress);
     let r = Request::new(ReqType::Deflate, buf(&q, b"x", 64), q.alloc(64).unwrap()).partial();
-    let e = q.send(r).unwrap_err().error;
-    assert!(
-        matches!(&e, Error::BadRequest(m) if m.contains("hisi_qm_v2")),
-        "{e}"
-    );
-    assert_eq!(q.outstanding(), 0);
-    q.send(Request::nop().tag(7)).unwrap();
+    q.send(r).unwrap();
     let e = rings.read_sqe(0);
+    assert_eq!((e.dw[7] >> 25) & 7, 0b110, "stateful, new, sync flush");
+    assert_ne!(e.dw[22], 0, "the stream context buffer");
+    answer(&rings, 0, 0, 1, 3);
+    q.recv().unwrap().unwrap().check().unwrap();
+    // The context buffer came with the queue: using it shares nothing more.
+    let shares = q.domain().share_count();
+    let r = Request::new(ReqType::Deflate, buf(&q, b"y", 64), q.alloc(64).unwrap()).partial();
+    assert_eq!(
+        q.domain().share_count(),
+        shares + 2,
+        "the request's two buffers"
+    );
+    q.send(r).unwrap();
+    let e2 = rings.read_sqe(1);
+    assert_eq!((e2.dw[22], e2.dw[23]), (e.dw[22], e.dw[23]));
+    answer(&rings, 1, 0, 1, 3);
+    q.recv().unwrap().unwrap().check().unwrap();
+    q.send(Request::nop().tag(7)).unwrap();
+    let e = rings.read_sqe(2);
     assert_eq!((e.dw[9], e.dw[4], e.dw[14]), (1, 0, 0));
-    answer(&rings, 0, 0x0e, 0, 0);
+    answer(&rings, 2, 0x0e, 0, 0);
     let c = q.recv().unwrap().unwrap();
     assert_eq!((c.tag, c.status(), c.produced), (7, Some(Status::Ok), 0));
+}
+
+#[test]
+fn a_continued_decompression_goes_on_with_the_devices_stream() {
+    let (mut q, _mmio, rings) = queue(Dialect::V2, Direction::Decompress);
+    let header = gzip_header(6, &GzipHeader::default());
+    // The header is cut short: the driver answers, the device holds no stream.
+    q.send(Request::new(
+        ReqType::Gzip,
+        buf(&q, &header[..4], 64),
+        q.alloc(64).unwrap(),
+    ))
+    .unwrap();
+    answer(&rings, 0, 0, 0, 0);
+    let c = q.recv().unwrap().unwrap();
+    assert_eq!((c.status(), c.consumed), (Some(Status::NeedInput), 0));
+    // So a continued request starts the stream: its header is skipped, stream_new is set.
+    let mut input = header.clone();
+    input.extend_from_slice(b"BODY");
+    let src = buf(&q, &input, 64);
+    let src_iova = src.iova();
+    q.send(Request::new(ReqType::Gzip, src, q.alloc(64).unwrap()).continue_stream())
+        .unwrap();
+    let e = rings.read_sqe(1);
+    assert_eq!((e.src(), e.dw[4]), (src_iova + 10, 4));
+    assert_eq!((e.dw[7] >> 25) & 7, 0b111, "stateful, new");
+    // The device stops for output room and hands back its state words.
+    let mut e = rings.read_sqe(1);
+    e.dw[15] = 0x11;
+    e.dw[28] = 0x22;
+    e.dw[29] = 0x33;
+    e.dw[30] = 0x44;
+    rings.write_sqe(1, &e);
+    answer(&rings, 1, 0x0e, 4, 64);
+    let c = q.recv().unwrap().unwrap();
+    assert_eq!((c.status(), c.consumed), (Some(Status::OutputTooSmall), 14));
+    // The next continued request goes on: no header skipped, the words handed on.
+    let src = buf(&q, b"more", 64);
+    let src_iova = src.iova();
+    q.send(Request::new(ReqType::Gzip, src, q.alloc(64).unwrap()).continue_stream())
+        .unwrap();
+    let e = rings.read_sqe(2);
+    assert_eq!((e.src(), e.dw[4]), (src_iova, 4));
+    assert_eq!((e.dw[7] >> 25) & 7, 0b011, "stateful, continued");
+    assert_eq!(
+        (e.dw[15], e.dw[28], e.dw[29], e.dw[30], e.dw[31]),
+        (0x11, 0x22, 0x33, 0x44, 0xc0ffee)
+    );
+    answer(&rings, 2, 0x13 | V2_LSTBLK, 4, 10);
+    let c = q.recv().unwrap().unwrap();
+    assert_eq!((c.status(), c.consumed), (Some(Status::Ok), 4));
+    // The stream ended: a continued request now starts a new one.
+    let src = buf(&q, &header, 64);
+    q.send(Request::new(ReqType::Gzip, src, q.alloc(64).unwrap()).continue_stream())
+        .unwrap();
+    let e = rings.read_sqe(3);
+    assert_eq!((e.dw[4], (e.dw[7] >> 25) & 7), (0, 0b111));
 }
 
 /// A v2 device on a thread: takes SQ doorbells only (as the soft parent does) and
