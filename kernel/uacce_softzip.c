@@ -78,7 +78,9 @@
 #define UZ_W_DST_HI		21
 #define UZ_W_ISIZE		30
 #define UZ_W_CSUM		31
-#define UZ_DW7_STATEFUL		BIT(26)
+#define UZ_DW7_FINISH		BIT(25)	/* flush_type: 1 finish, 0 sync flush */
+#define UZ_DW7_STATEFUL		BIT(26)	/* stream_mode */
+#define UZ_DW7_NEW		BIT(27)	/* stream_new: a stream's first request */
 #define UZ_DW9_REQ(v)		((v) & 0xff)
 #define UZ_DW9_BUF(v)		(((v) >> 8) & 0xf)
 #define UZ_REQ_DEFLATE		1
@@ -205,13 +207,13 @@ static u8 uz_sz_type(u32 req)
 	       req == UZ_REQ_GZIP ? SZ_T_GZIP : SZ_T_RAW;
 }
 
-static u8 uz_compress(struct uz_queue *q, u8 type, const u8 *src, u32 in_len,
-		      u8 *dst, u32 space, u32 *consumed, u32 *produced,
-		      u32 *csum)
+static u8 uz_compress(struct uz_queue *q, u8 type, bool partial,
+		      const u8 *src, u32 in_len, u8 *dst, u32 space,
+		      u32 *consumed, u32 *produced, u32 *csum)
 {
 	u8 st = sz_deflate(&q->def, type, sz_csum_kind(type, SZ_CSUM_FORMAT),
-			   SZ_DF_NO_HEADER, 6, src, in_len, dst, space,
-			   produced, csum, NULL, NULL);
+			   SZ_DF_NO_HEADER | (partial ? SZ_DF_PARTIAL : 0), 6,
+			   src, in_len, dst, space, produced, csum, NULL, NULL);
 
 	switch (st) {
 	case SZ_ST_OK:
@@ -229,20 +231,30 @@ static u8 uz_compress(struct uz_queue *q, u8 type, const u8 *src, u32 in_len,
 	return st;
 }
 
-static u8 uz_decompress(struct uz_queue *q, u8 type, const u8 *src,
+/*
+ * @mode: the entry's dw7 stream bits. A stateful request leaves the stream
+ * open when it stops for input or output room; a stateful request that is
+ * not new goes on with it (uz_do_request() checked that one is open). The
+ * state stays here, not in the stream context buffer the entry names.
+ */
+static u8 uz_decompress(struct uz_queue *q, u8 type, u32 mode, const u8 *src,
 			u32 in_len, u8 *dst, u32 space, u32 *consumed,
 			u32 *produced, u32 *csum, bool *last)
 {
 	u8 st;
 
-	/* the driver has consumed the zlib/gzip header (UADK does) */
-	if (type == SZ_T_RAW)
-		sz_stream_start(&q->dec, &q->inf, type, SZ_CSUM_FORMAT);
-	else
-		sz_stream_start_body(&q->dec, &q->inf, type, SZ_CSUM_FORMAT);
+	if (!(mode & UZ_DW7_STATEFUL) || (mode & UZ_DW7_NEW)) {
+		/* the driver has consumed the zlib/gzip header (UADK does) */
+		if (type == SZ_T_RAW)
+			sz_stream_start(&q->dec, &q->inf, type, SZ_CSUM_FORMAT);
+		else
+			sz_stream_start_body(&q->dec, &q->inf, type,
+					     SZ_CSUM_FORMAT);
+	}
 	st = sz_stream_decode(&q->dec, &q->inf, src, in_len, dst, space,
 			      consumed, produced, csum);
-	q->dec.open = false;
+	if (!(mode & UZ_DW7_STATEFUL))
+		q->dec.open = false;
 	switch (st) {
 	case SZ_ST_OK:
 		*last = true;
@@ -307,7 +319,7 @@ static int uz_copy(struct uz_queue *q, u8 *kbuf, u64 uaddr, u32 len,
  * Copy the input in, run the engine, copy the output out, inside the
  * opener's address space. Returns the dw3 status.
  */
-static u8 uz_run(struct uz_queue *q, bool decomp, u32 req, u64 src,
+static u8 uz_run(struct uz_queue *q, bool decomp, u32 req, u32 mode, u64 src,
 		 u32 in_len, u64 dst, u32 space, u32 *consumed, u32 *produced,
 		 u32 *csum, bool *last)
 {
@@ -334,11 +346,13 @@ static u8 uz_run(struct uz_queue *q, bool decomp, u32 req, u64 src,
 	if (in_len && uz_copy(q, in, src, in_len, false))
 		goto out_unuse;
 	if (decomp)
-		st = uz_decompress(q, type, in ? in : &uz_empty, in_len,
+		st = uz_decompress(q, type, mode, in ? in : &uz_empty, in_len,
 				   out ? out : &uz_empty, space, consumed,
 				   produced, csum, last);
 	else
-		st = uz_compress(q, type, in ? in : &uz_empty, in_len,
+		st = uz_compress(q, type, (mode & UZ_DW7_STATEFUL) &&
+				 !(mode & UZ_DW7_FINISH),
+				 in ? in : &uz_empty, in_len,
 				 out ? out : &uz_empty, space, consumed,
 				 produced, csum);
 	if (*produced && uz_copy(q, out, dst, *produced, true)) {
@@ -369,19 +383,36 @@ static void uz_do_request(struct uz_queue *q, u16 idx)
 		  (u64)le32_to_cpu(READ_ONCE(sqe[UZ_W_DST_HI])) << 32;
 	u32 req = UZ_DW9_REQ(dw9);
 	bool decomp = READ_ONCE(q->alg_type);
+	u32 mode = dw7 & (UZ_DW7_FINISH | UZ_DW7_STATEFUL | UZ_DW7_NEW);
+	bool stateful = mode & UZ_DW7_STATEFUL, is_new = mode & UZ_DW7_NEW;
 	u32 consumed = 0, produced = 0, csum = 0;
 	bool last = false;
 	u8 st;
 
-	/* what UADK itself would pass to the hardware, and flat buffers only */
+	/*
+	 * What UADK itself would pass to the hardware, flat buffers only.
+	 * Streams: a compression is whole, or a new stateful stream of one raw
+	 * piece ending in a sync flush (no history is kept between pieces); a
+	 * decompression goes on only with the open stream of its type.
+	 */
 	if ((req != UZ_REQ_DEFLATE && req != UZ_REQ_ZLIB &&
-	     req != UZ_REQ_GZIP) || UZ_DW9_BUF(dw9) ||
-	    (dw7 & UZ_DW7_STATEFUL) || in_len > UZ_MAX_LEN)
+	     req != UZ_REQ_GZIP) || UZ_DW9_BUF(dw9) || in_len > UZ_MAX_LEN ||
+	    (!decomp && stateful &&
+	     (!is_new || (!(mode & UZ_DW7_FINISH) && req != UZ_REQ_DEFLATE))) ||
+	    (decomp && stateful && !is_new &&
+	     (!q->dec.open || q->dec.type != uz_sz_type(req)))) {
 		st = UZ_ST_BAD_REQ;
-	else
-		st = uz_run(q, decomp, req, src, in_len, dst,
+		/* a request that should have gone on with a stream ends it */
+		if (decomp && stateful && !is_new)
+			q->dec.open = false;
+	} else {
+		st = uz_run(q, decomp, req, mode, src, in_len, dst,
 			    min_t(u32, space, UZ_MAX_LEN), &consumed,
 			    &produced, &csum, &last);
+	}
+	/* a stream that faulted or failed is over */
+	if (decomp && (st == UZ_ST_FAULT || st == UZ_ST_DEV_ERR))
+		q->dec.open = false;
 
 	WRITE_ONCE(sqe[UZ_W_CONSUMED], cpu_to_le32(consumed));
 	WRITE_ONCE(sqe[UZ_W_PRODUCED], cpu_to_le32(produced));

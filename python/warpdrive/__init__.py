@@ -181,9 +181,10 @@ def open_queue(
 ) -> Queue:
     """Opens a queue on the best device present (see :func:`devices`).
 
-    ``device``: ``None`` follows ``WARPDRIVE_DEVICE`` (default ``"auto"``: an sdmdev queue
-    through VFIO when one is free, else the soft device); ``"soft"`` forces the in-process
-    device; ``"vfio"`` insists on hardware and raises :class:`NoDeviceError` without it.
+    ``device``: ``None`` follows ``WARPDRIVE_DEVICE`` (default ``"auto"``: a uacce queue
+    when one is free, else an sdmdev queue through VFIO, else the soft device); ``"soft"``
+    forces the in-process device; ``"uacce"`` and ``"vfio"`` insist on that hardware and
+    raise :class:`NoDeviceError` without it.
     The direction is fixed for the queue's life, as on the hardware. Use the queue as a
     context manager, or call ``close()``.
 

@@ -1100,7 +1100,7 @@ def _parser(prog: str, legacy: str | None) -> argparse.ArgumentParser:
         "-D",
         "--device",
         choices=CHOICES,
-        help="auto (default: hardware if free, else soft), soft or vfio",
+        help="auto (default: hardware if free, else soft), soft, uacce or vfio",
     )
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument(

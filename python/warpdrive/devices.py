@@ -1,16 +1,20 @@
 """Device discovery (sysfs only: nothing is opened; the core reads it) and the device
 choice for a queue.
 
-The soft device (a device model running in this process) is always present. Hardware
-queues appear under ``/sys/class/sdmdev/<parent>/`` with their VFIO mediated-device types in
+The soft device (a device model running in this process) is always present. HiSilicon
+ZIP engines driven by mainline Linux appear under ``/sys/class/uacce/<name>/`` (``api``
+``hisi_qm_v2`` or ``hisi_qm_v3``, ``available_instances``, ``algorithms``, the region
+sizes, ``device/numa_node``), with the device node ``/dev/<name>``. sdmdev queues appear
+under ``/sys/class/sdmdev/<parent>/`` with their VFIO mediated-device types in
 ``<parent>/device/mdev_supported_types/<type>/`` (``name``, ``device_api``,
 ``available_instances``, ``flags``: 1 compress, 2 decompress) and the parent's
 ``params/{iommu_type,dma_flag}``.
 
 Choosing a device for a queue (``device=`` of :func:`warpdrive.open_queue`): ``None``
 follows the ``WARPDRIVE_DEVICE`` environment variable (default ``auto``); ``"auto"`` takes
-an sdmdev queue through VFIO when one is free, else the soft device; ``"soft"`` forces the
-soft device; ``"vfio"`` insists on hardware and raises :class:`NoDeviceError` without it.
+a uacce queue when one is free, else an sdmdev queue through VFIO, else the soft device;
+``"soft"`` forces the soft device; ``"uacce"`` and ``"vfio"`` insist on that hardware and
+raise :class:`NoDeviceError` without it.
 """
 
 from __future__ import annotations
@@ -37,13 +41,13 @@ CHOICES = DEVICE_CHOICES
 class DeviceInfo:
     """One device that can serve queues."""
 
-    #: ``"soft"``, or ``"<parent>/<mdev type>"`` for hardware.
+    #: ``"soft"``, ``"<name>"`` for uacce, or ``"<parent>/<mdev type>"`` for sdmdev.
     name: str
-    #: ``"soft"`` or ``"sdmdev"``.
+    #: ``"soft"``, ``"uacce"`` or ``"sdmdev"``.
     kind: str
     #: The ring dialect (``device_api``), e.g. ``hisi_qm_v1``.
     device_api: str
-    #: ``"compress"``, ``"decompress"``, ``"both"`` (soft) or ``"unknown"``.
+    #: ``"compress"``, ``"decompress"``, ``"both"`` (soft, uacce) or ``"unknown"``.
     direction: str
     #: Queues that can still be created (None: no limit, the soft device).
     available_instances: int | None
@@ -58,6 +62,10 @@ class DeviceInfo:
     usable: bool = True
     #: Why it is not usable, if it is not.
     note: str = ""
+    #: uacce: the device's NUMA node, when the system names one.
+    numa_node: int | None = None
+    #: uacce: True if its driver isolated it after errors (None: not a uacce device).
+    isolated: bool | None = None
 
 
 SOFT = DeviceInfo(
@@ -70,13 +78,20 @@ SOFT = DeviceInfo(
 )
 
 
-def devices(sysfs_root: str | os.PathLike[str] | None = None) -> list[DeviceInfo]:
-    """Lists the devices present: sdmdev hardware types first, then the soft device.
+def devices(
+    sysfs_root: str | os.PathLike[str] | None = None,
+    uacce_root: str | os.PathLike[str] | None = None,
+) -> list[DeviceInfo]:
+    """Lists the devices present in the order ``auto`` prefers them: uacce devices, sdmdev
+    types, then the soft device.
 
-    ``sysfs_root`` is the directory of sdmdev parents (default: ``WARPDRIVE_SYSFS_ROOT``,
-    else :data:`SYSFS_ROOT`). The core reads it (``wd_core::sysfs::list_devices``)."""
+    ``sysfs_root`` is the directory of sdmdev parents, ``uacce_root`` that of uacce devices;
+    with neither, both come from the environment (``WARPDRIVE_SYSFS_ROOT``, else
+    :data:`SYSFS_ROOT`; ``WARPDRIVE_UACCE_ROOT``, else ``/sys/class/uacce``), and with one
+    only that one is read. The core reads them (``wd_core::sysfs``)."""
     root = None if sysfs_root is None else os.fspath(sysfs_root)
-    found = [DeviceInfo(kind="sdmdev", **d) for d in _core._list_devices(root)]
+    uroot = None if uacce_root is None else os.fspath(uacce_root)
+    found = [DeviceInfo(**d) for d in _core._list_devices(root, uroot)]
     return [*found, SOFT]
 
 

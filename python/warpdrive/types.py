@@ -38,9 +38,9 @@ Format = Literal["gzip", "zlib", "deflate"]
 Direction = Literal["compress", "decompress"]
 #: The ``device=`` argument of :func:`warpdrive.open_queue` (None follows
 #: ``WARPDRIVE_DEVICE``).
-DeviceChoice = Literal["auto", "soft", "vfio"]
+DeviceChoice = Literal["auto", "soft", "vfio", "uacce"]
 #: The kind of device serving a queue (``Queue.kind``).
-DeviceKind = Literal["soft", "vfio"]
+DeviceKind = Literal["soft", "vfio", "uacce"]
 
 #: Every format, direction, device choice and device kind, as the core names them.
 FORMATS: Final[tuple[str, ...]] = tuple(_core.FORMATS)

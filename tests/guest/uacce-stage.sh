@@ -2,8 +2,10 @@
 # Guest stage (sourced by init.sh): the mainline uacce module, built
 # unchanged, with the software hisi_qm v2 ZIP parent uacce_softzip. Runs
 # uacce_test as root and as uid 65534, unloads the parent under a busy
-# queue, and prints "uacce ABI: N checks, M failed". Uses init.sh's
-# ok/fail and $M (the modules folder).
+# queue, and prints "uacce ABI: N checks, M failed". Then wd-core's uacce
+# backend: the Rust behaviour suites, the host's programs (soak included) and
+# the CLI as uid 65534 (host-stage.sh with HS=uacce). Uses init.sh's ok/fail,
+# $M (the modules folder) and, for the backend, its as_user and WD_UID.
 
 if [ -e $M/uacce.ko ]; then
 	echo "=== uacce (mainline) with uacce_softzip ==="
@@ -82,6 +84,30 @@ if [ -e $M/uacce.ko ]; then
 	[ -n "$U" ] && [ "$(cat /sys/class/uacce/$U/available_instances)" = 4 ] &&
 		uok "reloaded: $U with 4 free queues" || ufail "reload"
 	rmmod uacce_softzip && uok "rmmod uacce_softzip" || ufail "rmmod uacce_softzip"
-	rmmod uacce && uok "rmmod uacce" || ufail "rmmod uacce"
 	echo "uacce ABI: $UC checks, $UF failed"
+
+	# wd-core's uacce backend, as an ordinary user who was granted the node (as an
+	# administrator grants /dev/hisi_zip-N on real hardware): no root, nothing pinned.
+	# 24 queues: the suites keep several open at once.
+	if [ -d /wd ] && insmod $M/uacce_softzip.ko queues=24; then
+		echo "=== wd-core on the uacce backend ==="
+		U=$(uacce_dev)
+		chown $WD_UID:$WD_UID /dev/$U
+		for b in /wd/*; do
+			as_user "WARPDRIVE_DEVICE=uacce $b --test-threads=1" > /tmp/rust.log 2>&1
+			rc=$?
+			summary=$(grep "^test result:" /tmp/rust.log | tail -n 1)
+			echo "uacce backend (uid $WD_UID, rust $(basename $b)): ${summary:-no summary}"
+			if [ $rc != 0 ] || [ -z "$summary" ]; then
+				cat /tmp/rust.log
+				fail "wd-core $(basename $b) on uacce as uid $WD_UID"
+			fi
+		done
+		HS=uacce
+		. /host-stage.sh
+		expect "free uacce queues after the backend's tests" 24 \
+			"$(cat /sys/class/uacce/$U/available_instances)"
+		rmmod uacce_softzip || fail "rmmod uacce_softzip after the backend's tests"
+	fi
+	rmmod uacce && uok "rmmod uacce" || ufail "rmmod uacce"
 fi

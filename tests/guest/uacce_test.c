@@ -73,6 +73,10 @@
 #define REQ_ZLIB	2
 #define REQ_GZIP	3
 #define LSTBLK		0x100
+/* dw7 stream fields (UADK STREAM_FLUSH/MODE/POS shifts) */
+#define DW7_FINISH	(1u << 25)
+#define DW7_STATEFUL	(1u << 26)
+#define DW7_NEW		(1u << 27)
 #define ST_OK		0x00
 #define ST_NEGA		0x0d
 #define ST_DSTLEN	0x0e
@@ -513,6 +517,88 @@ static void check_decompress(struct q *d, uint32_t req, const uint8_t *in,
 	free(out);
 }
 
+/* one stateful request: @dw7 its stream fields; returns the slot */
+static int run_stream(struct q *q, uint32_t req, uint32_t dw7, const void *src,
+		      uint32_t in_len, void *dst, uint32_t space)
+{
+	int want = prepare(q, req, src, in_len, dst, space, 0x5a5a0000 | q->tail);
+	int got;
+
+	sqe(q, want)[W_DW7] |= dw7;
+	ring(q, DB_SQ, q->tail);
+	got = reap(q);
+	CHECK(got == want, "completed slot %d, submitted %d", got, want);
+	return got < 0 ? want : got;
+}
+
+/*
+ * Streams: a raw piece ending in a sync flush (two of them, then a final
+ * one, make one deflate stream zlib reads), and a gzip body decompressed
+ * over three stateful requests that stop for input and for output room.
+ */
+static void check_streams(struct q *c, struct q *d, const uint8_t *in, size_t n)
+{
+	size_t space = n + n / 8 + 64, zn = 0, half = n / 2, got = 0;
+	uint8_t *z = malloc(3 * space), *out = malloc(n + 100);
+	uint32_t *e;
+	int s, i;
+
+	for (i = 0; i < 3; i++) {
+		size_t off = i == 0 ? 0 : i == 1 ? half / 2 : half;
+		size_t len = i == 0 ? half / 2 : i == 1 ? half - half / 2 : n - half;
+
+		s = run_stream(c, REQ_DEFLATE, DW7_STATEFUL | DW7_NEW |
+			       (i == 2 ? DW7_FINISH : 0), in + off, len, z + zn,
+			       space);
+		e = sqe(c, s);
+		CHECK(e[W_STATUS] == ST_OK && e[W_CONSUMED] == len,
+		      "piece %d: status %#x consumed %u", i, e[W_STATUS],
+		      e[W_CONSUMED]);
+		zn += e[W_PRODUCED];
+		if (i < 2)
+			CHECK(zn >= 4 && !memcmp(z + zn - 4, "\0\0\xff\xff", 4),
+			      "piece %d does not end in a sync flush", i);
+	}
+	CHECK(ref_inflate(REQ_DEFLATE, z, zn, out, n + 1) == (long)n &&
+	      !memcmp(out, in, n), "the pieces do not make one stream");
+
+	zn = ref_deflate(REQ_GZIP, in, n, z, space) - 10;
+	/* new, input cut short: open, nothing final */
+	s = run_stream(d, REQ_GZIP, DW7_STATEFUL | DW7_NEW, z + 10, zn / 2, out,
+		       n + 100);
+	e = sqe(d, s);
+	CHECK(e[W_STATUS] == ST_OK && e[W_CONSUMED] == zn / 2,
+	      "stream part 1: %#x consumed %u", e[W_STATUS], e[W_CONSUMED]);
+	got = e[W_PRODUCED];
+	/* continued, output room cut short */
+	s = run_stream(d, REQ_GZIP, DW7_STATEFUL, z + 10 + zn / 2, zn - zn / 2,
+		       out + got, 1000);
+	e = sqe(d, s);
+	CHECK((e[W_STATUS] & 0xff) == ST_DSTLEN && e[W_PRODUCED] == 1000,
+	      "stream part 2: %#x produced %u", e[W_STATUS], e[W_PRODUCED]);
+	got += e[W_PRODUCED];
+	i = e[W_CONSUMED];
+	/* continued to the end: the trailer checked */
+	s = run_stream(d, REQ_GZIP, DW7_STATEFUL, z + 10 + zn / 2 + i,
+		       zn - zn / 2 - i, out + got, n + 100 - got);
+	e = sqe(d, s);
+	CHECK(e[W_STATUS] == (ST_END | LSTBLK) && e[W_CSUM] == crc32(0, in, n),
+	      "stream part 3: %#x", e[W_STATUS]);
+	got += e[W_PRODUCED];
+	CHECK(got == n && !memcmp(out, in, n), "stream output %zu of %zu", got, n);
+	/* the stream is over: going on with it, or with another type, fails */
+	s = run_stream(d, REQ_GZIP, DW7_STATEFUL, z + 10, zn, out, n + 100);
+	CHECK(status(d, s) == ST_BAD, "continued after the end: %#x",
+	      status(d, s));
+	s = run_stream(d, REQ_GZIP, DW7_STATEFUL | DW7_NEW, z + 10, 100, out,
+		       n + 100);
+	s = run_stream(d, REQ_ZLIB, DW7_STATEFUL, z + 10, 100, out, n + 100);
+	CHECK(status(d, s) == ST_BAD, "continued as another type: %#x",
+	      status(d, s));
+	free(z);
+	free(out);
+}
+
 static void check_errors(struct q *c, const uint8_t *in, size_t n)
 {
 	uint8_t *out = malloc(n * 2 + 64), *rnd = malloc(4096);
@@ -543,10 +629,17 @@ static void check_errors(struct q *c, const uint8_t *in, size_t n)
 	s = submit(c, REQ_ZLIB, in, 9u << 20, out, n, 0);
 	CHECK(reap(c) == s && status(c, s) == ST_BAD, "9 MiB input: %#x",
 	      status(c, s));
+	/* a continued compression stream: no history is kept here */
 	s = prepare(c, REQ_GZIP, in, n, out, n, 0);
-	sqe(c, s)[W_DW7] = 1u << 26;	/* stateful: not this device */
+	sqe(c, s)[W_DW7] = DW7_STATEFUL;
 	ring(c, DB_SQ, c->tail);
-	CHECK(reap(c) == s && status(c, s) == ST_BAD, "stateful entry: %#x",
+	CHECK(reap(c) == s && status(c, s) == ST_BAD, "continued compression: %#x",
+	      status(c, s));
+	/* a sync-flush piece of a gzip stream: raw pieces only */
+	s = prepare(c, REQ_GZIP, in, n, out, n, 0);
+	sqe(c, s)[W_DW7] = DW7_STATEFUL | DW7_NEW;
+	ring(c, DB_SQ, c->tail);
+	CHECK(reap(c) == s && status(c, s) == ST_BAD, "gzip piece: %#x",
 	      status(c, s));
 
 	/* addresses the process has not mapped: the fault status */
@@ -811,6 +904,7 @@ static int cmd_abi(long queues)
 	}
 	/* empty input is a stream too */
 	check_compress(&c, REQ_GZIP, in, 0);
+	check_streams(&c, &d, in, n);
 	check_errors(&c, in, n);
 	check_uffd(&c);
 	check_pipeline(&c, in);

@@ -1,4 +1,5 @@
-"""devices(): the soft device always, sdmdev types from sysfs (a fake tree here)."""
+"""devices(): the soft device always, uacce devices and sdmdev types from sysfs (fake
+trees here)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 import warpdrive
 from warpdrive.devices import check_device
+from warpdrive.types import DEVICE_CHOICES
 
 
 def make_parent(root: Path, parent: str, types: dict[str, dict[str, str]]) -> None:
@@ -77,15 +79,72 @@ def test_env_override_of_the_sysfs_root(tmp_path: Path, monkeypatch: pytest.Monk
     assert [d.name for d in warpdrive.devices()] == ["p0/t", "soft"]
 
 
+def make_uacce(root: Path, name: str, attrs: dict[str, str]) -> None:
+    d = root / name
+    (d / "device").mkdir(parents=True)
+    for k, v in attrs.items():
+        (d / k).write_text(v + "\n")
+
+
+UACCE_ZIP = {
+    "api": "hisi_qm_v2",
+    "flags": "1",
+    "available_instances": "5",
+    "algorithms": "zlib\ngzip\ndeflate",
+    "region_mmio_size": "8192",
+    "region_dus_size": "151552",
+    "device/numa_node": "0",
+}
+
+
+def test_uacce_devices_are_read_from_sysfs(tmp_path: Path) -> None:
+    make_uacce(tmp_path, "hisi_zip-0", UACCE_ZIP)
+    make_uacce(tmp_path, "hisi_zip-1", {**UACCE_ZIP, "isolate": "1"})
+    make_uacce(tmp_path, "hisi_sec2-0", {**UACCE_ZIP, "algorithms": "cbc(aes)"})
+    devs = warpdrive.devices(uacce_root=tmp_path)
+    assert [d.name for d in devs] == ["hisi_sec2-0", "hisi_zip-0", "hisi_zip-1", "soft"]
+    sec, zip0, zip1, _ = devs
+    assert zip0.kind == "uacce" and zip0.device_api == "hisi_qm_v2" and zip0.usable
+    assert zip0.direction == "both"
+    assert zip0.available_instances == 5 and zip0.numa_node == 0 and zip0.isolated is False
+    assert zip0.path is not None and zip0.path.endswith("hisi_zip-0")
+    assert "NUMA node 0" in zip0.description and "not isolated" in zip0.description
+    assert zip1.isolated is True and not zip1.usable and "isolated" in zip1.note
+    assert not sec.usable and "gzip" in sec.note
+    assert sec.isolated is False and sec.iommu_type is None
+
+
+def test_env_override_of_the_uacce_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_uacce(tmp_path / "u", "hisi_zip-3", UACCE_ZIP)
+    make_parent(tmp_path / "s", "p0", {"t": {"device_api": "hisi_qm_v1"}})
+    monkeypatch.setenv("WARPDRIVE_UACCE_ROOT", str(tmp_path / "u"))
+    monkeypatch.setenv("WARPDRIVE_SYSFS_ROOT", str(tmp_path / "s"))
+    assert [(d.name, d.kind) for d in warpdrive.devices()] == [
+        ("hisi_zip-3", "uacce"),
+        ("p0/t", "sdmdev"),
+        ("soft", "soft"),
+    ]
+
+
 def test_device_choice_is_checked() -> None:
     assert check_device(None) is None
-    for ok in ("auto", "soft", "vfio"):
+    for ok in DEVICE_CHOICES:
         assert check_device(ok) == ok
-    with pytest.raises(warpdrive.BadRequestError):
+    assert set(DEVICE_CHOICES) == {"auto", "soft", "vfio", "uacce"}
+    with pytest.raises(warpdrive.BadRequestError, match="uacce"):
         check_device("hisi")
 
 
+def test_asking_for_uacce_without_one_is_no_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WARPDRIVE_UACCE_ROOT", str(tmp_path / "none"))
+    with pytest.raises(warpdrive.NoDeviceError, match="uacce"):
+        warpdrive.open_queue("compress", device="uacce")
+
+
 def test_auto_picks_hardware_when_present_else_the_soft_device() -> None:
-    hardware = any(d.kind == "sdmdev" and d.usable for d in warpdrive.devices())
+    usable = {d.kind for d in warpdrive.devices() if d.usable}
+    want = "uacce" if "uacce" in usable else "vfio" if "sdmdev" in usable else "soft"
     with warpdrive.open_queue("compress", device="auto") as q:
-        assert q.device.startswith("vfio" if hardware else "soft"), q.device
+        assert q.device.startswith(want), q.device

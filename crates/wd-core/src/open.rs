@@ -24,11 +24,18 @@ struct Entry {
 }
 
 /// Device backends outside the process, in order of preference for [`DeviceChoice::Auto`].
-const HARDWARE: &[Entry] = &[Entry {
-    kind: DeviceKind::Vfio,
-    present: backend::vfio::present,
-    open: backend::vfio::open_queue,
-}];
+const HARDWARE: &[Entry] = &[
+    Entry {
+        kind: DeviceKind::Uacce,
+        present: backend::uacce::present,
+        open: backend::uacce::open_queue,
+    },
+    Entry {
+        kind: DeviceKind::Vfio,
+        present: backend::vfio::present,
+        open: backend::vfio::open_queue,
+    },
+];
 
 /// The in-process device: always there, the last resort of [`DeviceChoice::Auto`].
 const SOFT: Entry = Entry {
@@ -49,31 +56,45 @@ pub fn soft_domain() -> Arc<crate::dma::Domain> {
 
 /// Which device a queue should come from.
 ///
-/// Spelled `auto`, `soft`, `vfio` (exactly, as [`std::str::FromStr`] reads and
+/// Spelled `auto`, `soft`, `vfio`, `uacce` (exactly, as [`std::str::FromStr`] reads and
 /// [`std::fmt::Display`] writes it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum DeviceChoice {
-    /// An sdmdev device through VFIO when one with a free instance is present, else soft.
+    /// A uacce device with a free queue, else an sdmdev device through VFIO, else soft.
     #[default]
     Auto,
     /// The in-process soft device.
     Soft,
     /// An sdmdev device through VFIO; an error if there is none.
     Vfio,
+    /// A mainline uacce device (hisi_zip); an error if there is none.
+    Uacce,
 }
 
 impl DeviceChoice {
     /// Every choice, in the order the messages name them.
-    pub const ALL: [DeviceChoice; 3] = [DeviceChoice::Auto, DeviceChoice::Soft, DeviceChoice::Vfio];
+    pub const ALL: [DeviceChoice; 4] = [
+        DeviceChoice::Auto,
+        DeviceChoice::Soft,
+        DeviceChoice::Vfio,
+        DeviceChoice::Uacce,
+    ];
 
-    /// The choice's name: `auto`, `soft` or `vfio`.
+    /// The choice's name: `auto`, `soft`, `vfio` or `uacce`.
     pub const fn name(self) -> &'static str {
         match self {
             DeviceChoice::Auto => "auto",
             DeviceChoice::Soft => "soft",
             DeviceChoice::Vfio => "vfio",
+            DeviceChoice::Uacce => "uacce",
         }
+    }
+
+    /// The names, quoted and separated by commas, for messages.
+    fn names() -> String {
+        let v: Vec<String> = DeviceChoice::ALL.iter().map(|c| format!("'{c}'")).collect();
+        v.join(", ")
     }
 
     /// The one kind this choice insists on; `None` for [`DeviceChoice::Auto`].
@@ -82,14 +103,19 @@ impl DeviceChoice {
             DeviceChoice::Auto => None,
             DeviceChoice::Soft => Some(DeviceKind::Soft),
             DeviceChoice::Vfio => Some(DeviceKind::Vfio),
+            DeviceChoice::Uacce => Some(DeviceKind::Uacce),
         }
     }
 
-    /// The process default: `WARPDRIVE_DEVICE` (auto, soft or vfio), else `Auto`.
+    /// The process default: `WARPDRIVE_DEVICE` (one of [`DeviceChoice::ALL`]'s names),
+    /// else `Auto`.
     pub fn from_env() -> Result<DeviceChoice> {
         match std::env::var("WARPDRIVE_DEVICE") {
             Ok(v) => v.parse().map_err(|_| {
-                Error::BadRequest(format!("WARPDRIVE_DEVICE={v:?}: use auto, soft or vfio"))
+                Error::BadRequest(format!(
+                    "WARPDRIVE_DEVICE={v:?}: use one of {}",
+                    DeviceChoice::names()
+                ))
             }),
             Err(_) => Ok(DeviceChoice::Auto),
         }
@@ -105,14 +131,15 @@ impl std::fmt::Display for DeviceChoice {
 impl std::str::FromStr for DeviceChoice {
     type Err = Error;
 
-    /// Reads `auto`, `soft` or `vfio` (exactly); anything else is [`Error::BadRequest`].
+    /// Reads a choice's name (exactly); anything else is [`Error::BadRequest`].
     fn from_str(s: &str) -> Result<DeviceChoice> {
         DeviceChoice::ALL
             .into_iter()
             .find(|c| c.name() == s)
             .ok_or_else(|| {
                 Error::BadRequest(format!(
-                    "device must be 'auto', 'soft' or 'vfio', not {s:?}"
+                    "device must be one of {}, not {s:?}",
+                    DeviceChoice::names()
                 ))
             })
     }
@@ -167,8 +194,8 @@ pub fn open_queue_with(choice: DeviceChoice, dir: Direction, opts: QueueOptions)
     (SOFT.open)(dir, &opts)
 }
 
-/// Opens a queue on the best device present: an sdmdev queue through VFIO when one is
-/// free, else the in-process soft device (`WARPDRIVE_DEVICE` overrides, see
+/// Opens a queue on the best device present: a uacce queue when one is free, else an
+/// sdmdev queue through VFIO, else the in-process soft device (`WARPDRIVE_DEVICE` overrides, see
 /// [`DeviceChoice::from_env`]).
 pub fn open_queue(dir: Direction) -> Result<Queue> {
     open_queue_on(DeviceChoice::from_env()?, dir)
@@ -188,5 +215,13 @@ mod tests {
         }
         let e = "gpu".parse::<DeviceChoice>().unwrap_err();
         assert!(e.to_string().contains("device must be"), "{e}");
+        assert!(e.to_string().contains("'uacce'"), "{e}");
+        assert_eq!(
+            "uacce".parse::<DeviceChoice>().unwrap().kind(),
+            Some(DeviceKind::Uacce)
+        );
+        // Auto's order: uacce, then vfio, then soft.
+        let order: Vec<DeviceKind> = HARDWARE.iter().map(|e| e.kind).collect();
+        assert_eq!(order, [DeviceKind::Uacce, DeviceKind::Vfio]);
     }
 }

@@ -51,7 +51,7 @@ pub fn take(dir: Direction) -> Result<Queue> {
 
 /// Returns a queue taken with [`take`] for reuse; any other queue, or one with requests
 /// still in flight, is closed instead.
-pub fn give_back(q: Queue) -> Result<()> {
+pub fn give_back(mut q: Queue) -> Result<()> {
     if !q.is_usable() {
         // Broken by its device, closed, or inherited across fork: there is nothing to wait
         // for. Dropping it stops its device (a fork child's drop touches nothing).
@@ -70,6 +70,7 @@ pub fn give_back(q: Queue) -> Result<()> {
         .filter(|(k, d, _)| *k == kind && *d == q.direction())
         .count();
     if same < MAX_IDLE {
+        q.end_streams();
         v.push((kind, q.direction(), q));
         return Ok(());
     }

@@ -1,4 +1,5 @@
-//! The ring driver for the `hisi_qm_v1` dialect, written once for every backend.
+//! The ring driver, written once for every backend and every ring dialect
+//! ([`crate::abi::Dialect`]: `hisi_qm_v1`, and `hisi_qm_v2`/`v3` of uacce devices).
 //!
 //! Hot path: `send` writes an SQ entry and rings the doorbell (one store); `recv` looks at
 //! the phase bit of the next CQ entry. Neither takes a lock or makes a system call while
@@ -17,13 +18,14 @@ use std::time::{Duration, Instant};
 
 use crate::abi::Direction;
 use crate::abi::{
-    doorbell, Csum, ReqType, Status, ZipSqe, ARM_MODERATED, ARM_NOW, CAP_MODERATED_ARM, CMD_CQ,
-    CMD_SQ, DOORBELL_CQ_SOFT, DOORBELL_SQ, FLAG_CONTINUE, FLAG_PARTIAL, MAX_OUTSTANDING, REG_CAPS,
-    REG_IDLE, REG_SOFT_ID, RING_DEPTH, SOFT_ID_MAGIC,
+    Answer, Csum, Dialect, ReqType, Status, ZipSqe, ARM_MODERATED, ARM_NOW, CAP_MODERATED_ARM,
+    CMD_CQ, CMD_SQ, FLAG_CONTINUE, FLAG_CSUM_MASK, FLAG_PARTIAL, MAX_OUTSTANDING, REG_CAPS,
+    REG_IDLE, REG_SOFT_ID, RING_DEPTH, SOFT_ID_MAGIC, V2_CARRY_WORDS, V2_CTX_SIZE,
 };
 use crate::backend::Backend;
 use crate::dma::{DmaBuf, Domain, Lease};
 use crate::error::{Error, Result};
+use crate::format::Format;
 use crate::ring::{Mmio, Rings};
 use crate::sys;
 
@@ -167,10 +169,10 @@ impl Request {
         self.tag
     }
 
-    /// The ring entry of this request reading `input_len` bytes at `src` and writing at
-    /// most `space` bytes at `dst` (the driver's tag word is filled in by `place`).
-    fn entry(&self, src: u64, input_len: u32, dst: u64, space: u32) -> ZipSqe {
-        ZipSqe::request(
+    /// The ring entry of this request in `dialect`, reading `input_len` bytes at `src` and
+    /// writing at most `space` bytes at `dst` (the driver's tag is filled in by `place`).
+    fn entry(&self, dialect: Dialect, src: u64, input_len: u32, dst: u64, space: u32) -> ZipSqe {
+        dialect.encode(
             self.req_type,
             self.flags,
             self.level,
@@ -299,6 +301,49 @@ struct Slot {
     input: usize,
     /// Output space the request offered: the most a completion may claim to have written.
     out_space: usize,
+    /// What the driver did around the device (headers on v2/v3).
+    framing: Framing,
+    /// The entry's tag word.
+    tag_word: usize,
+    /// A no-op made by [`Request::nop`] (not a hand-made entry): its answer is only that
+    /// it arrived.
+    nop: bool,
+}
+
+/// What the driver does around the device for one request, on a dialect whose device
+/// neither writes nor reads zlib/gzip headers (docs/abi.md section 9.6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Framing {
+    /// Header bytes skipped before the device's input (decompress).
+    hdr_in: usize,
+    /// Header bytes the driver wrote before the device's output (compress).
+    hdr_out: usize,
+    /// The answer, decided by the driver: the device gets an empty request (so that every
+    /// request still has its completion) and its answer is ignored.
+    forced: Option<Status>,
+    /// The checksum the request chose, computed by the driver over the input (a dialect
+    /// whose device does not: [`Dialect::device_checksums`]).
+    checksum: Option<u32>,
+    /// A decompression that continues the device's open stream (no header to skip).
+    cont: bool,
+    /// A compression piece that ends in a sync flush.
+    partial: bool,
+}
+
+impl Framing {
+    /// The device's part of a request reading `len` bytes at `src` and writing at most
+    /// `space` bytes at `dst`.
+    fn device_part(&self, src: u64, len: usize, dst: u64, space: usize) -> (u64, u32, u64, u32) {
+        if self.forced.is_some() {
+            return (src, 0, dst, 0);
+        }
+        (
+            src + self.hdr_in as u64,
+            (len - self.hdr_in) as u32,
+            dst + self.hdr_out as u64,
+            (space - self.hdr_out) as u32,
+        )
+    }
 }
 
 /// A device queue. See the module documentation.
@@ -309,9 +354,12 @@ pub struct Queue {
     mmio: Mmio,
     rings: Rings,
     slots: Vec<Option<Slot>>,
+    /// The stream context buffer of a v2/v3 queue's stateful requests.
+    stream_ctx: Option<DmaBuf>,
     backend: Box<dyn Backend>,
     dir: Direction,
     sqn: u16,
+    dialect: Dialect,
     soft_layout: bool,
     /// The device understands moderated arming ([`Queue::arm_interrupt_moderated`]).
     moderates: bool,
@@ -332,6 +380,9 @@ pub struct Queue {
     /// Set when the device broke the protocol: why. The queue then refuses every call and
     /// keeps the buffers of its requests in flight until the device is stopped.
     broken: Option<String>,
+    /// v2/v3 decompression: the state words the last answer handed on, while the device
+    /// holds an unfinished stream that a continued request goes on with.
+    stream_carry: Option<[u32; 5]>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -369,7 +420,17 @@ impl Queue {
     pub fn new(backend: Box<dyn Backend>, dir: Direction) -> Queue {
         let mmio = backend.mmio().clone();
         let rings = backend.rings().clone();
-        let soft_layout = mmio.region().load32(REG_SOFT_ID, Ordering::Relaxed) == SOFT_ID_MAGIC;
+        let dialect = backend.dialect();
+        // As UADK's sessions do, a v2/v3 queue gets its stream context buffer when it opens,
+        // so that its resources do not change with use (if it cannot be made now, the first
+        // stateful request makes it, or fails).
+        let stream_ctx = (dialect != Dialect::V1)
+            .then(|| backend.domain().alloc(V2_CTX_SIZE).ok())
+            .flatten();
+        // Only v1 devices have the software registers; a v2/v3 MMIO page is the
+        // hardware's, whose registers are not read for nothing.
+        let soft_layout = dialect == Dialect::V1
+            && mmio.region().load32(REG_SOFT_ID, Ordering::Relaxed) == SOFT_ID_MAGIC;
         let moderates = soft_layout
             && mmio.region().load32(REG_CAPS, Ordering::Relaxed) & CAP_MODERATED_ARM != 0;
         let sqn = backend.sqn();
@@ -379,6 +440,7 @@ impl Queue {
             rings,
             dir,
             sqn,
+            dialect,
             soft_layout,
             moderates,
             sq_tail: 0,
@@ -395,6 +457,8 @@ impl Queue {
             stopped: false,
             pooled: false,
             broken: None,
+            stream_ctx,
+            stream_carry: None,
         }
     }
 
@@ -466,6 +530,12 @@ impl Queue {
         self.pooled
     }
 
+    /// Forgets a v2/v3 decompression stream the device may hold open, when the queue goes
+    /// idle into the pool: its next user starts new streams.
+    pub(crate) fn end_streams(&mut self) {
+        self.stream_carry = None;
+    }
+
     /// `Err` if the device can no longer answer.
     pub fn check_device(&self) -> Result<()> {
         self.backend.check_alive()
@@ -535,7 +605,104 @@ impl Queue {
                 "partial pieces must be raw deflate".into(),
             ));
         }
+        if r.flags & FLAG_CSUM_MASK != 0
+            && !self.dialect.device_checksums()
+            && self.dir == Direction::Decompress
+        {
+            return Err(Error::BadRequest(format!(
+                "a {} device takes a checksum choice on compression only",
+                self.dialect.name()
+            )));
+        }
         Ok(())
+    }
+
+    /// How the driver frames request `r` reading `input` into `out_space` bytes on this
+    /// queue's dialect (nothing on v1): the zlib/gzip header it writes or skips, and the
+    /// checksum it computes.
+    fn framing(&self, r: &Request, input: &[u8], out_space: usize) -> Framing {
+        let mut f = Framing::default();
+        if self.dialect == Dialect::V1 || r.req_type == ReqType::Nop {
+            return f;
+        }
+        let t = r.req_type;
+        f.partial = r.flags & FLAG_PARTIAL != 0;
+        // Continuing is only possible where the device holds an open stream: after a
+        // header the driver answered as incomplete it does not, and the request starts it.
+        f.cont = r.flags & FLAG_CONTINUE != 0 && self.stream_carry.is_some();
+        match self.dir {
+            Direction::Compress => {
+                if self.dialect.writes_header(t) {
+                    let h = crate::zip::request_header(t, r.level).len();
+                    if out_space < h {
+                        f.forced = Some(Status::OutputTooSmall);
+                    } else {
+                        f.hdr_out = h;
+                    }
+                }
+                if !self.dialect.device_checksums() {
+                    f.checksum = match Csum::from_flags(r.flags) {
+                        Some(Csum::Crc32) => Some(crate::zip::crc32(0, input)),
+                        Some(Csum::Adler32) => Some(crate::zip::adler32(1, input)),
+                        _ => None,
+                    };
+                }
+            }
+            Direction::Decompress if !f.cont && self.dialect.skips_header(t) => {
+                let format = match t {
+                    ReqType::Gzip => Format::Gzip,
+                    _ => Format::Zlib,
+                };
+                match crate::zip::check_header(format, input) {
+                    Ok(Some(n)) => f.hdr_in = n,
+                    Ok(None) => f.forced = Some(Status::NeedInput),
+                    Err(_) => f.forced = Some(Status::DataError),
+                }
+            }
+            Direction::Decompress => {}
+        }
+        f
+    }
+
+    /// The entry of request `r` framed by `f`, for the device's part of it; on v2/v3 with
+    /// its stream fields.
+    fn entry(
+        &mut self,
+        r: &Request,
+        f: &Framing,
+        (src, n, dst, space): (u64, u32, u64, u32),
+    ) -> Result<ZipSqe> {
+        let mut sqe = r.entry(self.dialect, src, n, dst, space);
+        if self.dialect == Dialect::V1 || r.req_type == ReqType::Nop || f.forced.is_some() {
+            return Ok(sqe);
+        }
+        let ctx = match &self.stream_ctx {
+            Some(b) => b.iova(),
+            None => {
+                let b = self.alloc(V2_CTX_SIZE)?;
+                let iova = b.iova();
+                self.stream_ctx = Some(b);
+                iova
+            }
+        };
+        let carry = if f.cont {
+            self.stream_carry.as_ref()
+        } else {
+            None
+        };
+        self.dialect
+            .set_stream(&mut sqe, self.dir, f.partial, carry, ctx);
+        Ok(sqe)
+    }
+
+    /// Writes the header `f` makes the driver write for `r` at the start of `out`.
+    fn write_header(f: &Framing, r: &Request, out: &mut [std::mem::MaybeUninit<u8>]) {
+        if f.hdr_out > 0 {
+            let h = crate::zip::request_header(r.req_type, r.level);
+            for (slot, b) in out.iter_mut().zip(h) {
+                slot.write(b);
+            }
+        }
     }
 
     /// Writes one request into the ring without ringing the doorbell.
@@ -566,16 +733,36 @@ impl Queue {
             }
         };
         let (src, n) = match (&lease, &req.src) {
-            (Some(l), _) => (l.iova(), l.len() as u32),
-            (None, Some(b)) => (b.iova(), b.len() as u32),
+            (Some(l), _) => (l.iova(), l.len()),
+            (None, Some(b)) => (b.iova(), b.len()),
             (None, None) => (0, 0),
         };
         let (dst, space) = req
             .dst
             .as_ref()
-            .map_or((0, 0), |b| (b.iova(), b.capacity() as u32));
-        let sqe = req.entry(src, n, dst, space);
-        self.place(sqe, req, lease);
+            .map_or((0, 0), |b| (b.iova(), b.capacity()));
+        let framing = {
+            let input: &[u8] = match (&req.input, &req.src) {
+                (Some(i), _) => i.0.bytes(),
+                (None, Some(b)) => b.as_slice(),
+                (None, None) => &[],
+            };
+            self.framing(&req, input, space)
+        };
+        if let (Some(d), true) = (req.dst.as_mut(), framing.hdr_out > 0) {
+            let h = crate::zip::request_header(req.req_type, req.level);
+            d.as_full_mut_slice()[..h.len()].copy_from_slice(&h);
+        }
+        let sqe = match self.entry(&req, &framing, framing.device_part(src, n, dst, space)) {
+            Ok(e) => e,
+            Err(error) => {
+                return Err(SendError {
+                    error,
+                    request: req,
+                })
+            }
+        };
+        self.place(sqe, req, lease, framing);
         Ok(())
     }
 
@@ -601,18 +788,35 @@ impl Queue {
     /// Writes `sqe` at the tail under a fresh echo tag and records `req` (and the lease of
     /// its input) as the slot's owner until its completion (the entry's lengths size the
     /// polling and bound the answer).
-    fn place(&mut self, mut sqe: ZipSqe, req: Request, lease: Option<Lease>) {
+    fn place(&mut self, sqe: ZipSqe, req: Request, lease: Option<Lease>, framing: Framing) {
+        self.place_entry(sqe, req, lease, framing, false)
+    }
+
+    /// `place`, for an entry the driver made (`raw` false) or a caller's hand-made one.
+    fn place_entry(
+        &mut self,
+        mut sqe: ZipSqe,
+        req: Request,
+        lease: Option<Lease>,
+        framing: Framing,
+        raw: bool,
+    ) {
         let echo = self.next_echo;
         self.next_echo = self.next_echo.wrapping_add(1);
-        sqe.dw[ZipSqe::TAG_WORD] = echo;
+        let tag_word = self.dialect.entry_tag_word(&sqe);
+        sqe.dw[tag_word] = echo;
         // dw3 bits 7:0: the status, which the device overwrites when it answers.
         sqe.dw[3] = (sqe.dw[3] & !0xff) | STATUS_PENDING as u32;
+        let nop = !raw && req.req_type == ReqType::Nop;
         let slot = Slot {
             lease,
             req,
             echo,
             input: sqe.input_len() as usize,
             out_space: sqe.output_space() as usize,
+            framing,
+            tag_word,
+            nop,
         };
         if self.outstanding == 0 && slot.input >= TIMED_MIN_INPUT {
             self.service_start = Instant::now();
@@ -627,18 +831,17 @@ impl Queue {
     }
 
     fn ring_sq_doorbell(&mut self) {
-        let v = doorbell(self.sqn, CMD_SQ, self.sq_tail, 0);
+        let v = self.dialect.doorbell(self.sqn, CMD_SQ, self.sq_tail, 0);
+        let off = self.dialect.doorbell_offset(CMD_SQ, self.soft_layout);
         self.stats.doorbells += 1;
         if !self.soft_layout {
-            self.mmio
-                .region()
-                .store64(DOORBELL_SQ, v, Ordering::Release);
+            self.mmio.region().store64(off, v, Ordering::Release);
             return;
         }
         // Store-then-load pairs with the device's idle-then-recheck (both SeqCst): either the
         // device sees this tail before sleeping, or we see it asleep and wake it.
         let r = self.mmio.region();
-        r.store64(DOORBELL_SQ, v, Ordering::SeqCst);
+        r.store64(off, v, Ordering::SeqCst);
         // Clearing the flag as we kick means a device that is still waking up is not
         // kicked again by the next sends. A device that sleeps again sets it again.
         if r.load32(REG_IDLE, Ordering::SeqCst) == 1 && r.swap32(REG_IDLE, 0, Ordering::SeqCst) == 1
@@ -652,12 +855,8 @@ impl Queue {
     /// [`ARM_NOW`] / [`ARM_MODERATED`] to arm the interrupt).
     fn ring_cq_doorbell(&mut self, arm: u16) {
         let want_interrupt = arm != 0;
-        let v = doorbell(self.sqn, CMD_CQ, self.cq_head, arm);
-        let off = if self.soft_layout {
-            DOORBELL_CQ_SOFT
-        } else {
-            DOORBELL_SQ
-        };
+        let v = self.dialect.doorbell(self.sqn, CMD_CQ, self.cq_head, arm);
+        let off = self.dialect.doorbell_offset(CMD_CQ, self.soft_layout);
         // Arming takes part in the arm-then-recheck handshake and needs the full barrier;
         // a plain head update only has to follow the reads of the entries it frees.
         let order = if want_interrupt {
@@ -666,6 +865,12 @@ impl Queue {
             Ordering::Release
         };
         self.mmio.region().store64(off, v, order);
+        if !self.dialect.arms_through_doorbell() && self.outstanding > 0 {
+            // A v2/v3 doorbell is one register for both commands: a software device that
+            // samples it may see only this CQ store, so the SQ tail is stored again
+            // (docs/abi.md section 9.9); hardware already has that tail.
+            self.ring_sq_doorbell();
+        }
     }
 
     /// Submits a hand-made entry, addresses and all (for device bring-up and fault tests).
@@ -678,7 +883,7 @@ impl Queue {
     /// completion arrives and that stays alive until then.
     pub unsafe fn send_raw(&mut self, sqe: ZipSqe, tag: u64) -> Result<()> {
         // SAFETY: the caller keeps this function's contract, which is `submit_entry`'s.
-        unsafe { self.submit_entry(sqe, Request::nop().tag(tag)) }
+        unsafe { self.submit_entry(sqe, Request::nop().tag(tag), Framing::default(), true) }
     }
 
     /// Submits `sqe`, whose addresses the caller vouches for, keeping `req` (its buffers, if
@@ -688,7 +893,15 @@ impl Queue {
     /// As for [`Queue::send_raw`]: every address range in `sqe` is either not shared with
     /// the device or memory that nobody else reads or writes, and that stays alive, until
     /// the completion arrives.
-    unsafe fn submit_entry(&mut self, sqe: ZipSqe, req: Request) -> Result<()> {
+    /// `raw`: `sqe` is a caller's hand-made entry ([`Queue::send_raw`]), read back as its
+    /// own type says rather than as `req`'s.
+    unsafe fn submit_entry(
+        &mut self,
+        sqe: ZipSqe,
+        req: Request,
+        framing: Framing,
+        raw: bool,
+    ) -> Result<()> {
         self.alive()?;
         if self.is_full() {
             self.stats.full_retries += 1;
@@ -700,7 +913,7 @@ impl Queue {
             dst: None,
             ..req
         };
-        self.place(sqe, req, None);
+        self.place_entry(sqe, req, None, framing, raw);
         self.ring_sq_doorbell();
         Ok(())
     }
@@ -735,7 +948,9 @@ impl Queue {
         self.check_request_shape(&req)?;
         out.reserve(out_space);
         let domain = Arc::clone(self.domain());
+        let framing = self.framing(&req, input, out_space);
         let spare = &mut out.spare_capacity_mut()[..out_space];
+        Self::write_header(&framing, &req, spare);
         let lent_in = domain.lend(input.as_ptr(), input.len());
         let lent_out = domain.lend(spare.as_ptr().cast(), spare.len());
         let (Some(src), Some(dst)) = (
@@ -745,15 +960,19 @@ impl Queue {
                 .or(input.is_empty().then_some(0)),
             lent_out.as_ref().map(|l| l.iova()),
         ) else {
-            return self.run_copied(req, input, out, out_space);
+            return self.run_copied(req, input, out, out_space, framing);
         };
-        let sqe = req.entry(src, input.len() as u32, dst, out_space as u32);
+        let sqe = self.entry(
+            &req,
+            &framing,
+            framing.device_part(src, input.len(), dst, out_space),
+        )?;
         // SAFETY: both ranges are lent to the domain until the leases drop at the end of
         // this function; `input` is borrowed shared and `out`'s spare capacity exclusively
         // for all of it, so nobody else reads or writes them. The request either completes
         // below, or the queue is stopped first (which, for a domain that lends memory, ends
         // every access of its device).
-        unsafe { self.submit_entry(sqe, req)? };
+        unsafe { self.submit_entry(sqe, req, framing, false)? };
         let c = match self.recv_timeout(None) {
             Ok(c) => c,
             Err(e) => {
@@ -761,9 +980,9 @@ impl Queue {
                 return Err(e);
             }
         };
-        // SAFETY: the device wrote `c.produced` bytes at the start of the spare capacity
-        // (a completion claiming more than the space offered breaks the queue instead), and
-        // its completion was read with acquire ordering.
+        // SAFETY: the driver's header and then the device filled `c.produced` bytes at the
+        // start of the spare capacity (a completion claiming more than the space offered
+        // breaks the queue instead), and its completion was read with acquire ordering.
         unsafe { out.set_len(out.len() + c.produced) };
         drop((lent_in, lent_out));
         Ok(c)
@@ -776,19 +995,28 @@ impl Queue {
         input: &[u8],
         out: &mut Vec<u8>,
         out_space: usize,
+        framing: Framing,
     ) -> Result<Completion> {
         let mut src = self.alloc(input.len().max(1))?;
         src.fill(input);
-        let dst = self.alloc(out_space.max(1))?;
+        let mut dst = self.alloc(out_space.max(1))?;
+        if framing.hdr_out > 0 {
+            let h = crate::zip::request_header(req.req_type, req.level);
+            dst.as_full_mut_slice()[..h.len()].copy_from_slice(&h);
+        }
         // The device is offered exactly `out_space`, not the buffer's whole pages, so both
         // ways of running stop at the same point.
-        let sqe = req.entry(src.iova(), input.len() as u32, dst.iova(), out_space as u32);
+        let sqe = self.entry(
+            &req,
+            &framing,
+            framing.device_part(src.iova(), input.len(), dst.iova(), out_space),
+        )?;
         let req = Request {
             src: Some(src),
             dst: Some(dst),
             ..req
         };
-        self.place(sqe, req, None);
+        self.place(sqe, req, None, framing);
         self.ring_sq_doorbell();
         let mut c = self.recv_timeout(None)?;
         if let Some(d) = c.dst.take() {
@@ -845,7 +1073,7 @@ impl Queue {
     /// answered yet and that the device has answered: its entry holds the echo tag the
     /// driver wrote and a status the device wrote in place of [`STATUS_PENDING`], and its
     /// results stay within what the request offered. `Err` says what did not match.
-    fn match_completion(&self, idx: usize) -> Result<ZipSqe, String> {
+    fn match_completion(&self, idx: usize) -> Result<Answer, String> {
         if idx >= RING_DEPTH {
             return Err(format!(
                 "a completion names SQ entry {idx}, past the ring's {RING_DEPTH} entries"
@@ -857,42 +1085,41 @@ impl Queue {
                  (never sent, or already answered)"
             ));
         };
-        let sqe = self.rings.read_sqe_results(idx);
-        if sqe.tag() != slot.echo {
+        let words = self.dialect.result_words(slot.tag_word);
+        let sqe = self.rings.read_sqe_words(idx, &words);
+        let a = self.dialect.decode(&sqe, slot.tag_word, slot.nop, self.dir);
+        if a.tag != slot.echo {
             return Err(format!(
                 "SQ entry {idx} came back with tag {:#x}, sent {:#x}",
-                sqe.tag(),
-                slot.echo
+                a.tag, slot.echo
             ));
         }
-        if sqe.status_raw() == STATUS_PENDING {
+        if a.device_status == STATUS_PENDING {
             return Err(format!(
                 "a completion names SQ entry {idx}, whose request the device has not \
                  answered (no status written)"
             ));
         }
-        if sqe.consumed() as usize > slot.input {
+        if a.consumed as usize > slot.input {
             return Err(format!(
                 "SQ entry {idx} claims {} input bytes consumed of {}",
-                sqe.consumed(),
-                slot.input
+                a.consumed, slot.input
             ));
         }
-        if sqe.produced() as usize > slot.out_space {
+        if a.produced as usize > slot.out_space {
             return Err(format!(
                 "SQ entry {idx} claims {} output bytes written into {} of space",
-                sqe.produced(),
-                slot.out_space
+                a.produced, slot.out_space
             ));
         }
-        Ok(sqe)
+        Ok(a)
     }
 
     fn reap_one(&mut self) -> Result<Completion> {
         let cqe = self.rings.read_cqe(self.cq_head as usize);
         let idx = cqe.sq_head() as usize;
-        let sqe = match self.match_completion(idx) {
-            Ok(sqe) => sqe,
+        let a = match self.match_completion(idx) {
+            Ok(a) => a,
             Err(why) => {
                 // Nothing is taken from the slots: the device may still write any buffer
                 // in flight, so they stay with the queue until it is dropped.
@@ -924,16 +1151,39 @@ impl Queue {
         // The device is done with the request: end the lease before its input can go.
         drop(slot.lease);
         let mut req = slot.req;
-        let produced = sqe.produced() as usize;
+        let f = slot.framing;
+        // The driver's framing is part of the answer: the header it wrote or skipped, or
+        // the status it decided for a request the device only saw empty.
+        let (status_raw, consumed, produced) = match f.forced {
+            Some(s) => (s as u8, 0, 0),
+            None => (
+                a.status_raw,
+                a.consumed as usize + f.hdr_in,
+                a.produced as usize + f.hdr_out,
+            ),
+        };
+        if self.dialect != Dialect::V1 && self.dir == Direction::Decompress && !slot.nop {
+            // The device holds the stream open after it stopped for input or output room;
+            // the next continued request goes on with the state words it handed back.
+            let open = f.forced.is_none()
+                && matches!(
+                    Status::from_wire(status_raw),
+                    Some(Status::NeedInput | Status::OutputTooSmall)
+                );
+            self.stream_carry = open.then(|| {
+                let e = self.rings.read_sqe_words(idx, &V2_CARRY_WORDS);
+                V2_CARRY_WORDS.map(|w| e.dw[w])
+            });
+        }
         if let Some(d) = req.dst.as_mut() {
             d.set_len(produced);
         }
         let c = Completion {
             tag: req.tag,
-            status_raw: sqe.status_raw(),
-            consumed: sqe.consumed() as usize,
+            status_raw,
+            consumed,
             produced,
-            checksum: sqe.checksum(),
+            checksum: f.checksum.unwrap_or(a.checksum),
             src: req.src.take(),
             dst: req.dst.take(),
         };
@@ -989,7 +1239,9 @@ impl Queue {
     /// before the device could see the arm.
     fn arm(&mut self, how: u16) -> Result<bool> {
         self.alive()?;
-        self.ring_cq_doorbell(how);
+        if self.dialect.arms_through_doorbell() {
+            self.ring_cq_doorbell(how);
+        }
         fence(Ordering::SeqCst);
         Ok(!self.completion_ready())
     }

@@ -165,11 +165,20 @@ impl Rings {
         }
     }
 
-    /// Driver side: reads the words a completion needs (results and the echoed tag).
+    /// Driver side: reads the words a v1 completion needs (results and the echoed tag).
     pub fn read_sqe_results(&self, idx: usize) -> ZipSqe {
+        let mut words = [0; 5];
+        words[..4].copy_from_slice(&ZipSqe::RESULT_WORDS);
+        words[4] = ZipSqe::TAG_WORD;
+        self.read_sqe_words(idx, &words)
+    }
+
+    /// Driver side: reads `words` of SQ entry `idx` (the others read as 0): a dialect's
+    /// result and tag words ([`crate::abi::Dialect::result_words`]).
+    pub fn read_sqe_words(&self, idx: usize, words: &[usize]) -> ZipSqe {
         let base = Self::sqe_off(idx);
         let mut e = ZipSqe::default();
-        for w in ZipSqe::RESULT_WORDS.into_iter().chain([ZipSqe::TAG_WORD]) {
+        for &w in words {
             e.dw[w] = self.mem.load32(base + w * 4, Ordering::Relaxed);
         }
         e

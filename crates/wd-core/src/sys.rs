@@ -445,6 +445,100 @@ impl<T: Clone> Default for PerProcess<T> {
     }
 }
 
+/// The mainline `uacce` character device's ioctls (`include/uapi/misc/uacce/uacce.h` and
+/// `hisi_qm.h`; docs/abi.md section 9.2).
+pub mod uacce {
+    use std::io;
+    use std::os::fd::RawFd;
+
+    /// `UACCE_CMD_START_Q = _IO('W', 0)`.
+    pub const START_Q: libc::c_ulong = 0x5700;
+    /// `UACCE_CMD_PUT_Q = _IO('W', 1)`.
+    pub const PUT_Q: libc::c_ulong = 0x5701;
+    /// `UACCE_CMD_QM_SET_QP_CTX = _IOWR('H', 10, struct hisi_qp_ctx)`.
+    pub const QM_SET_QP_CTX: libc::c_ulong = 0xc004_480a;
+    /// `UACCE_CMD_QM_SET_QP_INFO = _IOWR('H', 11, struct hisi_qp_info)`.
+    pub const QM_SET_QP_INFO: libc::c_ulong = 0xc010_480b;
+    /// mmap page offset of the MMIO region (`UACCE_QFRT_MMIO`).
+    pub const QFRT_MMIO: u64 = 0;
+    /// mmap page offset of the DUS region (`UACCE_QFRT_DUS`).
+    pub const QFRT_DUS: u64 = 1;
+
+    /// `struct hisi_qp_ctx`.
+    #[repr(C)]
+    #[derive(Debug, Default)]
+    struct QpCtx {
+        id: u16,
+        qc_type: u16,
+    }
+
+    /// `struct hisi_qp_info`.
+    #[repr(C)]
+    #[derive(Debug, Default)]
+    struct QpInfo {
+        sqe_size: u32,
+        sq_depth: u16,
+        cq_depth: u16,
+        reserved: u64,
+    }
+
+    const _: () = assert!(std::mem::size_of::<QpCtx>() == 4);
+    const _: () = assert!(std::mem::size_of::<QpInfo>() == 16);
+
+    fn check(rc: libc::c_int) -> io::Result<()> {
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `START_Q` or `PUT_Q` (no argument).
+    pub fn command(fd: RawFd, req: libc::c_ulong) -> io::Result<()> {
+        // SAFETY: these requests take no argument; no memory is passed.
+        check(unsafe { libc::ioctl(fd, req, 0) })
+    }
+
+    /// `QM_SET_QP_CTX` with queue type `qc_type` (0 compress, 1 decompress): returns the
+    /// queue number the kernel wrote back.
+    pub fn set_qp_ctx(fd: RawFd, qc_type: u16) -> io::Result<u16> {
+        let mut ctx = QpCtx { id: 0, qc_type };
+        // SAFETY: `ctx` is a live, exclusive `struct hisi_qp_ctx`, as the request expects.
+        check(unsafe { libc::ioctl(fd, QM_SET_QP_CTX, &mut ctx as *mut QpCtx) })?;
+        Ok(ctx.id)
+    }
+
+    /// `QM_SET_QP_INFO`: the queue's `(sqe_size, sq_depth, cq_depth)`.
+    pub fn qp_info(fd: RawFd) -> io::Result<(u32, u16, u16)> {
+        let mut info = QpInfo::default();
+        // SAFETY: `info` is a live, exclusive `struct hisi_qp_info`, as the request expects.
+        check(unsafe { libc::ioctl(fd, QM_SET_QP_INFO, &mut info as *mut QpInfo) })?;
+        Ok((info.sqe_size, info.sq_depth, info.cq_depth))
+    }
+}
+
+/// Faults in the pages of `[ptr, ptr + len)` (whole pages around it) without changing
+/// their contents, so that a device reaching them through the process's page tables (SVA)
+/// does not have to: `MADV_POPULATE_WRITE`, else `MADV_POPULATE_READ` (read-only memory),
+/// best effort (kernels before 5.14 know neither; the device then faults them in).
+pub fn populate(ptr: *const u8, len: usize) {
+    const MADV_POPULATE_READ: libc::c_int = 22;
+    const MADV_POPULATE_WRITE: libc::c_int = 23;
+    if len == 0 {
+        return;
+    }
+    let page = page_size();
+    let start = ptr as usize / page * page;
+    let end = (ptr as usize).saturating_add(len).div_ceil(page) * page;
+    for advice in [MADV_POPULATE_WRITE, MADV_POPULATE_READ] {
+        // SAFETY: the advice only faults pages in (contents unchanged); an unmapped range
+        // fails with ENOMEM and changes nothing.
+        if unsafe { libc::madvise(start as *mut libc::c_void, end - start, advice) } == 0 {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

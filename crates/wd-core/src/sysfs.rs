@@ -1,4 +1,5 @@
-//! Finding sdmdev devices: sysfs only, nothing opened (`docs/abi.md` section 6).
+//! Finding devices: sysfs only, nothing opened. sdmdev parents (`docs/abi.md` section 6)
+//! and mainline uacce devices (section 9.1); [`list_devices_from_env`] lists both.
 //!
 //! Two readers of one layout: [`Sysfs::parents`] for opening a queue (every attribute the
 //! driver needs must be there, or it is an error) and [`list_devices`] for showing what is
@@ -9,6 +10,8 @@
 //! - `class/sdmdev/<parent>/device/mdev_supported_types/<type>/{name,device_api,
 //!   available_instances,flags,create}`
 //! - `bus/mdev/devices/<uuid>/{iommu_group -> .../<N>, remove, mdev_type -> .../<type>}`
+//! - `class/uacce/<name>/{api,flags,available_instances,algorithms,region_mmio_size,
+//!   region_dus_size,isolate,device/numa_node}`, and the node `/dev/<name>`
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -257,6 +260,13 @@ pub struct DeviceEntry {
     pub usable: bool,
     /// Why it is not usable, if it is not.
     pub note: String,
+    /// `sdmdev` (a VFIO mediated-device type) or `uacce` (a uacce device).
+    pub kind: &'static str,
+    /// The device's NUMA node (uacce: `device/numa_node`), if known.
+    pub numa_node: Option<i32>,
+    /// uacce: whether the device isolated itself after errors (`isolate`; absent on 6.1's
+    /// uacce, which means not isolated).
+    pub isolated: Option<bool>,
 }
 
 fn read_trimmed(p: &Path) -> Option<String> {
@@ -307,16 +317,178 @@ pub fn list_devices(class_dir: &Path) -> Vec<DeviceEntry> {
                 path: t,
                 iommu_type,
                 dma_flag,
+                kind: "sdmdev",
+                numa_node: None,
+                isolated: None,
             });
         }
     }
     found
 }
 
-/// [`list_devices`] of [`CLASS_DIR`], or of the directory `WARPDRIVE_SYSFS_ROOT` names.
+/// Every device present: the uacce devices ([`list_uacce_devices`] of
+/// [`UACCE_CLASS_DIR`], or of the directory `WARPDRIVE_UACCE_ROOT` names), then the
+/// sdmdev types ([`list_devices`] of [`CLASS_DIR`], or of `WARPDRIVE_SYSFS_ROOT`): the
+/// order in which [`crate::DeviceChoice::Auto`] prefers them.
 pub fn list_devices_from_env() -> Vec<DeviceEntry> {
     let dir = std::env::var_os(CLASS_DIR_ENV).unwrap_or_else(|| CLASS_DIR.into());
-    list_devices(Path::new(&dir))
+    let mut v = list_uacce_devices(&uacce_class_dir());
+    v.extend(list_devices(Path::new(&dir)));
+    v
+}
+
+/// Where uacce devices are listed.
+pub const UACCE_CLASS_DIR: &str = "/sys/class/uacce";
+
+/// The variable that moves [`UACCE_CLASS_DIR`] (a test's tree).
+pub const UACCE_CLASS_DIR_ENV: &str = "WARPDRIVE_UACCE_ROOT";
+
+/// The uacce class directory: `WARPDRIVE_UACCE_ROOT`, else [`UACCE_CLASS_DIR`].
+pub fn uacce_class_dir() -> PathBuf {
+    std::env::var_os(UACCE_CLASS_DIR_ENV)
+        .map_or_else(|| PathBuf::from(UACCE_CLASS_DIR), PathBuf::from)
+}
+
+/// The algorithms a uacce device must offer: a queue serves every format.
+pub const UACCE_ALGORITHMS: [&str; 3] = ["deflate", "zlib", "gzip"];
+
+/// One uacce device as sysfs shows it (docs/abi.md section 9.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UacceDevice {
+    /// `<name>`: the directory under the class, and the node `/dev/<name>`.
+    pub name: String,
+    /// Its sysfs directory.
+    pub path: PathBuf,
+    /// `api`, `unknown` where it cannot be read.
+    pub api: String,
+    /// `flags` (bit 0: SVA).
+    pub flags: Option<u32>,
+    /// `available_instances`: free queues.
+    pub available_instances: Option<u32>,
+    /// `algorithms`, one per line.
+    pub algorithms: Vec<String>,
+    /// `region_mmio_size` in bytes.
+    pub mmio_size: Option<usize>,
+    /// `region_dus_size` in bytes.
+    pub dus_size: Option<usize>,
+    /// `device/numa_node` (-1: none), if readable.
+    pub numa_node: Option<i32>,
+    /// `isolate` is 1 (absent: not isolated).
+    pub isolated: bool,
+    /// Why this driver cannot open queues on it; empty if it can.
+    pub note: String,
+}
+
+impl UacceDevice {
+    /// Reads the device at `dir`.
+    pub fn read(dir: &Path) -> UacceDevice {
+        let name = dir
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let api = read_trimmed(&dir.join("api")).unwrap_or_else(|| "unknown".into());
+        let algorithms: Vec<String> = read_trimmed(&dir.join("algorithms"))
+            .map(|a| a.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        let size = |n: &str| read_opt_num(&dir.join(n)).map(|v| v as usize);
+        let numa_node = read_trimmed(&dir.join("device/numa_node")).and_then(|v| v.parse().ok());
+        let isolated = read_opt_num(&dir.join("isolate")).is_some_and(|v| v != 0);
+        let mut d = UacceDevice {
+            path: dir.to_path_buf(),
+            flags: read_opt_num(&dir.join("flags")),
+            available_instances: read_opt_num(&dir.join("available_instances")),
+            mmio_size: size("region_mmio_size"),
+            dus_size: size("region_dus_size"),
+            numa_node,
+            isolated,
+            note: String::new(),
+            name,
+            api,
+            algorithms,
+        };
+        d.note = d.why_unusable();
+        d
+    }
+
+    /// The dialect of its `api`, if this driver speaks it.
+    pub fn dialect(&self) -> Option<crate::abi::Dialect> {
+        crate::abi::Dialect::from_uacce_api(&self.api)
+    }
+
+    /// The device node.
+    pub fn node(&self) -> PathBuf {
+        Path::new("/dev").join(&self.name)
+    }
+
+    fn why_unusable(&self) -> String {
+        use crate::abi::{V2_DOORBELL, V2_DUS_SIZE};
+        let missing: Vec<&str> = UACCE_ALGORITHMS
+            .into_iter()
+            .filter(|a| !self.algorithms.iter().any(|b| b == a))
+            .collect();
+        if self.dialect().is_none() {
+            format!("api {:?} is not hisi_qm_v2 or hisi_qm_v3", self.api)
+        } else if !missing.is_empty() {
+            format!("algorithms lack {}", missing.join(", "))
+        } else if self.isolated {
+            "isolated by its driver after errors".into()
+        } else if self.mmio_size.is_none_or(|m| m < V2_DOORBELL + 8) {
+            format!("region_mmio_size {:?} has no doorbell page", self.mmio_size)
+        } else if self.dus_size != Some(V2_DUS_SIZE) {
+            format!(
+                "region_dus_size {:?} is not the 1024-entry ZIP layout ({V2_DUS_SIZE})",
+                self.dus_size
+            )
+        } else {
+            String::new()
+        }
+    }
+
+    /// The listing's view of it.
+    pub fn entry(&self) -> DeviceEntry {
+        DeviceEntry {
+            name: self.name.clone(),
+            device_api: self.api.clone(),
+            direction: None,
+            available_instances: self.available_instances,
+            description: format!(
+                "uacce {}, NUMA node {}, {}",
+                self.algorithms.join("/"),
+                self.numa_node
+                    .filter(|&n| n >= 0)
+                    .map_or_else(|| "none".to_string(), |n| n.to_string()),
+                if self.isolated {
+                    "isolated"
+                } else {
+                    "not isolated"
+                },
+            ),
+            path: self.path.clone(),
+            iommu_type: None,
+            dma_flag: None,
+            usable: self.note.is_empty(),
+            note: self.note.clone(),
+            kind: "uacce",
+            numa_node: self.numa_node,
+            isolated: Some(self.isolated),
+        }
+    }
+}
+
+/// Every uacce device under `class_dir` (normally [`UACCE_CLASS_DIR`]), in name order; a
+/// missing `class_dir` is an empty list. Nothing is opened.
+pub fn uacce_devices(class_dir: &Path) -> Vec<UacceDevice> {
+    entries(class_dir)
+        .into_iter()
+        .map(|(_, d)| UacceDevice::read(&d))
+        .collect()
+}
+
+/// [`uacce_devices`] as listing entries.
+pub fn list_uacce_devices(class_dir: &Path) -> Vec<DeviceEntry> {
+    uacce_devices(class_dir)
+        .iter()
+        .map(UacceDevice::entry)
+        .collect()
 }
 
 /// A fresh random UUID (from the kernel).
@@ -468,5 +640,75 @@ mod tests {
         let (a, b) = (new_uuid().unwrap(), new_uuid().unwrap());
         assert_eq!(a.len(), 36);
         assert_ne!(a, b);
+    }
+
+    fn fake_uacce(root: &Path, name: &str, attrs: &[(&str, &str)]) -> PathBuf {
+        let d = root.join(name);
+        fs::create_dir_all(d.join("device")).unwrap();
+        for (k, v) in attrs {
+            fs::write(d.join(k), v).unwrap();
+        }
+        d
+    }
+
+    const GOOD: [(&str, &str); 7] = [
+        ("api", "hisi_qm_v2\n"),
+        ("flags", "1\n"),
+        ("available_instances", "3\n"),
+        ("algorithms", "zlib\ngzip\ndeflate\n"),
+        ("region_mmio_size", "8192\n"),
+        ("region_dus_size", "151552\n"),
+        ("device/numa_node", "1\n"),
+    ];
+
+    #[test]
+    fn uacce_devices_are_read_and_judged() {
+        let root = std::env::temp_dir().join(format!("wd-uacce-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fake_uacce(&root, "hisi_zip-0", &GOOD);
+        let mut v1 = GOOD;
+        v1[0] = ("api", "hisi_qm_v1\n");
+        fake_uacce(&root, "hisi_zip-1", &v1);
+        let mut isolated = GOOD.to_vec();
+        isolated.push(("isolate", "1\n"));
+        fake_uacce(&root, "hisi_zip-2", &isolated);
+        let mut no_gzip = GOOD;
+        no_gzip[3] = ("algorithms", "zlib\ndeflate\n");
+        fake_uacce(&root, "hisi_zip-3", &no_gzip);
+        let mut sec = GOOD;
+        sec[0] = ("api", "hisi_qm_v3\n");
+        sec[5] = ("region_dus_size", "77824\n");
+        fake_uacce(&root, "hisi_zip-4", &sec);
+        let d = uacce_devices(&root);
+        assert_eq!(d.len(), 5);
+        assert_eq!(d[0].name, "hisi_zip-0");
+        assert_eq!(d[0].dialect(), Some(crate::abi::Dialect::V2));
+        assert_eq!(
+            (d[0].available_instances, d[0].numa_node, d[0].isolated),
+            (Some(3), Some(1), false)
+        );
+        assert_eq!(d[0].node(), Path::new("/dev/hisi_zip-0"));
+        assert!(d[0].note.is_empty(), "{}", d[0].note);
+        assert!(d[1].note.contains("hisi_qm_v1"), "{}", d[1].note);
+        assert!(
+            d[2].isolated && d[2].note.contains("isolated"),
+            "{}",
+            d[2].note
+        );
+        assert!(d[3].note.contains("gzip"), "{}", d[3].note);
+        assert!(d[4].note.contains("region_dus_size"), "{}", d[4].note);
+        let e = list_uacce_devices(&root);
+        assert_eq!(
+            (e[0].kind, e[0].usable, e[0].isolated),
+            ("uacce", true, Some(false))
+        );
+        assert_eq!(e[0].device_api, "hisi_qm_v2");
+        assert_eq!(
+            e[0].description,
+            "uacce zlib/gzip/deflate, NUMA node 1, not isolated"
+        );
+        assert!(!e[2].usable);
+        assert!(uacce_devices(&root.join("missing")).is_empty());
+        fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -217,6 +217,17 @@ pub fn detect_format(first: u8) -> Format {
     }
 }
 
+/// The zlib or gzip header (no gzip fields) a queue's driver writes in front of a
+/// request of `t` at `level` for a device that writes none (`Dialect::writes_header`):
+/// the same bytes as every other stream WarpDrive writes. Empty for other types.
+pub(crate) fn request_header(t: ReqType, level: u32) -> Vec<u8> {
+    match t {
+        ReqType::Gzip => gzip_header(level, &GzipHeader::default()),
+        ReqType::Zlib => zlib_header(level).to_vec(),
+        _ => Vec::new(),
+    }
+}
+
 pub(crate) fn zlib_header(level: u32) -> [u8; 2] {
     let flevel: u16 = match level {
         1 => 0,

@@ -1,6 +1,7 @@
 //! Behaviour every backend must show, run through `open_queue`: on the host against the
 //! soft device, in the QEMU guest (`tests/guest/run`) against sdmdev through VFIO with
-//! `WARPDRIVE_DEVICE=vfio`. Nothing here may depend on one backend's test knobs.
+//! `WARPDRIVE_DEVICE=vfio` and against mainline uacce with `WARPDRIVE_DEVICE=uacce`.
+//! Nothing here may depend on one backend's test knobs.
 
 mod common;
 
@@ -126,9 +127,16 @@ fn an_unshared_address_faults_and_nothing_is_touched() {
     out.fill(&[0xCD; 8192]);
     let private = vec![0x11u8; 8192];
     let mut private_out = vec![0x22u8; 8192];
+    // A uacce device reaches the whole address space of the process (SVA): there, what the
+    // device cannot reach is what is not mapped at all (below mmap_min_addr).
+    let (unshared_in, unshared_out) = if q.kind() == wd_core::DeviceKind::Uacce {
+        (0x1000, 0x4000)
+    } else {
+        (private.as_ptr() as u64, private_out.as_mut_ptr() as u64)
+    };
     let cases = [
-        (private.as_ptr() as u64, 4096u32, out.iova(), 8192u32),
-        (shared.iova(), 4096, private_out.as_mut_ptr() as u64, 8192),
+        (unshared_in, 4096u32, out.iova(), 8192u32),
+        (shared.iova(), 4096, unshared_out, 8192),
     ];
     for (i, (src, n, dst, space)) in cases.into_iter().enumerate() {
         let sqe = ZipSqe::request(ReqType::Gzip, 0, 1, 0, src, n, dst, space);

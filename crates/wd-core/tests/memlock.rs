@@ -2,7 +2,7 @@
 //! normal jobs fit it, and a limit too small for any request is its own clear error, never
 //! a DMA fault. On the soft device nothing is pinned and everything works at any limit; in
 //! the QEMU guest (`tests/guest/run`) this runs on sdmdev through VFIO as uid 65534, where
-//! the kernel charges pins to the limit.
+//! the kernel charges pins to the limit, and on mainline uacce (SVA), where nothing is pinned.
 //!
 //! One test function: the limit belongs to the whole process, so nothing may run beside it.
 

@@ -58,19 +58,26 @@ pub fn _parse_device(py: Python<'_>, device: Option<&str>) -> PyResult<Option<&'
     }
 }
 
-/// `_list_devices(class_dir=None) -> list[dict]`: the sdmdev types the core's
-/// `sysfs::list_devices` finds under `class_dir` (None: `WARPDRIVE_SYSFS_ROOT`, else
-/// `/sys/class/sdmdev`), one dict per type with the fields of `warpdrive.DeviceInfo`.
+/// `_list_devices(class_dir=None, uacce_dir=None) -> list[dict]`: the devices the core's
+/// `sysfs` finds, one dict per device with the fields of `warpdrive.DeviceInfo`. With
+/// neither directory: every kind where the environment says (`list_devices_from_env`);
+/// else the uacce devices under `uacce_dir` and the sdmdev types under `class_dir`, each
+/// only if given.
 #[pyfunction]
-#[pyo3(signature = (class_dir = None))]
+#[pyo3(signature = (class_dir = None, uacce_dir = None))]
 pub fn _list_devices<'py>(
     py: Python<'py>,
     class_dir: Option<std::path::PathBuf>,
+    uacce_dir: Option<std::path::PathBuf>,
 ) -> PyResult<Vec<Bound<'py, pyo3::types::PyDict>>> {
     use pyo3::types::PyDict;
-    let found = py.detach(|| match class_dir {
-        Some(d) => wd_core::sysfs::list_devices(&d),
-        None => wd_core::sysfs::list_devices_from_env(),
+    let found = py.detach(|| {
+        if class_dir.is_none() && uacce_dir.is_none() {
+            return wd_core::sysfs::list_devices_from_env();
+        }
+        let mut v = uacce_dir.map_or_else(Vec::new, |d| wd_core::sysfs::list_uacce_devices(&d));
+        v.extend(class_dir.map_or_else(Vec::new, |d| wd_core::sysfs::list_devices(&d)));
+        v
     });
     found
         .into_iter()
@@ -78,7 +85,9 @@ pub fn _list_devices<'py>(
             let d = PyDict::new(py);
             d.set_item("name", e.name)?;
             d.set_item("device_api", e.device_api)?;
-            d.set_item("direction", e.direction.map_or("unknown", Direction::name))?;
+            // A uacce queue's direction is chosen when it opens: the device serves both.
+            let any = if e.kind == "uacce" { "both" } else { "unknown" };
+            d.set_item("direction", e.direction.map_or(any, Direction::name))?;
             d.set_item("available_instances", e.available_instances)?;
             d.set_item("description", e.description)?;
             d.set_item("path", e.path.to_string_lossy().into_owned())?;
@@ -86,6 +95,9 @@ pub fn _list_devices<'py>(
             d.set_item("dma_flag", e.dma_flag)?;
             d.set_item("usable", e.usable)?;
             d.set_item("note", e.note)?;
+            d.set_item("kind", e.kind)?;
+            d.set_item("numa_node", e.numa_node)?;
+            d.set_item("isolated", e.isolated)?;
             Ok(d)
         })
         .collect()

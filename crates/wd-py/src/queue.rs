@@ -328,7 +328,7 @@ impl PyQueue {
         self.device.clone()
     }
 
-    /// The kind of device serving this queue: `soft` or `vfio`.
+    /// The kind of device serving this queue: `soft`, `vfio` or `uacce`.
     #[getter]
     fn kind(&self) -> &'static str {
         self.kind.name()

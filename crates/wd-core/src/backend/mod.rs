@@ -12,11 +12,13 @@ use crate::error::Result;
 use crate::ring::{Mmio, Rings};
 
 pub mod soft;
+pub mod uacce;
 pub mod vfio;
 
 /// What kind of device serves a queue: decides what the driver must take care of (whether
 /// request memory is pinned against the locked-memory limit) and which idle queues may be
-/// reused for a call. Spelled `soft` / `vfio` ([`std::str::FromStr`], [`std::fmt::Display`]).
+/// reused for a call. Spelled `soft` / `vfio` / `uacce` ([`std::str::FromStr`],
+/// [`std::fmt::Display`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DeviceKind {
@@ -24,17 +26,20 @@ pub enum DeviceKind {
     Soft,
     /// An sdmdev mediated device through VFIO.
     Vfio,
+    /// A mainline uacce device (hisi_zip on SVA systems): the process's own memory.
+    Uacce,
 }
 
 impl DeviceKind {
     /// Every kind.
-    pub const ALL: [DeviceKind; 2] = [DeviceKind::Soft, DeviceKind::Vfio];
+    pub const ALL: [DeviceKind; 3] = [DeviceKind::Soft, DeviceKind::Vfio, DeviceKind::Uacce];
 
-    /// The kind's name: `soft` or `vfio`.
+    /// The kind's name: `soft`, `vfio` or `uacce`.
     pub const fn name(self) -> &'static str {
         match self {
             DeviceKind::Soft => "soft",
             DeviceKind::Vfio => "vfio",
+            DeviceKind::Uacce => "uacce",
         }
     }
 
@@ -42,7 +47,8 @@ impl DeviceKind {
     /// must fit the process's locked-memory limit; the in-process device pins nothing.
     pub const fn pins_pages(self) -> bool {
         match self {
-            DeviceKind::Soft => false,
+            // uacce: SVA, the device works through the process's page tables.
+            DeviceKind::Soft | DeviceKind::Uacce => false,
             DeviceKind::Vfio => true,
         }
     }
@@ -57,14 +63,16 @@ impl std::fmt::Display for DeviceKind {
 impl std::str::FromStr for DeviceKind {
     type Err = crate::error::Error;
 
-    /// Reads `soft` or `vfio`; anything else is [`crate::Error::BadRequest`].
+    /// Reads a kind's name; anything else is [`crate::Error::BadRequest`].
     fn from_str(s: &str) -> Result<DeviceKind> {
         DeviceKind::ALL
             .into_iter()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
+                let names: Vec<String> = DeviceKind::ALL.iter().map(|k| format!("'{k}'")).collect();
                 crate::error::Error::BadRequest(format!(
-                    "device kind must be 'soft' or 'vfio', not {s:?}"
+                    "device kind must be one of {}, not {s:?}",
+                    names.join(", ")
                 ))
             })
     }
@@ -107,7 +115,13 @@ pub trait Backend: Send {
     fn describe(&self) -> String;
     /// The kind of device this backend drives.
     fn kind(&self) -> DeviceKind;
+    /// The ring dialect the device speaks.
+    fn dialect(&self) -> crate::abi::Dialect {
+        crate::abi::Dialect::V1
+    }
 }
 
+#[cfg(test)]
+mod dialect_tests;
 #[cfg(test)]
 mod fault_tests;
