@@ -620,12 +620,12 @@ def main() -> None:
     for p in parts:
         if p not in steps:
             sys.exit(f"unknown part {p}: use {','.join(steps)}")
-    for p in steps:
+    for p, step in steps.items():
         if p in parts:
             t = time.monotonic()
             before = host_capacity()
             other = OtherLoad()
-            res[p] = steps[p](a)
+            res[p] = step(a)
             res.setdefault("other_load", {})[p] = other.result()
             res.setdefault("host_capacity", {})[p] = [before, host_capacity()]
             res.setdefault("part_secs", {})[p] = round(time.monotonic() - t, 1)
