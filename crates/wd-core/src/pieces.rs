@@ -27,11 +27,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::abi::{Csum, Direction, ReqType, Status};
+use crate::abi::{Direction, ReqType, Status};
 use crate::dma::{DmaBuf, Domain};
 use crate::error::{Error, Result};
 use crate::queue::{Completion, Request};
-use crate::zip::{crc32_combine, recv_any, Opener};
+use crate::zip::{crc32, recv_any, Opener};
 
 /// The subfield ID of the piece index in the gzip extra field.
 pub const SUBFIELD_ID: [u8; 2] = *b"WX";
@@ -248,7 +248,6 @@ pub fn decode_pieces(
     let mut free: Vec<DmaBuf> = Vec::new();
     let mut ready: Vec<(usize, Completion)> = Vec::new();
     let mut done: BTreeMap<usize, DmaBuf> = BTreeMap::new();
-    let mut crcs = vec![0u32; n];
     let (mut done_in, mut done_out) = (t.body as u64, 0u64);
     loop {
         while good && next < n && next - written < window {
@@ -275,9 +274,9 @@ pub fn decode_pieces(
             // One byte more than the piece's size: a piece that ends at a flush point then
             // stops for want of input rather than for want of room.
             let dst = take(&mut free, &domain, u as usize + 1)?;
-            let req = Request::new(ReqType::Deflate, src, dst)
-                .checksum(Csum::Crc32)
-                .tag(next as u64);
+            // The CRC is taken here, in order, as the output is written: not every
+            // device dialect computes a checksum of its choice on decompression.
+            let req = Request::new(ReqType::Deflate, src, dst).tag(next as u64);
             qs[qi].send(req)?;
             next += 1;
             in_flight += 1;
@@ -314,7 +313,6 @@ pub fn decode_pieces(
             free.extend(c.src.take());
             match c.dst.take() {
                 Some(b) if fits && c.consumed == clen as usize && b.len() == ulen as usize => {
-                    crcs[i] = c.checksum;
                     done.insert(i, b);
                 }
                 other => {
@@ -328,7 +326,7 @@ pub fn decode_pieces(
                     out.write_all(b.as_slice())
                         .map_err(|e| Error::io("writing the output", e))?;
                 }
-                crc = crc32_combine(crc, crcs[written], b.len() as u64);
+                crc = crc32(crc, b.as_slice());
                 done_in += u64::from(t.pieces[written].0);
                 done_out += b.len() as u64;
                 free.push(b);
