@@ -1,8 +1,5 @@
 //! The piece index of WarpDrive's own gzip streams: written by `zip::compress`, read by
-//! `zip::decompress` to decode the pieces on several queues, invisible to other readers.
-
-use std::io::Write;
-use std::process::{Command, Stdio};
+//! `zip::decompress` to decode the pieces on several queues (other readers: tests/zip.rs).
 
 use wd_core::pieces::{self, read_index, PieceTable, DATA_OFFSET, SUBFIELD_ID};
 use wd_core::zip::{self, default_opener, Format};
@@ -21,25 +18,6 @@ fn text(len: usize) -> Vec<u8> {
     }
     v.truncate(len);
     v
-}
-
-/// What `prog args` writes for `input` on its stdin; panics if it is not installed.
-fn run(prog: &str, args: &[&str], input: &[u8]) -> (bool, Vec<u8>) {
-    let mut child = Command::new(prog)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{prog} must be installed: {e}"));
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    (out.status.success(), out.stdout)
 }
 
 fn indexed(len: usize) -> (Vec<u8>, Vec<u8>, PieceTable) {
@@ -63,30 +41,6 @@ fn compress_writes_an_index_that_describes_its_pieces() {
     let back = pieces::decompress_pieces(&z, &t, None, 2, &default_opener).unwrap();
     assert!(back.as_deref() == Some(&data[..]));
     assert!(zip::decompress(&z, Format::Gzip).unwrap() == data);
-}
-
-#[test]
-fn other_readers_see_one_plain_gzip_member() {
-    let (data, z, _) = indexed(3 << 20);
-    for (prog, args) in [("gzip", &["-dc"]), ("pigz", &["-dc"]), ("igzip", &["-dc"])] {
-        let (ok, out) = run(prog, args, &z);
-        assert!(ok && out == data, "{prog} -dc");
-    }
-    let (ok, _) = run("gzip", &["-t"], &z);
-    assert!(ok, "gzip -t");
-    // One member: the trailer states the whole size (what gzip -l shows).
-    let n = z.len();
-    assert_eq!(
-        u32::from_le_bytes(z[n - 4..].try_into().unwrap()) as usize,
-        data.len()
-    );
-    // A reader that does not know the field: the body right after it.
-    let body = miniz_oxide::inflate::decompress_to_vec(&z[t_body(&z)..n - 8]).unwrap();
-    assert!(body == data);
-}
-
-fn t_body(z: &[u8]) -> usize {
-    12 + usize::from(u16::from_le_bytes([z[10], z[11]]))
 }
 
 #[test]

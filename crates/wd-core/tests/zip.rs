@@ -86,13 +86,19 @@ fn reference_decode(comp: &[u8], format: Format) -> Vec<u8> {
 }
 
 fn gzip_program(args: &[&str], input: &[u8]) -> (bool, Vec<u8>) {
-    let mut child = Command::new("gzip")
+    program("gzip", args, input)
+}
+
+/// Whether `prog args` succeeded on `input` as its stdin, and what it wrote; panics if it is
+/// not installed (tests/run installs gzip, pigz and igzip).
+fn program(prog: &str, args: &[&str], input: &[u8]) -> (bool, Vec<u8>) {
+    let mut child = Command::new(prog)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("the gzip program must be installed");
+        .unwrap_or_else(|e| panic!("the {prog} program must be installed: {e}"));
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_vec();
     let feeder = std::thread::spawn(move || {
@@ -101,6 +107,26 @@ fn gzip_program(args: &[&str], input: &[u8]) -> (bool, Vec<u8>) {
     let out = child.wait_with_output().unwrap();
     feeder.join().unwrap();
     (out.status.success(), out.stdout)
+}
+
+#[test]
+fn output_with_a_piece_index_is_one_plain_member_for_other_readers() {
+    let data = mixed(3 << 20, 11);
+    let z = compress(&data, Format::Gzip, 6).unwrap();
+    assert!(wd_core::pieces::read_index(&z).is_some());
+    for prog in ["gzip", "pigz", "igzip"] {
+        let (ok, out) = program(prog, &["-dc"], &z);
+        assert!(ok && out == data, "{prog} -dc");
+    }
+    assert!(gzip_program(&["-t"], &z).0, "gzip -t");
+    // One member: the trailer states the whole size (what gzip -l shows), and the
+    // reference reads header (with the extra field), body and trailer with nothing after.
+    let n = z.len();
+    assert_eq!(
+        u32::from_le_bytes(z[n - 4..].try_into().unwrap()) as usize,
+        data.len()
+    );
+    assert_eq!(reference_decode(&z, Format::Gzip), data);
 }
 
 #[test]
