@@ -39,6 +39,7 @@
 #include <zlib.h>
 
 #include "../../kernel/include/uapi/sdmdev.h"
+#include "fault_mark.h"
 
 #define RINGS_SIZE	147456
 #define SQE_SIZE	128
@@ -721,28 +722,6 @@ static void make_bufs(void)
 		memcpy(bufs[i], plain, BUF_SIZE);
 	}
 	free(plain);
-}
-
-/*
- * Under the debug kernel's fault injection (tests/guest/debug-stage.sh):
- * with MAKE_IT_FAIL=1 in the environment the program marks itself once it
- * runs, so that the injected failures hit what it asks of the kernel
- * rather than its own loading by exec. Its threads and children inherit
- * the mark. Needs CAP_SYS_RESOURCE: call it before dropping privileges.
- */
-static void mark_for_fault_injection(void)
-{
-	const char *v = getenv("MAKE_IT_FAIL");
-	int fd;
-
-	if (!v || strcmp(v, "1"))
-		return;
-	fd = open("/proc/self/make-it-fail", O_WRONLY);
-	if (fd < 0 || write(fd, "1", 1) != 1) {
-		perror("/proc/self/make-it-fail");
-		exit(2);
-	}
-	close(fd);
 }
 
 int main(int argc, char **argv)

@@ -62,6 +62,7 @@
 #include <zlib.h>
 
 #include "../../kernel/include/uapi/sdmdev.h"
+#include "fault_mark.h"
 #include "ka.h"
 
 #define DEPTH		1024
@@ -1818,28 +1819,6 @@ static int cmd_uffd(const char *u)
 	CHECK(stat_read("pinned_pages") == 0, "pins left");
 	close(uffd);
 	return report("uffd");
-}
-
-/*
- * Under the debug kernel's fault injection (tests/guest/debug-stage.sh):
- * with MAKE_IT_FAIL=1 in the environment the program marks itself once it
- * runs, so that the injected failures hit what it asks of the kernel
- * rather than its own loading by exec. Its threads and children inherit
- * the mark. Needs CAP_SYS_RESOURCE: call it before dropping privileges.
- */
-static void mark_for_fault_injection(void)
-{
-	const char *v = getenv("MAKE_IT_FAIL");
-	int fd;
-
-	if (!v || strcmp(v, "1"))
-		return;
-	fd = open("/proc/self/make-it-fail", O_WRONLY);
-	if (fd < 0 || write(fd, "1", 1) != 1) {
-		perror("/proc/self/make-it-fail");
-		exit(2);
-	}
-	close(fd);
 }
 
 /* ---- under injected faults: every failure is an outcome, not a crash ---- */
