@@ -289,6 +289,9 @@ pub struct Stats {
     pub wakeups: u64,
     /// Blocking waits on the interrupt (each one a system call).
     pub waits: u64,
+    /// Requests the calling thread ran itself on a device that lives in this process (the
+    /// soft device), instead of waking the device's thread: see [`Queue::run_borrowed`].
+    pub served_here: u64,
 }
 
 struct Slot {
@@ -831,6 +834,13 @@ impl Queue {
     }
 
     fn ring_sq_doorbell(&mut self) {
+        self.ring_sq(false)
+    }
+
+    /// Rings the SQ doorbell. `lend`: the caller will only wait for what it sent, so a
+    /// device that runs in this process may serve it on this thread
+    /// ([`Backend::serve_here`]), which needs no wake-up.
+    fn ring_sq(&mut self, lend: bool) {
         let v = self.dialect.doorbell(self.sqn, CMD_SQ, self.sq_tail, 0);
         let off = self.dialect.doorbell_offset(CMD_SQ, self.soft_layout);
         self.stats.doorbells += 1;
@@ -842,6 +852,10 @@ impl Queue {
         // device sees this tail before sleeping, or we see it asleep and wake it.
         let r = self.mmio.region();
         r.store64(off, v, Ordering::SeqCst);
+        if lend && self.backend.serve_here() {
+            self.stats.served_here += 1;
+            return;
+        }
         // Clearing the flag as we kick means a device that is still waking up is not
         // kicked again by the next sends. A device that sleeps again sets it again.
         if r.load32(REG_IDLE, Ordering::SeqCst) == 1 && r.swap32(REG_IDLE, 0, Ordering::SeqCst) == 1
@@ -883,7 +897,15 @@ impl Queue {
     /// completion arrives and that stays alive until then.
     pub unsafe fn send_raw(&mut self, sqe: ZipSqe, tag: u64) -> Result<()> {
         // SAFETY: the caller keeps this function's contract, which is `submit_entry`'s.
-        unsafe { self.submit_entry(sqe, Request::nop().tag(tag), Framing::default(), true) }
+        unsafe {
+            self.submit_entry(
+                sqe,
+                Request::nop().tag(tag),
+                Framing::default(),
+                true,
+                false,
+            )
+        }
     }
 
     /// Submits `sqe`, whose addresses the caller vouches for, keeping `req` (its buffers, if
@@ -901,6 +923,7 @@ impl Queue {
         req: Request,
         framing: Framing,
         raw: bool,
+        lend: bool,
     ) -> Result<()> {
         self.alive()?;
         if self.is_full() {
@@ -914,7 +937,7 @@ impl Queue {
             ..req
         };
         self.place_entry(sqe, req, None, framing, raw);
-        self.ring_sq_doorbell();
+        self.ring_sq(lend);
         Ok(())
     }
 
@@ -929,6 +952,10 @@ impl Queue {
     /// The completion carries no buffers; `produced` bytes were appended to `out` whatever
     /// the status. If waiting fails, the queue is stopped (it is unusable afterwards) so that
     /// no device touches the caller's memory once this returns.
+    ///
+    /// The calling thread only waits, so on a device that runs in this process it runs the
+    /// request itself when the device's thread is not already at work
+    /// ([`Stats::served_here`]): no wake-up, and no wait for that thread to get a core.
     pub fn run_borrowed(
         &mut self,
         req: Request,
@@ -972,7 +999,7 @@ impl Queue {
         // for all of it, so nobody else reads or writes them. The request either completes
         // below, or the queue is stopped first (which, for a domain that lends memory, ends
         // every access of its device).
-        unsafe { self.submit_entry(sqe, req, framing, false)? };
+        unsafe { self.submit_entry(sqe, req, framing, false, true)? };
         let c = match self.recv_timeout(None) {
             Ok(c) => c,
             Err(e) => {
@@ -1017,7 +1044,7 @@ impl Queue {
             ..req
         };
         self.place(sqe, req, None, framing);
-        self.ring_sq_doorbell();
+        self.ring_sq(true);
         let mut c = self.recv_timeout(None)?;
         if let Some(d) = c.dst.take() {
             out.extend_from_slice(d.as_slice());

@@ -105,6 +105,14 @@ pub trait Backend: Send {
     /// only when the idle register reads 1). A backend whose wake-up can fail must still
     /// guarantee progress (e.g. its device also polls on a timer), so this cannot fail.
     fn kick(&self);
+    /// For a device that runs inside the caller's process (the soft device): runs the
+    /// requests the ring holds on the calling thread, unless the device is already at work
+    /// or held, and says whether it did. A caller that would otherwise only wait for its
+    /// request lends its thread this way, which saves waking the device's own thread (and,
+    /// on a busy machine, waiting for that thread to get a core). Hardware: `false`.
+    fn serve_here(&self) -> bool {
+        false
+    }
     /// `Err` if the device can no longer answer (its thread died, it was removed).
     fn check_alive(&self) -> Result<()> {
         Ok(())
@@ -125,3 +133,5 @@ pub trait Backend: Send {
 mod dialect_tests;
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod lend_tests;

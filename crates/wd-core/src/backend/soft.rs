@@ -8,7 +8,7 @@
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,10 @@ pub struct SoftOptions {
     /// exists with the `fault-injection` feature, which no build users get turns on.
     #[cfg(any(test, feature = "fault-injection"))]
     pub faults: Vec<(u64, Fault)>,
+    /// The device's own thread takes no request, as if it never got a core: only callers
+    /// that lend their thread ([`Backend::serve_here`]) get anything done. For unit tests.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub stalled_thread: bool,
 }
 
 /// A way the soft device breaks the protocol on purpose, for the driver's fault tests and
@@ -89,6 +93,8 @@ impl Default for SoftOptions {
             background: false,
             #[cfg(any(test, feature = "fault-injection"))]
             faults: Vec::new(),
+            #[cfg(any(test, feature = "fault-injection"))]
+            stalled_thread: false,
         }
     }
 }
@@ -99,6 +105,9 @@ struct Shared {
     paused: AtomicBool,
     pause_at_interrupt: AtomicBool,
     kicks: AtomicU64,
+    /// See [`SoftOptions::stalled_thread`].
+    #[cfg(any(test, feature = "fault-injection"))]
+    stalled: AtomicBool,
 }
 
 /// A handle to hold and release the device, as a debugger would (for tests and
@@ -119,6 +128,12 @@ impl SoftControl {
     pub fn pause_at_next_interrupt(&self) {
         self.shared.pause_at_interrupt.store(true, Ordering::SeqCst);
     }
+    /// Stalls or frees the device's own thread (see [`SoftOptions::stalled_thread`]).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn set_stalled(&self, stalled: bool) {
+        self.shared.stalled.store(stalled, Ordering::SeqCst);
+        self.thread.unpark();
+    }
     /// The device takes requests again.
     pub fn resume(&self) {
         self.shared.paused.store(false, Ordering::SeqCst);
@@ -133,6 +148,9 @@ pub struct SoftBackend {
     domain: Arc<Domain>,
     irq: Arc<EventFd>,
     shared: Arc<Shared>,
+    /// The device's state, taken by whichever thread serves the ring: the device's own, or
+    /// a caller that lends its thread ([`Backend::serve_here`]).
+    core: Arc<Mutex<DeviceCore>>,
     thread: Option<JoinHandle<()>>,
     dir: Direction,
     fork_gen: u64,
@@ -161,7 +179,12 @@ impl SoftBackend {
         let irq = Arc::new(EventFd::new().map_err(|e| Error::io("creating the eventfd", e))?);
         let shared = Arc::new(Shared::default());
         shared.paused.store(opts.start_paused, Ordering::SeqCst);
-        let dev = DeviceThread {
+        #[cfg(any(test, feature = "fault-injection"))]
+        shared.stalled.store(opts.stalled_thread, Ordering::SeqCst);
+        let spin = opts.spin;
+        let background = opts.background;
+
+        let core = Arc::new(Mutex::new(DeviceCore {
             mmio: mmio.clone(),
             rings: rings.clone(),
             domain: Arc::clone(&domain),
@@ -179,11 +202,16 @@ impl SoftBackend {
             answered: 0,
             #[cfg(any(test, feature = "fault-injection"))]
             hung: false,
+        }));
+        let dev = DeviceThread {
+            core: Arc::clone(&core),
+            mmio: mmio.clone(),
+            shared: Arc::clone(&shared),
+            spin,
         };
         // The thread sets its own priority (only a thread's own policy can be set without
         // knowing its kernel id) and reports before it serves anything. Every queue waits
         // for that report: the device thread is running, under its name, once this returns.
-        let background = dev.opts.background;
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name(format!("wd-soft-{dir:?}").to_lowercase())
@@ -214,6 +242,7 @@ impl SoftBackend {
             domain,
             irq,
             shared,
+            core,
             thread: Some(thread),
             dir,
             fork_gen: crate::sys::fork_generation(),
@@ -254,6 +283,16 @@ impl Backend for SoftBackend {
         self.shared.kicks.fetch_add(1, Ordering::Relaxed);
         if let Some(t) = &self.thread {
             t.thread().unpark();
+        }
+    }
+    fn serve_here(&self) -> bool {
+        match self.core.try_lock() {
+            Ok(mut core) => core.serve_pending(),
+            // A panic outside the engine (which has its own guard) while serving: the state
+            // is still the ring's, as a device's registers outlive a crash of its firmware.
+            Err(TryLockError::Poisoned(p)) => p.into_inner().serve_pending(),
+            // The device is at work (or a fork child holds the parent's lock forever).
+            Err(TryLockError::WouldBlock) => false,
         }
     }
     fn stop(&mut self) -> Result<()> {
@@ -304,7 +343,67 @@ enum Arm {
     Moderated,
 }
 
+/// The device's own thread: serves the ring while requests come, polls it for a while
+/// (`spin`) when it empties, then sleeps until the driver kicks it.
 struct DeviceThread {
+    core: Arc<Mutex<DeviceCore>>,
+    mmio: Mmio,
+    shared: Arc<Shared>,
+    spin: Duration,
+}
+
+/// Takes the device's state; a panic of another holder leaves it usable (see `serve_here`).
+fn take(core: &Mutex<DeviceCore>) -> MutexGuard<'_, DeviceCore> {
+    core.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl DeviceThread {
+    fn run(self) {
+        let mut idle_since = Instant::now();
+        loop {
+            let stopping = self.shared.stop.load(Ordering::SeqCst);
+            #[cfg(any(test, feature = "fault-injection"))]
+            if self.shared.stalled.load(Ordering::SeqCst) {
+                if stopping {
+                    return;
+                }
+                std::thread::park_timeout(Duration::from_millis(20));
+                continue;
+            }
+            let mut core = take(&self.core);
+            if core.serve_pending() {
+                idle_since = Instant::now();
+                continue;
+            }
+            // Requests read before the stop are all answered by now.
+            if stopping {
+                return;
+            }
+            core.read_cq_doorbell();
+            let paused = core.held();
+            if idle_since.elapsed() < self.spin && !paused {
+                drop(core);
+                std::hint::spin_loop();
+                continue;
+            }
+            // Announce sleep, then look once more: a driver that rang the doorbell before
+            // seeing the idle flag is caught here, one that rang after will kick us.
+            let r = self.mmio.region();
+            r.store32(REG_IDLE, 1, Ordering::SeqCst);
+            let idle = core.sq_tail(Ordering::SeqCst) == core.head || paused;
+            drop(core);
+            if idle {
+                std::thread::park_timeout(Duration::from_millis(200));
+            }
+            r.store32(REG_IDLE, 0, Ordering::SeqCst);
+            idle_since = Instant::now();
+        }
+    }
+}
+
+/// What the device keeps between requests: its view of the rings, its engine and the
+/// interrupt it owes.
+struct DeviceCore {
     mmio: Mmio,
     rings: Rings,
     domain: Arc<Domain>,
@@ -329,7 +428,7 @@ struct DeviceThread {
     hung: bool,
 }
 
-impl DeviceThread {
+impl DeviceCore {
     fn sq_tail(&self, order: Ordering) -> u16 {
         let v = self.mmio.region().load64(DOORBELL_SQ, order);
         Doorbell::decode(v).index % RING_DEPTH as u16
@@ -340,36 +439,15 @@ impl DeviceThread {
         self.shared.paused.load(Ordering::SeqCst) && !self.shared.stop.load(Ordering::SeqCst)
     }
 
-    fn run(mut self) {
-        let mut idle_since = Instant::now();
-        loop {
-            let stopping = self.shared.stop.load(Ordering::SeqCst);
-            let paused = self.held();
-            let tail = self.sq_tail(Ordering::Acquire);
-            if tail != self.head && !paused && !self.hung() {
-                self.serve(tail);
-                idle_since = Instant::now();
-                continue;
-            }
-            // Requests read before the stop are all answered by now.
-            if stopping {
-                return;
-            }
-            self.read_cq_doorbell();
-            if idle_since.elapsed() < self.opts.spin && !paused {
-                std::hint::spin_loop();
-                continue;
-            }
-            // Announce sleep, then look once more: a driver that rang the doorbell before
-            // seeing the idle flag is caught here, one that rang after will kick us.
-            let r = self.mmio.region();
-            r.store32(REG_IDLE, 1, Ordering::SeqCst);
-            if self.sq_tail(Ordering::SeqCst) == self.head || paused {
-                std::thread::park_timeout(Duration::from_millis(200));
-            }
-            r.store32(REG_IDLE, 0, Ordering::SeqCst);
-            idle_since = Instant::now();
+    /// Serves the requests the ring holds, unless the device is held or hung; true if
+    /// there were any.
+    fn serve_pending(&mut self) -> bool {
+        let tail = self.sq_tail(Ordering::Acquire);
+        if tail == self.head || self.held() || self.hung() {
+            return false;
         }
+        self.serve(tail);
+        true
     }
 
     /// Answers the requests up to `tail`: in order, each completion is posted as soon as
