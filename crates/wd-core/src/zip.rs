@@ -772,6 +772,15 @@ pub fn decompress_stream_limited(
     };
     let mut src = Some(q.alloc(bufs.input)?);
     let mut dst = Some(q.alloc(bufs.output)?);
+    // A second output buffer, where memory is not pinned: the device decodes into one
+    // while the other's output is written out (pinned memory stays within its budget).
+    let mut spare = match memlock::pins_pages(&q) {
+        true => None,
+        false => Some(q.alloc(bufs.output)?),
+    };
+    // Output of the last request, still to be written: it is written while the next
+    // request of the same stream runs.
+    let mut unwritten: Option<DmaBuf> = None;
     let mut st = StreamStats::default();
     let mut eof = false;
     let mut in_stream = false;
@@ -837,23 +846,37 @@ pub fn decompress_stream_limited(
             req = req.continue_stream();
         }
         q.send(req)?;
+        if let Some(mut d) = unwritten.take() {
+            write_limited(output, &d, limit, &mut st)?;
+            progress(st.bytes_in, st.bytes_out);
+            d.set_len(0);
+            spare = Some(d);
+        }
         let mut c = q.recv_timeout(None)?;
         st.requests += 1;
         let (mut s, d) = (c.src.take().expect("src"), c.dst.take().expect("dst"));
-        let room = limit - st.bytes_out;
-        if d.len() as u64 > room {
-            output
-                .write_all(&d.as_slice()[..room as usize])
-                .map_err(write_error)?;
-            return Err(output_limit(limit));
-        }
-        output.write_all(d.as_slice()).map_err(write_error)?;
-        st.bytes_out += d.len() as u64;
         st.bytes_in += c.consumed as u64;
         // Drop the consumed input.
         let used = c.consumed.min(s.len());
         drop_front(&mut s, used);
-        progress(st.bytes_in, st.bytes_out);
+        let more = match c.status() {
+            Some(Status::OutputTooSmall) => true,
+            Some(Status::NeedInput) => !(eof && s.is_empty()),
+            _ => false,
+        };
+        match spare.take() {
+            // The stream goes on: its next request runs while this output is written.
+            Some(next) if more => {
+                unwritten = Some(d);
+                dst = Some(next);
+            }
+            other => {
+                spare = other;
+                write_limited(output, &d, limit, &mut st)?;
+                progress(st.bytes_in, st.bytes_out);
+                dst = Some(d);
+            }
+        }
         match c.status() {
             Some(Status::Ok) => {
                 in_stream = false;
@@ -872,11 +895,30 @@ pub fn decompress_stream_limited(
             _ => c.check()?,
         }
         src = Some(s);
-        dst = Some(d);
     }
     output.flush().map_err(write_error)?;
     crate::pool::give_back(q)?;
     Ok(st)
+}
+
+/// Writes a request's output, or as much of it as `limit` (on the whole output) leaves
+/// and then the limit's error.
+fn write_limited(
+    output: &mut dyn Write,
+    d: &DmaBuf,
+    limit: u64,
+    st: &mut StreamStats,
+) -> Result<()> {
+    let room = limit - st.bytes_out;
+    if d.len() as u64 > room {
+        output
+            .write_all(&d.as_slice()[..room as usize])
+            .map_err(write_error)?;
+        return Err(output_limit(limit));
+    }
+    output.write_all(d.as_slice()).map_err(write_error)?;
+    st.bytes_out += d.len() as u64;
+    Ok(())
 }
 
 /// A queue of the process's default device (see [`crate::open_queue`]), from the pool of
