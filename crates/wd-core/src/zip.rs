@@ -803,7 +803,13 @@ pub fn decompress_stream_limited(
     };
     loop {
         let s = src.as_mut().expect("src");
-        refill(s, &mut eof, input)?;
+        if let Err(e) = refill(s, &mut eof, input) {
+            // What was decoded before the read failed still goes out first.
+            if let Some(d) = unwritten.take() {
+                write_limited(output, &d, limit, &mut st)?;
+            }
+            return Err(e);
+        }
         if !in_stream {
             if members > 0 {
                 // Zero padding between and after gzip members, refilling as it goes.
