@@ -194,8 +194,8 @@ pub const HEAD_MAX: usize = 10 + 2 + u16::MAX as usize + 8192;
 /// Decodes the pieces of `d` (described by `t`, from [`read_index`]) on up to `queues`
 /// queues from `open` into one buffer. `Ok(None)` when the pieces do not decode as the
 /// index says (the caller then decodes the stream in one piece), when the output would
-/// pass `max_output`, or when the device pins pages under a locked-memory limit; an error
-/// only for a device or queue failure.
+/// pass `max_output`, or when not even one piece's request fits the locked-memory budget
+/// of a device that pins pages; an error only for a device or queue failure.
 pub fn decompress_pieces(
     d: &[u8],
     t: &PieceTable,
@@ -222,9 +222,11 @@ pub type ReadAt<'a> = &'a mut dyn FnMut(u64, &mut [u8]) -> std::io::Result<()>;
 /// Decodes the pieces `t` describes, reading them with `read_at` and writing the output in
 /// order to `out`, on up to `queues` queues from `open`, in bounded memory (a few pieces per
 /// queue). `Ok(true)` when every piece decoded as the index says and the whole CRC matches
-/// the trailer's; `Ok(false)` otherwise, or when the device pins pages under a
-/// locked-memory limit: then `out` may hold part of the output, which the caller discards
-/// before decoding the stream in one piece. Errors: the device's, and reading or writing.
+/// the trailer's; `Ok(false)` otherwise (then `out` may hold part of the output, which the
+/// caller discards before decoding the stream in one piece), or when not even one piece's
+/// request fits the locked-memory budget of a device that pins pages (on such a device the
+/// requests in flight are as many as the budget holds). Errors: the device's, and reading
+/// or writing.
 pub fn decode_pieces(
     t: &PieceTable,
     read_at: ReadAt<'_>,
@@ -234,14 +236,21 @@ pub fn decode_pieces(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<bool> {
     let mut qs = vec![open(Direction::Decompress)?];
-    if crate::memlock::pins_pages(&qs[0]) {
-        crate::pool::give_back(qs.pop().expect("one queue"))?;
-        return Ok(false);
-    }
     let n = t.pieces.len();
     let last = n - 1;
     let nq = queues.clamp(1, n);
     let window = nq * DEPTH * 2;
+    // Where the device pins what a request names, the requests in flight are bounded by the
+    // process's locked-memory budget, as every job's are; pieces too large for it leave the
+    // stream to the one-stream path, which shrinks its buffers to fit.
+    let (max_in_flight, _pins) = match in_flight_budget(t, &qs[0], nq * DEPTH) {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            crate::pool::give_back(qs.pop().expect("one queue"))?;
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
     let domain = qs[0].domain().clone();
     let (mut next, mut written, mut in_flight) = (0usize, 0usize, 0usize);
     let (mut at, mut good, mut crc) = (t.body as u64, true, 0u32);
@@ -250,7 +259,7 @@ pub fn decode_pieces(
     let mut done: BTreeMap<usize, DmaBuf> = BTreeMap::new();
     let (mut done_in, mut done_out) = (t.body as u64, 0u64);
     loop {
-        while good && next < n && next - written < window {
+        while good && next < n && next - written < window && in_flight < max_in_flight {
             if qs.len() < nq && qs.iter().all(|q| q.outstanding() > 0) {
                 let q = open(Direction::Decompress)?;
                 if Arc::ptr_eq(q.domain(), &domain) {
@@ -341,6 +350,33 @@ pub fn decode_pieces(
         crate::pool::give_back(q)?;
     }
     Ok(good && written == n && crc == t.crc)
+}
+
+/// How many pieces may be in flight at once (at most `most`), and the locked memory held
+/// for them: no limit where nothing is pinned; on a device that pins, as many as the
+/// budget holds of the largest piece's request, or `None` if not even one fits.
+fn in_flight_budget(
+    t: &PieceTable,
+    q: &crate::queue::Queue,
+    most: usize,
+) -> Result<Option<(usize, crate::memlock::Reservation)>> {
+    if !crate::memlock::pins_pages(q) {
+        return Ok(Some((most, crate::memlock::Reservation::none())));
+    }
+    let (c, u) = t.pieces.iter().fold((0, 0), |(c, u), &(pc, pu)| {
+        (c.max(pc as usize), u.max(pu as usize))
+    });
+    // One byte more than the output, as the requests ask for.
+    let each = crate::memlock::request_pins(c, u + 1);
+    let got = crate::memlock::reserve(each, |avail| {
+        let k = (avail / each).min(most as u64);
+        (k >= 1).then_some((k as usize, k * each))
+    });
+    match got {
+        Ok(b) => Ok(Some(b)),
+        Err(Error::MemlockLimit { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// A buffer of at least `n` bytes from `free`, or a new one from `domain`.

@@ -75,6 +75,22 @@ fn jobs_fit_the_default_limit_and_a_tiny_limit_is_a_clear_error() {
     .unwrap();
     assert_eq!(gunzip(&out), big);
 
+    // Our own multi-piece gzip decodes piece by piece on two queues within the limit (the
+    // pieces in flight are as many as the budget holds), not only as one stream.
+    let indexed = compress(&big, Format::Gzip, 1).unwrap();
+    let table = wd_core::pieces::read_index(&indexed).expect("an indexed stream");
+    let parallel =
+        wd_core::pieces::decompress_pieces(&indexed, &table, None, 2, &default_opener).unwrap();
+    assert!(
+        parallel.as_deref() == Some(&big[..]),
+        "the pieces did not decode"
+    );
+    assert_eq!(
+        wd_core::memlock::reserved(),
+        0,
+        "the decoder kept its budget"
+    );
+
     // Three jobs at once share the one budget.
     std::thread::scope(|s| {
         let jobs: Vec<_> = (0..3)
