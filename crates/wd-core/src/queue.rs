@@ -11,7 +11,7 @@
 //! While the device may write a buffer, nobody else can reach it. Dropping a queue stops
 //! its device first; only then are the buffers and inputs of unanswered requests freed.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -1247,9 +1247,11 @@ impl Queue {
     }
 
     /// The fd an event loop can wait on (readable after an armed interrupt fired). Call
-    /// [`Queue::clear_readiness`] after it fired, then receive until empty.
+    /// [`Queue::clear_readiness`] after it fired, then receive until empty. The same fd,
+    /// borrowed for the queue's life, is the queue's [`AsFd`] (what tokio's `AsyncFd`
+    /// takes).
     pub fn readiness_fd(&self) -> RawFd {
-        self.backend.interrupt_fd()
+        self.backend.interrupt_fd().as_raw_fd()
     }
 
     /// Consumes the readiness signal.
@@ -1364,6 +1366,13 @@ impl Queue {
     }
 }
 
+/// The readiness fd ([`Queue::readiness_fd`]): readable after an armed interrupt fired.
+impl AsFd for Queue {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.backend.interrupt_fd()
+    }
+}
+
 impl Drop for Queue {
     fn drop(&mut self) {
         if self.fork_gen != sys::fork_generation() {
@@ -1382,5 +1391,38 @@ impl Drop for Queue {
         }
         // Otherwise stopped: the device answered everything it read. Requests it never
         // read are safe to free; answered ones are freed too. Both happen as `slots` drops.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::soft::{SoftBackend, SoftOptions};
+
+    #[test]
+    fn as_fd_is_the_readiness_fd_and_turns_readable_at_a_completion() {
+        let opts = SoftOptions {
+            start_paused: true,
+            ..Default::default()
+        };
+        let b = SoftBackend::start(Domain::soft(), Direction::Compress, opts).unwrap();
+        let ctl = b.control();
+        let mut q = Queue::new(Box::new(b), Direction::Compress);
+        assert_eq!(q.as_fd().as_raw_fd(), q.readiness_fd());
+        q.send(Request::nop().tag(7)).unwrap();
+        // The device is held: nothing can be ready, so arming says there is something to
+        // wait for and the fd is not readable yet.
+        assert!(q.arm_interrupt().unwrap());
+        let fd = q.as_fd().as_raw_fd();
+        assert!(crate::wait::readable(&[fd], Some(Duration::ZERO))
+            .unwrap()
+            .is_empty());
+        ctl.resume();
+        // The completion makes it readable (the limit only keeps a lost interrupt from
+        // hanging the test).
+        let limit = Some(Duration::from_secs(20));
+        assert_eq!(crate::wait::readable(&[fd], limit).unwrap(), vec![0]);
+        q.clear_readiness();
+        assert_eq!(q.recv().unwrap().unwrap().tag, 7);
     }
 }

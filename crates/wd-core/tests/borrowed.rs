@@ -3,7 +3,7 @@
 //! domain that cannot lend copies, and no share outlives the call or the request, even when
 //! the device dies mid-request or the queue is dropped with the request in flight.
 
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -225,7 +225,7 @@ impl Backend for Dying {
     fn domain(&self) -> &Arc<Domain> {
         self.inner.domain()
     }
-    fn interrupt_fd(&self) -> RawFd {
+    fn interrupt_fd(&self) -> BorrowedFd<'_> {
         self.inner.interrupt_fd()
     }
     fn clear_interrupt(&self) {
