@@ -39,8 +39,11 @@ pub use stream::{
     compress_stream, compress_stream_indexed, decompress_stream, decompress_stream_limited,
 };
 
-/// How to run a compression.
+/// How to run a compression. More options may come: outside this crate start from
+/// `ZipOptions::default()` and set what differs, with the builder methods
+/// (`ZipOptions::default().format(Format::Zlib).queues(2)`) or field by field.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ZipOptions {
     /// Output format.
     pub format: Format,
@@ -82,8 +85,53 @@ impl Default for ZipOptions {
     }
 }
 
+impl ZipOptions {
+    /// Sets [`ZipOptions::format`].
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Sets [`ZipOptions::level`].
+    pub fn level(mut self, level: impl Into<Level>) -> Self {
+        self.level = level.into();
+        self
+    }
+
+    /// Sets [`ZipOptions::queues`].
+    pub fn queues(mut self, queues: usize) -> Self {
+        self.queues = queues;
+        self
+    }
+
+    /// Sets [`ZipOptions::chunk_size`].
+    pub fn chunk_size(mut self, bytes: usize) -> Self {
+        self.chunk_size = bytes;
+        self
+    }
+
+    /// Sets [`ZipOptions::depth`].
+    pub fn depth(mut self, depth: usize) -> Self {
+        self.depth = depth;
+        self
+    }
+
+    /// Sets [`ZipOptions::gzip`].
+    pub fn gzip(mut self, header: GzipHeader) -> Self {
+        self.gzip = header;
+        self
+    }
+
+    /// Sets [`ZipOptions::index_pieces`].
+    pub fn index_pieces(mut self, pieces: usize) -> Self {
+        self.index_pieces = pieces;
+        self
+    }
+}
+
 /// Byte counts of a finished stream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StreamStats {
     /// Bytes read.
     pub bytes_in: u64,

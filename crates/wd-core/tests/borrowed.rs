@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use wd_core::abi::ReqType;
 use wd_core::backend::soft::{SoftBackend, SoftOptions};
-use wd_core::backend::Backend;
+use wd_core::backend::{Backend, Mmio, Rings};
 use wd_core::dma::{Domain, IommuMapper};
 use wd_core::queue::{InputBytes, Request};
-use wd_core::ring::{Mmio, Rings};
 use wd_core::zip::{compress_one, decompress_one, Format};
 use wd_core::{Direction, Queue};
 

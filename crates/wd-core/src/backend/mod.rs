@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use crate::dma::Domain;
 use crate::error::Result;
-use crate::ring::{Mmio, Rings};
+// The memory views a backend hands the driver: part of this trait, so named here (the
+// `ring` module itself is private).
+pub use crate::ring::{Mmio, Region, Rings};
 
 pub mod soft;
 pub mod uacce;

@@ -85,8 +85,9 @@ impl From<SendError> for Error {
     }
 }
 
-/// Counters of a queue.
+/// Counters of a queue (more may come).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Requests submitted.
     pub submitted: u64,
