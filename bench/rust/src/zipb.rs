@@ -366,12 +366,10 @@ pub fn queues(args: &Args) -> BoxResult<()> {
         let mut dec = Vec::new();
         for rep in 0..reps {
             for nq in [1usize, 2] {
-                let opts = ZipOptions {
-                    format: Format::Gzip,
-                    level: level.into(),
-                    queues: nq,
-                    ..Default::default()
-                };
+                let opts = ZipOptions::default()
+                    .format(Format::Gzip)
+                    .level(level)
+                    .queues(nq);
                 let mut out = Vec::with_capacity(data.len() / 2);
                 let t = Instant::now();
                 compress_stream(
@@ -432,20 +430,17 @@ fn io_paths(args: &Args) -> BoxResult<(BufReader<File>, BufWriter<File>)> {
 
 /// `wd-bench gz [-l N] [-q Q] IN OUT`: one gzip stream through `compress_stream`.
 pub fn gz_file(args: &Args) -> BoxResult<()> {
-    let opts = ZipOptions {
-        format: Format::Gzip,
-        level: args.num(&["-l", "--level"], Level::new(6)),
-        queues: args.num(&["-q", "--queues"], ZipOptions::default().queues),
-        chunk_size: args.num(&["--chunk-kib"], ZipOptions::default().chunk_size >> 10) << 10,
-        ..Default::default()
-    };
+    let defaults = ZipOptions::default();
+    let opts = ZipOptions::default()
+        .format(Format::Gzip)
+        .level(args.num(&["-l", "--level"], Level::new(6)))
+        .queues(args.num(&["-q", "--queues"], defaults.queues))
+        .chunk_size(args.num(&["--chunk-kib"], defaults.chunk_size >> 10) << 10);
     let (mut r, mut w) = io_paths(args)?;
     // A file's output can be gone back to: it gets the piece index.
     let size = r.get_ref().metadata()?.len() as usize;
-    let opts = ZipOptions {
-        index_pieces: size.div_ceil(opts.chunk_size),
-        ..opts
-    };
+    let pieces = size.div_ceil(opts.chunk_size);
+    let opts = opts.index_pieces(pieces);
     let (st, index) =
         zip::compress_stream_indexed(&mut r, &mut w, &opts, &zip::default_opener, &mut |_, _| {})?;
     w.flush()?;

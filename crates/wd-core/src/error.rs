@@ -2,8 +2,9 @@
 
 use std::io;
 
-/// Everything the driver can report.
+/// Everything the driver can report (more kinds may come: a `match` needs a `_` arm).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The submission ring has no free slot. Receive completions, then send again.
     #[error("queue full: receive completions before sending more")]
@@ -82,7 +83,9 @@ impl Error {
 }
 
 /// What is wrong with an input that does not decode. The messages are defined here only.
+/// More kinds may come ([`DataErrorKind::ALL`] lists them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DataErrorKind {
     /// Not a stream of the format at all (gzip: bad magic bytes; zlib: the header check
     /// fails; anything: empty input).

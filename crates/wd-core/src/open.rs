@@ -162,14 +162,24 @@ pub fn default_device() -> DeviceKind {
     }
 }
 
-/// How a queue is opened, beyond its device and direction.
+/// How a queue is opened, beyond its device and direction. More options may come: outside
+/// this crate start from `QueueOptions::default()` and set what differs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QueueOptions {
     /// On the soft device, run its thread at idle priority, so that it never keeps one of
     /// the caller's threads waiting for a core (see
     /// [`backend::soft::SoftOptions::background`]). A VFIO device works outside the
     /// process: there it changes nothing.
     pub background: bool,
+}
+
+impl QueueOptions {
+    /// Sets [`QueueOptions::background`].
+    pub fn background(mut self, on: bool) -> Self {
+        self.background = on;
+        self
+    }
 }
 
 /// Opens a queue from `choice`.

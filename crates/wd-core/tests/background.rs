@@ -39,7 +39,7 @@ fn background_device_thread_runs_at_idle_priority_and_serves_requests() {
     let mut background = open_queue_with(
         DeviceChoice::Soft,
         Direction::Compress,
-        QueueOptions { background: true },
+        QueueOptions::default().background(true),
     )
     .unwrap();
     let after = soft_device_threads();

@@ -3,17 +3,16 @@
 //! domain that cannot lend copies, and no share outlives the call or the request, even when
 //! the device dies mid-request or the queue is dropped with the request in flight.
 
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use wd_core::abi::ReqType;
 use wd_core::backend::soft::{SoftBackend, SoftOptions};
-use wd_core::backend::Backend;
+use wd_core::backend::{Backend, Mmio, Rings};
 use wd_core::dma::{Domain, IommuMapper};
 use wd_core::queue::{InputBytes, Request};
-use wd_core::ring::{Mmio, Rings};
 use wd_core::zip::{compress_one, decompress_one, Format};
 use wd_core::{Direction, Queue};
 
@@ -225,7 +224,7 @@ impl Backend for Dying {
     fn domain(&self) -> &Arc<Domain> {
         self.inner.domain()
     }
-    fn interrupt_fd(&self) -> RawFd {
+    fn interrupt_fd(&self) -> BorrowedFd<'_> {
         self.inner.interrupt_fd()
     }
     fn clear_interrupt(&self) {

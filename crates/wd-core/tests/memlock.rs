@@ -60,10 +60,7 @@ fn jobs_fit_the_default_limit_and_a_tiny_limit_is_a_clear_error() {
     // A 15 MB file through compress_stream with four queues asked for (what would pin
     // 4 x (1 MiB + 2 MiB) without the budget).
     let big = data(15_000_000, 15);
-    let opts = ZipOptions {
-        queues: 4,
-        ..Default::default()
-    };
+    let opts = ZipOptions::default().queues(4);
     let mut out = Vec::new();
     compress_stream(
         &mut &big[..],

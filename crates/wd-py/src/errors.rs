@@ -57,6 +57,8 @@ fn class_of<'py>(py: Python<'py>, e: &Error) -> Bound<'py, PyType> {
         Error::Closed => exc::QueueClosedError::type_object(py),
         Error::Protocol(_) => exc::ProtocolError::type_object(py),
         Error::Io { .. } => exc::DeviceIOError::type_object(py),
+        // A kind of error newer than this binding: a bug here, reported as one.
+        _ => exc::InternalError::type_object(py),
     }
 }
 
@@ -70,6 +72,8 @@ pub fn data_class(py: Python<'_>, kind: DataErrorKind) -> Bound<'_, PyType> {
         DataErrorKind::Checksum => exc::ChecksumError::type_object(py),
         DataErrorKind::TrailingGarbage => exc::TrailingGarbageError::type_object(py),
         DataErrorKind::OutputLimit => exc::OutputLimitError::type_object(py),
+        // A kind newer than this binding: a bug here, reported as one.
+        _ => exc::InternalError::type_object(py),
     }
 }
 

@@ -302,7 +302,7 @@ impl PyQueue {
     ) -> PyResult<PyQueue> {
         let dir = parse_direction(py, direction)?;
         let choice = parse_device(py, device)?;
-        let opts = wd_core::QueueOptions { background };
+        let opts = wd_core::QueueOptions::default().background(background);
         let q = py
             .detach(|| wd_core::open_queue_with(choice, dir, opts))
             .py(py)?;

@@ -509,18 +509,16 @@ pub fn compress_stream(
         // Checks WARPDRIVE_DEVICE up front: the core's opener follows it.
         parse_device(py, None)?;
         let (bridge, mut r, mut w, mut p) = stream_ends(src, dst, progress);
-        let opts = ZipOptions {
-            format: t,
-            level: lvl,
-            chunk_size,
-            queues,
-            gzip: wd_core::zip::GzipHeader { name, mtime },
-            index_pieces: match (&on_index, input_size) {
+        let opts = defaults
+            .format(t)
+            .level(lvl)
+            .chunk_size(chunk_size)
+            .queues(queues)
+            .gzip(wd_core::zip::GzipHeader { name, mtime })
+            .index_pieces(match (&on_index, input_size) {
                 (Some(_), Some(n)) => usize::try_from(n.div_ceil(chunk_size as u64)).unwrap_or(0),
                 _ => 0,
-            },
-            ..defaults
-        };
+            });
         let res = py.detach(|| {
             let open = wd_core::zip::default_opener;
             wd_core::zip::compress_stream_indexed(&mut r, &mut w, &opts, &open, &mut p)

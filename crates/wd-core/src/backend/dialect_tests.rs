@@ -2,7 +2,7 @@
 //! lands in the ring and the doorbell, and how answers come back. Runs everywhere; the
 //! guest runs the same driver against the mainline `uacce` module.
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,8 +50,8 @@ impl Backend for PlayedDevice {
     fn sqn(&self) -> u16 {
         QN
     }
-    fn interrupt_fd(&self) -> RawFd {
-        self.irq.as_raw_fd()
+    fn interrupt_fd(&self) -> BorrowedFd<'_> {
+        self.irq.as_fd()
     }
     fn clear_interrupt(&self) {
         self.irq.drain();

@@ -3,13 +3,15 @@
 //! a way to wake a sleeping software device. Later designs (uacce character devices,
 //! iommufd) fit behind the same trait.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::dma::Domain;
 use crate::error::Result;
-use crate::ring::{Mmio, Rings};
+// The memory views a backend hands the driver: part of this trait, so named here (the
+// `ring` module itself is private).
+pub use crate::ring::{Mmio, Region, Rings};
 
 pub mod soft;
 pub mod uacce;
@@ -90,14 +92,16 @@ pub trait Backend: Send {
     fn sqn(&self) -> u16 {
         0
     }
-    /// The fd that becomes readable when an armed interrupt fires.
-    fn interrupt_fd(&self) -> RawFd;
+    /// The fd that becomes readable when an armed interrupt fires, open for as long as the
+    /// backend (the queue hands it out as its readiness fd, [`crate::Queue::readiness_fd`]
+    /// and [`std::os::fd::AsFd`]).
+    fn interrupt_fd(&self) -> BorrowedFd<'_>;
     /// Consumes pending interrupt signals.
     fn clear_interrupt(&self);
     /// Sleeps until the armed interrupt fires or `timeout` passes (`None` = no limit).
     /// Returning early is allowed: the driver checks the ring and its clock again.
     fn wait(&self, timeout: Option<Duration>) -> Result<()> {
-        crate::wait::readable(&[self.interrupt_fd()], timeout)?;
+        crate::wait::readable(&[self.interrupt_fd().as_raw_fd()], timeout)?;
         self.clear_interrupt();
         Ok(())
     }

@@ -6,7 +6,7 @@
 //! entry, posts completions with the phase bit, and signals its eventfd when the driver
 //! armed the interrupt. Registers follow the software-device layout of `docs/abi.md`.
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
@@ -273,8 +273,8 @@ impl Backend for SoftBackend {
     fn domain(&self) -> &Arc<Domain> {
         &self.domain
     }
-    fn interrupt_fd(&self) -> RawFd {
-        self.irq.as_raw_fd()
+    fn interrupt_fd(&self) -> BorrowedFd<'_> {
+        self.irq.as_fd()
     }
     fn clear_interrupt(&self) {
         self.irq.drain();

@@ -8,7 +8,7 @@
 //! driver waits with `poll()` on the file. Each step's failure names the step and the
 //! device.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -172,8 +172,8 @@ impl Backend for UacceBackend {
     fn sqn(&self) -> u16 {
         self.qn
     }
-    fn interrupt_fd(&self) -> RawFd {
-        self.file.as_raw_fd()
+    fn interrupt_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_ref().as_fd()
     }
     fn clear_interrupt(&self) {
         // poll() consumes each report itself (docs/abi.md section 9.8).
@@ -184,7 +184,7 @@ impl Backend for UacceBackend {
         let t = timeout.map_or(crate::queue::DEVICE_CHECK, |t| {
             t.min(crate::queue::DEVICE_CHECK)
         });
-        crate::sys::poll_readable(&[self.interrupt_fd()], Some(t))
+        crate::sys::poll_readable(&[self.file.as_raw_fd()], Some(t))
             .map_err(|e| Error::io(format!("{}: poll", self.name), e))?;
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! so all of a process's queues share one address space and one share registry. Each step
 //! of setting up a queue names itself in its error.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -410,8 +410,8 @@ impl Backend for VfioBackend {
     fn domain(&self) -> &Arc<Domain> {
         self.ctx.domain()
     }
-    fn interrupt_fd(&self) -> RawFd {
-        self.irq.as_raw_fd()
+    fn interrupt_fd(&self) -> BorrowedFd<'_> {
+        self.irq.as_fd()
     }
     fn clear_interrupt(&self) {
         self.irq.drain();
@@ -423,7 +423,7 @@ impl Backend for VfioBackend {
     fn wait(&self, timeout: Option<Duration>) -> Result<()> {
         match self.wait {
             WaitMode::Eventfd => {
-                crate::sys::poll_readable(&[self.interrupt_fd()], timeout)
+                crate::sys::poll_readable(&[self.irq.as_raw_fd()], timeout)
                     .map_err(|e| Error::io("waiting for the device interrupt", e))?;
                 self.clear_interrupt();
                 Ok(())

@@ -1,0 +1,354 @@
+//! One-shot calls on whole buffers: [`compress`], [`decompress`] and their one-request
+//! forms on a given queue, with the output sizing of a decompression (the first guess,
+//! the retry, the limits).
+
+use std::io::{self, Write};
+
+use crate::abi::{Csum, Direction, ReqType, Status};
+use crate::error::{DataErrorKind, Error, Result};
+use crate::format::{Format, Level};
+use crate::memlock::{self, Reservation};
+use crate::queue::{Queue, Request};
+
+use super::framing::{compress_bound, gzip_header, gzip_trailer, stream_error, GzipHeader};
+use super::stream::{compress_stream_indexed, decompress_stream_limited};
+use super::{default_opener, ZipOptions};
+
+/// The most a size *claimed by the input* (gzip's ISIZE trailer) may make a decompression
+/// allocate before any output is measured; beyond it (and beyond what the input can
+/// possibly expand to, [`MAX_EXPANSION`]) the output grows by what the device produces.
+pub const CLAIMED_SIZE_MAX: usize = 16 << 20;
+
+/// Deflate's largest expansion: a 258-byte match costs at least 2 bits (a one-bit length
+/// code and a one-bit distance code), so no stream decodes to more than 1032 times its
+/// size (plus the first literals of a block).
+pub const MAX_EXPANSION: usize = 1032;
+
+/// The most `n` bytes of deflate (any wrapper, any number of gzip members) can decode to.
+pub fn max_inflated(n: usize) -> usize {
+    n.saturating_mul(MAX_EXPANSION).saturating_add(4096)
+}
+
+/// The error for an output of more than `limit` bytes ([`DataErrorKind::OutputLimit`]).
+pub fn output_limit(limit: u64) -> Error {
+    Error::data(
+        DataErrorKind::OutputLimit,
+        &format!("more than {limit} bytes"),
+    )
+}
+
+/// The output room of a one-request decompression's next try, after a try with `room`
+/// bytes ran out of it (or produced more than `left`, the output still allowed): twice the
+/// room. [`DataErrorKind::OutputLimit`] (for `max_output`) when `room` already held more
+/// than `left`: the output is over the limit, and a bigger try would only allocate more.
+pub fn retry_output_room(room: usize, left: Option<usize>, max_output: u64) -> Result<usize> {
+    match left {
+        Some(l) if room > l => Err(output_limit(max_output)),
+        _ => Ok(room.saturating_mul(2)),
+    }
+}
+
+/// Inputs up to this size are one request in [`compress`] and [`decompress`] (the size of
+/// one piece of [`compress_stream`](super::compress_stream)).
+pub const ONE_REQUEST_MAX: usize = 1 << 20;
+
+/// Compresses `data` (at most [`ONE_REQUEST_MAX`] bytes) into one stream of `format` with
+/// a single request on `q`, which must have nothing in flight. On the soft device the
+/// device reads `data` and writes the result in place; nothing is copied.
+pub fn compress_one(
+    q: &mut Queue,
+    data: &[u8],
+    format: Format,
+    level: impl Into<Level>,
+) -> Result<Vec<u8>> {
+    if data.len() > ONE_REQUEST_MAX {
+        return Err(Error::BadRequest(format!(
+            "{} bytes is more than one request takes ({ONE_REQUEST_MAX})",
+            data.len()
+        )));
+    }
+    let level = level.into().get()?;
+    let space = compress_bound(data.len());
+    let _pins = if memlock::pins_pages(q) {
+        memlock::reserve_request(data.len(), space, space)?.1
+    } else {
+        Reservation::none()
+    };
+    let mut out = Vec::new();
+    // gzip: raw deflate with its CRC-32, wrapped here (the header is decided in one place).
+    let req = if format == Format::Gzip {
+        out.extend_from_slice(&gzip_header(level, &GzipHeader::default()));
+        Request::without_buffers(ReqType::Deflate).checksum(Csum::Crc32)
+    } else {
+        Request::without_buffers(format.req_type())
+    };
+    let c = q.run_borrowed(req.level(level), data, &mut out, space)?;
+    c.check()
+        .map_err(|e| e.with_pinned(memlock::request_pins(data.len(), space)))?;
+    if format == Format::Gzip {
+        out.extend_from_slice(&gzip_trailer(c.checksum, data.len() as u64));
+    }
+    // The bound is ~3x what typical data needs: give the rest back (in place, no copy).
+    out.shrink_to_fit();
+    Ok(out)
+}
+
+/// Decompresses `data` on `q` (nothing in flight) if it holds one stream: one request whose
+/// output space is a guess (gzip: the size its trailer announces, within
+/// [`CLAIMED_SIZE_MAX`] and what the input can decode to), continued on the same queue with
+/// more space while the output outgrows it, so no work is done twice. `Ok(None)` if the
+/// input holds more than one gzip member: use [`decompress_stream`](super::decompress_stream).
+pub fn decompress_one(q: &mut Queue, data: &[u8], format: Format) -> Result<Option<Vec<u8>>> {
+    decompress_one_limited(q, data, format, None)
+}
+
+/// [`decompress_one`] with a limit on the output: more than `max_output` bytes is an
+/// [`DataErrorKind::OutputLimit`] error, and nothing larger than `max_output + 1` bytes is
+/// allocated.
+pub fn decompress_one_limited(
+    q: &mut Queue,
+    data: &[u8],
+    format: Format,
+    max_output: Option<usize>,
+) -> Result<Option<Vec<u8>>> {
+    if data.len() > ONE_REQUEST_MAX {
+        return Ok(None);
+    }
+    if data.is_empty() {
+        return Err(stream_error(format, data, Status::NeedInput));
+    }
+    let cap = max_output.map_or(usize::MAX, |m| m.saturating_add(1));
+    let guess = output_guess(data, format).min(cap);
+    // Under a locked-memory limit the space may shrink, and each continuation gets the
+    // same space (what was reserved); otherwise each one doubles the space.
+    let pinned = memlock::pins_pages(q);
+    let (mut space, _pins) = if pinned {
+        memlock::reserve_request(data.len(), guess, guess.min(64 << 10))?
+    } else {
+        (guess, Reservation::none())
+    };
+    let mut out = Vec::new();
+    let mut used = 0;
+    let mut req = Request::without_buffers(format.req_type());
+    loop {
+        let c = q.run_borrowed(req, &data[used..], &mut out, space)?;
+        used += c.consumed.min(data.len() - used);
+        match c.status() {
+            _ if out.len() >= cap => return Err(output_limit(cap as u64 - 1)),
+            // One complete stream and nothing after it: done.
+            Some(Status::Ok) if used == data.len() => {
+                out.shrink_to_fit();
+                return Ok(Some(out));
+            }
+            // More gzip members (or trailing garbage): the stream path tells them apart.
+            Some(Status::Ok) => return Ok(None),
+            // The output outgrew the space: continue the stream with more.
+            Some(Status::OutputTooSmall) if c.produced == 0 && c.consumed == 0 => {
+                return Err(Error::Protocol(
+                    "the device made no progress on a stream it said needed more output".into(),
+                ))
+            }
+            Some(Status::OutputTooSmall) => {
+                if !pinned {
+                    space = space.saturating_mul(2);
+                }
+                space = space.min(cap - out.len()).min(u32::MAX as usize);
+                req = Request::without_buffers(format.req_type()).continue_stream();
+            }
+            Some(s @ (Status::NeedInput | Status::DataError | Status::ChecksumError)) => {
+                return Err(stream_error(format, data, s))
+            }
+            _ => {
+                return c
+                    .check()
+                    .map_err(|e| e.with_pinned(memlock::request_pins(data.len(), space)))
+                    .map(|_| None)
+            }
+        }
+    }
+}
+
+/// The output space a one-request decompression of `data` starts with: gzip's claimed
+/// size if it is plausible, else 4x the input (64 KiB .. 4 MiB); never more than
+/// [`CLAIMED_SIZE_MAX`] nor than `data` can decode to.
+pub fn output_guess(data: &[u8], format: Format) -> usize {
+    let n = data.len();
+    output_guess_from(n, &data[..n.min(2)], &data[n.saturating_sub(4)..], format)
+}
+
+/// [`output_guess`] from the input's length, its first two bytes and its last four.
+pub fn output_guess_from(len: usize, head: &[u8], tail: &[u8], format: Format) -> usize {
+    let guess = match (format, gzip_isize(len, head, tail)) {
+        (Format::Gzip, Some(n)) if n < CLAIMED_SIZE_MAX => n + 1,
+        _ => len.saturating_mul(4).clamp(64 << 10, ONE_REQUEST_MAX * 4),
+    };
+    guess.min(max_inflated(len)).min(CLAIMED_SIZE_MAX)
+}
+
+/// The uncompressed size a gzip member announces (ISIZE, mod 2^32), as a size hint, from
+/// the input's length, first two bytes and last four.
+fn gzip_isize(len: usize, head: &[u8], tail: &[u8]) -> Option<usize> {
+    match (head, tail) {
+        ([0x1f, 0x8b], &[a, b, c, d]) if len >= 18 => {
+            Some(u32::from_le_bytes([a, b, c, d]) as usize)
+        }
+        _ => None,
+    }
+}
+
+/// Runs `f` on a pooled queue of `dir` and gives the queue back (a queue `f` left unusable
+/// is closed instead). `f`'s error wins over the give-back's.
+fn on_pooled<R>(dir: Direction, f: impl FnOnce(&mut Queue) -> Result<R>) -> Result<R> {
+    let mut q = default_opener(dir)?;
+    let r = f(&mut q);
+    let back = crate::pool::give_back(q);
+    let r = r?;
+    back?;
+    Ok(r)
+}
+
+/// Compresses a whole buffer into one stream of `format`.
+pub fn compress(data: &[u8], format: Format, level: impl Into<Level>) -> Result<Vec<u8>> {
+    let level = level.into();
+    if data.len() <= ONE_REQUEST_MAX {
+        return on_pooled(Direction::Compress, |q| {
+            compress_one(q, data, format, level)
+        });
+    }
+    let mut opts = ZipOptions {
+        format,
+        level,
+        ..Default::default()
+    };
+    // The output is at hand: it gets the piece index, for decoding on several queues.
+    opts.index_pieces = data.len().div_ceil(opts.chunk_size);
+    let mut out = Vec::with_capacity(compress_bound(data.len()) / 2);
+    let (_, index) = compress_stream_indexed(
+        &mut &data[..],
+        &mut out,
+        &opts,
+        &default_opener,
+        &mut |_, _| {},
+    )?;
+    if let Some(ix) = index {
+        ix.patch(&mut out);
+    }
+    Ok(out)
+}
+
+/// Decompresses a whole buffer of `format` (gzip: one or more members).
+pub fn decompress(data: &[u8], format: Format) -> Result<Vec<u8>> {
+    decompress_limited(data, format, None)
+}
+
+/// [`decompress`] with a limit: an input that decodes to more than `max_output` bytes
+/// fails with [`DataErrorKind::OutputLimit`], and memory stays within about
+/// `max_output` plus a few MiB.
+pub fn decompress_limited(
+    data: &[u8],
+    format: Format,
+    max_output: Option<usize>,
+) -> Result<Vec<u8>> {
+    let start = data
+        .len()
+        .saturating_mul(3)
+        .min(CLAIMED_SIZE_MAX)
+        .min(max_output.unwrap_or(usize::MAX));
+    let sink = LazyVec {
+        cap: start,
+        v: None,
+    };
+    match decompress_into(data, format, max_output, sink)? {
+        Decompressed::One(v) => Ok(v),
+        Decompressed::Streamed(s) => Ok(s.v.unwrap_or_default()),
+    }
+}
+
+/// A `Vec` sink that reserves its first capacity only when written to (the one-request
+/// path never touches it).
+struct LazyVec {
+    cap: usize,
+    v: Option<Vec<u8>>,
+}
+
+impl Write for LazyVec {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let cap = self.cap;
+        self.v
+            .get_or_insert_with(|| Vec::with_capacity(cap))
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What [`decompress_into`] produced.
+#[derive(Debug)]
+pub enum Decompressed<W> {
+    /// The whole output of one request (the sink was not used).
+    One(Vec<u8>),
+    /// The output went to the sink, which is handed back.
+    Streamed(W),
+}
+
+/// Decompresses a whole buffer of `format`, the policy of [`decompress_limited`] with the
+/// output's destination left to the caller: an input of one request whose output fits a
+/// guess ([`decompress_one_limited`] on a pooled queue) comes back as one vector; anything
+/// else is decoded as a stream into `sink` (more output than guessed, more gzip members, or
+/// a larger input).
+pub fn decompress_into<W: Write>(
+    data: &[u8],
+    format: Format,
+    max_output: Option<usize>,
+    mut sink: W,
+) -> Result<Decompressed<W>> {
+    // WarpDrive's own multi-piece gzip: its pieces on several queues at once.
+    if format == Format::Gzip {
+        if let Some(t) = crate::pieces::read_index(data) {
+            let queues = ZipOptions::default().queues;
+            if let Some(v) =
+                crate::pieces::decompress_pieces(data, &t, max_output, queues, &default_opener)?
+            {
+                return Ok(Decompressed::One(v));
+            }
+        }
+    }
+    if data.len() <= ONE_REQUEST_MAX {
+        let one = on_pooled(Direction::Decompress, |q| {
+            decompress_one_limited(q, data, format, max_output)
+        })?;
+        if let Some(v) = one {
+            return Ok(Decompressed::One(v));
+        }
+    }
+    decompress_stream_limited(
+        &mut &data[..],
+        &mut sink,
+        format,
+        max_output.map(|m| m as u64),
+        &default_opener,
+        &mut |_, _| {},
+    )?;
+    Ok(Decompressed::Streamed(sink))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_doubles_the_room_until_the_limit_is_passed() {
+        assert_eq!(retry_output_room(4096, None, 0).unwrap(), 8192);
+        assert_eq!(retry_output_room(4096, Some(4096), 10).unwrap(), 8192);
+        let e = retry_output_room(4097, Some(4096), 5000).unwrap_err();
+        assert!(
+            matches!(&e, Error::BadData(d) if d.kind() == DataErrorKind::OutputLimit),
+            "{e}"
+        );
+        assert!(e.to_string().contains("more than 5000 bytes"), "{e}");
+        assert_eq!(retry_output_room(usize::MAX, None, 0).unwrap(), usize::MAX);
+    }
+}
