@@ -1,9 +1,10 @@
 //! `Queue`, `Completion` and `Stats`.
 //!
 //! The queue lives behind a mutex that is only ever held for short, non-blocking driver
-//! calls (with the GIL held), never while waiting: a blocking `recv` arms the interrupt,
-//! drops the lock, releases the GIL and polls the readiness fd, in slices so that Ctrl-C
-//! is seen promptly.
+//! calls, never while waiting: a blocking `recv` runs the core's wait loop
+//! (`wd_core::wait::until`) without the GIL, takes the lock for each look at the ring and
+//! each arming, sleeps on the readiness fd in slices, and checks for signals (with the
+//! GIL) after each, so that Ctrl-C is seen promptly.
 
 use std::os::fd::RawFd;
 use std::sync::Mutex;
@@ -14,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 use wd_core::dma::DmaBuf;
 use wd_core::queue::{Completion, Request};
+use wd_core::wait::{Policy, Waiter};
 use wd_core::{Direction, Queue, Stats};
 
 use crate::buf::{copy_in, PyDmaBuf};
@@ -264,6 +266,64 @@ impl PyQueue {
     }
 }
 
+/// A blocking `recv` as the core's [`Waiter`]: it runs without the GIL, takes the queue's
+/// lock only for each short driver call (never while sleeping), and checks for signals,
+/// with the GIL, after each sleep.
+struct Blocking<'a>(&'a PyQueue);
+
+/// Why a blocking `recv` ended without a completion.
+enum Stop {
+    /// The driver's error (a timeout among them).
+    Core(wd_core::Error),
+    /// The exception a signal handler raised.
+    Signal(PyErr),
+}
+
+impl From<wd_core::Error> for Stop {
+    fn from(e: wd_core::Error) -> Stop {
+        Stop::Core(e)
+    }
+}
+
+impl Blocking<'_> {
+    /// Runs `f` on the open queue, under its lock.
+    fn locked<R>(&self, f: impl FnOnce(&mut Queue) -> wd_core::Result<R>) -> Result<R, Stop> {
+        if self.0.gen != generation() {
+            return Err(Stop::Core(wd_core::Error::Forked));
+        }
+        let mut g = self.0.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match g.as_mut() {
+            Some(q) => Ok(f(q)?),
+            None => Err(Stop::Core(wd_core::Error::Closed)),
+        }
+    }
+}
+
+impl Waiter for Blocking<'_> {
+    type Ready = Completion;
+    type Error = Stop;
+
+    fn poll(&mut self) -> Result<Option<Completion>, Stop> {
+        self.locked(|q| q.recv_in_flight())
+    }
+
+    fn arm(&mut self) -> Result<bool, Stop> {
+        self.locked(|q| q.arm_interrupt())
+    }
+
+    fn sleep(&mut self, timeout: Duration) -> Result<(), Stop> {
+        wd_core::wait::readable(&[self.0.fd], Some(timeout))?;
+        self.locked(|q| {
+            q.clear_readiness();
+            Ok(())
+        })
+    }
+
+    fn after_sleep(&mut self) -> Result<(), Stop> {
+        Python::attach(|py| py.check_signals()).map_err(Stop::Signal)
+    }
+}
+
 /// Refuses a buffer size that cannot be rounded up to pages (no memory has that much).
 fn check_size(size: usize) -> PyResult<()> {
     if size > isize::MAX as usize {
@@ -505,45 +565,21 @@ impl PyQueue {
             ),
             None => None,
         };
-        let start = Instant::now();
-        loop {
-            // Take a ready completion, or arm the interrupt (re-checking) before sleeping.
-            let got = self.with(py, |q| {
-                if let Some(c) = q.recv().py(py)? {
-                    return Ok(Some(c));
-                }
-                if q.outstanding() == 0 {
-                    return Err(bad_request(
-                        py,
-                        "nothing in flight: receiving would wait forever",
-                    ));
-                }
-                if !q.arm_interrupt().py(py)? {
-                    return q.recv().py(py);
-                }
-                Ok(None)
-            })?;
-            if let Some(c) = got {
-                return PyCompletion::new(py, c);
-            }
-            let slice = match limit {
-                Some(l) => {
-                    let el = start.elapsed();
-                    if el >= l {
-                        return Err(to_py(py, wd_core::Error::Timeout));
-                    }
-                    (l - el).min(WAIT_SLICE)
-                }
-                None => WAIT_SLICE,
-            };
-            let fd = self.fd;
-            py.detach(|| wd_core::wait::readable(&[fd], Some(slice)))
-                .py(py)?;
-            self.with(py, |q| {
-                q.clear_readiness();
-                Ok(())
-            })?;
-            py.check_signals()?;
+        // The core's wait loop, without polling (a Python caller is not worth a core), in
+        // slices so that signal handlers run (Ctrl-C ends the wait with their exception).
+        let policy = Policy {
+            budget: Duration::ZERO,
+            nap: None,
+            slice: WAIT_SLICE,
+            deadline: limit.and_then(|l| Instant::now().checked_add(l)),
+        };
+        let got = crate::errors::guard(py, || {
+            Ok(py.detach(|| wd_core::wait::until(&mut Blocking(self), &policy)))
+        })?;
+        match got {
+            Ok(c) => PyCompletion::new(py, c),
+            Err(Stop::Core(e)) => Err(to_py(py, e)),
+            Err(Stop::Signal(e)) => Err(e),
         }
     }
 

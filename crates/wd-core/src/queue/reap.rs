@@ -9,6 +9,7 @@ use crate::abi::{
     Answer, Dialect, Direction, Status, ARM_MODERATED, ARM_NOW, CMD_CQ, RING_DEPTH, V2_CARRY_WORDS,
 };
 use crate::error::{Error, Result};
+use crate::wait::{self, Policy, Waiter};
 
 use super::{Completion, Queue, DEVICE_CHECK, MAX_POLL, NAP_FROM, STATUS_PENDING, TIMED_MIN_INPUT};
 
@@ -242,47 +243,29 @@ impl Queue {
         // nap if it finishes sooner), then poll for its end, so that no wake-up lies on its
         // critical path and the core is free meanwhile.
         let next = self.expected_next();
-        let mut nap = (next >= NAP_FROM).then(|| next * 3 / 4);
-        let mut polling_since = start;
-        loop {
-            // Looking at the ring is cheaper than a receive that finds nothing.
-            if self.completion_ready() {
-                if let Some(c) = self.recv()? {
-                    return Ok(c);
-                }
-            }
-            if self.outstanding == 0 {
-                return Err(Error::BadRequest(
-                    "nothing in flight: receiving would wait forever".into(),
-                ));
-            }
-            let elapsed = start.elapsed();
-            let left = match timeout {
-                Some(t) if elapsed >= t => return Err(Error::Timeout),
-                Some(t) => Some(t - elapsed),
-                None => None,
-            };
-            if let Some(nap) = nap.take() {
-                if self.arm_interrupt()? {
-                    self.stats.waits += 1;
-                    self.backend.wait(Some(left.map_or(nap, |l| l.min(nap))))?;
-                    self.backend.check_alive()?;
-                }
-                polling_since = Instant::now();
-                continue;
-            }
-            if polling_since.elapsed() < budget {
-                std::hint::spin_loop();
-                continue;
-            }
-            if self.arm_interrupt()? {
-                self.stats.waits += 1;
-                // Sleep in slices, so a device that died is noticed instead of waited on.
-                let slice = left.map_or(DEVICE_CHECK, |l| l.min(DEVICE_CHECK));
-                self.backend.wait(Some(slice))?;
-                self.backend.check_alive()?;
-            }
+        let policy = Policy {
+            budget,
+            nap: (next >= NAP_FROM).then(|| next * 3 / 4),
+            // Sleep in slices, so a device that died is noticed instead of waited on.
+            slice: DEVICE_CHECK,
+            deadline: timeout.and_then(|t| start.checked_add(t)),
+        };
+        wait::until(&mut OneQueue(self), &policy)
+    }
+
+    /// The next completion, or `None` if none is ready yet; [`Error::BadRequest`] if
+    /// nothing is in flight (waiting for a completion would never end). Never blocks: what
+    /// a blocking receive looks at between its sleeps (the binding's among them).
+    pub fn recv_in_flight(&mut self) -> Result<Option<Completion>> {
+        if let Some(c) = self.recv()? {
+            return Ok(Some(c));
         }
+        if self.outstanding == 0 {
+            return Err(Error::BadRequest(
+                "nothing in flight: receiving would wait forever".into(),
+            ));
+        }
+        Ok(None)
     }
 
     /// Waits until every request in flight has completed and returns their completions.
@@ -316,5 +299,31 @@ impl Queue {
             // (docs/abi.md section 9.9); hardware already has that tail.
             self.ring_sq_doorbell();
         }
+    }
+}
+
+/// One queue's blocking receive, for [`wait::until`].
+struct OneQueue<'a>(&'a mut Queue);
+
+impl Waiter for OneQueue<'_> {
+    type Ready = Completion;
+    type Error = Error;
+
+    fn poll(&mut self) -> Result<Option<Completion>> {
+        // Looking at the ring is cheaper than a receive that finds nothing.
+        if !self.0.completion_ready() && self.0.outstanding > 0 {
+            return Ok(None);
+        }
+        self.0.recv_in_flight()
+    }
+
+    fn arm(&mut self) -> Result<bool> {
+        self.0.arm_interrupt()
+    }
+
+    fn sleep(&mut self, timeout: Duration) -> Result<()> {
+        self.0.stats.waits += 1;
+        self.0.backend.wait(Some(timeout))?;
+        self.0.backend.check_alive()
     }
 }

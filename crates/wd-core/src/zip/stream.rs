@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
+use std::os::fd::RawFd;
 use std::time::Duration;
 
 use crate::abi::{Csum, Direction, ReqType, Status};
@@ -13,6 +14,7 @@ use crate::format::Format;
 use crate::memlock::{self, CompressPlan, InflatePlan, Reservation};
 use crate::pieces::PieceIndex;
 use crate::queue::{Completion, Queue, Request};
+use crate::wait::{self, Policy, Waiter};
 
 use super::framing::{
     adler32_combine, after_stream, compress_bound, crc32_combine, gzip_header_with_index,
@@ -65,42 +67,71 @@ fn poll_budget(queues: &[Queue]) -> Duration {
 
 /// Waits until one of `queues` has a completion and takes all that are ready.
 pub(crate) fn recv_any(queues: &mut [Queue], out: &mut Vec<(usize, Completion)>) -> Result<()> {
-    let start = std::time::Instant::now();
-    let budget = poll_budget(queues);
-    let mut got = Vec::new();
-    let mut spins = 0u32;
-    loop {
-        for (i, q) in queues.iter_mut().enumerate() {
-            q.recv_many(&mut got, usize::MAX)?;
-            out.extend(got.drain(..).map(|c| (i, c)));
+    let policy = Policy {
+        budget: poll_budget(queues),
+        nap: None,
+        slice: crate::queue::DEVICE_CHECK,
+        deadline: None,
+    };
+    let mut any = AnyQueue {
+        queues,
+        out,
+        got: Vec::new(),
+    };
+    wait::until(&mut any, &policy)
+}
+
+/// Several queues' blocking receive, for [`wait::until`]: ready when any has completions.
+struct AnyQueue<'a> {
+    queues: &'a mut [Queue],
+    out: &'a mut Vec<(usize, Completion)>,
+    got: Vec<Completion>,
+}
+
+impl Waiter for AnyQueue<'_> {
+    type Ready = ();
+    type Error = Error;
+
+    fn poll(&mut self) -> Result<Option<()>> {
+        for (i, q) in self.queues.iter_mut().enumerate() {
+            q.recv_many(&mut self.got, usize::MAX)?;
+            self.out.extend(self.got.drain(..).map(|c| (i, c)));
         }
-        if !out.is_empty() {
-            return Ok(());
-        }
-        spins += 1;
-        // The clock is read every 64 polls: polling is cheaper than reading it.
-        if spins % 64 != 0 || start.elapsed() < budget {
-            std::hint::spin_loop();
-            continue;
-        }
-        let mut fds = Vec::new();
-        let mut ready = false;
-        for q in queues.iter_mut().filter(|q| q.outstanding() > 0) {
+        Ok((!self.out.is_empty()).then_some(()))
+    }
+
+    fn arm(&mut self) -> Result<bool> {
+        let (mut busy, mut ready) = (false, false);
+        for q in self.queues.iter_mut().filter(|q| q.outstanding() > 0) {
+            busy = true;
             if !q.arm_interrupt()? {
                 ready = true;
             }
-            fds.push(q.readiness_fd());
         }
-        if fds.is_empty() {
+        if !busy {
             return Err(Error::Protocol("waiting with nothing in flight".into()));
         }
-        if !ready {
-            crate::wait::readable(&fds, Some(crate::queue::DEVICE_CHECK))?;
-            for q in queues.iter().filter(|q| q.outstanding() > 0) {
-                q.check_device()?;
-            }
+        if ready {
+            self.clear_readiness();
         }
-        for q in queues.iter() {
+        Ok(!ready)
+    }
+
+    fn sleep(&mut self, timeout: Duration) -> Result<()> {
+        let busy = || self.queues.iter().filter(|q| q.outstanding() > 0);
+        let fds: Vec<RawFd> = busy().map(|q| q.readiness_fd()).collect();
+        wait::readable(&fds, Some(timeout))?;
+        for q in busy() {
+            q.check_device()?;
+        }
+        self.clear_readiness();
+        Ok(())
+    }
+}
+
+impl AnyQueue<'_> {
+    fn clear_readiness(&self) {
+        for q in self.queues.iter() {
             q.clear_readiness();
         }
     }
