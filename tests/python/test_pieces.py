@@ -13,6 +13,8 @@ import sys
 import zlib
 from pathlib import Path
 
+import pytest
+
 import warpdrive
 from warpdrive import _core
 
@@ -40,14 +42,24 @@ def test_indexed_output_is_one_member_for_every_stdlib_reader() -> None:
 
 
 def _parallel_here() -> bool:
-    """Whether the default device decodes pieces on several queues: not a VFIO device, whose
-    pinned memory the piece decoder does not budget; there it decodes as one stream
+    """Whether the default device decodes pieces on several queues: not one that pins pages,
+    whose pinned memory the piece decoder does not budget; there it decodes as one stream
     (``wd_core::pieces::decode_pieces``), which these tests check too."""
     q = warpdrive.open_queue("decompress")
     try:
-        return q.kind != "vfio"
+        return not q.pins_pages
     finally:
         q.close()
+
+
+def test_a_queue_says_whether_its_device_pins_pages() -> None:
+    with warpdrive.open_queue("decompress", device="soft") as q:
+        assert q.pins_pages is False
+        with pytest.raises(AttributeError):
+            setattr(q, "pins_pages", True)  # noqa: B010 -- read-only, as the type says
+    with warpdrive.open_queue("compress") as q:
+        # The device kinds that pin request memory: VFIO's (uacce works through SVA).
+        assert q.pins_pages is (q.kind == "vfio")
 
 
 def _index_count(z: bytes) -> int:
