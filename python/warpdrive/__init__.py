@@ -29,8 +29,8 @@ from ._core import (
     Stats,
     compress_bound,
     compress_stream,
-    decompress_stream,
 )
+from ._stream import decompress_stream
 from .devices import DeviceInfo, check_device, devices
 from .errors import (
     BadDataError,

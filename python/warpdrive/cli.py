@@ -36,6 +36,7 @@ import time
 from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple
 
 from . import __version__, _core
+from ._stream import decompress_indexed, remaining, rewindable
 from .devices import CHOICES
 from .devices import devices as list_devices
 from .errors import TrailingGarbageError, WarpDriveError
@@ -382,8 +383,8 @@ def _compress(
         name = os.fsencode(os.path.basename(src.name)).replace(b"\0", b"")
         mtime = int(src.stamp.st_mtime)
         header = {"name": name, "mtime": mtime if 0 < mtime < 1 << 32 else 0}
-    base = _rewindable(dst.f)
-    size = _remaining(src.f)
+    base = rewindable(dst.f)
+    size = remaining(src.f)
     if opts.format == "gzip" and base is not None and size is not None and dst.f is not None:
         out = dst.f
 
@@ -404,52 +405,17 @@ def _decompress_pieces(
     opts: Options, src: _Source, dst: _Sink, seen: _Seen
 ) -> tuple[int, int] | None:
     """A regular gzip file with a piece index, into a regular file (or checked, -t): its
-    pieces on several queues. None, with nothing left written, for any other case."""
-    # The file is read by name from its start: only an input read from its start.
-    if opts.format != "gzip" or _remaining(src.f) is None or src.f.tell() != 0:
-        return None
-    base = 0 if dst.f is None else _rewindable(dst.f)
-    if base is None:
+    pieces on several queues, as the library decodes them. None, with nothing left
+    written, for any other case."""
+    if opts.format != "gzip":
         return None
     try:
-        path = f"/dev/fd/{src.f.fileno()}"
-        done = _core.decompress_file_pieces(path, dst, seen, queues=opts.processes)
+        return decompress_indexed(src.f, dst.f, seen, opts.processes, out=dst)
+    except _SideError:
+        raise
     except OSError as e:
-        raise _SideError(src.name, e) from None
-    if done is None and dst.f is not None:
-        # Not as its index says: undo what was written, and decode it as one stream.
-        dst.flush()
-        try:
-            dst.f.seek(base)
-            dst.f.truncate()
-        except OSError as e:
-            raise _SideError(dst.name, e) from None
-    return done
-
-
-def _rewindable(f: IO[bytes] | None) -> int | None:
-    """The position of ``f`` if it is a regular file that is not appended to: a file the
-    library can go back in. None otherwise (a pipe, a terminal, ``-t``, O_APPEND)."""
-    if f is None:
-        return None
-    try:
-        fd = f.fileno()
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
-            return None
-        return f.tell()
-    except (OSError, ValueError):
-        return None
-
-
-def _remaining(f: IO[bytes]) -> int | None:
-    """How many bytes a regular file has from its position on; None for anything else."""
-    try:
-        st = os.fstat(f.fileno())
-        return st.st_size - f.tell() if stat.S_ISREG(st.st_mode) else None
-    except (OSError, ValueError):
-        return None
+        # The core's errors are reading the input's; going back in the output is the rest.
+        raise _SideError(src.name if isinstance(e, WarpDriveError) else dst.name, e) from None
 
 
 class _Seen:
