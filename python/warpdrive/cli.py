@@ -37,10 +37,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple
 
 from . import __version__, _core
 from ._stream import decompress_indexed, remaining, rewindable
-from .devices import CHOICES
-from .devices import devices as list_devices
-from .errors import TrailingGarbageError, WarpDriveError
-from .types import DEFAULT_LEVEL, DEFAULT_LEVEL_VALUE
+from .types import DEFAULT_LEVEL, DEFAULT_LEVEL_VALUE, DEVICE_CHOICES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -365,7 +362,11 @@ def _run(
         else:
             try:
                 n_in, n_out = _core.decompress_stream(src, dst, opts.format, seen)
-            except TrailingGarbageError:
+            except Exception as e:
+                from .errors import TrailingGarbageError  # noqa: PLC0415 -- see _is_ours
+
+                if not isinstance(e, TrailingGarbageError):
+                    raise
                 # Everything before the junk was decoded, checked and written (gzip keeps it).
                 garbage = True
                 n_in, n_out = seen.done_in, seen.done_out
@@ -415,7 +416,15 @@ def _decompress_pieces(
         raise
     except OSError as e:
         # The core's errors are reading the input's; going back in the output is the rest.
-        raise _SideError(src.name if isinstance(e, WarpDriveError) else dst.name, e) from None
+        raise _SideError(src.name if _is_ours(e) else dst.name, e) from None
+
+
+def _is_ours(e: BaseException) -> bool:
+    """Whether ``e`` is a :class:`WarpDriveError`. The module of errors is imported here, once
+    something went wrong (the core imports it to raise one): the command starts without it."""
+    from .errors import WarpDriveError  # noqa: PLC0415
+
+    return isinstance(e, WarpDriveError)
 
 
 class _Seen:
@@ -812,16 +821,19 @@ def _guarded(path: str, opts: Options, report: _Report) -> None:
             # last flush would fail on them again and turn the exit status into 120.
             _stdout_to_devnull()
         report.error(str(e))
-    except WarpDriveError as e:
-        report.error(f"{'stdin' if path == '-' else path}: {e}")
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`): stop quietly, like gzip.
-        _stdout_to_devnull()
-        report.status = ERROR
-        raise _Stop from None
-    except OSError as e:
-        where = e.filename if e.filename is not None else path
-        report.error(f"{where}: {e.strerror or e}")
+    except Exception as e:
+        if _is_ours(e):
+            report.error(f"{'stdin' if path == '-' else path}: {e}")
+        elif isinstance(e, BrokenPipeError):
+            # The reader went away (e.g. `| head`): stop quietly, like gzip.
+            _stdout_to_devnull()
+            report.status = ERROR
+            raise _Stop from None
+        elif isinstance(e, OSError):
+            where = e.filename if e.filename is not None else path
+            report.error(f"{where}: {e.strerror or e}")
+        else:
+            raise
 
 
 # --- -l ----------------------------------------------------------------------------------------
@@ -933,6 +945,8 @@ def _codec(opts: Options) -> int:
 
 
 def _devices() -> int:
+    from .devices import devices as list_devices  # noqa: PLC0415 -- only this command needs it
+
     rows = [("NAME", "KIND", "API", "DIRECTION", "AVAILABLE", "USABLE", "DESCRIPTION")]
     for d in list_devices():
         avail = "-" if d.available_instances is None else str(d.available_instances)
@@ -1065,7 +1079,7 @@ def _parser(prog: str, legacy: str | None) -> argparse.ArgumentParser:
     p.add_argument(
         "-D",
         "--device",
-        choices=CHOICES,
+        choices=DEVICE_CHOICES,
         help="auto (default: hardware if free, else soft), soft, uacce or vfio",
     )
     fmt = p.add_mutually_exclusive_group()
