@@ -17,8 +17,14 @@
 
 from __future__ import annotations
 
+import sys as _sys
+from types import ModuleType as _ModuleType
 from typing import TYPE_CHECKING, cast
 
+# What the calls need is imported here (the extension module, the fork hooks, the names of
+# formats and levels, the one-shot and incremental calls); the rest when first used (PEP
+# 562): the command line and short scripts start faster. Type checkers see every name as
+# imported.
 from . import _core, _fork
 from ._core import (
     ENGINES,
@@ -29,37 +35,7 @@ from ._core import (
     Stats,
     compress_bound,
     compress_stream,
-    decompress_stream,
 )
-from .devices import DeviceInfo, check_device, devices
-from .errors import (
-    BadDataError,
-    BadHeaderError,
-    BadRequestError,
-    BufferMovedError,
-    ChecksumError,
-    CorruptDataError,
-    DeviceIOError,
-    DeviceStatusError,
-    DmaFaultError,
-    ForkedError,
-    InternalError,
-    MemlockLimitError,
-    NoDeviceError,
-    NotCompressedError,
-    OutputLimitError,
-    OutputTooSmallError,
-    PermissionDeniedError,
-    ProtocolError,
-    QueueClosedError,
-    QueueFullError,
-    ShareError,
-    TrailingGarbageError,
-    TruncatedDataError,
-    WarpDriveError,
-    WarpDriveTimeoutError,
-)
-from .gzipfile import GzipFile, open
 from .types import DEFAULT_LEVEL, Direction, Format
 from .zlibobj import (
     Compress,
@@ -76,8 +52,110 @@ from .zlibobj import (
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
+    from ._stream import decompress_stream
+    from .devices import DeviceInfo, devices
+    from .errors import (
+        BadDataError,
+        BadHeaderError,
+        BadRequestError,
+        BufferMovedError,
+        ChecksumError,
+        CorruptDataError,
+        DeviceIOError,
+        DeviceStatusError,
+        DmaFaultError,
+        ForkedError,
+        InternalError,
+        MemlockLimitError,
+        NoDeviceError,
+        NotCompressedError,
+        OutputLimitError,
+        OutputTooSmallError,
+        PermissionDeniedError,
+        ProtocolError,
+        QueueClosedError,
+        QueueFullError,
+        ShareError,
+        TrailingGarbageError,
+        TruncatedDataError,
+        WarpDriveError,
+        WarpDriveTimeoutError,
+    )
+    from .gzipfile import GzipFile, open
+
 __version__ = _core.__version__
 _fork_registered = _fork.hooks  # imported for its os.register_at_fork
+
+#: The names imported when first used, and the module each comes from.
+_LAZY = {
+    "decompress_stream": "._stream",
+    **dict.fromkeys(("DeviceInfo", "check_device", "devices"), ".devices"),
+    **dict.fromkeys(
+        (
+            "BadDataError",
+            "BadHeaderError",
+            "BadRequestError",
+            "BufferMovedError",
+            "ChecksumError",
+            "CorruptDataError",
+            "DeviceIOError",
+            "DeviceStatusError",
+            "DmaFaultError",
+            "ForkedError",
+            "InternalError",
+            "MemlockLimitError",
+            "NoDeviceError",
+            "NotCompressedError",
+            "OutputLimitError",
+            "OutputTooSmallError",
+            "PermissionDeniedError",
+            "ProtocolError",
+            "QueueClosedError",
+            "QueueFullError",
+            "ShareError",
+            "TrailingGarbageError",
+            "TruncatedDataError",
+            "WarpDriveError",
+            "WarpDriveTimeoutError",
+        ),
+        ".errors",
+    ),
+    **dict.fromkeys(("GzipFile", "open"), ".gzipfile"),
+}
+#: Submodules that were attributes of the package before its names became lazy.
+_SUBMODULES = ("errors", "gzipfile")
+
+if not TYPE_CHECKING:  # for type checkers the names above are imported: no fallback
+
+    def __getattr__(name: str) -> object:
+        where = _LAZY.get(name)
+        if where is None and name not in _SUBMODULES:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        import importlib  # noqa: PLC0415 -- only a lazy name needs it
+
+        if where is None:
+            return importlib.import_module(f".{name}", __name__)
+        value = getattr(importlib.import_module(where, __name__), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, *_SUBMODULES})
+
+
+class _Package(_ModuleType):
+    """The package's module type: importing the submodule ``warpdrive.devices`` (as
+    ``from warpdrive.devices import check_device`` does) must not replace the function
+    ``warpdrive.devices`` with the module, which the import system would otherwise do."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "devices" and isinstance(value, _ModuleType):
+            value = value.devices
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [
@@ -193,4 +271,6 @@ def open_queue(
     up never waits for a core behind it; but other busy threads and processes slow it down
     to what they leave over. No effect on a VFIO device, which works outside the process.
     """
+    from .devices import check_device  # noqa: PLC0415 -- imported when first used
+
     return Queue(direction, check_device(device), background=background)

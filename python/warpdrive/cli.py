@@ -36,10 +36,8 @@ import time
 from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple
 
 from . import __version__, _core
-from .devices import CHOICES
-from .devices import devices as list_devices
-from .errors import TrailingGarbageError, WarpDriveError
-from .types import DEFAULT_LEVEL, DEFAULT_LEVEL_VALUE
+from ._stream import decompress_indexed, remaining, rewindable
+from .types import DEFAULT_LEVEL, DEFAULT_LEVEL_VALUE, DEVICE_CHOICES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -364,7 +362,11 @@ def _run(
         else:
             try:
                 n_in, n_out = _core.decompress_stream(src, dst, opts.format, seen)
-            except TrailingGarbageError:
+            except Exception as e:
+                from .errors import TrailingGarbageError  # noqa: PLC0415 -- see _is_ours
+
+                if not isinstance(e, TrailingGarbageError):
+                    raise
                 # Everything before the junk was decoded, checked and written (gzip keeps it).
                 garbage = True
                 n_in, n_out = seen.done_in, seen.done_out
@@ -382,8 +384,8 @@ def _compress(
         name = os.fsencode(os.path.basename(src.name)).replace(b"\0", b"")
         mtime = int(src.stamp.st_mtime)
         header = {"name": name, "mtime": mtime if 0 < mtime < 1 << 32 else 0}
-    base = _rewindable(dst.f)
-    size = _remaining(src.f)
+    base = rewindable(dst.f)
+    size = remaining(src.f)
     if opts.format == "gzip" and base is not None and size is not None and dst.f is not None:
         out = dst.f
 
@@ -404,52 +406,25 @@ def _decompress_pieces(
     opts: Options, src: _Source, dst: _Sink, seen: _Seen
 ) -> tuple[int, int] | None:
     """A regular gzip file with a piece index, into a regular file (or checked, -t): its
-    pieces on several queues. None, with nothing left written, for any other case."""
-    # The file is read by name from its start: only an input read from its start.
-    if opts.format != "gzip" or _remaining(src.f) is None or src.f.tell() != 0:
-        return None
-    base = 0 if dst.f is None else _rewindable(dst.f)
-    if base is None:
+    pieces on several queues, as the library decodes them. None, with nothing left
+    written, for any other case."""
+    if opts.format != "gzip":
         return None
     try:
-        path = f"/dev/fd/{src.f.fileno()}"
-        done = _core.decompress_file_pieces(path, dst, seen, queues=opts.processes)
+        return decompress_indexed(src.f, dst.f, seen, opts.processes, out=dst)
+    except _SideError:
+        raise
     except OSError as e:
-        raise _SideError(src.name, e) from None
-    if done is None and dst.f is not None:
-        # Not as its index says: undo what was written, and decode it as one stream.
-        dst.flush()
-        try:
-            dst.f.seek(base)
-            dst.f.truncate()
-        except OSError as e:
-            raise _SideError(dst.name, e) from None
-    return done
+        # The core's errors are reading the input's; going back in the output is the rest.
+        raise _SideError(src.name if _is_ours(e) else dst.name, e) from None
 
 
-def _rewindable(f: IO[bytes] | None) -> int | None:
-    """The position of ``f`` if it is a regular file that is not appended to: a file the
-    library can go back in. None otherwise (a pipe, a terminal, ``-t``, O_APPEND)."""
-    if f is None:
-        return None
-    try:
-        fd = f.fileno()
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
-            return None
-        return f.tell()
-    except (OSError, ValueError):
-        return None
+def _is_ours(e: BaseException) -> bool:
+    """Whether ``e`` is a :class:`WarpDriveError`. The module of errors is imported here, once
+    something went wrong (the core imports it to raise one): the command starts without it."""
+    from .errors import WarpDriveError  # noqa: PLC0415
 
-
-def _remaining(f: IO[bytes]) -> int | None:
-    """How many bytes a regular file has from its position on; None for anything else."""
-    try:
-        st = os.fstat(f.fileno())
-        return st.st_size - f.tell() if stat.S_ISREG(st.st_mode) else None
-    except (OSError, ValueError):
-        return None
+    return isinstance(e, WarpDriveError)
 
 
 class _Seen:
@@ -846,16 +821,19 @@ def _guarded(path: str, opts: Options, report: _Report) -> None:
             # last flush would fail on them again and turn the exit status into 120.
             _stdout_to_devnull()
         report.error(str(e))
-    except WarpDriveError as e:
-        report.error(f"{'stdin' if path == '-' else path}: {e}")
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`): stop quietly, like gzip.
-        _stdout_to_devnull()
-        report.status = ERROR
-        raise _Stop from None
-    except OSError as e:
-        where = e.filename if e.filename is not None else path
-        report.error(f"{where}: {e.strerror or e}")
+    except Exception as e:
+        if _is_ours(e):
+            report.error(f"{'stdin' if path == '-' else path}: {e}")
+        elif isinstance(e, BrokenPipeError):
+            # The reader went away (e.g. `| head`): stop quietly, like gzip.
+            _stdout_to_devnull()
+            report.status = ERROR
+            raise _Stop from None
+        elif isinstance(e, OSError):
+            where = e.filename if e.filename is not None else path
+            report.error(f"{where}: {e.strerror or e}")
+        else:
+            raise
 
 
 # --- -l ----------------------------------------------------------------------------------------
@@ -967,6 +945,8 @@ def _codec(opts: Options) -> int:
 
 
 def _devices() -> int:
+    from .devices import devices as list_devices  # noqa: PLC0415 -- only this command needs it
+
     rows = [("NAME", "KIND", "API", "DIRECTION", "AVAILABLE", "USABLE", "DESCRIPTION")]
     for d in list_devices():
         avail = "-" if d.available_instances is None else str(d.available_instances)
@@ -1099,7 +1079,7 @@ def _parser(prog: str, legacy: str | None) -> argparse.ArgumentParser:
     p.add_argument(
         "-D",
         "--device",
-        choices=CHOICES,
+        choices=DEVICE_CHOICES,
         help="auto (default: hardware if free, else soft), soft, uacce or vfio",
     )
     fmt = p.add_mutually_exclusive_group()

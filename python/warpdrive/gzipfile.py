@@ -135,7 +135,7 @@ class _Ahead:
         self.items: collections.deque[bytes | BaseException] = collections.deque()
         self.stop = False
         #: Times the thread waited because ``depth`` pieces were already ready (the bound
-        #: at work), and whether it is waiting now.
+        #: at work), and whether it is waiting now (cleared as soon as a piece is taken).
         self.full_waits = 0
         self.waiting_for_room = False
         #: The most pieces that were ready at once.
@@ -272,6 +272,9 @@ class _DecodingReader(io.RawIOBase):
             item = a.items[0]
             if isinstance(item, bytes) and item:
                 a.items.popleft()
+                # There is room now: the thread no longer waits for it (it will once it has
+                # filled it again), so that a waiter on the flag sees the bound reached.
+                a.waiting_for_room = False
                 a.cond.notify_all()
                 return item
         if isinstance(item, BaseException):

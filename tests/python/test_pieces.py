@@ -10,8 +10,12 @@ import random
 import shutil
 import subprocess
 import sys
+import threading
 import zlib
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import warpdrive
 from warpdrive import _core
@@ -37,6 +41,16 @@ def test_indexed_output_is_one_member_for_every_stdlib_reader() -> None:
         assert f.read() == data
     assert warpdrive.decompress(z, "gzip") == data
     assert warpdrive.decompress(z, "auto") == data
+
+
+def test_a_queue_says_whether_its_device_pins_pages() -> None:
+    with warpdrive.open_queue("decompress", device="soft") as q:
+        assert q.pins_pages is False
+        with pytest.raises(AttributeError):
+            setattr(q, "pins_pages", True)  # noqa: B010 -- read-only, as the type says
+    with warpdrive.open_queue("compress") as q:
+        # The device kinds that pin request memory: VFIO's (uacce works through SVA).
+        assert q.pins_pages is (q.kind == "vfio")
 
 
 def _index_count(z: bytes) -> int:
@@ -81,18 +95,23 @@ def test_the_cli_indexes_files_it_can_go_back_in(tmp_path: Path) -> None:
     assert _wd("-t", tmp_path / "data.bin.gz").returncode == 0
 
 
-def test_the_cli_undoes_a_parallel_pass_that_does_not_match_its_index(tmp_path: Path) -> None:
-    data = _data((3 << 20) + 5)
+def _moved_boundary(data: bytes) -> bytes:
+    """An indexed stream whose index moves the boundary between its last two pieces by two
+    bytes: the sizes still add up, so the pieces are tried, and the last one fails after the
+    others were written."""
     z = bytearray(warpdrive.compress(data, "gzip"))
     assert _index_count(bytes(z)) == 4
-    # Move the boundary between the last two pieces by two bytes: the sizes still add up,
-    # so the pieces are tried, and the third one fails after two were written.
     e = 21 + 8 * 2
     c2, c3 = (int.from_bytes(z[e + i : e + i + 4], "little") for i in (0, 8))
     z[e : e + 4] = (c2 + 2).to_bytes(4, "little")
     z[e + 8 : e + 12] = (c3 - 2).to_bytes(4, "little")
+    return bytes(z)
+
+
+def test_the_cli_undoes_a_parallel_pass_that_does_not_match_its_index(tmp_path: Path) -> None:
+    data = _data((3 << 20) + 5)
     bad = tmp_path / "moved.gz"
-    bad.write_bytes(bytes(z))
+    bad.write_bytes(_moved_boundary(data))
     # On one queue pieces complete in order: those before the first that does not match are
     # written (the third piece, two bytes longer, still decodes whole; the fourth does not).
     partial = io.BytesIO()
@@ -101,3 +120,144 @@ def test_the_cli_undoes_a_parallel_pass_that_does_not_match_its_index(tmp_path: 
     # The CLI discards that part and decodes the file as one stream: the right output.
     assert _wd("decompress", "-k", bad).returncode == 0
     assert (tmp_path / "moved").read_bytes() == data
+
+
+def _spy_on_pieces(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int] | None]:
+    """What every call of the piece decoder of the binding returned, in order."""
+    returned: list[tuple[int, int] | None] = []
+    real = _core.decompress_file_pieces
+
+    def spy(*args: Any, **kwargs: Any) -> tuple[int, int] | None:
+        r = real(*args, **kwargs)
+        returned.append(r)
+        return r
+
+    monkeypatch.setattr(_core, "decompress_file_pieces", spy)
+    return returned
+
+
+def test_decompress_stream_decodes_the_pieces_of_an_indexed_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _data((3 << 20) + 5)
+    z = warpdrive.compress(data, "gzip")
+    assert _index_count(z) == 4
+    (tmp_path / "data.gz").write_bytes(z)
+    returned = _spy_on_pieces(monkeypatch)
+    seen: list[tuple[int, int]] = []
+    for buffering in (-1, 0):
+        with (
+            open(tmp_path / "data.gz", "rb", buffering=buffering) as src,
+            open(tmp_path / "out", "wb", buffering=buffering) as dst,
+        ):
+            done = warpdrive.decompress_stream(src, dst, progress=lambda i, o: seen.append((i, o)))
+            assert done == (len(z), len(data))
+            # As after one stream: the input is read to its end, the output written to here.
+            assert src.read() == b"" and dst.tell() == len(data)
+        assert (tmp_path / "out").read_bytes() == data
+        assert seen[-1][1] == len(data)
+    # The library took the piece path: the binding decoded the pieces (on a device that pins
+    # pages too, within the locked-memory budget).
+    expected = (len(z), len(data))
+    assert returned == [expected, expected]
+
+
+def test_decompress_stream_appends_the_pieces_where_the_output_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _data((2 << 20) + 7)
+    z = warpdrive.compress(data, "gzip")
+    (tmp_path / "data.gz").write_bytes(z)
+    returned = _spy_on_pieces(monkeypatch)
+    with open(tmp_path / "data.gz", "rb") as src, open(tmp_path / "out", "wb") as dst:
+        dst.write(b"before ")
+        assert warpdrive.decompress_stream(src, dst, queues=1) == (len(z), len(data))
+    assert (tmp_path / "out").read_bytes() == b"before " + data
+    assert len(returned) == 1
+
+
+def test_decompress_stream_falls_back_on_an_index_that_does_not_match(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _data((3 << 20) + 5)
+    bad = _moved_boundary(data)
+    (tmp_path / "moved.gz").write_bytes(bad)
+    returned = _spy_on_pieces(monkeypatch)
+    with open(tmp_path / "moved.gz", "rb") as src, open(tmp_path / "out", "wb") as dst:
+        dst.write(b"head")
+        # One queue: the pieces before the failing one are written first, then undone.
+        assert warpdrive.decompress_stream(src, dst, queues=1) == (len(bad), len(data))
+        assert src.read() == b""
+    assert returned == [None]
+    assert (tmp_path / "out").read_bytes() == b"head" + data
+
+
+def _feed(w: int, data: bytes) -> threading.Thread:
+    def run() -> None:
+        with open(w, "wb") as f:
+            f.write(data)
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def test_decompress_stream_leaves_other_files_to_one_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _data((2 << 20) + 3)
+    z = warpdrive.compress(data, "gzip")
+    assert _index_count(z) == 3
+    path = tmp_path / "data.gz"
+    path.write_bytes(z)
+    out = tmp_path / "out"
+    returned = _spy_on_pieces(monkeypatch)
+
+    # Not files: bytes in memory on either side.
+    sink = io.BytesIO()
+    with open(path, "rb") as src:
+        assert warpdrive.decompress_stream(src, sink) == (len(z), len(data))
+    assert sink.getvalue() == data
+    with open(out, "wb") as dst:
+        warpdrive.decompress_stream(io.BytesIO(z), dst)
+    assert out.read_bytes() == data
+    # A pipe.
+    r, w = os.pipe()
+    feeder = _feed(w, z)
+    with open(r, "rb") as src, open(out, "wb") as dst:
+        warpdrive.decompress_stream(src, dst)
+    feeder.join()
+    assert out.read_bytes() == data
+    # A limit on the output keeps its meaning.
+    with (
+        open(path, "rb") as src,
+        open(out, "wb") as dst,
+        pytest.raises(warpdrive.OutputLimitError),
+    ):
+        warpdrive.decompress_stream(src, dst, max_length=1 << 20)
+    assert out.read_bytes() == data[: 1 << 20]
+    # An output opened for appending, or written before its end.
+    out.write_bytes(b"old ")
+    with open(path, "rb") as src, open(out, "ab") as dst:
+        warpdrive.decompress_stream(src, dst)
+    assert out.read_bytes() == b"old " + data
+    out.write_bytes(b"x" * (len(data) + 9))
+    with open(path, "rb") as src, open(out, "r+b") as dst:
+        warpdrive.decompress_stream(src, dst)
+    assert out.read_bytes() == data + b"x" * 9
+    # An input read from the middle: what follows its position is the stream.
+    (tmp_path / "prefixed").write_bytes(b"#" + z)
+    with open(tmp_path / "prefixed", "rb") as src, open(out, "wb") as dst:
+        assert src.read(1) == b"#"
+        warpdrive.decompress_stream(src, dst)
+    assert out.read_bytes() == data
+    # An object with the file's descriptor that reads other bytes: a gzip file object over
+    # an indexed file reads what that file decodes to.
+    inner = gzip.compress(random.Random(1).randbytes(3 << 20), 1)
+    outer = warpdrive.compress(inner, "gzip")
+    assert _index_count(outer) >= 2
+    (tmp_path / "outer.gz").write_bytes(outer)
+    with gzip.open(tmp_path / "outer.gz", "rb") as src, open(out, "wb") as dst:
+        warpdrive.decompress_stream(src, dst)
+    assert out.read_bytes() == gzip.decompress(inner)
+    assert returned == []

@@ -394,6 +394,13 @@ impl PyQueue {
         self.kind.name()
     }
 
+    /// True if the device pins request memory (`DeviceKind::pins_pages`: a VFIO device), so
+    /// that work on it must fit the process's locked-memory limit.
+    #[getter]
+    fn pins_pages(&self) -> bool {
+        self.kind.pins_pages()
+    }
+
     /// The fd that becomes readable when an armed interrupt fired (for event loops).
     fn fileno(&self, py: Python<'_>) -> PyResult<RawFd> {
         self.with(py, |_| Ok(self.fd))

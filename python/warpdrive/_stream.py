@@ -1,0 +1,162 @@
+"""Streaming between file objects: :func:`decompress_stream`, which decodes WarpDrive's own
+gzip files (those with a piece index in their header, see ``wd_core::pieces``) piece by
+piece on several queues when it reads a regular file and writes one; and the checks of
+regular files the command line shares with it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import stat
+from typing import IO, TYPE_CHECKING, Protocol, TypeGuard
+
+from . import _core
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._core import _Reader, _Writer
+    from .types import Format
+
+__all__ = ["decompress_indexed", "decompress_stream", "remaining", "rewindable"]
+
+#: File objects whose reads are the bytes of their descriptor's file, in order. Exactly these
+#: classes (a subclass, or another object with a ``fileno()``, such as ``gzip.GzipFile``, may
+#: read or write other bytes than its file's).
+_READERS: tuple[type, ...] = (io.FileIO, io.BufferedReader, io.BufferedRandom)
+#: File objects whose writes go to their descriptor's file, in order.
+_WRITERS: tuple[type, ...] = (io.FileIO, io.BufferedWriter, io.BufferedRandom)
+
+
+class _Output(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+    def flush(self) -> None: ...
+
+
+class _Discard:
+    """Takes the output and keeps none of it (the pieces are decoded and checked only)."""
+
+    def write(self, data: bytes, /) -> int:
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _plain_file(f: object, kinds: tuple[type, ...]) -> TypeGuard[IO[bytes]]:
+    """Whether ``f`` is a file object of exactly one of ``kinds``, over an ``io.FileIO``."""
+    if type(f) not in kinds:
+        return False
+    raw = f if type(f) is io.FileIO else getattr(f, "raw", None)
+    return type(raw) is io.FileIO
+
+
+def rewindable(f: IO[bytes] | None) -> int | None:
+    """The position of ``f`` if it is a regular file that is not appended to: a file the
+    library can go back in. None otherwise (a pipe, a terminal, no file, ``O_APPEND``)."""
+    if f is None:
+        return None
+    try:
+        fd = f.fileno()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
+            return None
+        return f.tell()
+    except (OSError, ValueError):
+        return None
+
+
+def remaining(f: IO[bytes]) -> int | None:
+    """How many bytes a regular file has from its position on; None for anything else."""
+    try:
+        st = os.fstat(f.fileno())
+        return st.st_size - f.tell() if stat.S_ISREG(st.st_mode) else None
+    except (OSError, ValueError):
+        return None
+
+
+def decompress_indexed(
+    src: object,
+    dst: object,
+    progress: Callable[[int, int], object] | None = None,
+    queues: int | None = None,
+    *,
+    out: _Output | None = None,
+) -> tuple[int, int] | None:
+    """Decodes a gzip file with a piece index (WarpDrive's own output) on several queues.
+
+    ``src``: a regular file (``open(path, "rb")``) at its start; ``dst``: a regular file
+    open for writing, at its end, not appended to; or None, when the output is only
+    checked. What is decoded is written to ``out`` (default ``dst``). Returns ``(bytes_in,
+    bytes_out)`` with ``src`` at its end. Returns None, with ``src`` and ``dst`` as they
+    were, for any other pair of files, for a file without an index, and for one whose
+    pieces do not decode as its index says (what was written of it is removed): the caller
+    then decodes it as one stream, which also reports any damage.
+
+    Errors: reading the input raises the core's ``OSError`` (a :class:`WarpDriveError`);
+    writing, what ``out`` raises; going back in ``dst``, a plain ``OSError``.
+    """
+    if not _plain_file(src, _READERS) or not src.readable():
+        return None
+    # The index is read from the file's start, as the whole file's.
+    if remaining(src) is None or src.tell() != 0:
+        return None
+    if dst is None:
+        base = 0
+        sink: _Output = out if out is not None else _Discard()
+    else:
+        if not _plain_file(dst, _WRITERS) or not dst.writable():
+            return None
+        found = rewindable(dst)
+        if found is None:
+            return None
+        base = found
+        sink = out if out is not None else dst
+        # Only a file written at its end: undoing a pass then leaves it as it was.
+        sink.flush()
+        if os.fstat(dst.fileno()).st_size != base:
+            return None
+    # The file is opened anew by its descriptor's name: its position stays where it is.
+    done = _core.decompress_file_pieces(f"/dev/fd/{src.fileno()}", sink, progress, queues)
+    if done is None:
+        if dst is not None:
+            # Not as its index says: undo what was written.
+            sink.flush()
+            dst.seek(base)
+            dst.truncate()
+        return None
+    src.seek(0, os.SEEK_END)
+    return done
+
+
+def decompress_stream(
+    src: _Reader,
+    dst: _Writer,
+    format: Format = "gzip",
+    progress: Callable[[int, int], object] | None = None,
+    max_length: int | None = None,
+    *,
+    queues: int | None = None,
+) -> tuple[int, int]:
+    """Decompresses everything ``src.read(n)`` yields into ``dst.write(b)``, in bounded
+    memory; returns ``(bytes_in, bytes_out)``. gzip input may have several members;
+    ``progress(bytes_in, bytes_out)`` is called as the work goes on. At most ``max_length``
+    bytes are written (None: no limit): a stream that decodes to more raises
+    :class:`OutputLimitError` after writing the first ``max_length``.
+
+    A gzip file WarpDrive wrote into a regular file carries a piece index: when ``src`` is
+    such a file opened for reading (``open(path, "rb")``, at its start) and ``dst`` a
+    regular file opened for writing (at its end, not for appending), and there is no
+    ``max_length``, its pieces are decoded on up to ``queues`` queues at once (default: one
+    per core, at most 4). Every other input decodes as one stream, as does a file whose
+    pieces do not match its index (what was written of it is removed first, and
+    ``progress`` starts again from zero).
+    """
+    if format == "gzip" and max_length is None:
+        done = decompress_indexed(src, dst, progress, queues)
+        if done is not None:
+            return done
+    return _core.decompress_stream(src, dst, format, progress, max_length)
