@@ -1,6 +1,7 @@
-"""Smoke test of the aarch64 wheel, run by tests/aarch64/run in Debian's arm64 Python under
-qemu-aarch64 (no pytest there): one-shot calls against the standard library, the queue
-API, asyncio, the streaming calls and the command line, on the soft device."""
+"""Smoke test of the aarch64 wheel in Debian's arm64 Python (no pytest there): one-shot calls
+against the standard library, the queue API, asyncio, the streaming calls and the command
+line. tests/aarch64/run runs it under qemu-aarch64 on the soft device; the arm64 guest
+(tests/aarch64/guest-stage.sh) on the backend WARPDRIVE_DEVICE names, vfio and uacce."""
 
 from __future__ import annotations
 
