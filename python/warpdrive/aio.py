@@ -593,14 +593,16 @@ class AsyncQueue:
             if not rest:
                 raise _core._decode_error(rest, format, Status.NEED_INPUT)
             left = None if max_length is None else max_length - total
-            space = _core._output_guess(rest, format, left)
+            space: int | None = _core._output_guess(rest, format, left)
             while True:
                 # The whole buffer is room for the output (its capacity, a power of two),
                 # but never more than the limit allows.
-                room = _pow2(space) if left is None else min(_pow2(space), left + 1)
-                if not _core.memlock_fits(self._q.kind, len(rest), room):
-                    # Past what one request may pin under the locked-memory limit: the sync
-                    # path decodes the rest in pieces that fit (off the event loop).
+                room = 0 if space is None else _pow2(space)
+                room = room if left is None else min(room, left + 1)
+                if space is None or not _core.memlock_fits(self._q.kind, len(rest), room):
+                    # More output than one request is given room for, or past what one
+                    # request may pin under the locked-memory limit: the sync path decodes
+                    # the rest as a stream, or in pieces that fit (off the event loop).
                     loop = asyncio.get_running_loop()
                     tail = await loop.run_in_executor(
                         None, functools.partial(_core.decompress, rest, format, max_length=left)

@@ -113,10 +113,19 @@ def test_the_cli_undoes_a_parallel_pass_that_does_not_match_its_index(tmp_path: 
     bad = tmp_path / "moved.gz"
     bad.write_bytes(_moved_boundary(data))
     # On one queue pieces complete in order: those before the first that does not match are
-    # written (the third piece, two bytes longer, still decodes whole; the fourth does not).
+    # written, whole and in order. The soft device's decoder (zlib-rs) decodes the third
+    # piece, two bytes longer, whole, so only the fourth fails. How a device's decoder
+    # treats the two bytes after a flush point is its own (the VFIO path decodes with the
+    # kernel's zlib): there, whole pieces in order are what is required.
     partial = io.BytesIO()
     assert _core.decompress_file_pieces(bad, partial, queues=1) is None
-    assert partial.getvalue() == data[: 3 << 20]
+    written = partial.getvalue()
+    with warpdrive.open_queue("decompress") as q:
+        kind = q.kind
+    if kind == "soft":
+        assert written == data[: 3 << 20]
+    else:
+        assert len(written) % (1 << 20) == 0 and written == data[: len(written)]
     # The CLI discards that part and decodes the file as one stream: the right output.
     assert _wd("decompress", "-k", bad).returncode == 0
     assert (tmp_path / "moved").read_bytes() == data

@@ -301,10 +301,10 @@ pub fn _output_limit_error(py: Python<'_>, max_length: u64) -> Py<PyAny> {
     exception(py, wd_core::zip::output_limit(max_length))
 }
 
-/// `_retry_output_room(room, left, max_length) -> int`: the room of a one-request
-/// decompression's next try after one of `room` bytes ran out (`wd_core::zip::
-/// retry_output_room`); raises `OutputLimitError` when the output is already over
-/// `left` (asyncio API).
+/// `_retry_output_room(room, left, max_length) -> int | None`: the room of a one-request
+/// decompression's next try after one of `room` bytes ran out, or None when the rest is to
+/// be decoded as a stream (`wd_core::zip::retry_output_room`); raises `OutputLimitError`
+/// when the output is already over `left` (asyncio API).
 #[pyfunction]
 #[pyo3(signature = (room, left, max_length))]
 pub fn _retry_output_room(
@@ -312,7 +312,7 @@ pub fn _retry_output_room(
     room: usize,
     left: Option<usize>,
     max_length: Option<u64>,
-) -> PyResult<usize> {
+) -> PyResult<Option<usize>> {
     // Without a limit (`left` None) there is no limit to name.
     wd_core::zip::retry_output_room(room, left, max_length.unwrap_or(0)).py(py)
 }

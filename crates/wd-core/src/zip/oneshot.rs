@@ -37,14 +37,25 @@ pub fn output_limit(limit: u64) -> Error {
     )
 }
 
+/// The most output room a one-request decompression tries ([`retry_output_room`]): 8 MiB,
+/// also the most one request may move on HiSilicon's ZIP engines (UADK's `HZ_MAX_SIZE`),
+/// where a larger room would never be filled.
+pub const RETRY_ROOM_MAX: usize = 8 << 20;
+
 /// The output room of a one-request decompression's next try, after a try with `room`
 /// bytes ran out of it (or produced more than `left`, the output still allowed): twice the
-/// room. [`DataErrorKind::OutputLimit`] (for `max_output`) when `room` already held more
-/// than `left`: the output is over the limit, and a bigger try would only allocate more.
-pub fn retry_output_room(room: usize, left: Option<usize>, max_output: u64) -> Result<usize> {
+/// room, or `None` once that would pass [`RETRY_ROOM_MAX`]: then the caller decodes the
+/// rest as a stream, which goes on on the device instead of starting again.
+/// [`DataErrorKind::OutputLimit`] (for `max_output`) when `room` already held more than
+/// `left`: the output is over the limit, and a bigger try would only allocate more.
+pub fn retry_output_room(
+    room: usize,
+    left: Option<usize>,
+    max_output: u64,
+) -> Result<Option<usize>> {
     match left {
         Some(l) if room > l => Err(output_limit(max_output)),
-        _ => Ok(room.saturating_mul(2)),
+        _ => Ok(Some(room.saturating_mul(2)).filter(|&r| r <= RETRY_ROOM_MAX)),
     }
 }
 
@@ -341,14 +352,20 @@ mod tests {
 
     #[test]
     fn a_retry_doubles_the_room_until_the_limit_is_passed() {
-        assert_eq!(retry_output_room(4096, None, 0).unwrap(), 8192);
-        assert_eq!(retry_output_room(4096, Some(4096), 10).unwrap(), 8192);
+        assert_eq!(retry_output_room(4096, None, 0).unwrap(), Some(8192));
+        assert_eq!(retry_output_room(4096, Some(4096), 10).unwrap(), Some(8192));
         let e = retry_output_room(4097, Some(4096), 5000).unwrap_err();
         assert!(
             matches!(&e, Error::BadData(d) if d.kind() == DataErrorKind::OutputLimit),
             "{e}"
         );
         assert!(e.to_string().contains("more than 5000 bytes"), "{e}");
-        assert_eq!(retry_output_room(usize::MAX, None, 0).unwrap(), usize::MAX);
+        // Past the largest room a device fills in one request: the rest is a stream.
+        assert_eq!(
+            retry_output_room(RETRY_ROOM_MAX / 2, None, 0).unwrap(),
+            Some(RETRY_ROOM_MAX)
+        );
+        assert_eq!(retry_output_room(RETRY_ROOM_MAX, None, 0).unwrap(), None);
+        assert_eq!(retry_output_room(usize::MAX, None, 0).unwrap(), None);
     }
 }
