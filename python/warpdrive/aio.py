@@ -577,7 +577,8 @@ class AsyncQueue:
         Every request is a fresh stream, so any number of tasks can decompress on one queue
         at once; when the output does not fit the first guess (never more than the input
         can decode to, whatever a gzip trailer claims), the stream is decoded again with
-        twice the room, up to ``max_length``.
+        twice the room, up to ``max_length``; past 8 MiB of room the rest is decoded as a
+        stream that goes on on the device (in the loop's default executor).
         """
         if self._direction != "decompress":
             raise BadRequestError("this queue compresses; open one with direction='compress'")
