@@ -129,8 +129,8 @@ fi
 # (tests/python/run builds it; tests/run runs that stage first). Run from the guest's
 # writable scratch ($S): the host's tree is read-only here.
 # (checked inside the chroot: the venv links into the host's Python by absolute path)
-# On uacce the suite has not run yet (under TCG it would double the guest's time): there
-# the CLI runs.
+# On uacce the suite does not run yet (a run of it stalled without output; to be found):
+# there the CLI runs.
 if $H test -x $VENV/bin/python; then
 	# an earlier pass left cli.txt.gz in the same scratch folder
 	rm -f /tmp/cli.txt.gz
