@@ -129,17 +129,25 @@ fi
 # (tests/python/run builds it; tests/run runs that stage first). Run from the guest's
 # writable scratch ($S): the host's tree is read-only here.
 # (checked inside the chroot: the venv links into the host's Python by absolute path)
-# On uacce the suite does not run yet (a run of it stalled without output; to be found):
-# there the CLI runs.
+# The suite runs on the backends in $PY_ON (guest.conf); the CLI runs on every backend.
 if $H test -x $VENV/bin/python; then
 	# an earlier pass left cli.txt.gz in the same scratch folder
 	rm -f /tmp/cli.txt.gz
-	if [ $HS = vfio ]; then
-		$H PYTHONDONTWRITEBYTECODE=1 sh -c "cd $S && $VENV/bin/python -m pytest \
+	case " $PY_ON " in *" $HS "*) PY_HERE=1 ;; *) PY_HERE=0 ;; esac
+	if [ $PY_HERE = 1 ]; then
+		# A test that hangs names itself: after 300 s faulthandler writes every thread's
+		# stack to the log, and the whole suite is stopped after $PY_LIMIT s.
+		PY_LIMIT=$((1500 * TIME_FACTOR))
+		$H PYTHONDONTWRITEBYTECODE=1 timeout -k 30 $PY_LIMIT sh -c "cd $S && $VENV/bin/python -m pytest \
 			-c $REPO/pyproject.toml --rootdir $S --import-mode=importlib \
+			-o faulthandler_timeout=300 \
 			-p no:cacheprovider -v --tb=short --durations=10 $REPO/tests/python" > /tmp/py.log 2>&1
 		rc=$?
 		echo "$HS backend ($USER_DESC, python): $(grep -E '(passed|failed|error)' /tmp/py.log | tail -n 1)"
+		if [ $rc = 124 ] || [ $rc = 137 ]; then
+			echo "the Python suite on $HS did not finish in $PY_LIMIT s; the stacks of a hung test:"
+			grep -n -A 60 "^Timeout (0:05:00)" /tmp/py.log | head -n 200
+		fi
 		if [ $rc != 0 ]; then
 			grep -E " (FAILED|ERROR)" /tmp/py.log
 			tail -n 80 /tmp/py.log

@@ -19,6 +19,12 @@ if grep -q wdprobe /proc/cmdline; then
 	poweroff -f
 fi
 
+# the host's settings for this run (TIME_FACTOR: 4 on the slow debug kernel;
+# PY_ON: the backends the Python suite runs on)
+TIME_FACTOR=1
+PY_ON=vfio
+[ -f /guest.conf ] && . /guest.conf
+
 FAILS=0
 fail() { echo "CHECK FAIL: $*"; FAILS=$((FAILS + 1)); }
 ok() { echo "ok: $*"; }

@@ -1,18 +1,25 @@
 # SPDX-License-Identifier: GPL-2.0
 # Host stage (sourced by tests/guest/run after the initramfs folder is made):
 # builds the mainline uacce module unchanged from Debian's linux-source-6.1
-# of the guest kernel's version, the uacce_softzip parent against it (W=1,
+# of the guest kernel's version (the debug kernel's own source tree for
+# --debug-kernel), the uacce_softzip parent against it (W=1,
 # no warnings), and uacce_test; puts them and uacce-stage.sh in the
 # initramfs. Uses run's variables: HERE REPO WORK ROOT IMG KDIR KVER INITRD
 # JOBS, and say(); TARGET_CC (default gcc) builds uacce_test, and the
 # environment's ARCH and CROSS_COMPILE reach make (tests/aarch64/guest).
 
 say "uacce: the mainline module and its software parent"
-# the source package of the image's version (its Version names both)
-UVER=$(apt-cache show "linux-image-$KVER" | sed -n 's/^Version: //p' | head -n 1)
-[ -n "$UVER" ] || { echo "no version for linux-image-$KVER"; false; }
-USRC=$WORK/uacce-src-$UVER
-if [ ! -e "$USRC/.done" ]; then
+if [ "${DEBUG_KERNEL:-0}" = 1 ]; then
+	# the debug kernel is built from the whole source tree: uacce.c and its
+	# headers are that tree's own
+	USRC=$KDIR
+else
+	# the source package of the image's version (its Version names both)
+	UVER=$(apt-cache show "linux-image-$KVER" | sed -n 's/^Version: //p' | head -n 1)
+	[ -n "$UVER" ] || { echo "no version for linux-image-$KVER"; false; }
+	USRC=$WORK/uacce-src-$UVER
+fi
+if [ ! -e "$USRC/.done" ] && [ "$USRC" != "$KDIR" ]; then
 	# a new kernel version: only the files uacce needs are kept (the
 	# package is about 139 MB, the files a few KB)
 	rm -rf "$WORK"/uacce-src-* "$WORK/uacce-deb"
@@ -48,6 +55,7 @@ fi
 # ones uacce.ko was built with.
 for h in include/linux/uacce.h include/uapi/misc/uacce/uacce.h \
 	include/uapi/misc/uacce/hisi_qm.h; do
+	[ "$USRC" = "$KDIR" ] && break	# one tree: nothing to compare
 	cmp -s "$USRC/$h" "$ROOT/usr/src/linux-headers-$IMG-common/$h" ||
 		{ echo "$h differs between linux-source and the headers"; false; }
 done
