@@ -67,7 +67,14 @@ fi
 if grep -i -E "warning|error" "$WORK/uacce-build.log" | grep -v "Skipping BTF"; then
 	echo "uacce build printed warnings"; false
 fi
-"${TARGET_CC:-gcc}" -static -O2 -Wall -Wextra -Werror -I"$USRC/include/uapi" \
+# uacce_test sees only uacce's two user-space headers (a whole tree's uapi
+# folder would shadow the C library's)
+UAPI=$WORK/uacce-uapi
+rm -rf "$UAPI"
+mkdir -p "$UAPI/misc/uacce"
+cp "$USRC/include/uapi/misc/uacce/uacce.h" "$USRC/include/uapi/misc/uacce/hisi_qm.h" \
+	"$UAPI/misc/uacce/"
+"${TARGET_CC:-gcc}" -static -O2 -Wall -Wextra -Werror -I"$UAPI" \
 	-o "$WORK/uacce_test" "$HERE/uacce_test.c" -lz
 cp "$UB/uacce.ko" "$REPO/kernel/uacce_softzip.ko" "$INITRD/modules/"
 cp "$WORK/uacce_test" "$HERE/uacce-stage.sh" "$INITRD/"
