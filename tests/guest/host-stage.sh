@@ -142,7 +142,7 @@ if $H test -x $VENV/bin/python; then
 		PY_LIMIT=$((1500 * TIME_FACTOR))
 		rm -f /tmp/py.rc
 		{
-			$H PYTHONDONTWRITEBYTECODE=1 timeout -k 30 $PY_LIMIT sh -c "cd $S && \
+			$H PYTHONDONTWRITEBYTECODE=1 timeout -k 30 $PY_LIMIT sh -c "cd $S && exec \
 				$VENV/bin/python -m pytest -c $REPO/pyproject.toml --rootdir $S \
 				--import-mode=importlib -o faulthandler_timeout=300 -p no:cacheprovider \
 				-v --tb=short --durations=10 $REPO/tests/python"
