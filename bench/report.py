@@ -654,6 +654,45 @@ MISS_NOTES: dict[str, str] = {
         "fast as ISA-L that is as strict as zlib, which none of the engines is "
         "(`docs/decisions/decoder.md`)."
     ),
+    "main_vs_zlibng_threaded_default": (
+        "Both sides run one zlib-family level-6 engine per core. warpdrive's level 6 on pieces "
+        "is zlib-rs tuned to a deeper lazy search so its output stays within 2% of pigz's "
+        "(C zlib's) size, the `main_size_vs_pigz_default` budget; zlib-ng's level 6 writes about "
+        "2.5% more than C zlib and so runs faster (see the output sizes beside it: warpdrive's is "
+        "the smaller). zlib-rs's untuned level 6 would match zlib-ng's size about 7% faster than "
+        "the tuned one (`docs/decisions/engines.md`), still short of 1.15x and over the pigz "
+        "budget. The engine that is faster at the same ratio, libdeflate, writes only whole "
+        "streams, not the sync-flushed pieces a parallel gzip stream is made of."
+    ),
+    "oneshot_vs_best_peer_min": (
+        "The worst cells are the 4 KiB calls. Counted with callgrind (instructions per call, "
+        "the whole Python call; `bench/experiments/oneshot-profile`): decompressing warpdrive's "
+        "own level-1 stream of 4 KiB takes about 76k instructions against python-isal's 61k and "
+        "zlib-ng's 51k on the same stream; on zlib-ng's stream, 48k against zlib-ng's 32k. Of "
+        "warpdrive's, about 10k are the framework (argument checks, the pooled queue, the "
+        "request on the ring served on the caller's thread) and the rest zlib-rs's inflate, "
+        "which is strict where ISA-L's decoder is not (`docs/decisions/decoder.md`) and costs "
+        "more per call than zlib-ng's on small inputs. The peers' figures also decode their "
+        "own streams: zlib-ng's level 1 writes fixed-Huffman blocks (23% larger output here) "
+        "that need no table building, about 19k of the 44k between the two figures at 4 KiB. At 1 MiB the "
+        "instructions are even with python-isal's (13.3M and 13.2M) and the time is not: "
+        "warpdrive decodes into its own buffer and copies the result into the `bytes` object "
+        "(the stable ABI it is built for has no way to shrink a `bytes` in place), where the "
+        "peers decode into the `bytes` object itself. Compressing 4 KiB (the same engine as "
+        "python-isal, the same output) takes 104k instructions against 95k, but about 1.4x "
+        "the CPU time (`getrusage`): where that time goes is not found yet."
+    ),
+    "ring_vs_syscall_b32": (
+        "The baseline moves more than the ring: the soft ring's own rate at batch 32 stays "
+        "near 5.5 million requests/s from run to run (the table in section 1), while the "
+        "pipe's one-system-call-per-request rate changes with the host's system-call cost "
+        "(about 0.44 to 0.84 million/s on this machine), which halves or doubles the ratio."
+    ),
+    "cli_vs_library_l1": (
+        "At level 1 the job runs at about 0.8-0.9 GB/s, where the CLI's own work (starting "
+        "Python, opening, syncing and renaming files) is a few percent of the "
+        "time; the ratio sits at the target's edge and falls either side of it from run to run."
+    ),
 }
 
 
