@@ -679,8 +679,8 @@ MISS_NOTES: dict[str, str] = {
         "warpdrive decodes into its own buffer and copies the result into the `bytes` object "
         "(the stable ABI it is built for has no way to shrink a `bytes` in place), where the "
         "peers decode into the `bytes` object itself. Compressing 4 KiB (the same engine as "
-        "python-isal, the same output) takes 104k instructions against 95k, but about 1.4x "
-        "the CPU time (`getrusage`): where that time goes is not found yet."
+        "python-isal, the same output) takes 104k instructions against 95k and about 1.2x "
+        "the CPU time per call (`getrusage`); the rest of that gap is not located yet."
     ),
     "ring_vs_syscall_b32": (
         "The baseline moves more than the ring: the soft ring's own rate at batch 32 stays "

@@ -7,7 +7,8 @@
 //! [`DeviceKind`] variant, and one line in [`HARDWARE`] (its place there is its
 //! preference under [`DeviceChoice::Auto`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::abi::Direction;
 use crate::backend::{self, DeviceKind};
@@ -46,6 +47,56 @@ const SOFT: Entry = Entry {
 
 fn entry(kind: DeviceKind) -> &'static Entry {
     HARDWARE.iter().find(|e| e.kind == kind).unwrap_or(&SOFT)
+}
+
+/// How long a backend's `present` answer is taken as known. Small one-shot calls choose
+/// their device every time; a look at sysfs is several system calls.
+const PRESENCE_TTL: Duration = Duration::from_secs(1);
+
+/// The last answers of each hardware backend's `present`, per direction, and when each was
+/// looked up.
+struct Presence {
+    seen: Mutex<Vec<(DeviceKind, Direction, Instant, bool)>>,
+    #[cfg(test)]
+    looks: std::sync::atomic::AtomicUsize,
+}
+
+impl Presence {
+    const fn new() -> Self {
+        Presence {
+            seen: Mutex::new(Vec::new()),
+            #[cfg(test)]
+            looks: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// `e.present(dir)`, remembered for [`PRESENCE_TTL`] from `now`.
+    fn get(&self, e: &Entry, dir: Direction, now: Instant) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = |t: Instant| {
+            now.checked_duration_since(t)
+                .is_some_and(|d| d < PRESENCE_TTL)
+        };
+        if let Some(&(_, _, t, v)) = seen.iter().find(|s| s.0 == e.kind && s.1 == dir) {
+            if fresh(t) {
+                return v;
+            }
+        }
+        #[cfg(test)]
+        self.looks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let v = (e.present)(dir);
+        seen.retain(|s| !(s.0 == e.kind && s.1 == dir));
+        seen.push((e.kind, dir, now, v));
+        v
+    }
+}
+
+static PRESENCE: Presence = Presence::new();
+
+/// Whether `e` can likely give a queue of direction `dir` now (cached, see [`Presence`]).
+fn present(e: &Entry, dir: Direction) -> bool {
+    PRESENCE.get(e, dir, Instant::now())
 }
 
 /// The process's soft-device address space: every soft queue opened through
@@ -146,9 +197,9 @@ impl std::str::FromStr for DeviceChoice {
 }
 
 /// True if an sdmdev device can give a queue of direction `dir` right now (see
-/// [`backend::vfio::present`]).
+/// [`backend::vfio::present`]; the answer is remembered for a second).
 pub fn vfio_present(dir: Direction) -> bool {
-    backend::vfio::present(dir)
+    present(entry(DeviceKind::Vfio), dir)
 }
 
 /// The kind of device [`open_queue`] would use now.
@@ -157,7 +208,7 @@ pub fn default_device() -> DeviceKind {
         Some(k) => k,
         None => HARDWARE
             .iter()
-            .find(|e| (e.present)(Direction::Compress))
+            .find(|e| present(e, Direction::Compress))
             .map_or(DeviceKind::Soft, |e| e.kind),
     }
 }
@@ -194,7 +245,7 @@ pub fn open_queue_with(choice: DeviceChoice, dir: Direction, opts: QueueOptions)
     if let Some(kind) = choice.kind() {
         return (entry(kind).open)(dir, &opts);
     }
-    for e in HARDWARE.iter().filter(|e| (e.present)(dir)) {
+    for e in HARDWARE.iter().filter(|e| present(e, dir)) {
         match (e.open)(dir, &opts) {
             Err(Error::NoDevice(_) | Error::Permission(_)) => continue,
             r => return r,
@@ -233,5 +284,36 @@ mod tests {
         // Auto's order: uacce, then vfio, then soft.
         let order: Vec<DeviceKind> = HARDWARE.iter().map(|e| e.kind).collect();
         assert_eq!(order, [DeviceKind::Uacce, DeviceKind::Vfio]);
+    }
+
+    #[test]
+    fn presence_is_looked_up_once_a_second() {
+        use std::sync::atomic::Ordering::Relaxed;
+        // Every one-shot call chooses its device: without the cache each one scanned sysfs
+        // (an openat of /sys/class/uacce per call, seen with strace).
+        let p = Presence::new();
+        let t0 = Instant::now();
+        for e in HARDWARE {
+            for i in 0..1000u32 {
+                p.get(e, Direction::Compress, t0 + Duration::from_micros(i.into()));
+            }
+        }
+        assert_eq!(p.looks.load(Relaxed), HARDWARE.len());
+        // each direction on its own; a second later, a fresh look
+        p.get(&HARDWARE[0], Direction::Decompress, t0);
+        assert_eq!(p.looks.load(Relaxed), HARDWARE.len() + 1);
+        let later = t0 + PRESENCE_TTL;
+        assert_eq!(
+            p.get(&HARDWARE[0], Direction::Compress, later),
+            (HARDWARE[0].present)(Direction::Compress)
+        );
+        assert_eq!(p.looks.load(Relaxed), HARDWARE.len() + 2);
+        // the process-wide cache answers as the backend does
+        for e in HARDWARE {
+            assert_eq!(
+                present(e, Direction::Compress),
+                (e.present)(Direction::Compress)
+            );
+        }
     }
 }

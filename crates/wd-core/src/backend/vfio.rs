@@ -510,32 +510,18 @@ impl Drop for MdevGuard {
 
 /// True if an sdmdev device can give a queue of direction `dir` right now: a type with a
 /// free instance (to create an mdev from), or an existing mdev whose group this user may
-/// open (one root made and granted in advance). The sysfs scan is remembered for a second:
-/// small calls ask this every time.
+/// open (one root made and granted in advance). Each call scans sysfs; the queue opener
+/// remembers the answer for a second.
 pub fn present(dir: Direction) -> bool {
-    type Seen = Mutex<Option<(std::time::Instant, [bool; 2])>>;
-    static SEEN: Seen = Mutex::new(None);
-    let i = dir.index();
-    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((t, v)) = *seen {
-        if t.elapsed() < Duration::from_secs(1) {
-            return v[i];
-        }
-    }
-    let scan = |d| {
-        let s = crate::sysfs::Sysfs::default();
-        std::path::Path::new("/dev/vfio/vfio").exists()
-            && s.find_type(d).is_ok_and(|(_, t)| {
-                t.available_instances > 0
-                    || s.mdevs_of_type(&t.id).iter().any(|u| {
-                        s.mdev_group(u)
-                            .is_ok_and(|g| crate::sys::may_read_write(&format!("/dev/vfio/{g}")))
-                    })
-            })
-    };
-    let v = Direction::ALL.map(scan);
-    *seen = Some((std::time::Instant::now(), v));
-    v[i]
+    let s = crate::sysfs::Sysfs::default();
+    std::path::Path::new("/dev/vfio/vfio").exists()
+        && s.find_type(dir).is_ok_and(|(_, t)| {
+            t.available_instances > 0
+                || s.mdevs_of_type(&t.id).iter().any(|u| {
+                    s.mdev_group(u)
+                        .is_ok_and(|g| crate::sys::may_read_write(&format!("/dev/vfio/{g}")))
+                })
+        })
 }
 
 /// Opens a queue of direction `dir` on an sdmdev device (the process's VFIO container,
