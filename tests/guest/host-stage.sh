@@ -139,7 +139,7 @@ if $H test -x $VENV/bin/python; then
 		# Its output reaches the console as it goes, so a test that hangs shows: after
 		# 300 s faulthandler prints every thread's stack, and the whole suite is stopped
 		# after $PY_LIMIT s.
-		PY_LIMIT=$((1500 * TIME_FACTOR))
+		PY_LIMIT=$((2400 * TIME_FACTOR))
 		rm -f /tmp/py.rc
 		{
 			$H PYTHONDONTWRITEBYTECODE=1 timeout -k 30 $PY_LIMIT sh -c "cd $S && exec \
@@ -149,7 +149,8 @@ if $H test -x $VENV/bin/python; then
 			echo $? > /tmp/py.rc
 		} 2>&1 | tee /tmp/py.log
 		rc=$(cat /tmp/py.rc 2>/dev/null || echo 1)
-		echo "$HS backend ($USER_DESC, python): $(grep -E '(passed|failed|error)' /tmp/py.log | tail -n 1)"
+		# pytest's last line: "==== N passed, M failed in T s ===="
+		echo "$HS backend ($USER_DESC, python): $(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' /tmp/py.log | tail -n 1)"
 		if [ $rc = 124 ] || [ $rc = 137 ]; then
 			echo "the Python suite on $HS did not finish in $PY_LIMIT s (the stacks of a test that hung are above)"
 		fi
