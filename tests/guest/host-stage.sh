@@ -151,9 +151,10 @@ if $H test -x $VENV/bin/python; then
 		rc=$(cat /tmp/py.rc 2>/dev/null || echo 1)
 		# pytest's last line: "==== N passed, M failed in T s ===="
 		echo "$HS backend ($USER_DESC, python): $(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' /tmp/py.log | tail -n 1)"
-		if [ $rc = 124 ] || [ $rc = 137 ]; then
-			echo "the Python suite on $HS did not finish in $PY_LIMIT s (the stacks of a test that hung are above)"
-		fi
+		case $rc in
+		124) echo "the Python suite on $HS did not finish in $PY_LIMIT s (the stacks of a test that hung are above)" ;;
+		137) echo "the Python suite on $HS was killed (SIGKILL: the time limit's second signal, or the OOM killer: see dmesg)" ;;
+		esac
 		if [ $rc != 0 ]; then
 			grep -E " (FAILED|ERROR)" /tmp/py.log
 			fail "python suite on the $HS backend as $USER_DESC"
