@@ -38,14 +38,9 @@
 #include <linux/vfio.h>
 #include <zlib.h>
 
-#include "../../kernel/include/uapi/sdmdev.h"
 #include "fault_mark.h"
+#include "wd_ring.h"	/* the layout and accessors only: no wd_ring.c */
 
-#define RINGS_SIZE	147456
-#define SQE_SIZE	128
-#define CQE_SIZE	16
-#define CQ_OFF		(DEPTH * SQE_SIZE)
-#define DEPTH		1024
 #define PAGE		4096UL
 
 #define MAX_UUIDS	8
@@ -150,15 +145,14 @@ static void handle_reset(struct handle *q)
 static void count_completions(struct handle *q)
 {
 	for (unsigned int i = 0; i < DEPTH; i++) {
-		uint8_t *c = q->rings + CQ_OFF + i * CQE_SIZE;
-		uint16_t slot = *(uint16_t *)(c + 8);
+		uint8_t *c = zip_cqe(q->rings, i);
 		uint32_t *e;
 
-		if (!(*(volatile uint16_t *)(c + 14) & 1))
+		if (!cqe_phase(c))
 			break;
 		COUNT(cqes);
-		e = (uint32_t *)(q->rings + (slot % DEPTH) * SQE_SIZE);
-		if ((e[3] & 0xff) == 0 && e[1])
+		e = zip_sqe(q->rings, cqe_field(c, CQE_SQ_HEAD));
+		if ((e[W_STATUS] & 0xff) == ST_OK && e[W_PRODUCED])
 			COUNT(done);
 	}
 }
@@ -218,12 +212,12 @@ static void op_open(struct handle *q)
 		return;
 	COUNT(opened);
 	if (chance(80)) {
-		q->mmio_len = PAGE;
-		q->mmio = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
-			       q->dev, 0);
+		q->mmio_len = MMIO_SIZE;
+		q->mmio = mmap(NULL, MMIO_SIZE, PROT_READ | PROT_WRITE,
+			       MAP_SHARED, q->dev, MMIO_OFF);
 		q->rings_len = RINGS_SIZE;
 		q->rings = mmap(NULL, RINGS_SIZE, PROT_READ | PROT_WRITE,
-				MAP_SHARED, q->dev, PAGE);
+				MAP_SHARED, q->dev, RINGS_OFF);
 	}
 	/* share every buffer, as a driver would; later ops punch holes */
 	for (int i = 0; i < NR_BUFS && chance(70); i++) {
@@ -254,9 +248,10 @@ static void op_open(struct handle *q)
 /* mmap of the device at a random offset, length, protection and kind */
 static void op_mmap(struct handle *q)
 {
-	static const uint64_t offs[] = { 0, PAGE, 2 * PAGE, PAGE + RINGS_SIZE };
+	static const uint64_t offs[] = { MMIO_OFF, RINGS_OFF, 2 * PAGE,
+					 RINGS_OFF + RINGS_SIZE };
 	uint64_t off = chance(80) ? offs[below(4)] : rnd() & ~(PAGE - 1);
-	size_t len = chance(70) ? (off ? RINGS_SIZE : PAGE) :
+	size_t len = chance(70) ? (off ? RINGS_SIZE : MMIO_SIZE) :
 		     (size_t)(1 + below(64)) * PAGE;
 	int prot = chance(80) ? PROT_READ | PROT_WRITE : (int)below(8);
 	int flags = chance(90) ? MAP_SHARED : MAP_PRIVATE;
@@ -269,11 +264,12 @@ static void op_mmap(struct handle *q)
 		return;
 	COUNT(mmaps);
 	/* keep it if it is the region the handle uses, else let it go */
-	if (off == 0 && len == PAGE && q->mmio == MAP_FAILED &&
+	if (off == MMIO_OFF && len == MMIO_SIZE && q->mmio == MAP_FAILED &&
 	    prot == (PROT_READ | PROT_WRITE)) {
 		q->mmio = p;
 		q->mmio_len = len;
-	} else if (off == PAGE && len == RINGS_SIZE && q->rings == MAP_FAILED &&
+	} else if (off == RINGS_OFF && len == RINGS_SIZE &&
+		   q->rings == MAP_FAILED &&
 		   prot == (PROT_READ | PROT_WRITE)) {
 		q->rings = p;
 		q->rings_len = len;
@@ -298,26 +294,28 @@ static void op_munmap(struct handle *q)
 static void doorbell(struct handle *q, unsigned int off, uint64_t cmd,
 		     uint64_t idx, uint64_t prio)
 {
-	uint64_t v = cmd << 16 | idx << 32 | prio << 48;
+	uint64_t v = db_value(cmd, idx, prio);
 
 	if (q->mmio == MAP_FAILED)
 		return;
 	if (chance(10))
 		v = rnd();
-	__atomic_store_n((uint64_t *)(q->mmio + off), v, __ATOMIC_SEQ_CST);
+	db_store(q->mmio, off, v);
 }
 
 /* one request entry: plausible most of the time, garbage sometimes */
 static void op_sqe(struct handle *q)
 {
-	static const uint32_t types[] = { 1, 2, 3, 0x7f };
-	uint32_t *e;
+	static const uint32_t types[] = { REQ_DEFLATE, REQ_ZLIB, REQ_GZIP,
+					  REQ_NOP };
+	uint32_t *e, in_len, type, flags, level, space;
 	uint64_t src, dst;
 	int n;
 
 	if (q->rings == MAP_FAILED)
 		return;
-	e = (uint32_t *)(q->rings + (q->tail % DEPTH) * SQE_SIZE);
+	e = zip_sqe(q->rings, q->tail);
+	/* each field drawn in its own statement: a seed repeats a run */
 	if (chance(10)) {
 		for (n = 0; n < SQE_SIZE / 4; n++)
 			e[n] = (uint32_t)rnd();
@@ -325,31 +323,22 @@ static void op_sqe(struct handle *q)
 		/* well formed and long: whole buffers, so pins last a while */
 		int i = below(NR_BUFS);
 
-		memset(e, 0, SQE_SIZE);
 		src = (uintptr_t)bufs[i];
 		dst = (uintptr_t)bufs[(i + 1 + below(NR_BUFS - 1)) % NR_BUFS];
-		e[4] = (uint32_t)(i % 2 ? BUF_SIZE / 2 : BUF_SIZE);
-		e[9] = i % 2 ? 2 : (uint32_t)(1 + below(3));
-		e[10] = (uint32_t)below(3) << 1;
-		e[11] = (uint32_t)below(10);
-		e[14] = BUF_SIZE;
-		e[18] = (uint32_t)src;
-		e[19] = (uint32_t)(src >> 32);
-		e[20] = (uint32_t)dst;
-		e[21] = (uint32_t)(dst >> 32);
+		in_len = (uint32_t)(i % 2 ? BUF_SIZE / 2 : BUF_SIZE);
+		type = i % 2 ? REQ_ZLIB : (uint32_t)(1 + below(3));
+		flags = F_CSUM((uint32_t)below(3));
+		level = (uint32_t)below(10);
+		sqe_fill(e, type, flags, level, src, in_len, dst, BUF_SIZE, 0);
 	} else {
-		memset(e, 0, SQE_SIZE);
 		src = rnd_addr();
 		dst = rnd_addr();
-		e[4] = (uint32_t)(chance(80) ? below(BUF_SIZE) : rnd_len());
-		e[9] = chance(90) ? types[below(4)] : (uint32_t)rnd();
-		e[10] = chance(90) ? (uint32_t)below(16) : (uint32_t)rnd();
-		e[11] = (uint32_t)below(chance(90) ? 10 : 16);
-		e[14] = (uint32_t)(chance(80) ? below(BUF_SIZE) : rnd_len());
-		e[18] = (uint32_t)src;
-		e[19] = (uint32_t)(src >> 32);
-		e[20] = (uint32_t)dst;
-		e[21] = (uint32_t)(dst >> 32);
+		in_len = (uint32_t)(chance(80) ? below(BUF_SIZE) : rnd_len());
+		type = chance(90) ? types[below(4)] : (uint32_t)rnd();
+		flags = chance(90) ? (uint32_t)below(16) : (uint32_t)rnd();
+		level = (uint32_t)below(chance(90) ? 10 : 16);
+		space = (uint32_t)(chance(80) ? below(BUF_SIZE) : rnd_len());
+		sqe_fill(e, type, flags, level, src, in_len, dst, space, 0);
 	}
 	q->tail++;
 	COUNT(sqes);
@@ -358,8 +347,7 @@ static void op_sqe(struct handle *q)
 			 chance(90) ? q->tail % DEPTH : below(65536), 0);
 	/* a sleeping device is kicked (abi.md section 2), mostly */
 	if (q->mmio != MAP_FAILED && q->dev >= 0 && chance(90) &&
-	    __atomic_load_n((uint32_t *)(q->mmio + SDMDEV_SOFT_IDLE),
-			    __ATOMIC_SEQ_CST) == 1)
+	    dev_idle(q->mmio))
 		ioctl(q->dev, VFIO_SDMDEV_CMD_KICK, 0);
 }
 
@@ -372,25 +360,16 @@ static void op_burst(struct handle *q)
 	if (q->rings == MAP_FAILED || q->mmio == MAP_FAILED)
 		return;
 	while (n--) {
-		uint32_t *e = (uint32_t *)(q->rings + (q->tail % DEPTH) * SQE_SIZE);
 		uint64_t dst = (uintptr_t)bufs[(i + 1 + below(NR_BUFS - 1)) % NR_BUFS];
+		uint32_t type = 1 + below(3);
 
-		memset(e, 0, SQE_SIZE);
-		e[4] = BUF_SIZE;
-		e[9] = 1 + below(3);
-		e[11] = 6;
-		e[14] = BUF_SIZE;
-		e[18] = (uint32_t)src;
-		e[19] = (uint32_t)(src >> 32);
-		e[20] = (uint32_t)dst;
-		e[21] = (uint32_t)(dst >> 32);
+		sqe_fill(zip_sqe(q->rings, q->tail), type, 0, 6, src, BUF_SIZE,
+			 dst, BUF_SIZE, 0);
 		q->tail++;
 		COUNT(sqes);
 	}
 	doorbell(q, SDMDEV_SOFT_DB_SQ, 0, q->tail % DEPTH, 0);
-	if (q->dev >= 0 &&
-	    __atomic_load_n((uint32_t *)(q->mmio + SDMDEV_SOFT_IDLE),
-			    __ATOMIC_SEQ_CST) == 1)
+	if (q->dev >= 0 && dev_idle(q->mmio))
 		ioctl(q->dev, VFIO_SDMDEV_CMD_KICK, 0);
 }
 

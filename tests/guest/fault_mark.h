@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Shared by the guest's C test programs (sdmdev_test.c, abi_fuzz.c).
+ * Shared by the guest's C programs (sdmdev_test.c, sdmdev_bench.c,
+ * abi_fuzz.c).
  *
  * Under the debug kernel's fault injection (tests/guest/debug-stage.sh):
  * with MAKE_IT_FAIL=1 in the environment the program marks itself once it

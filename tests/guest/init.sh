@@ -54,7 +54,7 @@ done
 # and the queue opens again
 kill_test() {
 	rm -f /tmp/ready
-	/sdmdev_test hog "$1" /tmp/ready &
+	/sdmdev_bench hog "$1" /tmp/ready &
 	pid=$!
 	i=0
 	while [ ! -e /tmp/ready ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
@@ -176,7 +176,7 @@ for round in 1 2; do
 		/sdmdev_test storm $U1 $U2 65534 && ok "map/unmap storm" || fail "storm"
 		/sdmdev_test uffd $U1 && ok "unserved page faults end in a DMA fault" || fail "uffd"
 		expect "pinned pages after the unmap tests" 0 "$(pinned)"
-		/sdmdev_test bench $U1 $U2 || fail "bench"
+		/sdmdev_bench figures $U1 $U2 || fail "bench"
 		kill_test $U1
 		/sdmdev_test full $U1 $U2 && ok "reopen after kill" || fail "reopen after kill"
 		expect "pinned pages" 0 "$(pinned)"

@@ -44,46 +44,27 @@
 #include <misc/uacce/uacce.h>
 #include <misc/uacce/hisi_qm.h>
 
-#define DEPTH		1024
-#define SQE_SIZE	128
-#define CQE_SIZE	16
-#define CQ_OFF		(DEPTH * SQE_SIZE)
+#include "zip_entry.h"
+
 #define MMIO_SIZE	8192
 #define DUS_SIZE	151552
 #define DB_OFF		0x1000
 #define DB_SQ		0
 #define DB_CQ		1
 
-/* hisi_zip_sqe words */
-#define W_CONSUMED	0
-#define W_PRODUCED	1
-#define W_STATUS	3
-#define W_IN_LEN	4
+/* hisi_zip_sqe words of v2 besides zip_entry.h's */
 #define W_DW7		7
-#define W_DW9		9
-#define W_TAG_V1	13
-#define W_SPACE		14
-#define W_SRC		18
-#define W_DST		20
-#define W_TAG_V3	26
+#define W_TAG_V3	26	/* the tag of entry type 3 (W_TAG: type 0) */
 #define W_ISIZE		30
 #define W_CSUM		31
 
-#define REQ_DEFLATE	1
-#define REQ_ZLIB	2
-#define REQ_GZIP	3
 #define LSTBLK		0x100
 /* dw7 stream fields (UADK STREAM_FLUSH/MODE/POS shifts) */
 #define DW7_FINISH	(1u << 25)
 #define DW7_STATEFUL	(1u << 26)
 #define DW7_NEW		(1u << 27)
-#define ST_OK		0x00
-#define ST_NEGA		0x0d
-#define ST_DSTLEN	0x0e
-#define ST_CRC		0x10
+/* statuses besides zip_entry.h's */
 #define ST_END		0x13
-#define ST_FAULT	0x20
-#define ST_BAD		0x21
 
 static const char *dev;
 static int nchecks, nfails;
@@ -152,12 +133,12 @@ struct q {
 
 static uint32_t *sqe(struct q *q, uint16_t i)
 {
-	return (uint32_t *)(q->dus + (size_t)i * SQE_SIZE);
+	return zip_sqe(q->dus, i);
 }
 
 static volatile uint16_t *cqe(struct q *q, uint16_t i)
 {
-	return (volatile uint16_t *)(q->dus + CQ_OFF + (size_t)i * CQE_SIZE);
+	return (volatile uint16_t *)zip_cqe(q->dus, i);
 }
 
 static void ring(struct q *q, int cmd, uint16_t idx)
@@ -210,18 +191,15 @@ static uint16_t prepare(struct q *q, uint32_t req, const void *src,
 	memset(e, 0, SQE_SIZE);
 	e[W_IN_LEN] = in_len;
 	e[W_SPACE] = space;
-	e[W_DW9] = req;
+	e[W_REQ_TYPE] = req;
 	/* as UADK: entry type 0 with the tag in dw13 for zlib/gzip on v2 */
 	if (req == REQ_DEFLATE) {
 		e[W_DW7] = 3u << 28;
 		e[W_TAG_V3] = tag;
 	} else {
-		e[W_TAG_V1] = tag;
+		e[W_TAG] = tag;
 	}
-	e[W_SRC] = (uint32_t)(uintptr_t)src;
-	e[W_SRC + 1] = (uint32_t)((uint64_t)(uintptr_t)src >> 32);
-	e[W_DST] = (uint32_t)(uintptr_t)dst;
-	e[W_DST + 1] = (uint32_t)((uint64_t)(uintptr_t)dst >> 32);
+	sqe_set_addrs(e, (uintptr_t)src, (uintptr_t)dst);
 	q->tail = (q->tail + 1) % DEPTH;
 	q->out++;
 	return i;
@@ -450,7 +428,7 @@ static void check_compress(struct q *c, uint32_t req, const uint8_t *in,
 	s = run1(c, req, in, n, out + h, space);
 	e = sqe(c, s);
 	/* NEGACOMPRESS: a valid stream, not smaller than the input */
-	CHECK(e[W_STATUS] == (e[W_PRODUCED] < n ? ST_OK : ST_NEGA),
+	CHECK(e[W_STATUS] == (e[W_PRODUCED] < n ? ST_OK : ST_NOT_SHRUNK),
 	      "req %u status %#x, produced %u of %zu", req, e[W_STATUS],
 	      e[W_PRODUCED], n);
 	CHECK(e[W_CONSUMED] == n, "req %u consumed %u of %zu", req,
@@ -465,7 +443,7 @@ static void check_compress(struct q *c, uint32_t req, const uint8_t *in,
 		CHECK(e[W_CSUM] == adler32(1, in, n), "zlib adler %#x",
 		      e[W_CSUM]);
 	CHECK(e[W_ISIZE] == n, "isize %u", e[W_ISIZE]);
-	CHECK((req == REQ_DEFLATE ? e[W_TAG_V3] : e[W_TAG_V1]) ==
+	CHECK((req == REQ_DEFLATE ? e[W_TAG_V3] : e[W_TAG]) ==
 	      (0x5a5a0000u | s), "tag not kept");
 	free(out);
 	free(back);
@@ -499,12 +477,12 @@ static void check_decompress(struct q *d, uint32_t req, const uint8_t *in,
 	if (req != REQ_DEFLATE) {
 		z[zn - (req == REQ_GZIP ? 8 : 1)] ^= 0x40;
 		s = run1(d, req, z + h, zn - h, out, n + 100);
-		CHECK((status(d, s) & 0xff) == ST_CRC, "req %u bad check: %#x",
-		      req, status(d, s));
+		CHECK((status(d, s) & 0xff) == ST_CSUM_ERR,
+		      "req %u bad check: %#x", req, status(d, s));
 		z[zn - (req == REQ_GZIP ? 8 : 1)] ^= 0x40;
 	}
 	s = run1(d, req, z + h, zn - h, out, n / 2);
-	CHECK((status(d, s) & 0xff) == ST_DSTLEN, "req %u small output: %#x",
+	CHECK((status(d, s) & 0xff) == ST_OUT_SMALL, "req %u small output: %#x",
 	      req, status(d, s));
 	s = run1(d, req, z + h, (zn - h) / 2, out, n + 100);
 	CHECK(status(d, s) == ST_OK && sqe(d, s)[W_PRODUCED] > 0,
@@ -574,7 +552,7 @@ static void check_streams(struct q *c, struct q *d, const uint8_t *in, size_t n)
 	s = run_stream(d, REQ_GZIP, DW7_STATEFUL, z + 10 + zn / 2, zn - zn / 2,
 		       out + got, 1000);
 	e = sqe(d, s);
-	CHECK((e[W_STATUS] & 0xff) == ST_DSTLEN && e[W_PRODUCED] == 1000,
+	CHECK((e[W_STATUS] & 0xff) == ST_OUT_SMALL && e[W_PRODUCED] == 1000,
 	      "stream part 2: %#x produced %u", e[W_STATUS], e[W_PRODUCED]);
 	got += e[W_PRODUCED];
 	i = e[W_CONSUMED];
@@ -588,12 +566,12 @@ static void check_streams(struct q *c, struct q *d, const uint8_t *in, size_t n)
 	CHECK(got == n && !memcmp(out, in, n), "stream output %zu of %zu", got, n);
 	/* the stream is over: going on with it, or with another type, fails */
 	s = run_stream(d, REQ_GZIP, DW7_STATEFUL, z + 10, zn, out, n + 100);
-	CHECK(status(d, s) == ST_BAD, "continued after the end: %#x",
+	CHECK(status(d, s) == ST_BAD_REQ, "continued after the end: %#x",
 	      status(d, s));
 	s = run_stream(d, REQ_GZIP, DW7_STATEFUL | DW7_NEW, z + 10, 100, out,
 		       n + 100);
 	s = run_stream(d, REQ_ZLIB, DW7_STATEFUL, z + 10, 100, out, n + 100);
-	CHECK(status(d, s) == ST_BAD, "continued as another type: %#x",
+	CHECK(status(d, s) == ST_BAD_REQ, "continued as another type: %#x",
 	      status(d, s));
 	free(z);
 	free(out);
@@ -608,38 +586,38 @@ static void check_errors(struct q *c, const uint8_t *in, size_t n)
 
 	/* too little room */
 	s = run1(c, REQ_GZIP, in, n, out, 16);
-	CHECK((status(c, s) & 0xff) == ST_DSTLEN && sqe(c, s)[W_PRODUCED] == 0,
-	      "tiny output: %#x", status(c, s));
+	CHECK((status(c, s) & 0xff) == ST_OUT_SMALL &&
+	      sqe(c, s)[W_PRODUCED] == 0, "tiny output: %#x", status(c, s));
 	/* incompressible input: the output is still a valid stream */
 	srand(7);
 	for (i = 0; i < 4096; i++)
 		rnd[i] = rand();
 	memcpy(out, gz_hdr, 10);
 	s = run1(c, REQ_GZIP, rnd, 4096, out + 10, 8192);
-	CHECK((status(c, s) & 0xff) == ST_NEGA, "random input: %#x",
+	CHECK((status(c, s) & 0xff) == ST_NOT_SHRUNK, "random input: %#x",
 	      status(c, s));
 	CHECK(ref_inflate(REQ_GZIP, out, 10 + sqe(c, s)[W_PRODUCED], out + 9000,
 			  4097) == 4096 && !memcmp(out + 9000, rnd, 4096),
 	      "negacompressed stream does not decode");
 	/* entries the device does not take */
 	s = run1(c, 4, in, n, out, n);
-	CHECK(status(c, s) == ST_BAD, "request type 4: %#x", status(c, s));
+	CHECK(status(c, s) == ST_BAD_REQ, "request type 4: %#x", status(c, s));
 	s = run1(c, REQ_GZIP | 1 << 8, in, n, out, n);
-	CHECK(status(c, s) == ST_BAD, "SGL buffers: %#x", status(c, s));
+	CHECK(status(c, s) == ST_BAD_REQ, "SGL buffers: %#x", status(c, s));
 	s = submit(c, REQ_ZLIB, in, 9u << 20, out, n, 0);
-	CHECK(reap(c) == s && status(c, s) == ST_BAD, "9 MiB input: %#x",
+	CHECK(reap(c) == s && status(c, s) == ST_BAD_REQ, "9 MiB input: %#x",
 	      status(c, s));
 	/* a continued compression stream: no history is kept here */
 	s = prepare(c, REQ_GZIP, in, n, out, n, 0);
 	sqe(c, s)[W_DW7] = DW7_STATEFUL;
 	ring(c, DB_SQ, c->tail);
-	CHECK(reap(c) == s && status(c, s) == ST_BAD, "continued compression: %#x",
-	      status(c, s));
+	CHECK(reap(c) == s && status(c, s) == ST_BAD_REQ,
+	      "continued compression: %#x", status(c, s));
 	/* a sync-flush piece of a gzip stream: raw pieces only */
 	s = prepare(c, REQ_GZIP, in, n, out, n, 0);
 	sqe(c, s)[W_DW7] = DW7_STATEFUL | DW7_NEW;
 	ring(c, DB_SQ, c->tail);
-	CHECK(reap(c) == s && status(c, s) == ST_BAD, "gzip piece: %#x",
+	CHECK(reap(c) == s && status(c, s) == ST_BAD_REQ, "gzip piece: %#x",
 	      status(c, s));
 
 	/* addresses the process has not mapped: the fault status */
@@ -647,20 +625,21 @@ static void check_errors(struct q *c, const uint8_t *in, size_t n)
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	munmap(hole, 2 * pg);
 	s = run1(c, REQ_GZIP, hole, n, out, n);
-	CHECK(status(c, s) == ST_FAULT && sqe(c, s)[W_CONSUMED] == 0,
+	CHECK(status(c, s) == ST_DMA_FAULT && sqe(c, s)[W_CONSUMED] == 0,
 	      "unmapped source: %#x", status(c, s));
 	s = run1(c, REQ_GZIP, in, n, hole, n);
-	CHECK(status(c, s) == ST_FAULT, "unmapped destination: %#x",
+	CHECK(status(c, s) == ST_DMA_FAULT, "unmapped destination: %#x",
 	      status(c, s));
 	s = run1(c, REQ_GZIP, (void *)0xffff888000000000ull, 4096, out, n);
-	CHECK(status(c, s) == ST_FAULT, "kernel address: %#x", status(c, s));
+	CHECK(status(c, s) == ST_DMA_FAULT, "kernel address: %#x",
+	      status(c, s));
 	s = run1(c, REQ_GZIP, in, 4096, (void *)0xffffffff81000000ull, n);
-	CHECK(status(c, s) == ST_FAULT, "kernel destination: %#x",
+	CHECK(status(c, s) == ST_DMA_FAULT, "kernel destination: %#x",
 	      status(c, s));
 	/* read-only destination */
 	hole = mmap(NULL, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	s = run1(c, REQ_DEFLATE, in, 2000, hole, pg);
-	CHECK(status(c, s) == ST_FAULT, "read-only destination: %#x",
+	CHECK(status(c, s) == ST_DMA_FAULT, "read-only destination: %#x",
 	      status(c, s));
 	munmap(hole, pg);
 	/* and the queue goes on */
@@ -699,9 +678,10 @@ static void check_uffd(struct q *c)
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
 		die("UFFDIO_REGISTER");
 	s = run1(c, REQ_GZIP, area, 4 * pg, out, 8 * pg);
-	CHECK(status(c, s) == ST_FAULT, "unserved source: %#x", status(c, s));
+	CHECK(status(c, s) == ST_DMA_FAULT, "unserved source: %#x",
+	      status(c, s));
 	s = run1(c, REQ_GZIP, "abc", 3, area, 4 * pg);
-	CHECK(status(c, s) == ST_FAULT, "unserved destination: %#x",
+	CHECK(status(c, s) == ST_DMA_FAULT, "unserved destination: %#x",
 	      status(c, s));
 	CHECK(read(uffd, &msg, sizeof(msg)) < 0 && errno == EAGAIN,
 	      "the device's fault reached userfaultfd");
@@ -733,7 +713,7 @@ static void check_pipeline(struct q *c, const uint8_t *in)
 			order++;
 		expect = (s + 1) % DEPTH;
 		if ((status(c, s) & 0xff) != ST_OK &&
-		    (status(c, s) & 0xff) != ST_NEGA)
+		    (status(c, s) & 0xff) != ST_NOT_SHRUNK)
 			bad++;
 		done++;
 	}
@@ -804,7 +784,7 @@ static void check_fork(struct q *c, const uint8_t *in, size_t n)
 				code |= 32;
 			/* the parent's page, absent here: a fault, not a read */
 			s = submit(&own, REQ_GZIP, late, 4096, buf, n, 0);
-			if (reap(&own) != s || status(&own, s) != ST_FAULT)
+			if (reap(&own) != s || status(&own, s) != ST_DMA_FAULT)
 				code |= 64;
 			q_close(&own);
 		}
@@ -946,7 +926,7 @@ static void bench_one(struct q *c, const char *what, uint32_t req,
 		int s = reap(c);
 
 		if (s < 0 || ((status(c, s) & 0xff) != ST_OK &&
-			      (status(c, s) & 0xff) != ST_NEGA))
+			      (status(c, s) & 0xff) != ST_NOT_SHRUNK))
 			bad++;
 		done++;
 	}
