@@ -1,11 +1,10 @@
 """The buffer cache of an asyncio queue (:mod:`warpdrive.aio`).
 
-Making and dropping a device share takes the domain's registry lock, which the soft device
-holds while it works on a request; reusing the buffers of finished requests keeps the event
-loop from waiting for it. Buffers are kept by capacity, a power of two from :data:`MIN_BUF`
-to :data:`MAX_BUF`, up to :data:`LIMIT` bytes in all. Sharing a large new buffer (mapping
-and, on VFIO, pinning many pages) and releasing one are done on an executor thread, off the
-loop.
+Sharing memory with the device takes system calls (mapping it; on VFIO also pinning its
+pages and mapping them in the IOMMU), and so does releasing it; reusing the buffers of
+finished requests saves both on every request. Buffers are kept by capacity, a power of two
+from :data:`MIN_BUF` to :data:`MAX_BUF`, up to :data:`LIMIT` bytes in all. A large new
+buffer is shared, and one let go is released, on an executor thread, off the loop.
 """
 
 from __future__ import annotations
