@@ -48,11 +48,12 @@ __all__ = [
     "open_queue",
 ]
 
-# The classes are defined in private modules (the buffer cache in _aio_buffers, the loop,
-# state and readiness in _aio_driver, the requests in _aio_queue, the pool in _aio_pool) and
-# are this module's.
-AsyncQueue.__module__ = __name__
-AsyncQueuePool.__module__ = __name__
+# The queue and the pool are defined in private modules (the buffer cache in _aio_buffers,
+# the loop, state and readiness in _aio_driver, the requests in _aio_queue, the pool in
+# _aio_pool) and are this module's.
+for _public in (AsyncQueue, AsyncQueuePool, default_pool_size, open_pool):
+    _public.__module__ = __name__
+del _public
 
 
 def open_queue(
