@@ -52,74 +52,23 @@ from .zlibobj import (
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
+    from . import errors
     from ._stream import decompress_stream
     from .devices import DeviceInfo, devices
-    from .errors import (
-        BadDataError,
-        BadHeaderError,
-        BadRequestError,
-        BufferMovedError,
-        ChecksumError,
-        CorruptDataError,
-        DeviceIOError,
-        DeviceStatusError,
-        DmaFaultError,
-        ForkedError,
-        InternalError,
-        MemlockLimitError,
-        NoDeviceError,
-        NotCompressedError,
-        OutputLimitError,
-        OutputTooSmallError,
-        PermissionDeniedError,
-        ProtocolError,
-        QueueClosedError,
-        QueueFullError,
-        ShareError,
-        TrailingGarbageError,
-        TruncatedDataError,
-        WarpDriveError,
-        WarpDriveTimeoutError,
-    )
+
+    # Every exception class: the names of errors.__all__, the one list of them.
+    from .errors import *  # noqa: F403
     from .gzipfile import GzipFile, open
 
 __version__ = _core.__version__
 _fork_registered = _fork.hooks  # imported for its os.register_at_fork
 
-#: The names imported when first used, and the module each comes from.
+#: The names imported when first used, and the module each comes from. Besides these, every
+#: exception class comes from :mod:`warpdrive.errors`, whose ``__all__`` is the one list of
+#: them: a name that ends in ``Error`` is looked up there.
 _LAZY = {
     "decompress_stream": "._stream",
     **dict.fromkeys(("DeviceInfo", "check_device", "devices"), ".devices"),
-    **dict.fromkeys(
-        (
-            "BadDataError",
-            "BadHeaderError",
-            "BadRequestError",
-            "BufferMovedError",
-            "ChecksumError",
-            "CorruptDataError",
-            "DeviceIOError",
-            "DeviceStatusError",
-            "DmaFaultError",
-            "ForkedError",
-            "InternalError",
-            "MemlockLimitError",
-            "NoDeviceError",
-            "NotCompressedError",
-            "OutputLimitError",
-            "OutputTooSmallError",
-            "PermissionDeniedError",
-            "ProtocolError",
-            "QueueClosedError",
-            "QueueFullError",
-            "ShareError",
-            "TrailingGarbageError",
-            "TruncatedDataError",
-            "WarpDriveError",
-            "WarpDriveTimeoutError",
-        ),
-        ".errors",
-    ),
     **dict.fromkeys(("GzipFile", "open"), ".gzipfile"),
 }
 #: Submodules that were attributes of the package before its names became lazy.
@@ -128,20 +77,31 @@ _SUBMODULES = ("errors", "gzipfile")
 if not TYPE_CHECKING:  # for type checkers the names above are imported: no fallback
 
     def __getattr__(name: str) -> object:
-        where = _LAZY.get(name)
-        if where is None and name not in _SUBMODULES:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         import importlib  # noqa: PLC0415 -- only a lazy name needs it
 
-        if where is None:
+        if name == "__all__":
+            # The exceptions' names join the others when __all__ is first read (as
+            # ``from warpdrive import *`` does): importing the package imports no errors.
+            value: object = [*_PUBLIC, *importlib.import_module(".errors", __name__).__all__]
+        elif name in _SUBMODULES:
             return importlib.import_module(f".{name}", __name__)
-        value = getattr(importlib.import_module(where, __name__), name)
+        elif name in _LAZY:
+            value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        elif (
+            name.endswith("Error")
+            and name in (errors := importlib.import_module(".errors", __name__)).__all__
+        ):
+            value = getattr(errors, name)
+        else:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         globals()[name] = value
         return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY, *_SUBMODULES})
+    from .errors import __all__ as error_names  # noqa: PLC0415 -- only dir() needs it
+
+    return sorted({*globals(), "__all__", *_LAZY, *_SUBMODULES, *error_names})
 
 
 class _Package(_ModuleType):
@@ -161,41 +121,16 @@ _sys.modules[__name__].__class__ = _Package
 __all__ = [
     "ENGINES",
     "MAX_OUTSTANDING",
-    "BadDataError",
-    "BadHeaderError",
-    "BadRequestError",
-    "BufferMovedError",
-    "ChecksumError",
     "Completion",
     "Compress",
-    "CorruptDataError",
     "Decompress",
-    "DeviceIOError",
     "DeviceInfo",
-    "DeviceStatusError",
     "Direction",
     "DmaBuf",
-    "DmaFaultError",
-    "ForkedError",
     "Format",
     "GzipFile",
-    "InternalError",
-    "MemlockLimitError",
-    "NoDeviceError",
-    "NotCompressedError",
-    "OutputLimitError",
-    "OutputTooSmallError",
-    "PermissionDeniedError",
-    "ProtocolError",
     "Queue",
-    "QueueClosedError",
-    "QueueFullError",
-    "ShareError",
     "Stats",
-    "TrailingGarbageError",
-    "TruncatedDataError",
-    "WarpDriveError",
-    "WarpDriveTimeoutError",
     "adler32",
     "adler32_combine",
     "compress",
@@ -211,6 +146,13 @@ __all__ = [
     "open",
     "open_queue",
 ]
+if TYPE_CHECKING:
+    # The exceptions' names, as type checkers read a submodule's list.
+    __all__ += errors.__all__
+else:
+    # At run time they join these when __all__ is first read (see __getattr__).
+    _PUBLIC = tuple(__all__)
+    del __all__
 
 
 def compress(data: Buffer, format: Format | int = "gzip", level: int = DEFAULT_LEVEL) -> bytes:

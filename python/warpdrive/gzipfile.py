@@ -24,7 +24,7 @@ import weakref
 from typing import IO, TYPE_CHECKING, Final, Literal, TypedDict, Unpack, overload
 
 from . import _core, _fork
-from .errors import TrailingGarbageError, TruncatedDataError
+from .errors import TruncatedDataError
 from .types import DEFAULT_LEVEL, Format
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class _Decoder:
     """The decoded bytes of every member of a compressed stream read from ``fp``, piece by
     piece. Used by one thread at a time: the reader's, or its read-ahead thread."""
 
-    def __init__(self, fp: IO[bytes], format: str) -> None:
+    def __init__(self, fp: IO[bytes], format: Format) -> None:
         self._fp = fp
         self._format = format
         self._d: _core._Decompressor | None = None
@@ -82,18 +82,16 @@ class _Decoder:
         while True:
             if not self._fill():
                 return False
-            if self._members > 0 and self._format == "gzip":
-                rest = self._buf[self._off :]
-                self._off += len(rest) - len(rest.lstrip(b"\0"))
-                if self._off == len(self._buf):
-                    continue
+            if self._members == 0:
+                break
+            # After a member: zero padding (gzip), another member, or garbage, as the core
+            # judges it for every other way of decoding (TrailingGarbageError).
+            skip = _core._after_stream(memoryview(self._buf)[self._off :], self._format)
+            if skip is None:  # zero padding to the end of what was read: read on
+                self._off = len(self._buf)
+                continue
+            self._off += skip
             break
-        if self._members > 0:
-            first = self._buf[self._off : self._off + 1]
-            if self._format != "gzip" or first != b"\x1f":
-                raise TrailingGarbageError(
-                    "trailing garbage after the compressed stream (not another gzip member)"
-                )
         self._d = _core._Decompressor(self._format)
         return True
 
@@ -206,7 +204,7 @@ class _DecodingReader(io.RawIOBase):
     """The decoded bytes of every member of a compressed stream, as a raw reader. On a
     seekable file a thread decodes up to ``READ_AHEAD`` pieces ahead of the caller."""
 
-    def __init__(self, fp: IO[bytes], format: str) -> None:
+    def __init__(self, fp: IO[bytes], format: Format) -> None:
         super().__init__()
         self._fp = fp
         self._format = format
