@@ -870,7 +870,8 @@ impl<R: Read> Read for Decoder<R> {
     }
 }
 
-#[cfg(test)]
+// They run on the soft device.
+#[cfg(all(test, feature = "soft"))]
 mod tests {
     use super::*;
 
