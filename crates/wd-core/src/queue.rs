@@ -325,7 +325,7 @@ impl Drop for Queue {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "soft"))]
 mod tests {
     use super::*;
     use crate::backend::soft::{SoftBackend, SoftOptions};

@@ -1,7 +1,7 @@
 //! Model check of the ring's data hand-over with loom: every interleaving (up to a
 //! preemption bound) and the weak-memory outcomes loom simulates, of a driver and a device
 //! thread passing requests through the rings with the memory orderings of `ring.rs`,
-//! `queue.rs` and `backend/soft.rs`.
+//! `queue.rs` and `backend/soft/device.rs`.
 //!
 //! loom cannot run `ring.rs` itself (its atomics are views of raw device memory), so this is
 //! a model: each step names the code it stands for. What it checks:

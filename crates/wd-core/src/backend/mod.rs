@@ -135,7 +135,8 @@ pub trait Backend: Send {
 
 #[cfg(test)]
 mod dialect_tests;
-#[cfg(test)]
+// Both drive the soft device.
+#[cfg(all(test, feature = "soft"))]
 mod fault_tests;
-#[cfg(test)]
+#[cfg(all(test, feature = "soft"))]
 mod lend_tests;
