@@ -53,6 +53,16 @@ def test_a_queue_says_whether_its_device_pins_pages() -> None:
         assert q.pins_pages is (q.kind == "vfio")
 
 
+def test_a_queue_says_whether_a_level_reaches_its_device() -> None:
+    with warpdrive.open_queue("compress", device="soft") as q:
+        assert q.takes_level is True
+        with pytest.raises(AttributeError):
+            setattr(q, "takes_level", False)  # noqa: B010 -- read-only, as the type says
+    with warpdrive.open_queue("compress") as q:
+        # Only uacce's QM v2/v3 rings have no field for the level.
+        assert q.takes_level is (q.kind != "uacce")
+
+
 def _index_count(z: bytes) -> int:
     """Pieces the WX index records (0: room reserved but not filled, or no index)."""
     if not z[3] & 0x04 or z[12:14] != b"WX":

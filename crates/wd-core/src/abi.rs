@@ -583,6 +583,12 @@ impl Dialect {
         }
     }
 
+    /// True if a request carries a compression level (v1). v2/v3 entries have no field
+    /// for it: the engine compresses at its own fixed level whatever was asked.
+    pub const fn takes_level(self) -> bool {
+        matches!(self, Dialect::V1)
+    }
+
     /// True if the device computes a checksum selector's choice itself (v1); on v2/v3 a
     /// compression's choice is computed by the driver over the input it sends, as the
     /// device's checksum word only covers its own zlib and gzip framing.

@@ -217,6 +217,12 @@ impl Queue {
         self.backend.kind()
     }
 
+    /// True if the device honours the level a compression asks for; false where the
+    /// ring has no place for it (uacce's QM v2/v3 engines compress at their own level).
+    pub fn takes_level(&self) -> bool {
+        self.backend.dialect().takes_level()
+    }
+
     /// Requests sent and not yet received.
     pub fn outstanding(&self) -> usize {
         self.outstanding

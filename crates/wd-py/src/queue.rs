@@ -209,6 +209,7 @@ pub struct PyQueue {
     fd: RawFd,
     device: String,
     kind: wd_core::DeviceKind,
+    takes_level: bool,
     gen: u64,
 }
 
@@ -370,6 +371,7 @@ impl PyQueue {
             fd: q.readiness_fd(),
             device: q.describe(),
             kind: q.kind(),
+            takes_level: q.takes_level(),
             inner: Mutex::new(Some(q)),
             dir,
             gen: generation(),
@@ -399,6 +401,13 @@ impl PyQueue {
     #[getter]
     fn pins_pages(&self) -> bool {
         self.kind.pins_pages()
+    }
+
+    /// True if the device honours the level a compression asks for; False where its ring
+    /// has no place for one (uacce's QM v2/v3 engines compress at their own level).
+    #[getter]
+    fn takes_level(&self) -> bool {
+        self.takes_level
     }
 
     /// The fd that becomes readable when an armed interrupt fired (for event loops).

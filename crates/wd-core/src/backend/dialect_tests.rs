@@ -486,3 +486,17 @@ fn a_raw_entry_is_read_back_by_its_own_type() {
         assert_eq!((c.tag, c.status()), (i as u64, Some(Status::BadRequest)));
     }
 }
+
+#[test]
+fn only_v1_queues_take_a_level() {
+    for (d, takes) in [
+        (Dialect::V1, true),
+        (Dialect::V2, false),
+        (Dialect::V3, false),
+    ] {
+        let (q, _, _) = queue(d, Direction::Compress);
+        assert_eq!(q.takes_level(), takes, "{d:?}");
+    }
+    #[cfg(feature = "soft")]
+    assert!(Queue::open_soft(Direction::Compress).unwrap().takes_level());
+}
