@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+import warpdrive
+
 EXE = shutil.which("warpdrive", path=os.path.dirname(sys.executable))
 
 
@@ -89,7 +91,14 @@ def test_keep_stdout_level_and_zlib(tmp_path: Path) -> None:
     p1 = wd("compress", "-c", "-l", "1", f)
     p9 = wd("compress", "-c", "-l", "9", f)
     assert gzip.decompress(p1.stdout) == data == gzip.decompress(p9.stdout)
-    assert len(p9.stdout) < len(p1.stdout)
+    # The device the CLI gets (it follows WARPDRIVE_DEVICE, as this queue does) says
+    # whether a level reaches it: uacce's QM v2/v3 engines compress at their own level.
+    with warpdrive.open_queue("compress") as q:
+        takes_level = q.takes_level
+    if takes_level:
+        assert len(p9.stdout) < len(p1.stdout)
+    else:
+        assert len(p9.stdout) == len(p1.stdout)
     # The file also carries the piece index; otherwise the same bytes as on stdout.
     assert without_index((tmp_path / "a.gz").read_bytes()) == p9.stdout
     z = wd("compress", "-z", "-c", f)
@@ -195,17 +204,22 @@ def test_large_input_streams_in_bounded_memory(tmp_path: Path) -> None:
     # The peak of the child's own address space (VmHWM). Not getrusage's ru_maxrss: exec
     # carries the parent's peak into it, so it reported pytest's size (over 200 MB in the
     # guest) instead of the CLI's (about 30 MB).
+    # Its memory at exit by kind (anonymous, file, shared), for the message if the peak is
+    # too high, then the peak alone on the last line.
     code = (
         "import sys, warpdrive.cli as c; rc = c.main(sys.argv[1:]); "
-        "print(next(line.split()[1] for line in open('/proc/self/status') "
-        "if line.startswith('VmHWM:')), file=sys.stderr); sys.exit(rc)"
+        "st = open('/proc/self/status').read().splitlines(); "
+        "print(' '.join(x for x in st if x.startswith(('RssAnon', 'RssFile', 'RssShmem'))), "
+        "file=sys.stderr); "
+        "print(next(x.split()[1] for x in st if x.startswith('VmHWM:')), file=sys.stderr); "
+        "sys.exit(rc)"
     )
     p = subprocess.run(
         [sys.executable, "-c", code, "compress", "-k", str(f)], capture_output=True, timeout=300
     )
     assert p.returncode == 0, p.stderr
-    peak_kib = int(p.stderr.decode().strip().splitlines()[-1])
-    assert peak_kib < 100 * 1024, peak_kib
+    *_, at_exit, peak = p.stderr.decode().strip().splitlines()
+    assert int(peak) < 100 * 1024, f"peak {peak} KiB; at exit: {' '.join(at_exit.split())}"
     gz = tmp_path / "zeros.gz"
     r = subprocess.run(["gzip", "-dc", gz], capture_output=True)
     assert len(r.stdout) == 256 << 20 and not r.stdout.strip(b"\0")
