@@ -145,7 +145,7 @@ if $H test -x $VENV/bin/python; then
 			$H PYTHONDONTWRITEBYTECODE=1 timeout -k 30 $PY_LIMIT sh -c "cd $S && exec \
 				$VENV/bin/python -m pytest -c $REPO/pyproject.toml --rootdir $S \
 				--import-mode=importlib -o faulthandler_timeout=300 -p no:cacheprovider \
-				-v --tb=short --durations=10 $REPO/tests/python"
+				-v --tb=short --durations=10 $REPO/tests/python $PY_ARGS"
 			echo $? > /tmp/py.rc
 		} 2>&1 | tee /tmp/py.log
 		rc=$(cat /tmp/py.rc 2>/dev/null || echo 1)

@@ -20,9 +20,10 @@ if grep -q wdprobe /proc/cmdline; then
 fi
 
 # the host's settings for this run (TIME_FACTOR: 4 on the slow debug kernel;
-# PY_ON: the backends the Python suite runs on)
+# PY_ON: the backends the Python suite runs on; PY_ARGS: more pytest arguments)
 TIME_FACTOR=1
 PY_ON=vfio
+PY_ARGS=
 [ -f /guest.conf ] && . /guest.conf
 
 FAILS=0
