@@ -123,7 +123,10 @@ def test_multi_member_gzip_and_zero_padding() -> None:
 def test_levels_are_checked_and_change_the_output() -> None:
     data = sample(500_000)
     fast, small = warpdrive.compress(data, level=1), warpdrive.compress(data, level=9)
-    assert len(small) < len(fast)
+    # A level reaches the device wherever its ring has a field for it (not uacce's v2/v3).
+    with warpdrive.open_queue("compress") as q:
+        takes_level = q.takes_level
+    assert len(small) < len(fast) if takes_level else small == fast
     for bad in (0, 10, -2):
         with pytest.raises(warpdrive.BadRequestError):
             warpdrive.compress(data, level=bad)
