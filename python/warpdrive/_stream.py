@@ -155,7 +155,8 @@ def decompress_stream(
     pieces do not match its index (what was written of it is removed first, and
     ``progress`` starts again from zero).
     """
-    if format == "gzip" and max_length is None:
+    # The core's reading of the name (any case, aliases): "GZIP" and "gz" are gzip too.
+    if _core._parse_format(format) == "gzip" and max_length is None:
         done = decompress_indexed(src, dst, progress, queues)
         if done is not None:
             return done

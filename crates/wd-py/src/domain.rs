@@ -58,6 +58,20 @@ pub fn _parse_device(py: Python<'_>, device: Option<&str>) -> PyResult<Option<&'
     }
 }
 
+/// `_parse_format(name, auto=False) -> str`: the canonical name (`gzip`, `zlib`,
+/// `deflate`) of a format name the core accepts (any case, aliases such as `gz` and `raw`),
+/// so that Python branches on what the core would decode, never on the caller's spelling;
+/// with `auto`, also `"auto"` (any case) as the incremental decoders read it. Anything else
+/// raises the core's `BadRequestError`.
+#[pyfunction]
+#[pyo3(signature = (name, auto = false))]
+pub fn _parse_format(py: Python<'_>, name: &str, auto: bool) -> PyResult<&'static str> {
+    if auto {
+        return Ok(crate::zip::parse_format_or_auto(py, name)?.map_or("auto", Format::name));
+    }
+    Ok(parse_format(py, name)?.name())
+}
+
 /// `_list_devices(class_dir=None, uacce_dir=None) -> list[dict]`: the devices the core's
 /// `sysfs` finds, one dict per device with the fields of `warpdrive.DeviceInfo`. With
 /// neither directory: every kind where the environment says (`list_devices_from_env`);

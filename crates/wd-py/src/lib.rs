@@ -64,6 +64,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(zip::_detect_format, m)?)?;
     m.add_function(wrap_pyfunction!(domain::fork_generation, m)?)?;
     m.add_function(wrap_pyfunction!(domain::_parse_device, m)?)?;
+    m.add_function(wrap_pyfunction!(domain::_parse_format, m)?)?;
     m.add_function(wrap_pyfunction!(domain::_list_devices, m)?)?;
     m.add("SYSFS_CLASS_DIR", wd_core::sysfs::CLASS_DIR)?;
     m.add("DEVICE_API", wd_core::sysfs::DEVICE_API)?;
