@@ -40,6 +40,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     add_names(m)?;
     m.add_class::<buf::PyDmaBuf>()?;
+    m.add_function(wrap_pyfunction!(buf::_alloc_cached, m)?)?;
+    m.add_function(wrap_pyfunction!(buf::_cache_buffer, m)?)?;
+    m.add_function(wrap_pyfunction!(buf::_cached_buffers, m)?)?;
     m.add_class::<queue::PyQueue>()?;
     m.add_class::<queue::PyCompletion>()?;
     m.add_class::<queue::PyStats>()?;
