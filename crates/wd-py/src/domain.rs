@@ -2,7 +2,7 @@
 //!
 //! The core keeps one soft-device address space per process (a fork child gets its own)
 //! and marks buffers and queues of a parent as foreign in the child. This module adds the
-//! Python-facing parsing of directions and device choices.
+//! Python-facing parsing of directions, formats and device choices.
 
 use pyo3::prelude::*;
 use wd_core::{DeviceChoice, Direction, Format, Level};
