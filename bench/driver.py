@@ -517,77 +517,112 @@ def part_oneshot(a: argparse.Namespace) -> dict[str, Any]:
 
 def ratios(res: dict[str, Any]) -> dict[str, Any]:
     r: dict[str, Any] = {}
-    ring = res.get("ring")
-    if ring:
-        m = ring["modes"]
-        r["ring_vs_syscall_b32"] = m["soft"]["32"]["rate_median"] / m["pipe"]["32"]["rate_median"]
-        r["ring_vs_rtrb_b32"] = m["soft"]["32"]["rate_median"] / m["rtrb"]["32"]["rate_median"]
-    sc = res.get("scaling")
-    if sc:
-        s = sc["sizes"]["results"]
-        r["queue_vs_direct_64k"] = s["L1"]["65536"]["zip_compress"]["vs_direct"]
-        r["queue_vs_direct_64k_l6"] = s["L6"]["65536"]["zip_compress"]["vs_direct"]
-        r["queue_sync_vs_direct_64k"] = s["L1"]["65536"]["queue_sync"]["vs_direct"]
-        r["queue_sync_vs_direct_64k_l6"] = s["L6"]["65536"]["queue_sync"]["vs_direct"]
-        r["two_vs_one_queue_l1"] = sc["queues"]["results"]["L1"]["q2_vs_q1"]
-        r["two_vs_one_queue_l6"] = sc["queues"]["results"]["L6"]["q2_vs_q1"]
-    mj = res.get("main")
-    if mj:
-        c = {(t["tool"], t["level"].split()[0]): t for t in mj["compress"]}
-        ours1, ours6 = c[("warpdrive", "1")], c[("warpdrive", "6")]
-        r["main_vs_pigz_l1"] = ours1["mb_s"] / c[("pigz -p 2", "1")]["mb_s"]
-        r["main_vs_pigz_default"] = ours6["mb_s"] / c[("pigz -p 2", "6")]["mb_s"]
-        r["main_vs_igzip_l1"] = ours1["mb_s"] / c[("igzip -T 2", "1")]["mb_s"]
-        r["main_size_vs_pigz_l1"] = ours1["bytes"] / c[("pigz -p 2", "1")]["bytes"]
-        r["main_size_vs_pigz_default"] = ours6["bytes"] / c[("pigz -p 2", "6")]["bytes"]
-        d = {t["tool"]: t for t in mj["decompress"]}
-        r["main_decompress_vs_igzip"] = d["warpdrive"]["mb_s"] / d["igzip"]["mb_s"]
-        r["main_decompress_vs_pigz"] = d["warpdrive"]["mb_s"] / d["pigz -p 2"]["mb_s"]
-        r["decompress_vs_igzip"] = r["main_decompress_vs_igzip"]
-        # The command line against the library on the same file (same run, in turn): the
-        # Python library in a Python process as the CLI is (interpreter start-up on both
-        # sides), and the Rust library in a native one.
-        for lib, name in (("library", "warpdrive python"), ("rust", "warpdrive")):
-            for lv, key in (("1", "l1"), ("6", "default")):
-                if ("warpdrive CLI", lv) in c and (name, lv) in c:
-                    cli, other = c[("warpdrive CLI", lv)], c[(name, lv)]
-                    r[f"cli_vs_{lib}_{key}"] = cli["mb_s"] / other["mb_s"]
-            if "warpdrive CLI" in d and name in d:
-                r[f"cli_vs_{lib}_decompress"] = d["warpdrive CLI"]["mb_s"] / d[name]["mb_s"]
-        own = mj["decompress_own_stream"]
-        if "igzip_mb_s" in own:
-            r["own_decompress_vs_igzip"] = own["mb_s"] / own["igzip_mb_s"]
-        # The Python users' peers: threaded writers at 2 threads, and the same job through
-        # warpdrive's Python API; output sizes beside each.
-        for key, peer, lv in (
-            ("isal_threaded_l1", "python-isal threaded (2)", "1"),
-            ("zlibng_threaded_default", "zlib-ng threaded (2)", "6"),
-        ):
-            if (peer, lv) in c:
-                ours = c[("warpdrive", lv)]
-                r[f"main_vs_{key}"] = ours["mb_s"] / c[(peer, lv)]["mb_s"]
-                r[f"main_size_vs_{key}"] = ours["bytes"] / c[(peer, lv)]["bytes"]
-                if ("warpdrive python", lv) in c:
-                    api = c[("warpdrive python", lv)]
-                    r[f"python_api_vs_{key}"] = api["mb_s"] / c[(peer, lv)]["mb_s"]
-                    r[f"python_api_size_vs_{key}"] = api["bytes"] / c[(peer, lv)]["bytes"]
-                if ("warpdrive CLI", lv) in c:
-                    r[f"cli_vs_{key}"] = c[("warpdrive CLI", lv)]["mb_s"] / c[(peer, lv)]["mb_s"]
+    if res.get("ring"):
+        r.update(_ring_ratios(res["ring"]))
+    if res.get("scaling"):
+        r.update(_scaling_ratios(res["scaling"]))
+    if res.get("main"):
+        r.update(_main_ratios(res["main"]))
     one = res.get("oneshot")
     if one and "vs_best_peer_min" in one:
         r["oneshot_vs_best_peer_min"] = one["vs_best_peer_min"]
     py = res.get("python")
     if py and "skipped" not in py:
-        r["asyncio_vs_executor_16"] = py["asyncio"]["16"]["vs_executor"]
-        r["asyncio_vs_executor_256"] = py["asyncio"]["256"]["vs_executor"]
-        r["asyncio_vs_executor_16_l1"] = py["asyncio"]["16_l1"]["vs_executor"]
-        r["loop_stall_ms_max"] = py["loop_stall_ms_max"]
-        r["loop_stall_cpu_ms_max"] = py["loop_stall_cpu_ms_max"]
-        if "loop_stall_cpu_excl_gc_ms_max" in py:
-            r["loop_stall_cpu_excl_gc_ms_max"] = py["loop_stall_cpu_excl_gc_ms_max"]
-        if "loop_stall_normal_priority_ms_max" in py:
-            r["loop_stall_normal_priority_ms_max"] = py["loop_stall_normal_priority_ms_max"]
-            r["host_hiccup_ms_max"] = py["host_hiccup_ms_max"]
+        r.update(_python_ratios(py))
+    return r
+
+
+def _ring_ratios(ring: dict[str, Any]) -> dict[str, Any]:
+    m = ring["modes"]
+    return {
+        "ring_vs_syscall_b32": m["soft"]["32"]["rate_median"] / m["pipe"]["32"]["rate_median"],
+        "ring_vs_rtrb_b32": m["soft"]["32"]["rate_median"] / m["rtrb"]["32"]["rate_median"],
+    }
+
+
+def _scaling_ratios(sc: dict[str, Any]) -> dict[str, Any]:
+    s = sc["sizes"]["results"]
+    return {
+        "queue_vs_direct_64k": s["L1"]["65536"]["zip_compress"]["vs_direct"],
+        "queue_vs_direct_64k_l6": s["L6"]["65536"]["zip_compress"]["vs_direct"],
+        "queue_sync_vs_direct_64k": s["L1"]["65536"]["queue_sync"]["vs_direct"],
+        "queue_sync_vs_direct_64k_l6": s["L6"]["65536"]["queue_sync"]["vs_direct"],
+        "two_vs_one_queue_l1": sc["queues"]["results"]["L1"]["q2_vs_q1"],
+        "two_vs_one_queue_l6": sc["queues"]["results"]["L6"]["q2_vs_q1"],
+    }
+
+
+def _main_ratios(mj: dict[str, Any]) -> dict[str, Any]:
+    r: dict[str, Any] = {}
+    c = {(t["tool"], t["level"].split()[0]): t for t in mj["compress"]}
+    ours1, ours6 = c[("warpdrive", "1")], c[("warpdrive", "6")]
+    r["main_vs_pigz_l1"] = ours1["mb_s"] / c[("pigz -p 2", "1")]["mb_s"]
+    r["main_vs_pigz_default"] = ours6["mb_s"] / c[("pigz -p 2", "6")]["mb_s"]
+    r["main_vs_igzip_l1"] = ours1["mb_s"] / c[("igzip -T 2", "1")]["mb_s"]
+    r["main_size_vs_pigz_l1"] = ours1["bytes"] / c[("pigz -p 2", "1")]["bytes"]
+    r["main_size_vs_pigz_default"] = ours6["bytes"] / c[("pigz -p 2", "6")]["bytes"]
+    d = {t["tool"]: t for t in mj["decompress"]}
+    r["main_decompress_vs_igzip"] = d["warpdrive"]["mb_s"] / d["igzip"]["mb_s"]
+    r["main_decompress_vs_pigz"] = d["warpdrive"]["mb_s"] / d["pigz -p 2"]["mb_s"]
+    r["decompress_vs_igzip"] = r["main_decompress_vs_igzip"]
+    r.update(_cli_ratios(c, d))
+    own = mj["decompress_own_stream"]
+    if "igzip_mb_s" in own:
+        r["own_decompress_vs_igzip"] = own["mb_s"] / own["igzip_mb_s"]
+    r.update(_peer_ratios(c))
+    return r
+
+
+def _cli_ratios(c: dict[tuple[str, str], Any], d: dict[str, Any]) -> dict[str, Any]:
+    """The command line against the library on the same file (same run, in turn): the
+    Python library in a Python process as the CLI is (interpreter start-up on both sides),
+    and the Rust library in a native one."""
+    r: dict[str, Any] = {}
+    for lib, name in (("library", "warpdrive python"), ("rust", "warpdrive")):
+        for lv, key in (("1", "l1"), ("6", "default")):
+            if ("warpdrive CLI", lv) in c and (name, lv) in c:
+                cli, other = c[("warpdrive CLI", lv)], c[(name, lv)]
+                r[f"cli_vs_{lib}_{key}"] = cli["mb_s"] / other["mb_s"]
+        if "warpdrive CLI" in d and name in d:
+            r[f"cli_vs_{lib}_decompress"] = d["warpdrive CLI"]["mb_s"] / d[name]["mb_s"]
+    return r
+
+
+def _peer_ratios(c: dict[tuple[str, str], Any]) -> dict[str, Any]:
+    """The Python users' peers: threaded writers at 2 threads, and the same job through
+    warpdrive's Python API; output sizes beside each."""
+    r: dict[str, Any] = {}
+    for key, peer, lv in (
+        ("isal_threaded_l1", "python-isal threaded (2)", "1"),
+        ("zlibng_threaded_default", "zlib-ng threaded (2)", "6"),
+    ):
+        if (peer, lv) not in c:
+            continue
+        ours = c[("warpdrive", lv)]
+        r[f"main_vs_{key}"] = ours["mb_s"] / c[(peer, lv)]["mb_s"]
+        r[f"main_size_vs_{key}"] = ours["bytes"] / c[(peer, lv)]["bytes"]
+        if ("warpdrive python", lv) in c:
+            api = c[("warpdrive python", lv)]
+            r[f"python_api_vs_{key}"] = api["mb_s"] / c[(peer, lv)]["mb_s"]
+            r[f"python_api_size_vs_{key}"] = api["bytes"] / c[(peer, lv)]["bytes"]
+        if ("warpdrive CLI", lv) in c:
+            r[f"cli_vs_{key}"] = c[("warpdrive CLI", lv)]["mb_s"] / c[(peer, lv)]["mb_s"]
+    return r
+
+
+def _python_ratios(py: dict[str, Any]) -> dict[str, Any]:
+    r: dict[str, Any] = {
+        "asyncio_vs_executor_16": py["asyncio"]["16"]["vs_executor"],
+        "asyncio_vs_executor_256": py["asyncio"]["256"]["vs_executor"],
+        "asyncio_vs_executor_16_l1": py["asyncio"]["16_l1"]["vs_executor"],
+        "loop_stall_ms_max": py["loop_stall_ms_max"],
+        "loop_stall_cpu_ms_max": py["loop_stall_cpu_ms_max"],
+    }
+    if "loop_stall_cpu_excl_gc_ms_max" in py:
+        r["loop_stall_cpu_excl_gc_ms_max"] = py["loop_stall_cpu_excl_gc_ms_max"]
+    if "loop_stall_normal_priority_ms_max" in py:
+        r["loop_stall_normal_priority_ms_max"] = py["loop_stall_normal_priority_ms_max"]
+        r["host_hiccup_ms_max"] = py["host_hiccup_ms_max"]
     return r
 
 

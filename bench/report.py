@@ -135,357 +135,365 @@ def md_table(head: list[str], rows: list[list[str]], right: set[int] | None = No
 def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
     """(title, markdown) of each part present."""
     out: list[tuple[str, str]] = []
-    ring = r.get("ring")
-    if ring:
-        m = ring["modes"]
-        sc = ring.get("syscalls_strace", {})
-        names = {
-            "soft": "soft device ring (wd-core)",
-            "pipe": "pipe, 1 syscall per request",
-            "rtrb": "rtrb SPSC rings",
-            "soft_window32": "soft ring, device takes up to 32 per pass (diagnostic)",
-        }
-        rows = []
-        for b in ring["batches"]:
-            for k in [k for k in names if k in m]:
-                x = m[k][str(b)]
-                s = sc.get(k, {}).get(str(b), {}).get("per_request")
-                rows.append(
-                    [
-                        str(b),
-                        names[k],
-                        f(x["rate_median"]),
-                        f(1e9 / x["rate_median"]),
-                        f(x["send_ns_median"]),
-                        f(x["recv_ns_median"]),
-                        "-" if s is None else f"{s:.4f}",
-                        f(x["rate_median"] / m["pipe"][str(b)]["rate_median"], 2) + "x",
-                    ]
-                )
-        out.append(
-            (
-                "1. The ring: NOP round trips",
-                (
-                    f"Two threads, the caller's and a server's; the caller sends a batch, then collects "
-                    f"the batch's answers. Median of {ring['reps']} runs of {ring['secs_per_run']} s each, "
-                    f"the designs in turn. send/recv ns: time inside the caller's send and "
-                    f"(non-empty) receive calls per request, less one clock read ({ring['clock_read_ns']:.0f} ns) "
-                    f"per call; the pipe's recv includes its blocking wait. System calls per request: "
-                    f"`strace -c -f` of the whole process for two request counts, difference / difference "
-                    f"(soft: `ring_nop --requests N --batch B`; the others: `wd-bench ring-count`).\n\n"
-                    + md_table(
-                        [
-                            "batch",
-                            "design",
-                            "round trips/s",
-                            "ns each",
-                            "send ns",
-                            "recv ns",
-                            "syscalls/request",
-                            "vs pipe",
-                        ],
-                        rows,
-                        right={0, 2, 3, 4, 5, 6, 7},
-                    )
-                    + "\n\nThe diagnostic row runs the same soft device with `SoftOptions::reorder_window = 32`: it "
-                    "takes up to 32 requests per pass (and completes each group in reverse order), which shows "
-                    "what serving a whole doorbell's worth of requests per pass would gain.\n"
-                    + "\n![ring](benchmarks/ring.png)\n"
-                ),
-            )
-        )
-    mj = r.get("main")
-    if mj:
-        c = mj["compress"]
-        pig = {t["level"].split()[0]: t for t in c if t["tool"] == "pigz -p 2"}
-        rows = []
-        for t in c:
-            lv = t["level"].split()[0]
-            ref = pig.get("1" if lv == "1" else "6")
-            rows.append(
-                [
-                    t["tool"],
-                    t["level"],
-                    f(t["mb_s"], 1),
-                    f(t["bytes"]),
-                    f"{t['bytes'] / mj['input_bytes']:.4f}",
-                    f(t["mb_s"] / ref["mb_s"], 2) + "x" if ref else "-",
-                    "yes" if t["decodes_to_input"] else "NO",
-                ]
-            )
-        d = mj["decompress"]
-        drows = [[t["tool"], f(t["mb_s"], 1), "yes" if t["output_matches"] else "NO"] for t in d]
-        own = mj["decompress_own_stream"]
-        drows.append(
-            [
-                "warpdrive, its own level-6 stream",
-                f(own["mb_s"], 1),
-                "yes" if own["output_matches"] else "NO",
-            ]
-        )
-        if "igzip_mb_s" in own:
-            drows.append(
-                [
-                    "igzip, warpdrive's level-6 stream",
-                    f(own["igzip_mb_s"], 1),
-                    "yes" if own["output_matches"] else "NO",
-                ]
-            )
-        comp = mj["corpus"]["composition"]
-        cdesc = ", ".join(f"{k} {v['bytes_in_corpus'] / 2**20:.0f} MiB" for k, v in comp.items())
-        out.append(
-            (
-                "2. The main job: a large file",
-                (
-                    f"{mj['input_bytes'] / 2**20:.0f} MiB corpus (crc32 `{mj['corpus']['crc32']}`; {cdesc}; "
-                    f"built by `wd-bench corpus`, see `bench/rust/src/corpus.rs`), file to file (outputs on tmpfs), "
-                    f"median of {mj['reps']} runs of each command, all commands in turn. MB/s = 10^6 "
-                    f'uncompressed bytes per second of wall time of the whole process. "warpdrive" = '
-                    f"`wd-bench gz` (wd-core `compress_stream`, 2 soft queues, 1 MiB pieces) and "
-                    f"`wd-bench gunzip` (`decompress_stream`). Every output was decoded by `gzip -dc` and "
-                    f"compared with the input; every output passes `gzip -t`.\n\n"
-                    + md_table(
-                        [
-                            "tool",
-                            "level",
-                            "MB/s",
-                            "output bytes",
-                            "out/in",
-                            "vs pigz -p 2",
-                            "decodes",
-                        ],
-                        rows,
-                        right={2, 3, 4, 5},
-                    )
-                    + "\n\nDecompression of one file (gzip -6's output) by each tool:\n\n"
-                    + md_table(["tool", "MB/s", "output identical"], drows, right={1})
-                    + "\n\n![main job](benchmarks/main.png)\n"
-                ),
-            )
-        )
-    sc = r.get("scaling")
-    if sc:
-        s = sc["sizes"]
-        rows = []
-        ways = [
-            w
-            for w in ("queue_sync", "queue_poll", "queue_depth4", "zip_compress")
-            if w in s["ways"]
-        ]
-        for L in ("L1", "L6"):
-            for size in s["sizes"]:
-                x = s["results"][L][str(size)]
-                lab = f"{size >> 10} KiB" if size < 1 << 20 else f"{size >> 20} MiB"
-                row = [L[1:], lab, f(x["direct"]["mb_s"], 1)]
-                for w in ways:
-                    row.append(
-                        f"{f(x[w]['mb_s'], 1)} ({x[w]['vs_direct']:.2f}x; CPU {x[w]['cpu_vs_direct']:.2f}x)"
-                    )
-                row.append(
-                    f"{x['queue_sync']['waits_per_request']:.2f} / {x['queue_sync']['kicks_per_request']:.2f}"
-                )
-                rows.append(row)
-        q = sc["queues"]["results"]
-        qrows = [
-            [
-                L[1:],
-                f(q[L]["q1_mb_s"], 1),
-                f(q[L]["q2_mb_s"], 1),
-                f(q[L]["q2_vs_q1"], 2) + "x",
-                f(q[L]["decompress_1q_mb_s"], 1),
-            ]
-            for L in ("L1", "L6")
-        ]
-        out.append(
-            (
-                "4. Scaling: request sizes and queues",
-                (
-                    f"Gzip requests of one size cut from the corpus, one after another for {s['secs_per_run']} s, "
-                    f"median of {s['reps']} runs, the ways in turn. Each cell: MB/s of input (wall clock), its ratio to "
-                    f"*direct*, and the ratio of MB per CPU-second of the whole process (all threads; "
-                    f"insensitive to other jobs taking the cores, but it also charges the queue path for the "
-                    f"caller's polling). *direct*: the soft device's own engine "
-                    f"(`wd_core::engine::Engine::run`: ISA-L at level 1, libdeflate at 6 for these whole streams, with the checksum) on the "
-                    f"caller's thread. *queue sync*: one long-lived soft queue, the input copied into a shared "
-                    f"buffer, send, wait for the completion. *queue depth 4*: the same with 4 in flight. "
-                    f"*zip::compress*: the public one-shot call (`wd_core::zip::compress`, what "
-                    f"`warpdrive.compress` wraps): up to 1 MiB one request on a pooled queue, the device reading "
-                    f"the caller's input and writing the result in place (`Queue::run_borrowed`); above, "
-                    f"`compress_stream` over several queues. *queue poll*: as *queue sync* but the caller polls "
-                    f"`recv` instead of `recv_timeout` (which polls about 1.5x the time the work should take, at "
-                    f"most 1 ms, then sleeps on the interrupt). Last column: blocking waits / device kicks per "
-                    f"request of *queue sync*.\n\n"
-                    + md_table(
-                        ["level", "request", "direct MB/s"]
-                        + [
-                            {
-                                "queue_sync": "queue sync",
-                                "queue_poll": "queue poll",
-                                "queue_depth4": "queue depth 4",
-                                "zip_compress": "zip::compress",
-                            }[w]
-                            for w in ways
-                        ]
-                        + ["sync: waits / kicks per request"],
-                        rows,
-                    )
-                    + f"\n\nWhole streams in memory (`compress_stream`, 1 MiB pieces, depth 3) on 1 and 2 soft queues, "
-                    f"{sc['queues']['corpus_bytes'] / 2**20:.0f} MiB, median of {sc['queues']['reps']}:\n\n"
-                    + md_table(
-                        [
-                            "level",
-                            "1 queue MB/s",
-                            "2 queues MB/s",
-                            "2/1",
-                            "decompress (1 queue) MB/s",
-                        ],
-                        qrows,
-                    )
-                    + alloc_md(sc)
-                    + "\n\n![sizes](benchmarks/sizes.png)\n"
-                ),
-            )
-        )
+    if r.get("ring"):
+        out.append(_ring_section(r["ring"]))
+    if r.get("main"):
+        out.append(_main_section(r["main"]))
+    if r.get("scaling"):
+        out.append(_scaling_section(r["scaling"]))
     py = r.get("python")
     if py and "skipped" in py:
         out.append(("3. Python", f"Not measured in this run: {py['skipped']}.\n"))
     elif py:
-        sy = py["sync"]
-        srows = [
-            [
-                x["label"],
-                f(x["warpdrive_mb_s"], 1),
-                f(x["zlib_mb_s"], 1),
-                f(x["vs_zlib"], 2) + "x",
-                f(x["warpdrive_bytes"]),
-                f(x["zlib_bytes"]),
-            ]
-            for x in sy
-        ]
-        arows = []
-        for x in py["asyncio"].values():
-            arows.append(
-                [
-                    "6 (default)" if x["level"] == -1 else str(x["level"]),
-                    str(x["tasks"]),
-                    f(x["warpdrive_mb_s"], 1),
-                    f(x["executor_mb_s"], 1),
-                    f(x["vs_executor"], 2) + "x",
-                    # Results from before the pool have no one-queue figure of their own.
-                    f(x.get("warpdrive_1q_mb_s"), 1),
-                    f(x["warpdrive_stall_ms"], 2),
-                    # Results from before this figure was kept have none.
-                    f(x.get("warpdrive_stall_oncpu_ms"), 2),
-                    f(x["warpdrive_stall_cpu_ms"], 2),
-                    "{} / {}".format(*x["warpdrive_callbacks_over_1ms"]),
-                    # Results from before idle-priority devices have no such run.
-                    f(x.get("warpdrive_normal_stall_ms"), 2),
-                    f(x.get("warpdrive_normal_stall_oncpu_ms"), 2),
-                    f(x["executor_stall_ms"], 2),
-                    f(x["executor_stall_cpu_ms"], 2),
-                    f(x.get("host_hiccup_ms"), 2),
-                    f(x["warpdrive_gap_ms"], 2),
-                    f(x["executor_gap_ms"], 2),
-                ]
-            )
-        sm = py["small"]
-        smrows = [[k, f(v)] for k, v in sm["rates"].items()]
-        out.append(
-            (
-                "3. Python: warpdrive vs the standard library",
-                (
-                    py["description"]
-                    + "\n\n"
-                    + md_table(
-                        [
-                            "sync call",
-                            "warpdrive MB/s",
-                            "zlib MB/s",
-                            "ratio",
-                            "warpdrive bytes",
-                            "zlib bytes",
-                        ],
-                        srows,
-                    )
-                    + "\n\nasyncio: "
-                    + py["asyncio_description"]
-                    + "\n\n"
-                    + md_table(
-                        [
-                            "level",
-                            "tasks",
-                            "warpdrive MB/s",
-                            "executor MB/s",
-                            "ratio",
-                            "one queue MB/s",
-                            "warpdrive longest stall ms",
-                            "(of it on CPU)",
-                            "(longest CPU)",
-                            "callbacks > 1 ms",
-                            "normal priority: longest stall ms",
-                            "(on CPU)",
-                            "executor longest stall ms",
-                            "(CPU)",
-                            "host hiccup ms",
-                            "warpdrive longest loop gap ms",
-                            "executor longest loop gap ms",
-                        ],
-                        arows,
-                    )
-                    + "\n\nSmall requests: "
-                    + sm["description"]
-                    + "\n\n"
-                    + md_table(["what", "requests/s"], smrows)
-                    + "\n\n![python](benchmarks/python.png)\n"
-                ),
-            )
-        )
+        out.append(_python_section(py))
     one = r.get("oneshot")
     if one and "results" in one:
-        names = ["warpdrive", "python-isal", "zlib-ng", "zlib (stdlib)"]
-        rows = []
-        for key, row in one["results"].items():
-            size, level = key.split("/")
-            n = int(size)
-            label = f"{n >> 10} KiB" if n < 1 << 20 else f"{n >> 20} MiB"
-            for op in ("compress", "decompress"):
-                rows.append(
-                    [label, level[1:], op]
-                    + [f(row[c][f"{op}_mb_s"]) if c in row else "-" for c in names]
-                    + [f(row.get("vs_best_peer", {}).get(op), 2)]
-                )
-            rows.append(
-                [label, level[1:], "output bytes"]
-                + [f(row[c]["bytes"]) if c in row else "-" for c in names]
-                + [
-                    f(
-                        row["warpdrive"]["bytes"]
-                        / min(row[c]["bytes"] for c in ("python-isal", "zlib-ng") if c in row),
-                        3,
-                    )
-                    if any(c in row for c in ("python-isal", "zlib-ng"))
-                    else "-"
-                ]
-            )
-        out.append(
-            (
-                "5. One-shot calls from Python against python-isal and zlib-ng",
-                (
-                    f"`warpdrive.compress`/`decompress` (zlib format) against the same calls of "
-                    f"python-isal (`isal_zlib`, levels 0-3 only) and zlib-ng, on pieces of the "
-                    f"corpus of each size ({one['bytes_per_round'] >> 20} MiB per round, median "
-                    f"of {one['rounds']} rounds, contenders in turn, one process). MB/s of "
-                    f"uncompressed data; each decompresses its own output. The last column is "
-                    f"warpdrive / the faster peer (output bytes: warpdrive / the smaller peer).\n\n"
-                )
-                + md_table(
-                    ["size", "level", "call"] + [f"{c} MB/s" for c in names] + ["ratio"], rows
-                ),
-            )
-        )
+        out.append(_oneshot_section(one))
     order = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4}
     out.sort(key=lambda s: order[s[0][0]])
     return out
+
+
+def _ring_section(ring: dict[str, Any]) -> tuple[str, str]:
+    """1. The ring: NOP round trips."""
+    m = ring["modes"]
+    sc = ring.get("syscalls_strace", {})
+    names = {
+        "soft": "soft device ring (wd-core)",
+        "pipe": "pipe, 1 syscall per request",
+        "rtrb": "rtrb SPSC rings",
+        "soft_window32": "soft ring, device takes up to 32 per pass (diagnostic)",
+    }
+    rows = []
+    for b in ring["batches"]:
+        for k in [k for k in names if k in m]:
+            x = m[k][str(b)]
+            s = sc.get(k, {}).get(str(b), {}).get("per_request")
+            rows.append(
+                [
+                    str(b),
+                    names[k],
+                    f(x["rate_median"]),
+                    f(1e9 / x["rate_median"]),
+                    f(x["send_ns_median"]),
+                    f(x["recv_ns_median"]),
+                    "-" if s is None else f"{s:.4f}",
+                    f(x["rate_median"] / m["pipe"][str(b)]["rate_median"], 2) + "x",
+                ]
+            )
+    return (
+        "1. The ring: NOP round trips",
+        (
+            f"Two threads, the caller's and a server's; the caller sends a batch, then collects "
+            f"the batch's answers. Median of {ring['reps']} runs of {ring['secs_per_run']} s each, "
+            f"the designs in turn. send/recv ns: time inside the caller's send and "
+            f"(non-empty) receive calls per request, less one clock read ({ring['clock_read_ns']:.0f} ns) "
+            f"per call; the pipe's recv includes its blocking wait. System calls per request: "
+            f"`strace -c -f` of the whole process for two request counts, difference / difference "
+            f"(soft: `ring_nop --requests N --batch B`; the others: `wd-bench ring-count`).\n\n"
+            + md_table(
+                [
+                    "batch",
+                    "design",
+                    "round trips/s",
+                    "ns each",
+                    "send ns",
+                    "recv ns",
+                    "syscalls/request",
+                    "vs pipe",
+                ],
+                rows,
+                right={0, 2, 3, 4, 5, 6, 7},
+            )
+            + "\n\nThe diagnostic row runs the same soft device with `SoftOptions::reorder_window = 32`: it "
+            "takes up to 32 requests per pass (and completes each group in reverse order), which shows "
+            "what serving a whole doorbell's worth of requests per pass would gain.\n"
+            + "\n![ring](benchmarks/ring.png)\n"
+        ),
+    )
+
+
+def _main_section(mj: dict[str, Any]) -> tuple[str, str]:
+    """2. The main job: a large file."""
+    c = mj["compress"]
+    pig = {t["level"].split()[0]: t for t in c if t["tool"] == "pigz -p 2"}
+    rows = []
+    for t in c:
+        lv = t["level"].split()[0]
+        ref = pig.get("1" if lv == "1" else "6")
+        rows.append(
+            [
+                t["tool"],
+                t["level"],
+                f(t["mb_s"], 1),
+                f(t["bytes"]),
+                f"{t['bytes'] / mj['input_bytes']:.4f}",
+                f(t["mb_s"] / ref["mb_s"], 2) + "x" if ref else "-",
+                "yes" if t["decodes_to_input"] else "NO",
+            ]
+        )
+    d = mj["decompress"]
+    drows = [[t["tool"], f(t["mb_s"], 1), "yes" if t["output_matches"] else "NO"] for t in d]
+    own = mj["decompress_own_stream"]
+    drows.append(
+        [
+            "warpdrive, its own level-6 stream",
+            f(own["mb_s"], 1),
+            "yes" if own["output_matches"] else "NO",
+        ]
+    )
+    if "igzip_mb_s" in own:
+        drows.append(
+            [
+                "igzip, warpdrive's level-6 stream",
+                f(own["igzip_mb_s"], 1),
+                "yes" if own["output_matches"] else "NO",
+            ]
+        )
+    comp = mj["corpus"]["composition"]
+    cdesc = ", ".join(f"{k} {v['bytes_in_corpus'] / 2**20:.0f} MiB" for k, v in comp.items())
+    return (
+        "2. The main job: a large file",
+        (
+            f"{mj['input_bytes'] / 2**20:.0f} MiB corpus (crc32 `{mj['corpus']['crc32']}`; {cdesc}; "
+            f"built by `wd-bench corpus`, see `bench/rust/src/corpus.rs`), file to file (outputs on tmpfs), "
+            f"median of {mj['reps']} runs of each command, all commands in turn. MB/s = 10^6 "
+            f'uncompressed bytes per second of wall time of the whole process. "warpdrive" = '
+            f"`wd-bench gz` (wd-core `compress_stream`, 2 soft queues, 1 MiB pieces) and "
+            f"`wd-bench gunzip` (`decompress_stream`). Every output was decoded by `gzip -dc` and "
+            f"compared with the input; every output passes `gzip -t`.\n\n"
+            + md_table(
+                [
+                    "tool",
+                    "level",
+                    "MB/s",
+                    "output bytes",
+                    "out/in",
+                    "vs pigz -p 2",
+                    "decodes",
+                ],
+                rows,
+                right={2, 3, 4, 5},
+            )
+            + "\n\nDecompression of one file (gzip -6's output) by each tool:\n\n"
+            + md_table(["tool", "MB/s", "output identical"], drows, right={1})
+            + "\n\n![main job](benchmarks/main.png)\n"
+        ),
+    )
+
+
+def _scaling_section(sc: dict[str, Any]) -> tuple[str, str]:
+    """4. Scaling: request sizes and queues."""
+    s = sc["sizes"]
+    rows = []
+    ways = [
+        w for w in ("queue_sync", "queue_poll", "queue_depth4", "zip_compress") if w in s["ways"]
+    ]
+    for L in ("L1", "L6"):
+        for size in s["sizes"]:
+            x = s["results"][L][str(size)]
+            lab = f"{size >> 10} KiB" if size < 1 << 20 else f"{size >> 20} MiB"
+            row = [L[1:], lab, f(x["direct"]["mb_s"], 1)]
+            for w in ways:
+                row.append(
+                    f"{f(x[w]['mb_s'], 1)} ({x[w]['vs_direct']:.2f}x; CPU {x[w]['cpu_vs_direct']:.2f}x)"
+                )
+            row.append(
+                f"{x['queue_sync']['waits_per_request']:.2f} / {x['queue_sync']['kicks_per_request']:.2f}"
+            )
+            rows.append(row)
+    q = sc["queues"]["results"]
+    qrows = [
+        [
+            L[1:],
+            f(q[L]["q1_mb_s"], 1),
+            f(q[L]["q2_mb_s"], 1),
+            f(q[L]["q2_vs_q1"], 2) + "x",
+            f(q[L]["decompress_1q_mb_s"], 1),
+        ]
+        for L in ("L1", "L6")
+    ]
+    return (
+        "4. Scaling: request sizes and queues",
+        (
+            f"Gzip requests of one size cut from the corpus, one after another for {s['secs_per_run']} s, "
+            f"median of {s['reps']} runs, the ways in turn. Each cell: MB/s of input (wall clock), its ratio to "
+            f"*direct*, and the ratio of MB per CPU-second of the whole process (all threads; "
+            f"insensitive to other jobs taking the cores, but it also charges the queue path for the "
+            f"caller's polling). *direct*: the soft device's own engine "
+            f"(`wd_core::engine::Engine::run`: ISA-L at level 1, libdeflate at 6 for these whole streams, with the checksum) on the "
+            f"caller's thread. *queue sync*: one long-lived soft queue, the input copied into a shared "
+            f"buffer, send, wait for the completion. *queue depth 4*: the same with 4 in flight. "
+            f"*zip::compress*: the public one-shot call (`wd_core::zip::compress`, what "
+            f"`warpdrive.compress` wraps): up to 1 MiB one request on a pooled queue, the device reading "
+            f"the caller's input and writing the result in place (`Queue::run_borrowed`); above, "
+            f"`compress_stream` over several queues. *queue poll*: as *queue sync* but the caller polls "
+            f"`recv` instead of `recv_timeout` (which polls about 1.5x the time the work should take, at "
+            f"most 1 ms, then sleeps on the interrupt). Last column: blocking waits / device kicks per "
+            f"request of *queue sync*.\n\n"
+            + md_table(
+                ["level", "request", "direct MB/s"]
+                + [
+                    {
+                        "queue_sync": "queue sync",
+                        "queue_poll": "queue poll",
+                        "queue_depth4": "queue depth 4",
+                        "zip_compress": "zip::compress",
+                    }[w]
+                    for w in ways
+                ]
+                + ["sync: waits / kicks per request"],
+                rows,
+            )
+            + f"\n\nWhole streams in memory (`compress_stream`, 1 MiB pieces, depth 3) on 1 and 2 soft queues, "
+            f"{sc['queues']['corpus_bytes'] / 2**20:.0f} MiB, median of {sc['queues']['reps']}:\n\n"
+            + md_table(
+                [
+                    "level",
+                    "1 queue MB/s",
+                    "2 queues MB/s",
+                    "2/1",
+                    "decompress (1 queue) MB/s",
+                ],
+                qrows,
+            )
+            + alloc_md(sc)
+            + "\n\n![sizes](benchmarks/sizes.png)\n"
+        ),
+    )
+
+
+def _python_section(py: dict[str, Any]) -> tuple[str, str]:
+    """3. Python (a run that measured it)."""
+    sy = py["sync"]
+    srows = [
+        [
+            x["label"],
+            f(x["warpdrive_mb_s"], 1),
+            f(x["zlib_mb_s"], 1),
+            f(x["vs_zlib"], 2) + "x",
+            f(x["warpdrive_bytes"]),
+            f(x["zlib_bytes"]),
+        ]
+        for x in sy
+    ]
+    arows = []
+    for x in py["asyncio"].values():
+        arows.append(
+            [
+                "6 (default)" if x["level"] == -1 else str(x["level"]),
+                str(x["tasks"]),
+                f(x["warpdrive_mb_s"], 1),
+                f(x["executor_mb_s"], 1),
+                f(x["vs_executor"], 2) + "x",
+                # Results from before the pool have no one-queue figure of their own.
+                f(x.get("warpdrive_1q_mb_s"), 1),
+                f(x["warpdrive_stall_ms"], 2),
+                # Results from before this figure was kept have none.
+                f(x.get("warpdrive_stall_oncpu_ms"), 2),
+                f(x["warpdrive_stall_cpu_ms"], 2),
+                "{} / {}".format(*x["warpdrive_callbacks_over_1ms"]),
+                # Results from before idle-priority devices have no such run.
+                f(x.get("warpdrive_normal_stall_ms"), 2),
+                f(x.get("warpdrive_normal_stall_oncpu_ms"), 2),
+                f(x["executor_stall_ms"], 2),
+                f(x["executor_stall_cpu_ms"], 2),
+                f(x.get("host_hiccup_ms"), 2),
+                f(x["warpdrive_gap_ms"], 2),
+                f(x["executor_gap_ms"], 2),
+            ]
+        )
+    sm = py["small"]
+    smrows = [[k, f(v)] for k, v in sm["rates"].items()]
+    return (
+        "3. Python: warpdrive vs the standard library",
+        (
+            py["description"]
+            + "\n\n"
+            + md_table(
+                [
+                    "sync call",
+                    "warpdrive MB/s",
+                    "zlib MB/s",
+                    "ratio",
+                    "warpdrive bytes",
+                    "zlib bytes",
+                ],
+                srows,
+            )
+            + "\n\nasyncio: "
+            + py["asyncio_description"]
+            + "\n\n"
+            + md_table(
+                [
+                    "level",
+                    "tasks",
+                    "warpdrive MB/s",
+                    "executor MB/s",
+                    "ratio",
+                    "one queue MB/s",
+                    "warpdrive longest stall ms",
+                    "(of it on CPU)",
+                    "(longest CPU)",
+                    "callbacks > 1 ms",
+                    "normal priority: longest stall ms",
+                    "(on CPU)",
+                    "executor longest stall ms",
+                    "(CPU)",
+                    "host hiccup ms",
+                    "warpdrive longest loop gap ms",
+                    "executor longest loop gap ms",
+                ],
+                arows,
+            )
+            + "\n\nSmall requests: "
+            + sm["description"]
+            + "\n\n"
+            + md_table(["what", "requests/s"], smrows)
+            + "\n\n![python](benchmarks/python.png)\n"
+        ),
+    )
+
+
+def _oneshot_section(one: dict[str, Any]) -> tuple[str, str]:
+    """5. One-shot calls from Python."""
+    names = ["warpdrive", "python-isal", "zlib-ng", "zlib (stdlib)"]
+    rows = []
+    for key, row in one["results"].items():
+        size, level = key.split("/")
+        n = int(size)
+        label = f"{n >> 10} KiB" if n < 1 << 20 else f"{n >> 20} MiB"
+        for op in ("compress", "decompress"):
+            rows.append(
+                [label, level[1:], op]
+                + [f(row[c][f"{op}_mb_s"]) if c in row else "-" for c in names]
+                + [f(row.get("vs_best_peer", {}).get(op), 2)]
+            )
+        rows.append(
+            [label, level[1:], "output bytes"]
+            + [f(row[c]["bytes"]) if c in row else "-" for c in names]
+            + [
+                f(
+                    row["warpdrive"]["bytes"]
+                    / min(row[c]["bytes"] for c in ("python-isal", "zlib-ng") if c in row),
+                    3,
+                )
+                if any(c in row for c in ("python-isal", "zlib-ng"))
+                else "-"
+            ]
+        )
+    return (
+        "5. One-shot calls from Python against python-isal and zlib-ng",
+        (
+            f"`warpdrive.compress`/`decompress` (zlib format) against the same calls of "
+            f"python-isal (`isal_zlib`, levels 0-3 only) and zlib-ng, on pieces of the "
+            f"corpus of each size ({one['bytes_per_round'] >> 20} MiB per round, median "
+            f"of {one['rounds']} rounds, contenders in turn, one process). MB/s of "
+            f"uncompressed data; each decompresses its own output. The last column is "
+            f"warpdrive / the faster peer (output bytes: warpdrive / the smaller peer).\n\n"
+        )
+        + md_table(["size", "level", "call"] + [f"{c} MB/s" for c in names] + ["ratio"], rows),
+    )
 
 
 def alloc_md(sc: dict[str, Any]) -> str:
@@ -531,105 +539,125 @@ def plots(r: dict[str, Any]) -> None:
     IMG.mkdir(parents=True, exist_ok=True)
     ring = r.get("ring")
     if ring:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        bs = ring["batches"]
-        w = 0.27
-        w = 0.2
-        for i, (k, lab) in enumerate(
-            [
-                ("soft", "soft device ring"),
-                ("pipe", "pipe (1 syscall/request)"),
-                ("rtrb", "rtrb SPSC"),
-                ("soft_window32", "soft, window 32 (diagnostic)"),
-            ]
-        ):
-            if k not in ring["modes"]:
-                continue
-            ax.bar(
-                [j + (i - 1.5) * w for j in range(len(bs))],
-                [ring["modes"][k][str(b)]["rate_median"] for b in bs],
-                w,
-                label=lab,
-            )
-        ax.set_xticks(range(len(bs)), [f"batch {b}" for b in bs])
-        ax.set_ylabel("NOP round trips / s (median, log)")
-        ax.set_yscale("log")
-        ax.set_title("Ring: NOP round trips between two threads")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(IMG / "ring.png", dpi=90)
-        plt.close(fig)
+        _plot_ring(plt, ring)
     mj = r.get("main")
     if mj:
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
-        c = mj["compress"]
-        labs = [f"{t['tool']} -{t['level'].split()[0]}" for t in c]
-        cols = ["tab:red" if t["tool"].startswith("warpdrive") else "tab:gray" for t in c]
-        a1.barh(labs, [t["mb_s"] for t in c], color=cols)
-        a1.invert_yaxis()
-        a1.set_xlabel("MB/s (uncompressed), median")
-        a1.set_title(f"Compress {mj['input_bytes'] >> 20} MiB")
-        d = mj["decompress"]
-        a2.barh(
-            [t["tool"] for t in d],
-            [t["mb_s"] for t in d],
-            color=["tab:red" if t["tool"].startswith("warpdrive") else "tab:gray" for t in d],
-        )
-        a2.invert_yaxis()
-        a2.set_xlabel("MB/s (uncompressed), median")
-        a2.set_title("Decompress gzip -6's output")
-        fig.tight_layout()
-        fig.savefig(IMG / "main.png", dpi=90)
-        plt.close(fig)
+        _plot_main(plt, mj)
     sc = r.get("scaling")
     if sc:
-        s = sc["sizes"]
-        fig, axs = plt.subplots(1, 2, figsize=(11, 4.2))
-        for ax, L in zip(axs, ("L1", "L6"), strict=True):
-            for way, lab in [
-                ("direct", "engine called directly"),
-                ("queue_sync", "queue, 1 in flight"),
-                ("queue_depth4", "queue, 4 in flight"),
-                ("zip_compress", "zip::compress (one-shot)"),
-            ]:
-                ax.plot(
-                    [x / 1024 for x in s["sizes"]],
-                    [s["results"][L][str(x)][way]["mb_s"] for x in s["sizes"]],
-                    marker="o",
-                    label=lab,
-                )
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("request size (KiB)")
-            ax.set_ylabel("MB/s (median)")
-            ax.set_title(f"gzip level {L[1:]}, one request at a time")
-            ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(IMG / "sizes.png", dpi=90)
-        plt.close(fig)
+        _plot_scaling(plt, sc)
     py = r.get("python")
     if py and "skipped" not in py:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        ts = py["tasks"]
-        w = 0.38
+        _plot_python(plt, py)
+
+
+def _plot_ring(plt: Any, ring: dict[str, Any]) -> None:
+    """benchmarks/ring.png: NOP round trips per design and batch."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bs = ring["batches"]
+    w = 0.27
+    w = 0.2
+    for i, (k, lab) in enumerate(
+        [
+            ("soft", "soft device ring"),
+            ("pipe", "pipe (1 syscall/request)"),
+            ("rtrb", "rtrb SPSC"),
+            ("soft_window32", "soft, window 32 (diagnostic)"),
+        ]
+    ):
+        if k not in ring["modes"]:
+            continue
         ax.bar(
-            [i - w / 2 for i in range(len(ts))],
-            [py["asyncio"][str(n)]["warpdrive_mb_s"] for n in ts],
+            [j + (i - 1.5) * w for j in range(len(bs))],
+            [ring["modes"][k][str(b)]["rate_median"] for b in bs],
             w,
-            label="warpdrive.aio pool",
+            label=lab,
         )
-        ax.bar(
-            [i + w / 2 for i in range(len(ts))],
-            [py["asyncio"][str(n)]["executor_mb_s"] for n in ts],
-            w,
-            label="run_in_executor(zlib.compress)",
-        )
-        ax.set_xticks(range(len(ts)), [f"{n} tasks" for n in ts])
+    ax.set_xticks(range(len(bs)), [f"batch {b}" for b in bs])
+    ax.set_ylabel("NOP round trips / s (median, log)")
+    ax.set_yscale("log")
+    ax.set_title("Ring: NOP round trips between two threads")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(IMG / "ring.png", dpi=90)
+    plt.close(fig)
+
+
+def _plot_main(plt: Any, mj: dict[str, Any]) -> None:
+    """benchmarks/main.png: the main job, compression and decompression."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    c = mj["compress"]
+    labs = [f"{t['tool']} -{t['level'].split()[0]}" for t in c]
+    cols = ["tab:red" if t["tool"].startswith("warpdrive") else "tab:gray" for t in c]
+    a1.barh(labs, [t["mb_s"] for t in c], color=cols)
+    a1.invert_yaxis()
+    a1.set_xlabel("MB/s (uncompressed), median")
+    a1.set_title(f"Compress {mj['input_bytes'] >> 20} MiB")
+    d = mj["decompress"]
+    a2.barh(
+        [t["tool"] for t in d],
+        [t["mb_s"] for t in d],
+        color=["tab:red" if t["tool"].startswith("warpdrive") else "tab:gray" for t in d],
+    )
+    a2.invert_yaxis()
+    a2.set_xlabel("MB/s (uncompressed), median")
+    a2.set_title("Decompress gzip -6's output")
+    fig.tight_layout()
+    fig.savefig(IMG / "main.png", dpi=90)
+    plt.close(fig)
+
+
+def _plot_scaling(plt: Any, sc: dict[str, Any]) -> None:
+    """benchmarks/sizes.png: request sizes, one request at a time."""
+    s = sc["sizes"]
+    fig, axs = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, L in zip(axs, ("L1", "L6"), strict=True):
+        for way, lab in [
+            ("direct", "engine called directly"),
+            ("queue_sync", "queue, 1 in flight"),
+            ("queue_depth4", "queue, 4 in flight"),
+            ("zip_compress", "zip::compress (one-shot)"),
+        ]:
+            ax.plot(
+                [x / 1024 for x in s["sizes"]],
+                [s["results"][L][str(x)][way]["mb_s"] for x in s["sizes"]],
+                marker="o",
+                label=lab,
+            )
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("request size (KiB)")
         ax.set_ylabel("MB/s (median)")
-        ax.set_title("asyncio compression")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(IMG / "python.png", dpi=90)
-        plt.close(fig)
+        ax.set_title(f"gzip level {L[1:]}, one request at a time")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(IMG / "sizes.png", dpi=90)
+    plt.close(fig)
+
+
+def _plot_python(plt: Any, py: dict[str, Any]) -> None:
+    """benchmarks/python.png: asyncio compression against an executor."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ts = py["tasks"]
+    w = 0.38
+    ax.bar(
+        [i - w / 2 for i in range(len(ts))],
+        [py["asyncio"][str(n)]["warpdrive_mb_s"] for n in ts],
+        w,
+        label="warpdrive.aio pool",
+    )
+    ax.bar(
+        [i + w / 2 for i in range(len(ts))],
+        [py["asyncio"][str(n)]["executor_mb_s"] for n in ts],
+        w,
+        label="run_in_executor(zlib.compress)",
+    )
+    ax.set_xticks(range(len(ts)), [f"{n} tasks" for n in ts])
+    ax.set_ylabel("MB/s (median)")
+    ax.set_title("asyncio compression")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(IMG / "python.png", dpi=90)
+    plt.close(fig)
 
 
 # Why a target is missed where the cause is known and measured; printed under the targets

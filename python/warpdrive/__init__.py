@@ -191,7 +191,7 @@ def decompress(
     The GIL is released while the device works.
     """
     name = _format_of(format, decompress=True)
-    if name.lower() == "auto":
+    if name == "auto":
         name = _core._detect_format(data)
     return _core.decompress(data, cast(Format, name), max_length)
 

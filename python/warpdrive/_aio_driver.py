@@ -15,12 +15,11 @@ import collections
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from . import _core, _fork
+from . import _aio_buffers, _core, _fork
 from .errors import BadRequestError, ForkedError, QueueClosedError, WarpDriveError
 
 if TYPE_CHECKING:
-    from ._aio_buffers import BufferCache
-    from ._core import Completion, DmaBuf
+    from ._core import Completion
 
 __all__ = ["Driver"]
 
@@ -45,11 +44,11 @@ _fork.hooks.append(_after_fork_in_child)
 class Driver:
     """Binds one queue to the event loop that first uses it and wakes the queue's tasks.
 
-    The buffers of a request whose waiter was cancelled go back to ``cache``."""
+    The buffers of a request whose waiter was cancelled go back to the core's buffer cache
+    (:func:`warpdrive._aio_buffers.give`)."""
 
-    def __init__(self, q: _core.Queue, cache: BufferCache[DmaBuf]) -> None:
+    def __init__(self, q: _core.Queue) -> None:
         self.q = q
-        self._cache = cache
         self.fd = q.fileno()
         self.loop: asyncio.AbstractEventLoop | None = None
         # Futures of claimed requests: tag -> future. A cancelled future's completion is
@@ -251,8 +250,8 @@ class Driver:
                 fut.set_result(c)
             else:
                 # A cancelled waiter: the completion is dropped, its buffers are reused.
-                self._cache.give(c.src, self.loop)
-                self._cache.give(c.dst, self.loop)
+                _aio_buffers.give(c.src, self.loop)
+                _aio_buffers.give(c.dst, self.loop)
             return
         self._unclaimed.append(c)
         self._wake_receiver()

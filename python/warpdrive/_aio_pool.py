@@ -7,7 +7,6 @@ import asyncio
 import os
 from typing import TYPE_CHECKING, Self
 
-from ._aio_buffers import limit_for
 from ._aio_queue import AsyncQueue
 from .errors import BadRequestError, QueueClosedError
 from .types import DEFAULT_LEVEL, Direction, Format
@@ -45,10 +44,7 @@ class AsyncQueuePool:
         opened: list[AsyncQueue] = []
         try:
             for _ in range(n):
-                q = AsyncQueue(direction, device, background=background)
-                # The queues' buffer caches share the memory one queue may keep.
-                q._buffers.limit = limit_for(n)
-                opened.append(q)
+                opened.append(AsyncQueue(direction, device, background=background))
         except BaseException:
             for q in opened:
                 q._close_now()

@@ -1,6 +1,6 @@
 """The asyncio queue of :mod:`warpdrive.aio`: its requests (``send``/``recv``/``submit``,
 ``compress``/``decompress``) over a :class:`~warpdrive._aio_driver.Driver` (loop, state,
-readiness) and a :class:`~warpdrive._aio_buffers.BufferCache`."""
+readiness), with device buffers from the core's buffer cache (:mod:`~warpdrive._aio_buffers`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import asyncio
 import functools
 from typing import TYPE_CHECKING, Self
 
-from . import _core
-from ._aio_buffers import BufferCache, capacity
+from . import _aio_buffers, _core
 from ._aio_driver import Driver
 from .devices import check_device
 from .errors import BadRequestError
@@ -41,8 +40,7 @@ class AsyncQueue:
         self._q = _core.Queue(direction, check_device(device), background=background)
         self._direction: Direction = direction
         self._next_tag = 1
-        self._buffers: BufferCache[DmaBuf] = BufferCache(self._q.alloc)
-        self._driver = Driver(self._q, self._buffers)
+        self._driver = Driver(self._q)
 
     # ----------------------------------------------------------------- properties
 
@@ -107,12 +105,11 @@ class AsyncQueue:
     def _close_now(self) -> None:
         """Closes at once: waiters fail, and the core drains what is still in flight."""
         self._driver.shut()
-        self._buffers.clear()
         if not self._driver.forked:
             self._q.close()
 
     def _give(self, buf: DmaBuf | None) -> None:
-        self._buffers.give(buf, self._driver.loop)
+        _aio_buffers.give(buf, self._driver.loop)
 
     # ----------------------------------------------------------------- requests
 
@@ -145,9 +142,9 @@ class AsyncQueue:
         d = self._driver
         d.attach()
         d.check_usable()
-        dst = self._buffers.take_now(space)
+        dst = _aio_buffers.take_now(self._q, space)
         if dst is None:
-            dst = await self._buffers.take(space, d.loop_now())
+            dst = await _aio_buffers.take(self._q, space, d.loop_now())
         try:
             if self._q.is_full:
                 await d.wait_space()
@@ -239,7 +236,7 @@ class AsyncQueue:
         self._driver.check_usable()
         view = memoryview(data).cast("B")
         space = _core.compress_bound(len(view))
-        if not _core.memlock_fits(self._q.kind, len(view), capacity(space)):
+        if not _core.memlock_fits(self._q.kind, len(view), space):
             # More than one request may pin under the locked-memory limit: the sync path
             # splits it into pieces that fit (off the event loop).
             loop = asyncio.get_running_loop()
@@ -282,9 +279,9 @@ class AsyncQueue:
             left = None if max_length is None else max_length - total
             space: int | None = _core._output_guess(rest, format, left)
             while True:
-                # The whole buffer is room for the output (its capacity, a power of two),
-                # but never more than the limit allows.
-                room = 0 if space is None else capacity(space)
+                # Room for the output (the device fills the whole buffer, which the cache
+                # may give larger), but never more than the limit allows.
+                room = 0 if space is None else space
                 room = room if left is None else min(room, left + 1)
                 if space is None or not _core.memlock_fits(self._q.kind, len(rest), room):
                     # More output than one request is given room for, or past what one

@@ -99,10 +99,13 @@ def decompress_indexed(
     Errors: reading the input raises the core's ``OSError`` (a :class:`WarpDriveError`);
     writing, what ``out`` raises; going back in ``dst``, a plain ``OSError``.
     """
-    if not _plain_file(src, _READERS) or not src.readable():
-        return None
-    # The index is read from the file's start, as the whole file's.
-    if remaining(src) is None or src.tell() != 0:
+    # A regular file read from its start: the index is read there, as the whole file's.
+    if (
+        not _plain_file(src, _READERS)
+        or not src.readable()
+        or remaining(src) is None
+        or src.tell() != 0
+    ):
         return None
     if dst is None:
         base = 0
@@ -155,7 +158,8 @@ def decompress_stream(
     pieces do not match its index (what was written of it is removed first, and
     ``progress`` starts again from zero).
     """
-    if format == "gzip" and max_length is None:
+    # The core's reading of the name (any case, aliases): "GZIP" and "gz" are gzip too.
+    if _core._parse_format(format) == "gzip" and max_length is None:
         done = decompress_indexed(src, dst, progress, queues)
         if done is not None:
             return done

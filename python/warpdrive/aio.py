@@ -48,7 +48,7 @@ __all__ = [
     "open_queue",
 ]
 
-# The queue and the pool are defined in private modules (the buffer cache in _aio_buffers,
+# The queue and the pool are defined in private modules (buffers in _aio_buffers,
 # the loop, state and readiness in _aio_driver, the requests in _aio_queue, the pool in
 # _aio_pool) and are this module's.
 for _public in (AsyncQueue, AsyncQueuePool, default_pool_size, open_pool):

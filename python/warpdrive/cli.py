@@ -30,7 +30,7 @@ import os
 import signal
 import stat
 import sys
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from ._cli_io import (
     PROG,
@@ -163,69 +163,20 @@ def _one(path: str, opts: Options, report: _Report) -> None:
         opts.mode in ("compress", "decompress") and not opts.stdout and opts.output is None
     )
     into_dir = opts.output is not None and os.path.isdir(opts.output)
-    try:
-        lst = os.lstat(path)
-    except OSError as e:
-        raise CliError(f"{path}: {e.strerror}") from None
-    if stat.S_ISDIR(lst.st_mode):
-        if opts.recursive:
-            _walk(path, opts, report)
-            return
-        raise CliWarning(f"{path} is a directory -- ignored")
-    if stat.S_ISLNK(lst.st_mode) and not opts.force and (writes_beside or into_dir):
-        # gzip's rule: a link is compressed in place only with -f (-c, -o, -t and -l read
-        # through it, as for <(command) inputs).
-        raise CliError(f"{path} is a symbolic link -- ignored (use -f or -c)")
-    # O_NOFOLLOW: a link put in place of the file after the check is refused too.
-    nofollow = os.O_NOFOLLOW if (writes_beside or into_dir) and not opts.force else 0
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | nofollow)
-    except OSError as e:
-        if e.errno == errno.ELOOP and nofollow:
-            raise CliError(f"{path} is a symbolic link -- ignored (use -f or -c)") from None
-        raise CliError(f"{path}: {e.strerror}") from None
-    f = os.fdopen(fd, "rb", buffering=0)
+    f = _open_input(path, opts, report, writes_beside or into_dir)
+    if f is None:
+        return
     with f:
-        st = os.fstat(f.fileno())
+        st = _checked_input(f, path, opts, writes_beside, into_dir)
         regular = stat.S_ISREG(st.st_mode)
-        if stat.S_ISDIR(st.st_mode):
-            raise CliWarning(f"{path} is a directory -- ignored")
-        if not regular and (writes_beside or into_dir):
-            raise CliWarning(f"{path} is not a directory or a regular file - ignored")
-        if writes_beside and st.st_nlink > 1 and not opts.force:
-            others = st.st_nlink - 1
-            raise CliWarning(
-                f"{path} has {others} other link{'s' if others > 1 else ''} -- file ignored"
-            )
-        _refuse_terminal_input(opts, f.fileno(), path)
         size = st.st_size if regular else None
         src = Source(f, path, st)
-        if opts.mode == "list":
-            stem = path[: -len(opts.suf)] if path.endswith(opts.suf) else path
-            list_entries([(path, src, st, stem)], opts)
+        if _to_no_file(path, opts, src, st, size):
             return
-        if opts.mode == "test":
-            done = to_nothing(opts, src, size)
-            _summary(opts, path, done, None)
-            _garbage(opts, path, done)
+        found = _target(path, opts, f, regular, into_dir)
+        if found is None:
             return
-        if opts.stdout or opts.output == "-":
-            done = to_stdout(opts, src, size)
-            _summary(opts, path, done, None)
-            _garbage(opts, path, done)
-            return
-        mtime: int | None = None
-        if opts.output is not None and not into_dir:
-            target = opts.output
-        else:
-            derived = _output_name(path, opts)
-            if derived is None:
-                return
-            target = derived
-            if opts.name and opts.mode == "decompress" and opts.format == "gzip" and regular:
-                stored, mtime = stored_name(f)
-                if stored:
-                    target = os.path.join(os.path.dirname(target), os.path.basename(stored))
+        target, mtime = found
         if os.path.abspath(target) == os.path.abspath(path):
             raise CliError(f"{path}: input and output are the same file")
         done = to_file(opts, src, size, target, st, mtime)
@@ -234,6 +185,92 @@ def _one(path: str, opts: Options, report: _Report) -> None:
         os.unlink(path)
     _summary(opts, path, done, f"{'replaced with' if removed else 'created'} {target}")
     _garbage(opts, path, done)
+
+
+def _open_input(path: str, opts: Options, report: _Report, places_output: bool) -> IO[bytes] | None:
+    """``path`` opened for reading; None for a folder walked with ``-r``. ``places_output``:
+    the output is written beside the input or into a folder, where gzip refuses links."""
+    try:
+        lst = os.lstat(path)
+    except OSError as e:
+        raise CliError(f"{path}: {e.strerror}") from None
+    if stat.S_ISDIR(lst.st_mode):
+        if opts.recursive:
+            _walk(path, opts, report)
+            return None
+        raise CliWarning(f"{path} is a directory -- ignored")
+    if stat.S_ISLNK(lst.st_mode) and not opts.force and places_output:
+        # gzip's rule: a link is compressed in place only with -f (-c, -o, -t and -l read
+        # through it, as for <(command) inputs).
+        raise CliError(f"{path} is a symbolic link -- ignored (use -f or -c)")
+    # O_NOFOLLOW: a link put in place of the file after the check is refused too.
+    nofollow = os.O_NOFOLLOW if places_output and not opts.force else 0
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | nofollow)
+    except OSError as e:
+        if e.errno == errno.ELOOP and nofollow:
+            raise CliError(f"{path} is a symbolic link -- ignored (use -f or -c)") from None
+        raise CliError(f"{path}: {e.strerror}") from None
+    return os.fdopen(fd, "rb", buffering=0)
+
+
+def _checked_input(
+    f: IO[bytes], path: str, opts: Options, writes_beside: bool, into_dir: bool
+) -> os.stat_result:
+    """The opened input's status, once it is one the command may read: not a folder, a
+    regular file where the output goes beside it or into a folder, with no other links
+    where it would be removed (without ``-f``), not a terminal."""
+    st = os.fstat(f.fileno())
+    if stat.S_ISDIR(st.st_mode):
+        raise CliWarning(f"{path} is a directory -- ignored")
+    if not stat.S_ISREG(st.st_mode) and (writes_beside or into_dir):
+        raise CliWarning(f"{path} is not a directory or a regular file - ignored")
+    if writes_beside and st.st_nlink > 1 and not opts.force:
+        others = st.st_nlink - 1
+        raise CliWarning(
+            f"{path} has {others} other link{'s' if others > 1 else ''} -- file ignored"
+        )
+    _refuse_terminal_input(opts, f.fileno(), path)
+    return st
+
+
+def _to_no_file(
+    path: str, opts: Options, src: Source, st: os.stat_result, size: int | None
+) -> bool:
+    """Runs the modes that write no output file (``-l``, ``-t``, ``-c``/``-o -``); False
+    for the others."""
+    if opts.mode == "list":
+        stem = path[: -len(opts.suf)] if path.endswith(opts.suf) else path
+        list_entries([(path, src, st, stem)], opts)
+        return True
+    if opts.mode == "test":
+        done = to_nothing(opts, src, size)
+    elif opts.stdout or opts.output == "-":
+        done = to_stdout(opts, src, size)
+    else:
+        return False
+    _summary(opts, path, done, None)
+    _garbage(opts, path, done)
+    return True
+
+
+def _target(
+    path: str, opts: Options, f: IO[bytes], regular: bool, into_dir: bool
+) -> tuple[str, int | None] | None:
+    """The output file's name, and the modification time to give it (None: the input's);
+    None when the input is skipped (see :func:`_output_name`). With ``-N``, a gzip file's
+    stored name and time."""
+    if opts.output is not None and not into_dir:
+        return opts.output, None
+    target = _output_name(path, opts)
+    if target is None:
+        return None
+    if opts.name and opts.mode == "decompress" and opts.format == "gzip" and regular:
+        stored, mtime = stored_name(f)
+        if stored:
+            target = os.path.join(os.path.dirname(target), os.path.basename(stored))
+        return target, mtime
+    return target, None
 
 
 def _walk(top: str, opts: Options, report: _Report) -> None:

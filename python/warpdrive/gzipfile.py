@@ -323,6 +323,19 @@ class _DecodingReader(io.RawIOBase):
         return self._pos
 
 
+def _header_name(name: str) -> bytes | None:
+    """The file name a gzip header written for the file ``name`` carries: its base name
+    without ``.gz``; None for an empty one, one Latin-1 cannot write, or one with a NUL."""
+    base = os.path.basename(name)
+    if base.endswith(".gz"):
+        base = base[:-3]
+    try:
+        hname = base.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+    return hname if hname and b"\0" not in hname else None
+
+
 class GzipFile(io.BufferedIOBase):
     """A compressed file, as ``gzip.GzipFile``: ``mode`` ``rb`` (default), ``wb``, ``ab``,
     ``xb`` (``r``, ``w``, ``a``, ``x`` too); ``filename`` or ``fileobj`` (a binary file
@@ -375,16 +388,8 @@ class GzipFile(io.BufferedIOBase):
                 self._buffer = io.BufferedReader(self._raw, BUFFER_SIZE)
             elif mode[:1] in ("w", "a", "x"):
                 self.mode = _WRITE
-                base = os.path.basename(self.name)
-                if base.endswith(".gz"):
-                    base = base[:-3]
-                try:
-                    hname: bytes | None = base.encode("latin-1") or None
-                except UnicodeEncodeError:
-                    hname = None
-                if hname is not None and b"\0" in hname:
-                    hname = None
                 stamp = int(time.time() if mtime is None else mtime)
+                hname = _header_name(self.name)
                 self._c = _core._Compressor(format, level, hname, stamp, queues)
                 self._size = 0
             else:

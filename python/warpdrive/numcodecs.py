@@ -15,7 +15,7 @@ Needs ``numcodecs`` (``pip install warpdrive-accel[zarr]``).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal, cast, get_args
 
 from numcodecs.abc import Codec  # type: ignore[import-untyped]
 from numcodecs.compat import (  # type: ignore[import-untyped]
@@ -47,14 +47,20 @@ class WarpDrive(Codec):  # type: ignore[misc]  # numcodecs is untyped
     codec_id: ClassVar[str] = "warpdrive"
 
     def __init__(self, format: CodecFormat = "gzip", level: int = DEFAULT_LEVEL) -> None:
-        if format not in get_args(CodecFormat):
+        # The core's reading of the name (any case, aliases), kept as its canonical name.
+        try:
+            name = _core._parse_format(format)
+        except (TypeError, ValueError):  # not a string, or no format's name
+            name = None
+        if name not in get_args(CodecFormat):
             raise ValueError(f"format must be 'gzip' or 'zlib', not {format!r}")
         if not isinstance(level, int) or isinstance(level, bool):
             raise TypeError(f"level must be an int, not {type(level).__name__}")
         # The core checks the level (the one place that decides its range); the object
         # holds no queue until it is given data.
-        _core._Compressor(format, level)
-        self.format: CodecFormat = format
+        fmt = cast("CodecFormat", name)
+        _core._Compressor(fmt, level)
+        self.format: CodecFormat = fmt
         self.level: int = level
 
     def encode(self, buf: Any) -> bytes:

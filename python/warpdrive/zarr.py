@@ -56,9 +56,9 @@ class WarpDriveCodec(BytesBytesCodec):
     level: int = DEFAULT_LEVEL
 
     def __init__(self, *, format: CodecFormat = "gzip", level: int = DEFAULT_LEVEL) -> None:
-        # The numcodecs codec checks both (and the core the level's range): one place.
-        WarpDrive(format, level)
-        object.__setattr__(self, "format", format)
+        # The numcodecs codec checks both (and the core the level's range): one place; it
+        # keeps the format's canonical name.
+        object.__setattr__(self, "format", WarpDrive(format, level).format)
         object.__setattr__(self, "level", level)
 
     @classmethod

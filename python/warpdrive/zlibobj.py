@@ -48,28 +48,26 @@ crc32_combine = _core.crc32_combine
 adler32_combine = _core.adler32_combine
 
 
+#: The ``wbits`` values zlib's decompression reads, as ranges, and the format of each.
+_DECOMPRESS_WBITS: Final = (
+    (0, 0, "auto"),
+    (40, 47, "auto"),
+    (8, 15, "zlib"),
+    (24, 31, "gzip"),
+    (-15, -8, "deflate"),
+)
+#: The ``wbits`` values this module's compression takes (the largest window of each format).
+_COMPRESS_WBITS: Final = ((15, 15, "zlib"), (31, 31, "gzip"), (-15, -15, "deflate"))
+
+
 def _format_of(wbits: int | str, *, decompress: bool) -> str:
     """The format name (or ``"auto"``) a ``wbits`` value or format name stands for."""
     if isinstance(wbits, str):
-        if wbits.lower() == "auto" and not decompress:
-            raise ValueError("compression needs a format, not 'auto'")
-        return wbits
-    if decompress:
-        if wbits == 0 or 40 <= wbits <= 47:
-            return "auto"
-        if 8 <= wbits <= 15:
-            return "zlib"
-        if 24 <= wbits <= 31:
-            return "gzip"
-        if -15 <= wbits <= -8:
-            return "deflate"
-    else:
-        if wbits == 15:
-            return "zlib"
-        if wbits == 31:
-            return "gzip"
-        if wbits == -15:
-            return "deflate"
+        # The core's canonical name ("auto" only for decompression); its error otherwise.
+        return _core._parse_format(wbits, auto=decompress)
+    for low, high, name in _DECOMPRESS_WBITS if decompress else _COMPRESS_WBITS:
+        if low <= wbits <= high:
+            return name
     raise ValueError(f"invalid wbits {wbits} (see warpdrive.zlibobj)")
 
 

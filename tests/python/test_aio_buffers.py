@@ -1,57 +1,73 @@
-"""The buffer cache of an asyncio queue (warpdrive._aio_buffers): what it keeps, what it lets
-go, and what it makes or releases off the event loop."""
+"""The device buffers of an asyncio queue (warpdrive._aio_buffers): taken from and given back
+to the one buffer cache, wd-core's (per DMA domain), with no new share per request; the cache
+stays bounded; large buffers are shared and unshared off the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 import warpdrive
 import warpdrive.aio
-from warpdrive._aio_buffers import (
-    LIMIT,
-    MAX_BUF,
-    MIN_BUF,
-    SHARE_ON_LOOP,
-    BufferCache,
-    capacity,
-    limit_for,
-)
+from warpdrive import _aio_buffers, _core
+from warpdrive._aio_buffers import SHARE_ON_LOOP
+from warpdrive._core import DmaBuf
+
+#: The core's bounds on the cache of a domain (crates/wd-core/src/dma.rs).
+CACHE_MAX_BUFFERS = 64
+CACHE_MAX_BYTES = 64 << 20
 
 
-class FakeBuf:
-    """A buffer as the cache sees one."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.length = capacity
-        self.valid = True
-
-    def resize(self, length: int) -> None:
-        assert 0 <= length <= self.capacity
-        self.length = length
-
-
-class Allocs:
-    """``alloc`` for the cache: counts the buffers made, and the threads that made them."""
+class Shares:
+    """Records every new share the asyncio layer makes (size, thread)."""
 
     def __init__(self) -> None:
-        self.made: list[FakeBuf] = []
-        self.threads: list[threading.Thread] = []
+        self.made: list[tuple[int, threading.Thread]] = []
 
-    def __call__(self, cap: int) -> FakeBuf:
-        self.threads.append(threading.current_thread())
-        buf = FakeBuf(cap)
-        self.made.append(buf)
-        return buf
+    def sizes(self) -> list[int]:
+        return [size for size, _ in self.made]
+
+
+@pytest.fixture
+def shares(monkeypatch: pytest.MonkeyPatch) -> Shares:
+    seen = Shares()
+    real = _aio_buffers.new_share
+
+    def spy(q: _core.Queue, size: int) -> DmaBuf:
+        seen.made.append((size, threading.current_thread()))
+        return real(q, size)
+
+    monkeypatch.setattr(_aio_buffers, "new_share", spy)
+    return seen
+
+
+@pytest.fixture
+def queue() -> Iterator[_core.Queue]:
+    """A soft-device queue whose domain's cache is empty (what it held is taken out, and
+    goes back when the test ends)."""
+    q = _core.Queue("compress", "soft")
+    held: list[DmaBuf] = []
+    # A cached buffer of capacity c serves requests of c/2 .. c bytes: asking for every
+    # power of two up to more than the cache may hold takes each one out.
+    size = 4096
+    while size <= 2 * CACHE_MAX_BYTES:
+        while (b := _core._alloc_cached(q, size)) is not None:
+            held.append(b)
+        size *= 2
+    assert _core._cached_buffers(q) == 0
+    try:
+        yield q
+    finally:
+        q.close()
+        del held
 
 
 class Loop:
-    """Records what the cache hands to an executor (it never runs it)."""
+    """Records what is handed to an executor (never runs it)."""
 
     def __init__(self) -> None:
         self.jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
@@ -60,131 +76,125 @@ class Loop:
         self.jobs.append((fn, args))
 
 
-def test_capacities_are_powers_of_two_from_the_smallest_buffer() -> None:
-    assert capacity(0) == capacity(1) == capacity(MIN_BUF) == MIN_BUF
-    assert capacity(MIN_BUF + 1) == 2 * MIN_BUF
-    assert capacity(SHARE_ON_LOOP) == SHARE_ON_LOOP
-    assert capacity(SHARE_ON_LOOP + 1) == 2 * SHARE_ON_LOOP
-    for n in (5000, 70_000, 3 << 20):
-        cap = capacity(n)
-        assert cap >= n and cap & (cap - 1) == 0 and cap // 2 < n
+def test_a_buffer_given_back_is_taken_again_without_a_new_share(
+    queue: _core.Queue, shares: Shares
+) -> None:
+    a = _aio_buffers.take_now(queue, 5000)
+    assert a is not None and len(a) == 5000 and a.capacity >= 5000
+    assert shares.sizes() == [5000]
+    a.fill(b"the same memory")
+    _aio_buffers.give(a, None)
+    assert not a.valid, "the core holds it now"
+    assert _core._cached_buffers(queue) == 1
+    # Any size from half its capacity up to it takes it, as it was.
+    b = _aio_buffers.take_now(queue, 4500)
+    assert b is not None and len(b) == 4500
+    assert bytes(b)[:15] == b"the same memory"
+    assert shares.sizes() == [5000] and _core._cached_buffers(queue) == 0
+    # A size it cannot serve is a new share.
+    c = _aio_buffers.take_now(queue, 100_000)
+    assert c is not None and shares.sizes() == [5000, 100_000]
 
 
-def test_a_buffer_given_back_is_taken_again_for_any_size_of_its_capacity() -> None:
-    allocs = Allocs()
-    cache = BufferCache(allocs)
-    a = cache.take_now(5000)
-    assert a is not None and a.capacity == 8192 and a.length == 5000
-    cache.give(a, None)
-    assert len(cache) == 1 and cache.bytes == 8192
-    b = cache.take_now(8000)
-    assert b is a and b.length == 8000
-    assert len(allocs.made) == 1
-    assert len(cache) == 0 and cache.bytes == 0
-    # Another capacity is a new buffer.
-    c = cache.take_now(100)
-    assert c is not None and c is not a and c.capacity == MIN_BUF
-    assert len(allocs.made) == 2
+def test_a_large_new_buffer_is_not_made_on_the_loop(queue: _core.Queue, shares: Shares) -> None:
+    assert _aio_buffers.take_now(queue, SHARE_ON_LOOP + 1) is None
+    assert shares.made == []
 
-
-def test_a_large_new_buffer_is_not_made_on_the_loop() -> None:
-    allocs = Allocs()
-    cache = BufferCache(allocs)
-    assert cache.take_now(SHARE_ON_LOOP + 1) is None
-    assert not allocs.made
-    # One of that capacity in the cache is taken at once.
-    big = FakeBuf(2 * SHARE_ON_LOOP)
-    cache.give(big, None)
-    assert cache.take_now(SHARE_ON_LOOP + 1) is big
-
-
-def test_take_makes_a_large_buffer_on_an_executor_thread() -> None:
-    allocs = Allocs()
-    cache = BufferCache(allocs)
-
-    async def main() -> tuple[FakeBuf, FakeBuf]:
+    async def main() -> tuple[DmaBuf, DmaBuf]:
         loop = asyncio.get_running_loop()
-        return await cache.take(100, loop), await cache.take(3 << 20, loop)
+        small = await _aio_buffers.take(queue, 100, loop)
+        big = await _aio_buffers.take(queue, 3 << 20, loop)
+        return small, big
 
     small, big = asyncio.run(main())
-    assert (small.capacity, small.length) == (MIN_BUF, 100)
-    assert (big.capacity, big.length) == (4 << 20, 3 << 20)
-    assert allocs.threads[0] is threading.main_thread()
-    assert allocs.threads[1] is not threading.main_thread()
+    assert (len(small), len(big)) == (100, 3 << 20)
+    assert [size for size, _ in shares.made] == [100, 3 << 20]
+    assert shares.made[0][1] is threading.main_thread()
+    assert shares.made[1][1] is not threading.main_thread()
+    # Given back, the large one is taken on the loop itself (by any size it can serve).
+    _aio_buffers.give(big, None)
+    again = _aio_buffers.take_now(queue, 2 << 20)
+    assert again is not None and len(again) == 2 << 20
+    assert len(shares.made) == 2
 
 
-def test_the_cache_keeps_no_more_than_its_limit() -> None:
-    cache = BufferCache(Allocs(), limit=3 * MAX_BUF)
+def test_the_cache_is_bounded_and_large_buffers_are_let_go_off_the_loop(
+    queue: _core.Queue,
+) -> None:
     loop = Loop()
-    bufs = [FakeBuf(MAX_BUF) for _ in range(5)]
+    size = 2 << 20
+    bufs = [queue.alloc(size) for _ in range(40)]
     for b in bufs:
-        cache.give(b, loop)  # type: ignore[arg-type]
-        assert cache.bytes <= cache.limit
-    assert len(cache) == 3 and cache.bytes == 3 * MAX_BUF
-    # The two let go are large: released off the loop, by an executor job holding them.
-    assert [args for _, args in loop.jobs] == [(bufs[3],), (bufs[4],)]
-    # A small one let go is simply dropped.
-    cache.limit = cache.bytes
-    cache.give(FakeBuf(MIN_BUF), loop)  # type: ignore[arg-type]
-    assert len(loop.jobs) == 2 and len(cache) == 3
-    cache.clear()
-    assert len(cache) == 0 and cache.bytes == 0
+        _aio_buffers.give(b, loop)  # type: ignore[arg-type]
+    kept = _core._cached_buffers(queue)
+    assert 0 < kept <= CACHE_MAX_BUFFERS and kept * size <= CACHE_MAX_BYTES
+    # Those the cache has no room for are large: unshared off the loop, by an executor job
+    # holding each.
+    let_go = [args[0] for _, args in loop.jobs]
+    assert len(let_go) == 40 - kept
+    assert all(b.valid and b.capacity > SHARE_ON_LOOP for b in let_go)
+    assert [b.valid for b in bufs].count(True) == len(let_go)
+    # A small one the cache has no room for is simply dropped.
+    while _core._cached_buffers(queue) < CACHE_MAX_BUFFERS:
+        before = _core._cached_buffers(queue)
+        _aio_buffers.give(queue.alloc(4096), loop)  # type: ignore[arg-type]
+        if _core._cached_buffers(queue) == before:
+            break
+    small = queue.alloc(4096)
+    _aio_buffers.give(small, loop)  # type: ignore[arg-type]
+    assert small.valid and len(loop.jobs) == len(let_go)
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: None,
-        lambda: FakeBuf(3 * MIN_BUF),  # not a capacity the cache makes
-        lambda: FakeBuf(2 * MAX_BUF),  # larger than the cache keeps
-    ],
-    ids=["none", "odd-capacity", "too-large"],
-)
-def test_buffers_the_cache_does_not_keep(make: Callable[[], FakeBuf | None]) -> None:
-    cache = BufferCache(Allocs())
-    cache.give(make(), None)
-    assert len(cache) == 0 and cache.bytes == 0
+def test_a_buffer_the_device_owns_is_not_kept(queue: _core.Queue) -> None:
+    buf = _aio_buffers.take_now(queue, 100)
+    assert buf is not None
+    queue.send(queue.alloc_from(b"x" * 1000), buf)
+    # Sent: the device owns it until the completion gives it back.
+    _aio_buffers.give(buf, Loop())  # type: ignore[arg-type]
+    assert _core._cached_buffers(queue) == 0
+    c = queue.recv(timeout=60)
+    c.check()
+    _aio_buffers.give(c.src, None)
+    _aio_buffers.give(c.dst, None)
+    assert _core._cached_buffers(queue) == 2
+    # A buffer with a live memoryview stays with its owner.
+    view_held = queue.alloc(100)
+    cached = _core._cached_buffers(queue)
+    with memoryview(view_held):
+        _aio_buffers.give(view_held, None)
+        assert view_held.valid and _core._cached_buffers(queue) == cached
 
 
-def test_a_buffer_the_device_owns_is_not_kept() -> None:
-    cache = BufferCache(Allocs())
-    sent = FakeBuf(MIN_BUF)
-    sent.valid = False
-    cache.give(sent, Loop())  # type: ignore[arg-type]
-    assert len(cache) == 0
-
-
-def test_queues_of_a_pool_share_the_memory_of_one_cache() -> None:
-    assert limit_for(1) == LIMIT
-    assert limit_for(2) == LIMIT // 2
-    # Never less than two of the largest buffers.
-    assert limit_for(64) == 2 * MAX_BUF
+def test_requests_reuse_the_buffers_of_finished_ones(queue: _core.Queue, shares: Shares) -> None:
+    data = b"warpdrive asyncio buffers " * 4000
 
     async def main() -> None:
-        async with warpdrive.aio.open_pool("compress", queues=2) as pool:
-            assert [q._buffers.limit for q in pool.queues] == [limit_for(2)] * 2
-        async with warpdrive.aio.open_queue("compress") as q:
-            assert q._buffers.limit == LIMIT
+        async with warpdrive.aio.open_queue("compress", device="soft") as q:
+            for _ in range(20):
+                assert warpdrive.decompress(await q.compress(data)) == data
+        async with warpdrive.aio.open_pool("decompress", queues=3, device="soft") as pool:
+            z = warpdrive.compress(data)
+            for _ in range(5):
+                outs = await asyncio.gather(*(pool.decompress(z) for _ in range(6)))
+                assert outs == [data] * 6
 
     asyncio.run(main())
+    # Sequential requests: the first one's output buffer serves every later one. Six at
+    # once on three queues: at most six buffers, shared once and taken again after.
+    assert len(shares.made) <= 1 + 6, shares.sizes()
+    assert 0 < _core._cached_buffers(queue) <= CACHE_MAX_BUFFERS
 
 
-def test_device_buffers_in_the_cache() -> None:
-    with warpdrive.open_queue("compress", "soft") as q:
-        cache = BufferCache(q.alloc)
-        buf = cache.take_now(100)
-        # The device may hand out more than asked (its own buffers are reused too).
-        assert buf is not None and len(buf) == 100 and buf.capacity >= MIN_BUF
-        src = q.alloc_from(b"x" * 1000)
-        q.send(src, buf)
-        # Sent: the device owns both until the completion gives them back.
-        cache.give(buf, None)
-        assert len(cache) == 0
-        c = q.recv(timeout=60)
-        c.check()
-        dst = c.dst
-        assert dst is not None and dst.valid
-        cache.give(dst, None)
-        assert len(cache) == 1
-        again = cache.take_now(dst.capacity)
-        assert again is dst and len(again) == dst.capacity
+def test_the_queues_of_a_process_share_one_cache(queue: _core.Queue) -> None:
+    async def main() -> None:
+        async with warpdrive.aio.open_pool("compress", queues=2, device="soft") as pool:
+            a, b = pool.queues
+            buf = a.alloc(70_000)
+            _aio_buffers.give(buf, None)
+            # The soft device's domain is the process's: every queue sees the buffer.
+            assert _core._cached_buffers(a._q) == _core._cached_buffers(b._q) == 1
+            assert _core._cached_buffers(queue) == 1
+            got = _aio_buffers.take_now(b._q, 70_000)
+            assert got is not None and _core._cached_buffers(queue) == 0
+
+    asyncio.run(main())

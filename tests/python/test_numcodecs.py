@@ -49,8 +49,9 @@ def test_round_trip_and_standard_streams(dtype: str) -> None:
 
 
 def test_bad_configurations_are_refused() -> None:
-    with pytest.raises(ValueError, match="format"):
-        WarpDrive("deflate")  # type: ignore[arg-type]
+    for name in ("deflate", "RAW", "lz4", "auto", None):
+        with pytest.raises(ValueError, match="format must be 'gzip' or 'zlib'"):
+            WarpDrive(name)  # type: ignore[arg-type]
     with pytest.raises(warpdrive.BadRequestError):
         WarpDrive(level=0)
     with pytest.raises(TypeError):
@@ -83,3 +84,11 @@ def test_a_zarr_array_written_and_read_through_the_codec(tmp_path: Path) -> None
     assert isinstance(again.compressors[0], WarpDrive)
     assert np.array_equal(again[:], data)
     assert np.array_equal(again[120:250, 33:299], data[120:250, 33:299])
+
+
+def test_a_formats_name_is_read_as_the_core_reads_it_and_kept_canonical() -> None:
+    for name, canonical in [("GZIP", "gzip"), ("gz", "gzip"), ("ZLib", "zlib")]:
+        c = WarpDrive(name)  # type: ignore[arg-type]
+        assert c.format == canonical
+        assert c.get_config()["format"] == canonical
+        assert numcodecs.get_codec(c.get_config()) == WarpDrive(canonical)

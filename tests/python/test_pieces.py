@@ -195,6 +195,23 @@ def test_decompress_stream_appends_the_pieces_where_the_output_is(
     assert len(returned) == 1
 
 
+@pytest.mark.parametrize("name", ["GZIP", "gz", "Gz"])
+def test_decompress_stream_takes_the_piece_path_whatever_the_formats_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    data = _data((2 << 20) + 7)
+    z = warpdrive.compress(data, "gzip")
+    assert _index_count(z) == 3
+    (tmp_path / "data.gz").write_bytes(z)
+    returned = _spy_on_pieces(monkeypatch)
+    with open(tmp_path / "data.gz", "rb") as src, open(tmp_path / "out", "wb") as dst:
+        done = warpdrive.decompress_stream(src, dst, name, queues=1)  # type: ignore[arg-type]
+        assert done == (len(z), len(data))
+    assert (tmp_path / "out").read_bytes() == data
+    # The core reads the name as gzip: the file's pieces were decoded, as for "gzip".
+    assert returned == [(len(z), len(data))]
+
+
 def test_decompress_stream_falls_back_on_an_index_that_does_not_match(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

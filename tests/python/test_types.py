@@ -47,6 +47,29 @@ def test_format_names_ignore_case_and_take_the_short_aliases() -> None:
         warpdrive.compress(data, "lz4")  # type: ignore[arg-type]
 
 
+def test_the_core_gives_the_canonical_name_of_every_spelling() -> None:
+    for name, canonical in [
+        ("gzip", "gzip"),
+        ("GZIP", "gzip"),
+        ("gz", "gzip"),
+        ("Gz", "gzip"),
+        ("zlib", "zlib"),
+        ("ZLib", "zlib"),
+        ("deflate", "deflate"),
+        ("raw", "deflate"),
+        ("RAW", "deflate"),
+    ]:
+        assert _core._parse_format(name) == canonical, name
+        assert _core._parse_format(name, auto=True) == canonical, name
+    # "auto" only where the caller allows it, in any case; the core's words otherwise.
+    assert _core._parse_format("AUTO", auto=True) == "auto"
+    for bad in ("auto", "lz4", "", "gzip "):
+        with pytest.raises(warpdrive.BadRequestError, match="format must be"):
+            _core._parse_format(bad)
+    with pytest.raises(warpdrive.BadRequestError, match="format must be"):
+        _core._parse_format("lz4", auto=True)
+
+
 def test_queue_reports_its_device_kind() -> None:
     with warpdrive.open_queue("compress", device="soft") as q:
         assert q.kind == "soft"

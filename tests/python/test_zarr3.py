@@ -32,6 +32,10 @@ def test_zarr_finds_the_codec_by_its_name() -> None:
 def test_bad_configurations_are_refused() -> None:
     with pytest.raises(ValueError, match="format"):
         WarpDriveCodec(format="deflate")  # type: ignore[arg-type]
+    # A name the core reads as gzip or zlib is kept as the canonical one.
+    c = WarpDriveCodec(format="GZ", level=1)  # type: ignore[arg-type]
+    assert c.format == "gzip" and c == WarpDriveCodec(format="gzip", level=1)
+    assert c.to_dict()["configuration"] == {"format": "gzip", "level": 1}
     with pytest.raises(warpdrive.BadRequestError):
         WarpDriveCodec(level=0)
     with pytest.raises(TypeError):

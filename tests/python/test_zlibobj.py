@@ -54,6 +54,22 @@ def test_compressobj_refuses_what_it_cannot_write() -> None:
     c.flush()
     with pytest.raises(warpdrive.BadRequestError):
         c.compress(b"more")
+    # Compression needs a format: "auto" in any case is no name of one, as the core says.
+    for name in ("auto", "AUTO", "lz4"):
+        with pytest.raises(warpdrive.BadRequestError, match="format must be"):
+            warpdrive.compressobj(wbits=name)  # type: ignore[arg-type]
+
+
+def test_the_objects_read_a_formats_name_as_the_core_does() -> None:
+    data = b"warpdrive " * 5000
+    for name, wbits in [("GZ", 31), ("Zlib", 15), ("RAW", -15)]:
+        c = warpdrive.compressobj(wbits=name)  # type: ignore[arg-type]
+        z = c.compress(data) + c.flush()
+        assert zlib.decompress(z, wbits) == data
+        d = warpdrive.decompressobj(name)
+        assert d.decompress(z) == data and d.eof
+    d = warpdrive.decompressobj("Auto")
+    assert d.decompress(zlib.compress(data)) == data
 
 
 @pytest.mark.parametrize(("name", "wbits"), WBITS)

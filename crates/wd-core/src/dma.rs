@@ -138,15 +138,21 @@ impl Domain {
         Some(m)
     }
 
-    /// A buffer's memory comes back: keep it (still shared) or give it up.
-    fn recycle(&self, m: Mapping) {
+    /// Keeps a buffer's memory in the cache, still shared, if the cache is enabled and has
+    /// room for it; else hands it back.
+    fn keep(&self, m: Mapping) -> std::result::Result<(), Mapping> {
         let mut c = self.cache.lock().expect("cache poisoned");
         if c.enabled && c.maps.len() < CACHE_MAX_BUFFERS && c.bytes + m.len() <= CACHE_MAX_BYTES {
             c.bytes += m.len();
             c.maps.push(m);
-            return;
+            return Ok(());
         }
-        drop(c);
+        Err(m)
+    }
+
+    /// A buffer's memory comes back: keep it (still shared) or give it up.
+    fn recycle(&self, m: Mapping) {
+        let Err(m) = self.keep(m) else { return };
         // Unshare before the memory goes back to the system. A failure here can only come
         // from a backend that lost its IOMMU (device gone); the memory is freed regardless
         // because no device mapping to it can be used any more.
@@ -161,20 +167,27 @@ impl Domain {
     /// Allocates a buffer of at least `len` bytes (rounded to pages) and shares it with
     /// every device of this domain (IOVA = virtual address). Its `len()` starts at 0.
     pub fn alloc(self: &Arc<Self>, len: usize) -> Result<DmaBuf> {
-        let map = match self.take_cached(len) {
-            Some(m) => m,
-            None => {
-                let map =
-                    Mapping::anonymous(len).map_err(|e| Error::io("allocating a DMA buffer", e))?;
-                self.share(map.as_ptr() as u64, map.as_ptr(), map.len())?;
-                map
-            }
-        };
-        Ok(DmaBuf {
+        if let Some(b) = self.alloc_cached(len) {
+            return Ok(b);
+        }
+        let map = Mapping::anonymous(len).map_err(|e| Error::io("allocating a DMA buffer", e))?;
+        self.share(map.as_ptr() as u64, map.as_ptr(), map.len())?;
+        Ok(self.buffer(map))
+    }
+
+    /// A buffer of `len..=2*len` bytes (whole pages) from the cache, or `None` if the cache
+    /// has none: never a new share, so never a system call (an event loop may call this
+    /// where it must not wait for [`Domain::alloc`]). Its `len()` starts at 0.
+    pub fn alloc_cached(self: &Arc<Self>, len: usize) -> Option<DmaBuf> {
+        self.take_cached(len).map(|m| self.buffer(m))
+    }
+
+    fn buffer(self: &Arc<Self>, map: Mapping) -> DmaBuf {
+        DmaBuf {
             map: Some(map),
             len: 0,
             domain: Arc::clone(self),
-        })
+        }
     }
 
     fn share(&self, iova: u64, vaddr: *mut u8, len: usize) -> Result<()> {
@@ -481,6 +494,23 @@ impl DmaBuf {
     /// The domain this buffer is shared in.
     pub fn domain(&self) -> &Arc<Domain> {
         &self.domain
+    }
+
+    /// Gives the buffer to its domain's cache, still shared, if the cache keeps it (it is
+    /// enabled and has room): no system call. Else hands the buffer back unchanged;
+    /// dropping it then unshares it (system calls on a device that pins pages), which a
+    /// caller that must not wait (an event loop) can do on another thread.
+    pub fn into_cache(mut self) -> std::result::Result<(), DmaBuf> {
+        let map = self.map.take().expect("buffer memory present until drop");
+        if map.is_foreign() {
+            // A fork child: the share and the memory are the parent's (dropped as such).
+            self.map = Some(map);
+            return Err(self);
+        }
+        self.domain.keep(map).map_err(|map| {
+            self.map = Some(map);
+            self
+        })
     }
 }
 

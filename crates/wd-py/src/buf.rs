@@ -23,6 +23,7 @@ use wd_core::dma::DmaBuf;
 
 use crate::domain::generation;
 use crate::errors::exc;
+use crate::queue::PyQueue;
 
 /// A buffer shared with the device (see the module documentation).
 #[pyclass(module = "warpdrive._core", name = "DmaBuf")]
@@ -96,6 +97,53 @@ impl Drop for PyDmaBuf {
         // share registry while it works): do not hold the GIL meanwhile.
         detach_unless_finalizing(move || drop(b));
     }
+}
+
+/// `_alloc_cached(queue, size) -> DmaBuf | None`: a buffer of `size` bytes (length `size`)
+/// from the buffer cache of `queue`'s domain, or None if the cache has none of `size` to
+/// twice `size` bytes. Never a new share, so never a system call: an event loop takes
+/// buffers here and makes a new share ([`PyQueue`]'s `alloc`) only where it may wait.
+#[pyfunction]
+pub fn _alloc_cached(
+    py: Python<'_>,
+    queue: PyRef<'_, PyQueue>,
+    size: usize,
+) -> PyResult<Option<PyDmaBuf>> {
+    let domain = queue.domain(py)?;
+    if size > isize::MAX as usize {
+        // No buffer is that large (`alloc` says why).
+        return Ok(None);
+    }
+    Ok(domain.alloc_cached(size.max(1)).map(|mut b| {
+        b.set_len(size);
+        PyDmaBuf::new(b)
+    }))
+}
+
+/// `_cache_buffer(buf) -> bool`: gives `buf` to its domain's buffer cache (no system call;
+/// `buf` becomes invalid, as if sent) if the cache keeps it. False, with `buf` unchanged,
+/// for a buffer the cache has no room for (dropping it then unshares it: system calls on a
+/// device that pins pages), a sent one, one with a live memoryview, or one of the parent
+/// process.
+#[pyfunction]
+pub fn _cache_buffer(mut buf: PyRefMut<'_, PyDmaBuf>) -> bool {
+    if !buf.valid() || buf.exports.load(Ordering::SeqCst) != 0 {
+        return false;
+    }
+    let b = buf.inner.take().expect("checked by valid");
+    match b.into_cache() {
+        Ok(()) => true,
+        Err(b) => {
+            buf.inner = Some(b);
+            false
+        }
+    }
+}
+
+/// `_cached_buffers(queue) -> int`: how many buffers the cache of `queue`'s domain holds.
+#[pyfunction]
+pub fn _cached_buffers(py: Python<'_>, queue: PyRef<'_, PyQueue>) -> PyResult<usize> {
+    Ok(queue.domain(py)?.cached_buffers())
 }
 
 /// Runs `f`, which frees device resources (buffers, queues) and may wait for the device or

@@ -2,7 +2,7 @@
 //!
 //! The core keeps one soft-device address space per process (a fork child gets its own)
 //! and marks buffers and queues of a parent as foreign in the child. This module adds the
-//! Python-facing parsing of directions and device choices.
+//! Python-facing parsing of directions, formats and device choices.
 
 use pyo3::prelude::*;
 use wd_core::{DeviceChoice, Direction, Format, Level};
@@ -56,6 +56,20 @@ pub fn _parse_device(py: Python<'_>, device: Option<&str>) -> PyResult<Option<&'
         None => Ok(None),
         Some(s) => Ok(Some(parse_device(py, Some(s))?.name())),
     }
+}
+
+/// `_parse_format(name, auto=False) -> str`: the canonical name (`gzip`, `zlib`,
+/// `deflate`) of a format name the core accepts (any case, aliases such as `gz` and `raw`),
+/// so that Python branches on what the core would decode, never on the caller's spelling;
+/// with `auto`, also `"auto"` (any case) as the incremental decoders read it. Anything else
+/// raises the core's `BadRequestError`.
+#[pyfunction]
+#[pyo3(signature = (name, auto = false))]
+pub fn _parse_format(py: Python<'_>, name: &str, auto: bool) -> PyResult<&'static str> {
+    if auto {
+        return Ok(crate::zip::parse_format_or_auto(py, name)?.map_or("auto", Format::name));
+    }
+    Ok(parse_format(py, name)?.name())
 }
 
 /// `_list_devices(class_dir=None, uacce_dir=None) -> list[dict]`: the devices the core's

@@ -40,6 +40,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     add_names(m)?;
     m.add_class::<buf::PyDmaBuf>()?;
+    m.add_function(wrap_pyfunction!(buf::_alloc_cached, m)?)?;
+    m.add_function(wrap_pyfunction!(buf::_cache_buffer, m)?)?;
+    m.add_function(wrap_pyfunction!(buf::_cached_buffers, m)?)?;
     m.add_class::<queue::PyQueue>()?;
     m.add_class::<queue::PyCompletion>()?;
     m.add_class::<queue::PyStats>()?;
@@ -64,6 +67,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(zip::_detect_format, m)?)?;
     m.add_function(wrap_pyfunction!(domain::fork_generation, m)?)?;
     m.add_function(wrap_pyfunction!(domain::_parse_device, m)?)?;
+    m.add_function(wrap_pyfunction!(domain::_parse_format, m)?)?;
     m.add_function(wrap_pyfunction!(domain::_list_devices, m)?)?;
     m.add("SYSFS_CLASS_DIR", wd_core::sysfs::CLASS_DIR)?;
     m.add("DEVICE_API", wd_core::sysfs::DEVICE_API)?;

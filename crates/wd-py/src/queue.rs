@@ -238,6 +238,11 @@ impl Drop for PyQueue {
 }
 
 impl PyQueue {
+    /// The open queue's DMA domain (its buffer cache: `buf.rs`).
+    pub(crate) fn domain(&self, py: Python<'_>) -> PyResult<std::sync::Arc<wd_core::dma::Domain>> {
+        self.with(py, |q| Ok(q.domain().clone()))
+    }
+
     /// Runs `f` on the open queue.
     fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut Queue) -> PyResult<R>) -> PyResult<R> {
         if self.gen != generation() {

@@ -648,7 +648,7 @@ fn get<T>(m: &mut Mutex<T>) -> &mut T {
 
 /// A format argument of the incremental objects: a format name, or `"auto"` (gzip or zlib,
 /// told by the first byte; decompression only).
-fn parse_format_or_auto(py: Python<'_>, format: &str) -> PyResult<Option<Format>> {
+pub(crate) fn parse_format_or_auto(py: Python<'_>, format: &str) -> PyResult<Option<Format>> {
     if format.eq_ignore_ascii_case("auto") {
         Ok(None)
     } else {

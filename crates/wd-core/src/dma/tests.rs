@@ -41,6 +41,67 @@ fn freed_buffers_are_reused_while_shared_and_released_on_demand() {
 }
 
 #[test]
+fn the_cache_alone_is_asked_without_a_new_share() {
+    let d = Domain::soft();
+    assert!(
+        d.alloc_cached(100).is_none(),
+        "a disabled cache has nothing"
+    );
+    d.enable_cache();
+    assert!(
+        d.alloc_cached(100_000).is_none(),
+        "an empty cache has nothing"
+    );
+    assert_eq!(d.share_count(), 0, "and asking shares nothing");
+    let a = d.alloc(100_000).unwrap();
+    let iova = a.iova();
+    assert_eq!(a.into_cache().map_err(|b| b.iova()), Ok(()));
+    assert_eq!((d.cached_buffers(), d.share_count()), (1, 1));
+    assert!(
+        d.alloc_cached(40_000).is_none(),
+        "more than twice the size asked for"
+    );
+    let b = d.alloc_cached(90_000).expect("cached");
+    assert_eq!((b.iova(), b.len()), (iova, 0));
+    assert_eq!((d.cached_buffers(), d.share_count()), (0, 1));
+    drop(b);
+    d.release_cache();
+    assert_eq!(d.share_count(), 0);
+}
+
+#[test]
+fn a_buffer_the_cache_has_no_room_for_comes_back_whole() {
+    let d = Domain::soft();
+    let off = d.alloc(4096).unwrap();
+    let iova = off.iova();
+    // The cache is not enabled: the buffer comes back, still shared, until dropped.
+    let back = off.into_cache().expect_err("not kept");
+    assert_eq!(back.iova(), iova);
+    assert!(d.is_shared(iova, 4096));
+    drop(back);
+    assert_eq!(d.share_count(), 0);
+    d.enable_cache();
+    let mut kept = Vec::new();
+    for _ in 0..CACHE_MAX_BUFFERS {
+        kept.push(d.alloc(4096).unwrap());
+    }
+    let extra = d.alloc(4096).unwrap();
+    for b in kept {
+        b.into_cache().expect("room for every one");
+    }
+    assert_eq!(d.cached_buffers(), CACHE_MAX_BUFFERS);
+    let extra = extra.into_cache().expect_err("the cache is full");
+    drop(extra);
+    assert_eq!(
+        d.share_count(),
+        CACHE_MAX_BUFFERS,
+        "the one not kept was unshared"
+    );
+    d.release_cache();
+    assert_eq!(d.share_count(), 0);
+}
+
+#[test]
 fn overlapping_shares_are_refused() {
     let d = Domain::soft();
     let b = d.alloc(3 * 4096).unwrap();
