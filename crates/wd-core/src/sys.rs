@@ -1,7 +1,7 @@
 //! Thin, audited wrappers over the system calls the driver needs: anonymous mappings,
 //! eventfd, poll, resource limits and fork handling (a detector, and descriptors a fork
-//! child gives up). Every `unsafe` block of the crate that talks to the
-//! kernel lives here (and in vfio_sys.rs for VFIO).
+//! child gives up). Every `unsafe` block of the crate that talks to the kernel lives here
+//! (with the uacce ioctls in sys/uacce.rs), or in vfio_sys.rs for VFIO.
 //!
 //! The calls go through `rustix` (and mappings through `memmap2`); `libc` is left only for
 //! what rustix does not wrap: `sched_setscheduler`, `pthread_atfork` and `atexit`.
@@ -410,8 +410,6 @@ impl<T: Clone> Default for PerProcess<T> {
     }
 }
 
-/// The mainline `uacce` character device's ioctls (`include/uapi/misc/uacce/uacce.h` and
-/// `hisi_qm.h`; docs/abi.md section 9.2).
 pub mod uacce;
 
 /// Faults in the pages of `[ptr, ptr + len)` (whole pages around it) without changing
