@@ -59,8 +59,8 @@ struct Returning<const OPCODE: Opcode> {
 }
 
 // SAFETY: the opcode and argument are passed through unchanged; the output is the return
-// value alone (no memory is read back). Whoever builds a `Returning` vouches (in its own
-// SAFETY comment) that the argument is what the request expects.
+// value alone (no memory is read back). Each call of `rustix::ioctl::ioctl` with one
+// vouches, in its own SAFETY comment, that the argument is what the request expects.
 unsafe impl<const OPCODE: Opcode> Ioctl for Returning<OPCODE> {
     type Output = IoctlOutput;
     // The kernel writes no memory of ours for these requests; claiming it may is the
