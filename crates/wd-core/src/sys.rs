@@ -1,24 +1,24 @@
 //! Thin, audited wrappers over the system calls the driver needs: anonymous mappings,
 //! eventfd, poll, resource limits and fork handling (a detector, and descriptors a fork
-//! child gives up). Every `unsafe` block of the crate that talks to the
-//! kernel lives here.
+//! child gives up). Every `unsafe` block of the crate that talks to the kernel lives here
+//! (with the uacce ioctls in sys/uacce.rs), or in vfio_sys.rs for VFIO.
+//!
+//! The calls go through `rustix` (and mappings through `memmap2`); `libc` is left only for
+//! what rustix does not wrap: `sched_setscheduler`, `pthread_atfork` and `atexit`.
 
 use std::io;
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
+use memmap2::{MmapOptions, MmapRaw};
+use rustix::event::{PollFd, PollFlags, Timespec};
+
 /// The page size of this machine.
 pub fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if n <= 0 {
-        4096
-    } else {
-        n as usize
-    }
+    rustix::param::page_size()
 }
 
 /// Rounds `n` up to a whole number of pages (at least one page).
@@ -31,6 +31,7 @@ pub fn round_to_pages(n: usize) -> usize {
 /// only on a core no thread of normal priority wants. An unprivileged thread cannot move
 /// back.
 pub fn run_current_thread_at_idle_priority() -> io::Result<()> {
+    // rustix has no wrapper for sched_setscheduler: libc it is.
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: pid 0 names the calling thread; `param` is a valid sched_param that the
     // kernel only reads during the call.
@@ -46,72 +47,47 @@ pub fn run_current_thread_at_idle_priority() -> io::Result<()> {
 /// shares with devices, or a region of a device file. Neither is inherited by a fork child
 /// (`MADV_DONTFORK` here, `VM_DONTCOPY` from the kernel for device regions), so a child
 /// never unmaps it: the address range may hold something else of the child's.
+///
+/// A thin wrapper over `memmap2`'s `MmapRaw` (read-write, raw pointers only), which adds
+/// the fork rule: the map is not unmapped in a fork child.
 #[derive(Debug)]
 pub struct Mapping {
-    ptr: NonNull<u8>,
-    len: usize,
+    /// Dropped (unmapped) by `Drop` in the process that made it, never in a fork child.
+    map: ManuallyDrop<MmapRaw>,
     fork_gen: u64,
 }
 
-// SAFETY: the mapping is owned by this value; access to its contents is governed by the
-// types built on it (borrows for DMA buffers, atomics for device memory).
-unsafe impl Send for Mapping {}
-// SAFETY: as above; `&Mapping` only hands out raw pointers.
-unsafe impl Sync for Mapping {}
-
 impl Mapping {
-    fn map(len: usize, flags: libc::c_int, fd: RawFd, offset: u64) -> io::Result<Mapping> {
-        // SAFETY: a new mapping chosen by the kernel; no existing memory is affected, and
-        // the kernel validates fd, offset and length.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                flags,
-                fd,
-                offset as libc::off_t,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Mapping {
-            ptr: NonNull::new(p.cast::<u8>()).expect("mmap returned null"),
-            len,
+    fn new(map: MmapRaw) -> Mapping {
+        Mapping {
+            map: ManuallyDrop::new(map),
             fork_gen: fork_generation(),
-        })
+        }
     }
 
     /// Zero-filled private memory of at least `len` bytes (whole pages), not inherited
     /// across fork: a child must never see memory a device may write.
     pub fn anonymous(len: usize) -> io::Result<Mapping> {
-        let m = Mapping::map(
-            round_to_pages(len),
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )?;
-        // SAFETY: advice on our own fresh mapping.
-        if unsafe { libc::madvise(m.ptr.as_ptr().cast(), m.len, libc::MADV_DONTFORK) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(m)
+        let map = MmapOptions::new().len(round_to_pages(len)).map_anon()?;
+        map.advise(memmap2::Advice::DontFork)?;
+        Ok(Mapping::new(MmapRaw::from(map)))
     }
 
-    /// `len` bytes of the file `fd` at `offset`, shared (a device region).
+    /// `len` bytes of the file `fd` at `offset` (whole pages), shared, readable and
+    /// writable (a device region).
     pub fn shared_fd(fd: &OwnedFd, offset: u64, len: usize) -> io::Result<Mapping> {
-        Mapping::map(len, libc::MAP_SHARED, fd.as_raw_fd(), offset)
+        let map = MmapOptions::new().offset(offset).len(len).map_raw(fd)?;
+        Ok(Mapping::new(map))
     }
 
     /// Start of the mapping.
     pub fn as_ptr(&self) -> *mut u8 {
-        self.ptr.as_ptr()
+        self.map.as_mut_ptr()
     }
 
     /// Length in bytes.
     pub fn len(&self) -> usize {
-        self.len
+        self.map.len()
     }
 
     /// Always false: a mapping has at least one page.
@@ -128,11 +104,13 @@ impl Mapping {
 impl Drop for Mapping {
     fn drop(&mut self) {
         if self.is_foreign() {
+            // The parent's range: left alone (the map is never dropped here).
             return;
         }
-        // SAFETY: we own the mapping and nothing borrows it any more (borrows of the
-        // contents are tied to `&self` or hold the owning Arc).
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        // SAFETY: dropped exactly once, here, and `self.map` is not used afterwards;
+        // nothing borrows the contents any more (borrows are tied to `&self` or hold the
+        // owning Arc).
+        unsafe { ManuallyDrop::drop(&mut self.map) };
     }
 }
 
@@ -145,33 +123,25 @@ pub struct EventFd {
 impl EventFd {
     /// Creates a new eventfd with counter 0.
     pub fn new() -> io::Result<EventFd> {
-        // SAFETY: eventfd has no memory preconditions.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        use rustix::event::EventfdFlags;
+        let fd = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
         Ok(EventFd { fd })
     }
 
     /// Adds one to the counter, making the fd readable.
     pub fn signal(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64. EAGAIN (counter saturated) still leaves
-        // the fd readable, which is all a signal needs.
-        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        // EAGAIN (counter saturated) still leaves the fd readable, which is all a signal
+        // needs.
+        let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
     }
 
     /// Resets the counter; returns how many signals were pending.
     pub fn drain(&self) -> u64 {
-        let mut v: u64 = 0;
-        // SAFETY: reads 8 bytes into a live u64; EAGAIN means nothing was pending.
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
-        if n == 8 {
-            v
-        } else {
-            0
+        let mut v = [0u8; 8];
+        // EAGAIN means nothing was pending.
+        match rustix::io::read(&self.fd, &mut v) {
+            Ok(8) => u64::from_ne_bytes(v),
+            _ => 0,
         }
     }
 }
@@ -192,37 +162,36 @@ impl AsFd for EventFd {
 /// Returns the indices of the readable fds (empty on timeout). EINTR is retried with the
 /// remaining time.
 pub fn poll_readable(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<Vec<usize>> {
-    let mut pfds: Vec<libc::pollfd> = fds
+    let mut pfds: Vec<PollFd<'_>> = fds
         .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
+        .map(|&fd| {
+            // SAFETY: poll only reads the number for the call; one that is not open is
+            // reported (POLLNVAL), never used for I/O.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            PollFd::from_borrowed_fd(fd, PollFlags::IN)
         })
         .collect();
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
     loop {
-        let ms: libc::c_int = match deadline {
-            None => -1,
-            Some(d) => {
-                let left = d.saturating_duration_since(std::time::Instant::now());
-                // Round up so a short wait does not become a busy loop of zero timeouts.
-                left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
+        let left = deadline.map(|d| {
+            let left = d.saturating_duration_since(std::time::Instant::now());
+            // Round up to a whole millisecond, as poll(2) counts: a short wait does not
+            // become a busy loop of zero timeouts.
+            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i64;
+            Timespec {
+                tv_sec: ms / 1000,
+                tv_nsec: (ms % 1000 * 1_000_000) as _,
             }
-        };
-        // SAFETY: `pfds` is a live array of `pfds.len()` pollfd structures.
-        let rc = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
-        if rc < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
+        });
+        match rustix::event::poll(&mut pfds, left.as_ref()) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
         return Ok(pfds
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.revents != 0)
+            .filter(|(_, p)| !p.revents().is_empty())
             .map(|(i, _)| i)
             .collect());
     }
@@ -248,12 +217,17 @@ extern "C" fn after_fork_in_child() {
     if null < 0 {
         return;
     }
+    // SAFETY: DEV_NULL is set once and never closed: the number stays open.
+    let null = unsafe { BorrowedFd::borrow_raw(null) };
     for slot in &FORK_FD_SLOTS {
         let fd = slot.load(Ordering::Relaxed);
         if fd >= 0 {
-            // SAFETY: dup3 only replaces descriptor `fd` of this (child) process with a
-            // copy of the /dev/null descriptor; no memory is involved.
-            unsafe { libc::dup3(null, fd, libc::O_CLOEXEC) };
+            // SAFETY: a registered number is open (its ParentOnlyFd unregisters it before
+            // closing it); ManuallyDrop never closes it: its owner, the ParentOnlyFd, does.
+            let mut target = ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(fd) });
+            // Only replaces descriptor `fd` of this (child) process with a copy of the
+            // /dev/null descriptor.
+            let _ = rustix::io::dup3(null, &mut target, rustix::io::DupFlags::CLOEXEC);
             slot.store(-1, Ordering::Relaxed);
         }
     }
@@ -313,6 +287,12 @@ impl AsRawFd for ParentOnlyFd {
     }
 }
 
+impl AsFd for ParentOnlyFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl AsRef<OwnedFd> for ParentOnlyFd {
     fn as_ref(&self) -> &OwnedFd {
         &self.fd
@@ -340,47 +320,24 @@ pub fn memlock_limit() -> Option<u64> {
     if cfg!(miri) || has_cap_ipc_lock() {
         return None;
     }
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit structure, which `r` is.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) } != 0 {
-        return None;
-    }
-    if r.rlim_cur == libc::RLIM_INFINITY {
-        None
-    } else {
-        Some(r.rlim_cur)
-    }
+    // `None` is RLIM_INFINITY.
+    rustix::process::getrlimit(rustix::process::Resource::Memlock).current
 }
 
 /// Sets the soft `RLIMIT_MEMLOCK` (for tests and tools; lowering needs no privilege).
 pub fn set_memlock_limit(bytes: u64) -> io::Result<()> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit structure, which `r` is.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    r.rlim_cur = bytes;
-    // SAFETY: setrlimit reads one rlimit structure, which `r` is.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &r) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    use rustix::process::Resource;
+    let mut r = rustix::process::getrlimit(Resource::Memlock);
+    r.current = Some(bytes);
+    rustix::process::setrlimit(Resource::Memlock, r)?;
     Ok(())
 }
 
 /// True if this process may open `path` for reading and writing (`access(2)`, which uses
 /// the real user; wd-core does not run set-user-ID).
 pub fn may_read_write(path: &str) -> bool {
-    let Ok(c) = std::ffi::CString::new(path) else {
-        return false;
-    };
-    // SAFETY: `c` is a NUL-terminated path alive for the call; access reads only it.
-    unsafe { libc::access(c.as_ptr(), libc::R_OK | libc::W_OK) == 0 }
+    use rustix::fs::Access;
+    rustix::fs::access(path, Access::READ_OK | Access::WRITE_OK).is_ok()
 }
 
 /// True if the process's effective capabilities include `CAP_IPC_LOCK` (bit 14).
@@ -400,6 +357,7 @@ pub fn has_cap_ipc_lock() -> bool {
 /// open and refuse to work when it differs, without a system call on the hot path.
 pub fn fork_generation() -> u64 {
     FORK_HOOK.call_once(|| {
+        // rustix has no wrapper for pthread_atfork (a libc function, not a system call).
         // SAFETY: registers a handler that only touches an atomic, which is
         // async-signal-safe as pthread_atfork child handlers must be.
         unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
@@ -409,6 +367,7 @@ pub fn fork_generation() -> u64 {
 
 /// Runs `f` when the process exits normally (return from main, `exit`).
 pub fn at_exit(f: extern "C" fn()) {
+    // rustix has no wrapper for atexit (a libc function, not a system call).
     // SAFETY: registers a plain function; atexit has no other precondition.
     unsafe { libc::atexit(f) };
 }
@@ -451,95 +410,26 @@ impl<T: Clone> Default for PerProcess<T> {
     }
 }
 
-/// The mainline `uacce` character device's ioctls (`include/uapi/misc/uacce/uacce.h` and
-/// `hisi_qm.h`; docs/abi.md section 9.2).
-pub mod uacce {
-    use std::io;
-    use std::os::fd::RawFd;
-
-    /// `UACCE_CMD_START_Q = _IO('W', 0)`.
-    pub const START_Q: libc::c_ulong = 0x5700;
-    /// `UACCE_CMD_PUT_Q = _IO('W', 1)`.
-    pub const PUT_Q: libc::c_ulong = 0x5701;
-    /// `UACCE_CMD_QM_SET_QP_CTX = _IOWR('H', 10, struct hisi_qp_ctx)`.
-    pub const QM_SET_QP_CTX: libc::c_ulong = 0xc004_480a;
-    /// `UACCE_CMD_QM_SET_QP_INFO = _IOWR('H', 11, struct hisi_qp_info)`.
-    pub const QM_SET_QP_INFO: libc::c_ulong = 0xc010_480b;
-    /// mmap page offset of the MMIO region (`UACCE_QFRT_MMIO`).
-    pub const QFRT_MMIO: u64 = 0;
-    /// mmap page offset of the DUS region (`UACCE_QFRT_DUS`).
-    pub const QFRT_DUS: u64 = 1;
-
-    /// `struct hisi_qp_ctx`.
-    #[repr(C)]
-    #[derive(Debug, Default)]
-    struct QpCtx {
-        id: u16,
-        qc_type: u16,
-    }
-
-    /// `struct hisi_qp_info`.
-    #[repr(C)]
-    #[derive(Debug, Default)]
-    struct QpInfo {
-        sqe_size: u32,
-        sq_depth: u16,
-        cq_depth: u16,
-        reserved: u64,
-    }
-
-    const _: () = assert!(std::mem::size_of::<QpCtx>() == 4);
-    const _: () = assert!(std::mem::size_of::<QpInfo>() == 16);
-
-    fn check(rc: libc::c_int) -> io::Result<()> {
-        if rc < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
-    }
-
-    /// `START_Q` or `PUT_Q` (no argument).
-    pub fn command(fd: RawFd, req: libc::c_ulong) -> io::Result<()> {
-        // SAFETY: these requests take no argument; no memory is passed.
-        check(unsafe { libc::ioctl(fd, req, 0) })
-    }
-
-    /// `QM_SET_QP_CTX` with queue type `qc_type` (0 compress, 1 decompress): returns the
-    /// queue number the kernel wrote back.
-    pub fn set_qp_ctx(fd: RawFd, qc_type: u16) -> io::Result<u16> {
-        let mut ctx = QpCtx { id: 0, qc_type };
-        // SAFETY: `ctx` is a live, exclusive `struct hisi_qp_ctx`, as the request expects.
-        check(unsafe { libc::ioctl(fd, QM_SET_QP_CTX, &mut ctx as *mut QpCtx) })?;
-        Ok(ctx.id)
-    }
-
-    /// `QM_SET_QP_INFO`: the queue's `(sqe_size, sq_depth, cq_depth)`.
-    pub fn qp_info(fd: RawFd) -> io::Result<(u32, u16, u16)> {
-        let mut info = QpInfo::default();
-        // SAFETY: `info` is a live, exclusive `struct hisi_qp_info`, as the request expects.
-        check(unsafe { libc::ioctl(fd, QM_SET_QP_INFO, &mut info as *mut QpInfo) })?;
-        Ok((info.sqe_size, info.sq_depth, info.cq_depth))
-    }
-}
+pub mod uacce;
 
 /// Faults in the pages of `[ptr, ptr + len)` (whole pages around it) without changing
 /// their contents, so that a device reaching them through the process's page tables (SVA)
 /// does not have to: `MADV_POPULATE_WRITE`, else `MADV_POPULATE_READ` (read-only memory),
 /// best effort (kernels before 5.14 know neither; the device then faults them in).
 pub fn populate(ptr: *const u8, len: usize) {
-    const MADV_POPULATE_READ: libc::c_int = 22;
-    const MADV_POPULATE_WRITE: libc::c_int = 23;
+    use rustix::mm::Advice;
     if len == 0 {
         return;
     }
     let page = page_size();
     let start = ptr as usize / page * page;
     let end = (ptr as usize).saturating_add(len).div_ceil(page) * page;
-    for advice in [MADV_POPULATE_WRITE, MADV_POPULATE_READ] {
+    for advice in [Advice::LinuxPopulateWrite, Advice::LinuxPopulateRead] {
         // SAFETY: the advice only faults pages in (contents unchanged); an unmapped range
         // fails with ENOMEM and changes nothing.
-        if unsafe { libc::madvise(start as *mut libc::c_void, end - start, advice) } == 0 {
+        if unsafe { rustix::mm::madvise(start as *mut std::ffi::c_void, end - start, advice) }
+            .is_ok()
+        {
             return;
         }
     }
@@ -557,6 +447,45 @@ mod tests {
         // SAFETY: reading our own fresh mapping.
         let s = unsafe { std::slice::from_raw_parts(m.as_ptr(), m.len()) };
         assert!(s.iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn shared_file_mappings_start_at_the_offset_and_write_through() {
+        let path = std::env::temp_dir().join(format!("wd-core-map-{}", std::process::id()));
+        let page = page_size();
+        let mut content = vec![1u8; page];
+        content.extend(std::iter::repeat_n(2u8, page));
+        std::fs::write(&path, &content).unwrap();
+        let file: OwnedFd = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .into();
+        let m = Mapping::shared_fd(&file, page as u64, page).unwrap();
+        assert_eq!(m.len(), page);
+        // SAFETY: the mapping is ours, `page` bytes long, and nothing else writes the file.
+        unsafe {
+            assert_eq!(*m.as_ptr(), 2);
+            *m.as_ptr().add(page - 1) = 7;
+        }
+        drop(m);
+        let back = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(back[2 * page - 1], 7);
+        assert_eq!(back[page - 1], 1);
+    }
+
+    #[test]
+    fn poll_waits_for_its_timeout() {
+        let e = EventFd::new().unwrap();
+        let t = std::time::Instant::now();
+        assert!(
+            poll_readable(&[e.as_raw_fd()], Some(Duration::from_millis(30)))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(t.elapsed() >= Duration::from_millis(30));
     }
 
     #[test]

@@ -31,6 +31,16 @@ pub fn parse_format(py: Python<'_>, s: &str) -> PyResult<Format> {
     s.parse().py(py)
 }
 
+/// A format argument of the incremental objects: a format name, or `"auto"` (gzip or zlib,
+/// told by the first byte; decompression only).
+pub fn parse_format_or_auto(py: Python<'_>, format: &str) -> PyResult<Option<Format>> {
+    if format.eq_ignore_ascii_case("auto") {
+        Ok(None)
+    } else {
+        parse_format(py, format).map(Some)
+    }
+}
+
 /// Checks a Python compression level (the core's [`Level`]: 1..=9, or -1 for the default).
 pub fn parse_level(py: Python<'_>, level: i32) -> PyResult<Level> {
     let l = Level::from(level);
@@ -67,7 +77,7 @@ pub fn _parse_device(py: Python<'_>, device: Option<&str>) -> PyResult<Option<&'
 #[pyo3(signature = (name, auto = false))]
 pub fn _parse_format(py: Python<'_>, name: &str, auto: bool) -> PyResult<&'static str> {
     if auto {
-        return Ok(crate::zip::parse_format_or_auto(py, name)?.map_or("auto", Format::name));
+        return Ok(parse_format_or_auto(py, name)?.map_or("auto", Format::name));
     }
     Ok(parse_format(py, name)?.name())
 }

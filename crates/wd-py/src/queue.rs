@@ -5,6 +5,9 @@
 //! (`wd_core::wait::until`) without the GIL, takes the lock for each look at the ring and
 //! each arming, sleeps on the readiness fd in slices, and checks for signals (with the
 //! GIL) after each, so that Ctrl-C is seen promptly.
+//!
+//! `Stats` and `Completion` are in `completion`, the blocking `recv`'s wait loop in
+//! `blocking`; both are re-exported.
 
 use std::os::fd::RawFd;
 use std::sync::Mutex;
@@ -15,191 +18,18 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 use wd_core::dma::DmaBuf;
 use wd_core::queue::{Completion, Request};
-use wd_core::wait::{Policy, Waiter};
-use wd_core::{Direction, Queue, Stats};
+use wd_core::wait::Policy;
+use wd_core::{Direction, Queue};
 
 use crate::buf::{copy_in, PyDmaBuf};
 use crate::domain::{generation, parse_device, parse_direction, parse_format, parse_level};
 use crate::errors::{bad_request, to_py, IntoPyResult};
 
-/// Longest sleep of a blocking `recv` between checks for signals.
-const WAIT_SLICE: Duration = Duration::from_millis(50);
+mod blocking;
+mod completion;
 
-/// Counters of a queue.
-#[pyclass(module = "warpdrive._core", name = "Stats", frozen, get_all)]
-#[derive(Clone)]
-pub struct PyStats {
-    /// Requests submitted.
-    pub submitted: u64,
-    /// Requests completed.
-    pub completed: u64,
-    /// Input bytes the device consumed.
-    pub bytes_in: u64,
-    /// Output bytes the device produced.
-    pub bytes_out: u64,
-    /// Sends refused because the ring was full.
-    pub full_retries: u64,
-    /// Completions with the DMA-fault status.
-    pub faults: u64,
-    /// Submission doorbells rung.
-    pub doorbells: u64,
-    /// Times a sleeping device had to be woken (system calls).
-    pub wakeups: u64,
-    /// Blocking waits (system calls).
-    pub waits: u64,
-}
-
-impl From<Stats> for PyStats {
-    fn from(s: Stats) -> PyStats {
-        PyStats {
-            submitted: s.submitted,
-            completed: s.completed,
-            bytes_in: s.bytes_in,
-            bytes_out: s.bytes_out,
-            full_retries: s.full_retries,
-            faults: s.faults,
-            doorbells: s.doorbells,
-            wakeups: s.wakeups,
-            waits: s.waits,
-        }
-    }
-}
-
-#[pymethods]
-impl PyStats {
-    fn __repr__(&self) -> String {
-        format!(
-            "Stats(submitted={}, completed={}, bytes_in={}, bytes_out={}, full_retries={}, faults={}, doorbells={}, wakeups={}, waits={})",
-            self.submitted,
-            self.completed,
-            self.bytes_in,
-            self.bytes_out,
-            self.full_retries,
-            self.faults,
-            self.doorbells,
-            self.wakeups,
-            self.waits
-        )
-    }
-}
-
-/// A finished request: the device's answer and the request's buffers, handed back.
-#[pyclass(module = "warpdrive._core", name = "Completion", frozen)]
-pub struct PyCompletion {
-    tag: u64,
-    status: u8,
-    consumed: usize,
-    produced: usize,
-    checksum: u32,
-    src: Option<Py<PyDmaBuf>>,
-    dst: Option<Py<PyDmaBuf>>,
-    /// What the request's buffers pin on a kernel device (for the memlock error).
-    pinned: u64,
-}
-
-impl PyCompletion {
-    fn new(py: Python<'_>, mut c: Completion) -> PyResult<PyCompletion> {
-        let pinned = c.pinned_bytes();
-        let src = c
-            .src
-            .take()
-            .map(|b| Py::new(py, PyDmaBuf::new(b)))
-            .transpose()?;
-        let dst = c
-            .dst
-            .take()
-            .map(|b| Py::new(py, PyDmaBuf::new(b)))
-            .transpose()?;
-        Ok(PyCompletion {
-            tag: c.tag,
-            status: c.status_raw,
-            consumed: c.consumed,
-            produced: c.produced,
-            checksum: c.checksum,
-            src,
-            dst,
-            pinned,
-        })
-    }
-
-    fn core(&self) -> Completion {
-        Completion {
-            tag: self.tag,
-            status_raw: self.status,
-            consumed: self.consumed,
-            produced: self.produced,
-            checksum: self.checksum,
-            src: None,
-            dst: None,
-        }
-    }
-}
-
-#[pymethods]
-impl PyCompletion {
-    /// The tag given to `send`.
-    #[getter]
-    fn tag(&self) -> u64 {
-        self.tag
-    }
-    /// The raw device status (0 = OK; see docs/abi.md).
-    #[getter]
-    fn status(&self) -> u8 {
-        self.status
-    }
-    /// Input bytes consumed.
-    #[getter]
-    fn consumed(&self) -> usize {
-        self.consumed
-    }
-    /// Output bytes produced (also `len(dst)`).
-    #[getter]
-    fn produced(&self) -> usize {
-        self.produced
-    }
-    /// Checksum of the uncompressed data (CRC-32 for gzip, Adler-32 for zlib).
-    #[getter]
-    fn checksum(&self) -> u32 {
-        self.checksum
-    }
-    /// The source buffer, back in Python's hands.
-    #[getter]
-    fn src(&self, py: Python<'_>) -> Option<Py<PyDmaBuf>> {
-        self.src.as_ref().map(|b| b.clone_ref(py))
-    }
-    /// The destination buffer, its length set to what the device produced.
-    #[getter]
-    fn dst(&self, py: Python<'_>) -> Option<Py<PyDmaBuf>> {
-        self.dst.as_ref().map(|b| b.clone_ref(py))
-    }
-    /// True for the success statuses.
-    #[getter]
-    fn ok(&self) -> bool {
-        self.core().check().is_ok()
-    }
-    /// True if a decompression stopped for lack of output space or input and can be
-    /// continued (`continue_stream=True`).
-    #[getter]
-    fn resumable(&self) -> bool {
-        matches!(
-            self.core().status(),
-            Some(wd_core::abi::Status::OutputTooSmall | wd_core::abi::Status::NeedInput)
-        )
-    }
-    /// Raises the matching `WarpDriveError` unless the status is a success.
-    fn check(&self, py: Python<'_>) -> PyResult<()> {
-        self.core()
-            .check()
-            .map_err(|e| e.with_pinned(self.pinned))
-            .py(py)
-    }
-    fn __repr__(&self) -> String {
-        format!(
-            "<Completion tag={} status={:#04x} consumed={} produced={}>",
-            self.tag, self.status, self.consumed, self.produced
-        )
-    }
-}
+use blocking::{Blocking, Stop, WAIT_SLICE};
+pub use completion::{PyCompletion, PyStats};
 
 /// One device queue (see the module documentation).
 #[pyclass(module = "warpdrive._core", name = "Queue")]
@@ -269,64 +99,6 @@ impl PyQueue {
 
     fn take_completions(py: Python<'_>, v: Vec<Completion>) -> PyResult<Vec<PyCompletion>> {
         v.into_iter().map(|c| PyCompletion::new(py, c)).collect()
-    }
-}
-
-/// A blocking `recv` as the core's [`Waiter`]: it runs without the GIL, takes the queue's
-/// lock only for each short driver call (never while sleeping), and checks for signals,
-/// with the GIL, after each sleep.
-struct Blocking<'a>(&'a PyQueue);
-
-/// Why a blocking `recv` ended without a completion.
-enum Stop {
-    /// The driver's error (a timeout among them).
-    Core(wd_core::Error),
-    /// The exception a signal handler raised.
-    Signal(PyErr),
-}
-
-impl From<wd_core::Error> for Stop {
-    fn from(e: wd_core::Error) -> Stop {
-        Stop::Core(e)
-    }
-}
-
-impl Blocking<'_> {
-    /// Runs `f` on the open queue, under its lock.
-    fn locked<R>(&self, f: impl FnOnce(&mut Queue) -> wd_core::Result<R>) -> Result<R, Stop> {
-        if self.0.gen != generation() {
-            return Err(Stop::Core(wd_core::Error::Forked));
-        }
-        let mut g = self.0.inner.lock().unwrap_or_else(|p| p.into_inner());
-        match g.as_mut() {
-            Some(q) => Ok(f(q)?),
-            None => Err(Stop::Core(wd_core::Error::Closed)),
-        }
-    }
-}
-
-impl Waiter for Blocking<'_> {
-    type Ready = Completion;
-    type Error = Stop;
-
-    fn poll(&mut self) -> Result<Option<Completion>, Stop> {
-        self.locked(|q| q.recv_in_flight())
-    }
-
-    fn arm(&mut self) -> Result<bool, Stop> {
-        self.locked(|q| q.arm_interrupt())
-    }
-
-    fn sleep(&mut self, timeout: Duration) -> Result<(), Stop> {
-        wd_core::wait::readable(&[self.0.fd], Some(timeout))?;
-        self.locked(|q| {
-            q.clear_readiness();
-            Ok(())
-        })
-    }
-
-    fn after_sleep(&mut self) -> Result<(), Stop> {
-        Python::attach(|py| py.check_signals()).map_err(Stop::Signal)
     }
 }
 

@@ -112,7 +112,7 @@ impl UacceBackend {
             .map_err(|e| step(name, &format!("opening {}", dev.node().display()), e))?;
         let file = ParentOnlyFd::new(file.into())
             .map_err(|e| step(name, "registering the file for fork", e))?;
-        let fd = file.as_raw_fd();
+        let fd = file.as_fd();
         let qn = sys::set_qp_ctx(fd, dir.index() as u16)
             .map_err(|e| step(name, "UACCE_CMD_QM_SET_QP_CTX", e))?;
         let (sqe_size, sq_depth, cq_depth) =
@@ -132,7 +132,7 @@ impl UacceBackend {
         )?;
         let dus = map_region(name, file.as_ref(), sys::QFRT_DUS, V2_DUS_SIZE, "DUS")?;
         debug_assert!(dus.len() >= RINGS_SIZE);
-        sys::command(fd, sys::START_Q).map_err(|e| step(name, "UACCE_CMD_START_Q", e))?;
+        sys::start_q(fd).map_err(|e| step(name, "UACCE_CMD_START_Q", e))?;
         Ok(UacceBackend {
             mmio: Mmio::new(mmio),
             rings: Rings::new(dus.clone()),
@@ -192,7 +192,7 @@ impl Backend for UacceBackend {
     fn check_alive(&self) -> Result<()> {
         // An ioctl first: after the parent went away the regions are gone too (a touch
         // would raise SIGBUS), and every ioctl fails with ENXIO.
-        if let Err(e) = sys::qp_info(self.file.as_raw_fd()) {
+        if let Err(e) = sys::qp_info(self.file.as_fd()) {
             return Err(Error::NoDevice(format!(
                 "{}: the device went away ({e})",
                 self.name
@@ -211,7 +211,7 @@ impl Backend for UacceBackend {
             return Ok(());
         }
         self.started = false;
-        match sys::command(self.file.as_raw_fd(), sys::PUT_Q) {
+        match sys::put_q(self.file.as_fd()) {
             Ok(()) => Ok(()),
             // Gone with its parent: uacce stopped and freed the queue already.
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(()),

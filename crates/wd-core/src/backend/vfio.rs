@@ -52,8 +52,7 @@ impl Container {
         let fd = sys::open_rw("/dev/vfio/vfio")
             .and_then(ParentOnlyFd::new)
             .map_err(step("opening /dev/vfio/vfio"))?;
-        let v = sys::ioctl_val(fd.as_raw_fd(), sys::GET_API_VERSION, 0)
-            .map_err(step("VFIO_GET_API_VERSION"))?;
+        let v = sys::api_version(&fd).map_err(step("VFIO_GET_API_VERSION"))?;
         if v != sys::API_VERSION {
             return Err(Error::NoDevice(format!(
                 "VFIO API version {v}, this driver speaks {}",
@@ -86,7 +85,7 @@ impl Container {
             }
             Some(_) => {}
             None => {
-                let ok = sys::ioctl_val(self.fd.as_raw_fd(), sys::CHECK_EXTENSION, iommu_type as _)
+                let ok = sys::check_extension(&self.fd, iommu_type)
                     .map_err(step("VFIO_CHECK_EXTENSION"))?;
                 if ok <= 0 {
                     return Err(Error::NoDevice(format!(
@@ -115,8 +114,7 @@ impl Container {
             fork_gen: crate::sys::fork_generation(),
         };
         if st.iommu_type.is_none() {
-            sys::ioctl_val(self.fd.as_raw_fd(), sys::SET_IOMMU, iommu_type as _)
-                .map_err(step("VFIO_SET_IOMMU"))?;
+            sys::set_iommu(&self.fd, iommu_type).map_err(step("VFIO_SET_IOMMU"))?;
             for &(iova, len) in shares {
                 sys::map_dma(self.fd.as_ref(), iova, iova, len as u64)
                     .map_err(|e| map_error(len, e))?;
@@ -418,7 +416,7 @@ impl Backend for VfioBackend {
     }
     fn kick(&self) {
         // A failed kick is harmless: the kernel device also wakes on WAIT and its timer.
-        let _ = sys::ioctl_val(self.device.as_raw_fd(), sys::SDMDEV_CMD_KICK, 0);
+        let _ = sys::sdmdev_kick(&self.device);
     }
     fn wait(&self, timeout: Option<Duration>) -> Result<()> {
         match self.wait {
@@ -429,8 +427,8 @@ impl Backend for VfioBackend {
                 Ok(())
             }
             WaitMode::Ioctl => {
-                let ms = timeout.map_or(0, |t| t.as_millis().clamp(1, u32::MAX as u128) as u64);
-                match sys::ioctl_val(self.device.as_raw_fd(), sys::SDMDEV_CMD_WAIT, ms as _) {
+                let ms = timeout.map_or(0, |t| t.as_millis().clamp(1, u32::MAX as u128) as u32);
+                match sys::sdmdev_wait(&self.device, ms) {
                     Ok(_) => Ok(()),
                     Err(e) if matches!(e.raw_os_error(), Some(libc::ETIMEDOUT | libc::EINTR)) => {
                         Ok(())
@@ -443,8 +441,7 @@ impl Backend for VfioBackend {
     fn stop(&mut self) -> Result<()> {
         // The device finishes the request in progress, drops the unread ones and restarts
         // empty: nothing of ours is in use by it afterwards.
-        sys::ioctl_val(self.device.as_raw_fd(), sys::DEVICE_RESET, 0)
-            .map_err(step("VFIO_DEVICE_RESET"))?;
+        sys::device_reset(&self.device).map_err(step("VFIO_DEVICE_RESET"))?;
         Ok(())
     }
     fn describe(&self) -> String {
