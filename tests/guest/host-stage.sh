@@ -149,6 +149,10 @@ if $H test -x $VENV/bin/python; then
 			echo $? > /tmp/py.rc
 		} 2>&1 | tee /tmp/py.log
 		rc=$(cat /tmp/py.rc 2>/dev/null || echo 1)
+		# The suite's temporary folders live in the guest's memory (/tmp): those of
+		# failed tests are kept to the session's end, and pytest keeps its last three
+		# sessions; the next backend's suite starts without them.
+		rm -rf /tmp/pytest-of-*
 		# pytest's last line: "==== N passed, M failed in T s ===="
 		echo "$HS backend ($USER_DESC, python): $(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' /tmp/py.log | tail -n 1)"
 		case $rc in
