@@ -52,6 +52,12 @@ impl Format {
             Format::Gzip => ReqType::Gzip,
         }
     }
+
+    /// The format whose whole streams requests of `t` make or read ([`Format::req_type`]
+    /// read backwards); `None` for a request type of no format.
+    pub fn from_req_type(t: ReqType) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.req_type() == t)
+    }
 }
 
 impl fmt::Display for Format {
@@ -178,6 +184,14 @@ mod tests {
             assert!(matches!(e, Error::BadRequest(_)), "{bad:?}: {e}");
             assert!(e.to_string().contains("format"), "{e}");
         }
+    }
+
+    #[test]
+    fn request_types_read_back() {
+        for f in Format::ALL {
+            assert_eq!(Format::from_req_type(f.req_type()), Some(f));
+        }
+        assert_eq!(Format::from_req_type(ReqType::Nop), None);
     }
 
     #[test]

@@ -28,7 +28,10 @@ pub use framing::{
     crc32, crc32_combine, detect_format, gzip_header, gzip_header_with_index, gzip_trailer,
     read_gzip_header, stream_error, After, GzipHeader, GZIP_OS,
 };
-pub(crate) use framing::{request_header, zlib_header};
+pub(crate) use framing::{request_header, Framer};
+// The ring dialects' tests build zlib input with it.
+#[cfg(test)]
+pub(crate) use framing::zlib_header;
 pub use oneshot::{
     compress, compress_one, decompress, decompress_into, decompress_limited, decompress_one,
     decompress_one_limited, max_inflated, output_guess, output_guess_from, output_limit,

@@ -4,15 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::PIECE;
-use crate::abi::{Csum, Direction, ReqType, Status};
+use crate::abi::{Direction, ReqType, Status};
 use crate::dma::DmaBuf;
 use crate::error::{Error, Result};
 use crate::memlock::{self, CompressPlan, Reservation};
 use crate::queue::{Completion, Queue, Request};
-use crate::zip::{
-    adler32_combine, compress_bound, crc32_combine, gzip_header, gzip_trailer, Format, GzipHeader,
-    Level,
-};
+use crate::zip::{compress_bound, Format, Framer, GzipHeader, Level};
 
 /// How a [`Deflater::flush`] ends what was written so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,13 +34,11 @@ pub struct Deflater {
     depth: usize,
     chunk: usize,
     pins: Option<Reservation>,
-    format: Format,
-    level: u32,
+    /// The format's framing: header, each piece's request, checksum, trailer.
+    framer: Framer,
     header: GzipHeader,
     started: bool,
     finished: bool,
-    sum: u32,
-    total_in: u64,
     pending: Vec<u8>,
     sent: u64,
     written: u64,
@@ -77,13 +72,10 @@ impl Deflater {
             depth: 2,
             chunk: PIECE,
             pins: None,
-            format,
-            level: level.into().get()?,
+            framer: Framer::new(format, level.into().get()?),
             header,
             started: false,
             finished: false,
-            sum: if format == Format::Zlib { 1 } else { 0 },
-            total_in: 0,
             pending: Vec::new(),
             sent: 0,
             written: 0,
@@ -174,11 +166,7 @@ impl Deflater {
                 }
             }
             if last {
-                match s.format {
-                    Format::Gzip => out.extend_from_slice(&gzip_trailer(s.sum, s.total_in)),
-                    Format::Zlib => out.extend_from_slice(&s.sum.to_be_bytes()),
-                    Format::Deflate => {}
-                }
+                out.extend_from_slice(&s.framer.trailer());
                 s.finished = true;
                 for q in s.queues.drain(..) {
                     crate::pool::give_back(q)?;
@@ -218,11 +206,7 @@ impl Deflater {
     /// first collecting finished pieces while none has room; `last` ends the stream.
     fn send_piece(&mut self, data: &[u8], last: bool, out: &mut Vec<u8>) -> Result<()> {
         if !self.started {
-            match self.format {
-                Format::Gzip => out.extend_from_slice(&gzip_header(self.level, &self.header)),
-                Format::Zlib => out.extend_from_slice(&crate::zip::zlib_header(self.level)),
-                Format::Deflate => {}
-            }
+            out.extend_from_slice(&self.framer.header(&self.header, 0));
             self.started = true;
         }
         let window = (self.want_queues * (self.depth + 1)) as u64;
@@ -269,20 +253,10 @@ impl Deflater {
 
     /// The request for piece `tag`.
     fn request(&self, src: DmaBuf, dst: DmaBuf, tag: u64) -> Request {
-        let csum = match self.format {
-            Format::Gzip => Csum::Crc32,
-            Format::Zlib => Csum::Adler32,
-            Format::Deflate => Csum::Implied,
-        };
-        let r = Request::new(ReqType::Deflate, src, dst)
-            .checksum(csum)
-            .level(self.level)
-            .tag(tag);
-        if self.last_tag == Some(tag) {
-            r
-        } else {
-            r.partial()
-        }
+        let last = self.last_tag == Some(tag);
+        self.framer
+            .piece(Request::new(ReqType::Deflate, src, dst), last)
+            .tag(tag)
     }
 
     /// Takes the completions that are there (waiting for one when `block`), and appends
@@ -317,13 +291,7 @@ impl Deflater {
                 return Err(Error::Protocol("a completion without its output".into()));
             };
             out.extend_from_slice(dst.as_slice());
-            let len = c.consumed as u64;
-            self.sum = match self.format {
-                Format::Gzip => crc32_combine(self.sum, c.checksum, len),
-                Format::Zlib => adler32_combine(self.sum, c.checksum, len),
-                Format::Deflate => 0,
-            };
-            self.total_in += len;
+            self.framer.add(c.checksum, c.consumed as u64);
             self.free_dst.push(dst);
             self.free_src.extend(c.src.take());
             self.written += 1;

@@ -107,10 +107,8 @@ impl Queue {
                 }
             }
             Direction::Decompress if !f.cont && self.dialect.skips_header(t) => {
-                let format = match t {
-                    ReqType::Gzip => Format::Gzip,
-                    _ => Format::Zlib,
-                };
+                // Raw deflate has no header: a type of no format has none to skip.
+                let format = Format::from_req_type(t).unwrap_or(Format::Deflate);
                 match crate::zip::check_header(format, input) {
                     Ok(Some(n)) => f.hdr_in = n,
                     Ok(None) => f.forced = Some(Status::NeedInput),

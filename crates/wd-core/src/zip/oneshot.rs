@@ -4,13 +4,13 @@
 
 use std::io::{self, Write};
 
-use crate::abi::{Csum, Direction, ReqType, Status};
+use crate::abi::{Direction, ReqType, Status};
 use crate::error::{DataErrorKind, Error, Result};
 use crate::format::{Format, Level};
 use crate::memlock::{self, Reservation};
 use crate::queue::{Queue, Request};
 
-use super::framing::{compress_bound, gzip_header, gzip_trailer, stream_error, GzipHeader};
+use super::framing::{compress_bound, stream_error, Framer, GzipHeader};
 use super::stream::{compress_stream_indexed, decompress_stream_limited};
 use super::{default_opener, ZipOptions};
 
@@ -86,18 +86,24 @@ pub fn compress_one(
         Reservation::none()
     };
     let mut out = Vec::new();
-    // gzip: raw deflate with its CRC-32, wrapped here (the header is decided in one place).
-    let req = if format == Format::Gzip {
-        out.extend_from_slice(&gzip_header(level, &GzipHeader::default()));
-        Request::without_buffers(ReqType::Deflate).checksum(Csum::Crc32)
-    } else {
-        Request::without_buffers(format.req_type())
+    // A format the driver frames (gzip) is one raw deflate piece with its checksum, wrapped
+    // here; the others are the device's own request of the format.
+    let mut framer = format
+        .framed_by_driver()
+        .then(|| Framer::new(format, level));
+    let req = match &framer {
+        Some(f) => {
+            out.extend_from_slice(&f.header(&GzipHeader::default(), 0));
+            f.piece(Request::without_buffers(ReqType::Deflate), true)
+        }
+        None => Request::without_buffers(format.req_type()).level(level),
     };
-    let c = q.run_borrowed(req.level(level), data, &mut out, space)?;
+    let c = q.run_borrowed(req, data, &mut out, space)?;
     c.check()
         .map_err(|e| e.with_pinned(memlock::request_pins(data.len(), space)))?;
-    if format == Format::Gzip {
-        out.extend_from_slice(&gzip_trailer(c.checksum, data.len() as u64));
+    if let Some(f) = &mut framer {
+        f.add(c.checksum, data.len() as u64);
+        out.extend_from_slice(&f.trailer());
     }
     // The bound is ~3x what typical data needs: give the rest back (in place, no copy).
     out.shrink_to_fit();
@@ -189,22 +195,11 @@ pub fn output_guess(data: &[u8], format: Format) -> usize {
 
 /// [`output_guess`] from the input's length, its first two bytes and its last four.
 pub fn output_guess_from(len: usize, head: &[u8], tail: &[u8], format: Format) -> usize {
-    let guess = match (format, gzip_isize(len, head, tail)) {
-        (Format::Gzip, Some(n)) if n < CLAIMED_SIZE_MAX => n + 1,
+    let guess = match format.claimed_size(len, head, tail) {
+        Some(n) if n < CLAIMED_SIZE_MAX => n + 1,
         _ => len.saturating_mul(4).clamp(64 << 10, ONE_REQUEST_MAX * 4),
     };
     guess.min(max_inflated(len)).min(CLAIMED_SIZE_MAX)
-}
-
-/// The uncompressed size a gzip member announces (ISIZE, mod 2^32), as a size hint, from
-/// the input's length, first two bytes and last four.
-fn gzip_isize(len: usize, head: &[u8], tail: &[u8]) -> Option<usize> {
-    match (head, tail) {
-        ([0x1f, 0x8b], &[a, b, c, d]) if len >= 18 => {
-            Some(u32::from_le_bytes([a, b, c, d]) as usize)
-        }
-        _ => None,
-    }
 }
 
 /// Runs `f` on a pooled queue of `dir` and gives the queue back (a queue `f` left unusable
@@ -317,7 +312,7 @@ pub fn decompress_into<W: Write>(
     mut sink: W,
 ) -> Result<Decompressed<W>> {
     // WarpDrive's own multi-piece gzip: its pieces on several queues at once.
-    if format == Format::Gzip {
+    if format.carries_piece_index() {
         if let Some(t) = crate::pieces::read_index(data) {
             let queues = ZipOptions::default().queues;
             if let Some(v) =
