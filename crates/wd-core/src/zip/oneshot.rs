@@ -55,7 +55,7 @@ pub fn retry_output_room(
 ) -> Result<Option<usize>> {
     match left {
         Some(l) if room > l => Err(output_limit(max_output)),
-        _ => Ok(Some(room.saturating_mul(2)).filter(|&r| r <= RETRY_ROOM_MAX)),
+        _ => Ok(Some(doubled(room)).filter(|&r| r <= RETRY_ROOM_MAX)),
     }
 }
 
@@ -167,7 +167,7 @@ pub fn decompress_one_limited(
             }
             Some(Status::OutputTooSmall) => {
                 if !pinned {
-                    space = space.saturating_mul(2);
+                    space = continued_room(space);
                 }
                 space = space.min(cap - out.len()).min(u32::MAX as usize);
                 req = Request::without_buffers(format.req_type()).continue_stream();
@@ -183,6 +183,24 @@ pub fn decompress_one_limited(
             }
         }
     }
+}
+
+/// The output room of the next request of a one-request decompression continued on its
+/// queue, after a request of `room` bytes filled it: the core's one rule
+/// ([`retry_output_room`]: twice the room). Past [`RETRY_ROOM_MAX`], where a fresh try gives
+/// way to a stream that goes on on the device, this already is that stream, and its room
+/// goes on doubling by the same rule. (The output limit is checked before, on the output
+/// itself.)
+fn continued_room(room: usize) -> usize {
+    match retry_output_room(room, None, 0) {
+        Ok(Some(next)) => next,
+        _ => doubled(room),
+    }
+}
+
+/// Twice `room`, as far as a `usize` goes: how every output room grows.
+fn doubled(room: usize) -> usize {
+    room.saturating_mul(2)
 }
 
 /// The output space a one-request decompression of `data` starts with: gzip's claimed
@@ -362,5 +380,19 @@ mod tests {
         );
         assert_eq!(retry_output_room(RETRY_ROOM_MAX, None, 0).unwrap(), None);
         assert_eq!(retry_output_room(usize::MAX, None, 0).unwrap(), None);
+    }
+
+    #[test]
+    fn a_continued_decompression_grows_its_room_by_the_same_rule() {
+        for room in [1usize, 4096, RETRY_ROOM_MAX / 2] {
+            assert_eq!(
+                Some(continued_room(room)),
+                retry_output_room(room, None, 0).unwrap()
+            );
+        }
+        // Past the largest room of a fresh try the continued stream's room goes on doubling.
+        assert_eq!(continued_room(RETRY_ROOM_MAX), 2 * RETRY_ROOM_MAX);
+        assert_eq!(continued_room(3 * RETRY_ROOM_MAX), 6 * RETRY_ROOM_MAX);
+        assert_eq!(continued_room(usize::MAX), usize::MAX);
     }
 }
