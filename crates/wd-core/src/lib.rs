@@ -14,17 +14,19 @@
 
 #![warn(missing_docs)]
 
+// The modules whose paths the repository's other crates, tests and examples use; the rest
+// are private, their public items re-exported below.
 pub mod abi;
 pub mod backend;
 pub mod codec;
 pub mod dma;
-pub mod error;
-pub mod format;
+mod error;
+mod format;
 pub mod memlock;
 mod open;
 pub mod pieces;
 pub mod pool;
-pub mod queue;
+mod queue;
 mod ring;
 pub mod sysfs;
 mod vfio_sys;
@@ -57,13 +59,13 @@ pub use abi::Direction;
 pub use backend::DeviceKind;
 #[cfg(feature = "soft")]
 pub use engine::ENGINES;
-pub use error::{Error, Result};
+pub use error::{DataError, DataErrorKind, Error, Result};
 pub use format::{Format, Level};
 pub use open::{
     default_device, list_devices, open_queue, open_queue_on, open_queue_with, soft_domain,
     vfio_present, DeviceChoice, QueueOptions,
 };
-pub use queue::{Completion, Queue, Request, SendError, Stats};
+pub use queue::{Completion, InputBytes, Queue, Request, SendError, Stats};
 pub use sys::fork_generation;
 
 #[cfg(test)]
