@@ -123,8 +123,7 @@ pub fn soft_domain() -> Arc<crate::dma::Domain> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum DeviceChoice {
-    /// A uacce device with a free queue, else an sdmdev device through VFIO, else soft (the
-    /// order of [`HARDWARE`]).
+    /// A uacce device with a free queue, else an sdmdev device through VFIO, else soft.
     #[default]
     Auto,
     /// That kind of device; an error if there is none ([`DeviceKind::Soft`]: the
