@@ -16,9 +16,11 @@ import asyncio
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(BENCH))
+# bench/, where py_bench.py and out/ are.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from py_bench import Probe, host_hiccup, one_async_run, pieces
+
+BENCH = Path(__file__).resolve().parents[2]
 
 SECS = 1.5
 
