@@ -87,7 +87,7 @@ pub fn zlib_verdict(format: Format, data: &[u8]) -> Verdict {
 
 /// Checks our result against zlib's verdict (`what` names the call).
 pub fn compare(format: Format, ours: Result<&[u8], &wd_core::Error>, theirs: &Verdict) {
-    use wd_core::error::DataErrorKind;
+    use wd_core::DataErrorKind;
     let limit = |e: &wd_core::Error| matches!(e, wd_core::Error::BadData(d) if d.kind() == DataErrorKind::OutputLimit);
     match (ours, theirs) {
         (Ok(a), Verdict::Accepted(b)) => assert!(a == &b[..], "{format:?}: outputs differ"),

@@ -15,7 +15,7 @@ signature it keeps for type checkers.
 Why a worker thread and not the asyncio queues: a file is one stream, decoded request after
 request, and the blocking file object already does it (read-ahead, members, headers, seek,
 text); from 128 KiB per call the thread hop costs nothing measurable, and only small reads
-pay it (bench/experiments/python-notes.md).
+pay it (bench/experiments/python-package/README.md).
 """
 
 from __future__ import annotations

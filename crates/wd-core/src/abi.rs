@@ -3,10 +3,10 @@
 //! `uacce` devices (section 9), both behind [`Dialect`]. Pure data: no memory access
 //! happens here.
 //!
-//! The children: [`entry`] the `hisi_qm_v1` ZIP entry layout (request types, flags,
-//! checksum selectors, the submission and completion entries), [`status`] the statuses and
-//! what each means, [`v2`] the layout constants of the `hisi_qm_v2`/`v3` dialect, and
-//! [`dialect`] the [`Dialect`] that speaks either. Everything is re-exported here: the paths
+//! The children: `entry` the `hisi_qm_v1` ZIP entry layout (request types, flags,
+//! checksum selectors, the submission and completion entries), `status` the statuses and
+//! what each means, `v2` the layout constants of the `hisi_qm_v2`/`v3` dialect, and
+//! `dialect` the [`Dialect`] that speaks either. Everything is re-exported here: the paths
 //! are `abi::NAME`.
 
 mod dialect;

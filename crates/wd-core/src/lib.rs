@@ -2,7 +2,9 @@
 //!
 //! ## Modules
 //!
-//! - [`queue::Queue`]: the `hisi_qm_v1` ring driver over any [`backend::Backend`].
+//! - [`Queue`]: the ring driver (every dialect, `docs/abi.md`) over any
+//!   [`backend::Backend`]; [`open_queue`] and [`DeviceChoice`] pick the backend,
+//!   [`list_devices`] shows the hardware present.
 //! - [`abi`]: the ring dialect and the ZIP request format (`docs/abi.md`).
 //! - [`dma`]: memory shared with a device, tracked per address space.
 //! - [`backend::soft`]: an in-process device model that speaks the same protocol, running
@@ -12,17 +14,19 @@
 
 #![warn(missing_docs)]
 
+// The modules whose paths the repository's other crates, tests and examples use; the rest
+// are private, their public items re-exported below.
 pub mod abi;
 pub mod backend;
 pub mod codec;
 pub mod dma;
-pub mod error;
-pub mod format;
+mod error;
+mod format;
 pub mod memlock;
 mod open;
 pub mod pieces;
 pub mod pool;
-pub mod queue;
+mod queue;
 mod ring;
 pub mod sysfs;
 mod vfio_sys;
@@ -55,13 +59,13 @@ pub use abi::Direction;
 pub use backend::DeviceKind;
 #[cfg(feature = "soft")]
 pub use engine::ENGINES;
-pub use error::{Error, Result};
+pub use error::{DataError, DataErrorKind, Error, Result};
 pub use format::{Format, Level};
 pub use open::{
-    default_device, open_queue, open_queue_on, open_queue_with, soft_domain, vfio_present,
-    DeviceChoice, QueueOptions,
+    default_device, list_devices, open_queue, open_queue_on, open_queue_with, soft_domain,
+    vfio_present, DeviceChoice, QueueOptions,
 };
-pub use queue::{Completion, Queue, Request, SendError, Stats};
+pub use queue::{Completion, InputBytes, Queue, Request, SendError, Stats};
 pub use sys::fork_generation;
 
 #[cfg(test)]
@@ -70,7 +74,7 @@ mod tests {
 
     #[test]
     fn asking_for_vfio_without_vfio_is_no_device() {
-        match open_queue_on(DeviceChoice::Vfio, Direction::Compress) {
+        match open_queue_on(DeviceKind::Vfio.into(), Direction::Compress) {
             Err(Error::NoDevice(m)) => assert!(m.contains("vfio") || m.contains("sdmdev"), "{m}"),
             Err(e) => panic!("want NoDevice, got {e}"),
             // A machine with sdmdev and VFIO gives a real queue.
@@ -87,7 +91,7 @@ mod tests {
             Ok(q) => panic!("a queue on {}", q.describe()),
         };
         for dir in [Direction::Compress, Direction::Decompress] {
-            said_so(open_queue_on(DeviceChoice::Soft, dir));
+            said_so(open_queue_on(DeviceKind::Soft.into(), dir));
             said_so(Queue::open_soft(dir));
             // Auto falls back to the soft device where no hardware is present.
             match open_queue_on(DeviceChoice::Auto, dir) {

@@ -2,10 +2,12 @@
 //! that names every backend.
 //!
 //! A backend is a module under `backend/` that implements [`crate::backend::Backend`] and
-//! offers two functions: `present(dir) -> bool` (a cheap look, nothing opened) and
-//! `open_queue(dir, &QueueOptions) -> Result<Queue>`. Adding one is that file, a
-//! [`DeviceKind`] variant, and one line in [`HARDWARE`] (its place there is its
-//! preference under [`DeviceChoice::Auto`]).
+//! offers three functions: `present(dir) -> bool` (a cheap look, nothing opened),
+//! `open_queue(dir, &QueueOptions) -> Result<Queue>` and `list() -> Vec<DeviceEntry>` (what
+//! the device listing shows of it). Adding one is that file, a [`DeviceKind`] variant, and
+//! one line in [`HARDWARE`] (its place there is its preference under
+//! [`DeviceChoice::Auto`] and in [`list_devices`]). [`DeviceChoice`] follows from
+//! [`DeviceKind`].
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,6 +16,7 @@ use crate::abi::Direction;
 use crate::backend::{self, DeviceKind};
 use crate::error::{Error, Result};
 use crate::queue::Queue;
+use crate::sysfs::DeviceEntry;
 
 /// How one backend is found and opened.
 struct Entry {
@@ -22,6 +25,8 @@ struct Entry {
     present: fn(Direction) -> bool,
     /// Opens a queue.
     open: fn(Direction, &QueueOptions) -> Result<Queue>,
+    /// Its devices as the listing shows them, usable or not (nothing is opened).
+    list: fn() -> Vec<DeviceEntry>,
 }
 
 /// Device backends outside the process, in order of preference for [`DeviceChoice::Auto`].
@@ -30,20 +35,24 @@ const HARDWARE: &[Entry] = &[
         kind: DeviceKind::Uacce,
         present: backend::uacce::present,
         open: backend::uacce::open_queue,
+        list: backend::uacce::list,
     },
     Entry {
         kind: DeviceKind::Vfio,
         present: backend::vfio::present,
         open: backend::vfio::open_queue,
+        list: backend::vfio::list,
     },
 ];
 
 /// The in-process device: always there when built (the cargo feature `soft`), the last
-/// resort of [`DeviceChoice::Auto`]. Without it, opening it is [`Error::NoDevice`].
+/// resort of [`DeviceChoice::Auto`]. Without it, opening it is [`Error::NoDevice`]. The
+/// listing leaves it out: it has no device to read (the Python package adds its own line).
 const SOFT: Entry = Entry {
     kind: DeviceKind::Soft,
     present: |_| backend::soft::BUILT,
     open: backend::soft::open_queue,
+    list: Vec::new,
 };
 
 fn entry(kind: DeviceKind) -> &'static Entry {
@@ -106,40 +115,39 @@ pub fn soft_domain() -> Arc<crate::dma::Domain> {
     backend::soft::process_domain()
 }
 
-/// Which device a queue should come from.
+/// Which device a queue should come from: [`DeviceChoice::Auto`], or one [`DeviceKind`]
+/// (`DeviceChoice::from(DeviceKind::Soft)`).
 ///
-/// Spelled `auto`, `soft`, `vfio`, `uacce` (exactly, as [`std::str::FromStr`] reads and
-/// [`std::fmt::Display`] writes it).
+/// Spelled `auto`, or a kind's name (`soft`, `vfio`, `uacce`), exactly, as
+/// [`std::str::FromStr`] reads and [`std::fmt::Display`] writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum DeviceChoice {
     /// A uacce device with a free queue, else an sdmdev device through VFIO, else soft.
     #[default]
     Auto,
-    /// The in-process soft device.
-    Soft,
-    /// An sdmdev device through VFIO; an error if there is none.
-    Vfio,
-    /// A mainline uacce device (hisi_zip); an error if there is none.
-    Uacce,
+    /// That kind of device; an error if there is none ([`DeviceKind::Soft`]: the
+    /// in-process device, there whenever it is built).
+    Only(DeviceKind),
 }
 
 impl DeviceChoice {
-    /// Every choice, in the order the messages name them.
-    pub const ALL: [DeviceChoice; 4] = [
-        DeviceChoice::Auto,
-        DeviceChoice::Soft,
-        DeviceChoice::Vfio,
-        DeviceChoice::Uacce,
-    ];
+    /// Every choice, in the order the messages name them: `auto`, then every kind.
+    pub const ALL: [DeviceChoice; DeviceKind::ALL.len() + 1] = {
+        let mut all = [DeviceChoice::Auto; DeviceKind::ALL.len() + 1];
+        let mut i = 0;
+        while i < DeviceKind::ALL.len() {
+            all[i + 1] = DeviceChoice::Only(DeviceKind::ALL[i]);
+            i += 1;
+        }
+        all
+    };
 
-    /// The choice's name: `auto`, `soft`, `vfio` or `uacce`.
+    /// The choice's name: `auto`, or the kind's ([`DeviceKind::name`]).
     pub const fn name(self) -> &'static str {
         match self {
             DeviceChoice::Auto => "auto",
-            DeviceChoice::Soft => "soft",
-            DeviceChoice::Vfio => "vfio",
-            DeviceChoice::Uacce => "uacce",
+            DeviceChoice::Only(k) => k.name(),
         }
     }
 
@@ -153,9 +161,7 @@ impl DeviceChoice {
     pub const fn kind(self) -> Option<DeviceKind> {
         match self {
             DeviceChoice::Auto => None,
-            DeviceChoice::Soft => Some(DeviceKind::Soft),
-            DeviceChoice::Vfio => Some(DeviceKind::Vfio),
-            DeviceChoice::Uacce => Some(DeviceKind::Uacce),
+            DeviceChoice::Only(k) => Some(k),
         }
     }
 
@@ -171,6 +177,12 @@ impl DeviceChoice {
             }),
             Err(_) => Ok(DeviceChoice::Auto),
         }
+    }
+}
+
+impl From<DeviceKind> for DeviceChoice {
+    fn from(k: DeviceKind) -> DeviceChoice {
+        DeviceChoice::Only(k)
     }
 }
 
@@ -201,6 +213,14 @@ impl std::str::FromStr for DeviceChoice {
 /// [`backend::vfio::present`]; the answer is remembered for a second).
 pub fn vfio_present(dir: Direction) -> bool {
     present(entry(DeviceKind::Vfio), dir)
+}
+
+/// Every hardware device present, usable or not, in the order [`DeviceChoice::Auto`]
+/// prefers their kinds (uacce devices, then sdmdev types), each kind read where the
+/// environment says (`WARPDRIVE_UACCE_ROOT`, `WARPDRIVE_SYSFS_ROOT`, else `/sys/class/...`).
+/// Nothing is opened; the soft device is not listed.
+pub fn list_devices() -> Vec<DeviceEntry> {
+    HARDWARE.iter().flat_map(|e| (e.list)()).collect()
 }
 
 /// The kind of device [`open_queue`] would use now.
@@ -274,6 +294,14 @@ mod tests {
         for c in DeviceChoice::ALL {
             assert_eq!(c.to_string().parse::<DeviceChoice>().unwrap(), c);
         }
+        // `auto`, then one choice per kind, named as the kind.
+        let names: Vec<&str> = DeviceChoice::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(names, ["auto", "soft", "vfio", "uacce"]);
+        for k in DeviceKind::ALL {
+            assert_eq!(DeviceChoice::from(k).kind(), Some(k));
+            assert_eq!(DeviceChoice::from(k).name(), k.name());
+        }
+        assert_eq!(DeviceChoice::default().kind(), None);
         let e = "gpu".parse::<DeviceChoice>().unwrap_err();
         assert!(e.to_string().contains("device must be"), "{e}");
         assert!(e.to_string().contains("'uacce'"), "{e}");

@@ -1,9 +1,10 @@
 //! Finding devices: sysfs only, nothing opened. sdmdev parents (`docs/abi.md` section 6)
-//! and mainline uacce devices (section 9.1); [`list_devices_from_env`] lists both.
+//! and mainline uacce devices (section 9.1). [`crate::list_devices`] lists both, each
+//! kind through its backend's `list` in the table of backends (`open.rs`).
 //!
 //! Two readers of one layout: [`Sysfs::parents`] for opening a queue (every attribute the
-//! driver needs must be there, or it is an error) and [`list_devices`] for showing what is
-//! present (whatever can be read, with a note where a type is not usable).
+//! driver needs must be there, or it is an error) and [`list_sdmdev_devices`] for showing
+//! what is present (whatever can be read, with a note where a type is not usable).
 //!
 //! Layout read here (the root, normally `/sys`, is configurable for tests):
 //! - `class/sdmdev/<parent>/params/{iommu_type,dma_flag}`
@@ -13,7 +14,7 @@
 //! - `class/uacce/<name>/{api,flags,available_instances,algorithms,region_mmio_size,
 //!   region_dus_size,isolate,device/numa_node}`, and the node `/dev/<name>`
 //!
-//! The children: `sdmdev` (parents, mdev types, [`Sysfs`], [`list_devices`]) and `uacce`
+//! The children: `sdmdev` (parents, mdev types, [`Sysfs`], [`list_sdmdev_devices`]) and `uacce`
 //! ([`UacceDevice`], [`uacce_devices`], [`list_uacce_devices`]); everything is re-exported
 //! here, so the paths are `sysfs::NAME`.
 
@@ -21,6 +22,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::abi::Direction;
+use crate::backend::DeviceKind;
 use crate::error::{Error, Result};
 
 mod sdmdev;
@@ -60,7 +62,7 @@ fn entries(dir: &Path) -> Vec<(String, PathBuf)> {
     v
 }
 
-/// One mdev type as [`list_devices`] shows it: what could be read, and whether this driver
+/// One device (an mdev type, a uacce device) as the listing shows it: what could be read, and whether this driver
 /// can open queues of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceEntry {
@@ -84,8 +86,9 @@ pub struct DeviceEntry {
     pub usable: bool,
     /// Why it is not usable, if it is not.
     pub note: String,
-    /// `sdmdev` (a VFIO mediated-device type) or `uacce` (a uacce device).
-    pub kind: &'static str,
+    /// [`DeviceKind::Vfio`] (an sdmdev mediated-device type) or [`DeviceKind::Uacce`] (a
+    /// uacce device); listings name it by [`DeviceKind::class_name`].
+    pub kind: DeviceKind,
     /// The device's NUMA node (uacce: `device/numa_node`), if known.
     pub numa_node: Option<i32>,
     /// uacce: whether the device isolated itself after errors (`isolate`; absent on 6.1's
@@ -100,17 +103,6 @@ fn read_trimmed(p: &Path) -> Option<String> {
 
 fn read_opt_num(p: &Path) -> Option<u32> {
     read_num(p).ok()
-}
-
-/// Every device present: the uacce devices ([`list_uacce_devices`] of
-/// [`UACCE_CLASS_DIR`], or of the directory `WARPDRIVE_UACCE_ROOT` names), then the
-/// sdmdev types ([`list_devices`] of [`CLASS_DIR`], or of `WARPDRIVE_SYSFS_ROOT`): the
-/// order in which [`crate::DeviceChoice::Auto`] prefers them.
-pub fn list_devices_from_env() -> Vec<DeviceEntry> {
-    let dir = std::env::var_os(CLASS_DIR_ENV).unwrap_or_else(|| CLASS_DIR.into());
-    let mut v = list_uacce_devices(&uacce_class_dir());
-    v.extend(list_devices(Path::new(&dir)));
-    v
 }
 
 /// A fresh random UUID (from the kernel).

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use wd_core::{open_queue_with, DeviceChoice, Direction, QueueOptions, Request};
+use wd_core::{open_queue_with, DeviceKind, Direction, QueueOptions, Request};
 
 /// The scheduling policy (`/proc/.../stat` field 41) of each soft device thread, by id.
 fn soft_device_threads() -> BTreeMap<u32, u32> {
@@ -27,7 +27,7 @@ fn soft_device_threads() -> BTreeMap<u32, u32> {
 #[test]
 fn background_device_thread_runs_at_idle_priority_and_serves_requests() {
     let mut normal = open_queue_with(
-        DeviceChoice::Soft,
+        DeviceKind::Soft.into(),
         Direction::Compress,
         QueueOptions::default(),
     )
@@ -37,7 +37,7 @@ fn background_device_thread_runs_at_idle_priority_and_serves_requests() {
     assert_eq!(*before.values().next().unwrap(), libc::SCHED_OTHER as u32);
 
     let mut background = open_queue_with(
-        DeviceChoice::Soft,
+        DeviceKind::Soft.into(),
         Direction::Compress,
         QueueOptions::default().background(true),
     )

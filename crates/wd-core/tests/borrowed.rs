@@ -12,9 +12,8 @@ use wd_core::abi::ReqType;
 use wd_core::backend::soft::{SoftBackend, SoftOptions};
 use wd_core::backend::{Backend, Mmio, Rings};
 use wd_core::dma::{Domain, IommuMapper};
-use wd_core::queue::{InputBytes, Request};
 use wd_core::zip::{compress_one, decompress_one, Format};
-use wd_core::{Direction, Queue};
+use wd_core::{Direction, InputBytes, Queue, Request};
 
 fn text(len: usize) -> Vec<u8> {
     (0..len)

@@ -38,7 +38,7 @@ fn gunzip(gz: &[u8]) -> Vec<u8> {
 /// device, and no CAP_IPC_LOCK.
 fn pins_are_charged() -> bool {
     let q = open_queue(Direction::Compress).unwrap();
-    q.describe().starts_with("vfio") && !wd_core::sys::has_cap_ipc_lock()
+    q.kind().pins_pages() && !wd_core::sys::has_cap_ipc_lock()
 }
 
 #[test]

@@ -155,9 +155,8 @@ fn a_zlib_window_field_above_7_is_refused() {
     assert_eq!(decompress(&ok, Format::Zlib).unwrap(), b"hello");
 }
 
-use wd_core::error::DataErrorKind as Kind;
 use wd_core::zip::{compress, decompress_limited, decompress_stream_limited};
-use wd_core::Error;
+use wd_core::{DataErrorKind as Kind, Error};
 
 fn kind_of(r: Result<Vec<u8>, Error>) -> (Kind, String) {
     match r {

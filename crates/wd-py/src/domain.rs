@@ -84,9 +84,9 @@ pub fn _parse_format(py: Python<'_>, name: &str, auto: bool) -> PyResult<&'stati
 
 /// `_list_devices(class_dir=None, uacce_dir=None) -> list[dict]`: the devices the core's
 /// `sysfs` finds, one dict per device with the fields of `warpdrive.DeviceInfo`. With
-/// neither directory: every kind where the environment says (`list_devices_from_env`);
-/// else the uacce devices under `uacce_dir` and the sdmdev types under `class_dir`, each
-/// only if given.
+/// neither directory: every hardware kind where the environment says (the core's
+/// `list_devices`); else the uacce devices under `uacce_dir` and the sdmdev types under
+/// `class_dir`, each only if given.
 #[pyfunction]
 #[pyo3(signature = (class_dir = None, uacce_dir = None))]
 pub fn _list_devices<'py>(
@@ -97,10 +97,10 @@ pub fn _list_devices<'py>(
     use pyo3::types::PyDict;
     let found = py.detach(|| {
         if class_dir.is_none() && uacce_dir.is_none() {
-            return wd_core::sysfs::list_devices_from_env();
+            return wd_core::list_devices();
         }
         let mut v = uacce_dir.map_or_else(Vec::new, |d| wd_core::sysfs::list_uacce_devices(&d));
-        v.extend(class_dir.map_or_else(Vec::new, |d| wd_core::sysfs::list_devices(&d)));
+        v.extend(class_dir.map_or_else(Vec::new, |d| wd_core::sysfs::list_sdmdev_devices(&d)));
         v
     });
     found
@@ -110,7 +110,11 @@ pub fn _list_devices<'py>(
             d.set_item("name", e.name)?;
             d.set_item("device_api", e.device_api)?;
             // A uacce queue's direction is chosen when it opens: the device serves both.
-            let any = if e.kind == "uacce" { "both" } else { "unknown" };
+            let any = if e.kind.serves_both_directions() {
+                "both"
+            } else {
+                "unknown"
+            };
             d.set_item("direction", e.direction.map_or(any, Direction::name))?;
             d.set_item("available_instances", e.available_instances)?;
             d.set_item("description", e.description)?;
@@ -119,7 +123,7 @@ pub fn _list_devices<'py>(
             d.set_item("dma_flag", e.dma_flag)?;
             d.set_item("usable", e.usable)?;
             d.set_item("note", e.note)?;
-            d.set_item("kind", e.kind)?;
+            d.set_item("kind", e.kind.class_name())?;
             d.set_item("numa_node", e.numa_node)?;
             d.set_item("isolated", e.isolated)?;
             Ok(d)

@@ -7,7 +7,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 use pyo3::PyTypeInfo;
-use wd_core::error::DataErrorKind;
+use wd_core::DataErrorKind;
 use wd_core::Error;
 
 /// The exception classes of `warpdrive.errors`, as Rust types.

@@ -6,7 +6,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyMemoryView};
-use wd_core::queue::InputBytes;
+use wd_core::InputBytes;
 
 /// A `bytes` object, or a contiguous part of one, held for the life of a request.
 pub struct BytesInput {

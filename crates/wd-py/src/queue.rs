@@ -17,8 +17,8 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use wd_core::dma::DmaBuf;
-use wd_core::queue::{Completion, Request};
 use wd_core::wait::Policy;
+use wd_core::{Completion, Request};
 use wd_core::{Direction, Queue};
 
 use crate::buf::{copy_in, PyDmaBuf};

@@ -6,8 +6,10 @@ use super::{
 };
 
 /// How a ring is spoken: the encoding of submission entries, of their results and of the
-/// doorbells. One ring driver (`queue.rs`) drives every dialect through this type.
+/// doorbells. One ring driver (`queue.rs`) drives every dialect through this type; new
+/// hardware may add dialects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Dialect {
     /// `hisi_qm_v1` (sections 1-8): the soft device and sdmdev devices.
     V1,

@@ -3,9 +3,10 @@
 
 use crate::error::{DataErrorKind, Error};
 
-/// Status values (dw3 bits 7:0).
+/// Status values (dw3 bits 7:0). More may come with new devices or dialects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum Status {
     /// Done.
     Ok = 0x00,

@@ -45,6 +45,27 @@ impl DeviceKind {
         }
     }
 
+    /// The name device listings ([`crate::sysfs::DeviceEntry::kind`], Python's
+    /// `warpdrive.devices()`) show for this kind: the kernel class its devices appear under
+    /// (`sdmdev` for VFIO, `uacce`), `soft` for the in-process device.
+    pub const fn class_name(self) -> &'static str {
+        match self {
+            DeviceKind::Soft => "soft",
+            DeviceKind::Vfio => "sdmdev",
+            DeviceKind::Uacce => "uacce",
+        }
+    }
+
+    /// True if one device of this kind serves both directions, each queue's chosen when it
+    /// opens (soft, uacce); false if a device is made for one direction (an sdmdev type,
+    /// whose `flags` name it).
+    pub const fn serves_both_directions(self) -> bool {
+        match self {
+            DeviceKind::Soft | DeviceKind::Uacce => true,
+            DeviceKind::Vfio => false,
+        }
+    }
+
     /// True if the device pins request memory (a kernel device), so that the work on it
     /// must fit the process's locked-memory limit; the in-process device pins nothing.
     pub const fn pins_pages(self) -> bool {

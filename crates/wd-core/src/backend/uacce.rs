@@ -247,6 +247,12 @@ pub fn present(_dir: Direction) -> bool {
         .any(|d| crate::sys::may_read_write(&d.node().to_string_lossy()))
 }
 
+/// Every uacce device for the device listing ([`crate::list_devices`]), usable or not,
+/// under `WARPDRIVE_UACCE_ROOT` or [`crate::sysfs::UACCE_CLASS_DIR`].
+pub fn list() -> Vec<crate::sysfs::DeviceEntry> {
+    crate::sysfs::list_uacce_devices(&uacce_class_dir())
+}
+
 /// Opens a queue of direction `dir` on the first uacce device that gives one.
 pub fn open_queue(dir: Direction, _opts: &crate::QueueOptions) -> Result<crate::Queue> {
     let all = uacce_devices(&uacce_class_dir());

@@ -521,6 +521,12 @@ pub fn present(dir: Direction) -> bool {
         })
 }
 
+/// Every sdmdev mdev type for the device listing ([`crate::list_devices`]), usable or not,
+/// under `WARPDRIVE_SYSFS_ROOT` or [`crate::sysfs::CLASS_DIR`].
+pub fn list() -> Vec<crate::sysfs::DeviceEntry> {
+    crate::sysfs::list_sdmdev_devices(&crate::sysfs::sdmdev_class_dir())
+}
+
 /// Opens a queue of direction `dir` on an sdmdev device (the process's VFIO container,
 /// `WARPDRIVE_VFIO_WAIT` for the wait mode). A device node missing on the way (ENOENT)
 /// means there is no device to open: that is [`Error::NoDevice`], not an I/O error.

@@ -108,6 +108,7 @@ pub struct Stats {
     /// Blocking waits on the interrupt (each one a system call).
     pub waits: u64,
     /// Requests the calling thread ran itself on a device that lives in this process (the
-    /// soft device), instead of waking the device's thread: see [`Queue::run_borrowed`].
+    /// soft device), instead of waking the device's thread: see
+    /// [`Queue::run_borrowed`](crate::Queue::run_borrowed).
     pub served_here: u64,
 }

@@ -1,11 +1,12 @@
 //! sdmdev parents and their mdev types (docs/abi.md section 6): the strict reader that
-//! opening a queue uses ([`Sysfs`]) and the tolerant one that lists them ([`list_devices`]).
+//! opening a queue uses ([`Sysfs`]) and the tolerant one that lists them ([`list_sdmdev_devices`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::{entries, read_attr, read_num, read_opt_num, read_trimmed, DeviceEntry};
 use crate::abi::Direction;
+use crate::backend::DeviceKind;
 use crate::error::{Error, Result};
 
 /// Type flag: queues of this type compress.
@@ -193,14 +194,20 @@ impl Sysfs {
 /// Where sdmdev parents are listed.
 pub const CLASS_DIR: &str = "/sys/class/sdmdev";
 
-/// The variable that moves [`CLASS_DIR`] for [`list_devices_from_env`] (a test's tree).
+/// The variable that moves [`CLASS_DIR`] for the device listing (a test's tree).
 pub const CLASS_DIR_ENV: &str = "WARPDRIVE_SYSFS_ROOT";
+
+/// Where the device listing looks for sdmdev parents: `WARPDRIVE_SYSFS_ROOT`, else
+/// [`CLASS_DIR`]. (Opening a queue always reads [`CLASS_DIR`].)
+pub fn sdmdev_class_dir() -> PathBuf {
+    std::env::var_os(CLASS_DIR_ENV).map_or_else(|| PathBuf::from(CLASS_DIR), PathBuf::from)
+}
 
 /// Every mdev type of every sdmdev parent under `class_dir` (normally [`CLASS_DIR`]), in
 /// name order, as far as it can be read: a missing or unreadable attribute is `None` (or
 /// `unknown`), a parent without types is left out, and a missing `class_dir` is an empty
 /// list. Nothing is opened.
-pub fn list_devices(class_dir: &Path) -> Vec<DeviceEntry> {
+pub fn list_sdmdev_devices(class_dir: &Path) -> Vec<DeviceEntry> {
     let vfio = Path::new("/dev/vfio/vfio").exists();
     let mut found = Vec::new();
     for (parent, dir) in entries(class_dir) {
@@ -235,7 +242,7 @@ pub fn list_devices(class_dir: &Path) -> Vec<DeviceEntry> {
                 path: t,
                 iommu_type,
                 dma_flag,
-                kind: "sdmdev",
+                kind: DeviceKind::Vfio,
                 numa_node: None,
                 isolated: None,
             });

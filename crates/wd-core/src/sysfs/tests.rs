@@ -95,7 +95,7 @@ fn listing_reads_what_it_can_and_says_why_a_type_is_unusable() {
     // A parent without types is not listed.
     fs::create_dir_all(class.join("empty/params")).unwrap();
 
-    let l = list_devices(&class);
+    let l = list_sdmdev_devices(&class);
     let names: Vec<_> = l.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(
         names,
@@ -130,7 +130,7 @@ fn listing_reads_what_it_can_and_says_why_a_type_is_unusable() {
     let vfio = Path::new("/dev/vfio/vfio").exists();
     assert_eq!(comp.usable, vfio);
     assert_eq!(comp.note.contains("vfio"), !vfio);
-    assert!(list_devices(&root.join("missing")).is_empty());
+    assert!(list_sdmdev_devices(&root.join("missing")).is_empty());
     fs::remove_dir_all(root).unwrap();
 }
 
@@ -199,7 +199,7 @@ fn uacce_devices_are_read_and_judged() {
     let e = list_uacce_devices(&root);
     assert_eq!(
         (e[0].kind, e[0].usable, e[0].isolated),
-        ("uacce", true, Some(false))
+        (crate::backend::DeviceKind::Uacce, true, Some(false))
     );
     assert_eq!(e[0].device_api, "hisi_qm_v2");
     assert_eq!(

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{entries, read_opt_num, read_trimmed, DeviceEntry};
+use crate::backend::DeviceKind;
 
 /// Where uacce devices are listed.
 pub const UACCE_CLASS_DIR: &str = "/sys/class/uacce";
@@ -135,7 +136,7 @@ impl UacceDevice {
             dma_flag: None,
             usable: self.note.is_empty(),
             note: self.note.clone(),
-            kind: "uacce",
+            kind: DeviceKind::Uacce,
             numa_node: self.numa_node,
             isolated: Some(self.isolated),
         }

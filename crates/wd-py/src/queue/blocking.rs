@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use wd_core::queue::Completion;
 use wd_core::wait::Waiter;
-use wd_core::Queue;
+use wd_core::{Completion, Queue};
 
 use super::PyQueue;
 use crate::domain::generation;

@@ -2,7 +2,7 @@
 //! back).
 
 use pyo3::prelude::*;
-use wd_core::queue::Completion;
+use wd_core::Completion;
 use wd_core::Stats;
 
 use crate::buf::PyDmaBuf;

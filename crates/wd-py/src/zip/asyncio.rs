@@ -76,7 +76,7 @@ pub fn _after_stream(
         After::Member { .. } => Ok(Some(zeros)),
         After::Garbage => Err(to_py(
             py,
-            wd_core::Error::data(wd_core::error::DataErrorKind::TrailingGarbage, ""),
+            wd_core::Error::data(wd_core::DataErrorKind::TrailingGarbage, ""),
         )),
     }
 }

@@ -1,7 +1,7 @@
 """How often the event loop has a callback over 1 ms, against how often the host alone
 makes a plain Python step take over 1 ms, in the same script, run after run.
 
-    bench/.venv/bin/python bench/stall_floor.py [--runs N] [--tasks T] [--level L]
+    bench/.venv/bin/python bench/experiments/suite/stall_floor.py [--runs N] [--tasks T] [--level L]
 
 Each run: N tasks compress 64 KiB pieces on a warpdrive.aio pool for 1.5 s with every
 callback timed (bench/py_bench.py's Probe), then a ~2 us step of plain Python repeated for
@@ -16,8 +16,11 @@ import asyncio
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+# bench/, where py_bench.py and out/ are.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from py_bench import Probe, host_hiccup, one_async_run, pieces
+
+BENCH = Path(__file__).resolve().parents[2]
 
 SECS = 1.5
 
@@ -27,7 +30,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=12)
     ap.add_argument("--tasks", type=int, default=1)
     ap.add_argument("--level", type=int, default=-1)
-    ap.add_argument("--corpus", default=str(Path(__file__).parent / "out" / "corpus-32M.bin"))
+    ap.add_argument("--corpus", default=str(BENCH / "out" / "corpus-32M.bin"))
     a = ap.parse_args()
     with open(a.corpus, "rb") as f:
         ps = pieces(f.read(32 << 20), 64 * 1024)

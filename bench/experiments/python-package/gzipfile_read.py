@@ -1,7 +1,7 @@
 """Reading a .gz through ``warpdrive.open`` vs ``decompress_stream`` on the same file. A
 program that prints figures, not a test.
 
-    python bench/gzipfile_read.py [--size-mib 128] [--runs 7] [--piece-kib 128]
+    python bench/experiments/python-package/gzipfile_read.py [--size-mib 128] [--runs 7] [--piece-kib 128]
 
 Writes a text-like file of ``--size-mib`` MiB compressed (gzip, level 1) to a temporary
 folder, then times, in MB/s of decompressed output: ``decompress_stream`` into a sink;

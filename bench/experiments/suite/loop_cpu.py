@@ -1,7 +1,7 @@
 """The event-loop thread's CPU time per request of a ``warpdrive.aio`` pool, with the input
 lent to the soft device (``bytes``) against copied at send (``bytearray``), same build.
 
-    bench/.venv/bin/python bench/loop_cpu.py [--corpus bench/out/corpus-32M.bin] [--secs 2]
+    bench/.venv/bin/python bench/experiments/suite/loop_cpu.py [--corpus bench/out/corpus-32M.bin] [--secs 2]
 
 256 tasks compress 64 KiB pieces (zlib format) at level 1 and 6, three rounds, medians.
 Prints MB/s and microseconds of loop-thread CPU (``time.thread_time``) per request.
