@@ -61,8 +61,9 @@ if [ -x /venv/bin/python ] && [ $PY_HERE = 1 ]; then
 	rm -rf /tmp/pytest-of-*
 	# pytest's last line: "==== N passed, M failed in T s ===="
 	echo "$HS backend (uid $WD_UID, memlock $((MEMLOCK_KB / 1024)) MiB, python): $(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' /tmp/py.log | tail -n 1)"
+	# busybox's timeout runs the suite in its own process: SIGTERM at the limit is 143
 	case $rc in
-	124) echo "the Python suite on $HS did not finish in $PY_LIMIT s (the stacks of a test that hung are above)" ;;
+	143) echo "the Python suite on $HS did not finish in $PY_LIMIT s (the stacks of a test that hung are above)" ;;
 	137) echo "the Python suite on $HS was killed (SIGKILL: the time limit's second signal, or the OOM killer: see dmesg)" ;;
 	esac
 	if [ "$rc" != 0 ]; then
