@@ -500,3 +500,43 @@ fn only_v1_queues_take_a_level() {
     #[cfg(feature = "soft")]
     assert!(Queue::open_soft(Direction::Compress).unwrap().takes_level());
 }
+
+#[test]
+fn a_stream_cut_inside_its_header_ends_as_truncated_on_v2() {
+    // On v2 the driver reads the zlib/gzip header itself and answers a header it cannot
+    // finish with an empty request (need input, nothing consumed). At the end of the input
+    // that answer cannot change: the stream must end as truncated, not ask again forever.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (format, input) in [
+            (crate::Format::Zlib, &[0x78u8][..]),
+            (crate::Format::Gzip, &[0x1f, 0x8b, 8, 0][..]),
+        ] {
+            let (q, stop, t) = threaded(Direction::Decompress);
+            let q = std::sync::Mutex::new(Some(q));
+            let open = |_: Direction| Ok(q.lock().unwrap().take().expect("one queue"));
+            let r = crate::zip::decompress_stream_limited(
+                &mut &input[..],
+                &mut Vec::new(),
+                format,
+                None,
+                &open,
+                &mut |_, _| {},
+            );
+            stop.store(true, Ordering::Release);
+            t.join().unwrap();
+            tx.send((format, r.map(|_| ()))).unwrap();
+        }
+    });
+    for _ in 0..2 {
+        let (format, r) = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("decompress_stream did not return within 60 s");
+        match r {
+            Err(Error::BadData(e)) => {
+                assert_eq!(e.kind(), crate::DataErrorKind::Truncated, "{format:?}")
+            }
+            other => panic!("{format:?}: want a truncated-stream error, got {other:?}"),
+        }
+    }
+}

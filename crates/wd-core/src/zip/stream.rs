@@ -557,9 +557,13 @@ pub fn decompress_stream_limited(
         // Drop the consumed input.
         let used = c.consumed.min(s.len());
         drop_front(&mut s, used);
+        // Asking for input when there is no more is the end of it: all of it was read,
+        // or the device took none of what is left and wrote nothing (on v2 the driver
+        // answers a header cut short that way), and asking again would change nothing.
+        let ended = eof && (s.is_empty() || (used == 0 && c.produced == 0));
         let more = match c.status() {
             Some(Status::OutputTooSmall) => true,
-            Some(Status::NeedInput) => !(eof && s.is_empty()),
+            Some(Status::NeedInput) => !ended,
             _ => false,
         };
         match spare.take() {
@@ -583,7 +587,7 @@ pub fn decompress_stream_limited(
             Some(Status::OutputTooSmall) => in_stream = true,
             Some(Status::NeedInput) => {
                 in_stream = true;
-                if eof && s.is_empty() {
+                if ended {
                     return Err(stream_error(format, &head, Status::NeedInput));
                 }
             }
