@@ -76,6 +76,8 @@ def test_sdmdev_types_are_read_from_sysfs(tmp_path: Path) -> None:
 def test_env_override_of_the_sysfs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_parent(tmp_path, "p0", {"t": {"device_api": "hisi_qm_v1", "available_instances": "2"}})
     monkeypatch.setenv("WARPDRIVE_SYSFS_ROOT", str(tmp_path))
+    # and no uacce device either (the guest's uacce stage has one)
+    monkeypatch.setenv("WARPDRIVE_UACCE_ROOT", str(tmp_path / "none"))
     assert [d.name for d in warpdrive.devices()] == ["p0/t", "soft"]
 
 
