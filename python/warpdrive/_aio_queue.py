@@ -260,8 +260,9 @@ class AsyncQueue:
         Every request is a fresh stream, so any number of tasks can decompress on one queue
         at once; when the output does not fit the first guess (never more than the input
         can decode to, whatever a gzip trailer claims), the stream is decoded again with
-        twice the room, up to ``max_length``; past 8 MiB of room the rest is decoded as a
-        stream that goes on on the device (in the loop's default executor).
+        more room, up to ``max_length``, as the core's one-request decompression grows it;
+        past the most room it gives one request the rest is decoded as a stream that goes
+        on on the device (in the loop's default executor).
         """
         if self._direction != "decompress":
             raise BadRequestError("this queue compresses; open one with direction='compress'")
@@ -277,13 +278,11 @@ class AsyncQueue:
             if not rest:
                 raise _core._decode_error(rest, format, Status.NEED_INPUT)
             left = None if max_length is None else max_length - total
-            space: int | None = _core._output_guess(rest, format, left)
+            # Room for the output (the device fills the whole buffer, which the cache may
+            # give larger): the core's guess and then its retries, within the limit.
+            room: int | None = _core._output_guess(rest, format, left)
             while True:
-                # Room for the output (the device fills the whole buffer, which the cache
-                # may give larger), but never more than the limit allows.
-                room = 0 if space is None else space
-                room = room if left is None else min(room, left + 1)
-                if space is None or not _core.memlock_fits(self._q.kind, len(rest), room):
+                if room is None or not _core.memlock_fits(self._q.kind, len(rest), room):
                     # More output than one request is given room for, or past what one
                     # request may pin under the locked-memory limit: the sync path decodes
                     # the rest as a stream, or in pieces that fit (off the event loop).
@@ -297,8 +296,9 @@ class AsyncQueue:
                 self._give(c.src)
                 if c.status == Status.OUTPUT_TOO_SMALL or (left is not None and c.produced > left):
                     self._give(c.dst)
-                    # Twice the room, or OutputLimitError once the output is over the limit.
-                    space = _core._retry_output_room(room, left, max_length)
+                    # More room, a stream past the most one request is given, or
+                    # OutputLimitError once the output is over the limit (the core's rule).
+                    room = _core._retry_room(room, left, max_length)
                     continue
                 if c.status in _DECODE_ERRORS:
                     self._give(c.dst)

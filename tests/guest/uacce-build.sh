@@ -3,9 +3,9 @@
 # builds the mainline uacce module unchanged from Debian's linux-source-6.1
 # of the guest kernel's version (the debug kernel's own source tree for
 # --debug-kernel), the uacce_softzip parent against it (W=1,
-# no warnings), and uacce_test; puts them and uacce-stage.sh in the
-# initramfs. Uses run's variables: HERE REPO WORK ROOT IMG KDIR KVER INITRD
-# JOBS, and say(); TARGET_CC (default gcc) builds uacce_test, and the
+# no warnings), uacce_test and uacce_bench; puts them and uacce-stage.sh in
+# the initramfs. Uses run's variables: HERE REPO WORK ROOT IMG KDIR KVER INITRD
+# JOBS, and say(); TARGET_CC (default gcc) builds uacce_test and uacce_bench, and the
 # environment's ARCH and CROSS_COMPILE reach make (tests/aarch64/guest).
 
 say "uacce: the mainline module and its software parent"
@@ -67,14 +67,17 @@ fi
 if grep -i -E "warning|error" "$WORK/uacce-build.log" | grep -v "Skipping BTF"; then
 	echo "uacce build printed warnings"; false
 fi
-# uacce_test sees only uacce's two user-space headers (a whole tree's uapi
-# folder would shadow the C library's)
+# uacce_test and uacce_bench (both on the v2 ring driver, wd_ring_v2.c) see
+# only uacce's two user-space headers (a whole tree's uapi folder would
+# shadow the C library's)
 UAPI=$WORK/uacce-uapi
 rm -rf "$UAPI"
 mkdir -p "$UAPI/misc/uacce"
 cp "$USRC/include/uapi/misc/uacce/uacce.h" "$USRC/include/uapi/misc/uacce/hisi_qm.h" \
 	"$UAPI/misc/uacce/"
 "${TARGET_CC:-gcc}" -static -O2 -Wall -Wextra -Werror -I"$UAPI" \
-	-o "$WORK/uacce_test" "$HERE/uacce_test.c" -lz
+	-o "$WORK/uacce_test" "$HERE/uacce_test.c" "$HERE/wd_ring_v2.c" -lz
+"${TARGET_CC:-gcc}" -static -O2 -Wall -Wextra -Werror -I"$UAPI" \
+	-o "$WORK/uacce_bench" "$HERE/uacce_bench.c" "$HERE/wd_ring_v2.c"
 cp "$UB/uacce.ko" "$REPO/kernel/uacce_softzip.ko" "$INITRD/modules/"
-cp "$WORK/uacce_test" "$HERE/uacce-stage.sh" "$INITRD/"
+cp "$WORK/uacce_test" "$WORK/uacce_bench" "$HERE/uacce-stage.sh" "$INITRD/"

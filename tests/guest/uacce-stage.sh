@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Guest stage (sourced by init.sh): the mainline uacce module, built
 # unchanged, with the software hisi_qm v2 ZIP parent uacce_softzip. Runs
-# uacce_test as root and as uid 65534, unloads the parent under a busy
-# queue, and prints "uacce ABI: N checks, M failed". Then wd-core's uacce
+# uacce_test as root and as uid 65534 and uacce_bench (figures), unloads
+# the parent under a busy queue, and prints "uacce ABI: N checks, M failed". Then wd-core's uacce
 # backend: the Rust behaviour suites, the host's programs (soak included) and
 # the CLI as uid 65534 (host-stage.sh with HS=uacce). Uses init.sh's ok/fail,
 # $M (the modules folder) and, for the backend, its as_user and WD_UID.
@@ -25,7 +25,7 @@ if [ -e $M/uacce.ko ]; then
 		UC=$((UC + $2))
 		UF=$((UF + $4))
 	}
-	# urun DESC CMD...: one uacce_test run
+	# urun DESC CMD...: one uacce_test or uacce_bench run
 	urun() {
 		d=$1
 		shift
@@ -54,7 +54,7 @@ if [ -e $M/uacce.ko ]; then
 	# the administrator grants the device node, as for real hardware
 	chown 65534:65534 /dev/$U
 	urun "uacce ABI as uid 65534" /uacce_test abi $U 4 65534
-	urun "uacce figures" /uacce_test bench $U
+	urun "uacce figures" /uacce_bench $U
 	grep "^bench" /tmp/uacce.log
 
 	# Unloading the parent while a queue is open and busy: uacce (the file's

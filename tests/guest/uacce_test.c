@@ -6,7 +6,6 @@
  *   uacce_test abi <dev> <queues> [uid]   sysfs, open, QP_CTX, mmap, START_Q,
  *                                         v2 ZIP entries against zlib, poll(),
  *                                         faults, fork, kill -9, close busy
- *   uacce_test bench <dev>                print a few figures
  *   uacce_test hold <dev> <ready> <go>    keep a started queue with requests
  *                                         in flight; once <go> exists (the
  *                                         parent module was unloaded) check
@@ -18,7 +17,8 @@
  *
  * The ioctl numbers and structures come from the mainline UAPI headers
  * (misc/uacce/uacce.h and hisi_qm.h); ring and entry layouts follow
- * docs/abi.md ("hisi_qm v2 and v3 through uacce").
+ * docs/abi.md ("hisi_qm v2 and v3 through uacce"); the ring driver is
+ * wd_ring_v2.c's, shared with the figures (uacce_bench.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,56 +38,12 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <linux/userfaultfd.h>
 #include <zlib.h>
 #include <misc/uacce/uacce.h>
 #include <misc/uacce/hisi_qm.h>
 
-#include "zip_entry.h"
-
-#define MMIO_SIZE	8192
-#define DUS_SIZE	151552
-#define DB_OFF		0x1000
-#define DB_SQ		0
-#define DB_CQ		1
-
-/* hisi_zip_sqe words of v2 besides zip_entry.h's */
-#define W_DW7		7
-#define W_TAG_V3	26	/* the tag of entry type 3 (W_TAG: type 0) */
-#define W_ISIZE		30
-#define W_CSUM		31
-
-#define LSTBLK		0x100
-/* dw7 stream fields (UADK STREAM_FLUSH/MODE/POS shifts) */
-#define DW7_FINISH	(1u << 25)
-#define DW7_STATEFUL	(1u << 26)
-#define DW7_NEW		(1u << 27)
-/* statuses besides zip_entry.h's */
-#define ST_END		0x13
-
-static const char *dev;
-static int nchecks, nfails;
-static unsigned long npolls;	/* poll() calls reap() made */
-
-#define CHECK(cond, ...)						\
-	do {								\
-		nchecks++;						\
-		if (!(cond)) {						\
-			nfails++;					\
-			printf("FAIL %s:%d: ", __func__, __LINE__);	\
-			printf(__VA_ARGS__);				\
-			printf("\n");					\
-			fflush(stdout);					\
-		}							\
-	} while (0)
-
-static void die(const char *what)
-{
-	printf("FATAL %s: %s\n", what, strerror(errno));
-	printf("checks: %d failed: %d\n", nchecks, nfails + 1);
-	exit(2);
-}
+#include "wd_ring_v2.h"
 
 /* ---- sysfs ---- */
 
@@ -118,173 +74,7 @@ static long attr_num(const char *name)
 	return strtol(buf, NULL, 0);
 }
 
-/* ---- a queue ---- */
-
-struct q {
-	int fd;
-	uint16_t id;
-	volatile uint8_t *mmio;
-	uint8_t *dus;
-	uint16_t tail;		/* next free SQ slot */
-	uint16_t head;		/* next CQ entry */
-	int phase;
-	unsigned int out;	/* submitted, not completed */
-};
-
-static uint32_t *sqe(struct q *q, uint16_t i)
-{
-	return zip_sqe(q->dus, i);
-}
-
-static volatile uint16_t *cqe(struct q *q, uint16_t i)
-{
-	return (volatile uint16_t *)zip_cqe(q->dus, i);
-}
-
-static void ring(struct q *q, int cmd, uint16_t idx)
-{
-	uint64_t v = q->id | (uint64_t)cmd << 12 | (uint64_t)idx << 32;
-
-	__atomic_store_n((uint64_t *)(q->mmio + DB_OFF), v, __ATOMIC_RELEASE);
-}
-
-static int q_open(struct q *q, int type)
-{
-	struct hisi_qp_ctx ctx = { .qc_type = type };
-	char path[64];
-
-	memset(q, 0, sizeof(*q));
-	q->phase = 1;
-	snprintf(path, sizeof(path), "/dev/%s", dev);
-	q->fd = open(path, O_RDWR | O_CLOEXEC);
-	if (q->fd < 0)
-		return -1;
-	if (ioctl(q->fd, UACCE_CMD_QM_SET_QP_CTX, &ctx))
-		return -1;
-	q->id = ctx.id;
-	q->mmio = mmap(NULL, MMIO_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       q->fd, UACCE_QFRT_MMIO * 4096L);
-	if (q->mmio == MAP_FAILED)
-		return -1;
-	q->dus = mmap(NULL, DUS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-		      q->fd, UACCE_QFRT_DUS * 4096L);
-	if (q->dus == MAP_FAILED)
-		return -1;
-	return ioctl(q->fd, UACCE_CMD_START_Q);
-}
-
-static void q_close(struct q *q)
-{
-	munmap((void *)q->mmio, MMIO_SIZE);
-	munmap(q->dus, DUS_SIZE);
-	close(q->fd);
-}
-
-/* write one entry without ringing; returns its slot */
-static uint16_t prepare(struct q *q, uint32_t req, const void *src,
-			uint32_t in_len, void *dst, uint32_t space,
-			uint32_t tag)
-{
-	uint16_t i = q->tail;
-	uint32_t *e = sqe(q, i);
-
-	memset(e, 0, SQE_SIZE);
-	e[W_IN_LEN] = in_len;
-	e[W_SPACE] = space;
-	e[W_REQ_TYPE] = req;
-	/* as UADK: entry type 0 with the tag in dw13 for zlib/gzip on v2 */
-	if (req == REQ_DEFLATE) {
-		e[W_DW7] = 3u << 28;
-		e[W_TAG_V3] = tag;
-	} else {
-		e[W_TAG] = tag;
-	}
-	sqe_set_addrs(e, (uintptr_t)src, (uintptr_t)dst);
-	q->tail = (q->tail + 1) % DEPTH;
-	q->out++;
-	return i;
-}
-
-/* write one entry and ring the SQ doorbell; returns its slot */
-static uint16_t submit(struct q *q, uint32_t req, const void *src,
-		       uint32_t in_len, void *dst, uint32_t space, uint32_t tag)
-{
-	uint16_t i = prepare(q, req, src, in_len, dst, space, tag);
-
-	ring(q, DB_SQ, q->tail);
-	return i;
-}
-
-/*
- * Take the next completion, sleeping in poll() when there is none. Returns
- * the slot it completed, or -1 after two minutes with nothing.
- */
-static int reap(struct q *q)
-{
-	int waits = 0;
-
-	for (;;) {
-		volatile uint16_t *c = cqe(q, q->head);
-
-		if ((__atomic_load_n(&c[7], __ATOMIC_ACQUIRE) & 1) == q->phase) {
-			int slot = c[4];
-
-			CHECK(c[5] == q->id, "cqe sq_num %u, queue %u", c[5], q->id);
-			if (++q->head == DEPTH) {
-				q->head = 0;
-				q->phase ^= 1;
-			}
-			q->out--;
-			ring(q, DB_CQ, q->head);
-			/* the doorbell holds one value: ring the tail again */
-			if (q->out)
-				ring(q, DB_SQ, q->tail);
-			return slot;
-		}
-		struct pollfd p = { .fd = q->fd, .events = POLLIN };
-
-		/* a hang guard only: nothing is asserted about time */
-		npolls++;
-		if (poll(&p, 1, 1000) == 0 && ++waits == 120)
-			return -1;
-	}
-}
-
-static uint32_t status(struct q *q, int slot)
-{
-	return sqe(q, slot)[W_STATUS];
-}
-
-/* submit one request and wait for it */
-static int run1(struct q *q, uint32_t req, const void *src, uint32_t in_len,
-		void *dst, uint32_t space)
-{
-	int want = submit(q, req, src, in_len, dst, space, 0x5a5a0000 | q->tail);
-	int got = reap(q);
-
-	CHECK(got == want, "completed slot %d, submitted %d", got, want);
-	return got < 0 ? want : got;
-}
-
 /* ---- data ---- */
-
-static uint8_t *text(size_t n)
-{
-	uint8_t *p = malloc(n);
-	size_t i = 0;
-	unsigned int line = 0;
-
-	while (i < n) {
-		char l[80];
-		int k = snprintf(l, sizeof(l), "%u uacce softzip line %u %s\n",
-				 line * 7919u, line, line % 3 ? "hisi" : "zip");
-
-		for (int j = 0; j < k && i < n; j++)
-			p[i++] = l[j];
-		line++;
-	}
-	return p;
-}
 
 static const uint8_t gz_hdr[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
 static const uint8_t zl_hdr[2] = { 0x78, 0x9c };
@@ -901,60 +691,6 @@ static int cmd_abi(long queues)
 	return 0;
 }
 
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-/* figures only: nothing here is asserted about time */
-static void bench_one(struct q *c, const char *what, uint32_t req,
-		      const uint8_t *in, size_t n, int count, unsigned int depth)
-{
-	uint8_t *out = malloc(n + n / 8 + 64);
-	int sent = 0, done = 0, bad = 0;
-	unsigned long polls = npolls;
-	double t = now();
-
-	while (done < count) {
-		while (sent < count && c->out < depth) {
-			submit(c, req, in, n, out, n + n / 8 + 64, sent);
-			sent++;
-		}
-		int s = reap(c);
-
-		if (s < 0 || ((status(c, s) & 0xff) != ST_OK &&
-			      (status(c, s) & 0xff) != ST_NOT_SHRUNK))
-			bad++;
-		done++;
-	}
-	t = now() - t;
-	CHECK(!bad, "%s: %d requests failed", what, bad);
-	printf("bench %s: %d x %zu bytes, %u in flight: %.0f requests/s, %.1f MB/s in, %.2f poll() per request\n",
-	       what, count, n, depth, count / t, count * (double)n / t / 1e6,
-	       (double)(npolls - polls) / count);
-	free(out);
-}
-
-static int cmd_bench(void)
-{
-	size_t n = 1 << 20;
-	uint8_t *in = text(n);
-	struct q c;
-
-	if (q_open(&c, 0))
-		die("q_open");
-	bench_one(&c, "gzip 1 MiB", REQ_GZIP, in, n, 32, 8);
-	bench_one(&c, "deflate 4 KiB", REQ_DEFLATE, in, 4096, 2000, 64);
-	bench_one(&c, "deflate 4 KiB, one at a time", REQ_DEFLATE, in, 4096,
-		  500, 1);
-	q_close(&c);
-	free(in);
-	return 0;
-}
-
 static sigjmp_buf jb;
 
 static void on_bus(int sig)
@@ -1013,9 +749,6 @@ int main(int argc, char **argv)
 		if (argc > 4)
 			drop_to(argv[4]);
 		cmd_abi(atol(argv[3]));
-	} else if (argc == 3 && !strcmp(argv[1], "bench")) {
-		dev = argv[2];
-		cmd_bench();
 	} else if (argc == 5 && !strcmp(argv[1], "hold")) {
 		dev = argv[2];
 		cmd_hold(argv[3], argv[4]);

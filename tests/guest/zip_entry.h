@@ -3,7 +3,7 @@
  * What both ring dialects of the guest's C programs share: the ring depth,
  * the 128-byte ZIP request entry (struct hisi_zip_sqe) and the 16-byte
  * completion entry, as hisi_qm v1 through sdmdev (wd_ring.h; docs/abi.md
- * sections 3 to 5) and hisi_qm v2 through uacce (uacce_test.c; sections
+ * sections 3 to 5) and hisi_qm v2 through uacce (wd_ring_v2.h; sections
  * 9.5 to 9.7) lay them out. Only what means the same in both is here: each
  * dialect defines its other words itself (v1: flags, level, checksum in
  * dw15; v2: the stream words, the second tag, checksum in dw31).

@@ -179,6 +179,24 @@ def test_decompress_outputs_larger_than_the_first_guess(run: Run[None]) -> None:
     run(main())
 
 
+def test_decompress_max_length_is_exact_through_retries_and_members(run: Run[None]) -> None:
+    async def main() -> None:
+        # zlib tells no size: the first guess is far too small and each retry grows the room,
+        # the last one to just past the limit. Gzip: the limit falls inside the second member.
+        one = b"w" * 1_000_000
+        two = gzip.compress(b"a" * 100_000) + gzip.compress(b"b" * 300_000)
+        cases = [(zlib.compress(one), "zlib", 1_000_000), (two, "gzip", 400_000)]
+        async with warpdrive.aio.open_queue("decompress") as dq:
+            for packed, fmt, n in cases:
+                got = await dq.decompress(packed, fmt, max_length=n)  # type: ignore[arg-type]
+                assert len(got) == n, fmt
+                for limit in (n - 1, 100_005, 0):
+                    with pytest.raises(warpdrive.OutputLimitError):
+                        await dq.decompress(packed, fmt, max_length=limit)  # type: ignore[arg-type]
+
+    run(main())
+
+
 def test_close_waits_for_in_flight_requests_and_then_refuses(run: Run[None]) -> None:
     async def main() -> None:
         q = warpdrive.aio.open_queue("compress")

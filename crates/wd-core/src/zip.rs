@@ -35,8 +35,8 @@ pub(crate) use framing::zlib_header;
 pub use oneshot::{
     compress, compress_one, decompress, decompress_into, decompress_limited, decompress_one,
     decompress_one_limited, max_inflated, output_guess, output_guess_from, output_limit,
-    retry_output_room, Decompressed, CLAIMED_SIZE_MAX, MAX_EXPANSION, ONE_REQUEST_MAX,
-    RETRY_ROOM_MAX,
+    retry_output_room, retry_room, room_cap, Decompressed, CLAIMED_SIZE_MAX, MAX_EXPANSION,
+    ONE_REQUEST_MAX, RETRY_ROOM_MAX,
 };
 pub(crate) use stream::recv_any;
 pub use stream::{

@@ -56,7 +56,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(zip::_decode_error, m)?)?;
     m.add_function(wrap_pyfunction!(zip::_after_stream, m)?)?;
     m.add_function(wrap_pyfunction!(zip::_output_limit_error, m)?)?;
-    m.add_function(wrap_pyfunction!(zip::_retry_output_room, m)?)?;
+    m.add_function(wrap_pyfunction!(zip::_retry_room, m)?)?;
     m.add_function(wrap_pyfunction!(zip::memlock_fits, m)?)?;
     m.add_class::<zip::PyCompressor>()?;
     m.add_class::<zip::PyDecompressor>()?;

@@ -59,6 +59,21 @@ pub fn retry_output_room(
     }
 }
 
+/// The most output room a one-request decompression gives a try when `left` more bytes of
+/// output are allowed (`None`: no limit): one byte past the limit, the byte that tells an
+/// output over it, and nothing larger is allocated.
+pub fn room_cap(left: Option<usize>) -> usize {
+    left.map_or(usize::MAX, |l| l.saturating_add(1))
+}
+
+/// [`retry_output_room`] within the limit: the room of a fresh try after a try with `room`
+/// bytes ran out of it (or produced more than `left`), never more than [`room_cap`] allows;
+/// `None` when the rest is to be decoded as a stream; [`DataErrorKind::OutputLimit`] (for
+/// `max_output`) when the output is already over `left`.
+pub fn retry_room(room: usize, left: Option<usize>, max_output: u64) -> Result<Option<usize>> {
+    Ok(retry_output_room(room, left, max_output)?.map(|r| r.min(room_cap(left))))
+}
+
 /// Inputs up to this size are one request in [`compress`] and [`decompress`] (the size of
 /// one piece of [`compress_stream`](super::compress_stream)).
 pub const ONE_REQUEST_MAX: usize = 1 << 20;
@@ -134,7 +149,7 @@ pub fn decompress_one_limited(
     if data.is_empty() {
         return Err(stream_error(format, data, Status::NeedInput));
     }
-    let cap = max_output.map_or(usize::MAX, |m| m.saturating_add(1));
+    let cap = room_cap(max_output);
     let guess = output_guess(data, format).min(cap);
     // Under a locked-memory limit the space may shrink, and each continuation gets the
     // same space (what was reserved); otherwise each one doubles the space.
@@ -380,6 +395,30 @@ mod tests {
         );
         assert_eq!(retry_output_room(RETRY_ROOM_MAX, None, 0).unwrap(), None);
         assert_eq!(retry_output_room(usize::MAX, None, 0).unwrap(), None);
+    }
+
+    #[test]
+    fn a_retry_within_a_limit_gets_at_most_one_byte_past_it() {
+        assert_eq!(room_cap(None), usize::MAX);
+        assert_eq!(room_cap(Some(0)), 1);
+        assert_eq!(room_cap(Some(5000)), 5001);
+        assert_eq!(room_cap(Some(usize::MAX)), usize::MAX);
+        assert_eq!(retry_room(4096, None, 0).unwrap(), Some(8192));
+        assert_eq!(retry_room(4096, Some(5000), 5000).unwrap(), Some(5001));
+        assert_eq!(
+            retry_room(4096, Some(1 << 20), 1 << 20).unwrap(),
+            Some(8192)
+        );
+        // The stream takes over by the room the rule asks for, whatever the limit allows.
+        assert_eq!(
+            retry_room(RETRY_ROOM_MAX, Some(1 << 30), 1 << 30).unwrap(),
+            None
+        );
+        let e = retry_room(4097, Some(4096), 5000).unwrap_err();
+        assert!(
+            matches!(&e, Error::BadData(d) if d.kind() == DataErrorKind::OutputLimit),
+            "{e}"
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@ use crate::domain::parse_format;
 use crate::errors::{exception, to_py, IntoPyResult};
 
 /// `_output_guess(data, format, max_length=None) -> int`: the output space a one-request
-/// decompression of `data` starts with (the asyncio API's first request).
+/// decompression of `data` starts with (the asyncio API's first request), never more than
+/// `max_length` allows (`wd_core::zip::room_cap`).
 #[pyfunction]
 #[pyo3(signature = (data, format, max_length = None))]
 pub fn _output_guess(
@@ -19,7 +20,7 @@ pub fn _output_guess(
     max_length: Option<i64>,
 ) -> PyResult<usize> {
     let t = parse_format(py, format)?;
-    let cap = parse_max_length(py, max_length)?.map_or(usize::MAX, |m| m.saturating_add(1));
+    let cap = wd_core::zip::room_cap(parse_max_length(py, max_length)?);
     // Only the magic bytes and the trailer matter.
     let n = data.len()?;
     let head = bytes_part(data, 0, 2)?;
@@ -87,18 +88,19 @@ pub fn _output_limit_error(py: Python<'_>, max_length: u64) -> Py<PyAny> {
     exception(py, wd_core::zip::output_limit(max_length))
 }
 
-/// `_retry_output_room(room, left, max_length) -> int | None`: the room of a one-request
-/// decompression's next try after one of `room` bytes ran out, or None when the rest is to
-/// be decoded as a stream (`wd_core::zip::retry_output_room`); raises `OutputLimitError`
-/// when the output is already over `left` (asyncio API).
+/// `_retry_room(room, left, max_length) -> int | None`: the room of a one-request
+/// decompression's next try after one of `room` bytes ran out of it or produced more than
+/// `left` (the output still allowed), never more than `left` allows; None when the rest is
+/// to be decoded as a stream (`wd_core::zip::retry_room`). Raises `OutputLimitError` when
+/// the output is already over `left` (asyncio API).
 #[pyfunction]
 #[pyo3(signature = (room, left, max_length))]
-pub fn _retry_output_room(
+pub fn _retry_room(
     py: Python<'_>,
     room: usize,
     left: Option<usize>,
     max_length: Option<u64>,
 ) -> PyResult<Option<usize>> {
     // Without a limit (`left` None) there is no limit to name.
-    wd_core::zip::retry_output_room(room, left, max_length.unwrap_or(0)).py(py)
+    wd_core::zip::retry_room(room, left, max_length.unwrap_or(0)).py(py)
 }
