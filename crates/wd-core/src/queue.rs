@@ -99,6 +99,10 @@ pub struct Queue {
     /// v2/v3 decompression: the state words the last answer handed on, while the device
     /// holds an unfinished stream that a continued request goes on with.
     stream_carry: Option<[u32; 5]>,
+    /// v2/v3 decompression: the start of a zlib/gzip header that requests ended inside.
+    /// The driver reads headers on these dialects, and takes such bytes as a v1 device
+    /// takes them; a continued request goes on with the header from here.
+    header_held: Vec<u8>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -175,6 +179,7 @@ impl Queue {
             broken: None,
             stream_ctx,
             stream_carry: None,
+            header_held: Vec::new(),
         }
     }
 
@@ -256,6 +261,7 @@ impl Queue {
     /// idle into the pool: its next user starts new streams.
     pub(crate) fn end_streams(&mut self) {
         self.stream_carry = None;
+        self.header_held.clear();
     }
 
     /// `Err` if the device can no longer answer.

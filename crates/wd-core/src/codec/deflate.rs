@@ -206,7 +206,8 @@ impl Deflater {
     /// first collecting finished pieces while none has room; `last` ends the stream.
     fn send_piece(&mut self, data: &[u8], last: bool, out: &mut Vec<u8>) -> Result<()> {
         if !self.started {
-            out.extend_from_slice(&self.framer.header(&self.header, 0));
+            let takes_level = self.queues[0].takes_level();
+            out.extend_from_slice(&self.framer.header(&self.header, 0, takes_level));
             self.started = true;
         }
         let window = (self.want_queues * (self.depth + 1)) as u64;

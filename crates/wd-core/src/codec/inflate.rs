@@ -46,6 +46,16 @@ impl Inflater {
         }
     }
 
+    /// A decompressor on `q` rather than a queue of the pool (the driver's tests, on a
+    /// device they play).
+    #[cfg(test)]
+    pub(crate) fn on_queue(q: crate::queue::Queue, format: Option<Format>) -> Inflater {
+        Inflater {
+            q: Pooled(Some(q)),
+            ..Inflater::new(format)
+        }
+    }
+
     /// The stream's format (`None` while an automatic choice has seen no byte).
     pub fn format(&self) -> Option<Format> {
         self.format

@@ -102,7 +102,7 @@ impl Queue {
         self.check_request_shape(&req)?;
         out.reserve(out_space);
         let domain = Arc::clone(self.domain());
-        let framing = self.framing(&req, input, out_space);
+        let framing = self.frame(&req, input, out_space);
         let spare = &mut out.spare_capacity_mut()[..out_space];
         Self::write_header(&framing, &req, spare);
         let lent_in = domain.lend(input.as_ptr(), input.len());
@@ -155,7 +155,7 @@ impl Queue {
         src.fill(input);
         let mut dst = self.alloc(out_space.max(1))?;
         if framing.hdr_out > 0 {
-            let h = crate::zip::request_header(req.req_type, req.level);
+            let h = crate::zip::request_header(req.req_type);
             dst.as_full_mut_slice()[..h.len()].copy_from_slice(&h);
         }
         // The device is offered exactly `out_space`, not the buffer's whole pages, so both

@@ -106,7 +106,7 @@ impl Queue {
         // The driver's framing is part of the answer: the header it wrote or skipped, or
         // the status it decided for a request the device only saw empty.
         let (status_raw, consumed, produced) = match f.forced {
-            Some(s) => (s as u8, 0, 0),
+            Some(s) => (s as u8, f.taken, 0),
             None => (
                 a.status_raw,
                 a.consumed as usize + f.hdr_in,

@@ -190,6 +190,9 @@ pub(super) struct Framing {
     /// The answer, decided by the driver: the device gets an empty request (so that every
     /// request still has its completion) and its answer is ignored.
     pub(super) forced: Option<Status>,
+    /// Input bytes the driver took (a forced answer's `consumed`): a header that goes on
+    /// past the request's input is held by the queue, and the request used all of it.
+    pub(super) taken: usize,
     /// The checksum the request chose, computed by the driver over the input (a dialect
     /// whose device does not: [`Dialect::device_checksums`]).
     pub(super) checksum: Option<u32>,

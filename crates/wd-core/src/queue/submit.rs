@@ -77,8 +77,9 @@ impl Queue {
 
     /// How the driver frames request `r` reading `input` into `out_space` bytes on this
     /// queue's dialect (nothing on v1): the zlib/gzip header it writes or skips, and the
-    /// checksum it computes.
-    pub(super) fn framing(&self, r: &Request, input: &[u8], out_space: usize) -> Framing {
+    /// checksum it computes. A decompression's header that goes on past `input` is taken
+    /// and held here until a continued request completes it.
+    pub(super) fn frame(&mut self, r: &Request, input: &[u8], out_space: usize) -> Framing {
         let mut f = Framing::default();
         if self.dialect == Dialect::V1 || r.req_type == ReqType::Nop {
             return f;
@@ -91,7 +92,7 @@ impl Queue {
         match self.dir {
             Direction::Compress => {
                 if self.dialect.writes_header(t) {
-                    let h = crate::zip::request_header(t, r.level).len();
+                    let h = crate::zip::request_header(t).len();
                     if out_space < h {
                         f.forced = Some(Status::OutputTooSmall);
                     } else {
@@ -109,9 +110,35 @@ impl Queue {
             Direction::Decompress if !f.cont && self.dialect.skips_header(t) => {
                 // Raw deflate has no header: a type of no format has none to skip.
                 let format = Format::from_req_type(t).unwrap_or(Format::Deflate);
-                match crate::zip::check_header(format, input) {
-                    Ok(Some(n)) => f.hdr_in = n,
-                    Ok(None) => f.forced = Some(Status::NeedInput),
+                // A continued request goes on with the header held from earlier requests;
+                // any other starts a new stream.
+                let mut held = std::mem::take(&mut self.header_held);
+                if r.flags & FLAG_CONTINUE == 0 {
+                    held.clear();
+                }
+                let before = held.len();
+                // Only a header held is copied: a request's input is read in place.
+                let header = if before == 0 {
+                    crate::zip::check_header(format, input)
+                } else {
+                    // At most once per stream: the input that goes on from a held
+                    // header is read behind it.
+                    held.extend_from_slice(input);
+                    crate::zip::check_header(format, &held)
+                };
+                match header {
+                    // The header ends in this request's input, after the bytes held.
+                    Ok(Some(n)) => f.hdr_in = n.saturating_sub(before),
+                    Ok(None) => {
+                        // Still inside the header: the driver takes all of the input (as a
+                        // v1 device does), so the caller sends what follows.
+                        f.forced = Some(Status::NeedInput);
+                        f.taken = input.len();
+                        if before == 0 {
+                            held.extend_from_slice(input);
+                        }
+                        self.header_held = held;
+                    }
                     Err(_) => f.forced = Some(Status::DataError),
                 }
             }
@@ -154,7 +181,7 @@ impl Queue {
     /// Writes the header `f` makes the driver write for `r` at the start of `out`.
     pub(super) fn write_header(f: &Framing, r: &Request, out: &mut [std::mem::MaybeUninit<u8>]) {
         if f.hdr_out > 0 {
-            let h = crate::zip::request_header(r.req_type, r.level);
+            let h = crate::zip::request_header(r.req_type);
             for (slot, b) in out.iter_mut().zip(h) {
                 slot.write(b);
             }
@@ -203,10 +230,10 @@ impl Queue {
                 (None, Some(b)) => b.as_slice(),
                 (None, None) => &[],
             };
-            self.framing(&req, input, space)
+            self.frame(&req, input, space)
         };
         if let (Some(d), true) = (req.dst.as_mut(), framing.hdr_out > 0) {
-            let h = crate::zip::request_header(req.req_type, req.level);
+            let h = crate::zip::request_header(req.req_type);
             d.as_full_mut_slice()[..h.len()].copy_from_slice(&h);
         }
         let sqe = match self.entry(&req, &framing, framing.device_part(src, n, dst, space)) {

@@ -171,11 +171,13 @@ impl Framer {
     }
 
     /// The header, with the gzip fields of `gzip` and room for a piece index of `slots`
-    /// pieces (see [`Format::index_slots`]); empty for raw deflate.
-    pub(crate) fn header(&self, gzip: &GzipHeader, slots: usize) -> Vec<u8> {
+    /// pieces (see [`Format::index_slots`]), naming the level where the device compresses
+    /// at it (`takes_level`: [`named_level`]); empty for raw deflate.
+    pub(crate) fn header(&self, gzip: &GzipHeader, slots: usize, takes_level: bool) -> Vec<u8> {
+        let level = named_level(self.level, takes_level);
         match self.format {
-            Format::Gzip => gzip_header_with_index(self.level, gzip, slots),
-            Format::Zlib => zlib_header(self.level).to_vec(),
+            Format::Gzip => gzip_header_with_index(level, gzip, slots),
+            Format::Zlib => zlib_header(level).to_vec(),
             Format::Deflate => Vec::new(),
         }
     }
@@ -310,10 +312,24 @@ pub fn detect_format(first: u8) -> Format {
     }
 }
 
+/// The level a stream's header names when it was compressed at `level` on a device
+/// that does (`takes_level`) or does not take a level: the engine of a device that takes
+/// none compresses at its own, so its header names none (level 0 here: gzip's XFL 0,
+/// zlib's FLEVEL 2, its default). The one place this is decided.
+pub(crate) fn named_level(level: u32, takes_level: bool) -> u32 {
+    if takes_level {
+        level
+    } else {
+        0
+    }
+}
+
 /// The zlib or gzip header (no gzip fields) a queue's driver writes in front of a
-/// request of `t` at `level` for a device that writes none (`Dialect::writes_header`):
-/// the same bytes as every other stream WarpDrive writes. Empty for other types.
-pub(crate) fn request_header(t: ReqType, level: u32) -> Vec<u8> {
+/// request of `t` for a device that writes none (`Dialect::writes_header`): the same bytes
+/// as every other stream WarpDrive writes, naming no level (such a device takes none:
+/// [`named_level`]). Empty for other types.
+pub(crate) fn request_header(t: ReqType) -> Vec<u8> {
+    let level = named_level(0, false);
     match t {
         ReqType::Gzip => gzip_header(level, &GzipHeader::default()),
         ReqType::Zlib => zlib_header(level).to_vec(),
@@ -579,7 +595,11 @@ mod tests {
                 ),
                 Format::Deflate => (Vec::new(), Vec::new()),
             };
-            assert_eq!(f.header(&named, 3), header, "{format}");
+            assert_eq!(f.header(&named, 3, true), header, "{format}");
+            // A device without a level: the header names none.
+            if format != Format::Deflate {
+                assert_ne!(f.header(&named, 3, false), header, "{format}");
+            }
             assert_eq!(f.trailer(), trailer, "{format}");
             // No piece: the checksum of nothing.
             let empty = Framer::new(format, 9).trailer();

@@ -108,7 +108,7 @@ pub fn compress_one(
         .then(|| Framer::new(format, level));
     let req = match &framer {
         Some(f) => {
-            out.extend_from_slice(&f.header(&GzipHeader::default(), 0));
+            out.extend_from_slice(&f.header(&GzipHeader::default(), 0, q.takes_level()));
             f.piece(Request::without_buffers(ReqType::Deflate), true)
         }
         None => Request::without_buffers(format.req_type()).level(level),

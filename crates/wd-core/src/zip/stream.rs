@@ -266,7 +266,7 @@ impl<'a> Scheduler<'a> {
                 }
             }
             let last = self.lookahead.is_none();
-            out.begin(last && self.sent == 0)?;
+            out.begin(last && self.sent == 0, self.queues[qi].takes_level())?;
             let dst = Self::take(&self.domain, &mut self.free_dst, compress_bound(cur.len()))?;
             let req = out.request(cur, dst, last, self.sent);
             self.queues[qi].send(req)?;
@@ -364,13 +364,14 @@ impl<'o> Output<'o> {
 
     /// Called as each piece is sent; the first decides whether the stream is one request
     /// of the format (`only`: it is the only piece, and the format lets the device frame
-    /// it) or framed here, and then writes the header.
-    fn begin(&mut self, only: bool) -> Result<()> {
+    /// it) or framed here, and then writes the header (naming the level if the device,
+    /// which `takes_level` says, compresses at it).
+    fn begin(&mut self, only: bool, takes_level: bool) -> Result<()> {
         if self.single.is_none() {
             let single = only && !self.format.framed_by_driver();
             self.single = Some(single);
             if !single {
-                let header = self.framer.header(self.gzip, self.slots);
+                let header = self.framer.header(self.gzip, self.slots, takes_level);
                 self.output.write_all(&header).map_err(write_error)?;
                 self.header_len = header.len();
             }
