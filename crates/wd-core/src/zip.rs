@@ -9,20 +9,26 @@
 //! Decompression feeds one queue with bounded input and output buffers, continuing the
 //! device's decoder state between requests; it reads multi-member gzip.
 //!
-//! The code is in three parts, all used through this module's names: `zip/framing.rs`
-//! (headers, trailers, checksums, header checks), `zip/stream.rs` (the piece scheduler of
-//! the whole-stream functions) and `zip/oneshot.rs` (whole-buffer calls, output sizing).
+//! The code is in five parts, all used through this module's names: `zip/framing.rs`
+//! (headers, trailers, checksums, header checks), `zip/compress_stream.rs` (the piece
+//! scheduler of the split compression), `zip/decompress_stream.rs` (the streamed
+//! decompression), `zip/stream.rs` (what those two share: waiting on several queues,
+//! reading and writing) and `zip/oneshot.rs` (whole-buffer calls, output sizing).
 
 use crate::abi::Direction;
 use crate::error::Result;
 use crate::queue::Queue;
 
+mod compress_stream;
+mod decompress_stream;
 mod framing;
 mod oneshot;
 mod stream;
 
 pub use crate::codec::{Decoder, Encoder, EncoderBuilder};
 pub use crate::format::{Format, Level};
+pub use compress_stream::{compress_stream, compress_stream_indexed};
+pub use decompress_stream::{decompress_stream, decompress_stream_limited};
 pub use framing::{
     adler32, adler32_combine, after_stream, check_header, checked_compress_bound, compress_bound,
     crc32, crc32_combine, detect_format, gzip_header, gzip_header_with_index, gzip_trailer,
@@ -39,9 +45,6 @@ pub use oneshot::{
     ONE_REQUEST_MAX, RETRY_ROOM_MAX,
 };
 pub(crate) use stream::recv_any;
-pub use stream::{
-    compress_stream, compress_stream_indexed, decompress_stream, decompress_stream_limited,
-};
 
 /// How to run a compression. More options may come: outside this crate start from
 /// `ZipOptions::default()` and set what differs, with the builder methods

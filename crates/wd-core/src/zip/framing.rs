@@ -3,9 +3,9 @@
 //! the error for a refused stream, and what may follow a finished stream.
 //!
 //! Everything a format decides about a stream the driver frames itself is here: the
-//! [`Format`] methods below and [`Framer`], which the piece schedulers (`zip/stream.rs`,
-//! `codec/deflate.rs`) and the one-request compression (`zip/oneshot.rs`) call without
-//! asking which format they make.
+//! [`Format`] methods below and [`Framer`], which the piece schedulers
+//! (`zip/compress_stream.rs`, `codec/deflate.rs`) and the one-request compression
+//! (`zip/oneshot.rs`) call without asking which format they make.
 
 use crate::abi::{Csum, ReqType, Status};
 use crate::error::{DataErrorKind, Error, Result};

@@ -10,8 +10,9 @@ use crate::format::{Format, Level};
 use crate::memlock::{self, Reservation};
 use crate::queue::{Queue, Request};
 
+use super::compress_stream::compress_stream_indexed;
+use super::decompress_stream::decompress_stream_limited;
 use super::framing::{compress_bound, stream_error, Framer, GzipHeader};
-use super::stream::{compress_stream_indexed, decompress_stream_limited};
 use super::{default_opener, ZipOptions};
 
 /// The most a size *claimed by the input* (gzip's ISIZE trailer) may make a decompression
