@@ -9,11 +9,13 @@
 //! Decompression feeds one queue with bounded input and output buffers, continuing the
 //! device's decoder state between requests; it reads multi-member gzip.
 //!
-//! The code is in five parts, all used through this module's names: `zip/framing.rs`
-//! (headers, trailers, checksums, header checks), `zip/compress_stream.rs` (the piece
-//! scheduler of the split compression), `zip/decompress_stream.rs` (the streamed
-//! decompression), `zip/stream.rs` (what those two share: waiting on several queues,
-//! reading and writing) and `zip/oneshot.rs` (whole-buffer calls, output sizing).
+//! The code is in six parts, all used through this module's names: `zip/headers.rs`
+//! (header and trailer bytes, header checks, the error of a refused stream),
+//! `zip/framing.rs` (checksums, the framing of a stream around its pieces),
+//! `zip/compress_stream.rs` (the piece scheduler of the split compression),
+//! `zip/decompress_stream.rs` (the streamed decompression), `zip/stream.rs` (what those two
+//! share: waiting on several queues, reading and writing) and `zip/oneshot.rs`
+//! (whole-buffer calls, output sizing).
 
 use crate::abi::Direction;
 use crate::error::Result;
@@ -22,6 +24,7 @@ use crate::queue::Queue;
 mod compress_stream;
 mod decompress_stream;
 mod framing;
+mod headers;
 mod oneshot;
 mod stream;
 
@@ -29,15 +32,18 @@ pub use crate::codec::{Decoder, Encoder, EncoderBuilder};
 pub use crate::format::{Format, Level};
 pub use compress_stream::{compress_stream, compress_stream_indexed};
 pub use decompress_stream::{decompress_stream, decompress_stream_limited};
+pub(crate) use framing::Framer;
 pub use framing::{
-    adler32, adler32_combine, after_stream, check_header, checked_compress_bound, compress_bound,
-    crc32, crc32_combine, detect_format, gzip_header, gzip_header_with_index, gzip_trailer,
+    adler32, adler32_combine, checked_compress_bound, compress_bound, crc32, crc32_combine,
+};
+pub(crate) use headers::request_header;
+pub use headers::{
+    after_stream, check_header, detect_format, gzip_header, gzip_header_with_index, gzip_trailer,
     read_gzip_header, stream_error, After, GzipHeader, GZIP_OS,
 };
-pub(crate) use framing::{request_header, Framer};
 // The ring dialects' tests build zlib input with it.
 #[cfg(test)]
-pub(crate) use framing::zlib_header;
+pub(crate) use headers::zlib_header;
 pub use oneshot::{
     compress, compress_one, decompress, decompress_into, decompress_limited, decompress_one,
     decompress_one_limited, max_inflated, output_guess, output_guess_from, output_limit,

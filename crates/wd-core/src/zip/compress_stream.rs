@@ -13,7 +13,8 @@ use crate::memlock::{self, CompressPlan, Reservation};
 use crate::pieces::PieceIndex;
 use crate::queue::{Completion, Queue, Request};
 
-use super::framing::{compress_bound, Framer, GzipHeader};
+use super::framing::{compress_bound, Framer};
+use super::headers::GzipHeader;
 use super::stream::{read_error, read_full, recv_any, write_error};
 use super::{Opener, StreamStats, ZipOptions};
 

@@ -10,7 +10,7 @@ use crate::format::Format;
 use crate::memlock::{self, InflatePlan, Reservation};
 use crate::queue::{Completion, Queue, Request};
 
-use super::framing::{after_stream, stream_error, After};
+use super::headers::{after_stream, stream_error, After};
 use super::oneshot::output_limit;
 use super::stream::{read_error, read_full, write_error};
 use super::{Opener, StreamStats};

@@ -1,16 +1,19 @@
-//! Framing of the three formats, the one place each is decided: gzip and zlib headers
-//! and trailers, the checksums and their combination, checking a header as zlib does,
-//! the error for a refused stream, and what may follow a finished stream.
+//! Framing of the three formats around a stream's pieces: the checksums and their
+//! combination, which checksum a format's trailer carries, and [`Framer`], the header,
+//! pieces, running checksum and trailer of a stream the driver frames itself. The header
+//! and trailer bytes themselves, and reading and checking a header, are in
+//! `zip/headers.rs`.
 //!
-//! Everything a format decides about a stream the driver frames itself is here: the
-//! [`Format`] methods below and [`Framer`], which the piece schedulers
-//! (`zip/compress_stream.rs`, `codec/deflate.rs`) and the one-request compression
-//! (`zip/oneshot.rs`) call without asking which format they make.
+//! Everything a format decides about a stream the driver frames itself is in these two
+//! files, the one place each is decided: the [`Format`] methods below and [`Framer`], which
+//! the piece schedulers (`zip/compress_stream.rs`, `codec/deflate.rs`) and the one-request
+//! compression (`zip/oneshot.rs`) call without asking which format they make.
 
-use crate::abi::{Csum, ReqType, Status};
-use crate::error::{DataErrorKind, Error, Result};
+use crate::abi::Csum;
 use crate::format::Format;
 use crate::queue::Request;
+
+use super::headers::{gzip_header_with_index, gzip_trailer, named_level, zlib_header, GzipHeader};
 
 /// Worst-case size of a deflate stream of `n` bytes (zlib's bound, plus room for a sync
 /// flush and a gzip/zlib wrapper); `usize::MAX` where that does not fit a `usize`.
@@ -111,8 +114,8 @@ impl Format {
 
     /// True if the driver frames every stream of this format, even one of a single
     /// request: gzip, whose header (with the caller's fields and the piece index) is made
-    /// in one place, [`gzip_header`]. False if a stream of one request may be the device's
-    /// own request of the format ([`Format::req_type`]).
+    /// in one place, [`gzip_header`](super::gzip_header). False if a stream of one request
+    /// may be the device's own request of the format ([`Format::req_type`]).
     pub(crate) const fn framed_by_driver(self) -> bool {
         matches!(self, Format::Gzip)
     }
@@ -182,9 +185,9 @@ impl Framer {
         }
     }
 
-    /// `r`, a request of [`ReqType::Deflate`] for one piece, at the stream's level, asking
-    /// for the checksum the trailer needs, and ending in a sync flush (`PARTIAL`) unless the
-    /// piece is the `last`.
+    /// `r`, a request of [`ReqType::Deflate`](crate::abi::ReqType::Deflate) for one piece,
+    /// at the stream's level, asking for the checksum the trailer needs, and ending in a
+    /// sync flush (`PARTIAL`) unless the piece is the `last`.
     pub(crate) fn piece(&self, r: Request, last: bool) -> Request {
         let r = r
             .checksum(self.format.checksum().selector())
@@ -218,288 +221,6 @@ impl Framer {
     }
 }
 
-/// The OS byte of every gzip header WarpDrive writes (RFC 1952: 3 = Unix), whatever the
-/// input, its size or the device.
-pub const GZIP_OS: u8 = 3;
-
-/// The optional fields of a gzip header: the original file name (FNAME, ISO 8859-1, no
-/// zero byte) and the modification time (MTIME, seconds since the epoch; 0 = none).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GzipHeader {
-    /// The file name, without a terminating zero.
-    pub name: Option<Vec<u8>>,
-    /// Modification time in seconds since the epoch, 0 for none.
-    pub mtime: u32,
-}
-
-impl GzipHeader {
-    /// Checks the fields: a name may not contain a zero byte (it ends the field).
-    pub fn check(&self) -> Result<()> {
-        if self.name.as_ref().is_some_and(|n| n.contains(&0)) {
-            return Err(Error::BadRequest(
-                "a gzip file name may not contain a zero byte".into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// The gzip header of a stream compressed at `level` with the fields of `h`: the ONE place
-/// every gzip header WarpDrive writes is made (whole-buffer, streamed and incremental
-/// compression alike; the device's own gzip wrapper is never used).
-pub fn gzip_header(level: u32, h: &GzipHeader) -> Vec<u8> {
-    gzip_header_with_index(level, h, 0)
-}
-
-/// [`gzip_header`] with room for a piece index of `slots` pieces (none for 0 or more than
-/// [`crate::pieces::MAX_PIECES`]).
-pub fn gzip_header_with_index(level: u32, h: &GzipHeader, slots: usize) -> Vec<u8> {
-    // XFL: 2 = best compression, 4 = fastest (RFC 1952).
-    let xfl = match level {
-        1 => 4,
-        9 => 2,
-        _ => 0,
-    };
-    let extra = crate::pieces::extra_field(slots);
-    let flg = if h.name.is_some() { 0x08 } else { 0 } | if extra.is_some() { 0x04 } else { 0 };
-    let mut v = vec![0x1f, 0x8b, 8, flg];
-    v.extend_from_slice(&h.mtime.to_le_bytes());
-    v.extend_from_slice(&[xfl, GZIP_OS]);
-    v.extend(extra.unwrap_or_default());
-    if let Some(n) = &h.name {
-        v.extend(n.iter().copied().filter(|&b| b != 0));
-        v.push(0);
-    }
-    v
-}
-
-/// The gzip trailer of a stream whose uncompressed data has CRC-32 `crc` and length `len`.
-pub fn gzip_trailer(crc: u32, len: u64) -> [u8; 8] {
-    let mut t = [0u8; 8];
-    t[..4].copy_from_slice(&crc.to_le_bytes());
-    t[4..].copy_from_slice(&(len as u32).to_le_bytes());
-    t
-}
-
-/// The name and mtime of the complete, valid gzip header at the start of `d`; `None` if
-/// `d` does not start with one.
-pub fn read_gzip_header(d: &[u8]) -> Option<GzipHeader> {
-    let Header::Complete(_) = parse_header(Format::Gzip, d) else {
-        return None;
-    };
-    let flg = d[3];
-    let mtime = u32::from_le_bytes([d[4], d[5], d[6], d[7]]);
-    let mut pos = 10usize;
-    if flg & 0x04 != 0 {
-        pos += 2 + usize::from(u16::from_le_bytes([d[10], d[11]]));
-    }
-    let name = if flg & 0x08 != 0 {
-        let end = pos + d[pos..].iter().position(|&b| b == 0)?;
-        Some(d[pos..end].to_vec())
-    } else {
-        None
-    };
-    Some(GzipHeader { name, mtime })
-}
-
-/// The format of a zlib or gzip stream from its first byte (gzip's magic starts with
-/// 0x1f, which no valid zlib header does): what `format="auto"` decodes as.
-pub fn detect_format(first: u8) -> Format {
-    if first == 0x1f {
-        Format::Gzip
-    } else {
-        Format::Zlib
-    }
-}
-
-/// The level a stream's header names when it was compressed at `level` on a device
-/// that does (`takes_level`) or does not take a level: the engine of a device that takes
-/// none compresses at its own, so its header names none (level 0 here: gzip's XFL 0,
-/// zlib's FLEVEL 2, its default). The one place this is decided.
-pub(crate) fn named_level(level: u32, takes_level: bool) -> u32 {
-    if takes_level {
-        level
-    } else {
-        0
-    }
-}
-
-/// The zlib or gzip header (no gzip fields) a queue's driver writes in front of a
-/// request of `t` for a device that writes none (`Dialect::writes_header`): the same bytes
-/// as every other stream WarpDrive writes, naming no level (such a device takes none:
-/// [`named_level`]). Empty for other types.
-pub(crate) fn request_header(t: ReqType) -> Vec<u8> {
-    let level = named_level(0, false);
-    match t {
-        ReqType::Gzip => gzip_header(level, &GzipHeader::default()),
-        ReqType::Zlib => zlib_header(level).to_vec(),
-        _ => Vec::new(),
-    }
-}
-
-pub(crate) fn zlib_header(level: u32) -> [u8; 2] {
-    let flevel: u16 = match level {
-        1 => 0,
-        2..=5 => 1,
-        0 | 6 => 2,
-        _ => 3,
-    };
-    let mut h: u16 = 0x78 << 8 | flevel << 6;
-    h += 31 - h % 31;
-    h.to_be_bytes()
-}
-
-/// What the start of a stream says about its header.
-#[derive(Debug, PartialEq, Eq)]
-enum Header {
-    /// A valid header of this many bytes (0 for raw deflate).
-    Complete(usize),
-    /// Valid so far, but the header goes on past the bytes given.
-    Incomplete,
-    /// A header zlib refuses: the error kind and what is wrong.
-    Refused(DataErrorKind, String),
-}
-
-/// Checks the header at the start of `d` as zlib's inflate does (RFC 1950, 1952).
-fn parse_header(format: Format, d: &[u8]) -> Header {
-    let bad = |what: &str| Header::Refused(DataErrorKind::BadHeader, what.to_string());
-    match format {
-        Format::Deflate => Header::Complete(0),
-        Format::Zlib => {
-            let [cmf, flg, ..] = *d else {
-                return Header::Incomplete;
-            };
-            if (u16::from(cmf) << 8 | u16::from(flg)) % 31 != 0 {
-                return Header::Refused(
-                    DataErrorKind::NotCompressed,
-                    "not zlib data (the header check fails)".into(),
-                );
-            }
-            if cmf & 0x0f != 8 {
-                return bad(&format!("unknown compression method {}", cmf & 0x0f));
-            }
-            if cmf >> 4 > 7 {
-                return bad(&format!("window size field {} is above 7", cmf >> 4));
-            }
-            if flg & 0x20 != 0 {
-                return bad("the stream needs a preset dictionary");
-            }
-            Header::Complete(2)
-        }
-        Format::Gzip => {
-            if d.first().is_some_and(|&b| b != 0x1f) || d.get(1).is_some_and(|&b| b != 0x8b) {
-                return Header::Refused(
-                    DataErrorKind::NotCompressed,
-                    "not gzip data (bad magic bytes)".into(),
-                );
-            }
-            // Method and flags are checked as soon as they are there, as zlib does.
-            if let Some(&m) = d.get(2).filter(|&&m| m != 8) {
-                return bad(&format!("unknown compression method {m}"));
-            }
-            if d.get(3).is_some_and(|&f| f & 0xe0 != 0) {
-                return bad("reserved flag bits are set");
-            }
-            if d.len() < 10 {
-                return Header::Incomplete;
-            }
-            let flg = d[3];
-            let mut pos = 10usize;
-            if flg & 0x04 != 0 {
-                let Some(x) = d.get(pos..pos + 2) else {
-                    return Header::Incomplete;
-                };
-                pos += 2 + usize::from(u16::from_le_bytes([x[0], x[1]]));
-            }
-            for bit in [0x08, 0x10] {
-                if flg & bit != 0 {
-                    match d.get(pos..).and_then(|r| r.iter().position(|&b| b == 0)) {
-                        Some(i) => pos += i + 1,
-                        None => return Header::Incomplete,
-                    }
-                }
-            }
-            if flg & 0x02 != 0 {
-                let Some(x) = d.get(pos..pos + 2) else {
-                    return Header::Incomplete;
-                };
-                if u16::from_le_bytes([x[0], x[1]]) != crc32fast::hash(&d[..pos]) as u16 {
-                    return bad("header CRC mismatch");
-                }
-                pos += 2;
-            }
-            if pos > d.len() {
-                return Header::Incomplete;
-            }
-            Header::Complete(pos)
-        }
-    }
-}
-
-/// Checks the header at the start of `d` as zlib does: `Ok(Some(n))` for a valid header of
-/// `n` bytes (0 for raw deflate), `Ok(None)` if `d` ends inside a header that is valid so
-/// far, and the error ([`DataErrorKind::NotCompressed`] or [`DataErrorKind::BadHeader`])
-/// for a header zlib refuses.
-pub fn check_header(format: Format, d: &[u8]) -> Result<Option<usize>> {
-    match parse_header(format, d) {
-        Header::Complete(n) => Ok(Some(n)),
-        Header::Incomplete => Ok(None),
-        Header::Refused(kind, what) => Err(Error::data(kind, &what)),
-    }
-}
-
-/// The error for a stream of `format` that began with `head` (its first bytes, as many as
-/// are at hand) and that the device stopped with `status`. The device only says "invalid",
-/// "checksum" or "needs input"; the header tells a stream that is not of the format at all,
-/// or has a refused header, from corrupt compressed data.
-pub fn stream_error(format: Format, head: &[u8], status: Status) -> Error {
-    if head.is_empty() {
-        return Error::data(DataErrorKind::NotCompressed, "the input is empty");
-    }
-    if let Header::Refused(kind, what) = parse_header(format, head) {
-        return Error::data(kind, &what);
-    }
-    match status {
-        Status::NeedInput => Error::data(DataErrorKind::Truncated, ""),
-        Status::ChecksumError => Error::data(DataErrorKind::Checksum, ""),
-        Status::DataError => Error::data(DataErrorKind::Corrupt, ""),
-        s => match s.check() {
-            Err(e) => e,
-            Ok(()) => Error::Protocol(format!("stream_error called with status {s:?}")),
-        },
-    }
-}
-
-/// What comes after the end of a stream of `format`, in `rest` (gzip: after any zero
-/// padding).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum After {
-    /// Nothing more (the input ends here).
-    End,
-    /// Another gzip member starts `skip` bytes on (after zero padding).
-    Member {
-        /// Zero bytes before it.
-        skip: usize,
-    },
-    /// Anything else: an error ([`DataErrorKind::TrailingGarbage`]).
-    Garbage,
-}
-
-/// Classifies `rest`, the input after a complete stream, when nothing follows `rest`.
-/// gzip members may be separated and followed by zero bytes, as gzip(1) and Python's gzip
-/// accept; zlib and raw deflate streams must end the input.
-pub fn after_stream(format: Format, rest: &[u8]) -> After {
-    let skip = match format {
-        Format::Gzip => rest.iter().take_while(|&&b| b == 0).count(),
-        _ => 0,
-    };
-    match &rest[skip..] {
-        [] => After::End,
-        [0x1f] | [0x1f, 0x8b, ..] if format == Format::Gzip => After::Member { skip },
-        _ => After::Garbage,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,44 +246,6 @@ mod tests {
             crc32_combine(0, crc32fast::hash(&b), b.len() as u64),
             crc32fast::hash(&b)
         );
-    }
-
-    #[test]
-    fn header_fields_are_judged_as_soon_as_they_are_there() {
-        let g = Format::Gzip;
-        assert_eq!(parse_header(g, &[0x1f]), Header::Incomplete);
-        assert!(matches!(
-            parse_header(g, &[0x1f, 0x8c]),
-            Header::Refused(DataErrorKind::NotCompressed, _)
-        ));
-        // A wrong method is refused with 3 bytes, reserved flags with 4 (fuzz regression:
-        // zlib refuses `1f 8b 00 00 00 00 00` at once; it is not "incomplete").
-        for d in [
-            &[0x1f, 0x8b, 0][..],
-            &[0x1f, 0x8b, 8, 0x20],
-            &[0x1f, 0x8b, 0, 0, 0, 0, 0],
-        ] {
-            assert!(
-                matches!(
-                    parse_header(g, d),
-                    Header::Refused(DataErrorKind::BadHeader, _)
-                ),
-                "{d:?}"
-            );
-        }
-        assert_eq!(parse_header(g, &[0x1f, 0x8b, 8, 0, 0]), Header::Incomplete);
-        let mut h = vec![0x1f, 0x8b, 8, 0x1e, 0, 0, 0, 0, 0, 3, 2, 0, b'x', b'y'];
-        h.extend_from_slice(b"name\0comment\0");
-        assert_eq!(parse_header(g, &h), Header::Incomplete);
-        let crc = crc32fast::hash(&h) as u16;
-        h.extend_from_slice(&crc.to_le_bytes());
-        assert_eq!(parse_header(g, &h), Header::Complete(h.len()));
-        assert_eq!(parse_header(Format::Zlib, &[0x78]), Header::Incomplete);
-        assert_eq!(
-            parse_header(Format::Zlib, &[0x78, 0x9c]),
-            Header::Complete(2)
-        );
-        assert_eq!(parse_header(Format::Deflate, &[]), Header::Complete(0));
     }
 
     #[test]
@@ -607,15 +290,6 @@ mod tests {
             if format == Format::Zlib {
                 assert_eq!(empty, 1u32.to_be_bytes());
             }
-        }
-    }
-
-    #[test]
-    fn zlib_header_is_valid_for_every_level() {
-        for l in 0..=9 {
-            let h = zlib_header(l);
-            assert_eq!(h[0], 0x78);
-            assert_eq!(u16::from_be_bytes(h) % 31, 0);
         }
     }
 }

@@ -12,7 +12,8 @@ use crate::queue::{Queue, Request};
 
 use super::compress_stream::compress_stream_indexed;
 use super::decompress_stream::decompress_stream_limited;
-use super::framing::{compress_bound, stream_error, Framer, GzipHeader};
+use super::framing::{compress_bound, Framer};
+use super::headers::{stream_error, GzipHeader};
 use super::{default_opener, ZipOptions};
 
 /// The most a size *claimed by the input* (gzip's ISIZE trailer) may make a decompression
