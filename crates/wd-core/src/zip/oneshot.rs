@@ -77,7 +77,7 @@ pub fn retry_room(room: usize, left: Option<usize>, max_output: u64) -> Result<O
 }
 
 /// Inputs up to this size are one request in [`compress`] and [`decompress`] (the size of
-/// one piece of [`compress_stream`](super::compress_stream)).
+/// one piece of [`compress_stream`](super::compress_stream())).
 pub const ONE_REQUEST_MAX: usize = 1 << 20;
 
 /// Compresses `data` (at most [`ONE_REQUEST_MAX`] bytes) into one stream of `format` with
@@ -131,7 +131,7 @@ pub fn compress_one(
 /// output space is a guess (gzip: the size its trailer announces, within
 /// [`CLAIMED_SIZE_MAX`] and what the input can decode to), continued on the same queue with
 /// more space while the output outgrows it, so no work is done twice. `Ok(None)` if the
-/// input holds more than one gzip member: use [`decompress_stream`](super::decompress_stream).
+/// input holds more than one gzip member: use [`decompress_stream`](super::decompress_stream()).
 pub fn decompress_one(q: &mut Queue, data: &[u8], format: Format) -> Result<Option<Vec<u8>>> {
     decompress_one_limited(q, data, format, None)
 }
