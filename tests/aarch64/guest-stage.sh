@@ -8,8 +8,11 @@
 # limit. With ARM64_PYTEST=1 (tests/aarch64/guest) it also runs the Python suite
 # (tests/python) there, as the x86 stage does. The x86 stage's host programs (strace, the
 # Rust examples and the soak over 9p) are x86 binaries and are not run here. Uses init.sh's
-# ok, fail and as_user, and PY_ON, PY_ARGS and PY_LIMIT of /guest.conf.
+# ok, fail and as_user, PY_ON, PY_ARGS and PY_LIMIT of /guest.conf, and the Python suite's
+# run that the x86 stage uses too, pytest_suite and pytest_options of /pytest-suite.sh
+# (tests/guest/pytest-suite.sh).
 HS=${HS:-vfio}
+. /pytest-suite.sh
 
 echo "=== the aarch64 wheel on the $HS backend ==="
 PYENV="WARPDRIVE_DEVICE=$HS PYTHONPATH=/site HOME=/tmp TMPDIR=/tmp"
@@ -33,8 +36,8 @@ fi
 # The Python suite, when the guest was built with ARM64_PYTEST=1: the wheel installed in
 # /venv with the suite's packages (tests/aarch64/pyvenv.py), the suite and the files it
 # reads in /repo, Debian's arm64 gzip in /usr/bin. It runs as on x86 (tests/guest/
-# host-stage.sh): the same pytest options, as the same user at the same limit, from the
-# guest's /tmp (memory); on the backends in $PY_ON.
+# host-stage.sh), through the same pytest_suite: the same pytest options, as the same user
+# at the same limit, from the guest's /tmp (memory); on the backends in $PY_ON.
 case " $PY_ON " in *" $HS "*) PY_HERE=1 ;; *) PY_HERE=0 ;; esac
 if [ -x /venv/bin/python ] && [ $PY_HERE = 1 ]; then
 	mounted() { grep -q " $1 " /proc/mounts; }
@@ -43,32 +46,12 @@ if [ -x /venv/bin/python ] && [ $PY_HERE = 1 ]; then
 		fail "mount devpts"
 	mounted /dev/shm || { mkdir -p /dev/shm && mount -t tmpfs -o mode=1777 tmpfs /dev/shm; } ||
 		fail "mount /dev/shm"
-	echo "the Python suite on $HS ..."
 	# Its output reaches the console as it goes; a test that hangs shows its threads'
-	# stacks after $((PY_LIMIT / 8)) s (faulthandler), the suite is stopped after $PY_LIMIT s.
-	rm -f /tmp/py.rc
-	{
-		as_user "WARPDRIVE_DEVICE=$HS HOME=/tmp TMPDIR=/tmp PATH=/venv/bin:/usr/bin:/bin \
-			PYTHONDONTWRITEBYTECODE=1 timeout -k 30 $PY_LIMIT /venv/bin/python -m pytest \
-			-c /repo/pyproject.toml --rootdir /tmp --import-mode=importlib \
-			-o faulthandler_timeout=$((PY_LIMIT / 8)) -p no:cacheprovider -v --tb=short \
-			--durations=10 /repo/tests/python $PY_ARGS"
-		echo $? > /tmp/py.rc
-	} 2>&1 | tee /tmp/py.log
-	rc=$(cat /tmp/py.rc 2>/dev/null || echo 1)
-	# the suite's temporary folders (those of failed tests, pytest's last three sessions)
-	# live in memory: the next backend's suite starts without them
-	rm -rf /tmp/pytest-of-*
-	# pytest's last line: "==== N passed, M failed in T s ===="
-	echo "$HS backend (uid $WD_UID, memlock $((MEMLOCK_KB / 1024)) MiB, python): $(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' /tmp/py.log | tail -n 1)"
-	# busybox's timeout runs the suite in its own process: SIGTERM at the limit is 143
-	case $rc in
-	143) echo "the Python suite on $HS did not finish in $PY_LIMIT s (the stacks of a test that hung are above)" ;;
-	137) echo "the Python suite on $HS was killed (SIGKILL: the time limit's second signal, or the OOM killer: see dmesg)" ;;
-	esac
-	if [ "$rc" != 0 ]; then
-		grep -E " (FAILED|ERROR)" /tmp/py.log
-		fail "python suite on the $HS backend as uid $WD_UID, memlock $((MEMLOCK_KB / 1024)) MiB"
-	fi
+	# stacks after $((PY_LIMIT / 8)) s (faulthandler), the suite is stopped after $PY_LIMIT s
+	# (busybox's timeout runs the suite in its own process: SIGTERM at the limit is 143).
+	pytest_suite "uid $WD_UID, memlock $((MEMLOCK_KB / 1024)) MiB" 143 as_user \
+		"WARPDRIVE_DEVICE=$HS HOME=/tmp TMPDIR=/tmp PATH=/venv/bin:/usr/bin:/bin \
+		PYTHONDONTWRITEBYTECODE=1 timeout -k 30 $PY_LIMIT /venv/bin/python \
+		$(pytest_options /repo /tmp $((PY_LIMIT / 8)))"
 fi
 unset HS

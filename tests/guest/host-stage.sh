@@ -2,8 +2,10 @@
 # Runs inside the guest (sourced by init.sh with sdmdev/softzip loaded, and by
 # uacce-stage.sh with HS=uacce and uacce_softzip loaded): mounts the host's root read-only
 # over 9p, chroots into it to use the host's own programs (strace, the Rust examples, the
-# Python suite) against the backend $HS (default vfio). Uses fail/ok from init.sh.
+# Python suite) against the backend $HS (default vfio). Uses fail/ok from init.sh, and
+# pytest_suite and pytest_options from /pytest-suite.sh (tests/guest/pytest-suite.sh).
 HS=${HS:-vfio}
+. /pytest-suite.sh
 case $HS in
 vfio) VIA=/dev/vfio ;;
 *) VIA=/dev/$U ;;
@@ -135,34 +137,12 @@ if $H test -x $VENV/bin/python; then
 	rm -f /tmp/cli.txt.gz
 	case " $PY_ON " in *" $HS "*) PY_HERE=1 ;; *) PY_HERE=0 ;; esac
 	if [ $PY_HERE = 1 ]; then
-		echo "the Python suite on $HS ..."
 		# Its output reaches the console as it goes, so a test that hangs shows: after
 		# 300 s faulthandler prints every thread's stack, and the whole suite is stopped
-		# after $PY_LIMIT s.
+		# after $PY_LIMIT s (the host's timeout then exits 124).
 		PY_LIMIT=$((2400 * TIME_FACTOR))
-		rm -f /tmp/py.rc
-		{
-			$H PYTHONDONTWRITEBYTECODE=1 timeout -k 30 $PY_LIMIT sh -c "cd $S && exec \
-				$VENV/bin/python -m pytest -c $REPO/pyproject.toml --rootdir $S \
-				--import-mode=importlib -o faulthandler_timeout=300 -p no:cacheprovider \
-				-v --tb=short --durations=10 $REPO/tests/python $PY_ARGS"
-			echo $? > /tmp/py.rc
-		} 2>&1 | tee /tmp/py.log
-		rc=$(cat /tmp/py.rc 2>/dev/null || echo 1)
-		# The suite's temporary folders live in the guest's memory (/tmp): those of
-		# failed tests are kept to the session's end, and pytest keeps its last three
-		# sessions; the next backend's suite starts without them.
-		rm -rf /tmp/pytest-of-*
-		# pytest's last line: "==== N passed, M failed in T s ===="
-		echo "$HS backend ($USER_DESC, python): $(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' /tmp/py.log | tail -n 1)"
-		case $rc in
-		124) echo "the Python suite on $HS did not finish in $PY_LIMIT s (the stacks of a test that hung are above)" ;;
-		137) echo "the Python suite on $HS was killed (SIGKILL: the time limit's second signal, or the OOM killer: see dmesg)" ;;
-		esac
-		if [ $rc != 0 ]; then
-			grep -E " (FAILED|ERROR)" /tmp/py.log
-			fail "python suite on the $HS backend as $USER_DESC"
-		fi
+		pytest_suite "$USER_DESC" 124 $H PYTHONDONTWRITEBYTECODE=1 timeout -k 30 $PY_LIMIT \
+			sh -c "cd $S && exec $VENV/bin/python $(pytest_options $REPO $S 300)"
 	fi
 	# the CLI's main job through the device
 	seq 1 100000 | sed "s/$/ warpdrive cli through $HS/" > /tmp/cli.txt
