@@ -137,8 +137,8 @@ class AsyncQueue:
         """One request of ``compress`` / ``decompress``: ``view`` in, ``space`` bytes of room
         for the output. Awaits nothing but the completion unless it must (ring full, large
         new buffers): fewer objects per request, so the cyclic GC runs less often. The input
-        goes to the queue as it is (:meth:`Queue.send_bytes`): the soft device reads
-        ``bytes`` in place, so the loop copies nothing in."""
+        goes to the queue as it is (:meth:`Queue.send_bytes`): a device that reads in place
+        (``Queue.reads_in_place``) reads ``bytes`` there, so the loop copies nothing in."""
         d = self._driver
         d.attach()
         d.check_usable()

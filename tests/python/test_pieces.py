@@ -63,6 +63,16 @@ def test_a_queue_says_whether_a_level_reaches_its_device() -> None:
         assert q.takes_level is (q.kind != "uacce")
 
 
+def test_a_queue_says_whether_its_device_reads_memory_in_place() -> None:
+    with warpdrive.open_queue("compress", device="soft") as q:
+        assert q.reads_in_place is True
+        with pytest.raises(AttributeError):
+            setattr(q, "reads_in_place", False)  # noqa: B010 -- read-only, as the type says
+    with warpdrive.open_queue("compress") as q:
+        # VFIO copies into buffers it mapped; the soft device and uacce (SVA) read in place.
+        assert q.reads_in_place is (q.kind != "vfio")
+
+
 def _index_count(z: bytes) -> int:
     """Pieces the WX index records (0: room reserved but not filled, or no index)."""
     if not z[3] & 0x04 or z[12:14] != b"WX":

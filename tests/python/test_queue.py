@@ -60,8 +60,9 @@ def test_send_moves_buffers_and_the_completion_returns_them() -> None:
 
 
 def lent_here(q: warpdrive.Queue) -> bool:
-    """The soft device reads `bytes` in place; VFIO copies every input."""
-    return q.device.startswith("soft")
+    """The soft device and uacce read `bytes` in place; VFIO copies every input."""
+    assert q.reads_in_place == (q.kind in ("soft", "uacce"))
+    return q.reads_in_place
 
 
 def test_send_bytes_reads_bytes_in_place_and_copies_everything_else() -> None:

@@ -149,7 +149,10 @@ def test_level_is_the_second_argument_as_in_the_stdlib() -> None:
     data = sample(100_000, 4)
     z9 = warpdrive.compress(data, 9)
     assert z9 == warpdrive.compress(data, "gzip", 9)
-    assert z9 != warpdrive.compress(data, 1)
+    # The level reaches the device where its ring has a field for it (not uacce's v2/v3).
+    with warpdrive.open_queue("compress") as q:
+        takes_level = q.takes_level
+    assert (z9 != warpdrive.compress(data, 1)) == takes_level
     assert gzip.decompress(z9) == data
     with pytest.raises(TypeError):
         warpdrive.compress(data, 9, level=1)

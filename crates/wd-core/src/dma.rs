@@ -234,6 +234,13 @@ impl Domain {
         Ok(())
     }
 
+    /// True if the domain's devices reach process memory at its own addresses, so that
+    /// [`Domain::lend`] can lend a caller's memory instead of copying it (the soft device
+    /// and uacce; not VFIO).
+    pub fn lends(&self) -> bool {
+        self.mapper.lends_process_memory()
+    }
+
     /// Lends `[ptr, ptr + len)` of the caller's memory to the domain's devices until the
     /// returned lease drops, if the domain can ([`IommuMapper::lends_process_memory`]):
     /// `None` if it cannot, or if the range overlaps a share without lying inside one (two

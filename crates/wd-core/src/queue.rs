@@ -228,6 +228,13 @@ impl Queue {
         self.backend.dialect().takes_level()
     }
 
+    /// True if the device reads a caller's memory where it is (the soft device and uacce
+    /// reach process memory; VFIO gets copies in its own buffers): a borrowed input is then
+    /// read in place, with nothing copied.
+    pub fn reads_in_place(&self) -> bool {
+        self.domain().lends()
+    }
+
     /// Requests sent and not yet received.
     pub fn outstanding(&self) -> usize {
         self.outstanding

@@ -40,6 +40,7 @@ pub struct PyQueue {
     device: String,
     kind: wd_core::DeviceKind,
     takes_level: bool,
+    reads_in_place: bool,
     gen: u64,
 }
 
@@ -149,6 +150,7 @@ impl PyQueue {
             device: q.describe(),
             kind: q.kind(),
             takes_level: q.takes_level(),
+            reads_in_place: q.reads_in_place(),
             inner: Mutex::new(Some(q)),
             dir,
             gen: generation(),
@@ -185,6 +187,13 @@ impl PyQueue {
     #[getter]
     fn takes_level(&self) -> bool {
         self.takes_level
+    }
+
+    /// True if the device reads process memory where it is (the soft device and uacce):
+    /// `send_bytes` then reads a `bytes` object in place. False on VFIO, which copies.
+    #[getter]
+    fn reads_in_place(&self) -> bool {
+        self.reads_in_place
     }
 
     /// The fd that becomes readable when an armed interrupt fired (for event loops).
@@ -268,8 +277,8 @@ impl PyQueue {
     /// Submits a request reading the bytes-like `data` and writing into `dst`, which moves
     /// into the queue as for `send`. A `bytes` object (or a contiguous memoryview of one) is
     /// kept by the queue until the completion and, where the device reaches process memory
-    /// (the soft device), read in place: the completion's `src` is then None. Anything else
-    /// (and `bytes` on VFIO) is copied into a device buffer first, which the completion
+    /// (`reads_in_place`: the soft device, uacce), read in place: the completion's `src` is
+    /// then None. Anything else (and `bytes` on VFIO) is copied into a device buffer first, which the completion
     /// returns as `src`. A refused send leaves `dst` valid.
     #[pyo3(signature = (data, dst, *, format = "gzip", level = -1, tag = 0, continue_stream = false))]
     #[allow(clippy::too_many_arguments)]
