@@ -22,7 +22,7 @@ fi
 # the host's settings for this run (TIME_FACTOR: 4 on the slow debug kernel;
 # PY_ON: the backends the Python suite runs on; PY_ARGS: more pytest arguments)
 TIME_FACTOR=1
-PY_ON=vfio
+PY_ON="vfio uacce"
 PY_ARGS=
 [ -f /guest.conf ] && . /guest.conf
 
