@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys as _sys
 from types import ModuleType as _ModuleType
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 # What the calls need is imported here (the extension module, the fork hooks, the names of
 # formats and levels, the one-shot and incremental calls); the rest when first used (PEP
@@ -171,11 +171,6 @@ def compress(data: Buffer, format: Format | int = "gzip", level: int = DEFAULT_L
     return _core.compress(data, format, level)
 
 
-#: The format names that are already the core's canonical ones (`_core._parse_format`
-#: returns them unchanged).
-_CANONICAL_FORMATS: dict[str, Format] = {"gzip": "gzip", "zlib": "zlib", "deflate": "deflate"}
-
-
 def decompress(
     data: Buffer, format: Format | str | int = "gzip", max_length: int | None = None
 ) -> bytes:
@@ -195,16 +190,11 @@ def decompress(
     within about ``max_length`` plus a few MiB, so untrusted input cannot exhaust memory.
     The GIL is released while the device works.
     """
-    if isinstance(format, str):
-        # A name the core takes as it is goes straight to it: the round trip through the
-        # parser costs a 4 KiB call about as much as decoding the stream's header.
-        canonical = _CANONICAL_FORMATS.get(format)
-        if canonical is not None:
-            return _core.decompress(data, canonical, max_length)
-    name = _format_of(format, decompress=True)
-    if name == "auto":
-        name = _core._detect_format(data)
-    return _core.decompress(data, cast(Format, name), max_length)
+    # A name (an alias, "auto") goes to the core as it is, which parses it once; a wbits
+    # value is zlib's, mapped here.
+    if not isinstance(format, str):
+        format = _format_of(format, decompress=True)
+    return _core.decompress(data, format, max_length)
 
 
 def open_queue(

@@ -46,9 +46,9 @@ pub use headers::{
 pub(crate) use headers::zlib_header;
 pub use oneshot::{
     compress, compress_into, compress_one, decompress, decompress_into, decompress_limited,
-    decompress_one, decompress_one_limited, decompress_reusing, max_inflated, output_guess,
-    output_guess_from, output_limit, retry_output_room, retry_room, room_cap, Decompressed,
-    CLAIMED_SIZE_MAX, MAX_EXPANSION, ONE_REQUEST_MAX, RETRY_ROOM_MAX,
+    decompress_one, decompress_one_limited, max_inflated, output_guess, output_guess_from,
+    output_limit, retry_output_room, retry_room, room_cap, CLAIMED_SIZE_MAX, MAX_EXPANSION,
+    ONE_REQUEST_MAX, RETRY_ROOM_MAX,
 };
 pub(crate) use stream::recv_any;
 

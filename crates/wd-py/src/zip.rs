@@ -1,6 +1,6 @@
 //! Whole-buffer and streaming compression with the GIL released while the device works.
 //!
-//! The policy is the core's (`wd_core::zip::compress_into` and `decompress_reusing`): an input of
+//! The policy is the core's (`wd_core::zip::compress_into` and `decompress_into`): an input of
 //! one request runs on an idle queue of the process's pool, the device reading the caller's
 //! buffer in place where it can (the soft device; see `Queue::run_borrowed`); larger inputs
 //! go through the core's `compress_stream`/`decompress_stream`, which spread pieces over
@@ -17,8 +17,9 @@ use std::io::{self, Write};
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use wd_core::zip::{detect_format, Format};
 
-use crate::domain::{parse_device, parse_format, parse_level};
+use crate::domain::{parse_device, parse_format, parse_format_or_auto, parse_level};
 use crate::errors::{bad_request, guard, overflow, IntoPyResult};
 
 mod asyncio;
@@ -206,7 +207,7 @@ fn release_free_heap() {
 }
 
 /// `decompress(data, format="gzip", max_length=None) -> bytes`. gzip input may have several
-/// members. More than `max_length` bytes of output raise `OutputLimitError`.
+/// members; `"auto"` decodes gzip or zlib, told by the first byte. More than `max_length` bytes of output raise `OutputLimitError`.
 #[pyfunction]
 #[pyo3(signature = (data, format = "gzip", max_length = None))]
 pub fn decompress<'py>(
@@ -216,13 +217,14 @@ pub fn decompress<'py>(
     max_length: Option<i64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     guard(py, || {
-        let t = parse_format(py, format)?;
+        let t = parse_format_or_auto(py, format)?;
         let max = parse_max_length(py, max_length)?;
         // Checks WARPDRIVE_DEVICE up front: the core's pool follows it.
         parse_device(py, None)?;
         with_output_buffer(|out| {
             let streamed = with_input(py, data, |d| {
-                wd_core::zip::decompress_reusing(d, t, max, out, Pieces::default())
+                let t = t.unwrap_or_else(|| d.first().map_or(Format::Gzip, |&b| detect_format(b)));
+                wd_core::zip::decompress_into(d, t, max, out, Pieces::default())
             })?
             .py(py)?;
             match streamed {

@@ -351,9 +351,15 @@ pub fn decompress_limited(
         cap: start,
         v: None,
     };
-    match decompress_into(data, format, max_output, sink)? {
-        Decompressed::One(v) => Ok(v),
-        Decompressed::Streamed(s) => Ok(s.v.unwrap_or_default()),
+    let mut out = Vec::new();
+    match decompress_into(data, format, max_output, &mut out, sink)? {
+        None => {
+            // A one-request output's room was a guess: give the rest back (in place). The
+            // pieces' output is already exactly its size, so this does nothing there.
+            out.shrink_to_fit();
+            Ok(out)
+        }
+        Some(s) => Ok(s.v.unwrap_or_default()),
     }
 }
 
@@ -378,46 +384,19 @@ impl Write for LazyVec {
     }
 }
 
-/// What [`decompress_into`] produced.
-#[derive(Debug)]
-pub enum Decompressed<W> {
-    /// The whole output of one request (the sink was not used).
-    One(Vec<u8>),
-    /// The output went to the sink, which is handed back.
-    Streamed(W),
-}
-
 /// Decompresses a whole buffer of `format`, the policy of [`decompress_limited`] with the
 /// output's destination left to the caller: an input of one request whose output fits a
-/// guess ([`decompress_one_limited`] on a pooled queue) comes back as one vector; anything
-/// else is decoded as a stream into `sink` (more output than guessed, more gzip members, or
-/// a larger input).
+/// guess ([`decompress_one_limited`] on a pooled queue) is decoded into `out` (cleared
+/// first, its capacity kept), and so is WarpDrive's own multi-piece gzip, decoded on several
+/// queues: `Ok(None)`. Anything else is decoded as a stream into `sink` (more output than
+/// guessed, more gzip members, or a larger input), which comes back: `Ok(Some(sink))`, and
+/// `out` is left empty, without capacity.
+///
+/// Each request is offered the same output room whatever `out`'s capacity, so the output
+/// and the errors do not depend on it: a caller that copies the output elsewhere anyway
+/// (the Python binding, into a `bytes` object) can keep one vector for many calls instead
+/// of allocating one per call.
 pub fn decompress_into<W: Write>(
-    data: &[u8],
-    format: Format,
-    max_output: Option<usize>,
-    sink: W,
-) -> Result<Decompressed<W>> {
-    let mut out = Vec::new();
-    match decompress_reusing(data, format, max_output, &mut out, sink)? {
-        Some(sink) => Ok(Decompressed::Streamed(sink)),
-        None => {
-            // A one-request output's room was a guess: give the rest back (in place). The
-            // pieces' output is already exactly its size, so this does nothing there.
-            out.shrink_to_fit();
-            Ok(Decompressed::One(out))
-        }
-    }
-}
-
-/// [`decompress_into`] with the output that would come back as one vector put into `out`
-/// instead (cleared first): `Ok(None)` then, and `Ok(Some(sink))` when the output went to
-/// the sink. A one-request output is decoded straight into `out`, keeping its capacity, with
-/// the same output room offered to the device whatever the capacity, so the output and the
-/// errors are the same; a caller that copies the output elsewhere anyway (the Python
-/// binding, into a `bytes` object) reuses one buffer for many calls instead of allocating
-/// one per call.
-pub fn decompress_reusing<W: Write>(
     data: &[u8],
     format: Format,
     max_output: Option<usize>,
