@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys as _sys
 from types import ModuleType as _ModuleType
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 # What the calls need is imported here (the extension module, the fork hooks, the names of
 # formats and levels, the one-shot and incremental calls); the rest when first used (PEP
@@ -190,10 +190,11 @@ def decompress(
     within about ``max_length`` plus a few MiB, so untrusted input cannot exhaust memory.
     The GIL is released while the device works.
     """
-    name = _format_of(format, decompress=True)
-    if name == "auto":
-        name = _core._detect_format(data)
-    return _core.decompress(data, cast(Format, name), max_length)
+    # A name (an alias, "auto") goes to the core as it is, which parses it once; a wbits
+    # value is zlib's, mapped here.
+    if not isinstance(format, str):
+        format = _format_of(format, decompress=True)
+    return _core.decompress(data, format, max_length)
 
 
 def open_queue(

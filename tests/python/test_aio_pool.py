@@ -179,10 +179,11 @@ def test_a_call_goes_to_the_queue_with_the_fewest_calls_in_progress(run: Run[Non
                 if slow.done():
                     break
                 before = completed(cp)
-                # Picked right away, while queue 0 still has the slow call.
+                # Picked right away, while queue 0 still has the slow call: queue 1 serves
+                # it. (Queue 0's count is not checked: the slow call may end meanwhile.)
                 assert gzip.decompress(await cp.compress(payload(i))) == payload(i)
                 after = completed(cp)
-                assert after[0] == before[0] and after[1] == before[1] + 1, (before, after)
+                assert after[1] == before[1] + 1, (before, after)
                 checked += 1
             assert checked > 0, "the slow call finished before any other call was made"
             assert gzip.decompress(await slow) == big

@@ -227,10 +227,14 @@ pub fn list_devices() -> Vec<DeviceEntry> {
 pub fn default_device() -> DeviceKind {
     match DeviceChoice::from_env().ok().and_then(DeviceChoice::kind) {
         Some(k) => k,
-        None => HARDWARE
-            .iter()
-            .find(|e| present(e, Direction::Compress))
-            .map_or(DeviceKind::Soft, |e| e.kind),
+        None => {
+            // One clock reading for every backend: each small one-shot call comes here.
+            let now = Instant::now();
+            HARDWARE
+                .iter()
+                .find(|e| PRESENCE.get(e, Direction::Compress, now))
+                .map_or(DeviceKind::Soft, |e| e.kind)
+        }
     }
 }
 

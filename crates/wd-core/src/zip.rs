@@ -45,9 +45,9 @@ pub use headers::{
 #[cfg(test)]
 pub(crate) use headers::zlib_header;
 pub use oneshot::{
-    compress, compress_one, decompress, decompress_into, decompress_limited, decompress_one,
-    decompress_one_limited, max_inflated, output_guess, output_guess_from, output_limit,
-    retry_output_room, retry_room, room_cap, Decompressed, CLAIMED_SIZE_MAX, MAX_EXPANSION,
+    compress, compress_into, compress_one, decompress, decompress_into, decompress_limited,
+    decompress_one, decompress_one_limited, max_inflated, output_guess, output_guess_from,
+    output_limit, retry_output_room, retry_room, room_cap, CLAIMED_SIZE_MAX, MAX_EXPANSION,
     ONE_REQUEST_MAX, RETRY_ROOM_MAX,
 };
 pub(crate) use stream::recv_any;

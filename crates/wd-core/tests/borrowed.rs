@@ -452,3 +452,51 @@ fn one_stream_that_outgrows_the_output_guess_is_continued_on_the_same_queue() {
         }
     }
 }
+
+#[test]
+fn a_kept_output_vector_gives_the_same_results_as_a_new_one() {
+    // `compress_into` and `decompress_into` write into the caller's vector (cleared
+    // first, capacity kept) and must offer the device the same room as the forms that
+    // return a new vector: same output, and the same point where a decompression runs out
+    // of room or over its limit.
+    use wd_core::zip::{compress, compress_into, decompress_into, decompress_limited};
+    let data = text(200_000);
+    // Stale content and more capacity than any one request here needs.
+    let mut kept = vec![0xa5u8; 3 << 20];
+    for format in [Format::Deflate, Format::Zlib, Format::Gzip] {
+        for level in [1, 6] {
+            let z = compress(&data, format, level).unwrap();
+            compress_into(&data, format, level, &mut kept).unwrap();
+            assert_eq!(kept, z, "{format:?} level {level}");
+            assert!(kept.capacity() >= 3 << 20, "the capacity is kept");
+
+            kept.resize(1000, 0x5a);
+            let sink = decompress_into(&z, format, None, &mut kept, Vec::new()).unwrap();
+            assert!(sink.is_none(), "one request's output is in the kept vector");
+            assert_eq!(kept, data, "{format:?} level {level}");
+            assert!(kept.capacity() >= 3 << 20, "the capacity is kept");
+            // A limit below the output fails the same way, room or not.
+            let e = decompress_limited(&z, format, Some(70_000)).unwrap_err();
+            let e2 = decompress_into(&z, format, Some(70_000), &mut kept, Vec::new()).unwrap_err();
+            assert_eq!(e.to_string(), e2.to_string());
+        }
+    }
+    // Two gzip members are not one request's output: they are streamed into the sink, and
+    // the kept vector is left empty (its room is not held while the stream runs).
+    let mut two = compress(&data[..1000], Format::Gzip, 1).unwrap();
+    two.extend(compress(&data[1000..3000], Format::Gzip, 1).unwrap());
+    kept.resize(10, 1);
+    let sink = decompress_into(&two, Format::Gzip, None, &mut kept, Vec::new()).unwrap();
+    assert_eq!(sink.as_deref(), Some(&data[..3000]));
+    assert!(kept.is_empty());
+    // Input of several requests: compressed in pieces (with the piece index, which the
+    // reusing decompression reads too).
+    let big = text(3 << 20);
+    let whole = compress(&big, Format::Gzip, 1).unwrap();
+    kept.resize(7, 7);
+    compress_into(&big, Format::Gzip, 1, &mut kept).unwrap();
+    assert_eq!(kept, whole);
+    let sink = decompress_into(&whole, Format::Gzip, None, &mut kept, Vec::new()).unwrap();
+    assert!(sink.is_none());
+    assert_eq!(kept, big);
+}

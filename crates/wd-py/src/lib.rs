@@ -64,7 +64,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(zip::adler32, m)?)?;
     m.add_function(wrap_pyfunction!(zip::crc32_combine, m)?)?;
     m.add_function(wrap_pyfunction!(zip::adler32_combine, m)?)?;
-    m.add_function(wrap_pyfunction!(zip::_detect_format, m)?)?;
     m.add_function(wrap_pyfunction!(domain::fork_generation, m)?)?;
     m.add_function(wrap_pyfunction!(domain::_parse_device, m)?)?;
     m.add_function(wrap_pyfunction!(domain::_parse_format, m)?)?;

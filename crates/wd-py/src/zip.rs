@@ -1,11 +1,12 @@
 //! Whole-buffer and streaming compression with the GIL released while the device works.
 //!
-//! The policy is the core's (`wd_core::zip::compress` and `decompress_into`): an input of
+//! The policy is the core's (`wd_core::zip::compress_into` and `decompress_into`): an input of
 //! one request runs on an idle queue of the process's pool, the device reading the caller's
 //! buffer in place where it can (the soft device; see `Queue::run_borrowed`); larger inputs
 //! go through the core's `compress_stream`/`decompress_stream`, which spread pieces over
 //! several queues (compress) and keep memory bounded (both). This module only lends the
-//! Python buffer without the GIL and builds the `bytes` result.
+//! Python buffer without the GIL, keeps each thread's output buffer between calls, and
+//! builds the `bytes` result.
 //!
 //! One-shot calls are here; the children are re-exported, so the paths stay `zip::NAME`:
 //! `stream` (stream jobs over Python file objects), `incremental` (the `_Compressor` and
@@ -16,9 +17,9 @@ use std::io::{self, Write};
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use wd_core::zip::Decompressed;
+use wd_core::zip::{detect_format, Format};
 
-use crate::domain::{parse_device, parse_format, parse_level};
+use crate::domain::{parse_device, parse_format, parse_format_or_auto, parse_level};
 use crate::errors::{bad_request, guard, overflow, IntoPyResult};
 
 mod asyncio;
@@ -73,6 +74,33 @@ fn with_input<R: Send>(
     }
 }
 
+/// The largest output buffer a thread keeps between one-shot calls (see
+/// [`with_output_buffer`]): the room a decompression of inputs up to 64 KiB starts with
+/// (`wd_core::zip::output_guess`), and the bound of a compression of up to 256 KiB less a
+/// little.
+const KEPT_OUTPUT_MAX: usize = 256 << 10;
+
+thread_local! {
+    /// This thread's output buffer between one-shot calls (empty, with capacity).
+    static OUTPUT: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's output buffer, empty: a one-shot call's output is copied
+/// into a new `bytes` object anyway, so the buffer the device writes into is kept for the
+/// thread's next call (up to [`KEPT_OUTPUT_MAX`] bytes of it) instead of being allocated
+/// and freed each time, which costs a small call more than the copy.
+fn with_output_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    // Taken, not borrowed: a call that came back here (it cannot: `f` runs no Python code)
+    // would only find no buffer kept.
+    let mut buf = OUTPUT.take();
+    let r = f(&mut buf);
+    if buf.capacity() <= KEPT_OUTPUT_MAX {
+        buf.clear();
+        OUTPUT.set(buf);
+    }
+    r
+}
+
 /// `compress(data, format="gzip", level=-1) -> bytes`: one complete stream.
 #[pyfunction]
 #[pyo3(signature = (data, format = "gzip", level = -1))]
@@ -87,8 +115,10 @@ pub fn compress<'py>(
         let lvl = parse_level(py, level)?;
         // Checks WARPDRIVE_DEVICE up front: the core's pool follows it.
         parse_device(py, None)?;
-        let out = with_input(py, data, |d| wd_core::zip::compress(d, t, lvl))?.py(py)?;
-        Ok(PyBytes::new(py, &out))
+        with_output_buffer(|out| {
+            with_input(py, data, |d| wd_core::zip::compress_into(d, t, lvl, out))?.py(py)?;
+            Ok(PyBytes::new(py, out))
+        })
     })
 }
 
@@ -177,7 +207,7 @@ fn release_free_heap() {
 }
 
 /// `decompress(data, format="gzip", max_length=None) -> bytes`. gzip input may have several
-/// members. More than `max_length` bytes of output raise `OutputLimitError`.
+/// members; `"auto"` decodes gzip or zlib, told by the first byte. More than `max_length` bytes of output raise `OutputLimitError`.
 #[pyfunction]
 #[pyo3(signature = (data, format = "gzip", max_length = None))]
 pub fn decompress<'py>(
@@ -187,18 +217,21 @@ pub fn decompress<'py>(
     max_length: Option<i64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     guard(py, || {
-        let t = parse_format(py, format)?;
+        let t = parse_format_or_auto(py, format)?;
         let max = parse_max_length(py, max_length)?;
         // Checks WARPDRIVE_DEVICE up front: the core's pool follows it.
         parse_device(py, None)?;
-        let out = with_input(py, data, |d| {
-            wd_core::zip::decompress_into(d, t, max, Pieces::default())
-        })?
-        .py(py)?;
-        match out {
-            Decompressed::One(v) => Ok(PyBytes::new(py, &v)),
-            Decompressed::Streamed(p) => pieces_to_bytes(py, p),
-        }
+        with_output_buffer(|out| {
+            let streamed = with_input(py, data, |d| {
+                let t = t.unwrap_or_else(|| d.first().map_or(Format::Gzip, |&b| detect_format(b)));
+                wd_core::zip::decompress_into(d, t, max, out, Pieces::default())
+            })?
+            .py(py)?;
+            match streamed {
+                None => Ok(PyBytes::new(py, out)),
+                Some(p) => pieces_to_bytes(py, p),
+            }
+        })
     })
 }
 

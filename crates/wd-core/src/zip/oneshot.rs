@@ -89,6 +89,26 @@ pub fn compress_one(
     format: Format,
     level: impl Into<Level>,
 ) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    compress_one_into(q, data, format, level, &mut out)?;
+    // The bound is ~3x what typical data needs: give the rest back (in place, no copy).
+    out.shrink_to_fit();
+    Ok(out)
+}
+
+/// [`compress_one`] into `out` (cleared first) instead of a new vector, keeping `out`'s
+/// capacity: a caller that copies the output elsewhere anyway (the Python binding, into a
+/// `bytes` object) reuses one buffer for many calls instead of allocating one per call.
+/// The device is offered the same output space whatever the capacity, so the result is
+/// the same.
+fn compress_one_into(
+    q: &mut Queue,
+    data: &[u8],
+    format: Format,
+    level: impl Into<Level>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    out.clear();
     if data.len() > ONE_REQUEST_MAX {
         return Err(Error::BadRequest(format!(
             "{} bytes is more than one request takes ({ONE_REQUEST_MAX})",
@@ -102,7 +122,6 @@ pub fn compress_one(
     } else {
         Reservation::none()
     };
-    let mut out = Vec::new();
     // A format the driver frames (gzip) is one raw deflate piece with its checksum, wrapped
     // here; the others are the device's own request of the format.
     let mut framer = format
@@ -115,16 +134,14 @@ pub fn compress_one(
         }
         None => Request::without_buffers(format.req_type()).level(level),
     };
-    let c = q.run_borrowed(req, data, &mut out, space)?;
+    let c = q.run_borrowed(req, data, out, space)?;
     c.check()
         .map_err(|e| e.with_pinned(memlock::request_pins(data.len(), space)))?;
     if let Some(f) = &mut framer {
         f.add(c.checksum, data.len() as u64);
         out.extend_from_slice(&f.trailer());
     }
-    // The bound is ~3x what typical data needs: give the rest back (in place, no copy).
-    out.shrink_to_fit();
-    Ok(out)
+    Ok(())
 }
 
 /// Decompresses `data` on `q` (nothing in flight) if it holds one stream: one request whose
@@ -145,8 +162,29 @@ pub fn decompress_one_limited(
     format: Format,
     max_output: Option<usize>,
 ) -> Result<Option<Vec<u8>>> {
-    if data.len() > ONE_REQUEST_MAX {
+    let mut out = Vec::new();
+    if !decompress_one_into(q, data, format, max_output, &mut out)? {
         return Ok(None);
+    }
+    out.shrink_to_fit();
+    Ok(Some(out))
+}
+
+/// [`decompress_one_limited`] into `out` (cleared first) instead of a new vector, keeping
+/// `out`'s capacity (see [`compress_one_into`]): `Ok(true)` if `out` holds the whole
+/// output, `Ok(false)` where [`decompress_one_limited`] says `None` (then `out` holds
+/// nothing of use). Each request is offered the same output space whatever the capacity,
+/// so the result is the same.
+fn decompress_one_into(
+    q: &mut Queue,
+    data: &[u8],
+    format: Format,
+    max_output: Option<usize>,
+    out: &mut Vec<u8>,
+) -> Result<bool> {
+    out.clear();
+    if data.len() > ONE_REQUEST_MAX {
+        return Ok(false);
     }
     if data.is_empty() {
         return Err(stream_error(format, data, Status::NeedInput));
@@ -161,21 +199,17 @@ pub fn decompress_one_limited(
     } else {
         (guess, Reservation::none())
     };
-    let mut out = Vec::new();
     let mut used = 0;
     let mut req = Request::without_buffers(format.req_type());
     loop {
-        let c = q.run_borrowed(req, &data[used..], &mut out, space)?;
+        let c = q.run_borrowed(req, &data[used..], out, space)?;
         used += c.consumed.min(data.len() - used);
         match c.status() {
             _ if out.len() >= cap => return Err(output_limit(cap as u64 - 1)),
             // One complete stream and nothing after it: done.
-            Some(Status::Ok) if used == data.len() => {
-                out.shrink_to_fit();
-                return Ok(Some(out));
-            }
+            Some(Status::Ok) if used == data.len() => return Ok(true),
             // More gzip members (or trailing garbage): the stream path tells them apart.
-            Some(Status::Ok) => return Ok(None),
+            Some(Status::Ok) => return Ok(false),
             // The output outgrew the space: continue the stream with more.
             Some(Status::OutputTooSmall) if c.produced == 0 && c.consumed == 0 => {
                 return Err(Error::Protocol(
@@ -196,7 +230,7 @@ pub fn decompress_one_limited(
                 return c
                     .check()
                     .map_err(|e| e.with_pinned(memlock::request_pins(data.len(), space)))
-                    .map(|_| None)
+                    .map(|_| false)
             }
         }
     }
@@ -256,6 +290,29 @@ pub fn compress(data: &[u8], format: Format, level: impl Into<Level>) -> Result<
             compress_one(q, data, format, level)
         });
     }
+    let mut out = Vec::new();
+    compress_into(data, format, level, &mut out)?;
+    Ok(out)
+}
+
+/// [`compress`] into `out` (cleared first) instead of a new vector, keeping `out`'s
+/// capacity: a caller that copies the output elsewhere anyway (the Python binding, into a
+/// `bytes` object) reuses one buffer for many calls instead of allocating one per call. A
+/// one-request input is compressed straight into `out`, with the same output space offered
+/// to the device whatever the capacity, so the output is the same.
+pub fn compress_into(
+    data: &[u8],
+    format: Format,
+    level: impl Into<Level>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let level = level.into();
+    if data.len() <= ONE_REQUEST_MAX {
+        return on_pooled(Direction::Compress, |q| {
+            compress_one_into(q, data, format, level, out)
+        });
+    }
+    out.clear();
     let mut opts = ZipOptions {
         format,
         level,
@@ -263,18 +320,13 @@ pub fn compress(data: &[u8], format: Format, level: impl Into<Level>) -> Result<
     };
     // The output is at hand: it gets the piece index, for decoding on several queues.
     opts.index_pieces = data.len().div_ceil(opts.chunk_size);
-    let mut out = Vec::with_capacity(compress_bound(data.len()) / 2);
-    let (_, index) = compress_stream_indexed(
-        &mut &data[..],
-        &mut out,
-        &opts,
-        &default_opener,
-        &mut |_, _| {},
-    )?;
+    out.reserve(compress_bound(data.len()) / 2);
+    let (_, index) =
+        compress_stream_indexed(&mut &data[..], out, &opts, &default_opener, &mut |_, _| {})?;
     if let Some(ix) = index {
-        ix.patch(&mut out);
+        ix.patch(out);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Decompresses a whole buffer of `format` (gzip: one or more members).
@@ -299,9 +351,15 @@ pub fn decompress_limited(
         cap: start,
         v: None,
     };
-    match decompress_into(data, format, max_output, sink)? {
-        Decompressed::One(v) => Ok(v),
-        Decompressed::Streamed(s) => Ok(s.v.unwrap_or_default()),
+    let mut out = Vec::new();
+    match decompress_into(data, format, max_output, &mut out, sink)? {
+        None => {
+            // A one-request output's room was a guess: give the rest back (in place). The
+            // pieces' output is already exactly its size, so this does nothing there.
+            out.shrink_to_fit();
+            Ok(out)
+        }
+        Some(s) => Ok(s.v.unwrap_or_default()),
     }
 }
 
@@ -326,26 +384,26 @@ impl Write for LazyVec {
     }
 }
 
-/// What [`decompress_into`] produced.
-#[derive(Debug)]
-pub enum Decompressed<W> {
-    /// The whole output of one request (the sink was not used).
-    One(Vec<u8>),
-    /// The output went to the sink, which is handed back.
-    Streamed(W),
-}
-
 /// Decompresses a whole buffer of `format`, the policy of [`decompress_limited`] with the
 /// output's destination left to the caller: an input of one request whose output fits a
-/// guess ([`decompress_one_limited`] on a pooled queue) comes back as one vector; anything
-/// else is decoded as a stream into `sink` (more output than guessed, more gzip members, or
-/// a larger input).
+/// guess ([`decompress_one_limited`] on a pooled queue) is decoded into `out` (cleared
+/// first, its capacity kept), and so is WarpDrive's own multi-piece gzip, decoded on several
+/// queues: `Ok(None)`. Anything else is decoded as a stream into `sink` (more output than
+/// guessed, more gzip members, or a larger input), which comes back: `Ok(Some(sink))`, and
+/// `out` is left empty, without capacity.
+///
+/// Each request is offered the same output room whatever `out`'s capacity, so the output
+/// and the errors do not depend on it: a caller that copies the output elsewhere anyway
+/// (the Python binding, into a `bytes` object) can keep one vector for many calls instead
+/// of allocating one per call.
 pub fn decompress_into<W: Write>(
     data: &[u8],
     format: Format,
     max_output: Option<usize>,
+    out: &mut Vec<u8>,
     mut sink: W,
-) -> Result<Decompressed<W>> {
+) -> Result<Option<W>> {
+    out.clear();
     // WarpDrive's own multi-piece gzip: its pieces on several queues at once.
     if format.carries_piece_index() {
         if let Some(t) = crate::pieces::read_index(data) {
@@ -353,18 +411,21 @@ pub fn decompress_into<W: Write>(
             if let Some(v) =
                 crate::pieces::decompress_pieces(data, &t, max_output, queues, &default_opener)?
             {
-                return Ok(Decompressed::One(v));
+                *out = v;
+                return Ok(None);
             }
         }
     }
-    if data.len() <= ONE_REQUEST_MAX {
-        let one = on_pooled(Direction::Decompress, |q| {
-            decompress_one_limited(q, data, format, max_output)
-        })?;
-        if let Some(v) = one {
-            return Ok(Decompressed::One(v));
-        }
+    if data.len() <= ONE_REQUEST_MAX
+        && on_pooled(Direction::Decompress, |q| {
+            decompress_one_into(q, data, format, max_output, out)
+        })?
+    {
+        return Ok(None);
     }
+    // The room of the one-request try is not held while the stream runs (it may be up to
+    // CLAIMED_SIZE_MAX): memory stays what it was without a kept buffer.
+    *out = Vec::new();
     decompress_stream_limited(
         &mut &data[..],
         &mut sink,
@@ -373,7 +434,7 @@ pub fn decompress_into<W: Write>(
         &default_opener,
         &mut |_, _| {},
     )?;
-    Ok(Decompressed::Streamed(sink))
+    Ok(Some(sink))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use wd_core::zip::{Format, ZipOptions};
 
-use super::{bytes_part, parse_max_length, with_input};
+use super::{parse_max_length, with_input};
 use crate::domain::{parse_device, parse_format, parse_format_or_auto, parse_level};
 use crate::errors::{exception, guard, IntoPyResult};
 
@@ -180,14 +180,4 @@ impl PyDecompressor {
     fn truncated_error(&mut self, py: Python<'_>) -> Option<Py<PyAny>> {
         get(&mut self.inner).truncated().map(|e| exception(py, e))
     }
-}
-
-/// `_detect_format(data) -> str`: the format `"auto"` decodes `data` as.
-#[pyfunction]
-pub fn _detect_format(data: &Bound<'_, PyAny>) -> PyResult<&'static str> {
-    let head = bytes_part(data, 0, 1)?;
-    Ok(head
-        .first()
-        .map_or(Format::Gzip, |&b| wd_core::zip::detect_format(b))
-        .name())
 }
