@@ -1,12 +1,12 @@
 //! Whole-buffer and streaming compression with the GIL released while the device works.
 //!
-//! The policy is the core's (`wd_core::zip::compress_into` and `decompress_into`): an input of
-//! one request runs on an idle queue of the process's pool, the device reading the caller's
-//! buffer in place where it can (the soft device; see `Queue::run_borrowed`); larger inputs
-//! go through the core's `compress_stream`/`decompress_stream`, which spread pieces over
-//! several queues (compress) and keep memory bounded (both). This module only lends the
-//! Python buffer without the GIL, keeps each thread's output buffer between calls, and
-//! builds the `bytes` result.
+//! The policy is the core's (`wd_core::zip::compress_into` and `decompress_into`): an
+//! input of one request runs on an idle queue of the process's pool, the device reading
+//! the caller's buffer in place where it can (the soft device; see `Queue::run_borrowed`);
+//! larger inputs go through the core's `compress_stream`/`decompress_stream`, which spread
+//! pieces over several queues (compress) and keep memory bounded (both). This module only
+//! lends the Python buffer without the GIL, keeps each thread's output buffer between
+//! calls, and builds the `bytes` result.
 //!
 //! One-shot calls are here; the children are re-exported, so the paths stay `zip::NAME`:
 //! `stream` (stream jobs over Python file objects), `incremental` (the `_Compressor` and
@@ -207,7 +207,8 @@ fn release_free_heap() {
 }
 
 /// `decompress(data, format="gzip", max_length=None) -> bytes`. gzip input may have several
-/// members; `"auto"` decodes gzip or zlib, told by the first byte. More than `max_length` bytes of output raise `OutputLimitError`.
+/// members; `"auto"` decodes gzip or zlib, told by the first byte. More than `max_length`
+/// bytes of output raise `OutputLimitError`.
 #[pyfunction]
 #[pyo3(signature = (data, format = "gzip", max_length = None))]
 pub fn decompress<'py>(
