@@ -252,6 +252,17 @@ def test_errors_say_what_is_wrong(
     assert issubclass(cls, errors.BadDataError) and issubclass(cls, ValueError)
 
 
+def test_auto_names_what_is_wrong_as_the_format_it_detects_does() -> None:
+    # Empty input counts as gzip (nothing to tell it by); anything not starting with gzip's
+    # magic is judged as zlib.
+    with pytest.raises(errors.NotCompressedError, match="empty"):
+        warpdrive.decompress(b"", "auto")
+    with pytest.raises(errors.NotCompressedError, match="not zlib"):
+        warpdrive.decompress(b"plain text, not compressed", "auto")
+    with pytest.raises(errors.NotCompressedError, match="not gzip"):
+        warpdrive.decompress(b"\x1f plain text", "auto")
+
+
 def test_truncated_input_is_also_an_eoferror_as_in_gzip() -> None:
     with pytest.raises(EOFError):
         warpdrive.decompress(_gz(b"abc" * 100)[:-5])

@@ -17,7 +17,7 @@ use std::io::{self, Write};
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use wd_core::zip::{detect_format, Format};
+use wd_core::zip::detect_format;
 
 use crate::domain::{parse_device, parse_format, parse_format_or_auto, parse_level};
 use crate::errors::{bad_request, guard, overflow, IntoPyResult};
@@ -224,7 +224,7 @@ pub fn decompress<'py>(
         parse_device(py, None)?;
         with_output_buffer(|out| {
             let streamed = with_input(py, data, |d| {
-                let t = t.unwrap_or_else(|| d.first().map_or(Format::Gzip, |&b| detect_format(b)));
+                let t = t.unwrap_or_else(|| detect_format(d));
                 wd_core::zip::decompress_into(d, t, max, out, Pieces::default())
             })?
             .py(py)?;

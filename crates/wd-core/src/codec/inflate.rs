@@ -115,7 +115,7 @@ impl Inflater {
             let piece = &input[pos..input.len().min(pos + PIECE)];
             let format = match (self.format, piece.first()) {
                 (Some(f), _) => f,
-                (None, Some(&b)) => *self.format.insert(detect_format(b)),
+                (None, Some(_)) => *self.format.insert(detect_format(piece)),
                 (None, None) => break,
             };
             let mut req = Request::without_buffers(format.req_type());

@@ -98,13 +98,13 @@ pub fn read_gzip_header(d: &[u8]) -> Option<GzipHeader> {
     Some(GzipHeader { name, mtime })
 }
 
-/// The format of a zlib or gzip stream from its first byte (gzip's magic starts with
-/// 0x1f, which no valid zlib header does): what `format="auto"` decodes as.
-pub fn detect_format(first: u8) -> Format {
-    if first == 0x1f {
-        Format::Gzip
-    } else {
-        Format::Zlib
+/// The format of a zlib or gzip stream that starts with `data`, told by its first byte
+/// (gzip's magic starts with 0x1f, which no valid zlib header does): what `format="auto"`
+/// decodes as. Empty data counts as gzip, the default format (any format refuses it alike).
+pub fn detect_format(data: &[u8]) -> Format {
+    match data.first() {
+        Some(&b) if b != 0x1f => Format::Zlib,
+        _ => Format::Gzip,
     }
 }
 
@@ -300,6 +300,16 @@ pub fn after_stream(format: Format, rest: &[u8]) -> After {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_tells_gzip_by_its_first_byte_and_takes_empty_input_as_gzip() {
+        assert_eq!(detect_format(&[0x1f, 0x8b, 8]), Format::Gzip);
+        assert_eq!(detect_format(&[0x1f]), Format::Gzip);
+        assert_eq!(detect_format(&[0x78, 0x9c]), Format::Zlib);
+        // Not a stream of either: zlib's header check names what is wrong.
+        assert_eq!(detect_format(b"hello"), Format::Zlib);
+        assert_eq!(detect_format(&[]), Format::Gzip);
+    }
 
     #[test]
     fn header_fields_are_judged_as_soon_as_they_are_there() {
