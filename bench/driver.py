@@ -355,6 +355,9 @@ def run_tool(t: dict[str, Any], inp: Path, outp: Path) -> float:
 def part_main(a: argparse.Namespace) -> dict[str, Any]:
     mib = 32 if a.quick else 256
     reps = 3 if a.quick else 5
+    # A decompression takes well under a second: more repetitions cost little and steady
+    # the pair-by-pair ratios (see `paired`).
+    dreps = 3 if a.quick else 9
     corpus, desc = build_corpus(a, mib)
     size = corpus.stat().st_size
     want = sha256_file(corpus)
@@ -384,23 +387,25 @@ def part_main(a: argparse.Namespace) -> dict[str, Any]:
         ours = next(t for t in comp if t["tool"] == "warpdrive" and t["level"].startswith("6"))[
             "out"
         ]
-        log(f"== main job: decompress gzip -6's output, {len(dec)} contenders x {reps} repetitions")
+        log(
+            f"== main job: decompress gzip -6's output, {len(dec)} contenders x {dreps} repetitions"
+        )
         for t in dec:
             t["secs"], t["out"] = [], tmp / ("d-" + t["tool"].replace(" ", "_"))
-        for rep in range(reps):
+        for rep in range(dreps):
             for t in dec:
                 t["secs"].append(run_tool(t, ref, t["out"]))
                 if rep == 0:
                     t["output_matches"] = sha256_file(t["out"]) == want
                 t["out"].unlink()
-            log(f"  decompress repetition {rep + 1}/{reps} done, load {loadavg()}")
+            log(f"  decompress repetition {rep + 1}/{dreps} done, load {loadavg()}")
         # Our decompressor on our own (multi-piece) stream, checked too, in turn with
         # igzip on the same stream.
         own, own_ig = tmp / "d-own", tmp / "d-own-igzip"
         igzip = next(t for t in dec if t["tool"] == "igzip")
         own_secs: list[float] = []
         own_igzip_secs: list[float] = []
-        for _ in range(reps):
+        for _ in range(dreps):
             own_secs.append(run_tool(dec[0], ours, own))
             own_igzip_secs.append(run_tool(igzip, ours, own_ig))
         own_ok = sha256_file(own) == want and sha256_file(own_ig) == want
@@ -419,9 +424,12 @@ def part_main(a: argparse.Namespace) -> dict[str, Any]:
         "corpus": desc,
         "input_bytes": size,
         "reps": reps,
+        "decompress_reps": dreps,
         "compress": [row(t) for t in comp],
         "decompress": [row(t) for t in dec],
         "decompress_own_stream": {
+            "secs": own_secs,
+            "igzip_secs": own_igzip_secs,
             "median_secs": statistics.median(own_secs),
             "mb_s": size / 1e6 / statistics.median(own_secs),
             "output_matches": own_ok,
@@ -552,61 +560,67 @@ def _scaling_ratios(sc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def paired(a_secs: list[float], b_secs: list[float]) -> tuple[float, float, float]:
+    """The speed of A over B, repetition by repetition (each repetition runs the contenders
+    in turn, so a pair shares the machine's state of the moment): the median of those ratios,
+    and the lowest and highest. A drift of the machine's speed during the run moves the
+    medians of A and B apart; it moves a pair's two runs together."""
+    rs = [b / a for a, b in zip(a_secs, b_secs, strict=True)]
+    return statistics.median(rs), min(rs), max(rs)
+
+
 def _main_ratios(mj: dict[str, Any]) -> dict[str, Any]:
+    """The main job's ratios. Speed ratios are pair by pair (`paired`); each one's lowest
+    and highest pair are kept in ``spread`` (for the page). Sizes are one figure each."""
     r: dict[str, Any] = {}
+    spread: dict[str, list[float]] = {}
+
+    def speed(key: str, a: dict[str, Any], b: dict[str, Any]) -> None:
+        r[key], lo, hi = paired(a["secs"], b["secs"])
+        spread[key] = [lo, hi]
+
     c = {(t["tool"], t["level"].split()[0]): t for t in mj["compress"]}
     ours1, ours6 = c[("warpdrive", "1")], c[("warpdrive", "6")]
-    r["main_vs_pigz_l1"] = ours1["mb_s"] / c[("pigz -p 2", "1")]["mb_s"]
-    r["main_vs_pigz_default"] = ours6["mb_s"] / c[("pigz -p 2", "6")]["mb_s"]
-    r["main_vs_igzip_l1"] = ours1["mb_s"] / c[("igzip -T 2", "1")]["mb_s"]
+    speed("main_vs_pigz_l1", ours1, c[("pigz -p 2", "1")])
+    speed("main_vs_pigz_default", ours6, c[("pigz -p 2", "6")])
+    speed("main_vs_igzip_l1", ours1, c[("igzip -T 2", "1")])
     r["main_size_vs_pigz_l1"] = ours1["bytes"] / c[("pigz -p 2", "1")]["bytes"]
     r["main_size_vs_pigz_default"] = ours6["bytes"] / c[("pigz -p 2", "6")]["bytes"]
     d = {t["tool"]: t for t in mj["decompress"]}
-    r["main_decompress_vs_igzip"] = d["warpdrive"]["mb_s"] / d["igzip"]["mb_s"]
-    r["main_decompress_vs_pigz"] = d["warpdrive"]["mb_s"] / d["pigz -p 2"]["mb_s"]
+    speed("main_decompress_vs_igzip", d["warpdrive"], d["igzip"])
+    speed("main_decompress_vs_pigz", d["warpdrive"], d["pigz -p 2"])
     r["decompress_vs_igzip"] = r["main_decompress_vs_igzip"]
-    r.update(_cli_ratios(c, d))
-    own = mj["decompress_own_stream"]
-    if "igzip_mb_s" in own:
-        r["own_decompress_vs_igzip"] = own["mb_s"] / own["igzip_mb_s"]
-    r.update(_peer_ratios(c))
-    return r
-
-
-def _cli_ratios(c: dict[tuple[str, str], Any], d: dict[str, Any]) -> dict[str, Any]:
-    """The command line against the library on the same file (same run, in turn): the
-    Python library in a Python process as the CLI is (interpreter start-up on both sides),
-    and the Rust library in a native one."""
-    r: dict[str, Any] = {}
+    spread["decompress_vs_igzip"] = spread["main_decompress_vs_igzip"]
+    # The command line against the library on the same file: the Python library in a Python
+    # process as the CLI is (interpreter start-up on both sides), and the Rust library in a
+    # native one.
     for lib, name in (("library", "warpdrive python"), ("rust", "warpdrive")):
         for lv, key in (("1", "l1"), ("6", "default")):
             if ("warpdrive CLI", lv) in c and (name, lv) in c:
-                cli, other = c[("warpdrive CLI", lv)], c[(name, lv)]
-                r[f"cli_vs_{lib}_{key}"] = cli["mb_s"] / other["mb_s"]
+                speed(f"cli_vs_{lib}_{key}", c[("warpdrive CLI", lv)], c[(name, lv)])
         if "warpdrive CLI" in d and name in d:
-            r[f"cli_vs_{lib}_decompress"] = d["warpdrive CLI"]["mb_s"] / d[name]["mb_s"]
-    return r
-
-
-def _peer_ratios(c: dict[tuple[str, str], Any]) -> dict[str, Any]:
-    """The Python users' peers: threaded writers at 2 threads, and the same job through
-    warpdrive's Python API; output sizes beside each."""
-    r: dict[str, Any] = {}
+            speed(f"cli_vs_{lib}_decompress", d["warpdrive CLI"], d[name])
+    own = mj["decompress_own_stream"]
+    if "igzip_secs" in own:
+        speed("own_decompress_vs_igzip", {"secs": own["secs"]}, {"secs": own["igzip_secs"]})
+    # The Python users' peers: threaded writers at 2 threads, and the same job through
+    # warpdrive's Python API; output sizes beside each.
     for key, peer, lv in (
         ("isal_threaded_l1", "python-isal threaded (2)", "1"),
         ("zlibng_threaded_default", "zlib-ng threaded (2)", "6"),
     ):
         if (peer, lv) not in c:
             continue
-        ours = c[("warpdrive", lv)]
-        r[f"main_vs_{key}"] = ours["mb_s"] / c[(peer, lv)]["mb_s"]
-        r[f"main_size_vs_{key}"] = ours["bytes"] / c[(peer, lv)]["bytes"]
+        other = c[(peer, lv)]
+        speed(f"main_vs_{key}", c[("warpdrive", lv)], other)
+        r[f"main_size_vs_{key}"] = c[("warpdrive", lv)]["bytes"] / other["bytes"]
         if ("warpdrive python", lv) in c:
             api = c[("warpdrive python", lv)]
-            r[f"python_api_vs_{key}"] = api["mb_s"] / c[(peer, lv)]["mb_s"]
-            r[f"python_api_size_vs_{key}"] = api["bytes"] / c[(peer, lv)]["bytes"]
+            speed(f"python_api_vs_{key}", api, other)
+            r[f"python_api_size_vs_{key}"] = api["bytes"] / other["bytes"]
         if ("warpdrive CLI", lv) in c:
-            r[f"cli_vs_{key}"] = c[("warpdrive CLI", lv)]["mb_s"] / c[(peer, lv)]["mb_s"]
+            speed(f"cli_vs_{key}", c[("warpdrive CLI", lv)], other)
+    r["spread"] = spread
     return r
 
 
@@ -668,6 +682,7 @@ def main() -> None:
     res["total_secs"] = round(time.monotonic() - t0, 1)
     res["load_after"] = loadavg()
     res["ratios"] = ratios(res)
+    res["ratio_spread"] = res["ratios"].pop("spread", {})
     path = OUT / "results.json"
     path.write_text(json.dumps(res, indent=1, sort_keys=False) + "\n")
     log(f"wrote {path}")

@@ -257,7 +257,8 @@ def _main_section(mj: dict[str, Any]) -> tuple[str, str]:
         (
             f"{mj['input_bytes'] / 2**20:.0f} MiB corpus (crc32 `{mj['corpus']['crc32']}`; {cdesc}; "
             f"built by `wd-bench corpus`, see `bench/rust/src/corpus.rs`), file to file (outputs on tmpfs), "
-            f"median of {mj['reps']} runs of each command, all commands in turn. MB/s = 10^6 "
+            f"median of {mj['reps']} runs of each command ({mj.get('decompress_reps', mj['reps'])} "
+            f"for decompression), all commands in turn. MB/s = 10^6 "
             f'uncompressed bytes per second of wall time of the whole process. "warpdrive" = '
             f"`wd-bench gz` (wd-core `compress_stream`, 2 soft queues, 1 MiB pieces) and "
             f"`wd-bench gunzip` (`decompress_stream`). Every output was decoded by `gzip -dc` and "
@@ -726,19 +727,30 @@ MISS_NOTES: dict[str, str] = {
 
 def summary(r: dict[str, Any]) -> str:
     rat = r.get("ratios", {})
+    spread = r.get("ratio_spread", {})
     rows = []
     for key, op, thr, what in TARGETS:
         v = rat.get(key)
+        lo_hi = spread.get(key)
         rows.append(
             [
                 what,
                 f"`{key}`",
                 "-" if v is None else f"{v:.3f}",
+                "-" if lo_hi is None else f"{lo_hi[0]:.3f} - {lo_hi[1]:.3f}",
                 f"{op} {thr:g}" if op != "~" else "close to 1",
                 verdict(key, op, thr, v),
             ]
         )
-    out = md_table(["comparison", "key", "measured", "target", "verdict"], rows, right={2})
+    out = (
+        "*measured*: for the main job's speeds (section 2), the median of the ratios taken "
+        "repetition by repetition (the contenders run in turn, so the two runs of a pair share "
+        "the machine's state of the moment); *pairs*: the lowest and the highest of those "
+        "ratios, how far one repetition alone could have moved it.\n\n"
+        + md_table(
+            ["comparison", "key", "measured", "pairs", "target", "verdict"], rows, right={2, 3}
+        )
+    )
     for key, op, thr, _ in TARGETS:
         note = MISS_NOTES.get(key)
         if note and verdict(key, op, thr, rat.get(key)) == "MISSED":
