@@ -532,8 +532,9 @@ def ratios(res: dict[str, Any]) -> dict[str, Any]:
     if res.get("main"):
         r.update(_main_ratios(res["main"]))
     one = res.get("oneshot")
-    if one and "vs_best_peer_min" in one:
-        r["oneshot_vs_best_peer_min"] = one["vs_best_peer_min"]
+    for key in ("vs_best_peer_min", "vs_same_size_peer_min"):
+        if one and key in one:
+            r[f"oneshot_{key}"] = one[key]
     py = res.get("python")
     if py and "skipped" not in py:
         r.update(_python_ratios(py))

@@ -113,6 +113,9 @@ class Probe:
         self.max_cb_cpu_gc = 0.0
         self.max_cb_cpu_excl_gc = 0.0
         self.over_1ms = 0
+        # Callbacks over 1 ms of the loop thread's CPU time (the rest of a wall-clock stall
+        # is waiting for a core).
+        self.over_1ms_cpu = 0
         self.callbacks = 0
         # Only the steady state counts: from the callback after the one that called reset()
         # (which checks the first output and starts the N tasks: the benchmark's own set-up),
@@ -143,6 +146,8 @@ class Probe:
             probe.callbacks += 1
             if d > 1e-3:
                 probe.over_1ms += 1
+            if dc > 1e-3:
+                probe.over_1ms_cpu += 1
             if d > probe.max_cb:
                 probe.max_cb = d
                 probe.max_cb_oncpu = dc
@@ -170,7 +175,7 @@ class Probe:
         self.max_cb_cpu_gc = self.max_cb_cpu_excl_gc = 0.0
         self.max_cb = self.max_cb_oncpu = self.max_cb_cpu = self.max_gap = 0.0
         self.max_cb_cpu_what = ""
-        self.over_1ms = self.callbacks = 0
+        self.over_1ms = self.over_1ms_cpu = self.callbacks = 0
         self._starting = True
 
     async def heartbeat(self, stop: asyncio.Event) -> None:
@@ -182,24 +187,26 @@ class Probe:
             last = now
 
 
-def host_hiccup(secs: float) -> tuple[float, float, int]:
+def host_hiccup(secs: float) -> tuple[float, float, int, int]:
     """The longest time (wall clock, and thread CPU time; ms) a step of ~2 us of Python took
     in ``secs`` of repeating it with nothing else running, and how many steps took over
-    1 ms: what the host alone does to a thread (a VM's vCPU taken away shows as both), the
-    floor under any stall figure."""
+    1 ms (wall clock, and CPU time): what the host alone does to a thread (a VM's vCPU
+    taken away shows as both), the floor under any stall figure."""
     longest = longest_cpu = 0.0
-    over = 0
+    over = over_cpu = 0
     end = time.perf_counter() + secs
     while True:
         c = time.thread_time()
         t = time.perf_counter()
         sum(range(100))
         now = time.perf_counter()
+        dc = time.thread_time() - c
         over += now - t > 1e-3
+        over_cpu += dc > 1e-3
         longest = max(longest, now - t)
-        longest_cpu = max(longest_cpu, time.thread_time() - c)
+        longest_cpu = max(longest_cpu, dc)
         if now > end:
-            return longest * 1e3, longest_cpu * 1e3, over
+            return longest * 1e3, longest_cpu * 1e3, over, over_cpu
 
 
 async def run_tasks(
@@ -313,7 +320,7 @@ def bench_asyncio(
                 with Probe() as pr:
                     asyncio.run(one_async_run(mode, n, ps, level, secs, pr, heartbeat=True))
                 gap[mode] = pr.max_gap * 1e3
-            hiccup_ms, hiccup_cpu_ms, _ = host_hiccup(secs)
+            hiccup_ms, hiccup_cpu_ms, _, _ = host_hiccup(secs)
             key = str(n) if level == -1 else f"{n}_l{level}"
             out[key] = {
                 "tasks": n,
