@@ -282,6 +282,16 @@ def timed(argv: list[str], stdin: Path | None, stdout: Path) -> float:
         return time.perf_counter() - t
 
 
+def gzip_extra_len(path: Path) -> int:
+    """Bytes of the gzip extra field (XLEN and its data) in the header of the file's first
+    member; 0 without one. warpdrive's piece index lives there."""
+    with open(path, "rb") as f:
+        h = f.read(12)
+    if len(h) < 12 or h[:2] != b"\x1f\x8b" or not h[3] & 4:
+        return 0
+    return 2 + int.from_bytes(h[10:12], "little")
+
+
 def contender(tool: str, level: str | None, *argv: str | Path) -> dict[str, Any]:
     """One contender: its name, its level label (compression only) and its command, with
     {IN}/{OUT} placeholders where it takes file names (else it reads stdin, writes stdout)."""
@@ -380,6 +390,7 @@ def part_main(a: argparse.Namespace) -> dict[str, Any]:
             log(f"  compress repetition {rep + 1}/{reps} done, load {loadavg()}")
         for t in comp:
             t["bytes"] = t["out"].stat().st_size
+            t["gzip_extra_bytes"] = gzip_extra_len(t["out"])
             t["gzip_t"] = subprocess.run(["gzip", "-t", str(t["out"])]).returncode == 0
             t["decodes_to_input"] = t["gzip_t"] and sha256_of_gunzip(t["out"]) == want
         # Every decompressor reads the same file: gzip -6's output.

@@ -285,8 +285,31 @@ def _main_section(mj: dict[str, Any]) -> tuple[str, str]:
             )
             + "\n\nDecompression of one file (gzip -6's output) by each tool:\n\n"
             + md_table(["tool", "MB/s", "output identical"], drows, right={1})
+            + _index_md(mj)
             + "\n\n![main job](benchmarks/main.png)\n"
         ),
+    )
+
+
+def _index_md(mj: dict[str, Any]) -> str:
+    """What the piece index in warpdrive's gzip header costs and gains, from this run."""
+    ours = next(
+        (t for t in mj["compress"] if t["tool"] == "warpdrive" and t["level"].startswith("6")),
+        None,
+    )
+    own = mj["decompress_own_stream"]
+    foreign = next((t for t in mj["decompress"] if t["tool"] == "warpdrive"), None)
+    if not ours or not ours.get("gzip_extra_bytes") or not foreign or "igzip_mb_s" not in own:
+        return ""
+    extra = ours["gzip_extra_bytes"]
+    return (
+        "\n\nThe piece index: warpdrive's output records where each of its pieces starts, in "
+        "the gzip header's extra field, which every gzip reader skips "
+        "(`docs/decisions/piece-index.md`), so that warpdrive can decode the pieces on several "
+        f"queues. Its cost here: {extra:,} bytes, {extra / ours['bytes'] * 100:.4f}% of the "
+        f"level-6 output. Its gain: warpdrive decodes its own stream at {f(own['mb_s'], 1)} "
+        f"MB/s, {own['mb_s'] / foreign['mb_s']:.2f}x its speed on gzip -6's single stream and "
+        f"{own['mb_s'] / own['igzip_mb_s']:.2f}x igzip's on the same file."
     )
 
 
@@ -760,7 +783,15 @@ MISS_NOTES: dict[str, str] = {
         "The baseline moves more than the ring: the soft ring's own rate at batch 32 stays "
         "near 5.5 million requests/s from run to run (the table in section 1), while the "
         "pipe's one-system-call-per-request rate changes with the host's system-call cost "
-        "(about 0.44 to 0.84 million/s on this machine), which halves or doubles the ratio."
+        "(about 0.44 to 0.84 million/s on this machine), which halves or doubles the ratio. "
+        "What limits the ring itself is the caller's thread: `perf record` of `wd-bench "
+        "ring-count --mode soft --batch 32` puts about half of all samples in the caller "
+        "(`recv_many` 15%, `memmove` 9%, placing the entries 7%, sending 8%), spent moving "
+        "each request's driver-side record (the request, its buffers and framing: a few "
+        "hundred bytes) into its slot and out into the completion, while the device thread "
+        "spends about a third of its samples waiting for the next batch (`Instant::elapsed` "
+        "in its spin). rtrb, which moves 8-byte items, does the same round trip in a third "
+        "of the time."
     ),
     "cli_vs_library_l1": (
         "At level 1 the job runs at about 0.8-0.9 GB/s, where the CLI's own work (starting "
