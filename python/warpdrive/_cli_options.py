@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import sys
 from typing import TYPE_CHECKING, Literal
 
 from . import __version__, _core
@@ -74,11 +76,28 @@ def _suffix(text: str) -> str:
     return text
 
 
+def _columns() -> int:
+    """The terminal's width as argparse finds it (``COLUMNS``, else standard output's
+    terminal, else 80), without importing shutil: argparse's formatter imports it for every
+    option added, and it loads the compression modules, a tenth of the command's start."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 def parser(prog: str, legacy: str | None) -> argparse.ArgumentParser:
     """gzip's options. ``legacy`` is the old subcommand (compress or decompress) they follow,
     where ``-l N`` of ``compress`` is still the level."""
     p = argparse.ArgumentParser(
         prog=prog,
+        formatter_class=functools.partial(argparse.HelpFormatter, width=_columns() - 2),
         description="Compress or decompress FILEs on WarpDrive accelerator queues, as gzip "
         "does (by default, compress FILEs in place). With no FILE, or when FILE is -, read "
         "standard input. 'warpdrive devices' lists the devices.",

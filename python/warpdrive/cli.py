@@ -43,7 +43,6 @@ from ._cli_io import (
     stdout_to_devnull,
 )
 from ._cli_jobs import Done, is_ours, to_file, to_nothing, to_stdout
-from ._cli_list import list_entries, print_list, stored_name
 from ._cli_options import Options, invoked_as, options
 
 if TYPE_CHECKING:
@@ -141,6 +140,8 @@ def _stdin(opts: Options) -> None:
     src = Source(sys.stdin.buffer, name)
     if opts.mode == "list":
         # gzip names what stdin decompresses to after where it goes.
+        from ._cli_list import list_entries  # noqa: PLC0415 -- only -l needs it
+
         list_entries([(name, src, st, "stdout")], opts)
         return
     if opts.mode == "test":
@@ -241,6 +242,8 @@ def _to_no_file(
     for the others."""
     if opts.mode == "list":
         stem = path[: -len(opts.suf)] if path.endswith(opts.suf) else path
+        from ._cli_list import list_entries  # noqa: PLC0415 -- only -l needs it
+
         list_entries([(path, src, st, stem)], opts)
         return True
     if opts.mode == "test":
@@ -266,6 +269,8 @@ def _target(
     if target is None:
         return None
     if opts.name and opts.mode == "decompress" and opts.format == "gzip" and regular:
+        from ._cli_list import stored_name  # noqa: PLC0415 -- only -N needs it
+
         stored, mtime = stored_name(f)
         if stored:
             target = os.path.join(os.path.dirname(target), os.path.basename(stored))
@@ -344,6 +349,8 @@ def _codec(opts: Options) -> int:
         for path in files:
             _guarded(path, opts, report)
     if opts.mode == "list":
+        from ._cli_list import print_list  # noqa: PLC0415 -- only -l needs it
+
         print_list(opts)
     return report.status
 

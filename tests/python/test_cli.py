@@ -1138,3 +1138,34 @@ def test_same_as_gzip(tmp_path: Path, name: str) -> None:
             os.chmod(d / "ro", 0o755)
         seen.append((p.returncode, _left(d), out))
     assert seen[0] == seen[1], (name, [(s[0], sorted(s[1])) for s in seen])
+
+
+def test_a_plain_job_starts_without_the_modules_it_does_not_use(tmp_path: Path) -> None:
+    # Start-up is most of a small file's time. argparse imports shutil (and with it the
+    # compression modules) to size its help at the terminal's width; the listing (-l) has
+    # its own module. A job that neither prints help nor lists loads neither.
+    src = tmp_path / "a.gz"
+    src.write_bytes(gzip.compress(b"hello\n"))
+    code = (
+        "import sys\n"
+        "from warpdrive.cli import main\n"
+        "rc = main(['-dc', sys.argv[1]])\n"
+        "sys.stdout.flush()\n"
+        "print(rc, 'shutil' in sys.modules, 'warpdrive._cli_list' in sys.modules)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code, str(src)], capture_output=True, timeout=120)
+    assert p.stdout == b"hello\n0 False False\n", (p.stdout, p.stderr)
+
+
+def test_help_is_laid_out_as_argparse_would_lay_it_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The width, found without shutil, is the one argparse's own formatter picks.
+    import argparse  # noqa: PLC0415
+
+    from warpdrive import _cli_options  # noqa: PLC0415
+
+    for columns in ("60", "120", "0", "junk"):
+        monkeypatch.setenv("COLUMNS", columns)
+        ours = _cli_options.parser("warpdrive", None)
+        theirs = _cli_options.parser("warpdrive", None)
+        theirs.formatter_class = argparse.HelpFormatter
+        assert ours.format_help() == theirs.format_help(), columns
