@@ -65,4 +65,21 @@ impl Checksum {
             Checksum::None => 0,
         }
     }
+
+    /// This checksum as the trailer of `stream`, a complete stream of wrapper `w`, states
+    /// it: a gzip member ends with the CRC-32 of its data, a zlib stream with the Adler-32.
+    /// `None` where `w`'s trailer holds another checksum or none (raw deflate), or
+    /// `stream` is too short to have a trailer. An engine that just wrote `stream` computed
+    /// the value over the input: reading it back saves a second pass over the input.
+    pub fn in_trailer(self, w: Wrapper, stream: &[u8]) -> Option<u32> {
+        let word = |from_end: usize| {
+            let at = stream.len().checked_sub(from_end)?;
+            stream.get(at..at + 4)?.try_into().ok()
+        };
+        match (self, w) {
+            (Checksum::Crc32, Wrapper::Gzip) => word(8).map(u32::from_le_bytes),
+            (Checksum::Adler32, Wrapper::Zlib) => word(4).map(u32::from_be_bytes),
+            _ => None,
+        }
+    }
 }

@@ -119,7 +119,11 @@ impl Engine {
         let DeflateResult::Done(consumed, produced) = done else {
             return Outcome::status(Status::OutputTooSmall);
         };
-        let sel = Csum::from_flags(sqe.flags()).unwrap_or_default();
+        let sum = checksum(t, Csum::from_flags(sqe.flags()).unwrap_or_default());
+        // A whole zlib or gzip stream states its checksum in its trailer.
+        let stated = (!partial)
+            .then(|| sum.in_trailer(wrapper(t), &output[..produced]))
+            .flatten();
         Outcome {
             status: if produced >= consumed {
                 Status::OkNotShrunk
@@ -128,7 +132,7 @@ impl Engine {
             },
             consumed: consumed as u32,
             produced: produced as u32,
-            checksum: checksum(t, sel).of(input),
+            checksum: stated.unwrap_or_else(|| sum.of(input)),
         }
     }
 
@@ -232,6 +236,51 @@ mod tests {
             assert_eq!(o2.consumed as usize, comp.len());
             assert_eq!(back, data);
             assert_eq!(o2.checksum, expect);
+        }
+    }
+
+    #[test]
+    fn a_compression_reports_the_checksum_it_is_asked_for_whatever_the_engine() {
+        let data: Vec<u8> = (0..30_000u32)
+            .map(|i| (i % 241) as u8 ^ (i >> 8) as u8)
+            .collect();
+        let crc = crc32fast::hash(&data);
+        let mut a = simd_adler32::Adler32::new();
+        a.write(&data);
+        let adler = a.finish();
+        let mut ce = Engine::new(Direction::Compress);
+        // Level 1 (ISA-L), 6 (libdeflate for a whole stream, zlib-rs for a piece), 9.
+        for level in [1, 6, 9] {
+            for t in [ReqType::Deflate, ReqType::Zlib, ReqType::Gzip] {
+                for (sel, want) in [
+                    (Csum::Implied, None),
+                    (Csum::Crc32, Some(crc)),
+                    (Csum::Adler32, Some(adler)),
+                ] {
+                    let implied = match t {
+                        ReqType::Gzip => crc,
+                        ReqType::Zlib => adler,
+                        _ => 0,
+                    };
+                    let pieces: &[u32] = if t == ReqType::Deflate {
+                        &[0, FLAG_PARTIAL]
+                    } else {
+                        &[0]
+                    };
+                    for &partial in pieces {
+                        let mut out = vec![0u8; 60_000];
+                        let flags = partial | sel.flag_bits();
+                        let sqe = req(t, flags, level, data.len(), out.len());
+                        let o = run(&mut ce, sqe, &data, &mut out);
+                        assert_eq!(o.status, Status::Ok);
+                        assert_eq!(
+                            o.checksum,
+                            want.unwrap_or(implied),
+                            "level {level}, {t:?}, {sel:?}, flags {flags:#x}"
+                        );
+                    }
+                }
+            }
         }
     }
 
