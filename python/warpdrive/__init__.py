@@ -33,14 +33,16 @@ from ._core import (
     DmaBuf,
     Queue,
     Stats,
+    compress,
     compress_bound,
     compress_stream,
+    decompress,
 )
-from .types import DEFAULT_LEVEL, Direction, Format
+from .types import DEFAULT_LEVEL as DEFAULT_LEVEL  # `warpdrive.DEFAULT_LEVEL`, as before
+from .types import Direction, Format
 from .zlibobj import (
     Compress,
     Decompress,
-    _format_of,
     adler32,
     adler32_combine,
     compressobj,
@@ -50,8 +52,6 @@ from .zlibobj import (
 )
 
 if TYPE_CHECKING:
-    from typing_extensions import Buffer
-
     from . import errors
     from ._stream import decompress_stream
     from .devices import DeviceInfo, devices
@@ -153,48 +153,6 @@ else:
     # At run time they join these when __all__ is first read (see __getattr__).
     _PUBLIC = tuple(__all__)
     del __all__
-
-
-def compress(data: Buffer, format: Format | int = "gzip", level: int = DEFAULT_LEVEL) -> bytes:
-    """Compresses any bytes-like object into one complete stream of ``format``.
-
-    ``level`` is 1 (fastest) .. 9 (smallest), or -1 for the default (6). An int second
-    argument is the level, in the order of ``zlib.compress`` and ``gzip.compress``:
-    ``compress(data, 9)`` is gzip at level 9. The GIL is released while the device works.
-    The output decodes with ``zlib.decompress`` (zlib; raw deflate with ``wbits=-15``) and
-    ``gzip.decompress``.
-    """
-    if isinstance(format, int):
-        if level != DEFAULT_LEVEL:
-            raise TypeError("compress() got the level twice (an int second argument is it)")
-        return _core.compress(data, "gzip", format)
-    return _core.compress(data, format, level)
-
-
-def decompress(
-    data: Buffer, format: Format | str | int = "gzip", max_length: int | None = None
-) -> bytes:
-    """Decompresses one stream of ``format`` (gzip: one or more members, with zero padding
-    allowed between and after them). ``format="auto"`` tells gzip from zlib by the first
-    byte; an int is zlib's ``wbits`` (15 zlib, 31 gzip, -15 raw deflate, 47 automatic).
-
-    Decoding accepts exactly what zlib accepts. Invalid input raises a subclass of
-    :class:`BadDataError` (a ``ValueError`` and a ``zlib.error``) that says what is wrong:
-    :class:`NotCompressedError`, :class:`BadHeaderError`, :class:`TruncatedDataError` (also
-    an ``EOFError``), :class:`CorruptDataError`, :class:`ChecksumError`,
-    :class:`TrailingGarbageError` (those the ``gzip`` module calls a bad file are also
-    ``gzip.BadGzipFile``).
-
-    ``max_length``: the most bytes of output to accept (None: no limit). An input that
-    decodes to more raises :class:`OutputLimitError` (a ``ValueError``), and memory stays
-    within about ``max_length`` plus a few MiB, so untrusted input cannot exhaust memory.
-    The GIL is released while the device works.
-    """
-    # A name (an alias, "auto") goes to the core as it is, which parses it once; a wbits
-    # value is zlib's, mapped here.
-    if not isinstance(format, str):
-        format = _format_of(format, decompress=True)
-    return _core.decompress(data, format, max_length)
 
 
 def open_queue(

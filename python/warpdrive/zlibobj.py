@@ -5,8 +5,8 @@ objects (``compress``/``flush``; ``decompress(data, max_length)`` with
 ``adler32`` with their ``_combine``.
 
 The stream format is a format name (``"gzip"``, ``"zlib"``, ``"deflate"``; decompression
-also ``"auto"``: gzip or zlib, told by the first byte) or zlib's ``wbits``: 9..15 zlib,
-25..31 gzip, -9..-15 raw deflate, 40..47 (and 0) automatic gzip/zlib detection when
+also ``"auto"``: gzip or zlib, told by the first byte) or zlib's ``wbits``: 8..15 zlib,
+24..31 gzip, -8..-15 raw deflate, 40..47 (and 0) automatic gzip/zlib detection when
 decompressing. Compression writes a 32 KiB window, so it takes only 15, 31 and -15.
 """
 
@@ -48,27 +48,10 @@ crc32_combine = _core.crc32_combine
 adler32_combine = _core.adler32_combine
 
 
-#: The ``wbits`` values zlib's decompression reads, as ranges, and the format of each.
-_DECOMPRESS_WBITS: Final = (
-    (0, 0, "auto"),
-    (40, 47, "auto"),
-    (8, 15, "zlib"),
-    (24, 31, "gzip"),
-    (-15, -8, "deflate"),
-)
-#: The ``wbits`` values this module's compression takes (the largest window of each format).
-_COMPRESS_WBITS: Final = ((15, 15, "zlib"), (31, 31, "gzip"), (-15, -15, "deflate"))
-
-
 def _format_of(wbits: int | str, *, decompress: bool) -> str:
-    """The format name (or ``"auto"``) a ``wbits`` value or format name stands for."""
-    if isinstance(wbits, str):
-        # The core's canonical name ("auto" only for decompression); its error otherwise.
-        return _core._parse_format(wbits, auto=decompress)
-    for low, high, name in _DECOMPRESS_WBITS if decompress else _COMPRESS_WBITS:
-        if low <= wbits <= high:
-            return name
-    raise ValueError(f"invalid wbits {wbits} (see warpdrive.zlibobj)")
+    """The format name (or ``"auto"``) a ``wbits`` value or format name stands for: the
+    core's reading of both, and its ``BadRequestError`` (a ``ValueError``) otherwise."""
+    return _core._parse_format(wbits, auto=decompress)
 
 
 class Compress:

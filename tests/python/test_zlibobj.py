@@ -207,3 +207,36 @@ def test_checksums_match_zlib() -> None:
     ad = warpdrive.adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b))
     assert ad == zlib.adler32(a + b)
     assert warpdrive.crc32(memoryview(a)[10:20]) == zlib.crc32(a[10:20])
+
+
+def test_one_shot_calls_read_an_int_as_the_stdlib_calls_do() -> None:
+    data = sample(20_000, seed=5)
+    # compress: an int second argument is the level, as in gzip.compress and zlib.compress.
+    assert gzip.decompress(warpdrive.compress(data, 9)) == data
+    assert warpdrive.compress(data, 1) == warpdrive.compress(data, "gzip", 1)
+    with pytest.raises(TypeError, match="level twice"):
+        warpdrive.compress(data, 9, 6)
+    for bad_level in (0, 10, 2**70):
+        with pytest.raises(ValueError):
+            warpdrive.compress(data, bad_level)
+    # decompress: an int is zlib's wbits.
+    raw = zlib.compressobj(6, zlib.DEFLATED, -15)
+    streams = {
+        "zlib": zlib.compress(data),
+        "gzip": gzip.compress(data),
+        "deflate": raw.compress(data) + raw.flush(),
+    }
+    for wbits, fmt in [(15, "zlib"), (31, "gzip"), (-15, "deflate")]:
+        assert warpdrive.decompress(streams[fmt], wbits) == data, wbits
+    for wbits in (0, 40, 47):
+        for fmt in ("zlib", "gzip"):
+            assert warpdrive.decompress(streams[fmt], wbits) == data, (wbits, fmt)
+    for bad_wbits in (16, 23, 32, 39, 48, -7, -16, 2**70):
+        with pytest.raises(warpdrive.BadRequestError):
+            warpdrive.decompress(streams["gzip"], bad_wbits)
+    # Neither a name nor an int: a TypeError, as the stdlib raises for a wrong type.
+    for bad in (None, 1.5, b"gzip"):
+        with pytest.raises(TypeError, match="format"):
+            warpdrive.compress(data, bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="format"):
+            warpdrive.decompress(streams["gzip"], bad)  # type: ignore[arg-type]

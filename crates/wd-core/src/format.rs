@@ -58,6 +58,34 @@ impl Format {
     pub fn from_req_type(t: ReqType) -> Option<Format> {
         Format::ALL.into_iter().find(|f| f.req_type() == t)
     }
+
+    /// The format zlib's `wbits` value names, as zlib reads it for `decompress` (true) or
+    /// for compression; `Ok(None)` is automatic detection (gzip or zlib, told by the first
+    /// byte: [`crate::zip::detect_format`]).
+    ///
+    /// Decompression: 8..=15 zlib, 24..=31 gzip, -15..=-8 raw deflate, 0 and 40..=47
+    /// automatic (every window size is read, as zlib reads them). Compression writes a
+    /// 32 KiB window, so it takes only 15 (zlib), 31 (gzip) and -15 (raw deflate). Any
+    /// other value is [`Error::BadRequest`].
+    pub fn from_wbits(wbits: i64, decompress: bool) -> Result<Option<Format>, Error> {
+        let named = match (wbits, decompress) {
+            (0 | 40..=47, true) => return Ok(None),
+            (8..=15, true) | (15, false) => Some(Format::Zlib),
+            (24..=31, true) | (31, false) => Some(Format::Gzip),
+            (-15..=-8, true) | (-15, false) => Some(Format::Deflate),
+            _ => None,
+        };
+        named.map(Some).ok_or_else(|| {
+            Error::BadRequest(format!(
+                "invalid wbits {wbits} for {}: see warpdrive.zlibobj",
+                if decompress {
+                    "decompression"
+                } else {
+                    "compression"
+                }
+            ))
+        })
+    }
 }
 
 impl fmt::Display for Format {
@@ -183,6 +211,39 @@ mod tests {
             let e = bad.parse::<Format>().unwrap_err();
             assert!(matches!(e, Error::BadRequest(_)), "{bad:?}: {e}");
             assert!(e.to_string().contains("format"), "{e}");
+        }
+    }
+
+    #[test]
+    fn wbits_name_formats_as_zlib_reads_them() {
+        for w in [0, 40, 47] {
+            assert_eq!(Format::from_wbits(w, true).unwrap(), None, "{w}");
+        }
+        for (w, f) in [
+            (8, Format::Zlib),
+            (15, Format::Zlib),
+            (24, Format::Gzip),
+            (31, Format::Gzip),
+            (-8, Format::Deflate),
+            (-15, Format::Deflate),
+        ] {
+            assert_eq!(Format::from_wbits(w, true).unwrap(), Some(f), "{w}");
+        }
+        for (w, f) in [
+            (15, Format::Zlib),
+            (31, Format::Gzip),
+            (-15, Format::Deflate),
+        ] {
+            assert_eq!(Format::from_wbits(w, false).unwrap(), Some(f), "{w}");
+        }
+        for w in [1, 7, 16, 23, 32, 39, 48, -7, -16, i64::MAX, i64::MIN] {
+            let e = Format::from_wbits(w, true).unwrap_err();
+            assert!(e.to_string().contains(&format!("invalid wbits {w}")), "{e}");
+        }
+        // Compression writes the largest window only: no smaller one, no detection.
+        for w in [0, 9, 14, 25, 30, -9, -14, 47] {
+            let e = Format::from_wbits(w, false).unwrap_err();
+            assert!(matches!(e, Error::BadRequest(_)), "{w}: {e}");
         }
     }
 

@@ -41,6 +41,50 @@ pub fn parse_format_or_auto(py: Python<'_>, format: &str) -> PyResult<Option<For
     }
 }
 
+/// A format argument as Python passes it: a format name, or an int (zlib's `wbits`, or
+/// the level where `compress` takes one in the format's place).
+pub enum FormatArg<'a> {
+    /// A format name.
+    Name(&'a str),
+    /// An int.
+    Int(i64),
+}
+
+impl<'a> FromPyObject<'a, '_> for FormatArg<'a> {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, '_, PyAny>) -> PyResult<Self> {
+        use pyo3::types::{PyInt, PyString};
+        if obj.is_instance_of::<PyString>() {
+            return <&'a str>::extract(obj).map(FormatArg::Name);
+        }
+        if let Ok(n) = obj.cast::<PyInt>() {
+            return n.extract().map(FormatArg::Int).map_err(|_| {
+                crate::errors::bad_request(obj.py(), format!("{} is out of range", n.as_any()))
+            });
+        }
+        Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "format must be a format name (str) or an int, not {}",
+            obj.get_type().name()?
+        )))
+    }
+}
+
+/// The format of a format name (with `auto`, the decompressors' choice, also `"auto"`) or
+/// of zlib's `wbits` ([`Format::from_wbits`], read for decompression with `auto`). `None` is
+/// automatic detection (gzip or zlib, by the first byte).
+pub fn parse_format_arg(
+    py: Python<'_>,
+    format: FormatArg<'_>,
+    auto: bool,
+) -> PyResult<Option<Format>> {
+    match format {
+        FormatArg::Name(name) if auto => parse_format_or_auto(py, name),
+        FormatArg::Name(name) => parse_format(py, name).map(Some),
+        FormatArg::Int(wbits) => Format::from_wbits(wbits, auto).py(py),
+    }
+}
+
 /// Checks a Python compression level (the core's [`Level`]: 1..=9, or -1 for the default).
 pub fn parse_level(py: Python<'_>, level: i32) -> PyResult<Level> {
     let l = Level::from(level);
@@ -69,17 +113,14 @@ pub fn _parse_device(py: Python<'_>, device: Option<&str>) -> PyResult<Option<&'
 }
 
 /// `_parse_format(name, auto=False) -> str`: the canonical name (`gzip`, `zlib`,
-/// `deflate`) of a format name the core accepts (any case, aliases such as `gz` and `raw`),
-/// so that Python branches on what the core would decode, never on the caller's spelling;
-/// with `auto`, also `"auto"` (any case) as the incremental decoders read it. Anything else
-/// raises the core's `BadRequestError`.
+/// `deflate`) of a format name the core accepts (any case, aliases such as `gz` and `raw`)
+/// or of zlib's `wbits`, so that Python branches on what the core would decode, never on
+/// the caller's spelling; with `auto` (decompression), also `"auto"` for `"auto"` in any
+/// case and for the detecting `wbits`. Anything else raises the core's `BadRequestError`.
 #[pyfunction]
 #[pyo3(signature = (name, auto = false))]
-pub fn _parse_format(py: Python<'_>, name: &str, auto: bool) -> PyResult<&'static str> {
-    if auto {
-        return Ok(parse_format_or_auto(py, name)?.map_or("auto", Format::name));
-    }
-    Ok(parse_format(py, name)?.name())
+pub fn _parse_format(py: Python<'_>, name: FormatArg<'_>, auto: bool) -> PyResult<&'static str> {
+    Ok(parse_format_arg(py, name, auto)?.map_or("auto", Format::name))
 }
 
 /// `_list_devices(class_dir=None, uacce_dir=None) -> list[dict]`: the devices the core's

@@ -15,11 +15,12 @@
 
 use std::io::{self, Write};
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use wd_core::zip::detect_format;
 
-use crate::domain::{parse_device, parse_format, parse_format_or_auto, parse_level};
+use crate::domain::{parse_device, parse_format, parse_format_arg, parse_level, FormatArg};
 use crate::errors::{bad_request, guard, overflow, IntoPyResult};
 
 mod asyncio;
@@ -101,17 +102,33 @@ fn with_output_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     r
 }
 
-/// `compress(data, format="gzip", level=-1) -> bytes`: one complete stream.
+/// Compresses any bytes-like object into one complete stream of ``format``.
+///
+/// ``level`` is 1 (fastest) .. 9 (smallest), or -1 for the default (6). An int second
+/// argument is the level, in the order of ``zlib.compress`` and ``gzip.compress``:
+/// ``compress(data, 9)`` is gzip at level 9. The GIL is released while the device works.
+/// The output decodes with ``zlib.decompress`` (zlib; raw deflate with ``wbits=-15``) and
+/// ``gzip.decompress``.
 #[pyfunction]
-#[pyo3(signature = (data, format = "gzip", level = -1))]
+#[pyo3(signature = (data, format = FormatArg::Name("gzip"), level = -1))]
+#[pyo3(text_signature = "(data, format='gzip', level=-1)")]
 pub fn compress<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
-    format: &str,
+    format: FormatArg<'_>,
     level: i32,
 ) -> PyResult<Bound<'py, PyBytes>> {
     guard(py, || {
-        let t = parse_format(py, format)?;
+        let (t, level) = match format {
+            FormatArg::Name(name) => (parse_format(py, name)?, level),
+            FormatArg::Int(_) if level != -1 => {
+                return Err(PyTypeError::new_err(
+                    "compress() got the level twice (an int second argument is it)",
+                ))
+            }
+            // zlib's and gzip's order: the level second (out of range: a bad level).
+            FormatArg::Int(l) => (wd_core::Format::Gzip, i32::try_from(l).unwrap_or(i32::MAX)),
+        };
         let lvl = parse_level(py, level)?;
         // Checks WARPDRIVE_DEVICE up front: the core's pool follows it.
         parse_device(py, None)?;
@@ -206,19 +223,32 @@ fn release_free_heap() {
     }
 }
 
-/// `decompress(data, format="gzip", max_length=None) -> bytes`. gzip input may have several
-/// members; `"auto"` decodes gzip or zlib, told by the first byte. More than `max_length`
-/// bytes of output raise `OutputLimitError`.
+/// Decompresses one stream of ``format`` (gzip: one or more members, with zero padding
+/// allowed between and after them). ``format="auto"`` tells gzip from zlib by the first
+/// byte; an int is zlib's ``wbits`` (15 zlib, 31 gzip, -15 raw deflate, 47 automatic).
+///
+/// Decoding accepts exactly what zlib accepts. Invalid input raises a subclass of
+/// :class:`BadDataError` (a ``ValueError`` and a ``zlib.error``) that says what is wrong:
+/// :class:`NotCompressedError`, :class:`BadHeaderError`, :class:`TruncatedDataError` (also
+/// an ``EOFError``), :class:`CorruptDataError`, :class:`ChecksumError`,
+/// :class:`TrailingGarbageError` (those the ``gzip`` module calls a bad file are also
+/// ``gzip.BadGzipFile``).
+///
+/// ``max_length``: the most bytes of output to accept (None: no limit). An input that
+/// decodes to more raises :class:`OutputLimitError` (a ``ValueError``), and memory stays
+/// within about ``max_length`` plus a few MiB, so untrusted input cannot exhaust memory.
+/// The GIL is released while the device works.
 #[pyfunction]
-#[pyo3(signature = (data, format = "gzip", max_length = None))]
+#[pyo3(signature = (data, format = FormatArg::Name("gzip"), max_length = None))]
+#[pyo3(text_signature = "(data, format='gzip', max_length=None)")]
 pub fn decompress<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
-    format: &str,
+    format: FormatArg<'_>,
     max_length: Option<i64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     guard(py, || {
-        let t = parse_format_or_auto(py, format)?;
+        let t = parse_format_arg(py, format, true)?;
         let max = parse_max_length(py, max_length)?;
         // Checks WARPDRIVE_DEVICE up front: the core's pool follows it.
         parse_device(py, None)?;
