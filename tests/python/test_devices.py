@@ -150,3 +150,15 @@ def test_auto_picks_hardware_when_present_else_the_soft_device() -> None:
     want = "uacce" if "uacce" in usable else "vfio" if "sdmdev" in usable else "soft"
     with warpdrive.open_queue("compress", device="auto") as q:
         assert q.device.startswith(want), q.device
+
+
+def test_a_bad_device_choice_fails_every_one_shot_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    packed = warpdrive.compress(b"warpdrive", 1)  # leaves an idle queue in the pool
+    monkeypatch.setenv("WARPDRIVE_DEVICE", "bogus")
+    with pytest.raises(warpdrive.BadRequestError, match="WARPDRIVE_DEVICE"):
+        warpdrive.compress(b"warpdrive", 1)
+    for fmt in ("gzip", "auto"):
+        with pytest.raises(warpdrive.BadRequestError, match="WARPDRIVE_DEVICE"):
+            warpdrive.decompress(packed, fmt)
+    monkeypatch.undo()
+    assert warpdrive.decompress(packed) == b"warpdrive"

@@ -225,7 +225,12 @@ pub fn list_devices() -> Vec<DeviceEntry> {
 
 /// The kind of device [`open_queue`] would use now.
 pub fn default_device() -> DeviceKind {
-    match DeviceChoice::from_env().ok().and_then(DeviceChoice::kind) {
+    device_for(DeviceChoice::from_env().unwrap_or(DeviceChoice::Auto))
+}
+
+/// The kind of device [`open_queue_on`] would use for `choice` now.
+pub(crate) fn device_for(choice: DeviceChoice) -> DeviceKind {
+    match choice.kind() {
         Some(k) => k,
         None => {
             // One clock reading for every backend: each small one-shot call comes here.

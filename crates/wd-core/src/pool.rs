@@ -30,9 +30,11 @@ extern "C" fn close_idle_at_exit() {
 }
 
 /// A queue of direction `dir` on the process's default device: an idle pooled one, else a
-/// newly opened one. Give it back with [`give_back`].
+/// newly opened one. Give it back with [`give_back`]. `WARPDRIVE_DEVICE` is read once per
+/// call, and a bad value is an error whether or not a queue is idle.
 pub fn take(dir: Direction) -> Result<Queue> {
-    let kind = crate::default_device();
+    let choice = crate::DeviceChoice::from_env()?;
+    let kind = crate::open::device_for(choice);
     let found = {
         let pool = idle();
         let mut v = pool.lock().expect("pool poisoned");
@@ -43,7 +45,7 @@ pub fn take(dir: Direction) -> Result<Queue> {
     };
     let mut q = match found {
         Some(q) => q,
-        None => crate::open_queue(dir)?,
+        None => crate::open_queue_on(choice, dir)?,
     };
     q.set_pooled(true);
     Ok(q)

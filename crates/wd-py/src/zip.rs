@@ -20,7 +20,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use wd_core::zip::detect_format;
 
-use crate::domain::{parse_device, parse_format, parse_format_arg, parse_level, FormatArg};
+use crate::domain::{parse_format, parse_format_arg, parse_level, FormatArg};
 use crate::errors::{bad_request, guard, overflow, IntoPyResult};
 
 mod asyncio;
@@ -130,8 +130,7 @@ pub fn compress<'py>(
             FormatArg::Int(l) => (wd_core::Format::Gzip, i32::try_from(l).unwrap_or(i32::MAX)),
         };
         let lvl = parse_level(py, level)?;
-        // Checks WARPDRIVE_DEVICE up front: the core's pool follows it.
-        parse_device(py, None)?;
+        // WARPDRIVE_DEVICE is read (and a bad value refused) where the core takes a queue.
         with_output_buffer(|out| {
             with_input(py, data, |d| wd_core::zip::compress_into(d, t, lvl, out))?.py(py)?;
             Ok(PyBytes::new(py, out))
@@ -250,8 +249,7 @@ pub fn decompress<'py>(
     guard(py, || {
         let t = parse_format_arg(py, format, true)?;
         let max = parse_max_length(py, max_length)?;
-        // Checks WARPDRIVE_DEVICE up front: the core's pool follows it.
-        parse_device(py, None)?;
+        // WARPDRIVE_DEVICE is read (and a bad value refused) where the core takes a queue.
         with_output_buffer(|out| {
             let streamed = with_input(py, data, |d| {
                 let t = t.unwrap_or_else(|| detect_format(d));
