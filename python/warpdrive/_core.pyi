@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Callable
-from typing import Any, Protocol, final
+from typing import Any, Literal, Protocol, final
 
 from typing_extensions import Buffer
 
@@ -180,7 +180,7 @@ def decompress_file_pieces(
 def decompress_stream(
     src: _Reader,
     dst: _Writer,
-    format: Format = "gzip",
+    format: Format | Literal["auto"] = "gzip",
     progress: Callable[[int, int], object] | None = None,
     max_length: int | None = None,
 ) -> tuple[int, int]: ...

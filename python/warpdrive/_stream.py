@@ -10,7 +10,7 @@ import fcntl
 import io
 import os
 import stat
-from typing import IO, TYPE_CHECKING, Protocol, TypeGuard
+from typing import IO, TYPE_CHECKING, Literal, Protocol, TypeGuard
 
 from . import _core
 
@@ -138,7 +138,7 @@ def decompress_indexed(
 def decompress_stream(
     src: _Reader,
     dst: _Writer,
-    format: Format = "gzip",
+    format: Format | Literal["auto"] = "gzip",
     progress: Callable[[int, int], object] | None = None,
     max_length: int | None = None,
     *,
@@ -146,6 +146,7 @@ def decompress_stream(
 ) -> tuple[int, int]:
     """Decompresses everything ``src.read(n)`` yields into ``dst.write(b)``, in bounded
     memory; returns ``(bytes_in, bytes_out)``. gzip input may have several members;
+    ``format="auto"`` decodes gzip or zlib, told by the first byte.
     ``progress(bytes_in, bytes_out)`` is called as the work goes on. At most ``max_length``
     bytes are written (None: no limit): a stream that decodes to more raises
     :class:`OutputLimitError` after writing the first ``max_length``.
@@ -158,8 +159,9 @@ def decompress_stream(
     pieces do not match its index (what was written of it is removed first, and
     ``progress`` starts again from zero).
     """
-    # The core's reading of the name (any case, aliases): "GZIP" and "gz" are gzip too.
-    if _core._parse_format(format) == "gzip" and max_length is None:
+    # The core's reading of the name (any case, aliases): "GZIP" and "gz" are gzip too. A
+    # file that is not gzip has no index: "auto" then decodes it as one stream.
+    if _core._parse_format(format, auto=True) in ("gzip", "auto") and max_length is None:
         done = decompress_indexed(src, dst, progress, queues)
         if done is not None:
             return done

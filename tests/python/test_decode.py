@@ -255,12 +255,38 @@ def test_errors_say_what_is_wrong(
 def test_auto_names_what_is_wrong_as_the_format_it_detects_does() -> None:
     # Empty input counts as gzip (nothing to tell it by); anything not starting with gzip's
     # magic is judged as zlib.
-    with pytest.raises(errors.NotCompressedError, match="empty"):
-        warpdrive.decompress(b"", "auto")
-    with pytest.raises(errors.NotCompressedError, match="not zlib"):
-        warpdrive.decompress(b"plain text, not compressed", "auto")
-    with pytest.raises(errors.NotCompressedError, match="not gzip"):
-        warpdrive.decompress(b"\x1f plain text", "auto")
+    for data, what in [
+        (b"", "empty"),
+        (b"plain text, not compressed", "not zlib"),
+        (b"\x1f plain text", "not gzip"),
+    ]:
+        with pytest.raises(errors.NotCompressedError, match=what):
+            warpdrive.decompress(data, "auto")
+        with pytest.raises(errors.NotCompressedError, match=what):
+            warpdrive.decompress_stream(io.BytesIO(data), _Sink(), "auto")  # type: ignore[arg-type]
+
+
+def test_decompress_stream_tells_gzip_from_zlib_when_asked() -> None:
+    data = bytes(range(256)) * 300
+    for packed in (zlib.compress(data), _gz(data), _gz(data[:1000]) + _gz(data[1000:])):
+        # A reader that gives a byte at a time: the detection must not lose what it read.
+        class Trickle(io.RawIOBase):
+            def __init__(self, b: bytes) -> None:
+                self.src = io.BytesIO(b)
+
+            def readable(self) -> bool:
+                return True
+
+            def readinto(self, buf: object) -> int:
+                one = self.src.read(1)
+                memoryview(buf)[: len(one)] = one  # type: ignore[call-overload]
+                return len(one)
+
+        for src in (io.BytesIO(packed), Trickle(packed)):
+            sink = _Sink()
+            done = warpdrive.decompress_stream(src, sink, "auto")  # type: ignore[arg-type]
+            assert done == (len(packed), len(data))
+            assert bytes(sink.data) == data
 
 
 def test_truncated_input_is_also_an_eoferror_as_in_gzip() -> None:

@@ -184,6 +184,22 @@ def test_decompress_stream_decodes_the_pieces_of_an_indexed_file(
     assert returned == [expected, expected]
 
 
+def test_decompress_stream_with_auto_decodes_the_pieces_of_an_indexed_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _data((2 << 20) + 7)
+    z = warpdrive.compress(data, "gzip")
+    (tmp_path / "data.gz").write_bytes(z)
+    (tmp_path / "data.z").write_bytes(zlib.compress(data, 1))
+    returned = _spy_on_pieces(monkeypatch)
+    for name in ("data.gz", "data.z"):
+        with open(tmp_path / name, "rb") as src, open(tmp_path / "out", "wb") as dst:
+            assert warpdrive.decompress_stream(src, dst, "auto")[1] == len(data)
+        assert (tmp_path / "out").read_bytes() == data
+    # The gzip file took the piece path; the zlib file, which has no index, was one stream.
+    assert returned == [(len(z), len(data)), None]
+
+
 def test_decompress_stream_appends_the_pieces_where_the_output_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -38,8 +38,9 @@ pub use framing::{
 };
 pub(crate) use headers::request_header;
 pub use headers::{
-    after_stream, check_header, detect_format, gzip_header, gzip_header_with_index, gzip_trailer,
-    read_gzip_header, stream_error, After, GzipHeader, GZIP_OS,
+    after_stream, check_header, detect_format, detect_stream_format, gzip_header,
+    gzip_header_with_index, gzip_trailer, read_gzip_header, stream_error, After, GzipHeader,
+    GZIP_OS,
 };
 // The ring dialects' tests build zlib input with it.
 #[cfg(test)]

@@ -10,6 +10,8 @@
 //!
 //! [`Framer`]: super::Framer
 
+use std::io::{self, Read};
+
 use crate::abi::{ReqType, Status};
 use crate::error::{DataErrorKind, Error, Result};
 use crate::format::Format;
@@ -106,6 +108,15 @@ pub fn detect_format(data: &[u8]) -> Format {
         Some(&b) if b != 0x1f => Format::Zlib,
         _ => Format::Gzip,
     }
+}
+
+/// [`detect_format`] for a stream read from `input`: reads its first byte and returns the
+/// format with a reader that yields the whole stream, that byte included.
+pub fn detect_stream_format(input: &mut dyn Read) -> Result<(Format, impl Read + '_)> {
+    let mut first = [0u8; 1];
+    let n = super::stream::read_full(input, &mut first).map_err(super::stream::read_error)?;
+    let format = detect_format(&first[..n]);
+    Ok((format, io::Cursor::new(first).take(n as u64).chain(input)))
 }
 
 /// The level a stream's header names when it was compressed at `level` on a device
@@ -309,6 +320,32 @@ mod tests {
         // Not a stream of either: zlib's header check names what is wrong.
         assert_eq!(detect_format(b"hello"), Format::Zlib);
         assert_eq!(detect_format(&[]), Format::Gzip);
+    }
+
+    #[test]
+    fn a_stream_s_format_is_told_by_its_first_byte_which_it_still_yields() {
+        for (stream, want) in [
+            (&[0x1f, 0x8b, 8, 0][..], Format::Gzip),
+            (&[0x78, 0x9c, 3, 0][..], Format::Zlib),
+            (&[][..], Format::Gzip),
+        ] {
+            // A reader that gives one byte per call, as a pipe may.
+            struct Trickle<'a>(&'a [u8]);
+            impl Read for Trickle<'_> {
+                fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                    let n = self.0.len().min(buf.len()).min(1);
+                    buf[..n].copy_from_slice(&self.0[..n]);
+                    self.0 = &self.0[n..];
+                    Ok(n)
+                }
+            }
+            let mut src = Trickle(stream);
+            let (format, mut all) = detect_stream_format(&mut src).unwrap();
+            assert_eq!(format, want);
+            let mut back = Vec::new();
+            all.read_to_end(&mut back).unwrap();
+            assert_eq!(back, stream);
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use pyo3::types::PyBytes;
 use wd_core::zip::ZipOptions;
 
 use super::parse_max_length;
-use crate::domain::{parse_device, parse_format, parse_level};
+use crate::domain::{parse_device, parse_format, parse_format_or_auto, parse_level};
 use crate::errors::{bad_request, guard, to_py, IntoPyResult};
 
 /// Shared state of a stream between Python file objects and the core.
@@ -302,8 +302,9 @@ fn stream_ends(
 
 /// `decompress_stream(src, dst, format="gzip", progress=None, max_length=None) ->
 /// (bytes_in, bytes_out)`: the inverse of `compress_stream`; gzip input may have several
-/// members. At most `max_length` bytes are written: a stream that decodes to more raises
-/// `OutputLimitError` after writing the first `max_length`.
+/// members; `"auto"` decodes gzip or zlib, told by the first byte. At most `max_length`
+/// bytes are written: a stream that decodes to more raises `OutputLimitError` after
+/// writing the first `max_length`.
 #[pyfunction]
 #[pyo3(signature = (src, dst, format = "gzip", progress = None, max_length = None))]
 pub fn decompress_stream(
@@ -315,21 +316,23 @@ pub fn decompress_stream(
     max_length: Option<i64>,
 ) -> PyResult<(u64, u64)> {
     guard(py, || {
-        let t = parse_format(py, format)?;
+        let t = parse_format_or_auto(py, format)?;
         let max = parse_max_length(py, max_length)?;
         // Checks WARPDRIVE_DEVICE up front: the core's opener follows it.
         parse_device(py, None)?;
         let (bridge, mut r, mut w, mut p) = stream_ends(src, dst, progress);
         let res = py.detach(|| {
             let open = wd_core::zip::default_opener;
-            wd_core::zip::decompress_stream_limited(
-                &mut r,
-                &mut w,
-                t,
-                max.map(|m| m as u64),
-                &open,
-                &mut p,
-            )
+            let max = max.map(|m| m as u64);
+            match t {
+                Some(t) => {
+                    wd_core::zip::decompress_stream_limited(&mut r, &mut w, t, max, &open, &mut p)
+                }
+                None => {
+                    let (t, mut all) = wd_core::zip::detect_stream_format(&mut r)?;
+                    wd_core::zip::decompress_stream_limited(&mut all, &mut w, t, max, &open, &mut p)
+                }
+            }
         });
         finish(py, &bridge, res)
     })
