@@ -5,8 +5,8 @@ objects (``compress``/``flush``; ``decompress(data, max_length)`` with
 ``adler32`` with their ``_combine``.
 
 The stream format is a format name (``"gzip"``, ``"zlib"``, ``"deflate"``; decompression
-also ``"auto"``: gzip or zlib, told by the first byte) or zlib's ``wbits``: 8..15 zlib,
-24..31 gzip, -8..-15 raw deflate, 40..47 (and 0) automatic gzip/zlib detection when
+also ``"auto"``: gzip or zlib, told by the first byte) or zlib's ``wbits``: 8..15 (and 0)
+zlib, 24..31 gzip, -8..-15 raw deflate, 40..47 automatic gzip/zlib detection when
 decompressing. Compression writes a 32 KiB window, so it takes only 15, 31 and -15.
 """
 

@@ -63,14 +63,17 @@ impl Format {
     /// for compression; `Ok(None)` is automatic detection (gzip or zlib, told by the first
     /// byte: [`crate::zip::detect_format`]).
     ///
-    /// Decompression: 8..=15 zlib, 24..=31 gzip, -15..=-8 raw deflate, 0 and 40..=47
-    /// automatic (every window size is read, as zlib reads them). Compression writes a
-    /// 32 KiB window, so it takes only 15 (zlib), 31 (gzip) and -15 (raw deflate). Any
-    /// other value is [`Error::BadRequest`].
+    /// Decompression: 8..=15 and 0 (the window the header states) zlib, 24..=31 gzip,
+    /// -15..=-8 raw deflate, 40..=47 automatic. Compression writes a 32 KiB window, so it
+    /// takes only 15 (zlib), 31 (gzip) and -15 (raw deflate). Any other value is
+    /// [`Error::BadRequest`].
+    ///
+    /// A window smaller than 32 KiB is read as 32 KiB: a zlib header that asks for more
+    /// than `wbits` allows is not refused here, as zlib refuses it.
     pub fn from_wbits(wbits: i64, decompress: bool) -> Result<Option<Format>, Error> {
         let named = match (wbits, decompress) {
-            (0 | 40..=47, true) => return Ok(None),
-            (8..=15, true) | (15, false) => Some(Format::Zlib),
+            (40..=47, true) => return Ok(None),
+            (0 | 8..=15, true) | (15, false) => Some(Format::Zlib),
             (24..=31, true) | (31, false) => Some(Format::Gzip),
             (-15..=-8, true) | (-15, false) => Some(Format::Deflate),
             _ => None,
@@ -216,10 +219,12 @@ mod tests {
 
     #[test]
     fn wbits_name_formats_as_zlib_reads_them() {
-        for w in [0, 40, 47] {
+        for w in [40, 47] {
             assert_eq!(Format::from_wbits(w, true).unwrap(), None, "{w}");
         }
         for (w, f) in [
+            // 0: zlib's "the window the header states", of the zlib format only.
+            (0, Format::Zlib),
             (8, Format::Zlib),
             (15, Format::Zlib),
             (24, Format::Gzip),
