@@ -7,7 +7,9 @@ objects (``compress``/``flush``; ``decompress(data, max_length)`` with
 The stream format is a format name (``"gzip"``, ``"zlib"``, ``"deflate"``; decompression
 also ``"auto"``: gzip or zlib, told by the first byte) or zlib's ``wbits``: 8..15 (and 0)
 zlib, 24..31 gzip, -8..-15 raw deflate, 40..47 automatic gzip/zlib detection when
-decompressing. Compression writes a 32 KiB window, so it takes only 15, 31 and -15.
+decompressing. Compression writes a 32 KiB window, so it takes only 15, 31 and -15. As in
+zlib, decompression refuses a zlib header that states a larger window than ``wbits`` (its
+low four bits) allows: ``BadHeaderError``, "invalid window size".
 """
 
 from __future__ import annotations
@@ -48,12 +50,6 @@ crc32_combine = _core.crc32_combine
 adler32_combine = _core.adler32_combine
 
 
-def _format_of(wbits: int | str, *, decompress: bool) -> str:
-    """The format name (or ``"auto"``) a ``wbits`` value or format name stands for: the
-    core's reading of both, and its ``BadRequestError`` (a ``ValueError``) otherwise."""
-    return _core._parse_format(wbits, auto=decompress)
-
-
 class Compress:
     """Incremental compression into one stream (what ``zlib.compressobj`` returns).
 
@@ -75,7 +71,7 @@ class Compress:
         mtime: int = 0,
         queues: int | None = None,
     ) -> None:
-        fmt = _format_of(wbits, decompress=False)
+        fmt = _core._parse_format(wbits)
         self._c = _core._Compressor(fmt, level, name, mtime, queues or 1)
 
     def compress(self, data: Buffer, /) -> bytes:
@@ -102,7 +98,7 @@ class Decompress:
     """
 
     def __init__(self, wbits: int | str = 15) -> None:
-        self._d = _core._Decompressor(_format_of(wbits, decompress=True))
+        self._d = _core._Decompressor(wbits)
         self.unused_data = b""
         self.unconsumed_tail = b""
         self.eof = False

@@ -228,9 +228,13 @@ def test_one_shot_calls_read_an_int_as_the_stdlib_calls_do() -> None:
     }
     for wbits, fmt in [(15, "zlib"), (31, "gzip"), (-15, "deflate")]:
         assert warpdrive.decompress(streams[fmt], wbits) == data, wbits
-    for wbits in (40, 47):
-        for fmt in ("zlib", "gzip"):
-            assert warpdrive.decompress(streams[fmt], wbits) == data, (wbits, fmt)
+    for wbits, fmt in [(40, "gzip"), (47, "gzip"), (47, "zlib")]:
+        assert warpdrive.decompress(streams[fmt], wbits) == data, (wbits, fmt)
+    # 40 also limits a zlib header's window to 256 bytes, so zlib.compress's stream (32 KiB)
+    # is refused with it, as zlib refuses it: see the window test below.
+    for call in (zlib.decompress, warpdrive.decompress):
+        with pytest.raises(zlib.error, match="invalid window size"):
+            call(streams["zlib"], 40)
     # 0 is zlib's "the window the zlib header states": zlib only, as zlib reads it.
     assert warpdrive.decompress(streams["zlib"], 0) == data
     for call in (zlib.decompress, warpdrive.decompress):
@@ -247,3 +251,45 @@ def test_one_shot_calls_read_an_int_as_the_stdlib_calls_do() -> None:
             warpdrive.compress(data, bad)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="format"):
             warpdrive.decompress(streams["gzip"], bad)  # type: ignore[arg-type]
+
+
+def zlib_stream_with_window(data: bytes, cinfo: int) -> bytes:
+    """A zlib stream whose header states a window of 2**(cinfo + 8) bytes, with a body that
+    refers no further back than 256 bytes (so the window is the header's claim only)."""
+    co = zlib.compressobj(1, zlib.DEFLATED, -9, 1)
+    body = co.compress(data) + co.flush()
+    cmf = cinfo << 4 | 8
+    flg = 31 - (cmf << 8) % 31
+    return bytes([cmf, flg]) + body + zlib.adler32(data).to_bytes(4, "big")
+
+
+def decode_with_wbits(way: str, wbits: int, z: bytes) -> bytes:
+    """``z`` decompressed with ``wbits`` one of three ways: the one-shot call, one
+    ``decompressobj`` call, or a ``decompressobj`` fed a byte at a time."""
+    if way == "decompress":
+        return warpdrive.decompress(z, wbits)
+    d = warpdrive.decompressobj(wbits)
+    if way == "decompressobj":
+        return d.decompress(z)
+    return b"".join(d.decompress(z[i : i + 1]) for i in range(len(z)))
+
+
+def test_a_window_larger_than_wbits_allows_is_refused_as_zlib_refuses_it() -> None:
+    # zlib checks the header's window against wbits ("invalid window size"); 0 and the
+    # gzip values do not limit it.
+    data = sample(3000, seed=11)
+    for cinfo in range(8):
+        z = zlib_stream_with_window(data, cinfo)
+        for wbits in (0, *range(8, 16), *range(40, 48)):
+            try:
+                expected: bytes | None = zlib.decompress(z, wbits)
+            except zlib.error as e:
+                assert "invalid window size" in str(e), (cinfo, wbits, e)
+                expected = None
+            for way in ("decompress", "decompressobj", "bytewise"):
+                where = (cinfo, wbits, way)
+                if expected is None:
+                    with pytest.raises(warpdrive.BadHeaderError, match="invalid window size"):
+                        decode_with_wbits(way, wbits, z)
+                else:
+                    assert decode_with_wbits(way, wbits, z) == expected == data, where

@@ -68,8 +68,8 @@ impl Format {
     /// takes only 15 (zlib), 31 (gzip) and -15 (raw deflate). Any other value is
     /// [`Error::BadRequest`].
     ///
-    /// A window smaller than 32 KiB is read as 32 KiB: a zlib header that asks for more
-    /// than `wbits` allows is not refused here, as zlib refuses it.
+    /// A zlib header whose window is larger than `wbits` allows is refused when the header
+    /// is read: [`Format::window_bits_of`], [`crate::zip::check_window`].
     pub fn from_wbits(wbits: i64, decompress: bool) -> Result<Option<Format>, Error> {
         let named = match (wbits, decompress) {
             (40..=47, true) => return Ok(None),
@@ -88,6 +88,20 @@ impl Format {
                 }
             ))
         })
+    }
+}
+
+impl Format {
+    /// The largest window, as a power of two, that a zlib header may state when zlib's
+    /// `wbits` decodes it: `wbits` for 8..=15, `wbits - 32` for the detecting 40..=47, and 15
+    /// (32 KiB, the most a header can state) for 0 (the header's own window) and every other
+    /// value. zlib refuses a larger one ("invalid window size").
+    pub fn window_bits_of(wbits: i64) -> u8 {
+        match wbits {
+            8..=15 => wbits as u8,
+            40..=47 => (wbits - 32) as u8,
+            _ => 15,
+        }
     }
 }
 
@@ -249,6 +263,25 @@ mod tests {
         for w in [0, 9, 14, 25, 30, -9, -14, 47] {
             let e = Format::from_wbits(w, false).unwrap_err();
             assert!(matches!(e, Error::BadRequest(_)), "{w}: {e}");
+        }
+    }
+
+    #[test]
+    fn wbits_limit_the_zlib_window_as_zlib_reads_them() {
+        for (w, bits) in [
+            (8, 8),
+            (9, 9),
+            (14, 14),
+            (15, 15),
+            (40, 8),
+            (46, 14),
+            (47, 15),
+        ] {
+            assert_eq!(Format::window_bits_of(w), bits, "{w}");
+        }
+        // 0 takes the header's window; gzip and raw deflate have no header window.
+        for w in [0, 24, 31, -8, -15] {
+            assert_eq!(Format::window_bits_of(w), 15, "{w}");
         }
     }
 

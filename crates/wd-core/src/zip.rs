@@ -38,7 +38,7 @@ pub use framing::{
 };
 pub(crate) use headers::request_header;
 pub use headers::{
-    after_stream, check_header, detect_format, detect_stream_format, gzip_header,
+    after_stream, check_header, check_window, detect_format, detect_stream_format, gzip_header,
     gzip_header_with_index, gzip_trailer, read_gzip_header, stream_error, After, GzipHeader,
     GZIP_OS,
 };

@@ -85,6 +85,15 @@ pub fn parse_format_arg(
     }
 }
 
+/// The largest window a zlib header may state for this format argument: zlib's `wbits`
+/// limit for an int ([`Format::window_bits_of`]), any window for a name.
+pub fn window_bits(format: &FormatArg<'_>) -> u8 {
+    match *format {
+        FormatArg::Int(wbits) => Format::window_bits_of(wbits),
+        FormatArg::Name(_) => 15,
+    }
+}
+
 /// Checks a Python compression level (the core's [`Level`]: 1..=9, or -1 for the default).
 pub fn parse_level(py: Python<'_>, level: i32) -> PyResult<Level> {
     let l = Level::from(level);

@@ -20,7 +20,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use wd_core::zip::detect_format;
 
-use crate::domain::{parse_format, parse_format_arg, parse_level, FormatArg};
+use crate::domain::{parse_format, parse_format_arg, parse_level, window_bits, FormatArg};
 use crate::errors::{bad_request, guard, overflow, IntoPyResult};
 
 mod asyncio;
@@ -224,7 +224,8 @@ fn release_free_heap() {
 
 /// Decompresses one stream of ``format`` (gzip: one or more members, with zero padding
 /// allowed between and after them). ``format="auto"`` tells gzip from zlib by the first
-/// byte; an int is zlib's ``wbits`` (15 zlib, 31 gzip, -15 raw deflate, 47 automatic).
+/// byte; an int is zlib's ``wbits`` (15 zlib, 31 gzip, -15 raw deflate, 47 automatic; a
+/// smaller zlib window refuses a header that states a larger one, as zlib does).
 ///
 /// Decoding accepts exactly what zlib accepts. Invalid input raises a subclass of
 /// :class:`BadDataError` (a ``ValueError`` and a ``zlib.error``) that says what is wrong:
@@ -247,12 +248,14 @@ pub fn decompress<'py>(
     max_length: Option<i64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     guard(py, || {
+        let window = window_bits(&format);
         let t = parse_format_arg(py, format, true)?;
         let max = parse_max_length(py, max_length)?;
         // WARPDRIVE_DEVICE is read (and a bad value refused) where the core takes a queue.
         with_output_buffer(|out| {
             let streamed = with_input(py, data, |d| {
                 let t = t.unwrap_or_else(|| detect_format(d));
+                wd_core::zip::check_window(t, window, d)?;
                 wd_core::zip::decompress_into(d, t, max, out, Pieces::default())
             })?
             .py(py)?;

@@ -4,7 +4,7 @@ use super::{run, Pooled, HEAD_KEPT, OUT_STEP, PIECE};
 use crate::abi::{Direction, Status};
 use crate::error::{Error, Result};
 use crate::queue::Request;
-use crate::zip::{detect_format, read_gzip_header, stream_error, Format, GzipHeader};
+use crate::zip::{check_window, detect_format, read_gzip_header, stream_error, Format, GzipHeader};
 
 /// What one [`Inflater::inflate`] call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +22,7 @@ pub struct Inflated {
 pub struct Inflater {
     q: Pooled,
     format: Option<Format>,
+    window_bits: u8,
     started: bool,
     pending: bool,
     finished: bool,
@@ -37,12 +38,22 @@ impl Inflater {
         Inflater {
             q: Pooled(None),
             format,
+            window_bits: 15,
             started: false,
             pending: false,
             finished: false,
             head: Vec::new(),
             total_in: 0,
             total_out: 0,
+        }
+    }
+
+    /// Refuses a zlib header that states a window larger than `2^bits` bytes, as zlib does
+    /// for a `wbits` below 15 ([`Format::window_bits_of`]); the default is 15, any window.
+    pub fn with_window_bits(self, bits: u8) -> Inflater {
+        Inflater {
+            window_bits: bits,
+            ..self
         }
     }
 
@@ -118,6 +129,14 @@ impl Inflater {
                 (None, Some(_)) => *self.format.insert(detect_format(piece)),
                 (None, None) => break,
             };
+            if self.window_bits < 15 && self.head.len() < 2 {
+                let mut h = self.head.clone();
+                h.extend_from_slice(&piece[..piece.len().min(2 - self.head.len())]);
+                if let Err(e) = check_window(format, self.window_bits, &h) {
+                    self.finished = true;
+                    return Err(e);
+                }
+            }
             let mut req = Request::without_buffers(format.req_type());
             if self.started {
                 req = req.continue_stream();

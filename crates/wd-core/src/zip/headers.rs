@@ -256,6 +256,26 @@ pub fn check_header(format: Format, d: &[u8]) -> Result<Option<usize>> {
     }
 }
 
+/// zlib's window check: refuses ([`DataErrorKind::BadHeader`], "invalid window size") a
+/// zlib header at the start of `head` that states a window larger than `2^window_bits` bytes
+/// (see [`Format::window_bits_of`]). Anything else passes: another format, a header not yet
+/// whole, or one refused for another reason, which the decoder reports as usual.
+pub fn check_window(format: Format, window_bits: u8, head: &[u8]) -> Result<()> {
+    match (format, parse_header(format, head)) {
+        (Format::Zlib, Header::Complete(_)) if (head[0] >> 4) + 8 > window_bits => {
+            Err(Error::data(
+                DataErrorKind::BadHeader,
+                &format!(
+                    "invalid window size: the header states {} bytes, wbits {window_bits} allows {}",
+                    1u32 << ((head[0] >> 4) + 8),
+                    1u32 << window_bits
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The error for a stream of `format` that began with `head` (its first bytes, as many as
 /// are at hand) and that the device stopped with `status`. The device only says "invalid",
 /// "checksum" or "needs input"; the header tells a stream that is not of the format at all,
@@ -345,6 +365,33 @@ mod tests {
             let mut back = Vec::new();
             all.read_to_end(&mut back).unwrap();
             assert_eq!(back, stream);
+        }
+    }
+
+    #[test]
+    fn a_zlib_window_larger_than_allowed_is_refused_once_the_header_is_whole() {
+        for cinfo in 0..8u8 {
+            let cmf = cinfo << 4 | 8;
+            let flg = 31 - ((u16::from(cmf) << 8) % 31) as u8;
+            let head = [cmf, flg];
+            for bits in 8..=15u8 {
+                let r = check_window(Format::Zlib, bits, &head);
+                if cinfo + 8 > bits {
+                    let e = r.unwrap_err();
+                    assert!(
+                        matches!(&e, Error::BadData(d) if d.kind() == DataErrorKind::BadHeader),
+                        "{e}"
+                    );
+                    assert!(e.to_string().contains("invalid window size"), "{e}");
+                } else {
+                    r.unwrap();
+                }
+                // Half a header, another format, or a header refused for another reason
+                // (here its check bits) pass: the decoder reports those.
+                check_window(Format::Zlib, bits, &head[..1]).unwrap();
+                check_window(Format::Deflate, bits, &head).unwrap();
+                check_window(Format::Zlib, bits, &[cmf, flg ^ 1]).unwrap();
+            }
         }
     }
 

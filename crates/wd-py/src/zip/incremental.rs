@@ -8,7 +8,9 @@ use pyo3::types::PyBytes;
 use wd_core::zip::{Format, ZipOptions};
 
 use super::{parse_max_length, with_input};
-use crate::domain::{parse_device, parse_format, parse_format_or_auto, parse_level};
+use crate::domain::{
+    parse_device, parse_format, parse_format_arg, parse_level, window_bits, FormatArg,
+};
 use crate::errors::{exception, guard, IntoPyResult};
 
 /// The value in a Mutex held only for `Sync`, reached through `&mut` (no locking; a
@@ -108,7 +110,8 @@ impl Drop for PyDecompressor {
 }
 
 /// `_Decompressor(format)`: incremental decompression of one stream
-/// (`wd_core::codec::Inflater`); `format` may be `"auto"` (gzip or zlib by the first byte).
+/// (`wd_core::codec::Inflater`); `format` is a format name, `"auto"` (gzip or zlib by the
+/// first byte) or zlib's `wbits`, whose window limit is kept too.
 #[pyclass(name = "_Decompressor", module = "warpdrive._core")]
 pub struct PyDecompressor {
     // A Mutex only for `Sync` (pyclass); `&mut self` methods reach it with `get_mut`.
@@ -118,12 +121,14 @@ pub struct PyDecompressor {
 #[pymethods]
 impl PyDecompressor {
     #[new]
-    #[pyo3(signature = (format = "gzip"))]
-    fn new(py: Python<'_>, format: &str) -> PyResult<Self> {
-        let t = parse_format_or_auto(py, format)?;
+    #[pyo3(signature = (format = FormatArg::Name("gzip")))]
+    fn new(py: Python<'_>, format: FormatArg<'_>) -> PyResult<Self> {
+        let window = window_bits(&format);
+        let t = parse_format_arg(py, format, true)?;
         parse_device(py, None)?;
+        let inner = wd_core::codec::Inflater::new(t).with_window_bits(window);
         Ok(PyDecompressor {
-            inner: Mutex::new(wd_core::codec::Inflater::new(t)),
+            inner: Mutex::new(inner),
         })
     }
 
