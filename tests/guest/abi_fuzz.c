@@ -10,7 +10,8 @@
  * and registers (garbage included), random ioctls with random arguments on
  * the device, group and container fds, VFIO MAP/UNMAP of random ranges
  * (including ones requests are using), pread/pwrite, closes, forks, and
- * SIGKILLs of the workers from the parent while requests are in flight.
+ * SIGKILLs of the workers from the parent while requests are in flight (never
+ * while a worker has a fork child: see op_fork).
  *
  * It has no oracle of its own: the kernel must survive, which the guest's
  * init checks afterwards (dmesg, pinned pages back to 0). Every worker's
@@ -65,10 +66,18 @@ static struct handle h[MAX_HANDLES];
 static uint8_t *bufs[NR_BUFS];
 static uint8_t scratch[8192];
 static uint64_t rs;
-/* shared by all workers: what got through */
+/*
+ * Shared by all workers: what got through, and per worker the fork handshake
+ * (see op_fork): busy while it has a fork child, stop once the parent means to
+ * kill it.
+ */
 static struct counts {
 	unsigned long ops, opened, mmaps, sqes, cqes, done, maps, unmaps, ioctls;
+	unsigned long forks, beside;
+	int busy[MAX_WORKERS], stop[MAX_WORKERS];
 } *cnt;
+/* this worker's index; -1 in the main process and in fork children */
+static int me = -1;
 
 #define COUNT(field) __atomic_fetch_add(&cnt->field, 1, __ATOMIC_RELAXED)
 
@@ -579,12 +588,55 @@ static void op_buf(void)
 
 static void op(void);
 
-/* a child with the parent's fds: not the owner, mostly refused */
+/*
+ * A child with the parent's fds: not the owner, mostly refused. It runs beside
+ * the worker (the worker's timer cuts its wait short), so the two race on the
+ * same container: how the unmap deadlock of docs/reliability.md was found.
+ *
+ * But no last close of a shared VFIO file may happen in both at once. Linux's
+ * vfio core reads a container's IOMMU driver and data without a lock when the
+ * container's file is released (vfio_fops_release, 6.1 and mainline), while
+ * the release of its last group's file clears them under the lock: when the
+ * last close of a container and the last close of its group happen in two
+ * tasks at once, the first calls the IOMMU driver with NULL or freed data (an
+ * oops in vfio_iommu_type1_notify). That is a bug of vfio's core, not of
+ * sdmdev (docs/reliability.md), and only tasks that share VFIO files meet it.
+ * (Detaching the group with VFIO_GROUP_UNSET_CONTAINER races the same way.)
+ * So every VFIO file a fork child holds is also the worker's, and no release
+ * of one can happen in both at once: while its child lives a worker closes none
+ * of its handles (the child's closes are then never the last), a fork child
+ * opens no VFIO file of its own (it only tries the parent's) and does not
+ * fork, and the main process does not kill a worker that has a child: the
+ * worker marks busy then checks stop, the main process marks stop then waits
+ * for !busy, so one of them always sees the other.
+ */
+static pid_t child;
+static int forked;	/* this process is a fork child */
+
+/* reaps the fork child if it is gone (or waits for it with block) */
+static void reap_child(int block)
+{
+	if (child && waitpid(child, NULL, block ? 0 : WNOHANG) == child) {
+		child = 0;
+		__atomic_store_n(&cnt->busy[me], 0, __ATOMIC_SEQ_CST);
+	}
+}
+
 static void op_fork(void)
 {
-	pid_t pid = fork();
+	pid_t pid;
 
+	if (me < 0 || child)
+		return;
+	__atomic_store_n(&cnt->busy[me], 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&cnt->stop[me], __ATOMIC_SEQ_CST)) {
+		__atomic_store_n(&cnt->busy[me], 0, __ATOMIC_SEQ_CST);
+		return;
+	}
+	pid = fork();
 	if (pid == 0) {
+		me = -1;
+		forked = 1;
 		/* timers are not inherited: bound the child's life itself */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		signal(SIGALRM, SIG_DFL);
@@ -597,12 +649,20 @@ static void op_fork(void)
 			op();
 		_exit(0);
 	}
-	if (pid > 0 && chance(50)) {
+	if (pid < 0) {
+		__atomic_store_n(&cnt->busy[me], 0, __ATOMIC_SEQ_CST);
+		return;
+	}
+	child = pid;
+	COUNT(forks);
+	if (chance(50)) {
 		usleep(below(2000));
 		kill(pid, SIGKILL);
 	}
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
+	/* mostly cut short by the timer: the child then runs beside the worker */
+	reap_child(1);
+	if (child)
+		COUNT(beside);
 }
 
 static void op(void)
@@ -610,13 +670,16 @@ static void op(void)
 	struct handle *q = &h[below(MAX_HANDLES)];
 
 	COUNT(ops);
+	reap_child(0);
 	switch (below(40)) {
 	case 0 ... 2:
-		if (q->dev < 0 || chance(10))
+		/* no new files in a fork child, no close beside it: op_fork */
+		if ((q->dev < 0 || chance(10)) && !child && !forked)
 			op_open(q);
 		break;
 	case 3:
-		handle_close(q);
+		if (!child)
+			handle_close(q);
 		break;
 	case 4 ... 5:
 		op_mmap(q);
@@ -660,12 +723,13 @@ static void on_alarm(int sig)
 	(void)sig;
 }
 
-static void worker(uint64_t seed, uid_t uid)
+static void worker(unsigned int index, uint64_t seed, uid_t uid)
 {
 	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
 	struct itimerval it = { { 0, 50000 }, { 0, 50000 } };
 	int i;
 
+	me = (int)index;
 	rs = seed ? seed : 1;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (uid && (setgroups(0, NULL) || setresgid(uid, uid, uid) ||
@@ -701,6 +765,20 @@ static void make_bufs(void)
 		memcpy(bufs[i], plain, BUF_SIZE);
 	}
 	free(plain);
+}
+
+/*
+ * Kills worker i (pid), never while it has a fork child: see op_fork. A fork
+ * child lives 2 s at most (its alarm), so the wait is bounded; 5 s covers a
+ * worker that died by other means while busy.
+ */
+static void kill_worker(unsigned int i, pid_t pid)
+{
+	__atomic_store_n(&cnt->stop[i], 1, __ATOMIC_SEQ_CST);
+	for (int ms = 0; ms < 5000 &&
+	     __atomic_load_n(&cnt->busy[i], __ATOMIC_SEQ_CST); ms++)
+		usleep(1000);
+	kill(pid, SIGKILL);
 }
 
 int main(int argc, char **argv)
@@ -777,16 +855,18 @@ int main(int argc, char **argv)
 			pid_t pid;
 
 			if (i >= active && pids[i]) {
-				kill(pids[i], SIGKILL);
+				kill_worker(i, pids[i]);
 				waitpid(pids[i], &status, 0);
 				pids[i] = 0;
 			}
 			if (pids[i] || i >= active)
 				continue;
 			/* worker n's seed: from the run's seed and n alone */
+			cnt->busy[i] = 0;
+			cnt->stop[i] = 0;
 			pid = fork();
 			if (pid == 0)
-				worker(seed + 0x9e3779b97f4a7c15ULL * (spawned + 1),
+				worker(i, seed + 0x9e3779b97f4a7c15ULL * (spawned + 1),
 				       uid);
 			if (pid < 0) {
 				perror("fork");
@@ -800,7 +880,7 @@ int main(int argc, char **argv)
 		unsigned int i = below(active);
 
 		if (pids[i] && chance(70)) {
-			kill(pids[i], SIGKILL);
+			kill_worker(i, pids[i]);
 			killed++;
 		}
 		/* and collect whoever is gone */
@@ -818,7 +898,7 @@ int main(int argc, char **argv)
 	for (unsigned int i = 0; i < nworkers; i++) {
 		if (!pids[i])
 			continue;
-		kill(pids[i], SIGKILL);
+		kill_worker(i, pids[i]);
 		waitpid(pids[i], &status, 0);
 	}
 	printf("abi_fuzz: done: seed %llu, %lu operations, %u workers spawned, %u kills\n",
@@ -826,6 +906,8 @@ int main(int argc, char **argv)
 	printf("abi_fuzz: succeeded: %lu device opens, %lu mmaps, %lu entries written, %lu DMA maps, %lu unmaps, %lu other ioctls\n",
 	       cnt->opened, cnt->mmaps, cnt->sqes, cnt->maps, cnt->unmaps,
 	       cnt->ioctls);
+	printf("abi_fuzz: %lu fork children, %lu of them running beside their worker\n",
+	       cnt->forks, cnt->beside);
 	printf("abi_fuzz: completions seen at close (killed workers not counted): %lu, %lu of them OK with output\n",
 	       cnt->cqes, cnt->done);
 	return 0;
