@@ -89,9 +89,7 @@ impl Format {
             ))
         })
     }
-}
 
-impl Format {
     /// The largest window, as a power of two, that a zlib header may state when zlib's
     /// `wbits` decodes it: `wbits` for 8..=15, `wbits - 32` for the detecting 40..=47, and 15
     /// (32 KiB, the most a header can state) for 0 (the header's own window) and every other

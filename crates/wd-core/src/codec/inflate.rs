@@ -129,7 +129,7 @@ impl Inflater {
                 (None, Some(_)) => *self.format.insert(detect_format(piece)),
                 (None, None) => break,
             };
-            if self.window_bits < 15 && self.head.len() < 2 {
+            if self.head.len() < 2 {
                 let mut h = self.head.clone();
                 h.extend_from_slice(&piece[..piece.len().min(2 - self.head.len())]);
                 if let Err(e) = check_window(format, self.window_bits, &h) {

@@ -258,9 +258,13 @@ pub fn check_header(format: Format, d: &[u8]) -> Result<Option<usize>> {
 
 /// zlib's window check: refuses ([`DataErrorKind::BadHeader`], "invalid window size") a
 /// zlib header at the start of `head` that states a window larger than `2^window_bits` bytes
-/// (see [`Format::window_bits_of`]). Anything else passes: another format, a header not yet
-/// whole, or one refused for another reason, which the decoder reports as usual.
+/// (see [`Format::window_bits_of`]). Anything else passes: a `window_bits` of 15 or more
+/// (every window a header can state) without reading `head`, another format, a header not
+/// yet whole, or one refused for another reason, which the decoder reports as usual.
 pub fn check_window(format: Format, window_bits: u8, head: &[u8]) -> Result<()> {
+    if window_bits >= 15 {
+        return Ok(());
+    }
     match (format, parse_header(format, head)) {
         (Format::Zlib, Header::Complete(_)) if (head[0] >> 4) + 8 > window_bits => {
             Err(Error::data(
