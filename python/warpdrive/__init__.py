@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import sys as _sys
 from types import ModuleType as _ModuleType
-from typing import TYPE_CHECKING
 
 # What the calls need is imported here (the extension module, the fork hooks, the names of
 # formats and levels, the one-shot and incremental calls); the rest when first used (PEP
@@ -39,7 +38,6 @@ from ._core import (
     decompress,
 )
 from .types import DEFAULT_LEVEL as DEFAULT_LEVEL  # `warpdrive.DEFAULT_LEVEL`, as before
-from .types import Direction, Format
 from .zlibobj import (
     Compress,
     Decompress,
@@ -51,6 +49,7 @@ from .zlibobj import (
     decompressobj,
 )
 
+TYPE_CHECKING = False  # not typing's: see warpdrive.types
 if TYPE_CHECKING:
     from . import errors
     from ._stream import decompress_stream
@@ -59,6 +58,7 @@ if TYPE_CHECKING:
     # Every exception class: the names of errors.__all__, the one list of them.
     from .errors import *  # noqa: F403
     from .gzipfile import GzipFile, open
+    from .types import Direction, Format
 
 __version__ = _core.__version__
 _fork_registered = _fork.hooks  # imported for its os.register_at_fork
@@ -70,6 +70,8 @@ _LAZY = {
     "decompress_stream": "._stream",
     **dict.fromkeys(("DeviceInfo", "check_device", "devices"), ".devices"),
     **dict.fromkeys(("GzipFile", "open"), ".gzipfile"),
+    # Typing aliases: reading one imports typing (warpdrive.types).
+    **dict.fromkeys(("Direction", "Format"), ".types"),
 }
 #: Submodules that were attributes of the package before its names became lazy.
 _SUBMODULES = ("errors", "gzipfile")

@@ -7,7 +7,10 @@ import contextlib
 import errno
 import os
 import sys
-from typing import IO
+
+TYPE_CHECKING = False  # not typing's: see warpdrive.types
+if TYPE_CHECKING:
+    from typing import IO
 
 PROG = "warpdrive"
 

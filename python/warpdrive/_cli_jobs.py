@@ -9,15 +9,16 @@ import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _core
 from ._cli_io import CliError, CliWarning, SideError, Sink, Source
 from ._cli_progress import progress_for, terminal_for_data
 from ._stream import decompress_indexed, remaining, rewindable
 
+TYPE_CHECKING = False  # not typing's: see warpdrive.types
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from ._cli_options import Options
 
@@ -26,11 +27,17 @@ if TYPE_CHECKING:
 HELD = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
-class Done(NamedTuple):
-    bytes_in: int
-    bytes_out: int
-    seconds: float
-    garbage: bool = False
+class Done:
+    """What a job did: bytes read and written, its seconds, and whether junk followed the
+    input (decompression keeps what came before it, as gzip does)."""
+
+    __slots__ = ("bytes_in", "bytes_out", "garbage", "seconds")
+
+    def __init__(self, bytes_in: int, bytes_out: int, seconds: float, garbage: bool = False):
+        self.bytes_in = bytes_in
+        self.bytes_out = bytes_out
+        self.seconds = seconds
+        self.garbage = garbage
 
 
 def run(

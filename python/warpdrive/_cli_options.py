@@ -6,25 +6,25 @@ import argparse
 import functools
 import os
 import sys
-from typing import TYPE_CHECKING, Literal
 
 from . import __version__, _core
 from ._cli_io import PROG
 from .types import DEFAULT_LEVEL, DEFAULT_LEVEL_VALUE, DEVICE_CHOICES
 
+TYPE_CHECKING = False  # not typing's: see warpdrive.types
 if TYPE_CHECKING:
+    from typing import Literal
+
     from ._cli_list import Listed
 
-
-#: The formats the command line writes files in (of the core's formats, the two with a
-#: file suffix and a header that says which they are).
-FileFormat = Literal["gzip", "zlib"]
+    #: The formats the command line writes files in (of the core's formats, the two with a
+    #: file suffix and a header that says which they are).
+    FileFormat = Literal["gzip", "zlib"]
+    #: What the command does.
+    Mode = Literal["compress", "decompress", "test", "list"]
 
 #: The levels the core takes, in its order: fastest first.
 LEVELS = range(_core.MIN_LEVEL, _core.MAX_LEVEL + 1)
-
-
-Mode = Literal["compress", "decompress", "test", "list"]
 
 
 SUFFIX: dict[str, str] = {"gzip": ".gz", "zlib": ".zz"}

@@ -8,10 +8,11 @@ import fcntl
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not typing's: see warpdrive.types
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import Any
 
     from tqdm import tqdm
 

@@ -9,7 +9,10 @@ waiters in the child.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+
+TYPE_CHECKING = False  # not typing's: see warpdrive.types
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 hooks: list[Callable[[], None]] = []
 

@@ -10,15 +10,21 @@ import fcntl
 import io
 import os
 import stat
-from typing import IO, TYPE_CHECKING, Literal, Protocol, TypeGuard
 
 from . import _core
 
+TYPE_CHECKING = False  # not typing's: see warpdrive.types
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import IO, Literal, Protocol, TypeGuard
 
     from ._core import _Reader, _Writer
     from .types import Format
+
+    class _Output(Protocol):
+        def write(self, data: bytes, /) -> object: ...
+        def flush(self) -> None: ...
+
 
 __all__ = ["decompress_indexed", "decompress_stream", "remaining", "rewindable"]
 
@@ -28,11 +34,6 @@ __all__ = ["decompress_indexed", "decompress_stream", "remaining", "rewindable"]
 _READERS: tuple[type, ...] = (io.FileIO, io.BufferedReader, io.BufferedRandom)
 #: File objects whose writes go to their descriptor's file, in order.
 _WRITERS: tuple[type, ...] = (io.FileIO, io.BufferedWriter, io.BufferedRandom)
-
-
-class _Output(Protocol):
-    def write(self, data: bytes, /) -> object: ...
-    def flush(self) -> None: ...
 
 
 class _Discard:

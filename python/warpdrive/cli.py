@@ -30,7 +30,6 @@ import os
 import signal
 import stat
 import sys
-from typing import IO, TYPE_CHECKING
 
 from ._cli_io import (
     PROG,
@@ -45,8 +44,10 @@ from ._cli_io import (
 from ._cli_jobs import Done, is_ours, to_file, to_nothing, to_stdout
 from ._cli_options import Options, invoked_as, options
 
+TYPE_CHECKING = False  # not typing's: see warpdrive.types
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import IO
 
 
 #: Exit statuses, gzip's: an error wins over a warning.

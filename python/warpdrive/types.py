@@ -4,7 +4,9 @@ choices and kinds, the default compression level, and the device's status codes.
 The values are decided in the Rust core (``wd_core::Format``, ``Direction``,
 ``DeviceChoice``, ``DeviceKind``, ``Level``, ``abi::Status``) and exported by the extension
 module; the ``Literal`` aliases below are their typing mirror, and the test suite checks
-that the two agree.
+that the two agree. They (and :class:`Status`) live in ``warpdrive._aliases`` and are
+imported when first read: ``typing`` and ``enum`` are most of a cold import, and neither the
+one-shot calls nor the command line need them at run time.
 
 Format names: ``"gzip"``, ``"zlib"``, ``"deflate"`` (the core also reads ``"gz"`` and
 ``"raw"``, in any letter case). Levels count as zlib's do: 1 (fastest) .. 9 (smallest), or
@@ -13,10 +15,32 @@ Format names: ``"gzip"``, ``"zlib"``, ``"deflate"`` (the core also reads ``"gz"`
 
 from __future__ import annotations
 
-from enum import IntEnum
-from typing import Final, Literal
-
 from . import _core
+
+# Not typing.TYPE_CHECKING: importing typing is what this module avoids (type checkers read
+# any name TYPE_CHECKING as true).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
+
+    from ._aliases import DeviceChoice, DeviceKind, Direction, Format, Status
+else:
+
+    def __getattr__(name: str) -> object:
+        if name in _LAZY:
+            from . import _aliases  # noqa: PLC0415 -- see the module's docstring
+
+            value = getattr(_aliases, name)
+            globals()[name] = value
+            return value
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_LAZY})
+
+
+#: The names imported from ``warpdrive._aliases`` when first read.
+_LAZY = ("DeviceChoice", "DeviceKind", "Direction", "Format", "Status")
 
 __all__ = [
     "DEFAULT_LEVEL",
@@ -32,16 +56,6 @@ __all__ = [
     "Status",
 ]
 
-#: A compressed stream format.
-Format = Literal["gzip", "zlib", "deflate"]
-#: What a queue does, fixed when it opens.
-Direction = Literal["compress", "decompress"]
-#: The ``device=`` argument of :func:`warpdrive.open_queue` (None follows
-#: ``WARPDRIVE_DEVICE``).
-DeviceChoice = Literal["auto", "soft", "vfio", "uacce"]
-#: The kind of device serving a queue (``Queue.kind``).
-DeviceKind = Literal["soft", "vfio", "uacce"]
-
 #: Every format, direction, device choice and device kind, as the core names them.
 FORMATS: Final[tuple[str, ...]] = tuple(_core.FORMATS)
 DIRECTIONS: Final[tuple[str, ...]] = tuple(_core.DIRECTIONS)
@@ -51,18 +65,3 @@ DEVICE_KINDS: Final[tuple[str, ...]] = tuple(_core.DEVICE_KINDS)
 #: The level that asks for the default, and the level it means.
 DEFAULT_LEVEL: Final[int] = _core.DEFAULT_LEVEL
 DEFAULT_LEVEL_VALUE: Final[int] = _core.DEFAULT_LEVEL_VALUE
-
-
-class Status(IntEnum):
-    """A completion's ``status`` (``docs/abi.md``), with the core's numbers."""
-
-    OK = _core.STATUS_OK
-    OK_NOT_SHRUNK = _core.STATUS_OK_NOT_SHRUNK
-    OUTPUT_TOO_SMALL = _core.STATUS_OUTPUT_TOO_SMALL
-    CHECKSUM_ERROR = _core.STATUS_CHECKSUM_ERROR
-    NEED_INPUT = _core.STATUS_NEED_INPUT
-    DATA_ERROR = _core.STATUS_DATA_ERROR
-    DMA_FAULT = _core.STATUS_DMA_FAULT
-    BAD_REQUEST = _core.STATUS_BAD_REQUEST
-    DEVICE_ERROR = _core.STATUS_DEVICE_ERROR
-    MEMLOCK_LIMIT = _core.STATUS_MEMLOCK_LIMIT

@@ -15,13 +15,17 @@ low four bits) allows: ``BadHeaderError``, "invalid window size".
 from __future__ import annotations
 
 import zlib
-from typing import TYPE_CHECKING, Final
 
 from . import _core
-from .types import DEFAULT_LEVEL, Format
+from .types import DEFAULT_LEVEL
 
+TYPE_CHECKING = False  # not typing's: see warpdrive.types
 if TYPE_CHECKING:
+    from typing import Final
+
     from typing_extensions import Buffer
+
+    from .types import Format
 
 __all__ = [
     "Z_FINISH",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import get_args
 
 import pytest
@@ -76,3 +78,20 @@ def test_queue_reports_its_device_kind() -> None:
     assert _core.memlock_fits("soft", 1 << 30, 1 << 30)
     with pytest.raises(warpdrive.BadRequestError, match="device kind"):
         _core.memlock_fits("gpu", 1, 1)
+
+
+@pytest.mark.parametrize("what", ["import warpdrive", "import warpdrive.cli"])
+def test_importing_the_package_or_the_command_line_leaves_typing_out(what: str) -> None:
+    # typing (with enum and collections behind it) is most of a cold import: a one-shot
+    # script and the command line start without it; the aliases load it when first read.
+    code = f"import sys; {what}; print(sorted({{'typing', 'enum'}} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    expected = "['enum']" if what.endswith("cli") else "[]"  # argparse's re needs enum
+    assert out.stdout.strip() == expected
+
+
+def test_the_aliases_load_when_first_read() -> None:
+    code = "import warpdrive.types as t; print(t.Status.NEED_INPUT == 0x11, t.Format)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True typing.Literal['gzip', 'zlib', 'deflate']"
+    assert {"Format", "Status", "DEFAULT_LEVEL"} <= set(dir(types))
