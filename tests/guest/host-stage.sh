@@ -150,9 +150,11 @@ if $H test -x $VENV/bin/python; then
 	CLI_LIMIT=$((300 * TIME_FACTOR))
 	if $H timeout -k 10 $CLI_LIMIT $VENV/bin/warpdrive compress -k $S/cli.txt > /tmp/cli.log 2>&1 &&
 		$H gzip -t $S/cli.txt.gz &&
+		$H timeout -k 10 $CLI_LIMIT $VENV/bin/warpdrive decompress -c $S/cli.txt.gz \
+			> /tmp/cli.out 2>> /tmp/cli.log && cmp /tmp/cli.out /tmp/cli.txt >> /tmp/cli.log 2>&1 &&
 		$H timeout -k 10 $CLI_LIMIT $VENV/bin/warpdrive devices >> /tmp/cli.log 2>&1 &&
 		{ [ $HS = vfio ] || grep -q "^$U  *uacce  *hisi_qm_v2 .* yes " /tmp/cli.log; }; then
-		ok "WARPDRIVE_DEVICE=$HS warpdrive compress through $VIA ($USER_DESC) passes gzip -t"
+		ok "WARPDRIVE_DEVICE=$HS warpdrive compress through $VIA ($USER_DESC) passes gzip -t, decompress gives the input back"
 		cat /tmp/cli.log
 	else
 		cat /tmp/cli.log

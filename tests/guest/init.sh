@@ -20,10 +20,12 @@ if grep -q wdprobe /proc/cmdline; then
 fi
 
 # the host's settings for this run (TIME_FACTOR: 4 on the slow debug kernel;
-# PY_ON: the backends the Python suite runs on; PY_ARGS: more pytest arguments)
+# PY_ON: the backends the Python suite runs on; PY_ARGS: more pytest arguments; PY_ALL=1:
+# the whole suite, with the files pytest-suite.sh's PY_HOST_ONLY names)
 TIME_FACTOR=1
 PY_ON="vfio uacce"
 PY_ARGS=
+PY_ALL=0
 [ -f /guest.conf ] && . /guest.conf
 
 FAILS=0
