@@ -3,9 +3,9 @@
 # The Python suite's run in a guest, one for both: sourced as /pytest-suite.sh by the x86
 # stage (tests/guest/host-stage.sh) and the arm64 stage (tests/aarch64/guest-stage.sh),
 # each of which its guest's initramfs holds as /host-stage.sh; tests/guest/run and
-# tests/aarch64/guest copy this file next to it. Defines functions only; they use init.sh's
-# fail, $HS (the backend), $PY_LIMIT (the suite's time limit, s) and $PY_ARGS (more pytest
-# arguments, from /guest.conf) and $PY_ALL (1: the whole suite; from /guest.conf).
+# tests/aarch64/guest copy this file next to it. Defines PY_HOST_ONLY and functions only;
+# they use init.sh's fail, $HS (the backend), and from /guest.conf $PY_LIMIT (the suite's
+# time limit, s), $PY_ARGS (more pytest arguments) and $PY_ALL (1: the whole suite).
 
 # The files of the suite whose tests do not depend on the backend, which a guest leaves out
 # unless PY_ALL=1: the command line's behaviour (files, options, signals, progress; its main
