@@ -718,17 +718,19 @@ MISS_NOTES: dict[str, str] = {
         "ceiling is two cores of zlib-rs, about 1.3-1.5x one core of ISA-L (see the note "
         "above), less the cores' share spent writing the output; 1.7x needs a decoder as "
         "fast as ISA-L that is as strict as zlib, which none of the engines is "
-        "(`docs/decisions/decoder.md`)."
+        "(`docs/decisions/decoder.md`). libdeflate's decoder is faster, but what it accepts "
+        "beyond zlib (more than 286 length or 30 distance codes) is in block headers that "
+        "only a walk over every code finds, and the walk the compressor uses for that "
+        "(`crates/wd-engine/src/joinable.rs`, about 700 MB/s) costs about as much as "
+        "zlib-rs's whole decode."
     ),
     "main_vs_zlibng_threaded_default": (
-        "Both sides run one zlib-family level-6 engine per core. warpdrive's level 6 on pieces "
-        "is zlib-rs tuned to a deeper lazy search so its output stays within 2% of pigz's "
-        "(C zlib's) size, the `main_size_vs_pigz_default` budget; zlib-ng's level 6 writes about "
-        "2.5% more than C zlib and so runs faster (see the output sizes beside it: warpdrive's is "
-        "the smaller). zlib-rs's untuned level 6 would match zlib-ng's size about 7% faster than "
-        "the tuned one (`docs/decisions/engines.md`), still short of 1.15x and over the pigz "
-        "budget. The engine that is faster at the same ratio, libdeflate, writes only whole "
-        "streams, not the sync-flushed pieces a parallel gzip stream is made of."
+        "Both sides run one compressor per core. warpdrive's default level on pieces is "
+        "libdeflate's level 5, each piece's stream made joinable by a walk over its blocks "
+        "(about 1.5 ms per 1 MiB piece, 9-11% of the engine's time); measured one thread, it "
+        "runs at 1.34x the zlib-rs level 6 it replaced, with output 2% smaller than zlib-ng's "
+        "level 6 (`docs/decisions/engines.md`); the pairs column shows how far this run's "
+        "host moved the ratio."
     ),
     "oneshot_vs_best_peer_min": (
         "The worst cells are the 4 KiB calls, and the peer ahead is zlib-ng at level 1, whose "

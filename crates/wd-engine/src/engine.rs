@@ -4,9 +4,25 @@
 
 #[cfg(feature = "isal")]
 use crate::isal;
+use crate::joinable;
 use crate::zlibrs;
 use crate::zlibrs::{DeflateResult, InflateStop, Inflater, Wrapper};
 use crate::Checksum;
+
+/// The lowest level whose raw pieces come from libdeflate, made joinable: from level 3 on
+/// libdeflate with the walk is at least as fast as zlib-rs and smaller; at level 2 zlib-rs is
+/// 1.3x faster (`docs/decisions/engines.md`).
+const FIRST_JOINABLE_LEVEL: u32 = 3;
+
+/// libdeflate's level for `level` (2..=9, and 1 in a build without ISA-L): the same number,
+/// except that the default level 6 runs libdeflate's 5, which already writes within 0.5% of
+/// zlib's level 6, at 1.15x the speed of libdeflate's 6 (`docs/decisions/engines.md`).
+fn libdeflate_level(level: u32) -> i32 {
+    match level {
+        6 => 5,
+        l => l as i32,
+    }
+}
 
 /// The running checksum a decompression stream reports (only the one it needs).
 enum RunningSum {
@@ -150,6 +166,11 @@ impl Engine {
             let d = self.fast.get_or_insert_with(isal::Deflater::new);
             return d.compress(w, !partial, input, output);
         }
+        if partial && w == Wrapper::Raw && level >= FIRST_JOINABLE_LEVEL {
+            if let Some(done) = self.compress_joinable(level, input, output) {
+                return done;
+            }
+        }
         if partial {
             // zlib-rs writes pieces that do not end the stream.
             let d = self
@@ -159,6 +180,26 @@ impl Engine {
         } else {
             self.compress_whole(w, level, input, output)
         }
+    }
+
+    /// A raw piece at `level` (3..=9) from libdeflate: its whole stream, with room kept for
+    /// what [`joinable::make_joinable`] appends, made into a piece other pieces can follow.
+    /// `None` where libdeflate's stream did not fit or the walk refused it (neither should
+    /// happen): zlib-rs then writes the piece.
+    fn compress_joinable(
+        &mut self,
+        level: u32,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Option<DeflateResult> {
+        let room = output.len().checked_sub(joinable::APPENDED_MAX)?;
+        let DeflateResult::Done(_, n) =
+            self.compress_whole(Wrapper::Raw, level, input, &mut output[..room])
+        else {
+            return None;
+        };
+        let n = joinable::make_joinable(output, n)?;
+        Some(DeflateResult::Done(input.len(), n))
     }
 
     /// libdeflate compression of a whole stream (or the last piece of one: a raw deflate
@@ -173,7 +214,7 @@ impl Engine {
         // Levels reach here as 1..=9 (1 only without ISA-L), all of which libdeflate has.
         let c = self.whole.get(level, || {
             libdeflater::Compressor::new(
-                libdeflater::CompressionLvl::new(level as i32).unwrap_or_default(),
+                libdeflater::CompressionLvl::new(libdeflate_level(level)).unwrap_or_default(),
             )
         });
         let written = match w {

@@ -210,35 +210,68 @@ fn level1_is_its_own_level_in_every_build() {
 
 #[test]
 fn level6_tuning_survives_context_reuse() {
-    // A reset restores the init level's search limits; the engine must tune again.
-    // (zlib-rs serves pieces; whole streams go to libdeflate.)
+    // A reset restores the init level's search limits; zlib-rs's level 6 (the pieces'
+    // fallback engine) must tune again.
     let data = mixed_corpus(600_000);
     let (a, b) = data.split_at(300_000);
-    let fresh = compress(&mut Engine::new(), Wrapper::Raw, 6, true, a);
-    let mut e = Engine::new();
+    let mut buf = vec![0u8; 400_000];
+    let mut piece =
+        |d: &mut zlibrs::Deflater, input: &[u8]| match d.compress(input, &mut buf, false) {
+            DeflateResult::Done(_, n) => buf[..n].to_vec(),
+            DeflateResult::OutputFull => panic!("output full"),
+        };
+    let fresh = piece(&mut zlibrs::Deflater::new(Wrapper::Raw, 6), a);
+    let mut d = zlibrs::Deflater::new(Wrapper::Raw, 6);
     for _ in 0..2 {
-        let _ = compress(&mut e, Wrapper::Raw, 6, true, b);
-        assert!(compress(&mut e, Wrapper::Raw, 6, true, a) == fresh);
+        let _ = piece(&mut d, b);
+        assert!(piece(&mut d, a) == fresh);
     }
     // ... and the tuning does something: level 6 is not level 7, which shares its init.
-    assert!(compress(&mut e, Wrapper::Raw, 7, true, a) != fresh);
+    assert!(piece(&mut zlibrs::Deflater::new(Wrapper::Raw, 7), a) != fresh);
 }
 
 #[test]
-fn whole_streams_come_out_smaller_than_pieces_at_every_level() {
+fn pieces_are_whole_streams_made_joinable_from_level_3() {
     // Whole streams go to libdeflate, which beats zlib-rs's ratio at every level 2..=9
-    // (docs/decisions/engines.md); a piece of the same bytes is what zlib-rs writes.
+    // (docs/decisions/engines.md). From level 3 a piece is libdeflate's stream of the same
+    // bytes with its final block reopened and an empty stored block after it; below, zlib-rs
+    // writes it, faster and larger.
     let data = mixed_kinds(1 << 20, 0xff);
     let mut e = Engine::new();
     for level in 2..=9 {
-        let whole = compress(&mut e, Wrapper::Raw, level, false, &data).len();
-        let piece = compress(&mut e, Wrapper::Raw, level, true, &data).len();
-        // 2.4-7% here; ending a stream instead of a sync flush alone saves a few bytes.
-        assert!(
-            whole * 101 < piece * 100,
-            "level {level}: whole {whole}, piece {piece}"
+        let whole = compress(&mut e, Wrapper::Raw, level, false, &data);
+        let piece = compress(&mut e, Wrapper::Raw, level, true, &data);
+        assert_eq!(
+            piece[piece.len() - 4..],
+            [0, 0, 0xff, 0xff],
+            "level {level}"
         );
+        let (w, p) = (whole.len(), piece.len());
+        if level >= 3 {
+            assert!(p > w && p <= w + 5, "level {level}: whole {w}, piece {p}");
+            // The same stream up to its end, but for the final block's BFINAL bit.
+            let differ: u32 = whole[..w - 1]
+                .iter()
+                .zip(&piece)
+                .map(|(a, b)| (a ^ b).count_ones())
+                .sum();
+            assert_eq!(differ, 1, "level {level}");
+        } else {
+            // About 7% here; ending a stream instead of a sync flush alone saves a few bytes.
+            assert!(w * 101 < p * 100, "level {level}: whole {w}, piece {p}");
+        }
     }
+}
+
+#[test]
+fn level6_is_libdeflates_level_5_and_level_5_its_own() {
+    // The default level runs libdeflate's 5 (within 0.5% of zlib's level 6 and faster
+    // than libdeflate's 6); level 5 is the same engine and level, so they write the same.
+    let data = mixed_corpus(300_000);
+    let mut e = Engine::new();
+    let five = compress(&mut e, Wrapper::Raw, 5, false, &data);
+    assert!(compress(&mut e, Wrapper::Raw, 6, false, &data) == five);
+    assert!(compress(&mut e, Wrapper::Raw, 7, false, &data) != five);
 }
 
 #[test]

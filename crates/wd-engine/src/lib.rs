@@ -24,6 +24,7 @@
 mod engine;
 #[cfg(feature = "isal")]
 pub mod isal;
+mod joinable;
 pub mod zlibrs;
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! zlib-rs through its own zlib C ABI, `libz-rs-sys`: the soft device's decoder, and its
-//! compressor for sync-flushed pieces at levels 2..=9 (and level 1 in a build without ISA-L,
-//! the `isal` feature).
+//! compressor for sync-flushed pieces at level 2 (and level 1 in a build without ISA-L, the
+//! `isal` feature), and at levels 3..=9 where libdeflate's stream cannot be made a piece.
 //!
-//! Why not flate2: at level 6 the soft device runs zlib-rs with its own search
+//! Why not flate2: at level 6 zlib-rs runs with the soft device's own search
 //! limits (`deflateTune`), which only the C ABI exposes (flate2 and zlib-rs's safe
 //! `Deflate` have no tuning call). zlib-rs follows zlib-ng, whose levels 3..=6 use a faster
 //! "medium" match finder: at level 6 its output is 2.4% larger than zlib's level 6 on our
