@@ -316,3 +316,53 @@ def test_decompress_stream_leaves_other_files_to_one_stream(
         warpdrive.decompress_stream(src, dst)
     assert out.read_bytes() == gzip.decompress(inner)
     assert returned == []
+
+
+def _stored(last: bool, n: int, data: bytes) -> bytes:
+    return bytes([last]) + n.to_bytes(2, "little") + (n ^ 0xFFFF).to_bytes(2, "little") + data
+
+
+def _crafted(first: bytes, second: bytes, decoded: bytes) -> bytes:
+    """A gzip member of two raw deflate pieces with an index that states 5 bytes of output
+    for each and a trailer for ``decoded``."""
+    index = b"\x01" + (2).to_bytes(4, "little")
+    for piece in (first, second):
+        index += len(piece).to_bytes(4, "little") + (5).to_bytes(4, "little")
+    extra = b"WX" + len(index).to_bytes(2, "little") + index
+    head = b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\x03" + len(extra).to_bytes(2, "little")
+    tail = zlib.crc32(decoded).to_bytes(4, "little") + len(decoded).to_bytes(4, "little")
+    return head + extra + first + second + tail
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        # A stored block that states 10 bytes and goes on into the second piece.
+        _stored(False, 10, b"hello"),
+        # The same as the last block.
+        _stored(True, 10, b"hello"),
+        # A fixed-Huffman block ("hello") whose end-of-block code ends inside its last byte:
+        # the rest of that byte starts the next block's header.
+        bytes([0xCA, 0x48, 0xCD, 0xC9, 0xC9, 0x07, 0x00]),
+    ],
+    ids=["stored-across", "last-across", "ends-in-byte"],
+)
+def test_pieces_that_decode_apart_to_what_the_stream_is_not_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: bytes
+) -> None:
+    # Apart, the two pieces decode to "helloworld", as the index and the trailer say; as one
+    # stream (what gzip reads) they do not. WarpDrive reads what gzip reads: an error.
+    z = _crafted(first, _stored(True, 5, b"world"), b"helloworld")
+    with pytest.raises((zlib.error, gzip.BadGzipFile, EOFError)):
+        gzip.decompress(z)
+    with pytest.raises(warpdrive.BadDataError):
+        warpdrive.decompress(z)
+    (tmp_path / "crafted.gz").write_bytes(z)
+    returned = _spy_on_pieces(monkeypatch)
+    with open(tmp_path / "crafted.gz", "rb") as src, open(tmp_path / "out", "wb") as dst:
+        with pytest.raises(warpdrive.BadDataError):
+            warpdrive.decompress_stream(src, dst)
+    assert returned == [None]
+    assert (tmp_path / "out").read_bytes() == b""
+    with warpdrive.open(tmp_path / "crafted.gz", "rb") as f, pytest.raises(warpdrive.BadDataError):
+        f.read()

@@ -141,3 +141,111 @@ fn the_output_limit_holds_with_an_index() {
     );
     assert!(zip::decompress_limited(&z, Format::Gzip, Some(data.len())).unwrap() == data);
 }
+
+/// A gzip member of the raw deflate `pieces`, whose index states `sizes` as their
+/// uncompressed sizes and whose trailer states the CRC-32 and size of `stated`.
+fn member(pieces: &[&[u8]], sizes: &[u32], stated: &[u8]) -> Vec<u8> {
+    let mut z = vec![0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 3];
+    z.extend(pieces::extra_field(pieces.len()).unwrap());
+    let entries: Vec<(u32, u32)> = pieces
+        .iter()
+        .zip(sizes)
+        .map(|(p, &u)| (p.len() as u32, u))
+        .collect();
+    for p in pieces {
+        z.extend_from_slice(p);
+    }
+    z.extend_from_slice(&zip::crc32(0, stated).to_le_bytes());
+    z.extend_from_slice(&(stated.len() as u32).to_le_bytes());
+    pieces::PieceIndex::new(&entries, pieces.len())
+        .unwrap()
+        .patch(&mut z);
+    z
+}
+
+/// Bits written least significant first, as deflate packs them.
+#[derive(Default)]
+struct Bits {
+    out: Vec<u8>,
+    n: usize,
+}
+
+impl Bits {
+    fn put(&mut self, value: u32, count: usize) {
+        for i in 0..count {
+            if self.n % 8 == 0 {
+                self.out.push(0);
+            }
+            let bit = (value >> i) & 1;
+            *self.out.last_mut().unwrap() |= (bit as u8) << (self.n % 8);
+            self.n += 1;
+        }
+    }
+
+    /// A Huffman code of `len` bits: sent most significant bit first.
+    fn code(&mut self, code: u32, len: usize) {
+        for i in (0..len).rev() {
+            self.put((code >> i) & 1, 1);
+        }
+    }
+}
+
+/// A fixed-Huffman block (literals below 144 only) that is not the last, ended by its
+/// end-of-block code and nothing else: the next block's header would start in its last
+/// byte, right after that code.
+fn fixed_block(text: &[u8]) -> Vec<u8> {
+    let mut b = Bits::default();
+    b.put(0, 1); // not the last block
+    b.put(1, 2); // fixed Huffman codes
+    for &c in text {
+        assert!(c < 144);
+        b.code(0x30 + u32::from(c), 8);
+    }
+    b.code(0, 7); // end of block
+    assert!(b.n % 8 != 0, "the test needs a block that ends inside a byte");
+    b.out
+}
+
+/// A stored block stating `len` bytes, with `data` after its header.
+fn stored(last: bool, len: u16, data: &[u8]) -> Vec<u8> {
+    let mut v = vec![u8::from(last)];
+    v.extend_from_slice(&len.to_le_bytes());
+    v.extend_from_slice(&(!len).to_le_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+#[test]
+fn pieces_that_do_not_end_where_a_block_starts_are_not_decoded_apart() {
+    // Each pair of pieces decodes apart, with the sizes and the CRC the index and the
+    // trailer state; as one stream (as zlib and gzip read it) it does not: the second
+    // piece is read from where the first one left off. The index must not be followed.
+    let world = stored(true, 5, b"world");
+    let cases: [(&str, Vec<u8>); 3] = [
+        // A stored block that goes on into the next piece (its first five bytes would be
+        // data, and 'w' is not a valid block header).
+        ("stored block across the boundary", stored(false, 10, b"hello")),
+        // The same with the last block of the stream.
+        ("last block across the boundary", stored(true, 10, b"hello")),
+        // A block that ends inside the piece's last byte: the rest of that byte starts a
+        // stored block header whose lengths are the next piece's first four bytes.
+        ("block ending inside a byte", fixed_block(b"hello")),
+    ];
+    for (what, first) in cases {
+        let z = member(&[&first, &world], &[5, 5], b"helloworld");
+        let t = read_index(&z).expect("the sizes add up");
+        assert_eq!(
+            pieces::decompress_pieces(&z, &t, None, 2, &default_opener).unwrap(),
+            None,
+            "{what}"
+        );
+        // As one stream (C zlib says the same: invalid block type; the stream ends five
+        // bytes into the second piece; invalid stored block lengths) it is not
+        // "helloworld", so the gzip member is not valid.
+        assert!(zip::decompress(&z, Format::Gzip).is_err(), "{what}");
+        let mut whole = first.clone();
+        whole.extend_from_slice(&world);
+        let one = miniz_oxide::inflate::decompress_to_vec(&whole);
+        assert!(one.as_deref().ok() != Some(&b"helloworld"[..]), "{what}: {one:?}");
+    }
+}
