@@ -59,7 +59,9 @@
 #define SZ_F_CSUM_SHIFT		1
 #define SZ_F_CSUM_MASK		(3 << SZ_F_CSUM_SHIFT)
 #define SZ_F_CONTINUE		BIT(3)
-#define SZ_F_ALL		(SZ_F_PARTIAL | SZ_F_CSUM_MASK | SZ_F_CONTINUE)
+#define SZ_F_BLOCK_END		BIT(4)
+#define SZ_F_ALL		(SZ_F_PARTIAL | SZ_F_CSUM_MASK | SZ_F_CONTINUE | \
+				 SZ_F_BLOCK_END)
 
 /* pinning whole ranges keeps the engine simple; bound what one request pins */
 #define SZ_MAX_RANGE		(64UL << 20)
@@ -430,8 +432,8 @@ static void sz_do_request(struct sz_queue *q, u16 idx)
 	if ((type != SZ_T_RAW && type != SZ_T_ZLIB && type != SZ_T_GZIP) ||
 	    (flags & ~SZ_F_ALL) || csum == 3 || level > 9 ||
 	    (q->decomp && (flags & SZ_F_PARTIAL)) ||
-	    (!q->decomp && (flags & SZ_F_CONTINUE)) ||
-	    ((flags & SZ_F_PARTIAL) && type != SZ_T_RAW) ||
+	    (!q->decomp && (flags & (SZ_F_CONTINUE | SZ_F_BLOCK_END))) ||
+	    ((flags & (SZ_F_PARTIAL | SZ_F_BLOCK_END)) && type != SZ_T_RAW) ||
 	    ((flags & SZ_F_CONTINUE) &&
 	     (!q->dec.open || q->dec.type != type)) ||
 	    in_len > SZ_MAX_RANGE || space > SZ_MAX_RANGE) {
@@ -493,6 +495,17 @@ static void sz_do_request(struct sz_queue *q, u16 idx)
 			sz_dec_start(q, type, csum);
 		st = sz_decompress(q, sp, in_len, dp, space, &consumed,
 				   &produced, &cs);
+		/*
+		 * BLOCK_END: input that ran out must stop where a block
+		 * header starts, byte-aligned, after a block that is not the
+		 * last: zlib's data_type is then 128 (mode TYPE, no bits
+		 * held, last not seen). Anywhere else is a data error.
+		 */
+		if ((flags & SZ_F_BLOCK_END) && st == SZ_ST_NEED_INPUT &&
+		    q->zs.data_type != 128) {
+			st = SZ_ST_DATA_ERR;
+			q->dec.open = false;
+		}
 	} else {
 		st = sz_compress(q, type, flags, level ? level : 6, sp, in_len,
 				 dp, space, &produced, &cs);

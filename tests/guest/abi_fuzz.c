@@ -344,7 +344,7 @@ static void op_sqe(struct handle *q)
 		dst = rnd_addr();
 		in_len = (uint32_t)(chance(80) ? below(BUF_SIZE) : rnd_len());
 		type = chance(90) ? types[below(4)] : (uint32_t)rnd();
-		flags = chance(90) ? (uint32_t)below(16) : (uint32_t)rnd();
+		flags = chance(90) ? (uint32_t)below(32) : (uint32_t)rnd();
 		level = (uint32_t)below(chance(90) ? 10 : 16);
 		space = (uint32_t)(chance(80) ? below(BUF_SIZE) : rnd_len());
 		sqe_fill(e, type, flags, level, src, in_len, dst, space, 0);

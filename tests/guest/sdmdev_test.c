@@ -273,6 +273,55 @@ static void t_partial(struct queue *c, struct queue *d, struct bufs *b)
 	CHECK(r.status == ST_BAD_REQ, "partial on decomp: %x", r.status);
 }
 
+/*
+ * BLOCK_END (abi.md section 4): input that runs out must stop where a block
+ * header starts. Raw deflate on a decompression queue only.
+ */
+static void t_block_end(struct queue *c, struct queue *d, struct bufs *b)
+{
+	/* a whole stored block; one that goes on past the input; a fixed
+	 * block ("hello") whose end-of-block code ends inside its last byte */
+	static const uint8_t whole[] = { 0x00, 5, 0, 0xfa, 0xff,
+					 'h', 'e', 'l', 'l', 'o' };
+	static const uint8_t across[] = { 0x00, 10, 0, 0xf5, 0xff,
+					  'h', 'e', 'l', 'l', 'o' };
+	static const uint8_t in_byte[] = { 0xca, 0x48, 0xcd, 0xc9,
+					   0xc9, 0x07, 0x00 };
+	struct result r;
+
+	r = run1(c, REQ_DEFLATE, F_BLOCK_END, 0, b->in, 10, b->out, 100,
+		 W_IOCTL);
+	CHECK(r.status == ST_BAD_REQ, "block end on comp: %x", r.status);
+	r = run1(d, REQ_GZIP, F_BLOCK_END, 0, b->in, 10, b->out, 100,
+		 W_IOCTL);
+	CHECK(r.status == ST_BAD_REQ, "block end on gzip: %x", r.status);
+
+	memcpy(b->in, whole, sizeof(whole));
+	r = run1(d, REQ_DEFLATE, F_BLOCK_END, 0, b->in, sizeof(whole), b->out,
+		 100, W_IOCTL);
+	CHECK(r.status == ST_NEED_INPUT && r.consumed == sizeof(whole) &&
+	      r.produced == 5, "block end, whole block: %x %u %u", r.status,
+	      r.consumed, r.produced);
+	memcpy(b->in, across, sizeof(across));
+	r = run1(d, REQ_DEFLATE, 0, 0, b->in, sizeof(across), b->out, 100,
+		 W_IOCTL);
+	CHECK(r.status == ST_NEED_INPUT, "block across, no flag: %x",
+	      r.status);
+	r = run1(d, REQ_DEFLATE, F_BLOCK_END, 0, b->in, sizeof(across),
+		 b->out, 100, W_IOCTL);
+	CHECK(r.status == ST_DATA_ERR, "block end, block across: %x",
+	      r.status);
+	memcpy(b->in, in_byte, sizeof(in_byte));
+	r = run1(d, REQ_DEFLATE, 0, 0, b->in, sizeof(in_byte), b->out, 100,
+		 W_IOCTL);
+	CHECK(r.status == ST_NEED_INPUT && r.produced == 5,
+	      "block in byte, no flag: %x", r.status);
+	r = run1(d, REQ_DEFLATE, F_BLOCK_END, 0, b->in, sizeof(in_byte),
+		 b->out, 100, W_IOCTL);
+	CHECK(r.status == ST_DATA_ERR, "block end, block in byte: %x",
+	      r.status);
+}
+
 static void t_errors(struct queue *c, struct queue *d, struct bufs *b)
 {
 	struct result r;
@@ -303,6 +352,7 @@ static void t_errors(struct queue *c, struct queue *d, struct bufs *b)
 	r = run1(c, REQ_DEFLATE, F_CONTINUE, 0, b->in, 10, b->out, 100,
 		 W_IOCTL);
 	CHECK(r.status == ST_BAD_REQ, "continue on comp: %x", r.status);
+	t_block_end(c, d, b);
 	/* softzip's per-request limit (abi.md section 8) */
 	r = run1(c, REQ_DEFLATE, 0, 0, b->in, (64 << 20) + 1, b->out, 100,
 		 W_IOCTL);

@@ -40,6 +40,7 @@
 #define F_PARTIAL	1
 #define F_CSUM(x)	((x) << 1)
 #define F_CONTINUE	8
+#define F_BLOCK_END	16
 
 /* statuses of this dialect besides zip_entry.h's (abi.md section 5) */
 #define ST_NEED_INPUT	0x11

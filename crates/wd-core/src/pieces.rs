@@ -236,6 +236,13 @@ pub fn decode_pieces(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<bool> {
     let mut qs = vec![open(Direction::Decompress)?];
+    // A piece decodes apart only if the stream, read from its start, has a block header
+    // right where the piece ends; a device that cannot tell leaves the stream to the
+    // one-stream path.
+    if !qs[0].checks_block_ends() {
+        crate::pool::give_back(qs.pop().expect("one queue"))?;
+        return Ok(false);
+    }
     let n = t.pieces.len();
     let last = n - 1;
     let nq = queues.clamp(1, n);
@@ -285,7 +292,15 @@ pub fn decode_pieces(
             let dst = take(&mut free, &domain, u as usize + 1)?;
             // The CRC is taken here, in order, as the output is written: not every
             // device dialect computes a checksum of its choice on decompression.
-            let req = Request::new(ReqType::Deflate, src, dst).tag(next as u64);
+            let mut req = Request::new(ReqType::Deflate, src, dst).tag(next as u64);
+            if next != last {
+                // Where a piece but the last stops for input, the stream must go on with a
+                // block header at the next byte, as the next piece is read: otherwise
+                // (a block, or the last block, that goes on into the next piece; a block
+                // ending inside the piece's last byte) the pieces decode apart to something
+                // else than the stream does (a data error from the device).
+                req = req.ends_at_block();
+            }
             qs[qi].send(req)?;
             next += 1;
             in_flight += 1;
@@ -313,6 +328,8 @@ pub fn decode_pieces(
                     | Status::DataError
                     | Status::ChecksumError,
                 ) => false,
+                // A device that does not know the block-end flag (an older sdmdev).
+                Some(Status::BadRequest) => false,
                 // A device or request failure.
                 _ => {
                     c.check()?;

@@ -228,6 +228,13 @@ impl Queue {
         self.backend.dialect().takes_level()
     }
 
+    /// True if the device can check that a decompression's input ends where a block
+    /// starts ([`Request::ends_at_block`]): the ring of the sdmdev ABI has a flag for it; the
+    /// hardware's (uacce's QM v2/v3) has no place for it.
+    pub fn checks_block_ends(&self) -> bool {
+        self.backend.dialect() == crate::abi::Dialect::V1
+    }
+
     /// True if the device reads a caller's memory where it is (the soft device and uacce
     /// reach process memory; VFIO gets copies in its own buffers): a borrowed input is then
     /// read in place, with nothing copied.

@@ -202,7 +202,10 @@ fn fixed_block(text: &[u8]) -> Vec<u8> {
         b.code(0x30 + u32::from(c), 8);
     }
     b.code(0, 7); // end of block
-    assert!(b.n % 8 != 0, "the test needs a block that ends inside a byte");
+    assert!(
+        b.n % 8 != 0,
+        "the test needs a block that ends inside a byte"
+    );
     b.out
 }
 
@@ -224,7 +227,10 @@ fn pieces_that_do_not_end_where_a_block_starts_are_not_decoded_apart() {
     let cases: [(&str, Vec<u8>); 3] = [
         // A stored block that goes on into the next piece (its first five bytes would be
         // data, and 'w' is not a valid block header).
-        ("stored block across the boundary", stored(false, 10, b"hello")),
+        (
+            "stored block across the boundary",
+            stored(false, 10, b"hello"),
+        ),
         // The same with the last block of the stream.
         ("last block across the boundary", stored(true, 10, b"hello")),
         // A block that ends inside the piece's last byte: the rest of that byte starts a
@@ -246,6 +252,9 @@ fn pieces_that_do_not_end_where_a_block_starts_are_not_decoded_apart() {
         let mut whole = first.clone();
         whole.extend_from_slice(&world);
         let one = miniz_oxide::inflate::decompress_to_vec(&whole);
-        assert!(one.as_deref().ok() != Some(&b"helloworld"[..]), "{what}: {one:?}");
+        assert!(
+            one.as_deref().ok() != Some(&b"helloworld"[..]),
+            "{what}: {one:?}"
+        );
     }
 }

@@ -240,6 +240,32 @@ impl Engine {
         input: &[u8],
         output: &mut [u8],
     ) -> Result<Decoded, NoStream> {
+        self.decode(w, sum, resume, false, input, output)
+    }
+
+    /// [`decompress`](Self::decompress) of input that must end where a block starts
+    /// ([`Inflater::inflate_to_block`]): input that runs out anywhere else in the stream
+    /// stops it with [`InflateStop::InsideBlock`].
+    pub fn decompress_to_block(
+        &mut self,
+        w: Wrapper,
+        sum: Checksum,
+        resume: bool,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<Decoded, NoStream> {
+        self.decode(w, sum, resume, true, input, output)
+    }
+
+    fn decode(
+        &mut self,
+        w: Wrapper,
+        sum: Checksum,
+        resume: bool,
+        to_block: bool,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<Decoded, NoStream> {
         if resume {
             match &self.decoder {
                 Some(d) if d.kind == w => {}
@@ -260,7 +286,11 @@ impl Engine {
             Some(i) => i,
             None => slot.insert(Inflater::new(w)),
         };
-        let (consumed, produced, stop) = inflater.inflate(input, output);
+        let (consumed, produced, stop) = if to_block {
+            inflater.inflate_to_block(input, output)
+        } else {
+            inflater.inflate(input, output)
+        };
         let d = self.decoder.as_mut().expect("set above");
         d.sum.update(&output[..produced]);
         let checksum = d.sum.value(inflater.checksum());

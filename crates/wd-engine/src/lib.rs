@@ -28,6 +28,8 @@ mod joinable;
 pub mod zlibrs;
 
 #[cfg(test)]
+mod block_tests;
+#[cfg(test)]
 mod level_tests;
 
 pub use engine::{Decoded, Engine, NoStream};

@@ -206,6 +206,9 @@ pub enum InflateStop {
     Checksum,
     /// Not a valid stream.
     Invalid,
+    /// The input ran out inside a block, or at a block boundary that is not at a byte
+    /// boundary ([`Inflater::inflate_to_block`] only).
+    InsideBlock,
 }
 
 /// A resumable, strict zlib-rs decoder: it accepts exactly what zlib accepts (zlib-rs is a
@@ -259,13 +262,63 @@ impl Inflater {
     /// produced, why it stopped). At the end of the stream, `consumed` stops exactly at its
     /// last byte: what follows (the next gzip member, trailing data) is not consumed.
     pub fn inflate(&mut self, input: &[u8], output: &mut [u8]) -> (usize, usize, InflateStop) {
+        let r = self.call(input, output, z::Z_NO_FLUSH);
+        (r.consumed, r.produced, r.stop)
+    }
+
+    /// [`inflate`](Self::inflate) of input that must end where a block starts: when the
+    /// input runs out inside the stream, [`InflateStop::NeedInput`] only if the stream goes
+    /// on with a block header at the next byte (byte-aligned, nothing of it read yet,
+    /// after a block that is not the last), [`InflateStop::InsideBlock`] anywhere else.
+    pub fn inflate_to_block(
+        &mut self,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> (usize, usize, InflateStop) {
+        // Most of the input as usual; its last bytes with Z_BLOCK, which returns at each
+        // block boundary with `data_type` saying where it stopped (zlib.h: the unused bits
+        // of the last byte read, + 64 in the last block, + 128 right after a block's end).
+        // Z_BLOCK all the way would return at every block, and each return copies the
+        // block's output into the window.
+        let split = input.len().saturating_sub(BLOCK_TAIL);
+        let first = self.call(&input[..split], output, z::Z_NO_FLUSH);
+        if first.stop != InflateStop::NeedInput {
+            return (first.consumed, first.produced, first.stop);
+        }
+        let (mut at, mut made) = (first.consumed, first.produced);
+        loop {
+            let r = self.call(&input[at..], &mut output[made..], z::Z_BLOCK);
+            at += r.consumed;
+            made += r.produced;
+            let stop = match r.stop {
+                InflateStop::NeedInput if r.data_type == AT_BLOCK_START => InflateStop::NeedInput,
+                // After the last block's end, Z_BLOCK returns before the stream's end.
+                InflateStop::NeedInput if r.data_type & AFTER_LAST_BLOCK == AFTER_LAST_BLOCK => {
+                    let end = self.call(&[], &mut output[made..], z::Z_NO_FLUSH);
+                    made += end.produced;
+                    match end.stop {
+                        InflateStop::NeedInput => InflateStop::InsideBlock,
+                        other => other,
+                    }
+                }
+                InflateStop::NeedInput => InflateStop::InsideBlock,
+                // Z_BLOCK returned at a block boundary with input left: go on.
+                InflateStop::Invalid if r.ret == z::Z_OK && r.consumed + r.produced > 0 => continue,
+                other => other,
+            };
+            return (at, made, stop);
+        }
+    }
+
+    /// One call of zlib-rs's inflate with `flush`.
+    fn call(&mut self, input: &[u8], output: &mut [u8], flush: c_int) -> Call {
         let s = &mut *self.stream;
         set_buffers(s, input, output);
         let (avail_in, avail_out) = (s.avail_in, s.avail_out);
         // SAFETY: the stream is initialised; next_in/avail_in describe readable memory
         // inside `input`, next_out/avail_out writable memory inside `output`, both
         // borrowed for the whole call.
-        let ret = unsafe { z::inflate(s, z::Z_NO_FLUSH) };
+        let ret = unsafe { z::inflate(s, flush) };
         let consumed = (avail_in - s.avail_in) as usize;
         let produced = (avail_out - s.avail_out) as usize;
         let (left_in, left_out) = (s.avail_in, s.avail_out);
@@ -288,11 +341,38 @@ impl Inflater {
             z::Z_OK | z::Z_BUF_ERROR if left_out == 0 => InflateStop::OutputFull,
             z::Z_OK | z::Z_BUF_ERROR if left_in == 0 => InflateStop::NeedInput,
             // Z_DATA_ERROR, Z_NEED_DICT (a preset dictionary, which no request can carry),
-            // Z_MEM_ERROR, Z_STREAM_ERROR.
+            // Z_MEM_ERROR, Z_STREAM_ERROR; and Z_OK with both input and room left, which
+            // only Z_BLOCK gives (a block boundary).
             _ => InflateStop::Invalid,
         };
-        (consumed, produced, stop)
+        Call {
+            consumed,
+            produced,
+            stop,
+            ret,
+            data_type: s.data_type,
+        }
     }
+}
+
+/// How many of the input's last bytes [`Inflater::inflate_to_block`] decodes with
+/// Z_BLOCK: enough for the end of a block and the empty stored block of a flush point.
+const BLOCK_TAIL: usize = 8;
+
+/// `data_type` after Z_BLOCK returned right after a block's end, with no unused bits and
+/// the last block not seen.
+const AT_BLOCK_START: c_int = 128;
+
+/// `data_type` bits after Z_BLOCK returned right after the last block's end.
+const AFTER_LAST_BLOCK: c_int = 128 | 64;
+
+/// What one call of inflate did.
+struct Call {
+    consumed: usize,
+    produced: usize,
+    stop: InflateStop,
+    ret: c_int,
+    data_type: c_int,
 }
 
 impl Drop for Inflater {

@@ -38,8 +38,11 @@ pub const FLAG_CSUM_SHIFT: u32 = 1;
 pub const FLAG_CSUM_MASK: u32 = 3 << FLAG_CSUM_SHIFT;
 /// Flag: continue the decoder state of the previous request (decompress).
 pub const FLAG_CONTINUE: u32 = 1 << 3;
+/// Flag: the input ends where a block starts (decompress, raw deflate only): input that
+/// runs out anywhere else inside the stream is a data error, not "needs input".
+pub const FLAG_BLOCK_END: u32 = 1 << 4;
 /// Every flag bit the ABI defines.
-pub const FLAGS_KNOWN: u32 = FLAG_PARTIAL | FLAG_CSUM_MASK | FLAG_CONTINUE;
+pub const FLAGS_KNOWN: u32 = FLAG_PARTIAL | FLAG_CSUM_MASK | FLAG_CONTINUE | FLAG_BLOCK_END;
 
 /// Which checksum the device returns in dw15.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -134,6 +134,14 @@ impl Request {
         self
     }
 
+    /// Decompress, raw deflate: the input ends where a block starts (a flush point), and
+    /// input that runs out anywhere else inside the stream is a data error, not "needs
+    /// input". Only where [`Queue::checks_block_ends`](super::Queue::checks_block_ends).
+    pub fn ends_at_block(mut self) -> Request {
+        self.flags |= crate::abi::FLAG_BLOCK_END;
+        self
+    }
+
     /// Which checksum the device returns.
     pub fn checksum(mut self, csum: Csum) -> Request {
         self.flags = (self.flags & !crate::abi::FLAG_CSUM_MASK) | csum.flag_bits();

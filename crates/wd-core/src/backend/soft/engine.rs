@@ -5,7 +5,8 @@
 //! run a request on the caller's thread.
 
 use crate::abi::{
-    Csum, Direction, ReqType, Status, ZipSqe, FLAGS_KNOWN, FLAG_CONTINUE, FLAG_PARTIAL,
+    Csum, Direction, ReqType, Status, ZipSqe, FLAGS_KNOWN, FLAG_BLOCK_END, FLAG_CONTINUE,
+    FLAG_PARTIAL,
 };
 use crate::format::Level;
 use wd_engine::{Checksum, DeflateResult, InflateStop, Wrapper};
@@ -52,9 +53,10 @@ pub fn validate(sqe: &ZipSqe, dir: Direction) -> Result<ReqType, Outcome> {
         return bad;
     }
     match dir {
-        Direction::Compress if f & FLAG_CONTINUE != 0 => bad,
+        Direction::Compress if f & (FLAG_CONTINUE | FLAG_BLOCK_END) != 0 => bad,
         Direction::Compress if f & FLAG_PARTIAL != 0 && t != ReqType::Deflate => bad,
         Direction::Decompress if f & FLAG_PARTIAL != 0 => bad,
+        Direction::Decompress if f & FLAG_BLOCK_END != 0 && t != ReqType::Deflate => bad,
         _ => Ok(t),
     }
 }
@@ -139,10 +141,14 @@ impl Engine {
     fn decompress(&mut self, t: ReqType, sqe: &ZipSqe, input: &[u8], output: &mut [u8]) -> Outcome {
         let sel = Csum::from_flags(sqe.flags()).unwrap_or_default();
         let resume = sqe.flags() & FLAG_CONTINUE != 0;
-        let Ok(r) = self
-            .engines
-            .decompress(wrapper(t), checksum(t, sel), resume, input, output)
-        else {
+        let (w, sum) = (wrapper(t), checksum(t, sel));
+        let done = if sqe.flags() & FLAG_BLOCK_END != 0 {
+            self.engines
+                .decompress_to_block(w, sum, resume, input, output)
+        } else {
+            self.engines.decompress(w, sum, resume, input, output)
+        };
+        let Ok(r) = done else {
             // CONTINUE with no stream of this type to continue.
             return Outcome::status(Status::BadRequest);
         };
@@ -151,7 +157,7 @@ impl Engine {
             InflateStop::OutputFull => Status::OutputTooSmall,
             InflateStop::NeedInput => Status::NeedInput,
             InflateStop::Checksum => Status::ChecksumError,
-            InflateStop::Invalid => Status::DataError,
+            InflateStop::Invalid | InflateStop::InsideBlock => Status::DataError,
         };
         Outcome {
             status,
