@@ -502,7 +502,7 @@ static void sz_do_request(struct sz_queue *q, u16 idx)
 		 * held, last not seen). Anywhere else is a data error.
 		 */
 		if ((flags & SZ_F_BLOCK_END) && st == SZ_ST_NEED_INPUT &&
-		    q->zs.data_type != 128) {
+		    q->dec.dt != 128) {
 			st = SZ_ST_DATA_ERR;
 			q->dec.open = false;
 		}

@@ -282,6 +282,7 @@ u8 sz_stream_decode(struct sz_decoder *d, z_stream *zs, const u8 *src,
 	u32 in = 0, out = 0;
 	u8 st = SZ_ST_NEED_INPUT;
 
+	d->dt = -1;
 	for (;;) {
 		if (d->phase == SZP_DONE) {
 			st = SZ_ST_OK;
@@ -311,6 +312,9 @@ u8 sz_stream_decode(struct sz_decoder *d, z_stream *zs, const u8 *src,
 			zs->avail_out = before_out;
 			ret = zlib_inflate(zs, Z_SYNC_FLUSH);
 			got = before_out - zs->avail_out;
+			if (got || before_in != zs->avail_in ||
+			    (zs->data_type & 128))
+				d->dt = zs->data_type;
 			if (need_crc)
 				d->crc = sz_crc32(d->crc, dst + out, got);
 			if (need_adler)

@@ -68,6 +68,13 @@ struct sz_decoder {
 	u32 adler;
 	u32 isize;
 	/*
+	 * zlib's data_type after the body's last inflate call of this request
+	 * that moved, or that stopped at a block header (-1: none). A call that
+	 * does neither is left out: on entry inflate turns "at a block header"
+	 * (TYPE, data_type 128) into TYPEDO, which data_type does not show.
+	 */
+	int dt;
+	/*
 	 * Asked between chunks of a long body: true stops the request with
 	 * SZ_ST_DMA_FAULT and ends the stream (its memory is being unshared).
 	 * sz_stream_start() clears it; the caller sets it for each request.

@@ -194,6 +194,10 @@ mod tests {
         assert!(validate(&req(ReqType::Deflate, FLAG_PARTIAL, 0, 0, 0), c).is_ok());
         assert!(validate(&req(ReqType::Deflate, FLAG_PARTIAL, 0, 0, 0), d).is_err());
         assert!(validate(&req(ReqType::Deflate, FLAG_CONTINUE, 0, 0, 0), c).is_err());
+        assert!(validate(&req(ReqType::Deflate, FLAG_BLOCK_END, 0, 0, 0), c).is_err());
+        assert!(validate(&req(ReqType::Gzip, FLAG_BLOCK_END, 0, 0, 0), d).is_err());
+        assert!(validate(&req(ReqType::Zlib, FLAG_BLOCK_END, 0, 0, 0), d).is_err());
+        assert!(validate(&req(ReqType::Deflate, FLAG_BLOCK_END, 0, 0, 0), d).is_ok());
         let mut lvl = req(ReqType::Gzip, 0, 0, 0, 0);
         lvl.dw[11] = 10;
         assert!(validate(&lvl, c).is_err());
@@ -201,6 +205,28 @@ mod tests {
             validate(&req(ReqType::Nop, 0, 0, 0, 0), d),
             Ok(ReqType::Nop)
         );
+    }
+
+    #[test]
+    fn block_end_needs_input_only_where_a_block_starts() {
+        let mut e = Engine::new(Direction::Decompress);
+        // A whole stored block, and one that states 10 bytes and holds 5.
+        let whole = [0u8, 5, 0, 0xfa, 0xff, b'h', b'e', b'l', b'l', b'o'];
+        let across = [0u8, 10, 0, 0xf5, 0xff, b'h', b'e', b'l', b'l', b'o'];
+        let mut out = [0u8; 16];
+        let sqe = |n: usize, flags| req(ReqType::Deflate, flags, 0, n, 16);
+        let o = run(&mut e, sqe(10, FLAG_BLOCK_END), &whole, &mut out);
+        assert_eq!(
+            (o.status, o.consumed, o.produced),
+            (Status::NeedInput, 10, 5)
+        );
+        let o = run(&mut e, sqe(10, 0), &across, &mut out);
+        assert_eq!(o.status, Status::NeedInput);
+        let o = run(&mut e, sqe(10, FLAG_BLOCK_END), &across, &mut out);
+        assert_eq!(o.status, Status::DataError);
+        // The stream is over: it cannot be continued.
+        let o = run(&mut e, sqe(0, FLAG_CONTINUE), &[], &mut out);
+        assert_eq!(o.status, Status::BadRequest);
     }
 
     #[test]
