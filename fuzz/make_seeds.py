@@ -98,7 +98,39 @@ def device_plans() -> list[bytes]:
     return out
 
 
+def piece_seeds() -> list[bytes]:
+    """Seeds of pieces: a byte choosing the number of pieces (2 + byte % 3), a u16 length
+    for each piece but the last, then the pieces (raw deflate)."""
+
+    def stored(last: int, n: int, data: bytes) -> bytes:
+        return bytes([last]) + n.to_bytes(2, "little") + (n ^ 0xFFFF).to_bytes(2, "little") + data
+
+    text = b"WarpDrive user-space accelerator queues; " * 30
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    # Independent pieces ending at flush points, as WarpDrive writes them.
+    p1 = c.compress(text) + c.flush(zlib.Z_FULL_FLUSH)
+    p2 = c.compress(text[::-1]) + c.flush(zlib.Z_FULL_FLUSH)
+    p3 = c.compress(bytes(range(256))) + c.flush()
+    world = stored(1, 5, b"world")
+    out = []
+    for first in (
+        stored(0, 10, b"hello"),  # a stored block that goes on into the next piece
+        stored(1, 10, b"hello"),  # the last block, open
+        bytes([0xCA, 0x48, 0xCD, 0xC9, 0xC9, 0x07, 0x00]),  # a block ending inside a byte
+    ):
+        out.append(bytes([0]) + len(first).to_bytes(2, "little") + first + world)
+    out.append(bytes([0]) + len(p1).to_bytes(2, "little") + p1 + p3)
+    out.append(
+        bytes([1]) + len(p1).to_bytes(2, "little") + len(p2).to_bytes(2, "little") + p1 + p2 + p3
+    )
+    return out
+
+
 def main() -> None:
+    d = HERE / "corpus" / "pieces"
+    d.mkdir(parents=True, exist_ok=True)
+    for seed in piece_seeds():
+        (d / hashlib.sha1(seed).hexdigest()).write_bytes(seed)
     d = HERE / "corpus" / "device_answers"
     d.mkdir(parents=True, exist_ok=True)
     for seed in device_plans():
