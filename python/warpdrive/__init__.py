@@ -34,7 +34,6 @@ from ._core import (
     Stats,
     compress,
     compress_bound,
-    compress_stream,
     decompress,
 )
 from .types import DEFAULT_LEVEL as DEFAULT_LEVEL  # `warpdrive.DEFAULT_LEVEL`, as before
@@ -52,7 +51,7 @@ from .zlibobj import (
 TYPE_CHECKING = False  # not typing's: see warpdrive.types
 if TYPE_CHECKING:
     from . import errors
-    from ._stream import decompress_stream
+    from ._stream import compress_stream, decompress_stream
     from .devices import DeviceInfo, devices
 
     # Every exception class: the names of errors.__all__, the one list of them.
@@ -67,7 +66,7 @@ _fork_registered = _fork.hooks  # imported for its os.register_at_fork
 #: exception class comes from :mod:`warpdrive.errors`, whose ``__all__`` is the one list of
 #: them: a name that ends in ``Error`` is looked up there.
 _LAZY = {
-    "decompress_stream": "._stream",
+    **dict.fromkeys(("compress_stream", "decompress_stream"), "._stream"),
     **dict.fromkeys(("DeviceInfo", "check_device", "devices"), ".devices"),
     **dict.fromkeys(("GzipFile", "open"), ".gzipfile"),
     # Typing aliases: reading one imports typing (warpdrive.types).

@@ -13,7 +13,7 @@ import time
 from . import _core
 from ._cli_io import CliError, CliWarning, SideError, Sink, Source
 from ._cli_progress import progress_for, terminal_for_data
-from ._stream import decompress_indexed, remaining, rewindable
+from ._stream import decompress_indexed, index_room
 
 TYPE_CHECKING = False  # not typing's: see warpdrive.types
 if TYPE_CHECKING:
@@ -80,9 +80,9 @@ def _compress(
         name = os.fsencode(os.path.basename(src.name)).replace(b"\0", b"")
         mtime = int(src.stamp.st_mtime)
         header = {"name": name, "mtime": mtime if 0 < mtime < 1 << 32 else 0}
-    base = rewindable(dst.f)
-    size = remaining(src.f)
-    if opts.format == "gzip" and base is not None and size is not None and dst.f is not None:
+    room = index_room(src.f, dst.f) if opts.format == "gzip" else None
+    if room is not None and dst.f is not None:
+        size, base = room
         out = dst.f
 
         def patch(offset: int, data: bytes) -> None:

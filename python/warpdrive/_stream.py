@@ -1,7 +1,8 @@
-"""Streaming between file objects: :func:`decompress_stream`, which decodes WarpDrive's own
-gzip files (those with a piece index in their header, see ``wd_core::pieces``) piece by
-piece on several queues when it reads a regular file and writes one; and the checks of
-regular files the command line shares with it.
+"""Streaming between file objects: :func:`compress_stream`, which gives a gzip file it writes
+from a regular file into a regular file a piece index in its header (see
+``wd_core::pieces``); :func:`decompress_stream`, which decodes such files piece by piece on
+several queues when it reads a regular file and writes one; and the checks of regular files
+the command line shares with them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ if TYPE_CHECKING:
         def flush(self) -> None: ...
 
 
-__all__ = ["decompress_indexed", "decompress_stream", "remaining", "rewindable"]
+__all__ = [
+    "compress_stream",
+    "decompress_indexed",
+    "decompress_stream",
+    "index_room",
+    "plain_reader",
+    "remaining",
+    "rewindable",
+]
 
 #: File objects whose reads are the bytes of their descriptor's file, in order. Exactly these
 #: classes (a subclass, or another object with a ``fileno()``, such as ``gzip.GzipFile``, may
@@ -54,6 +63,11 @@ def _plain_file(f: object, kinds: tuple[type, ...]) -> TypeGuard[IO[bytes]]:
     return type(raw) is io.FileIO
 
 
+def plain_reader(f: object) -> TypeGuard[IO[bytes]]:
+    """Whether ``f`` reads its descriptor's file, in order (``open(path, "rb")``)."""
+    return _plain_file(f, _READERS)
+
+
 def rewindable(f: IO[bytes] | None) -> int | None:
     """The position of ``f`` if it is a regular file that is not appended to: a file the
     library can go back in. None otherwise (a pipe, a terminal, no file, ``O_APPEND``)."""
@@ -77,6 +91,71 @@ def remaining(f: IO[bytes]) -> int | None:
         return st.st_size - f.tell() if stat.S_ISREG(st.st_mode) else None
     except (OSError, ValueError):
         return None
+
+
+def index_room(src: object, dst: object) -> tuple[int, int] | None:
+    """``(input size, output position)`` when a gzip stream compressed from ``src`` into
+    ``dst`` can carry a piece index: ``src`` a regular file read from where it is (its size
+    from there reserves the room), ``dst`` a regular file not appended to (the index is
+    written at the end, where the header went). None otherwise."""
+    if not _plain_file(src, _READERS) or not _plain_file(dst, _WRITERS):
+        return None
+    size = remaining(src)
+    base = rewindable(dst)
+    if size is None or base is None:
+        return None
+    return size, base
+
+
+def compress_stream(
+    src: _Reader,
+    dst: _Writer,
+    format: Format = "gzip",
+    level: int = -1,
+    progress: Callable[[int, int], object] | None = None,
+    chunk_size: int = 1 << 20,
+    queues: int | None = None,
+    *,
+    name: bytes | None = None,
+    mtime: int = 0,
+) -> tuple[int, int]:
+    """Compresses everything ``src.read(n)`` yields into ``dst.write(b)`` as one stream, in
+    bounded memory; returns ``(bytes_in, bytes_out)``. ``progress(bytes_in, bytes_out)`` is
+    called after each piece (``chunk_size`` bytes of input); the pieces are spread over
+    ``queues`` queues (default: one per core, at most 4). ``name`` and ``mtime``: the gzip
+    header's file name and modification time (none by default).
+
+    A gzip stream written from a regular file (``open(path, "rb")``) into a regular file
+    (``open(path, "wb")``, not for appending) gets a piece index in its header, as the
+    command line's files do, so that :func:`decompress_stream`, :func:`decompress` and the
+    command line decode its pieces on several queues at once. Any other output (a pipe,
+    ``BytesIO``) is the same stream without the index.
+    """
+    room = index_room(src, dst) if _core._parse_format(format) == "gzip" else None
+    if room is None:
+        return _core.compress_stream(
+            src, dst, format, level, progress, chunk_size, queues, name=name, mtime=mtime
+        )
+    size, base = room
+    out: IO[bytes] = dst  # type: ignore[assignment]  # index_room checked it
+
+    def patch(offset: int, data: bytes) -> None:
+        out.flush()
+        os.pwrite(out.fileno(), data, base + offset)
+
+    return _core.compress_stream(
+        src,
+        dst,
+        format,
+        level,
+        progress,
+        chunk_size,
+        queues,
+        name=name,
+        mtime=mtime,
+        input_size=size,
+        on_index=patch,
+    )
 
 
 def decompress_indexed(

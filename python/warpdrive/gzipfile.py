@@ -6,7 +6,9 @@ time), reads every gzip member with zero padding between them, and can seek (for
 decoding, backward by starting again). On a seekable file a thread reads ahead: it keeps
 the next pieces decoding on the device while the caller consumes the current one, at most
 ``READ_AHEAD`` pieces ready at a time (an unseekable one, such as a pipe, whose read may
-block for ever, is decoded when the caller asks). Writing compresses 1 MiB pieces into one standard
+block for ever, is decoded when the caller asks). A gzip file WarpDrive wrote with a piece
+index (``wd_core::pieces``), read from its start, is decoded on several queues at once by a
+thread of its own (:class:`_Pieces`). Writing compresses 1 MiB pieces into one standard
 stream with the gzip header's name and mtime, several pieces at once over several queues.
 Memory stays bounded whatever the size of the stream.
 """
@@ -24,6 +26,7 @@ import weakref
 from typing import IO, TYPE_CHECKING, Final, Literal, TypedDict, Unpack, overload
 
 from . import _core, _fork
+from ._stream import plain_reader
 from .errors import TruncatedDataError
 from .types import DEFAULT_LEVEL, Format
 
@@ -122,11 +125,150 @@ class _Decoder:
                 return out
 
 
+class _Stopped(Exception):
+    """Raised into the piece decoder's thread by a write after its reader stopped it."""
+
+
+class _Pieces:
+    """The decoded bytes of an indexed gzip file (WarpDrive's own, ``wd_core::pieces``): a
+    thread of its own decodes the pieces on several queues and hands them over in order, at
+    most ``READ_AHEAD`` waiting. Where they do not decode as the index says, the rest comes
+    from the one-stream decoder, started again from the file's start past what was already
+    given out (the pieces given out are the stream's own bytes: each stopped where the next
+    one starts a block). The same interface as :class:`_Decoder`, used by one thread at a
+    time; ``close`` stops the thread."""
+
+    def __init__(self, fp: IO[bytes], format: Format, start: int) -> None:
+        self._fp = fp
+        self._format = format
+        self._start = start
+        self._pid = os.getpid()
+        self._cond = threading.Condition()
+        self._items: collections.deque[bytes] = collections.deque()
+        #: The pieces' result once the thread is done: (bytes_in, bytes_out), None (not as
+        #: the index says), or what it raised.
+        self._result: tuple[int, int] | BaseException | None = None
+        self._done = False
+        self._stop = False
+        self._rest: _Decoder | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+        # The header's fields: the one-stream decoder reads them as it starts; here, from the
+        # header itself.
+        h = None
+        try:
+            d = _core._Decompressor(format)
+            d.decompress(os.pread(fp.fileno(), HEADER_READ, start), 1)
+            h = d.gzip_header
+        except Exception:  # damage is the decoding's to report, as it reaches it
+            pass
+        self.mtime: int | None = None if h is None else h[1]
+        self.original_name: str | None = (
+            None if h is None or h[0] is None else h[0].decode("latin-1")
+        )
+        self._thread = threading.Thread(
+            target=self._run, args=(fp.fileno(),), name="warpdrive-pieces", daemon=True
+        )
+        _pieces_running.add(self)
+        self._thread.start()
+
+    def write(self, data: bytes, /) -> int:
+        """The sink of the core's piece decoder (its thread): waits for room."""
+        with self._cond:
+            while len(self._items) >= max(READ_AHEAD, 1) and not self._stop:
+                self._cond.wait()
+            if self._stop:
+                raise _Stopped
+            self._items.append(bytes(data))
+            self._cond.notify_all()
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def _run(self, fd: int) -> None:
+        result: tuple[int, int] | BaseException | None
+        try:
+            # The file is opened anew by its descriptor's name: the reader's position stays.
+            result = _core.decompress_file_pieces(f"/dev/fd/{fd}", self)
+        except BaseException as e:  # handed to the reader, raised there
+            result = e
+        with self._cond:
+            self._result = result
+            self._done = True
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Stops the thread and waits for it (at most the pieces in flight)."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._pid == os.getpid() and self._thread.is_alive():
+            self._thread.join()
+
+    def piece(self, size: int) -> bytes:
+        """The next decoded bytes; ``b""`` at the end of the stream."""
+        if self._rest is None and self._pid != os.getpid():
+            # A fork child: the thread is the parent's.
+            self._start_rest()
+        if self._rest is not None:
+            out = self._rest.piece(size)
+            self.bytes_in = self._rest.bytes_in
+            self.bytes_out += len(out)
+            return out
+        with self._cond:
+            while not self._items and not self._done:
+                self._cond.wait()
+            if self._items:
+                out = self._items.popleft()
+                self._cond.notify_all()
+                self.bytes_out += len(out)
+                return out
+            result = self._result
+        if isinstance(result, BaseException):
+            raise result
+        if result is not None:
+            self.bytes_in = result[0]
+            return b""
+        self._start_rest()
+        return self.piece(size)
+
+    def _start_rest(self) -> None:
+        """The one-stream decoder from the file's start, past what was given out."""
+        self._fp.seek(self._start)
+        rest = _Decoder(self._fp, self._format)
+        skip = self.bytes_out
+        while skip:
+            out = rest.piece(min(skip, READ_SIZE))
+            if not out:
+                break
+            skip -= len(out)
+        self._rest = rest
+
+
+#: Bytes of a file's start read for its gzip header's fields (its name may be long).
+HEADER_READ: Final[int] = 64 << 10
+
+
+def _indexed(fp: IO[bytes], format: Format, start: int) -> bool:
+    """Whether ``fp`` is a regular file read from its start whose gzip header carries a piece
+    index (the field's first bytes: the whole index is checked as the pieces are decoded)."""
+    if format != "gzip" or start != 0 or not plain_reader(fp):
+        return False
+    try:
+        head = os.pread(fp.fileno(), 14, 0)
+    except OSError:
+        return False
+    # gzip, deflate, FEXTRA; the field's first subfield is the index's.
+    gzip_extra = len(head) == 14 and head[:3] == b"\x1f\x8b\x08" and head[3] & 4 == 4
+    return gzip_extra and head[12:] == b"WX"
+
+
 class _Ahead:
     """What a reader and its read-ahead thread share: the decoded pieces not yet taken, in
     order, at most ``depth`` of them; a last item (``b""`` or an exception) stays."""
 
-    def __init__(self, decoder: _Decoder, depth: int) -> None:
+    def __init__(self, decoder: _Decoder | _Pieces, depth: int) -> None:
         self.decoder = decoder
         self.depth = depth
         self.cond = threading.Condition()
@@ -175,7 +317,14 @@ def _read_ahead(a: _Ahead) -> None:
 _running: weakref.WeakKeyDictionary[_Ahead, threading.Thread] = weakref.WeakKeyDictionary()
 
 
+#: Every piece decoder whose thread may run: stopped and joined at interpreter exit, as the
+#: read-ahead threads are.
+_pieces_running: weakref.WeakSet[_Pieces] = weakref.WeakSet()
+
+
 def _stop_all() -> None:
+    for p in list(_pieces_running):
+        p.close()
     running = list(_running.items())
     for a, _ in running:
         with a.cond:
@@ -194,6 +343,11 @@ def _after_fork() -> None:
         a.cond = threading.Condition()
         a.stop = True
     _running.clear()
+    # The piece decoders' threads too: a child reads on from the one stream (_Pieces.piece).
+    for p in list(_pieces_running):
+        p._cond = threading.Condition()
+        p._stop = True
+    _pieces_running.clear()
 
 
 atexit.register(_stop_all)
@@ -215,7 +369,12 @@ class _DecodingReader(io.RawIOBase):
 
     def _reset(self) -> None:
         self._stop_ahead()
-        self._decoder = _Decoder(self._fp, self._format)
+        self._close_decoder()
+        self._decoder: _Decoder | _Pieces = (
+            _Pieces(self._fp, self._format, self._start)
+            if _indexed(self._fp, self._format, self._start)
+            else _Decoder(self._fp, self._format)
+        )
         self._pos = 0
         self._out = b""
         self._out_off = 0
@@ -295,8 +454,14 @@ class _DecodingReader(io.RawIOBase):
             self._pos += k
             return k
 
+    def _close_decoder(self) -> None:
+        d = getattr(self, "_decoder", None)
+        if isinstance(d, _Pieces):
+            d.close()
+
     def close(self) -> None:
         self._stop_ahead()
+        self._close_decoder()
         super().close()
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:

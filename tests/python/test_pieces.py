@@ -386,3 +386,114 @@ def test_pieces_that_decode_apart_to_what_the_stream_is_not_are_refused(
     assert (tmp_path / "out").read_bytes() == _before_zlibs_error(z)
     with warpdrive.open(tmp_path / "crafted.gz", "rb") as f, pytest.raises(warpdrive.BadDataError):
         f.read()
+
+
+def test_compress_stream_indexes_what_it_writes_from_a_file_into_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _data((3 << 20) + 11)
+    (tmp_path / "data.bin").write_bytes(data)
+    with open(tmp_path / "data.bin", "rb") as src, open(tmp_path / "data.gz", "wb") as dst:
+        dst.write(b"head")
+        done = warpdrive.compress_stream(src, dst, "GZIP", 6, name=b"data.bin")
+    z = (tmp_path / "data.gz").read_bytes()[4:]
+    assert done == (len(data), len(z))
+    assert _index_count(z) == 4
+    assert gzip.decompress(z) == data and zlib.decompress(z, 31) == data
+    assert warpdrive.decompress(z) == data
+    (tmp_path / "data.gz").write_bytes(z)
+    returned = _spy_on_pieces(monkeypatch)
+    with open(tmp_path / "data.gz", "rb") as src, open(tmp_path / "out", "wb") as dst:
+        assert warpdrive.decompress_stream(src, dst) == (len(z), len(data))
+    assert returned == [(len(z), len(data)) if _apart() else None]
+    assert (tmp_path / "out").read_bytes() == data
+    # Into memory, from memory, or as zlib: the same stream without the index.
+    with open(tmp_path / "data.bin", "rb") as src:
+        for s in (src, io.BytesIO(data)):
+            sink = io.BytesIO()
+            warpdrive.compress_stream(s, sink, "gzip", 6)
+            assert _index_count(sink.getvalue()) == 0 and gzip.decompress(sink.getvalue()) == data
+    with open(tmp_path / "data.bin", "rb") as src, open(tmp_path / "data.z", "wb") as dst:
+        warpdrive.compress_stream(src, dst, "zlib")
+    assert zlib.decompress((tmp_path / "data.z").read_bytes()) == data
+
+
+def test_a_file_object_reads_an_indexed_file_piece_by_piece(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _data((4 << 20) + 21).replace(b" 1", b"\n1")
+    z = warpdrive.compress(data, "gzip")
+    assert _index_count(z) == 5
+    path = tmp_path / "data.gz"
+    path.write_bytes(z)
+    returned = _spy_on_pieces(monkeypatch)
+    with warpdrive.open(path, "rb") as f:
+        assert f.read() == data
+        assert f.mtime == 0 and f.original_name is None
+    assert returned == [(len(z), len(data)) if _apart() else None]
+    # Lines, small reads, seeking back and forth: the same bytes as the one stream.
+    returned.clear()
+    with warpdrive.open(path, "rb") as f:
+        assert f.read(10) == data[:10]
+        assert f.readline() == data[10 : data.index(b"\n", 10) + 1]
+        f.seek(3 << 20)
+        assert f.read(100) == data[3 << 20 : (3 << 20) + 100]
+        f.seek(5)
+        assert f.read(1 << 20) == data[5 : (1 << 20) + 5]
+        assert f.tell() == (1 << 20) + 5
+    # Closed after a few bytes: the piece decoder's thread is stopped, nothing is left.
+    with warpdrive.open(path, "rb") as f:
+        assert f.read(3) == data[:3]
+    assert not [t for t in threading.enumerate() if t.name == "warpdrive-pieces"]
+    # A name and a time in the header are read as from one stream.
+    with open(tmp_path / "named.gz", "wb") as dst, open(tmp_path / "named", "wb") as plain:
+        plain.write(data)
+    with open(tmp_path / "named", "rb") as src, open(tmp_path / "named.gz", "wb") as dst:
+        warpdrive.compress_stream(src, dst, name=b"named", mtime=1234567)
+    with warpdrive.open(tmp_path / "named.gz", "rb") as f:
+        assert f.read() == data
+        assert (f.mtime, f.original_name) == (1234567, "named")
+
+
+def test_a_file_object_reads_on_as_one_stream_where_the_pieces_do_not_match(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _data((3 << 20) + 5)
+    path = tmp_path / "moved.gz"
+    path.write_bytes(_moved_boundary(data))
+    returned = _spy_on_pieces(monkeypatch)
+    with warpdrive.open(path, "rb") as f:
+        # The first pieces come from the piece decoder, the rest from the one stream.
+        assert f.read() == data
+    assert returned == [None]
+    # Damage in a piece: the one stream's error, after what it decodes before it (as zlib).
+    z = bytearray(warpdrive.compress(data, "gzip"))
+    z[len(z) // 2] ^= 0x55
+    path.write_bytes(bytes(z))
+    got = bytearray()
+    with warpdrive.open(path, "rb") as f, pytest.raises(warpdrive.BadDataError):
+        while chunk := f.read(1 << 16):
+            got += chunk
+    assert _before_zlibs_error(bytes(z)).startswith(bytes(got))
+
+
+def test_a_fork_child_reads_an_indexed_file_on_as_one_stream(tmp_path: Path) -> None:
+    data = _data((3 << 20) + 5)
+    path = tmp_path / "data.gz"
+    path.write_bytes(warpdrive.compress(data, "gzip"))
+    with warpdrive.open(path, "rb") as f:
+        head = f.read(1 << 20)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: the rest, from the one stream, past what was read
+            try:
+                os.close(r)
+                ok = f.read() == data[1 << 20 :]
+                os.write(w, b"1" if ok else b"0")
+            finally:
+                os._exit(0)
+        os.close(w)
+        with os.fdopen(r, "rb") as answer:
+            assert answer.read() == b"1"
+        os.waitpid(pid, 0)
+        assert head + f.read() == data
