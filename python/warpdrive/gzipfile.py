@@ -136,7 +136,8 @@ class _Pieces:
     from the one-stream decoder, started again from the file's start past what was already
     given out (the pieces given out are the stream's own bytes: each stopped where the next
     one starts a block). The same interface as :class:`_Decoder`, used by one thread at a
-    time; ``close`` stops the thread."""
+    time; ``close`` stops the thread. A fork child does not use it (its reader starts again,
+    :meth:`_DecodingReader._resume_in_child`)."""
 
     def __init__(self, fp: IO[bytes], format: Format, start: int) -> None:
         self._fp = fp
@@ -208,9 +209,6 @@ class _Pieces:
 
     def piece(self, size: int) -> bytes:
         """The next decoded bytes; ``b""`` at the end of the stream."""
-        if self._rest is None and self._pid != os.getpid():
-            # A fork child: the thread is the parent's.
-            self._start_rest()
         if self._rest is not None:
             out = self._rest.piece(size)
             self.bytes_in = self._rest.bytes_in
@@ -363,14 +361,38 @@ class _DecodingReader(io.RawIOBase):
         self._fp = fp
         self._format = format
         self._start = fp.tell() if fp.seekable() else 0
+        self._pid = os.getpid()
+        #: A fork child's own description of the file (see _resume_in_child).
+        self._own_fp: IO[bytes] | None = None
+        self._decoder: _Decoder | _Pieces
+        self._pos = 0
         self._ahead: _Ahead | None = None
         self._thread: threading.Thread | None = None
         self._reset()
 
+    def _resume_in_child(self) -> None:
+        """In a fork child, where the parent's threads and queues are not: decoding starts
+        again on the child's own queue, from the file's start, through a file description of
+        its own (the parent's position in the file is left alone), past what was read."""
+        self._pid = os.getpid()
+        self._ahead = self._thread = None
+        fp = builtins.open(f"/dev/fd/{self._fp.fileno()}", "rb")  # noqa: SIM115 -- kept, closed in close()
+        self._own_fp = fp
+        fp.seek(self._start)
+        d = _Decoder(fp, self._format)
+        skip = self._pos
+        while skip:
+            out = d.piece(min(skip, READ_SIZE))
+            if not out:
+                break
+            skip -= len(out)
+        self._decoder = d
+        self._out, self._out_off = b"", 0
+
     def _reset(self) -> None:
         self._stop_ahead()
         self._close_decoder()
-        self._decoder: _Decoder | _Pieces = (
+        self._decoder = (
             _Pieces(self._fp, self._format, self._start)
             if _indexed(self._fp, self._format, self._start)
             else _Decoder(self._fp, self._format)
@@ -410,6 +432,8 @@ class _DecodingReader(io.RawIOBase):
 
     def _next_piece(self) -> bytes:
         """The next decoded piece, from the read-ahead thread where there is one."""
+        if self._pid != os.getpid() and self._own_fp is None and plain_reader(self._fp):
+            self._resume_in_child()
         if READ_AHEAD <= 0 or not self._fp.seekable():
             return self._decoder.piece(READ_SIZE)
         a = self._ahead
@@ -462,6 +486,8 @@ class _DecodingReader(io.RawIOBase):
     def close(self) -> None:
         self._stop_ahead()
         self._close_decoder()
+        if self._own_fp is not None:
+            self._own_fp.close()
         super().close()
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
