@@ -233,15 +233,19 @@ class _Pieces:
 
     def _start_rest(self) -> None:
         """The one-stream decoder from the file's start, past what was given out."""
-        self._fp.seek(self._start)
-        rest = _Decoder(self._fp, self._format)
-        skip = self.bytes_out
-        while skip:
-            out = rest.piece(min(skip, READ_SIZE))
-            if not out:
-                break
-            skip -= len(out)
-        self._rest = rest
+        self._rest = _decoder_past(self._fp, self._format, self._start, self.bytes_out)
+
+
+def _decoder_past(fp: IO[bytes], format: Format, start: int, skip: int) -> _Decoder:
+    """A one-stream decoder of ``fp`` from ``start``, past its first ``skip`` decoded bytes."""
+    fp.seek(start)
+    d = _Decoder(fp, format)
+    while skip:
+        out = d.piece(min(skip, READ_SIZE))
+        if not out:
+            break
+        skip -= len(out)
+    return d
 
 
 #: Bytes of a file's start read for its gzip header's fields (its name may be long).
@@ -378,15 +382,7 @@ class _DecodingReader(io.RawIOBase):
         self._ahead = self._thread = None
         fp = builtins.open(f"/dev/fd/{self._fp.fileno()}", "rb")  # noqa: SIM115 -- kept, closed in close()
         self._own_fp = fp
-        fp.seek(self._start)
-        d = _Decoder(fp, self._format)
-        skip = self._pos
-        while skip:
-            out = d.piece(min(skip, READ_SIZE))
-            if not out:
-                break
-            skip -= len(out)
-        self._decoder = d
+        self._decoder = _decoder_past(fp, self._format, self._start, self._pos)
         self._out, self._out_off = b"", 0
 
     def _reset(self) -> None:
