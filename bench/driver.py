@@ -242,6 +242,12 @@ PY_WD_D = (
     "import sys, warpdrive\n"
     "warpdrive.decompress_stream(sys.stdin.buffer, sys.stdout.buffer, 'gzip')\n"
 )
+# A Python file object over the file (stdin, redirected from it): read to the end.
+PY_WD_OPEN = (
+    "import shutil, sys, warpdrive\n"
+    "with warpdrive.open(sys.stdin.buffer) as f:\n"
+    "    shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)\n"
+)
 
 
 def peer_available(module: str) -> bool:
@@ -350,6 +356,7 @@ def main_tools(a: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[s
             contender("warpdrive python", l6, PY, "-c", PY_WD_C, "6"),
         ]
         dec.append(contender("warpdrive python", None, PY, "-c", PY_WD_D))
+        dec.append(contender("warpdrive.open (python)", None, PY, "-c", PY_WD_OPEN))
     return comp, dec
 
 
@@ -414,12 +421,19 @@ def part_main(a: argparse.Namespace) -> dict[str, Any]:
         # igzip on the same stream.
         own, own_ig = tmp / "d-own", tmp / "d-own-igzip"
         igzip = next(t for t in dec if t["tool"] == "igzip")
+        reader = next((t for t in dec if t["tool"] == "warpdrive.open (python)"), None)
+        own_rd = tmp / "d-own-open"
         own_secs: list[float] = []
         own_igzip_secs: list[float] = []
+        own_open_secs: list[float] = []
         for _ in range(dreps):
             own_secs.append(run_tool(dec[0], ours, own))
             own_igzip_secs.append(run_tool(igzip, ours, own_ig))
+            if reader is not None:
+                own_open_secs.append(run_tool(reader, ours, own_rd))
         own_ok = sha256_file(own) == want and sha256_file(own_ig) == want
+        if reader is not None:
+            own_ok = own_ok and sha256_file(own_rd) == want
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -446,6 +460,14 @@ def part_main(a: argparse.Namespace) -> dict[str, Any]:
             "output_matches": own_ok,
             "igzip_median_secs": statistics.median(own_igzip_secs),
             "igzip_mb_s": size / 1e6 / statistics.median(own_igzip_secs),
+            **(
+                {
+                    "open_secs": own_open_secs,
+                    "open_mb_s": size / 1e6 / statistics.median(own_open_secs),
+                }
+                if own_open_secs
+                else {}
+            ),
         },
     }
 
