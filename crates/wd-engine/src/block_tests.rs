@@ -162,10 +162,11 @@ fn a_whole_piece_of_the_compressor_ends_where_a_block_starts() {
         };
         let mut out = vec![0u8; data.len() + 1];
         let d = e
-            .decompress_to_block(
+            .decompress(
                 Wrapper::Raw,
                 crate::Checksum::None,
                 false,
+                true,
                 &z[..n],
                 &mut out,
             )
@@ -178,10 +179,11 @@ fn a_whole_piece_of_the_compressor_ends_where_a_block_starts() {
         assert!(out[..data.len()] == data[..]);
         // Without its flush point, it ends inside a block.
         let d = e
-            .decompress_to_block(
+            .decompress(
                 Wrapper::Raw,
                 crate::Checksum::None,
                 false,
+                true,
                 &z[..n - 4],
                 &mut out,
             )

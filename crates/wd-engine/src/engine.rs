@@ -232,32 +232,10 @@ impl Engine {
     /// `sum` of the output. Without `resume` a new stream starts; with it the last one
     /// continues where it stopped (it stopped for input or output room), which must have
     /// the same wrapper. Once a stream has ended, or was found bad, it cannot be resumed.
-    pub fn decompress(
-        &mut self,
-        w: Wrapper,
-        sum: Checksum,
-        resume: bool,
-        input: &[u8],
-        output: &mut [u8],
-    ) -> Result<Decoded, NoStream> {
-        self.decode(w, sum, resume, false, input, output)
-    }
-
-    /// [`decompress`](Self::decompress) of input that must end where a block starts
+    /// With `to_block` the input must end where a block starts
     /// ([`Inflater::inflate_to_block`]): input that runs out anywhere else in the stream
     /// stops it with [`InflateStop::InsideBlock`].
-    pub fn decompress_to_block(
-        &mut self,
-        w: Wrapper,
-        sum: Checksum,
-        resume: bool,
-        input: &[u8],
-        output: &mut [u8],
-    ) -> Result<Decoded, NoStream> {
-        self.decode(w, sum, resume, true, input, output)
-    }
-
-    fn decode(
+    pub fn decompress(
         &mut self,
         w: Wrapper,
         sum: Checksum,

@@ -141,13 +141,15 @@ impl Engine {
     fn decompress(&mut self, t: ReqType, sqe: &ZipSqe, input: &[u8], output: &mut [u8]) -> Outcome {
         let sel = Csum::from_flags(sqe.flags()).unwrap_or_default();
         let resume = sqe.flags() & FLAG_CONTINUE != 0;
-        let (w, sum) = (wrapper(t), checksum(t, sel));
-        let done = if sqe.flags() & FLAG_BLOCK_END != 0 {
-            self.engines
-                .decompress_to_block(w, sum, resume, input, output)
-        } else {
-            self.engines.decompress(w, sum, resume, input, output)
-        };
+        let to_block = sqe.flags() & FLAG_BLOCK_END != 0;
+        let done = self.engines.decompress(
+            wrapper(t),
+            checksum(t, sel),
+            resume,
+            to_block,
+            input,
+            output,
+        );
         let Ok(r) = done else {
             // CONTINUE with no stream of this type to continue.
             return Outcome::status(Status::BadRequest);
