@@ -523,10 +523,22 @@ def _header_name(name: str) -> bytes | None:
     return hname if hname and b"\0" not in hname else None
 
 
+def _one_level(level: int, compresslevel: int | None) -> int:
+    """The level given as ``level`` or as ``compresslevel`` (the gzip module's name)."""
+    if compresslevel is None:
+        return level
+    if level != DEFAULT_LEVEL:
+        raise TypeError(
+            "level and compresslevel (the gzip module's name for it) are one argument: give either"
+        )
+    return compresslevel
+
+
 class GzipFile(io.BufferedIOBase):
     """A compressed file, as ``gzip.GzipFile``: ``mode`` ``rb`` (default), ``wb``, ``ab``,
     ``xb`` (``r``, ``w``, ``a``, ``x`` too); ``filename`` or ``fileobj`` (a binary file
-    object). ``level``: 1..9 or -1 (default, 6). ``mtime``: the header's modification time
+    object). ``level``: 1..9 or -1 (default, 6); ``compresslevel``, the gzip module's name
+    for it, is taken too. ``mtime``: the header's modification time
     (default: now; read back as ``.mtime``). ``format``: ``"gzip"`` (default), ``"zlib"``,
     ``"deflate"``. The gzip header's file name is ``filename``'s base name without ``.gz``
     (read back as ``.original_name``); ``.name`` is the file's name, as in ``gzip``.
@@ -544,7 +556,9 @@ class GzipFile(io.BufferedIOBase):
         *,
         format: Format = "gzip",
         queues: int | None = None,
+        compresslevel: int | None = None,
     ) -> None:
+        level = _one_level(level, compresslevel)
         if mode and ("t" in mode or "U" in mode):
             raise ValueError(f"invalid mode {mode!r}: use warpdrive.open for text")
         if mode and "b" not in mode:
@@ -724,6 +738,7 @@ class OpenOptions(TypedDict, total=False):
     format: Format
     mtime: float | None
     queues: int | None
+    compresslevel: int | None
 
 
 @overload
@@ -765,8 +780,8 @@ def open(
     """Opens a compressed file, as ``gzip.open``: ``filename`` is a path or a binary file
     object. Binary modes (``rb``, ``wb``, ``ab``, ``xb``, the default ``rb``) return a
     :class:`GzipFile`; text modes (``rt``, ``wt``, ``at``, ``xt``) wrap it in an
-    ``io.TextIOWrapper`` with ``encoding``, ``errors`` and ``newline``. ``level``,
-    ``format``, ``mtime`` and ``queues`` are :class:`GzipFile`'s."""
+    ``io.TextIOWrapper`` with ``encoding``, ``errors`` and ``newline``. ``level`` (or
+    ``compresslevel``), ``format``, ``mtime`` and ``queues`` are :class:`GzipFile`'s."""
     if "t" in mode:
         if "b" in mode:
             raise ValueError(f"invalid mode {mode!r}")

@@ -298,3 +298,32 @@ assert f._raw._thread.is_alive()
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "alive: []" and p.stderr == ""
+
+
+def test_code_written_for_gzip_open_with_compresslevel_runs_unchanged(tmp_path: Path) -> None:
+    # gzip.open, gzip.GzipFile, python-isal's and zlib-ng's open take the level as
+    # `compresslevel`: the same call, the same file as with `level`.
+    data = lines(20000)
+    # One base name (the header stores it), in three folders.
+    by_level, by_kw, by_class = (tmp_path / n / "x.gz" for n in ("a", "b", "c"))
+    for p in (by_level, by_kw, by_class):
+        p.parent.mkdir()
+    with warpdrive.open(by_level, "wb", level=1, mtime=0) as f:
+        f.write(data)
+    with warpdrive.open(by_kw, "wb", compresslevel=1, mtime=0) as f:
+        f.write(data)
+    with warpdrive.GzipFile(by_class, "wb", compresslevel=1, mtime=0) as f:
+        f.write(data)
+    assert by_kw.read_bytes() == by_level.read_bytes() == by_class.read_bytes()
+    with warpdrive.open(by_level, "wb", level=9, mtime=0) as f:
+        f.write(data)
+    assert by_kw.read_bytes() != by_level.read_bytes()
+    with warpdrive.open(by_kw, "wt", compresslevel=9, encoding="ascii") as t:
+        t.write(data.decode())
+    assert gzip.decompress(by_kw.read_bytes()) == data
+    with pytest.raises(TypeError, match="level and compresslevel"):
+        warpdrive.open(tmp_path / "d.gz", "wb", level=1, compresslevel=1)
+    with pytest.raises(TypeError, match="level and compresslevel"):
+        warpdrive.GzipFile(tmp_path / "d.gz", "wb", 1, compresslevel=1)
+    with pytest.raises(ValueError, match="level"):
+        warpdrive.open(tmp_path / "e.gz", "wb", compresslevel=10)
