@@ -242,6 +242,12 @@ PY_WD_D = (
     "import sys, warpdrive\n"
     "warpdrive.decompress_stream(sys.stdin.buffer, sys.stdout.buffer, 'gzip')\n"
 )
+# A Python file object writing the stream, as the threaded writers above do.
+PY_WD_OPEN_W = (
+    "import shutil, sys, warpdrive\n"
+    "with warpdrive.open(sys.stdout.buffer, 'wb', compresslevel=int(sys.argv[1])) as f:\n"
+    "    shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)\n"
+)
 # A Python file object over the file (stdin, redirected from it): read to the end.
 PY_WD_OPEN = (
     "import shutil, sys, warpdrive\n"
@@ -354,6 +360,8 @@ def main_tools(a: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[s
         comp += [
             contender("warpdrive python", l1, PY, "-c", PY_WD_C, "1"),
             contender("warpdrive python", l6, PY, "-c", PY_WD_C, "6"),
+            contender("warpdrive.open (python)", l1, PY, "-c", PY_WD_OPEN_W, "1"),
+            contender("warpdrive.open (python)", l6, PY, "-c", PY_WD_OPEN_W, "6"),
         ]
         dec.append(contender("warpdrive python", None, PY, "-c", PY_WD_D))
         dec.append(contender("warpdrive.open (python)", None, PY, "-c", PY_WD_OPEN))
@@ -652,6 +660,10 @@ def _main_ratios(mj: dict[str, Any]) -> dict[str, Any]:
             api = c[("warpdrive python", lv)]
             speed(f"python_api_vs_{key}", api, other)
             r[f"python_api_size_vs_{key}"] = api["bytes"] / other["bytes"]
+        if ("warpdrive.open (python)", lv) in c:
+            w = c[("warpdrive.open (python)", lv)]
+            speed(f"python_open_vs_{key}", w, other)
+            r[f"python_open_size_vs_{key}"] = w["bytes"] / other["bytes"]
         if ("warpdrive CLI", lv) in c:
             speed(f"cli_vs_{key}", c[("warpdrive CLI", lv)], other)
     r["spread"] = spread

@@ -8,6 +8,7 @@ Every number printed comes from the results file; nothing here measures.
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -294,8 +295,35 @@ def _main_section(mj: dict[str, Any]) -> tuple[str, str]:
             + "\n\nDecompression of one file (gzip -6's output) by each tool:\n\n"
             + md_table(["tool", "MB/s", "output identical"], drows, right={1})
             + _index_md(mj)
+            + _python_writers_md(mj)
             + "\n\n![main job](benchmarks/main.png)\n"
         ),
+    )
+
+
+def _python_writers_md(mj: dict[str, Any]) -> str:
+    """warpdrive's Python file object writing the job, against the threaded writers."""
+    c = {(t["tool"], t["level"].split()[0]): t for t in mj["compress"]}
+    parts = []
+    for lv, peer, name in (
+        ("1", "python-isal threaded (2)", "python-isal's `igzip_threaded.open`"),
+        ("6", "zlib-ng threaded (2)", "zlib-ng's `gzip_ng_threaded.open`"),
+    ):
+        w, o = c.get(("warpdrive.open (python)", lv)), c.get((peer, lv))
+        if not w or not o:
+            continue
+        rs = [b / a for a, b in zip(w["secs"], o["secs"], strict=True)]
+        parts.append(
+            f"at level {lv}, {f(w['mb_s'], 1)} MB/s, {statistics.median(rs):.2f}x {name} "
+            f"with 2 threads (pairs {min(rs):.2f}-{max(rs):.2f}), with "
+            f"{w['bytes'] / o['bytes']:.3f} of its output"
+        )
+    if not parts:
+        return ""
+    return (
+        "\n\nPython file objects, used as the threaded writers are (`shutil.copyfileobj` from "
+        'standard input into the open file, 1 MiB at a time): `warpdrive.open(..., "wb")` '
+        "writes the job " + "; ".join(parts) + "."
     )
 
 
