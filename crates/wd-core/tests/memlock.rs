@@ -57,6 +57,30 @@ fn jobs_fit_the_default_limit_and_a_tiny_limit_is_a_clear_error() {
     let gz = compress(&five, Format::Gzip, 6).unwrap();
     assert_eq!(gunzip(&gz), five);
 
+    // A gzip trailer that claims far less than the member decodes to (damage, or a member
+    // of more than 4 GiB, whose ISIZE is its size modulo 2^32) is only a first guess: the
+    // output still grows a request's worth at a time, not one claimed byte per request.
+    let third = data(300_000, 3);
+    let mut lying = compress(&third, Format::Gzip, 1).unwrap();
+    let n = lying.len();
+    lying[n - 4..].copy_from_slice(&1u32.to_le_bytes());
+    let submitted = || {
+        let q = wd_core::pool::take(Direction::Decompress).unwrap();
+        let s = q.stats().submitted;
+        wd_core::pool::give_back(q).unwrap();
+        s
+    };
+    let before = submitted();
+    match decompress(&lying, Format::Gzip) {
+        Err(Error::BadData(e)) => assert!(e.to_string().contains("checksum"), "{e}"),
+        other => panic!("a wrong ISIZE: {other:?}"),
+    }
+    let requests = submitted() - before;
+    assert!(
+        requests <= 8,
+        "{requests} requests for 300,000 bytes of output claimed as 1"
+    );
+
     // A 15 MB file through compress_stream with four queues asked for (what would pin
     // 4 x (1 MiB + 2 MiB) without the budget).
     let big = data(15_000_000, 15);
