@@ -21,6 +21,13 @@ use super::{default_opener, ZipOptions};
 /// possibly expand to, [`MAX_EXPANSION`]) the output grows by what the device produces.
 pub const CLAIMED_SIZE_MAX: usize = 16 << 20;
 
+/// The least output space a one-request decompression starts with (unless the input cannot
+/// decode to that much). A claimed size below it is no reason to start smaller: a damaged
+/// trailer, or a member of more than 4 GiB (whose ISIZE is its size modulo 2^32), claims
+/// too little, and under a locked-memory budget every continuation gets the first space
+/// again, so a claim of one byte would cost a request per output byte.
+const GUESS_MIN: usize = 64 << 10;
+
 /// Deflate's largest expansion: a 258-byte match costs at least 2 bits (a one-bit length
 /// code and a one-bit distance code), so no stream decodes to more than 1032 times its
 /// size (plus the first literals of a block).
@@ -195,7 +202,7 @@ fn decompress_one_into(
     // same space (what was reserved); otherwise each one doubles the space.
     let pinned = memlock::pins_pages(q);
     let (mut space, _pins) = if pinned {
-        memlock::reserve_request(data.len(), guess, guess.min(64 << 10))?
+        memlock::reserve_request(data.len(), guess, guess.min(GUESS_MIN))?
     } else {
         (guess, Reservation::none())
     };
@@ -255,8 +262,9 @@ fn doubled(room: usize) -> usize {
 }
 
 /// The output space a one-request decompression of `data` starts with: gzip's claimed
-/// size if it is plausible, else 4x the input (64 KiB .. 4 MiB); never more than
-/// [`CLAIMED_SIZE_MAX`] nor than `data` can decode to.
+/// size if it is plausible, else 4x the input, 64 KiB at least in either case (at most
+/// 4 MiB for the second); never more than [`CLAIMED_SIZE_MAX`] nor than `data` can decode
+/// to.
 pub fn output_guess(data: &[u8], format: Format) -> usize {
     let n = data.len();
     output_guess_from(n, &data[..n.min(2)], &data[n.saturating_sub(4)..], format)
@@ -265,8 +273,8 @@ pub fn output_guess(data: &[u8], format: Format) -> usize {
 /// [`output_guess`] from the input's length, its first two bytes and its last four.
 pub fn output_guess_from(len: usize, head: &[u8], tail: &[u8], format: Format) -> usize {
     let guess = match format.claimed_size(len, head, tail) {
-        Some(n) if n < CLAIMED_SIZE_MAX => n + 1,
-        _ => len.saturating_mul(4).clamp(64 << 10, ONE_REQUEST_MAX * 4),
+        Some(n) if n < CLAIMED_SIZE_MAX => (n + 1).max(GUESS_MIN),
+        _ => len.saturating_mul(4).clamp(GUESS_MIN, ONE_REQUEST_MAX * 4),
     };
     guess.min(max_inflated(len)).min(CLAIMED_SIZE_MAX)
 }
