@@ -8,7 +8,6 @@ Every number printed comes from the results file; nothing here measures.
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -146,7 +145,7 @@ def sections(r: dict[str, Any]) -> list[tuple[str, str]]:
     if r.get("ring"):
         out.append(_ring_section(r["ring"]))
     if r.get("main"):
-        out.append(_main_section(r["main"]))
+        out.append(_main_section(r["main"], r))
     if r.get("scaling"):
         out.append(_scaling_section(r["scaling"]))
     py = r.get("python")
@@ -221,7 +220,7 @@ def _ring_section(ring: dict[str, Any]) -> tuple[str, str]:
     )
 
 
-def _main_section(mj: dict[str, Any]) -> tuple[str, str]:
+def _main_section(mj: dict[str, Any], r: dict[str, Any]) -> tuple[str, str]:
     """2. The main job: a large file."""
     c = mj["compress"]
     pig = {t["level"].split()[0]: t for t in c if t["tool"] == "pigz -p 2"}
@@ -295,28 +294,30 @@ def _main_section(mj: dict[str, Any]) -> tuple[str, str]:
             + "\n\nDecompression of one file (gzip -6's output) by each tool:\n\n"
             + md_table(["tool", "MB/s", "output identical"], drows, right={1})
             + _index_md(mj)
-            + _python_writers_md(mj)
+            + _python_writers_md(mj, r)
             + "\n\n![main job](benchmarks/main.png)\n"
         ),
     )
 
 
-def _python_writers_md(mj: dict[str, Any]) -> str:
-    """warpdrive's Python file object writing the job, against the threaded writers."""
+def _python_writers_md(mj: dict[str, Any], r: dict[str, Any]) -> str:
+    """warpdrive's Python file object writing the job, against the threaded writers (the
+    driver's pair-by-pair ratios, `python_open_*`)."""
+    rat, spread = r.get("ratios", {}), r.get("ratio_spread", {})
     c = {(t["tool"], t["level"].split()[0]): t for t in mj["compress"]}
     parts = []
-    for lv, peer, name in (
-        ("1", "python-isal threaded (2)", "python-isal's `igzip_threaded.open`"),
-        ("6", "zlib-ng threaded (2)", "zlib-ng's `gzip_ng_threaded.open`"),
+    for lv, key, name in (
+        ("1", "isal_threaded_l1", "python-isal's `igzip_threaded.open`"),
+        ("6", "zlibng_threaded_default", "zlib-ng's `gzip_ng_threaded.open`"),
     ):
-        w, o = c.get(("warpdrive.open (python)", lv)), c.get((peer, lv))
-        if not w or not o:
+        w = c.get(("warpdrive.open (python)", lv))
+        if not w or f"python_open_vs_{key}" not in rat:
             continue
-        rs = [b / a for a, b in zip(w["secs"], o["secs"], strict=True)]
+        lo, hi = spread[f"python_open_vs_{key}"]
         parts.append(
-            f"at level {lv}, {f(w['mb_s'], 1)} MB/s, {statistics.median(rs):.2f}x {name} "
-            f"with 2 threads (pairs {min(rs):.2f}-{max(rs):.2f}), with "
-            f"{w['bytes'] / o['bytes']:.3f} of its output"
+            f"at level {lv}, {f(w['mb_s'], 1)} MB/s, {rat[f'python_open_vs_{key}']:.2f}x {name} "
+            f"with 2 threads (pairs {lo:.2f}-{hi:.2f}), with "
+            f"{rat[f'python_open_size_vs_{key}']:.3f} of its output"
         )
     if not parts:
         return ""
